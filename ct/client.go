@@ -1,0 +1,202 @@
+package ct
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// DefaultDispatcher is where the SDK looks for the dispatcher when GOVALENT_DISPATCHER is unset.
+const DefaultDispatcher = "http://127.0.0.1:48008"
+
+// DispatcherURL is the dispatcher address the SDK uses: GOVALENT_DISPATCHER or DefaultDispatcher.
+func DispatcherURL() string {
+	if u := os.Getenv("GOVALENT_DISPATCHER"); u != "" {
+		return strings.TrimRight(u, "/")
+	}
+	return DefaultDispatcher
+}
+
+// Client talks to a dispatcher's HTTP API. The package-level functions use a client for DispatcherURL().
+type Client struct {
+	BaseURL string
+	Token   string // sent as a bearer token when set (GOVALENT_TOKEN)
+	HTTP    *http.Client
+}
+
+// NewClient returns a client for the dispatcher at base.
+func NewClient(base string) *Client {
+	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: os.Getenv("GOVALENT_TOKEN"), HTTP: &http.Client{}}
+}
+
+func defaultClient() *Client { return NewClient(DispatcherURL()) }
+
+// Dispatch builds the workflow's graph for args and submits it; it returns the dispatch id at once.
+func Dispatch(wf *Workflow, args ...any) (string, error) {
+	return defaultClient().Dispatch(wf, args...)
+}
+
+// GetResult returns the dispatch's result; with wait it blocks until the dispatch has finished.
+func GetResult(id string, wait bool) (*Result, error) { return defaultClient().GetResult(id, wait) }
+
+// Cancel cancels a whole dispatch, or only the given nodes (running ones are stopped).
+func Cancel(id string, nodeIDs ...int) error { return defaultClient().Cancel(id, nodeIDs...) }
+
+// DispatchSync dispatches and waits for the final result.
+func DispatchSync(wf *Workflow, args ...any) (*Result, error) {
+	return defaultClient().DispatchSync(wf, args...)
+}
+
+// Dispatch builds the workflow's graph for args and submits it.
+func (c *Client) Dispatch(wf *Workflow, args ...any) (string, error) {
+	g, prog, err := BuildGraph(wf, args...)
+	if err != nil {
+		return "", err
+	}
+	inputs, err := json.Marshal(args)
+	if err != nil {
+		return "", fmt.Errorf("ct: lattice arguments: %w", err)
+	}
+	for _, n := range prog.Notes {
+		fmt.Fprintln(os.Stderr, "govalent:", n)
+	}
+	return c.Submit(&DispatchRequest{Graph: *g, Program: prog, Inputs: inputs})
+}
+
+// Submit sends an already built graph.
+func (c *Client) Submit(req *DispatchRequest) (string, error) {
+	var resp struct {
+		DispatchID string `json:"dispatch_id"`
+	}
+	if err := c.do(context.Background(), http.MethodPost, "/api/v1/dispatches", req, &resp); err != nil {
+		return "", err
+	}
+	return resp.DispatchID, nil
+}
+
+// DispatchSync dispatches and waits for the final result.
+func (c *Client) DispatchSync(wf *Workflow, args ...any) (*Result, error) {
+	id, err := c.Dispatch(wf, args...)
+	if err != nil {
+		return nil, err
+	}
+	return c.GetResult(id, true)
+}
+
+// GetResult fetches a dispatch; with wait it long-polls until the dispatch has finished.
+func (c *Client) GetResult(id string, wait bool) (*Result, error) {
+	return c.GetResultContext(context.Background(), id, wait)
+}
+
+// GetResultContext is GetResult that gives up when ctx is done.
+func (c *Client) GetResultContext(ctx context.Context, id string, wait bool) (*Result, error) {
+	path := "/api/v1/dispatches/" + url.PathEscape(id)
+	if wait {
+		path += "?wait=20s"
+	}
+	for {
+		var r Result
+		if err := c.do(ctx, http.MethodGet, path, nil, &r); err != nil {
+			return nil, err
+		}
+		if !wait || r.Status.Finished() {
+			r.fillValues()
+			return &r, nil
+		}
+	}
+}
+
+// Cancel cancels a dispatch or some of its nodes.
+func (c *Client) Cancel(id string, nodeIDs ...int) error {
+	body := struct {
+		Nodes []int `json:"nodes,omitempty"`
+	}{nodeIDs}
+	return c.do(context.Background(), http.MethodPost, "/api/v1/dispatches/"+url.PathEscape(id)+"/cancel", body, nil)
+}
+
+// List returns dispatch summaries (without nodes), newest first.
+func (c *Client) List(status string, limit, offset int) ([]Result, int, error) {
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", status)
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	q.Set("offset", strconv.Itoa(offset))
+	var resp struct {
+		Items []Result `json:"items"`
+		Total int      `json:"total"`
+	}
+	err := c.do(context.Background(), http.MethodGet, "/api/v1/dispatches?"+q.Encode(), nil, &resp)
+	for i := range resp.Items {
+		resp.Items[i].fillValues()
+	}
+	return resp.Items, resp.Total, err
+}
+
+// Status returns the dispatcher's own status document.
+func (c *Client) Status(v any) error {
+	return c.do(context.Background(), http.MethodGet, "/api/v1/status", nil, v)
+}
+
+// APIError is an error answer of the dispatcher.
+type APIError struct {
+	Code    int
+	Message string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("dispatcher: %s (HTTP %d)", e.Message, e.Code) }
+
+// ErrUnreachable means no dispatcher answered.
+var ErrUnreachable = errors.New("no govalent dispatcher answers")
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("ct: encoding request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w at %s (set GOVALENT_DISPATCHER, or start one with `govalent start`): %v", ErrUnreachable, c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &APIError{Code: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}

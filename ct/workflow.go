@@ -1,0 +1,564 @@
+package ct
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Option configures an electron or a lattice.
+type Option func(*options)
+
+type options struct {
+	executor  string
+	queue     string
+	name      string
+	retries   int
+	timeLimit time.Duration
+}
+
+// Executor picks where an electron runs ("pool", the default, or "local"); on a lattice it is the default for
+// its electrons.
+func Executor(name string) Option { return func(o *options) { o.executor = name } }
+
+// Queue names the worker queue of the pool executor an electron goes to.
+func Queue(name string) Option { return func(o *options) { o.queue = name } }
+
+// Name sets the node name shown in results (default: the Go func's name).
+func Name(s string) Option { return func(o *options) { o.name = s } }
+
+// Retries lets a failed electron run again up to n more times.
+func Retries(n int) Option { return func(o *options) { o.retries = n } }
+
+// TimeLimit fails an electron that runs longer than d.
+func TimeLimit(d time.Duration) Option { return func(o *options) { o.timeLimit = d } }
+
+// Shipped is the source reference the interpreter attaches to an electron or lattice function so that a worker
+// can rebuild it. Users never write it: package interp wraps the first argument of ct.Electron and ct.Lattice.
+type Shipped struct {
+	Ref  string // "<session>/<key>", resolved by the session's Shipper
+	Name string // the name the user gave it (func or variable name)
+	Fn   any
+}
+
+// Ship wraps fn with its source reference; called by code that package interp rewrites.
+func Ship(ref, name string, fn any) Shipped { return Shipped{Ref: ref, Name: name, Fn: fn} }
+
+// A Shipper turns source references of one interpreter session into a program a worker can rebuild, and tells
+// the symbol each reference is reachable by in that program.
+type Shipper interface {
+	Ship(refs []string) (prog Program, entries map[string]string, err error)
+}
+
+var shippers sync.Map // session id -> Shipper
+
+// RegisterShipper makes refs of the form "<session>/..." resolvable at dispatch.
+func RegisterShipper(session string, s Shipper) { shippers.Store(session, s) }
+
+// UnregisterShipper forgets a session.
+func UnregisterShipper(session string) { shippers.Delete(session) }
+
+// code is what an electron or lattice runs: a Go func and where its source comes from.
+type code struct {
+	fn   reflect.Value
+	ref  string
+	name string
+}
+
+func newCode(f any) (code, error) {
+	c := code{}
+	if s, ok := f.(Shipped); ok {
+		c.ref, c.name, f = s.Ref, s.Name, s.Fn
+	}
+	c.fn = reflect.ValueOf(f)
+	if c.fn.Kind() != reflect.Func {
+		return c, fmt.Errorf("ct: expected a func, got %T", f)
+	}
+	if c.name == "" {
+		c.name = compiledFuncName(c.fn)
+	}
+	return c, nil
+}
+
+func compiledFuncName(v reflect.Value) string {
+	fn := runtime.FuncForPC(v.Pointer())
+	if fn == nil {
+		return "lambda"
+	}
+	name := fn.Name()
+	name = name[strings.LastIndex(name, ".")+1:]
+	if strings.HasPrefix(name, "func") {
+		return "lambda"
+	}
+	return name
+}
+
+// Workflow is a lattice: a Go func that, called with real arguments, builds a transport graph.
+type Workflow struct {
+	code
+	opts options
+}
+
+// Lattice turns fn into a workflow. fn is called at dispatch with the dispatch arguments; the electrons it calls
+// record nodes. It must return a Future, a value, or a collection holding futures.
+func Lattice(fn any, opts ...Option) *Workflow {
+	c, err := newCode(fn)
+	if err != nil {
+		panic(err)
+	}
+	w := &Workflow{code: c}
+	for _, o := range opts {
+		o(&w.opts)
+	}
+	if w.opts.name != "" {
+		w.name = w.opts.name
+	}
+	return w
+}
+
+// Name is the workflow's name.
+func (w *Workflow) Name() string { return w.name }
+
+// FuncType is the type of the lattice function.
+func (w *Workflow) FuncType() reflect.Type { return w.fn.Type() }
+
+// ElectronFunc is what ct.Electron returns: called inside a lattice, it records a node and returns its Future.
+type ElectronFunc func(args ...any) Future
+
+// Electron turns fn into a task. fn is any Go func, or a *Workflow (a sublattice, run as a child dispatch).
+func Electron(fn any, opts ...Option) ElectronFunc {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var (
+		c      code
+		kind   = KindElectron
+		subWf  *Workflow
+		err    error
+		unwrap = fn
+	)
+	if s, ok := fn.(Shipped); ok {
+		unwrap = s.Fn
+	}
+	if wf, ok := unwrap.(*Workflow); ok {
+		kind, subWf, c = KindSublattice, wf, wf.code
+	} else if c, err = newCode(fn); err != nil {
+		panic(err)
+	}
+	name := c.name
+	if o.name != "" {
+		name = o.name
+	}
+	return func(args ...any) Future {
+		b := currentBuilder()
+		if b == nil {
+			panic(fmt.Errorf("ct: electron %s called outside a lattice; call it inside ct.Lattice, or call the plain Go func", name))
+		}
+		fnType := c.fn.Type()
+		if kind == KindSublattice {
+			fnType = subWf.fn.Type()
+		}
+		return b.addCall(kind, c.ref, name, fnType, o, args)
+	}
+}
+
+// Future is the output of a node that has not run yet. Pass it to other electrons, put it in slices or maps, or
+// select from it. Its value does not exist while the lattice builds the graph: branch inside an electron instead.
+type Future struct {
+	b    *builder
+	node int
+	typ  reflect.Type // Go type of the value, when known
+}
+
+// NodeID is the id of the node that produces this future.
+func (f Future) NodeID() int { return f.node }
+
+func (f Future) check(op string) *builder {
+	if f.b == nil || f.b != currentBuilder() {
+		panic(fmt.Errorf("ct: %s on a Future outside the lattice that made it", op))
+	}
+	return f.b
+}
+
+// Index selects element i of a slice or array output, or result i of an electron with several results.
+func (f Future) Index(i int) Future {
+	b := f.check("Index")
+	var t reflect.Type
+	if f.typ != nil {
+		switch f.typ.Kind() {
+		case reflect.Slice, reflect.Array:
+			t = f.typ.Elem()
+		case reflect.Struct:
+			if tuple, ok := tupleOf(f.typ); ok {
+				if i < 0 || i >= len(tuple) {
+					b.fail(fmt.Errorf("ct: Index(%d) out of range: the electron returns %d values", i, len(tuple)))
+				} else {
+					t = tuple[i]
+				}
+			} else {
+				b.fail(fmt.Errorf("ct: Index on a %s; use Field", f.typ))
+			}
+		default:
+			b.fail(fmt.Errorf("ct: Index on a %s", f.typ))
+		}
+	}
+	return b.addSelect(f, Node{Kind: KindIndex, Index: i, Name: fmt.Sprintf("[%d]", i)}, t)
+}
+
+// Key selects the value at key k of a map output.
+func (f Future) Key(k any) Future {
+	b := f.check("Key")
+	var t reflect.Type
+	if f.typ != nil {
+		if f.typ.Kind() != reflect.Map {
+			b.fail(fmt.Errorf("ct: Key on a %s", f.typ))
+		} else {
+			t = f.typ.Elem()
+		}
+	}
+	key := fmt.Sprint(k)
+	return b.addSelect(f, Node{Kind: KindKey, Key: key, Name: fmt.Sprintf("[%q]", key)}, t)
+}
+
+// Field selects the struct field named name (the Go name; its JSON tag is honoured).
+func (f Future) Field(name string) Future {
+	b := f.check("Field")
+	key, t := name, reflect.Type(nil)
+	if f.typ != nil {
+		st := f.typ
+		if st.Kind() == reflect.Pointer {
+			st = st.Elem()
+		}
+		sf, ok := reflect.Type(nil), false
+		if st.Kind() == reflect.Struct {
+			var field reflect.StructField
+			if field, ok = st.FieldByName(name); ok {
+				sf = field.Type
+				key = jsonName(field)
+			}
+		}
+		if !ok {
+			b.fail(fmt.Errorf("ct: Field(%q): %s has no such field", name, f.typ))
+		}
+		t = sf
+	}
+	return b.addSelect(f, Node{Kind: KindField, Key: key, Name: "." + name}, t)
+}
+
+func jsonName(f reflect.StructField) string {
+	tag := f.Tag.Get("json")
+	if n, _, _ := strings.Cut(tag, ","); n != "" && n != "-" {
+		return n
+	}
+	return f.Name
+}
+
+// WaitFor makes f's node start only after the others finished, without passing their outputs.
+func WaitFor(f Future, others ...Future) Future {
+	b := f.check("WaitFor")
+	for _, o := range others {
+		o.check("WaitFor")
+		b.nodes[f.node].WaitFor = append(b.nodes[f.node].WaitFor, o.node)
+	}
+	return f
+}
+
+// tupleTypes records the synthetic struct types that stand for an electron's several results.
+var (
+	tupleMu    sync.Mutex
+	tupleTypes = map[reflect.Type][]reflect.Type{}
+)
+
+func tupleOf(t reflect.Type) ([]reflect.Type, bool) {
+	tupleMu.Lock()
+	defer tupleMu.Unlock()
+	r, ok := tupleTypes[t]
+	return r, ok
+}
+
+func tupleType(results []reflect.Type) reflect.Type {
+	fields := make([]reflect.StructField, len(results))
+	for i, r := range results {
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("R%d", i), Type: r}
+	}
+	t := reflect.StructOf(fields)
+	tupleMu.Lock()
+	tupleTypes[t] = results
+	tupleMu.Unlock()
+	return t
+}
+
+// OutputTypes returns the results of fn that make up its output: all but a trailing error.
+func OutputTypes(fnType reflect.Type) (outs []reflect.Type, returnsError bool) {
+	n := fnType.NumOut()
+	errType := reflect.TypeOf((*error)(nil)).Elem()
+	if n > 0 && fnType.Out(n-1) == errType {
+		returnsError = true
+		n--
+	}
+	for i := 0; i < n; i++ {
+		outs = append(outs, fnType.Out(i))
+	}
+	return outs, returnsError
+}
+
+// builder collects the nodes of one graph while a lattice function runs.
+type builder struct {
+	nodes []Node
+	refs  map[int]string // node -> shipped ref (electrons and sublattices)
+	err   error
+}
+
+var (
+	buildMu  sync.Mutex // one graph build at a time per process: futures find their builder through it
+	building *builder
+)
+
+func currentBuilder() *builder { return building }
+
+func (b *builder) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *builder) add(n Node) int {
+	n.ID = len(b.nodes)
+	b.nodes = append(b.nodes, n)
+	return n.ID
+}
+
+func (b *builder) addSelect(f Future, n Node, t reflect.Type) Future {
+	id := f.node
+	n.Args = []Arg{{Node: &id}}
+	return Future{b: b, node: b.add(n), typ: t}
+}
+
+func (b *builder) addCall(kind NodeKind, ref, name string, fnType reflect.Type, o options, args []any) Future {
+	if ref == "" {
+		b.fail(fmt.Errorf("ct: electron %s has no shippable source: electrons must be declared in notebook cells or files run by govalent run", name))
+	}
+	nIn := fnType.NumIn()
+	if fnType.IsVariadic() {
+		if len(args) < nIn-1 {
+			b.fail(fmt.Errorf("ct: %s takes at least %d arguments, got %d", name, nIn-1, len(args)))
+		}
+	} else if len(args) != nIn {
+		b.fail(fmt.Errorf("ct: %s takes %d arguments, got %d", name, nIn, len(args)))
+	}
+	n := Node{Kind: kind, Name: name, Executor: o.executor, Queue: o.queue, Retries: o.retries, TimeLimit: Duration(o.timeLimit)}
+	for i, a := range args {
+		arg, err := b.arg(a)
+		if err != nil {
+			b.fail(fmt.Errorf("ct: %s argument %d: %w", name, i+1, err))
+		}
+		arg.Name = fmt.Sprintf("arg%d", i)
+		n.Args = append(n.Args, arg)
+	}
+	id := b.add(n)
+	b.refs[id] = ref
+	var t reflect.Type
+	if kind == KindElectron {
+		switch outs, _ := OutputTypes(fnType); len(outs) {
+		case 0:
+		case 1:
+			t = outs[0]
+		default:
+			t = tupleType(outs)
+		}
+	}
+	return Future{b: b, node: id, typ: t}
+}
+
+var futureType = reflect.TypeOf(Future{})
+
+// arg turns an argument into a constant, a node reference, or a collection node of them.
+func (b *builder) arg(a any) (Arg, error) {
+	if f, ok := a.(Future); ok {
+		f.check("passing")
+		id := f.node
+		return Arg{Node: &id}, nil
+	}
+	v := reflect.ValueOf(a)
+	if !containsFuture(v) {
+		raw, err := json.Marshal(a)
+		if err != nil {
+			return Arg{}, err
+		}
+		return Arg{Value: raw}, nil
+	}
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Type() == futureType {
+		return b.arg(v.Interface())
+	}
+	var n Node
+	switch v.Kind() {
+	case reflect.Slice, reflect.Array:
+		n = Node{Kind: KindList, Name: "list"}
+		for i := 0; i < v.Len(); i++ {
+			el, err := b.arg(v.Index(i).Interface())
+			if err != nil {
+				return Arg{}, err
+			}
+			n.Args = append(n.Args, el)
+		}
+	case reflect.Map:
+		n = Node{Kind: KindDict, Name: "dict"}
+		iter := v.MapRange()
+		for iter.Next() {
+			el, err := b.arg(iter.Value().Interface())
+			if err != nil {
+				return Arg{}, err
+			}
+			el.Name = fmt.Sprint(iter.Key().Interface())
+			n.Args = append(n.Args, el)
+		}
+	default:
+		return Arg{}, fmt.Errorf("futures inside a %s are not supported: pass them as separate arguments or in a slice or map", v.Type())
+	}
+	id := b.add(n)
+	return Arg{Node: &id}, nil
+}
+
+func containsFuture(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		return !v.IsNil() && containsFuture(v.Elem())
+	case reflect.Struct:
+		if v.Type() == futureType {
+			return true
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() && containsFuture(v.Field(i)) {
+				return true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			if containsFuture(v.Index(i)) {
+				return true
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			if containsFuture(iter.Value()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BuildGraph calls the lattice with args and returns its transport graph and the program its electrons need.
+func BuildGraph(wf *Workflow, args ...any) (g *Graph, prog Program, err error) {
+	if wf == nil {
+		return nil, prog, fmt.Errorf("ct: nil workflow")
+	}
+	b := &builder{refs: map[int]string{}}
+	out, err := b.run(wf, args)
+	if err != nil {
+		return nil, prog, err
+	}
+	g = &Graph{Name: wf.name, Nodes: b.nodes, Output: out, Executor: wf.opts.executor}
+	prog, err = b.ship(g)
+	return g, prog, err
+}
+
+func (b *builder) run(wf *Workflow, args []any) (out Arg, err error) {
+	ft := wf.fn.Type()
+	if !ft.IsVariadic() && len(args) != ft.NumIn() {
+		return out, fmt.Errorf("ct: lattice %s takes %d arguments, got %d", wf.name, ft.NumIn(), len(args))
+	}
+	in := make([]reflect.Value, len(args))
+	for i, a := range args {
+		pt := ft.In(min(i, ft.NumIn()-1))
+		if ft.IsVariadic() && i >= ft.NumIn()-1 {
+			pt = pt.Elem()
+		}
+		if in[i], err = convertArg(a, pt); err != nil {
+			return out, fmt.Errorf("ct: lattice %s argument %d: %w", wf.name, i+1, err)
+		}
+	}
+	buildMu.Lock()
+	building = b
+	defer func() {
+		building = nil
+		buildMu.Unlock()
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ct: lattice %s: %v", wf.name, r)
+		}
+	}()
+	res := wf.fn.Call(in)
+	if b.err != nil {
+		return out, b.err
+	}
+	switch len(res) {
+	case 0:
+		return out, nil
+	case 1:
+		return b.arg(res[0].Interface())
+	default:
+		return out, fmt.Errorf("ct: lattice %s must return one value", wf.name)
+	}
+}
+
+// convertArg makes a into a value of type t, going through JSON when the types differ (e.g. float64 -> int).
+func convertArg(a any, t reflect.Type) (reflect.Value, error) {
+	if a == nil {
+		return reflect.Zero(t), nil
+	}
+	v := reflect.ValueOf(a)
+	if v.Type().AssignableTo(t) {
+		return v, nil
+	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return v, err
+	}
+	p := reflect.New(t)
+	if err := json.Unmarshal(raw, p.Interface()); err != nil {
+		return v, fmt.Errorf("cannot use %T as %s: %w", a, t, err)
+	}
+	return p.Elem(), nil
+}
+
+// ship asks the shipper of the electrons' session for one program that holds all of them.
+func (b *builder) ship(g *Graph) (Program, error) {
+	if len(b.refs) == 0 {
+		return Program{}, nil
+	}
+	session := ""
+	var refs []string
+	seen := map[string]bool{}
+	for _, ref := range b.refs {
+		s, _, _ := strings.Cut(ref, "/")
+		if session != "" && s != session {
+			return Program{}, fmt.Errorf("ct: electrons from different interpreter sessions in one lattice")
+		}
+		session = s
+		if !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	sh, ok := shippers.Load(session)
+	if !ok {
+		return Program{}, fmt.Errorf("ct: the interpreter session that declared these electrons is gone")
+	}
+	prog, entries, err := sh.(Shipper).Ship(refs)
+	if err != nil {
+		return Program{}, err
+	}
+	for id, ref := range b.refs {
+		g.Nodes[id].Entry = entries[ref]
+	}
+	return prog, nil
+}

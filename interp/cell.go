@@ -1,0 +1,252 @@
+package interp
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/scanner"
+	"go/token"
+	"strings"
+)
+
+// itemKind classifies one top-level piece of a cell.
+type itemKind int
+
+const (
+	itemImport itemKind = iota
+	itemDecl            // func, type, const, var
+	itemStmt            // anything else: statements and expressions
+)
+
+// item is one top-level declaration or statement of a cell, with its place in the cell.
+type item struct {
+	kind      itemKind
+	text      string
+	cell      string // the cell's name, used in positions
+	line      int    // 1-based line of the first character in the cell
+	col       int
+	tok       token.Token // first token
+	isExpr    bool        // a lone expression statement: its value is the cell's value when last
+	defines   []string    // top-level names a := / var statement defines
+	declNames []string    // names a declaration declares (methods: "Type.Method")
+	recv      string      // receiver type name of a method
+	file      *ast.File   // parsed declaration (items of kind itemDecl and itemImport)
+	stmt      ast.Stmt    // parsed statement (itemStmt)
+	fset      *token.FileSet
+	base      int // offset of text in what was parsed
+}
+
+// CellError is an error in a cell, located at the cell's own line and column.
+type CellError struct {
+	Cell string
+	Line int
+	Col  int
+	Msg  string
+	// Stack is the interpreter's panic stack, for panics.
+	Stack string
+}
+
+func (e *CellError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.Cell, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Cell, e.Msg)
+}
+
+// splitCell cuts a cell into top-level items. Go's parser refuses a statement after a declaration outside a
+// function, and yaegi's Eval does too, so cells are tokenised and split at top-level semicolons (newlines).
+func splitCell(cell, src string) ([]item, error) {
+	fset := token.NewFileSet()
+	file := fset.AddFile("cell", -1, len(src))
+	var s scanner.Scanner
+	var firstErr error
+	s.Init(file, []byte(src), func(pos token.Position, msg string) {
+		if firstErr == nil {
+			firstErr = &CellError{Cell: cell, Line: pos.Line, Col: pos.Column, Msg: msg}
+		}
+	}, 0)
+
+	type tok struct {
+		pos token.Pos
+		tok token.Token
+		lit string
+	}
+	var items []item
+	var toks []tok
+	depth := 0
+	flush := func(end int) {
+		if len(toks) == 0 {
+			return
+		}
+		start := file.Offset(toks[0].pos)
+		p := file.Position(toks[0].pos)
+		it := item{text: src[start:end], cell: cell, line: p.Line, col: p.Column, tok: toks[0].tok}
+		switch toks[0].tok {
+		case token.IMPORT:
+			it.kind = itemImport
+		case token.TYPE, token.CONST, token.VAR:
+			it.kind = itemDecl
+		case token.FUNC:
+			it.kind = itemStmt
+			if len(toks) > 1 && toks[1].tok == token.IDENT {
+				it.kind = itemDecl
+			} else if len(toks) > 1 && toks[1].tok == token.LPAREN && isMethod(toks[1:], func(t tok) token.Token { return t.tok }) {
+				it.kind = itemDecl
+			}
+		default:
+			it.kind = itemStmt
+		}
+		items = append(items, it)
+		toks = toks[:0]
+	}
+	for {
+		pos, t, lit := s.Scan()
+		if t == token.EOF {
+			flush(len(src))
+			break
+		}
+		switch t {
+		case token.LPAREN, token.LBRACE, token.LBRACK:
+			depth++
+		case token.RPAREN, token.RBRACE, token.RBRACK:
+			depth--
+		case token.COMMENT:
+			continue
+		}
+		if t == token.SEMICOLON && depth <= 0 {
+			flush(file.Offset(pos))
+			continue
+		}
+		toks = append(toks, tok{pos, t, lit})
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	for i := range items {
+		if err := parseItem(&items[i]); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
+
+// isMethod tells `func (r T) Name(` (a method declaration) from `func(x T) R {` (a literal).
+func isMethod[T any](toks []T, kind func(T) token.Token) bool {
+	depth := 0
+	for i, t := range toks {
+		switch kind(t) {
+		case token.LPAREN, token.LBRACK:
+			depth++
+		case token.RPAREN, token.RBRACK:
+			depth--
+			if depth == 0 {
+				return i+2 < len(toks) && kind(toks[i+1]) == token.IDENT && kind(toks[i+2]) == token.LPAREN
+			}
+		}
+	}
+	return false
+}
+
+// linePrefix makes positions in the text that follows it report the cell's name, line and column.
+func linePrefix(cell string, line, col int) string { return fmt.Sprintf("/*line %s:%d:%d*/", cell, line, col) }
+
+// parseItem parses one item on its own, keeping the cell's line numbers in the positions it reports.
+func parseItem(it *item) error {
+	fset := token.NewFileSet()
+	prefix := "package p;" + linePrefix(it.cell, it.line, it.col)
+	if it.kind == itemStmt {
+		prefix = "package p;func _(){" + linePrefix(it.cell, it.line, it.col)
+	}
+	suffix := ""
+	if it.kind == itemStmt {
+		suffix = "\n}"
+	}
+	f, err := parser.ParseFile(fset, "", prefix+it.text+suffix, parser.AllErrors)
+	if err != nil {
+		if list, ok := err.(scanner.ErrorList); ok && len(list) > 0 {
+			return &CellError{Cell: it.cell, Line: list[0].Pos.Line, Col: list[0].Pos.Column, Msg: list[0].Msg}
+		}
+		return &CellError{Cell: it.cell, Line: it.line, Col: it.col, Msg: err.Error()}
+	}
+	it.fset, it.base = fset, len(prefix)
+	if it.kind != itemStmt {
+		it.file = f
+		for _, d := range f.Decls {
+			it.declNames = append(it.declNames, declNames(d)...)
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil {
+				it.recv = recvTypeName(fd)
+			}
+		}
+		return nil
+	}
+	body := f.Decls[0].(*ast.FuncDecl).Body.List
+	if len(body) != 1 {
+		return &CellError{Cell: it.cell, Line: it.line, Col: it.col, Msg: "expected one statement"}
+	}
+	it.stmt = body[0]
+	switch st := body[0].(type) {
+	case *ast.ExprStmt:
+		it.isExpr = true
+	case *ast.AssignStmt:
+		if st.Tok == token.DEFINE {
+			for _, l := range st.Lhs {
+				if id, ok := l.(*ast.Ident); ok && id.Name != "_" {
+					it.defines = append(it.defines, id.Name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func declNames(d ast.Decl) []string {
+	switch d := d.(type) {
+	case *ast.FuncDecl:
+		if d.Recv != nil {
+			return []string{recvTypeName(d) + "." + d.Name.Name}
+		}
+		return []string{d.Name.Name}
+	case *ast.GenDecl:
+		var names []string
+		for _, s := range d.Specs {
+			switch s := s.(type) {
+			case *ast.TypeSpec:
+				names = append(names, s.Name.Name)
+			case *ast.ValueSpec:
+				for _, n := range s.Names {
+					names = append(names, n.Name)
+				}
+			case *ast.ImportSpec:
+				names = append(names, importName(s))
+			}
+		}
+		return names
+	}
+	return nil
+}
+
+func recvTypeName(fd *ast.FuncDecl) string {
+	t := fd.Recv.List[0].Type
+	for {
+		switch x := t.(type) {
+		case *ast.StarExpr:
+			t = x.X
+		case *ast.IndexExpr:
+			t = x.X
+		case *ast.IndexListExpr:
+			t = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return "?"
+		}
+	}
+}
+
+func importName(s *ast.ImportSpec) string {
+	if s.Name != nil {
+		return s.Name.Name
+	}
+	path := strings.Trim(s.Path.Value, `"`)
+	return path[strings.LastIndex(path, "/")+1:]
+}

@@ -1,0 +1,173 @@
+package interp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"reflect"
+	"runtime/debug"
+
+	"github.com/govalent/govalent/ct"
+)
+
+// LoadProgram evaluates a program written by Ship in this (fresh) session, recording its declarations so that
+// a sublattice built here can ship them again. Line directives keep the user's cell positions in errors.
+func (s *Session) LoadProgram(ctx context.Context, src string) error {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "program.go", src, 0)
+	if err != nil {
+		return fmt.Errorf("interp: shipped program: %w", err)
+	}
+	tf := fset.File(f.Pos())
+	var items []item
+	for _, d := range f.Decls {
+		start, end := tf.Offset(d.Pos()), tf.Offset(d.End())
+		p := fset.Position(d.Pos())
+		it := item{kind: itemDecl, text: src[start:end], cell: p.Filename, line: p.Line, col: p.Column}
+		if gd, ok := d.(*ast.GenDecl); ok {
+			it.tok = gd.Tok
+			if gd.Tok == token.IMPORT {
+				it.kind = itemImport
+			}
+		} else {
+			it.tok = token.FUNC
+		}
+		if err := parseItem(&it); err != nil {
+			return err
+		}
+		items = append(items, it)
+	}
+	s.evalMu.Lock()
+	defer s.evalMu.Unlock()
+	_, err = s.evalItems(ctx, items)
+	return err
+}
+
+// TaskError is a failure of user code: an error return, a panic, or bad arguments.
+type TaskError struct {
+	Msg   string
+	Stack string // interpreted frames ("cell3:5:2: panic: main.F(...)"), then the Go stack for panics
+}
+
+func (e *TaskError) Error() string { return e.Msg }
+
+// Call runs the electron entry with JSON arguments and returns its JSON output: the single result, or an array
+// of them when there are several; a non-nil trailing error fails the call.
+func (s *Session) Call(entry string, args []json.RawMessage) (out json.RawMessage, err error) {
+	fn, err := s.Lookup(entry)
+	if err != nil {
+		return nil, &TaskError{Msg: fmt.Sprintf("cannot find %s in the shipped program: %v", entry, err)}
+	}
+	if fn.Kind() != reflect.Func {
+		return nil, &TaskError{Msg: fmt.Sprintf("%s is a %s, not a func", entry, fn.Type())}
+	}
+	in, err := decodeArgs(fn.Type(), entry, args)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.call(fn, in)
+	if err != nil {
+		return nil, err
+	}
+	outs, hasErr := ct.OutputTypes(fn.Type())
+	if hasErr {
+		if e := res[len(res)-1]; !e.IsNil() {
+			return nil, &TaskError{Msg: e.Interface().(error).Error()}
+		}
+		res = res[:len(outs)]
+	}
+	var v any
+	switch len(res) {
+	case 0:
+		return json.RawMessage("null"), nil
+	case 1:
+		v = res[0].Interface()
+	default:
+		vals := make([]any, len(res))
+		for i, r := range res {
+			vals[i] = r.Interface()
+		}
+		v = vals
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, &TaskError{Msg: fmt.Sprintf("%s returned a value that cannot be encoded as JSON: %v", entry, err)}
+	}
+	return raw, nil
+}
+
+// BuildSublattice calls the lattice held by the variable entry with JSON arguments and returns its graph.
+func (s *Session) BuildSublattice(entry string, args []json.RawMessage) (*ct.Graph, ct.Program, error) {
+	v, err := s.Lookup(entry)
+	if err != nil {
+		return nil, ct.Program{}, &TaskError{Msg: fmt.Sprintf("cannot find lattice %s: %v", entry, err)}
+	}
+	wf, ok := v.Interface().(*ct.Workflow)
+	if !ok {
+		return nil, ct.Program{}, &TaskError{Msg: fmt.Sprintf("%s is not a lattice", entry)}
+	}
+	in, err := decodeArgs(wf.FuncType(), entry, args)
+	if err != nil {
+		return nil, ct.Program{}, err
+	}
+	vals := make([]any, len(in))
+	for i, a := range in {
+		vals[i] = a.Interface()
+	}
+	g, prog, err := ct.BuildGraph(wf, vals...)
+	if err != nil {
+		return nil, prog, &TaskError{Msg: err.Error()}
+	}
+	return g, prog, nil
+}
+
+func decodeArgs(ft reflect.Type, entry string, args []json.RawMessage) ([]reflect.Value, error) {
+	n := ft.NumIn()
+	if ft.IsVariadic() && len(args) < n-1 || !ft.IsVariadic() && len(args) != n {
+		return nil, &TaskError{Msg: fmt.Sprintf("%s takes %d arguments, got %d", entry, n, len(args))}
+	}
+	in := make([]reflect.Value, len(args))
+	for i, raw := range args {
+		t := ft.In(min(i, n-1))
+		if ft.IsVariadic() && i >= n-1 {
+			t = t.Elem()
+		}
+		p := reflect.New(t)
+		if err := json.Unmarshal(raw, p.Interface()); err != nil {
+			return nil, &TaskError{Msg: fmt.Sprintf("%s argument %d: cannot decode %s into %s: %v", entry, i+1, truncate(string(raw), 100), t, err)}
+		}
+		in[i] = p.Elem()
+	}
+	return in, nil
+}
+
+// call invokes an interpreted func, turning a panic into a TaskError with the interpreted frames and the source
+// line where it happened.
+func (s *Session) call(fn reflect.Value, in []reflect.Value) (res []reflect.Value, err error) {
+	s.mu.Lock()
+	trace := s.trace
+	s.mu.Unlock()
+	trace.start()
+	defer func() {
+		frames := trace.stop()
+		if r := recover(); r != nil {
+			msg := fmt.Sprintf("panic: %v", r)
+			if len(frames) > 0 {
+				cell, line, col := s.parsePos(frames[0], "")
+				msg += fmt.Sprintf(" (at %s:%d:%d)", cell, line, col)
+			}
+			err = &TaskError{Msg: msg, Stack: s.formatFrames(frames) + "\n\n" + string(debug.Stack())}
+		}
+	}()
+	return fn.Call(in), nil
+}
+
+// IsTaskError reports whether err is a failure of user code rather than of the machinery.
+func IsTaskError(err error) bool {
+	var te *TaskError
+	return errors.As(err, &te)
+}

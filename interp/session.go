@@ -1,0 +1,672 @@
+// Package interp evaluates Go cells with yaegi and keeps what it needs to rebuild each electron on a worker.
+//
+// A Session is one notebook (or one file run by `govalent run`): it splits cells into imports, declarations and
+// statements, evaluates them in order, and records every declaration in a store so that ct.Dispatch can ship the
+// declarations an electron needs. It works around yaegi's traps: a top-level func literal call re-running on
+// later evaluations, a panic in an interpreted goroutine killing the process, redefined types going stale,
+// callers of a redefined func keeping the old one, and stale values returned by Eval.
+package interp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/token"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/govalent/govalent/ct"
+	yaegi "github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib"
+)
+
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/ct
+
+// Symbols holds the compiled packages interpreted code may import besides the standard library.
+var Symbols = yaegi.Exports{}
+
+// SDKPath is the import path of the SDK, pre-imported as ct in every session.
+const SDKPath = "github.com/govalent/govalent/ct"
+
+// rtAlias is the name under which rewritten code reaches the SDK, whatever the user called it.
+const rtAlias = "govalentrt"
+
+const prelude = `import (
+	ct "` + SDKPath + `"
+	` + rtAlias + ` "` + SDKPath + `"
+)
+var govalentValue any`
+
+// Options configure a session.
+type Options struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// OnGoroutinePanic is called when an interpreted goroutine panics; by default the panic is printed to
+	// Stderr. Either way the process survives.
+	OnGoroutinePanic func(value any)
+}
+
+// Session is one interpreter with its declaration store.
+type Session struct {
+	id   string
+	opts Options
+
+	evalMu sync.Mutex // one cell at a time
+
+	mu          sync.Mutex // guards the fields below, also read by Ship during a cell's ct.Dispatch
+	yi          *yaegi.Interpreter
+	trace       *panicTrace
+	store       *declStore
+	runtimeVars map[string]*runtimeVar
+	refs        map[string]*shipRef
+	cells       int
+	entries     map[string]reflect.Value
+	sources     []string // cell names, indexed as encoded in line directives
+	sourceIdx   map[string]int
+}
+
+// runtimeVar is a variable set by a statement: not a declaration, so it is shipped by value if at all.
+type runtimeVar struct {
+	cell string
+	line int
+	get  reflect.Value // func() any reading its current value
+}
+
+var (
+	sessionSeq atomic.Int64
+	sessions   sync.Map // id -> *Session, for routing goroutine panics
+)
+
+// New starts a session with ct pre-imported.
+func New(opts Options) (*Session, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	s := &Session{
+		id:          fmt.Sprintf("s%d-%d", os.Getpid(), sessionSeq.Add(1)),
+		opts:        opts,
+		store:       newDeclStore(),
+		runtimeVars: map[string]*runtimeVar{},
+		refs:        map[string]*shipRef{},
+		entries:     map[string]reflect.Value{},
+		sources:     []string{"prelude"},
+		sourceIdx:   map[string]int{"prelude": 0},
+	}
+	yi, trace, err := s.newInterpreter()
+	if err != nil {
+		return nil, err
+	}
+	s.yi, s.trace = yi, trace
+	s.store.add(&decl{names: []string{"ct"}, tok: token.IMPORT, path: SDKPath, text: `import ct "` + SDKPath + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
+	sessions.Store(s.id, s)
+	ct.RegisterShipper(s.id, s)
+	return s, nil
+}
+
+// Close releases the session.
+func (s *Session) Close() {
+	sessions.Delete(s.id)
+	ct.UnregisterShipper(s.id)
+}
+
+// ID identifies the session in shipped references.
+func (s *Session) ID() string { return s.id }
+
+func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
+	trace := &panicTrace{out: s.opts.Stderr}
+	yi := yaegi.New(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace})
+	if err := yi.Use(stdlib.Symbols); err != nil {
+		return nil, nil, err
+	}
+	if err := yi.Use(Symbols); err != nil {
+		return nil, nil, err
+	}
+	if _, err := yi.Eval(prelude); err != nil {
+		return nil, nil, fmt.Errorf("interp: prelude: %w", err)
+	}
+	return yi, trace, nil
+}
+
+// Result is what a cell evaluated to.
+type Result struct {
+	Value    reflect.Value // valid when the cell ended with an expression that has one value
+	Warnings []string      // things the user should know (e.g. variables reset by a rebuild)
+}
+
+// Eval evaluates one cell, numbered in order ("cell1", "cell2", ...).
+func (s *Session) Eval(ctx context.Context, src string) (Result, error) {
+	s.mu.Lock()
+	s.cells++
+	name := fmt.Sprintf("cell%d", s.cells)
+	s.mu.Unlock()
+	return s.EvalNamed(ctx, name, src)
+}
+
+// EvalNamed evaluates src as a cell called name; errors are reported as name:line:col.
+func (s *Session) EvalNamed(ctx context.Context, name, src string) (Result, error) {
+	s.evalMu.Lock()
+	defer s.evalMu.Unlock()
+	items, err := splitCell(name, src)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.evalItems(ctx, items)
+}
+
+func (s *Session) evalItems(ctx context.Context, items []item) (Result, error) {
+	var res Result
+	var imports []item
+	for _, it := range items {
+		if it.kind == itemImport {
+			imports = append(imports, it)
+		}
+	}
+	if err := s.evalImports(ctx, imports); err != nil {
+		return res, err
+	}
+	lastStmt := -1
+	for i, it := range items {
+		if it.kind != itemImport {
+			lastStmt = i
+		}
+	}
+	for i := 0; i < len(items); {
+		switch items[i].kind {
+		case itemImport:
+			i++
+		case itemDecl:
+			j := i
+			var group []item
+			for ; j < len(items) && items[j].kind != itemStmt; j++ {
+				if items[j].kind == itemDecl {
+					group = append(group, items[j])
+				}
+			}
+			if err := s.evalDecls(ctx, group, &res); err != nil {
+				return res, err
+			}
+			i = j
+		default:
+			v, err := s.evalStmt(ctx, &items[i], i == lastStmt)
+			if err != nil {
+				return res, err
+			}
+			res.Value = v
+			i++
+		}
+	}
+	return res, nil
+}
+
+// eval runs src in the interpreter, turning yaegi's errors into CellErrors.
+func (s *Session) eval(ctx context.Context, cell string, src string) (reflect.Value, error) {
+	s.mu.Lock()
+	yi, trace := s.yi, s.trace
+	s.mu.Unlock()
+	trace.start()
+	v, err := yi.EvalWithContext(ctx, src)
+	frames := trace.stop()
+	if err != nil {
+		return v, s.cellError(err, cell, frames)
+	}
+	return v, nil
+}
+
+var posRe = regexp.MustCompile(`^(?:([^\s:]*):)?(\d+):(\d+): `)
+
+func (s *Session) cellError(err error, cell string, frames []string) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	ce := &CellError{Cell: cell}
+	var p yaegi.Panic
+	if errors.As(err, &p) {
+		ce.Msg = fmt.Sprintf("panic: %v", p.Value)
+		ce.Stack = s.formatFrames(frames)
+		if len(frames) > 0 {
+			ce.Cell, ce.Line, ce.Col = s.parsePos(frames[0], cell)
+		}
+		return ce
+	}
+	msg := err.Error()
+	if m := posRe.FindStringSubmatch(msg); m != nil {
+		ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
+		msg = msg[len(m[0]):]
+	}
+	if strings.Contains(msg, "ct.Future") || strings.Contains(msg, "Future") && strings.Contains(msg, "mismatched types") {
+		msg += " (a ct.Future has no value while the lattice builds its graph: branch on values inside an electron)"
+	}
+	ce.Msg = msg
+	return ce
+}
+
+// linesPerSource spaces sources (cells, shipped declarations) apart in the single line space yaegi sees.
+const linesPerSource = 1_000_000
+
+// directive makes positions in the text that follows it decode to cell:line:col. yaegi scopes imports by file
+// name, so the directive keeps the file name empty and encodes the cell in the line number instead.
+func (s *Session) directive(cell string, line, col int) string {
+	s.mu.Lock()
+	idx, ok := s.sourceIdx[cell]
+	if !ok {
+		idx = len(s.sources)
+		s.sources = append(s.sources, cell)
+		s.sourceIdx[cell] = idx
+	}
+	s.mu.Unlock()
+	return fmt.Sprintf("/*line :%d:%d*/", idx*linesPerSource+line, col)
+}
+
+// parsePos decodes the position at the start of msg; cell is the fallback name.
+func (s *Session) parsePos(msg, cell string) (string, int, int) {
+	m := posRe.FindStringSubmatch(msg)
+	if m == nil {
+		return cell, 0, 0
+	}
+	var line, col int
+	fmt.Sscan(m[2], &line)
+	fmt.Sscan(m[3], &col)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idx := line / linesPerSource; idx < len(s.sources) {
+		cell, line = s.sources[idx], line%linesPerSource
+	}
+	return cell, line, col
+}
+
+func (s *Session) formatFrames(frames []string) string {
+	out := make([]string, len(frames))
+	for i, f := range frames {
+		out[i] = s.FormatFrame(f)
+	}
+	return strings.Join(out, "\n")
+}
+
+// FormatFrame rewrites the position at the start of a yaegi message as cell:line:col.
+func (s *Session) FormatFrame(msg string) string {
+	m := posRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	cell, line, col := s.parsePos(msg, "")
+	return fmt.Sprintf("%s:%d:%d: %s", cell, line, col, msg[len(m[0]):])
+}
+
+// evalStmt runs one statement. The last expression of a cell is assigned to a variable and read back, because
+// the value Eval returns for a statement without one is stale.
+func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Value, error) {
+	text := s.directive(it.cell, it.line, it.col) + s.rewrite(it)
+	if it.tok == token.FUNC {
+		// A top-level func literal call would run again on every later Eval; inside a block it runs once.
+		_, err := s.eval(ctx, it.cell, "{"+text+"\n}")
+		return reflect.Value{}, err
+	}
+	if it.isExpr && last {
+		_, err := s.eval(ctx, it.cell, "govalentValue = any("+text+",\n)")
+		var ce *CellError
+		if err == nil {
+			v, err := s.yi.Eval("govalentValue")
+			if err == nil && v.IsValid() && v.Kind() == reflect.Interface {
+				v = v.Elem() // before the reset below, which overwrites the variable v refers to
+			}
+			s.yi.Eval("govalentValue = nil")
+			return v, err
+		}
+		if !errors.As(err, &ce) || ce.Stack != "" || strings.HasPrefix(ce.Msg, "panic") {
+			return reflect.Value{}, err
+		}
+		// no single value (a call of a func without results, or with several): run it as a statement
+	}
+	if _, err := s.eval(ctx, it.cell, text); err != nil {
+		return reflect.Value{}, err
+	}
+	for _, name := range it.defines {
+		if err := s.defineRuntimeVar(ctx, name, it); err != nil {
+			return reflect.Value{}, err
+		}
+	}
+	return reflect.Value{}, nil
+}
+
+func (s *Session) defineRuntimeVar(ctx context.Context, name string, it *item) error {
+	get, err := s.yi.EvalWithContext(ctx, "func() any { return "+name+" }")
+	if err != nil {
+		return fmt.Errorf("interp: reading %s: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store.forget(name)
+	s.runtimeVars[name] = &runtimeVar{cell: it.cell, line: it.line, get: get}
+	delete(s.entries, name)
+	return nil
+}
+
+// evalImports imports each package not imported yet under the same name (yaegi refuses a second import).
+func (s *Session) evalImports(ctx context.Context, items []item) error {
+	for _, it := range items {
+		for _, spec := range it.file.Imports {
+			name, path := importName(spec), strings.Trim(spec.Path.Value, `"`)
+			s.mu.Lock()
+			prev, ok := s.store.importPathOf(name)
+			s.mu.Unlock()
+			if ok && prev == path {
+				continue
+			}
+			p := it.fset.Position(spec.Pos())
+			text := fmt.Sprintf("import %s %q", name, path)
+			if _, err := s.eval(ctx, it.cell, s.directive(it.cell, p.Line, p.Column)+text); err != nil {
+				return err
+			}
+			d := &decl{names: []string{name}, text: text, cell: it.cell, line: p.Line, col: p.Column, tok: token.IMPORT, path: path, shippable: true}
+			s.mu.Lock()
+			s.store.add(d)
+			s.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// evalDecls evaluates declarations and records them. Redefining a type rebuilds the interpreter from the store
+// (yaegi keeps stale type information otherwise); redefining a func re-evaluates the declarations that use it
+// (yaegi's callers keep the old func otherwise).
+func (s *Session) evalDecls(ctx context.Context, items []item, res *Result) error {
+	decls := make([]*decl, len(items))
+	for i := range items {
+		d, err := s.newDecl(&items[i])
+		if err != nil {
+			return err
+		}
+		decls[i] = d
+	}
+	s.mu.Lock()
+	saved := s.store.clone()
+	var changed []*decl
+	for _, d := range decls {
+		changed = append(changed, s.store.add(d)...)
+	}
+	typeChanged := false
+	for _, old := range changed {
+		if old.tok == token.TYPE {
+			typeChanged = true
+		}
+	}
+	s.mu.Unlock()
+
+	var err error
+	if typeChanged {
+		err = s.rebuild(ctx, res)
+	} else {
+		err = s.evalTexts(ctx, items)
+		if err == nil && len(changed) > 0 {
+			err = s.refreshDependents(ctx, changed, decls)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.store = saved
+		return err
+	}
+	for _, d := range decls {
+		for _, n := range d.names {
+			delete(s.runtimeVars, n)
+			delete(s.entries, n)
+		}
+	}
+	return nil
+}
+
+func (s *Session) evalTexts(ctx context.Context, items []item) error {
+	err := s.evalJoined(ctx, items)
+	if err == nil || !strings.Contains(err.Error(), "definition loop") {
+		return err
+	}
+	// yaegi's false loop: evaluate the vars holding func literals as define statements, after the rest
+	var rest, vars []item
+	for _, it := range items {
+		if needsDefine(&it) {
+			vars = append(vars, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	if len(rest) > 0 {
+		if err := s.evalJoined(ctx, rest); err != nil {
+			return err
+		}
+	}
+	for i := range vars {
+		text := s.directive(vars[i].cell, vars[i].line, vars[i].col) + s.rewriteItem(&vars[i], true)
+		if _, err := s.eval(ctx, vars[i].cell, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Session) evalJoined(ctx context.Context, items []item) error {
+	var b strings.Builder
+	for i := range items {
+		b.WriteString(s.directive(items[i].cell, items[i].line, items[i].col))
+		b.WriteString(s.rewrite(&items[i]))
+		b.WriteString("\n")
+	}
+	_, err := s.eval(ctx, items[0].cell, b.String())
+	return err
+}
+
+// refreshDependents re-evaluates the functions, methods and side-effect-free vars that use a redefined name,
+// transitively, so that they call the new definition.
+func (s *Session) refreshDependents(ctx context.Context, changed, fresh []*decl) error {
+	s.mu.Lock()
+	dirty := map[string]bool{}
+	for _, d := range changed {
+		for _, n := range d.names {
+			dirty[n] = true
+		}
+	}
+	skip := map[*decl]bool{}
+	for _, d := range fresh {
+		skip[d] = true
+	}
+	var redo []*decl
+	for grew := true; grew; {
+		grew = false
+		for _, d := range s.store.all() {
+			if skip[d] || d.tok == token.IMPORT || (d.tok == token.VAR && !d.shippable) {
+				continue
+			}
+			for _, f := range d.free {
+				if dirty[f] {
+					skip[d] = true
+					redo = append(redo, d)
+					for _, n := range d.names {
+						dirty[n] = true
+					}
+					grew = true
+					break
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(redo) == 0 {
+		return nil
+	}
+	items := make([]item, len(redo))
+	for i, d := range redo {
+		items[i] = d.src
+	}
+	return s.evalTexts(ctx, items)
+}
+
+// rebuild replaces the interpreter with a fresh one holding every stored declaration. Variables set by
+// statements do not survive; the user is told which.
+func (s *Session) rebuild(ctx context.Context, res *Result) error {
+	yi, trace, err := s.newInterpreter()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old, oldTrace := s.yi, s.trace
+	s.yi, s.trace = yi, trace
+	all := s.store.all()
+	s.mu.Unlock()
+	var decls []item
+	for _, d := range all {
+		if d.tok == token.IMPORT {
+			if d.cell != "prelude" && err == nil {
+				_, err = s.eval(ctx, d.cell, d.text)
+			}
+		} else {
+			decls = append(decls, d.src)
+		}
+	}
+	if err == nil && len(decls) > 0 {
+		err = s.evalTexts(ctx, decls)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.yi, s.trace = old, oldTrace
+		return err
+	}
+	if len(s.runtimeVars) > 0 {
+		var names []string
+		for n := range s.runtimeVars {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables set by statements were reset: %s", strings.Join(names, ", "))
+		res.Warnings = append(res.Warnings, w)
+		fmt.Fprintln(s.opts.Stderr, "govalent:", w)
+	}
+	s.runtimeVars = map[string]*runtimeVar{}
+	s.entries = map[string]reflect.Value{}
+	return nil
+}
+
+// newDecl records what the store needs to know of a declaration item.
+func (s *Session) newDecl(it *item) (*decl, error) {
+	d := &decl{src: *it, names: it.declNames, text: it.text, cell: it.cell, line: it.line, col: it.col, tok: it.tok, recv: it.recv, shippable: true}
+	if it.tok == token.FUNC && it.recv != "" {
+		d.names = []string{it.declNames[0][len(it.recv)+1:]}
+	}
+	d.free = freeIdents(it.file)
+	if it.tok == token.VAR {
+		s.mu.Lock()
+		aliases := s.sdkAliases()
+		store := s.store
+		s.mu.Unlock()
+		d.shippable = varIsShippable(it.file.Decls[0].(*ast.GenDecl), func(n string) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			od := store.byName[n]
+			return od != nil && od.tok == token.TYPE
+		}, func(n string) bool { return aliases[n] })
+	}
+	return d, nil
+}
+
+// sdkAliases are the names the SDK is imported under. The caller holds s.mu.
+func (s *Session) sdkAliases() map[string]bool {
+	out := map[string]bool{rtAlias: true}
+	for n, d := range s.store.byName {
+		if d.tok == token.IMPORT && d.path == SDKPath {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// Lookup returns the current value of a top-level name.
+func (s *Session) Lookup(name string) (reflect.Value, error) {
+	s.mu.Lock()
+	if v, ok := s.entries[name]; ok {
+		s.mu.Unlock()
+		return v, nil
+	}
+	yi := s.yi
+	s.mu.Unlock()
+	v, err := yi.Eval(name)
+	if err != nil {
+		return v, err
+	}
+	s.mu.Lock()
+	s.entries[name] = v
+	s.mu.Unlock()
+	return v, nil
+}
+
+// panicTrace passes the interpreter's stderr through, except the "file:line:col: panic: f(...)" lines yaegi
+// prints while a panic unwinds interpreted frames: those are kept as the panic's stack.
+type panicTrace struct {
+	mu        sync.Mutex
+	out       io.Writer
+	capturing bool
+	frames    []string
+}
+
+var frameRe = regexp.MustCompile(`^(?:[^\s:]*:)?\d+:\d+: panic`)
+
+func (t *panicTrace) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	line := string(bytes.TrimRight(p, "\n"))
+	if t.capturing && frameRe.MatchString(line) && !strings.Contains(line, "\n") {
+		t.frames = append(t.frames, line)
+		return len(p), nil
+	}
+	return t.out.Write(p)
+}
+
+func (t *panicTrace) start() {
+	t.mu.Lock()
+	t.capturing, t.frames = true, nil
+	t.mu.Unlock()
+}
+
+func (t *panicTrace) stop() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.capturing = false
+	f := t.frames
+	t.frames = nil
+	return f
+}
+
+// goroutinePanic is what rewritten go statements call with the value they recovered.
+func goroutinePanic(session string, value any) {
+	if value == nil {
+		return
+	}
+	v, ok := sessions.Load(session)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "govalent: panic in goroutine: %v\n", value)
+		return
+	}
+	s := v.(*Session)
+	if s.opts.OnGoroutinePanic != nil {
+		s.opts.OnGoroutinePanic(value)
+		return
+	}
+	fmt.Fprintf(s.opts.Stderr, "panic in goroutine: %v\n", value)
+}
+
+func init() {
+	ct.SetGoroutinePanicHandler(goroutinePanic)
+}
