@@ -111,6 +111,7 @@ type NodeResult struct {
 	RawOutput     json.RawMessage `json:"output,omitempty"`
 	Output        any             `json:"-"`
 	Error         string          `json:"error,omitempty"`
+	Stack         string          `json:"stack,omitempty"` // where a panic happened: cell frames, then Go's
 	Stdout        string          `json:"stdout,omitempty"`
 	Stderr        string          `json:"stderr,omitempty"`
 	StartTime     *time.Time      `json:"start_time,omitempty"`

@@ -148,7 +148,9 @@ func isMethod[T any](toks []T, kind func(T) token.Token) bool {
 }
 
 // linePrefix makes positions in the text that follows it report the cell's name, line and column.
-func linePrefix(cell string, line, col int) string { return fmt.Sprintf("/*line %s:%d:%d*/", cell, line, col) }
+func linePrefix(cell string, line, col int) string {
+	return fmt.Sprintf("/*line %s:%d:%d*/", cell, line, col)
+}
 
 // parseItem parses one item on its own, keeping the cell's line numbers in the positions it reports.
 func parseItem(it *item) error {

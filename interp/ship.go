@@ -39,16 +39,16 @@ func (s *Session) Ship(refs []string) (ct.Program, map[string]string, error) {
 }
 
 type programBuilder struct {
-	s         *Session
-	included  map[*decl]bool
-	decls     []*decl
-	done      map[string]bool
-	extra     []string // synthesised declarations: func literals and captured values
-	notes     []string
-	needsRT   bool
-	user      string // the electron being resolved, for error messages
-	userCell  string
-	userLine  int
+	s        *Session
+	included map[*decl]bool
+	decls    []*decl
+	done     map[string]bool
+	extra    []string // synthesised declarations: func literals and captured values
+	notes    []string
+	needsRT  bool
+	user     string // the electron being resolved, for error messages
+	userCell string
+	userLine int
 }
 
 // entry makes the referenced function reachable by a top-level name and pulls in what it needs.

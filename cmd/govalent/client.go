@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/interp"
+)
+
+func parseClient(name string, args []string, extra func(*flag.FlagSet)) (config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	s := newSettings(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, fs, err
+	}
+	c, err := s.resolve()
+	return c, fs, err
+}
+
+func cmdStatus(args []string) error {
+	c, _, err := parseClient("status", args, nil)
+	if err != nil {
+		return err
+	}
+	var rep dispatcher.StatusReport
+	if err := c.client().Status(&rep); err != nil {
+		if errors.Is(err, ct.ErrUnreachable) {
+			fmt.Printf("govalent dispatcher is not running at %s (start it with `govalent start`)\n", c.Dispatcher)
+			return exitError{3}
+		}
+		return err
+	}
+	fmt.Printf("govalent dispatcher at %s: running (pid %d, up %s, data in %s)\n", c.Dispatcher, rep.PID, rep.Uptime, rep.DataDir)
+	fmt.Printf("dispatches running: %d\n", rep.Running)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXECUTOR\tWORKERS\tBUSY\tQUEUED\tDONE")
+	for _, ex := range rep.Executors {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", ex.Name, ex.Workers, ex.Busy, ex.Queued, ex.Done)
+	}
+	return tw.Flush()
+}
+
+func cmdList(args []string) error {
+	var status string
+	var limit int
+	c, _, err := parseClient("list", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&status, "status", "", "only dispatches with this status")
+		fs.IntVar(&limit, "limit", 20, "how many")
+	})
+	if err != nil {
+		return err
+	}
+	items, total, err := c.client().List(status, limit, 0)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DISPATCH ID\tNAME\tSTATUS\tSTARTED\tRUNTIME")
+	for _, r := range items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.DispatchID, r.Name, r.Status, fmtTime(r.StartTime), runtimeOf(r.StartTime, r.EndTime))
+	}
+	tw.Flush()
+	fmt.Printf("%d of %d\n", len(items), total)
+	return nil
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func runtimeOf(start, end *time.Time) string {
+	switch {
+	case start == nil:
+		return "-"
+	case end == nil:
+		return time.Since(*start).Round(time.Millisecond).String() + "+"
+	}
+	return end.Sub(*start).Round(time.Millisecond).String()
+}
+
+func cmdResult(args []string) error {
+	var wait, asJSON bool
+	c, fs, err := parseClient("result", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&wait, "wait", false, "wait until the dispatch has finished")
+		fs.BoolVar(&asJSON, "json", false, "print the whole result as JSON")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: govalent result ID [--wait] [--json]")
+	}
+	res, err := c.client().GetResult(fs.Arg(0), wait)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Printf("dispatch %s (%s): %s\n", res.DispatchID, res.Name, res.Status)
+	fmt.Printf("started %s, runtime %s\n", fmtTime(res.StartTime), runtimeOf(res.StartTime, res.EndTime))
+	if len(res.RawResult) > 0 {
+		fmt.Printf("result: %s\n", res.RawResult)
+	}
+	if res.Error != "" {
+		fmt.Printf("error: %s\n", res.Error)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tNAME\tSTATUS\tRUNTIME\tOUTPUT / ERROR")
+	for _, n := range res.Nodes {
+		detail := string(n.RawOutput)
+		if n.Error != "" {
+			detail = firstLine(n.Error)
+		}
+		if len(detail) > 60 {
+			detail = detail[:57] + "..."
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", n.NodeID, n.Name, n.Status, runtimeOf(n.StartTime, n.EndTime), detail)
+	}
+	tw.Flush()
+	if res.Status == ct.StatusFailed {
+		return exitError{1}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func cmdCancel(args []string) error {
+	c, fs, err := parseClient("cancel", args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return errors.New("usage: govalent cancel ID [NODE...]")
+	}
+	var nodes []int
+	for _, a := range fs.Args()[1:] {
+		n, err := strconv.Atoi(a)
+		if err != nil {
+			return fmt.Errorf("bad node id %q", a)
+		}
+		nodes = append(nodes, n)
+	}
+	if err := c.client().Cancel(fs.Arg(0), nodes...); err != nil {
+		return err
+	}
+	fmt.Println("cancel requested for", fs.Arg(0))
+	return nil
+}
+
+// cmdRun evaluates a file the way a notebook cell is evaluated, with the same interpreter and SDK.
+func cmdRun(args []string) error {
+	var embedded bool
+	c, fs, err := parseClient("run", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&embedded, "embedded", false, "start a dispatcher inside this process (data in a temporary directory unless --data-dir)")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: govalent run [--embedded] FILE.go")
+	}
+	path := fs.Arg(0)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if embedded {
+		stop, err := startEmbedded(c, fs)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else {
+		os.Setenv("GOVALENT_DISPATCHER", c.Dispatcher)
+	}
+	s, err := interp.New(interp.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	if _, err := s.EvalNamed(ctx, filepath.Base(path), string(src)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		var ce *interp.CellError
+		if errors.As(err, &ce) && ce.Stack != "" {
+			fmt.Fprintln(os.Stderr, ce.Stack)
+		}
+		return exitError{1}
+	}
+	return nil
+}

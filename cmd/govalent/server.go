@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/executors"
+)
+
+func pidFile(c config) string { return filepath.Join(c.DataDir, "govalent.pid") }
+func logFile(c config) string { return filepath.Join(c.DataDir, "govalent.log") }
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func healthy(c config) bool {
+	cl := &http.Client{Timeout: time.Second}
+	resp, err := cl.Get(c.Dispatcher + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+func cmdStart(args []string) error {
+	fs := flag.NewFlagSet("start", flag.ContinueOnError)
+	s := newSettings(fs)
+	foreground := fs.Bool("foreground", false, "run in this process instead of in the background")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := s.resolve()
+	if err != nil {
+		return err
+	}
+	if !isLoopback(c.Host) && c.Token == "" {
+		return fmt.Errorf("listening on %s needs a token (--token or GOVALENT_TOKEN): the API runs code", c.Host)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return err
+	}
+	if *foreground {
+		return serve(c)
+	}
+	if healthy(c) {
+		fmt.Printf("govalent dispatcher already running at %s\n", c.Dispatcher)
+		return nil
+	}
+	return daemonize(c, args)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// daemonize starts `govalent start --foreground` detached, logging to the data dir, and waits until it answers.
+func daemonize(c config, args []string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(logFile(c), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, append([]string{"start", "--foreground"}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if healthy(c) {
+			fmt.Printf("govalent dispatcher started at %s (pid %d, data in %s)\n", c.Dispatcher, cmd.Process.Pid, c.DataDir)
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the dispatcher exited at once (%v); see %s", err, logFile(c))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the dispatcher did not answer within 15s; see %s", logFile(c))
+}
+
+// serve runs the dispatcher in this process until SIGINT or SIGTERM.
+func serve(c config) error {
+	log := newLogger(os.Stderr, c.LogLevel)
+	slog.SetDefault(log)
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
+	if err != nil {
+		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
+	}
+	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := os.WriteFile(pidFile(c), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(pidFile(c))
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+	}()
+	log.Info("dispatcher listening", "addr", ln.Addr().String(), "data_dir", c.DataDir, "pid", os.Getpid())
+	err = srv.Serve(ln)
+	d.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func cmdStop(args []string) error {
+	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
+	s := newSettings(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := s.resolve()
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(pidFile(c))
+	if err != nil {
+		fmt.Println("govalent dispatcher is not running (no pid file in " + c.DataDir + ")")
+		return nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return fmt.Errorf("bad pid file %s", pidFile(c))
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		os.Remove(pidFile(c))
+		fmt.Println("govalent dispatcher was not running")
+		return nil
+	}
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(pid, 0) != nil {
+			fmt.Println("govalent dispatcher stopped")
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	fmt.Println("govalent dispatcher killed after 10s")
+	return nil
+}
+
+func cmdWorker(args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	pipe := fs.Bool("pipe", false, "serve tasks on fds 3 (in) and 4 (out), as the embedded pool does")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*pipe {
+		return errors.New("only --pipe workers exist so far; they are started by the dispatcher")
+	}
+	return executors.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
+}
+
+func cmdLogs(args []string) error {
+	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+	s := newSettings(fs)
+	follow := fs.Bool("f", false, "keep printing new lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := s.resolve()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(logFile(c))
+	if err != nil {
+		return fmt.Errorf("no log yet: %w", err)
+	}
+	defer f.Close()
+	for {
+		if _, err := io.Copy(os.Stdout, f); err != nil {
+			return err
+		}
+		if !*follow {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// startEmbedded runs a dispatcher inside this process on a free loopback port and points the SDK at it.
+func startEmbedded(c config, fs *flag.FlagSet) (stop func(), err error) {
+	dataDir := ""
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "data-dir" {
+			dataDir = c.DataDir
+		}
+	})
+	if dataDir == "" {
+		if dataDir, err = os.MkdirTemp("", "govalent-embedded-*"); err != nil {
+			return nil, err
+		}
+	}
+	d, err := dispatcher.New(dispatcher.Config{DataDir: dataDir, Workers: c.Workers, Logger: newLogger(io.Discard, "error")})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: d.Handler()}
+	go srv.Serve(ln)
+	os.Setenv("GOVALENT_DISPATCHER", "http://"+ln.Addr().String())
+	return func() {
+		srv.Close()
+		d.Close()
+	}, nil
+}

@@ -1,0 +1,712 @@
+// Package dispatcher runs workflows: it keeps each dispatch's transport graph, hands ready nodes to executors,
+// stores every outcome through the result manager before acting on it, resumes unfinished dispatches after a
+// restart, and serves the HTTP API.
+package dispatcher
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/results"
+)
+
+// DefaultExecutor runs electrons that name none.
+const DefaultExecutor = "pool"
+
+// Engine is the scheduler. All dispatch state is owned by one goroutine, which runs the closures sent to
+// events; executors, the store and HTTP handlers talk to it only that way.
+type Engine struct {
+	store     *results.Manager
+	executors map[string]executors.Executor
+	log       *slog.Logger
+	events    chan func()
+	runs      map[string]*run
+	hub       *hub
+	stopped   chan struct{}
+	closeOnce sync.Once
+}
+
+// run is a dispatch in progress.
+type run struct {
+	rec        results.DispatchRecord
+	graph      *ct.Graph
+	program    string
+	nodes      []nodeState
+	dependents [][]int
+	active     int // nodes handed out (to an executor, a child dispatch, or the store) and not settled
+	cancelled  bool
+	parent     *run
+	parentNode int
+	children   map[int]*run // sublattice node -> child dispatch
+	waiters    []chan struct{}
+	finishing  bool
+}
+
+type nodeState struct {
+	status   ct.Status
+	output   json.RawMessage
+	err      string
+	stack    string
+	stdout   string
+	stderr   string
+	start    time.Time
+	end      time.Time
+	attempts int
+	executor string
+	subID    string
+	taskID   string
+	pending  int  // unfinished dependencies
+	busy     bool // handed out and not settled
+}
+
+// NewEngine starts the scheduler goroutine.
+func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
+	e := &Engine{store: store, executors: execs, log: log, events: make(chan func(), 1024), runs: map[string]*run{}, hub: newHub(), stopped: make(chan struct{})}
+	go e.loop()
+	return e
+}
+
+func (e *Engine) loop() {
+	for {
+		select {
+		case f := <-e.events:
+			f()
+		case <-e.stopped:
+			return
+		}
+	}
+}
+
+// do runs f on the scheduler goroutine and waits for it.
+func (e *Engine) do(f func()) {
+	done := make(chan struct{})
+	select {
+	case e.events <- func() { f(); close(done) }:
+		<-done
+	case <-e.stopped:
+	}
+}
+
+// post runs f on the scheduler goroutine later.
+func (e *Engine) post(f func()) {
+	select {
+	case e.events <- f:
+	case <-e.stopped:
+	}
+}
+
+// Close stops scheduling; running tasks are abandoned, to be resumed by the next start.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() { close(e.stopped) })
+}
+
+// ErrBadRequest wraps errors in what a client sent.
+var ErrBadRequest = errors.New("bad request")
+
+// validate checks a graph's shape: node ids are their positions, references point at nodes, and there is no
+// cycle.
+func validate(g *ct.Graph) error {
+	n := len(g.Nodes)
+	indeg := make([]int, n)
+	deps := make([][]int, n)
+	for i := range g.Nodes {
+		nd := &g.Nodes[i]
+		if nd.ID != i {
+			return fmt.Errorf("%w: node %d has id %d; ids must be 0..n-1 in order", ErrBadRequest, i, nd.ID)
+		}
+		switch nd.Kind {
+		case ct.KindElectron, ct.KindSublattice:
+			if nd.Entry == "" {
+				return fmt.Errorf("%w: node %d (%s) has no entry", ErrBadRequest, i, nd.Name)
+			}
+		case ct.KindList, ct.KindDict, ct.KindIndex, ct.KindKey, ct.KindField:
+		default:
+			return fmt.Errorf("%w: node %d has unknown kind %q", ErrBadRequest, i, nd.Kind)
+		}
+		for _, d := range nd.Deps() {
+			if d < 0 || d >= n {
+				return fmt.Errorf("%w: node %d refers to node %d, which does not exist", ErrBadRequest, i, d)
+			}
+			deps[d] = append(deps[d], i)
+			indeg[i]++
+		}
+	}
+	if o := g.Output.Node; o != nil && (*o < 0 || *o >= n) {
+		return fmt.Errorf("%w: the output refers to node %d, which does not exist", ErrBadRequest, *o)
+	}
+	var queue []int
+	for i, d := range indeg {
+		if d == 0 {
+			queue = append(queue, i)
+		}
+	}
+	seen := 0
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		seen++
+		for _, c := range deps[i] {
+			if indeg[c]--; indeg[c] == 0 {
+				queue = append(queue, c)
+			}
+		}
+	}
+	if seen != n {
+		return fmt.Errorf("%w: the graph has a cycle", ErrBadRequest)
+	}
+	return nil
+}
+
+// Submit stores a new dispatch durably and starts it; it returns the dispatch id.
+func (e *Engine) Submit(req *ct.DispatchRequest) (string, error) {
+	return e.submit(req, nil, -1)
+}
+
+func (e *Engine) submit(req *ct.DispatchRequest, parent *run, parentNode int) (string, error) {
+	if err := validate(&req.Graph); err != nil {
+		return "", err
+	}
+	graph, err := json.Marshal(&req.Graph)
+	if err != nil {
+		return "", err
+	}
+	id := uuid.NewString()
+	rec := results.DispatchRecord{
+		ID: id, RootID: id, ParentNode: -1, Name: req.Graph.Name, Status: ct.StatusNew, Created: time.Now().UTC(),
+		Inputs: req.Inputs, Notes: req.Program.Notes, NodeCount: len(req.Graph.Nodes),
+	}
+	if req.Program.Source != "" {
+		rec.ProgramHash = results.ProgramHash(req.Program.Source)
+	}
+	if parent != nil {
+		rec.RootID, rec.ParentID, rec.ParentNode = parent.rec.RootID, parent.rec.ID, parentNode
+	}
+	if err := e.store.CreateDispatch(&rec, graph, req.Program.Source); err != nil {
+		return "", fmt.Errorf("storing the dispatch: %w", err)
+	}
+	r := newRun(rec, &req.Graph, req.Program.Source)
+	start := func() {
+		if parent != nil {
+			r.parent, r.parentNode = parent, parentNode
+			parent.children[parentNode] = r
+		}
+		e.runs[id] = r
+		e.start(r, nil)
+	}
+	if parent != nil {
+		start() // already on the scheduler goroutine
+	} else {
+		e.do(start)
+	}
+	return id, nil
+}
+
+func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
+	r := &run{rec: rec, graph: g, program: program, nodes: make([]nodeState, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1}
+	for i := range g.Nodes {
+		r.nodes[i].status = ct.StatusNew
+		for _, d := range g.Nodes[i].Deps() {
+			r.dependents[d] = append(r.dependents[d], i)
+		}
+	}
+	return r
+}
+
+// start marks the dispatch running and schedules every node whose dependencies are done. stored holds the
+// node rows of a resumed dispatch.
+func (e *Engine) start(r *run, stored []results.NodeRecord) {
+	for _, rec := range stored {
+		if rec.NodeID < 0 || rec.NodeID >= len(r.nodes) {
+			continue
+		}
+		n := &r.nodes[rec.NodeID]
+		n.attempts, n.executor, n.start, n.subID = rec.Attempts, rec.Executor, rec.Started, rec.SubDispatchID
+		if rec.Status.Finished() {
+			n.status, n.output, n.err, n.stack, n.stdout, n.stderr, n.end = rec.Status, rec.Output, rec.Error, rec.Stack, rec.Stdout, rec.Stderr, rec.Ended
+		}
+	}
+	for i := range r.graph.Nodes {
+		for _, d := range r.graph.Nodes[i].Deps() {
+			if r.nodes[d].status != ct.StatusCompleted {
+				r.nodes[i].pending++
+			}
+		}
+	}
+	if r.rec.Started.IsZero() {
+		r.rec.Started = time.Now().UTC()
+	}
+	r.rec.Status = ct.StatusRunning
+	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
+	e.hub.publish(Event{Type: "dispatch", DispatchID: r.rec.ID, Status: r.rec.Status})
+	for i := range r.nodes {
+		if r.nodes[i].status == ct.StatusNew && r.nodes[i].pending == 0 {
+			e.schedule(r, i)
+		}
+	}
+	e.maybeFinish(r)
+}
+
+// schedule runs node i, whose dependencies are all COMPLETED.
+func (e *Engine) schedule(r *run, i int) {
+	if r.cancelled {
+		return
+	}
+	nd := &r.graph.Nodes[i]
+	n := &r.nodes[i]
+	n.status, n.busy = ct.StatusRunning, true
+	n.start = time.Now().UTC()
+	n.err, n.stack = "", ""
+	r.active++
+	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: nd.Name})
+	switch nd.Kind {
+	case ct.KindElectron, ct.KindSublattice:
+		if child := r.children[i]; child != nil {
+			return // a resumed sublattice whose child dispatch is running again
+		}
+		if n.subID != "" {
+			e.resumeChild(r, i)
+			return
+		}
+		e.submitTask(r, i)
+	default:
+		out, err := e.select_(r, nd)
+		now := time.Now().UTC()
+		if err != nil {
+			e.settle(r, i, executors.Outcome{Error: err.Error(), Start: now, End: now})
+		} else {
+			e.settle(r, i, executors.Outcome{Output: out, Start: now, End: now})
+		}
+	}
+}
+
+func (e *Engine) executorName(r *run, nd *ct.Node) string {
+	switch {
+	case nd.Executor != "":
+		return nd.Executor
+	case r.graph.Executor != "":
+		return r.graph.Executor
+	}
+	return DefaultExecutor
+}
+
+func (e *Engine) submitTask(r *run, i int) {
+	nd := &r.graph.Nodes[i]
+	n := &r.nodes[i]
+	n.executor = e.executorName(r, nd)
+	n.attempts++
+	ex := e.executors[n.executor]
+	if ex == nil {
+		now := time.Now().UTC()
+		e.settle(r, i, executors.Outcome{Error: fmt.Sprintf("unknown executor %q (this dispatcher has: %s)", n.executor, strings.Join(e.executorNames(), ", ")), Start: now, End: now})
+		return
+	}
+	args := make([]json.RawMessage, len(nd.Args))
+	for k, a := range nd.Args {
+		args[k] = r.argValue(a)
+	}
+	t := &executors.Task{
+		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
+		Entry: nd.Entry, ProgramHash: r.rec.ProgramHash, Program: r.program, Args: args,
+		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue,
+	}
+	n.taskID = t.ID
+	ex.Submit(t, func(oc executors.Outcome) {
+		e.post(func() {
+			if n.taskID != t.ID || !n.busy {
+				return // a late outcome of an attempt that was already settled
+			}
+			e.settle(r, i, oc)
+		})
+	})
+}
+
+func (e *Engine) executorNames() []string {
+	var names []string
+	for n := range e.executors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (r *run) argValue(a ct.Arg) json.RawMessage {
+	if a.Node != nil {
+		return r.nodes[*a.Node].output
+	}
+	if len(a.Value) == 0 {
+		return json.RawMessage("null")
+	}
+	return a.Value
+}
+
+// select_ computes the output of a collection or selection node from its inputs.
+func (e *Engine) select_(r *run, nd *ct.Node) (json.RawMessage, error) {
+	switch nd.Kind {
+	case ct.KindList:
+		vals := make([]json.RawMessage, len(nd.Args))
+		for k, a := range nd.Args {
+			vals[k] = r.argValue(a)
+		}
+		return json.Marshal(vals)
+	case ct.KindDict:
+		m := make(map[string]json.RawMessage, len(nd.Args))
+		for _, a := range nd.Args {
+			m[a.Name] = r.argValue(a)
+		}
+		return json.Marshal(m)
+	}
+	in := r.argValue(nd.Args[0])
+	switch nd.Kind {
+	case ct.KindIndex:
+		var arr []json.RawMessage
+		if err := json.Unmarshal(in, &arr); err != nil {
+			return nil, fmt.Errorf("index %d: the input is not a list: %s", nd.Index, clip(in))
+		}
+		if nd.Index < 0 || nd.Index >= len(arr) {
+			return nil, fmt.Errorf("index %d out of range (length %d)", nd.Index, len(arr))
+		}
+		return arr[nd.Index], nil
+	default: // key, field
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(in, &obj); err != nil {
+			return nil, fmt.Errorf("%s %q: the input is not a map or struct: %s", nd.Kind, nd.Key, clip(in))
+		}
+		if v, ok := obj[nd.Key]; ok {
+			return v, nil
+		}
+		if nd.Kind == ct.KindField {
+			for k, v := range obj {
+				if strings.EqualFold(k, nd.Key) {
+					return v, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("%s %q not found", nd.Kind, nd.Key)
+	}
+}
+
+func clip(b []byte) string {
+	if len(b) > 100 {
+		return string(b[:100]) + "..."
+	}
+	return string(b)
+}
+
+// retryDelay is the backoff before attempt n+1.
+func retryDelay(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 6)
+	return min(d, 10*time.Second)
+}
+
+// settle handles an outcome of node i: a sublattice's graph becomes a child dispatch; a failure is retried if
+// the electron allows it; anything else is stored, and acted on once it is durable.
+func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
+	nd := &r.graph.Nodes[i]
+	n := &r.nodes[i]
+	n.stdout, n.stderr = oc.Stdout, oc.Stderr
+	switch {
+	case oc.Cancelled:
+		n.status = ct.StatusCancelled
+	case oc.Error != "" && n.attempts <= nd.Retries && !r.cancelled:
+		e.log.Info("retrying node", "dispatch", r.rec.ID, "node", i, "attempt", n.attempts, "err", oc.Error)
+		time.AfterFunc(retryDelay(n.attempts), func() {
+			e.post(func() {
+				if n.busy && !r.cancelled && n.status == ct.StatusRunning {
+					e.submitTask(r, i)
+				}
+			})
+		})
+		return
+	case oc.Error != "":
+		n.status, n.err, n.stack = ct.StatusFailed, oc.Error, oc.Stack
+	case oc.Graph != nil:
+		e.startChild(r, i, oc)
+		return
+	default:
+		n.status, n.output = ct.StatusCompleted, oc.Output
+	}
+	if !oc.End.IsZero() {
+		n.end = oc.End.UTC()
+	} else {
+		n.end = time.Now().UTC()
+	}
+	if nd.Kind != ct.KindElectron && nd.Kind != ct.KindSublattice && n.status == ct.StatusCompleted {
+		// Collections and selections are recomputed on resume, so they need not wait until they are stored.
+		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
+		e.complete(r, i, nil)
+		return
+	}
+	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, func(err error) {
+		e.post(func() { e.complete(r, i, err) })
+	})
+}
+
+// complete runs once node i's final state is durable: it releases the node's dependents.
+func (e *Engine) complete(r *run, i int, storeErr error) {
+	n := &r.nodes[i]
+	if storeErr != nil && n.status == ct.StatusCompleted {
+		n.status, n.err, n.output = ct.StatusFailed, "storing the output failed: "+storeErr.Error(), nil
+	}
+	n.busy = false
+	r.active--
+	name := r.graph.Nodes[i].Name
+	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: name})
+	if n.status == ct.StatusCompleted {
+		for _, c := range r.dependents[i] {
+			cn := &r.nodes[c]
+			if cn.pending--; cn.pending == 0 && cn.status == ct.StatusNew {
+				e.schedule(r, c)
+			}
+		}
+	}
+	e.maybeFinish(r)
+}
+
+func (r *run) nodeRecord(i int) results.NodeRecord {
+	n := &r.nodes[i]
+	return results.NodeRecord{
+		DispatchID: r.rec.ID, NodeID: i, Status: n.status, Output: n.output, Error: n.err, Stack: n.stack,
+		Stdout: n.stdout, Stderr: n.stderr, Started: n.start, Ended: n.end, Executor: n.executor,
+		SubDispatchID: n.subID, Attempts: n.attempts,
+	}
+}
+
+// startChild turns a built sublattice graph into a child dispatch; node i completes when the child does.
+func (e *Engine) startChild(r *run, i int, oc executors.Outcome) {
+	req := &ct.DispatchRequest{Graph: *oc.Graph, Program: *oc.Program, Inputs: mustJSON(r.nodeArgs(i))}
+	id, err := e.submit(req, r, i)
+	if err != nil {
+		e.settle(r, i, executors.Outcome{Error: "starting the sublattice: " + err.Error(), Start: oc.Start, End: time.Now()})
+		return
+	}
+	r.nodes[i].subID = id
+	// record the child's id, so a restart reattaches instead of building it again
+	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
+}
+
+func (r *run) nodeArgs(i int) []json.RawMessage {
+	nd := &r.graph.Nodes[i]
+	args := make([]json.RawMessage, len(nd.Args))
+	for k, a := range nd.Args {
+		args[k] = r.argValue(a)
+	}
+	return args
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// childFinished settles the parent's sublattice node with the child's result.
+func (e *Engine) childFinished(child *run) {
+	p, i := child.parent, child.parentNode
+	if p == nil {
+		return
+	}
+	delete(p.children, i)
+	if !p.nodes[i].busy {
+		return
+	}
+	oc := executors.Outcome{Start: child.rec.Started, End: child.rec.Ended}
+	switch child.rec.Status {
+	case ct.StatusCompleted:
+		oc.Output = child.rec.Result
+		if len(oc.Output) == 0 {
+			oc.Output = json.RawMessage("null")
+		}
+	case ct.StatusCancelled:
+		oc.Cancelled = true
+	default:
+		oc.Error = "sublattice failed: " + child.rec.Error
+	}
+	p.nodes[i].attempts = p.graph.Nodes[i].Retries + 1 // a child dispatch is not retried as a whole
+	e.settle(p, i, oc)
+}
+
+// resumeChild handles a sublattice node whose child dispatch exists but is not running: it finished while the
+// dispatcher was down, or before its parent was resumed.
+func (e *Engine) resumeChild(r *run, i int) {
+	n := &r.nodes[i]
+	rec, err := e.store.Dispatch(n.subID)
+	if err != nil {
+		n.subID = ""
+		e.submitTask(r, i)
+		return
+	}
+	if !rec.Status.Finished() {
+		return // it is being resumed too and will attach itself
+	}
+	child := &run{rec: *rec, parent: r, parentNode: i}
+	e.childFinished(child)
+}
+
+// maybeFinish ends a dispatch once nothing is running: FAILED if a node failed, CANCELLED if it was cancelled,
+// else COMPLETED with the lattice's output.
+func (e *Engine) maybeFinish(r *run) {
+	if r.active > 0 || r.finishing || r.rec.Status.Finished() {
+		return
+	}
+	var failed, cancelled []string
+	unfinished := 0
+	for i := range r.nodes {
+		switch r.nodes[i].status {
+		case ct.StatusFailed:
+			failed = append(failed, fmt.Sprintf("node %d (%s): %s", i, r.graph.Nodes[i].Name, firstLine(r.nodes[i].err)))
+		case ct.StatusCancelled:
+			cancelled = append(cancelled, fmt.Sprint(i))
+		case ct.StatusNew:
+			unfinished++
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		r.rec.Status = ct.StatusFailed
+		r.rec.Error = fmt.Sprintf("%d node(s) failed: %s", len(failed), strings.Join(failed, "; "))
+	case r.cancelled || len(cancelled) > 0:
+		r.rec.Status = ct.StatusCancelled
+		r.rec.Error = "cancelled"
+		if !r.cancelled {
+			r.rec.Error = "cancelled nodes: " + strings.Join(cancelled, ", ")
+		}
+	case unfinished > 0:
+		return // cannot happen with a valid graph; wait rather than finish early
+	default:
+		r.rec.Status = ct.StatusCompleted
+		r.rec.Result = r.argValue(r.graph.Output)
+	}
+	r.rec.Ended = time.Now().UTC()
+	r.finishing = true
+	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, func(err error) {
+		e.post(func() {
+			if err != nil {
+				e.log.Error("storing the final state failed", "dispatch", r.rec.ID, "err", err)
+			}
+			delete(e.runs, r.rec.ID)
+			for _, w := range r.waiters {
+				close(w)
+			}
+			r.waiters = nil
+			e.hub.publish(Event{Type: "dispatch", DispatchID: r.rec.ID, Status: r.rec.Status})
+			e.log.Info("dispatch finished", "dispatch", r.rec.ID, "name", r.rec.Name, "status", r.rec.Status, "nodes", len(r.nodes), "seconds", r.rec.Ended.Sub(r.rec.Started).Seconds())
+			e.childFinished(r)
+		})
+	})
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// ErrNotFound is returned for unknown dispatch ids.
+var ErrNotFound = results.ErrNotFound
+
+// Cancel cancels a dispatch, or some of its nodes. Running tasks are stopped by their executors.
+func (e *Engine) Cancel(id string, nodes []int) error {
+	var err error
+	e.do(func() {
+		r := e.runs[id]
+		if r == nil {
+			if _, err = e.store.Dispatch(id); err == nil {
+				err = fmt.Errorf("%w: dispatch %s has already finished", ErrBadRequest, id)
+			}
+			return
+		}
+		for _, i := range nodes {
+			if i < 0 || i >= len(r.nodes) {
+				err = fmt.Errorf("%w: dispatch %s has no node %d", ErrBadRequest, id, i)
+				return
+			}
+		}
+		if len(nodes) == 0 {
+			e.cancelRun(r)
+			return
+		}
+		for _, i := range nodes {
+			e.cancelNode(r, i)
+		}
+		e.maybeFinish(r)
+	})
+	return err
+}
+
+func (e *Engine) cancelRun(r *run) {
+	r.cancelled = true
+	for i := range r.nodes {
+		e.cancelNode(r, i)
+	}
+	e.maybeFinish(r)
+}
+
+func (e *Engine) cancelNode(r *run, i int) {
+	n := &r.nodes[i]
+	switch {
+	case n.status == ct.StatusNew:
+		n.status, n.end = ct.StatusCancelled, time.Now().UTC()
+		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
+		e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: r.graph.Nodes[i].Name})
+	case n.busy && n.status == ct.StatusRunning:
+		if child := r.children[i]; child != nil {
+			e.cancelRun(child)
+			return
+		}
+		if ex := e.executors[n.executor]; ex != nil && n.taskID != "" {
+			ex.Cancel(n.taskID)
+		}
+	}
+}
+
+// Resume restarts every dispatch the store holds as unfinished: completed nodes keep their outputs and do not
+// run again; nodes that were running when the dispatcher stopped run again.
+func (e *Engine) Resume() (int, error) {
+	ids, err := e.store.Unfinished()
+	if err != nil {
+		return 0, err
+	}
+	loaded := map[string]*run{}
+	stored := map[string][]results.NodeRecord{}
+	for _, id := range ids {
+		rec, err := e.store.Dispatch(id)
+		if err != nil {
+			return 0, err
+		}
+		g, err := e.store.Graph(id)
+		if err != nil {
+			return 0, err
+		}
+		prog, err := e.store.Program(rec.ProgramHash)
+		if err != nil {
+			return 0, err
+		}
+		nodes, err := e.store.Nodes(id)
+		if err != nil {
+			return 0, err
+		}
+		loaded[id] = newRun(*rec, g, prog)
+		stored[id] = nodes
+	}
+	e.do(func() {
+		for id, r := range loaded {
+			if p := loaded[r.rec.ParentID]; p != nil {
+				r.parent, r.parentNode = p, r.rec.ParentNode
+				p.children[r.rec.ParentNode] = r
+			}
+			e.runs[id] = r
+		}
+		for _, id := range ids { // parents before children: ids are oldest first
+			e.log.Info("resuming dispatch", "dispatch", id)
+			e.start(loaded[id], stored[id])
+		}
+	})
+	return len(ids), nil
+}

@@ -1,0 +1,60 @@
+package dispatcher
+
+import (
+	"sync"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+)
+
+// Event is a status change, sent on the live event stream.
+type Event struct {
+	Type       string    `json:"type"` // "dispatch" or "node"
+	DispatchID string    `json:"dispatch_id"`
+	NodeID     *int      `json:"node_id,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	Status     ct.Status `json:"status"`
+	Time       time.Time `json:"time"`
+}
+
+// hub fans events out to subscribers. A subscriber too slow to keep up loses events rather than slowing the
+// scheduler; it is told so by a "lagged" event and can re-read the state.
+type hub struct {
+	mu   sync.Mutex
+	subs map[chan Event]string // channel -> dispatch filter ("" for all)
+}
+
+func newHub() *hub { return &hub{subs: map[chan Event]string{}} }
+
+func (h *hub) subscribe(dispatch string) chan Event {
+	ch := make(chan Event, 4096)
+	h.mu.Lock()
+	h.subs[ch] = dispatch
+	h.mu.Unlock()
+	return ch
+}
+
+func (h *hub) unsubscribe(ch chan Event) {
+	h.mu.Lock()
+	delete(h.subs, ch)
+	h.mu.Unlock()
+}
+
+func (h *hub) publish(ev Event) {
+	ev.Time = time.Now().UTC()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch, filter := range h.subs {
+		if filter != "" && filter != ev.DispatchID {
+			continue
+		}
+		select {
+		case ch <- ev:
+		default:
+			select {
+			case ch <- Event{Type: "lagged", DispatchID: ev.DispatchID, Time: ev.Time}:
+			default:
+			}
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package dispatcher
+
+import (
+	"context"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/results"
+)
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func resultFromRecord(rec *results.DispatchRecord) *ct.Result {
+	return &ct.Result{
+		DispatchID: rec.ID, RootID: rec.RootID, ParentID: rec.ParentID, Name: rec.Name, Status: rec.Status,
+		RawResult: rec.Result, Error: rec.Error, StartTime: timePtr(rec.Started), EndTime: timePtr(rec.Ended),
+		RawInputs: rec.Inputs, Notes: rec.Notes,
+	}
+}
+
+func nodeResult(nd *ct.Node) ct.NodeResult {
+	return ct.NodeResult{NodeID: nd.ID, Name: nd.Name, Kind: nd.Kind, Status: ct.StatusNew, Deps: nd.Deps()}
+}
+
+// snapshot is the run's state as a result; called on the scheduler goroutine.
+func (r *run) snapshot() *ct.Result {
+	res := resultFromRecord(&r.rec)
+	res.Nodes = make([]ct.NodeResult, len(r.nodes))
+	for i := range r.nodes {
+		n := &r.nodes[i]
+		nr := nodeResult(&r.graph.Nodes[i])
+		nr.Status, nr.RawOutput, nr.Error, nr.Stack, nr.Stdout, nr.Stderr = n.status, n.output, n.err, n.stack, n.stdout, n.stderr
+		nr.StartTime, nr.EndTime, nr.Executor, nr.SubDispatchID, nr.Attempts = timePtr(n.start), timePtr(n.end), n.executor, n.subID, n.attempts
+		if n.status != ct.StatusCompleted {
+			nr.RawOutput = nil
+		}
+		res.Nodes[i] = nr
+	}
+	return res
+}
+
+// Result returns a dispatch's state: from memory while it runs, from the store once it has finished.
+func (e *Engine) Result(id string) (*ct.Result, error) {
+	var res *ct.Result
+	e.do(func() {
+		if r := e.runs[id]; r != nil {
+			res = r.snapshot()
+		}
+	})
+	if res != nil {
+		return res, nil
+	}
+	return e.storedResult(id)
+}
+
+func (e *Engine) storedResult(id string) (*ct.Result, error) {
+	rec, err := e.store.Dispatch(id)
+	if err != nil {
+		return nil, err
+	}
+	g, err := e.store.Graph(id)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := e.store.Nodes(id)
+	if err != nil {
+		return nil, err
+	}
+	res := resultFromRecord(rec)
+	res.Nodes = make([]ct.NodeResult, len(g.Nodes))
+	for i := range g.Nodes {
+		res.Nodes[i] = nodeResult(&g.Nodes[i])
+	}
+	for _, n := range nodes {
+		if n.NodeID < 0 || n.NodeID >= len(res.Nodes) {
+			continue
+		}
+		nr := &res.Nodes[n.NodeID]
+		nr.Status, nr.RawOutput, nr.Error, nr.Stack, nr.Stdout, nr.Stderr = n.Status, n.Output, n.Error, n.Stack, n.Stdout, n.Stderr
+		nr.StartTime, nr.EndTime, nr.Executor, nr.SubDispatchID, nr.Attempts = timePtr(n.Started), timePtr(n.Ended), n.Executor, n.SubDispatchID, n.Attempts
+	}
+	return res, nil
+}
+
+// Wait blocks until the dispatch has finished, ctx is done, or timeout passes.
+func (e *Engine) Wait(ctx context.Context, id string, timeout time.Duration) {
+	var ch chan struct{}
+	e.do(func() {
+		if r := e.runs[id]; r != nil {
+			ch = make(chan struct{})
+			r.waiters = append(r.waiters, ch)
+		}
+	})
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Running counts dispatches in progress.
+func (e *Engine) Running() int {
+	n := 0
+	e.do(func() { n = len(e.runs) })
+	return n
+}
+
+// IsRunning reports whether a dispatch is in progress.
+func (e *Engine) IsRunning(id string) bool {
+	running := false
+	e.do(func() { _, running = e.runs[id] })
+	return running
+}

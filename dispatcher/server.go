@@ -1,0 +1,337 @@
+package dispatcher
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/results"
+)
+
+// Config configures a dispatcher.
+type Config struct {
+	DataDir       string
+	Workers       int      // processes of the embedded pool; 0 means one per CPU
+	WorkerCommand []string // how to start a worker process; default: this executable with "worker --pipe"
+	MaxBody       int64    // largest request body accepted; 0 means 256 MiB
+	Token         string   // when set, API requests need "Authorization: Bearer <token>"
+	Logger        *slog.Logger
+}
+
+// Dispatcher is the service: store, executors, scheduler and HTTP API.
+type Dispatcher struct {
+	cfg       Config
+	store     *results.Manager
+	executors map[string]executors.Executor
+	engine    *Engine
+	started   time.Time
+	router    *mux.Router
+}
+
+// New opens the store, starts the executors and the scheduler, and resumes unfinished dispatches.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 256 << 20
+	}
+	if len(cfg.WorkerCommand) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfg.WorkerCommand = []string{exe, "worker", "--pipe"}
+	}
+	st, err := results.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	store := results.NewManager(st, cfg.Logger)
+	execs := map[string]executors.Executor{
+		"pool":  executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand, Logger: cfg.Logger}),
+		"local": executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand, Logger: cfg.Logger}),
+	}
+	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now()}
+	n, err := d.engine.Resume()
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("resuming dispatches: %w", err)
+	}
+	if n > 0 {
+		cfg.Logger.Info("resumed unfinished dispatches", "count", n)
+	}
+	d.routes()
+	return d, nil
+}
+
+// Engine is the scheduler.
+func (d *Dispatcher) Engine() *Engine { return d.engine }
+
+// Close stops the scheduler and the executors, then flushes and closes the store.
+func (d *Dispatcher) Close() error {
+	d.engine.Close()
+	for _, ex := range d.executors {
+		ex.Close()
+	}
+	return d.store.Close()
+}
+
+// Handler serves the API.
+func (d *Dispatcher) Handler() http.Handler { return d.router }
+
+func (d *Dispatcher) routes() {
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	api := r.PathPrefix("/api/v1").Subrouter()
+	api.Use(d.auth)
+	api.HandleFunc("/dispatches", d.createDispatch).Methods(http.MethodPost)
+	api.HandleFunc("/dispatches", d.listDispatches).Methods(http.MethodGet)
+	api.HandleFunc("/dispatches/{id}", d.getDispatch).Methods(http.MethodGet)
+	api.HandleFunc("/dispatches/{id}", d.deleteDispatch).Methods(http.MethodDelete)
+	api.HandleFunc("/dispatches/{id}/nodes/{node}", d.getNode).Methods(http.MethodGet)
+	api.HandleFunc("/dispatches/{id}/cancel", d.cancelDispatch).Methods(http.MethodPost)
+	api.HandleFunc("/events", d.events).Methods(http.MethodGet)
+	api.HandleFunc("/status", d.status).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", req.Method, req.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s", req.Method, req.URL.Path))
+	})
+	r.Use(d.recoverer)
+	d.router = r
+}
+
+func (d *Dispatcher) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.cfg.Token != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if q := r.URL.Query().Get("token"); got == "" && q != "" {
+				got = q // EventSource cannot set headers
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(d.cfg.Token)) != 1 {
+				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong token"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a handler panic into a 500 with a JSON body rather than a dropped connection.
+func (d *Dispatcher) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				d.cfg.Logger.Error("handler panic", "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, fmt.Errorf("internal error: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// errorCode maps an error to an HTTP status.
+func errorCode(err error) int {
+	switch {
+	case errors.Is(err, results.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func (d *Dispatcher) createDispatch(w http.ResponseWriter, r *http.Request) {
+	body := http.MaxBytesReader(w, r.Body, d.cfg.MaxBody)
+	var req ct.DispatchRequest
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooBig.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON: %v", err))
+		return
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", d.cfg.MaxBody))
+		return
+	}
+	id, err := d.engine.Submit(&req)
+	if err != nil {
+		writeError(w, errorCode(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"dispatch_id": id})
+}
+
+func (d *Dispatcher) listDispatches(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	recs, total, err := d.store.List(results.ListQuery{
+		Status: q.Get("status"), Search: q.Get("search"), Sort: q.Get("sort"), Asc: q.Get("order") == "asc",
+		Limit: limit, Offset: offset, TopLevel: q.Get("all") == "",
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	items := make([]*ct.Result, len(recs))
+	for i := range recs {
+		items[i] = resultFromRecord(&recs[i])
+		items[i].Nodes = nil
+	}
+	writeJSON(w, 200, map[string]any{"items": items, "total": total})
+}
+
+func (d *Dispatcher) getDispatch(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if wait := r.URL.Query().Get("wait"); wait != "" {
+		dur, err := time.ParseDuration(wait)
+		if err != nil || dur < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad wait duration %q", wait))
+			return
+		}
+		d.engine.Wait(r.Context(), id, min(dur, time.Minute))
+	}
+	res, err := d.engine.Result(id)
+	if err != nil {
+		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+func (d *Dispatcher) getNode(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	node, err := strconv.Atoi(mux.Vars(r)["node"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad node id %q", mux.Vars(r)["node"]))
+		return
+	}
+	res, err := d.engine.Result(id)
+	if err != nil {
+		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
+		return
+	}
+	n := res.Node(node)
+	if n == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("dispatch %s has no node %d", id, node))
+		return
+	}
+	writeJSON(w, 200, n)
+}
+
+func (d *Dispatcher) cancelDispatch(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Nodes []int `json:"nodes"`
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		if err := json.Unmarshal(data, &body); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON: %v", err))
+			return
+		}
+	}
+	id := mux.Vars(r)["id"]
+	if err := d.engine.Cancel(id, body.Nodes); err != nil {
+		writeError(w, errorCode(err), err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"dispatch_id": id, "cancelled": true})
+}
+
+func (d *Dispatcher) deleteDispatch(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if d.engine.IsRunning(id) {
+		writeError(w, http.StatusConflict, fmt.Errorf("dispatch %s is still running: cancel it first", id))
+		return
+	}
+	if err := d.store.Delete(id); err != nil {
+		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
+		return
+	}
+	writeJSON(w, 200, map[string]any{"dispatch_id": id, "deleted": true})
+}
+
+// events streams status changes as server-sent events; ?dispatch_id= narrows it to one dispatch.
+func (d *Dispatcher) events(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
+		return
+	}
+	ch := d.engine.hub.subscribe(r.URL.Query().Get("dispatch_id"))
+	defer d.engine.hub.unsubscribe(ch)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(200)
+	fmt.Fprint(w, ": connected\n\n")
+	flusher.Flush()
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case ev := <-ch:
+			data, _ := json.Marshal(ev)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data)
+			flusher.Flush()
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			flusher.Flush()
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// StatusReport is what /api/v1/status and `govalent status` show.
+type StatusReport struct {
+	PID        int               `json:"pid"`
+	Uptime     string            `json:"uptime"`
+	DataDir    string            `json:"data_dir"`
+	Running    int               `json:"running_dispatches"`
+	Executors  []executors.Stats `json:"executors"`
+	Goroutines int               `json:"goroutines"`
+}
+
+func (d *Dispatcher) status(w http.ResponseWriter, _ *http.Request) {
+	rep := StatusReport{PID: os.Getpid(), Uptime: time.Since(d.started).Round(time.Second).String(), DataDir: d.cfg.DataDir, Running: d.engine.Running(), Goroutines: runtime.NumGoroutine()}
+	for _, name := range d.engine.executorNames() {
+		rep.Executors = append(rep.Executors, d.executors[name].Stats())
+	}
+	writeJSON(w, 200, rep)
+}

@@ -1,0 +1,68 @@
+// Package executors runs tasks: electrons, and the graph builds of sublattices.
+//
+// An Executor takes tasks from the dispatcher's scheduler and reports each outcome exactly once. The embedded
+// ones here run user code in worker processes (the `govalent worker --pipe` command), so that a panic, an
+// os.Exit, a crash or an endless loop in an electron cannot take the dispatcher down:
+//
+//   - "pool": a fixed set of long-lived worker processes that cache rebuilt interpreters per program;
+//   - "local": a fresh worker process for every task.
+//
+// Later executors (the Redis pool, AWS, quantum) implement the same interface.
+package executors
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+)
+
+// Task is one attempt at running a node.
+type Task struct {
+	ID          string            `json:"id"` // unique per attempt
+	DispatchID  string            `json:"dispatch_id"`
+	NodeID      int               `json:"node_id"`
+	Kind        ct.NodeKind       `json:"kind"` // KindElectron, or KindSublattice to build the child graph
+	Entry       string            `json:"entry"`
+	ProgramHash string            `json:"program_hash"`
+	Program     string            `json:"-"` // source, sent to a worker process only once
+	Args        []json.RawMessage `json:"args"`
+	TimeLimit   time.Duration     `json:"time_limit,omitempty"`
+	Queue       string            `json:"queue,omitempty"`
+}
+
+// Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.
+type Outcome struct {
+	Output    json.RawMessage `json:"output,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Stack     string          `json:"stack,omitempty"`
+	Stdout    string          `json:"stdout,omitempty"`
+	Stderr    string          `json:"stderr,omitempty"`
+	Start     time.Time       `json:"start"`
+	End       time.Time       `json:"end"`
+	Cancelled bool            `json:"cancelled,omitempty"`
+	// Graph and Program are a sublattice's child workflow.
+	Graph   *ct.Graph   `json:"graph,omitempty"`
+	Program *ct.Program `json:"program,omitempty"`
+}
+
+// Executor runs tasks.
+type Executor interface {
+	// Submit queues t and returns at once; done is called exactly once, from any goroutine, with the outcome.
+	Submit(t *Task, done func(Outcome))
+	// Cancel stops a queued or running task; its done still gets called, with Cancelled set.
+	Cancel(taskID string)
+	// Stats describes the executor's workers and queue, for status pages.
+	Stats() Stats
+	// Close stops every worker; outcomes of unfinished tasks are not reported.
+	Close() error
+}
+
+// Stats is an executor's load.
+type Stats struct {
+	Name    string `json:"name"`
+	Workers int    `json:"workers"`
+	Busy    int    `json:"busy"`
+	Queued  int    `json:"queued"`
+	Done    int64  `json:"done"`
+}

@@ -1,0 +1,474 @@
+// Package results is the result manager: it keeps every dispatch, its transport graph, its shipped program, its
+// inputs and every node's status and output, durably, as they happen.
+//
+// The default Store is an embedded SQLite database (modernc.org/sqlite, pure Go) in WAL mode with values larger
+// than a threshold kept as content-addressed files beside it. A commit returns only once the data is in the
+// write-ahead log, so a dispatcher killed with SIGKILL loses nothing it has reported as stored.
+package results
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	_ "modernc.org/sqlite"
+)
+
+// DispatchRecord is a dispatch's row.
+type DispatchRecord struct {
+	ID          string
+	RootID      string
+	ParentID    string
+	ParentNode  int // -1 when not a sublattice
+	Name        string
+	Status      ct.Status
+	Created     time.Time
+	Started     time.Time
+	Ended       time.Time
+	Error       string
+	Inputs      json.RawMessage
+	Result      json.RawMessage
+	ProgramHash string
+	Notes       []string
+	NodeCount   int
+}
+
+// NodeRecord is a node's row; only nodes that have started have one.
+type NodeRecord struct {
+	DispatchID    string
+	NodeID        int
+	Status        ct.Status
+	Output        json.RawMessage
+	Error         string
+	Stack         string
+	Stdout        string
+	Stderr        string
+	Started       time.Time
+	Ended         time.Time
+	Executor      string
+	SubDispatchID string
+	Attempts      int
+}
+
+// Batch is written in one transaction.
+type Batch struct {
+	Dispatches []DispatchRecord // upserted, graph and program untouched
+	Nodes      []NodeRecord     // upserted
+}
+
+// ErrNotFound is returned for unknown dispatch ids.
+var ErrNotFound = errors.New("not found")
+
+// Store is the embedded database and its object directory.
+type Store struct {
+	db        *sql.DB
+	objects   string
+	threshold int
+}
+
+// InlineLimit is the size above which values are kept as files rather than in the database.
+const InlineLimit = 256 << 10
+
+const schema = `
+CREATE TABLE IF NOT EXISTS programs (hash TEXT PRIMARY KEY, source BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS dispatches (
+	id TEXT PRIMARY KEY, root_id TEXT NOT NULL, parent_id TEXT NOT NULL, parent_node INTEGER NOT NULL,
+	name TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER NOT NULL,
+	ended INTEGER NOT NULL, error TEXT NOT NULL, inputs BLOB, result BLOB, program_hash TEXT NOT NULL,
+	graph BLOB, notes TEXT NOT NULL, node_count INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dispatches_created ON dispatches(created);
+CREATE INDEX IF NOT EXISTS dispatches_status ON dispatches(status);
+CREATE TABLE IF NOT EXISTS nodes (
+	dispatch_id TEXT NOT NULL, node_id INTEGER NOT NULL, status TEXT NOT NULL, output BLOB, error TEXT NOT NULL,
+	stack TEXT NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL, started INTEGER NOT NULL,
+	ended INTEGER NOT NULL, executor TEXT NOT NULL, sub_dispatch_id TEXT NOT NULL, attempts INTEGER NOT NULL,
+	PRIMARY KEY (dispatch_id, node_id)) WITHOUT ROWID;
+`
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
+		return nil, err
+	}
+	dsn := "file:" + filepath.Join(dir, "govalent.db") +
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("results: creating schema: %w", err)
+	}
+	return &Store{db: db, objects: filepath.Join(dir, "objects"), threshold: InlineLimit}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// objectMark starts a stored value that lives in a file; JSON and Go source never start with a NUL byte.
+const objectMark = "\x00obj:"
+
+// put returns what to store in a column for data: the data itself, or a reference to a file holding it.
+func (s *Store) put(data []byte) ([]byte, error) {
+	if len(data) <= s.threshold {
+		return data, nil
+	}
+	sum := sha256.Sum256(data)
+	name := hex.EncodeToString(sum[:])
+	path := filepath.Join(s.objects, name)
+	if _, err := os.Stat(path); err != nil {
+		tmp, err := os.CreateTemp(s.objects, "tmp-*")
+		if err != nil {
+			return nil, err
+		}
+		_, werr := tmp.Write(data)
+		if werr == nil {
+			werr = tmp.Sync()
+		}
+		if cerr := tmp.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Rename(tmp.Name(), path)
+		}
+		if werr != nil {
+			os.Remove(tmp.Name())
+			return nil, fmt.Errorf("results: writing object: %w", werr)
+		}
+	}
+	return []byte(objectMark + name), nil
+}
+
+// get resolves a column value, reading and checking the file it refers to.
+func (s *Store) get(v []byte) ([]byte, error) {
+	if !strings.HasPrefix(string(v), objectMark) {
+		return v, nil
+	}
+	name := string(v[len(objectMark):])
+	data, err := os.ReadFile(filepath.Join(s.objects, name))
+	if err != nil {
+		return nil, fmt.Errorf("results: stored object %s is missing or unreadable: %w", name, err)
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != name {
+		return nil, fmt.Errorf("results: stored object %s is corrupt (digest mismatch)", name)
+	}
+	return data, nil
+}
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// ProgramHash is the content address of a program's source.
+func ProgramHash(src string) string {
+	sum := sha256.Sum256([]byte(src))
+	return hex.EncodeToString(sum[:16])
+}
+
+// CreateDispatch stores a new dispatch with its graph and program, durably.
+func (s *Store) CreateDispatch(rec *DispatchRecord, graph []byte, program string) error {
+	g, err := s.put(graph)
+	if err != nil {
+		return err
+	}
+	p, err := s.put([]byte(program))
+	if err != nil {
+		return err
+	}
+	in, err := s.put(rec.Inputs)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if program != "" {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO programs(hash, source) VALUES (?, ?)`, rec.ProgramHash, p); err != nil {
+			return err
+		}
+	}
+	notes, _ := json.Marshal(rec.Notes)
+	_, err = tx.Exec(`INSERT INTO dispatches(id, root_id, parent_id, parent_node, name, status, created, started, ended,
+		error, inputs, result, program_hash, graph, notes, node_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		rec.ID, rec.RootID, rec.ParentID, rec.ParentNode, rec.Name, string(rec.Status), ts(rec.Created),
+		ts(rec.Started), ts(rec.Ended), rec.Error, in, nil, rec.ProgramHash, g, string(notes), rec.NodeCount)
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Commit writes a batch in one transaction.
+func (s *Store) Commit(b Batch) error {
+	type nodeRow struct {
+		r   *NodeRecord
+		out []byte
+	}
+	rows := make([]nodeRow, len(b.Nodes))
+	for i := range b.Nodes {
+		out, err := s.put(b.Nodes[i].Output)
+		if err != nil {
+			return err
+		}
+		rows[i] = nodeRow{&b.Nodes[i], out}
+	}
+	results := make([][]byte, len(b.Dispatches))
+	for i := range b.Dispatches {
+		r, err := s.put(b.Dispatches[i].Result)
+		if err != nil {
+			return err
+		}
+		results[i] = r
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if len(rows) > 0 {
+		stmt, err := tx.Prepare(`INSERT INTO nodes(dispatch_id, node_id, status, output, error, stack, stdout, stderr,
+			started, ended, executor, sub_dispatch_id, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT(dispatch_id, node_id) DO UPDATE SET status=excluded.status, output=excluded.output,
+			error=excluded.error, stack=excluded.stack, stdout=excluded.stdout, stderr=excluded.stderr,
+			started=excluded.started, ended=excluded.ended, executor=excluded.executor,
+			sub_dispatch_id=excluded.sub_dispatch_id, attempts=excluded.attempts`)
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			r := row.r
+			if _, err := stmt.Exec(r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, r.Stdout,
+				r.Stderr, ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts); err != nil {
+				return err
+			}
+		}
+		stmt.Close()
+	}
+	for i, d := range b.Dispatches {
+		if _, err := tx.Exec(`UPDATE dispatches SET status=?, started=?, ended=?, error=?, result=? WHERE id=?`,
+			string(d.Status), ts(d.Started), ts(d.Ended), d.Error, results[i], d.ID); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+const dispatchCols = `id, root_id, parent_id, parent_node, name, status, created, started, ended, error, inputs,
+	result, program_hash, notes, node_count`
+
+func (s *Store) scanDispatch(row interface{ Scan(...any) error }) (*DispatchRecord, error) {
+	var r DispatchRecord
+	var status, notes string
+	var created, started, ended int64
+	var inputs, result []byte
+	if err := row.Scan(&r.ID, &r.RootID, &r.ParentID, &r.ParentNode, &r.Name, &status, &created, &started, &ended,
+		&r.Error, &inputs, &result, &r.ProgramHash, &notes, &r.NodeCount); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	r.Status = ct.Status(status)
+	r.Created, r.Started, r.Ended = fromTS(created), fromTS(started), fromTS(ended)
+	json.Unmarshal([]byte(notes), &r.Notes)
+	var err error
+	if r.Inputs, err = s.get(inputs); err != nil {
+		return nil, err
+	}
+	if r.Result, err = s.get(result); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Dispatch returns a dispatch's row.
+func (s *Store) Dispatch(id string) (*DispatchRecord, error) {
+	return s.scanDispatch(s.db.QueryRow(`SELECT `+dispatchCols+` FROM dispatches WHERE id=?`, id))
+}
+
+// Graph returns a dispatch's transport graph.
+func (s *Store) Graph(id string) (*ct.Graph, error) {
+	var raw []byte
+	if err := s.db.QueryRow(`SELECT graph FROM dispatches WHERE id=?`, id).Scan(&raw); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	data, err := s.get(raw)
+	if err != nil {
+		return nil, err
+	}
+	var g ct.Graph
+	if err := json.Unmarshal(data, &g); err != nil {
+		return nil, fmt.Errorf("results: graph of %s: %w", id, err)
+	}
+	return &g, nil
+}
+
+// Program returns a program's source by hash.
+func (s *Store) Program(hash string) (string, error) {
+	if hash == "" {
+		return "", nil
+	}
+	var raw []byte
+	if err := s.db.QueryRow(`SELECT source FROM programs WHERE hash=?`, hash).Scan(&raw); err != nil {
+		return "", fmt.Errorf("results: program %s: %w", hash, err)
+	}
+	data, err := s.get(raw)
+	return string(data), err
+}
+
+// Nodes returns the rows of a dispatch's started nodes.
+func (s *Store) Nodes(id string) ([]NodeRecord, error) {
+	rows, err := s.db.Query(`SELECT node_id, status, output, error, stack, stdout, stderr, started, ended, executor,
+		sub_dispatch_id, attempts FROM nodes WHERE dispatch_id=? ORDER BY node_id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []NodeRecord
+	for rows.Next() {
+		r := NodeRecord{DispatchID: id}
+		var status string
+		var output []byte
+		var started, ended int64
+		if err := rows.Scan(&r.NodeID, &status, &output, &r.Error, &r.Stack, &r.Stdout, &r.Stderr, &started, &ended,
+			&r.Executor, &r.SubDispatchID, &r.Attempts); err != nil {
+			return nil, err
+		}
+		r.Status = ct.Status(status)
+		r.Started, r.Ended = fromTS(started), fromTS(ended)
+		if r.Output, err = s.get(output); err != nil {
+			r.Error = strings.TrimSpace(r.Error + "\n" + err.Error())
+			r.Output = nil
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ListQuery selects dispatches for List.
+type ListQuery struct {
+	Status   string // one status, or empty for all
+	Search   string // substring of the id or the name
+	Sort     string // "created" (default), "started", "ended", "runtime" or "name"
+	Asc      bool
+	Limit    int
+	Offset   int
+	TopLevel bool // leave out sublattice children
+}
+
+// List returns matching dispatches, newest first by default, and how many match in all.
+func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
+	var where []string
+	var args []any
+	if q.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, q.Status)
+	}
+	if q.Search != "" {
+		where = append(where, "(id LIKE ? OR name LIKE ?)")
+		args = append(args, "%"+q.Search+"%", "%"+q.Search+"%")
+	}
+	if q.TopLevel {
+		where = append(where, "parent_id = ''")
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRow(`SELECT count(*) FROM dispatches`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	order := map[string]string{"started": "started", "ended": "ended", "runtime": "(ended - started)", "name": "name"}[q.Sort]
+	if order == "" {
+		order = "created"
+	}
+	dir := " DESC"
+	if q.Asc {
+		dir = " ASC"
+	}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	rows, err := s.db.Query(`SELECT `+dispatchCols+` FROM dispatches`+cond+` ORDER BY `+order+dir+`, id LIMIT ? OFFSET ?`,
+		append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []DispatchRecord
+	for rows.Next() {
+		r, err := s.scanDispatch(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, *r)
+	}
+	return out, total, rows.Err()
+}
+
+// Unfinished returns the ids of dispatches that had not finished, oldest first: the ones to resume.
+func (s *Store) Unfinished() ([]string, error) {
+	rows, err := s.db.Query(`SELECT id FROM dispatches WHERE status IN (?, ?) ORDER BY created`,
+		string(ct.StatusNew), string(ct.StatusRunning))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Delete removes a dispatch and its nodes.
+func (s *Store) Delete(id string) error {
+	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.Exec(`DELETE FROM dispatches WHERE id=?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if _, err := tx.Exec(`DELETE FROM nodes WHERE dispatch_id=?`, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
