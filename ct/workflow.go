@@ -136,19 +136,28 @@ func Electron(fn any, opts ...Option) ElectronFunc {
 		opt(&o)
 	}
 	var (
-		c      code
-		kind   = KindElectron
-		subWf  *Workflow
-		err    error
-		unwrap = fn
+		c     code
+		kind  = KindElectron
+		subWf *Workflow
+		err   error
 	)
-	if s, ok := fn.(Shipped); ok {
-		unwrap = s.Fn
+	shipped, isShipped := fn.(Shipped)
+	if isShipped {
+		fn = shipped.Fn
 	}
-	if wf, ok := unwrap.(*Workflow); ok {
+	if wf, ok := fn.(*Workflow); ok {
+		// A sublattice ships as the variable holding the workflow, so the worker gets its options too.
 		kind, subWf, c = KindSublattice, wf, wf.code
-	} else if c, err = newCode(fn); err != nil {
-		panic(err)
+		if isShipped {
+			c.ref, c.name = shipped.Ref, shipped.Name
+		}
+	} else {
+		if isShipped {
+			fn = shipped
+		}
+		if c, err = newCode(fn); err != nil {
+			panic(err)
+		}
 	}
 	name := c.name
 	if o.name != "" {

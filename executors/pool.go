@@ -122,7 +122,8 @@ func (p *ProcessPool) Close() error {
 	return nil
 }
 
-func (p *ProcessPool) next() *job {
+// next waits for a job and assigns it to s, in one step so that a Cancel always finds the job somewhere.
+func (p *ProcessPool) next(s *slot) *job {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.queue) == 0 && !p.closed {
@@ -135,6 +136,10 @@ func (p *ProcessPool) next() *job {
 	p.queue[0] = nil
 	p.queue = p.queue[1:]
 	p.busy++
+	p.running[j.task.ID] = s
+	s.mu.Lock()
+	s.taskID, s.interrupts = j.task.ID, make(chan interruptKind, 1)
+	s.mu.Unlock()
 	return j
 }
 
@@ -159,7 +164,7 @@ type slot struct {
 func (s *slot) loop() {
 	defer s.pool.wg.Done()
 	for {
-		j := s.pool.next()
+		j := s.pool.next(s)
 		if j == nil {
 			return
 		}
@@ -207,13 +212,8 @@ func (s *slot) run(t *Task) Outcome {
 		s.proc, s.known = proc, map[string]bool{}
 	}
 	proc := s.proc
-	s.taskID = t.ID
-	s.interrupts = make(chan interruptKind, 1)
 	intr := s.interrupts
 	s.mu.Unlock()
-	s.pool.mu.Lock()
-	s.pool.running[t.ID] = s
-	s.pool.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.taskID, s.interrupts = "", nil
@@ -267,6 +267,7 @@ type workerProc struct {
 	dead    chan struct{}
 	err     error
 	tail    *tailBuffer
+	killed  atomic.Bool // we killed it: its exit is expected
 }
 
 func startWorker(command []string, log *slog.Logger) (*workerProc, error) {
@@ -310,7 +311,7 @@ func startWorker(command []string, log *slog.Logger) (*workerProc, error) {
 		}
 		replyR.Close()
 		w.err = cmd.Wait()
-		if w.err != nil {
+		if w.err != nil && !w.killed.Load() {
 			log.Warn("worker process exited", "pid", cmd.Process.Pid, "err", w.err, "output", strings.TrimSpace(tail.String()))
 		}
 		close(w.dead)
@@ -337,6 +338,7 @@ func (w *workerProc) exited() bool {
 
 // kill stops the process and everything it started, and waits for it.
 func (w *workerProc) kill() {
+	w.killed.Store(true)
 	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 	w.cmd.Process.Kill()
 	w.in.Close()

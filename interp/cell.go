@@ -74,6 +74,7 @@ func splitCell(cell, src string) ([]item, error) {
 	var items []item
 	var toks []tok
 	depth := 0
+	inHeader := false // between if/for/switch and its block, where ';' does not end a statement
 	flush := func(end int) {
 		if len(toks) == 0 {
 			return
@@ -106,14 +107,23 @@ func splitCell(cell, src string) ([]item, error) {
 			break
 		}
 		switch t {
-		case token.LPAREN, token.LBRACE, token.LBRACK:
+		case token.IF, token.FOR, token.SWITCH:
+			if depth <= 0 {
+				inHeader = true
+			}
+		case token.LBRACE:
+			if depth <= 0 {
+				inHeader = false
+			}
+			depth++
+		case token.LPAREN, token.LBRACK:
 			depth++
 		case token.RPAREN, token.RBRACE, token.RBRACK:
 			depth--
 		case token.COMMENT:
 			continue
 		}
-		if t == token.SEMICOLON && depth <= 0 {
+		if t == token.SEMICOLON && depth <= 0 && (!inHeader || lit == "\n") {
 			flush(file.Offset(pos))
 			continue
 		}

@@ -108,7 +108,10 @@ func (s *Session) BuildSublattice(entry string, args []json.RawMessage) (*ct.Gra
 	}
 	wf, ok := v.Interface().(*ct.Workflow)
 	if !ok {
-		return nil, ct.Program{}, &TaskError{Msg: fmt.Sprintf("%s is not a lattice", entry)}
+		if v.Kind() != reflect.Func {
+			return nil, ct.Program{}, &TaskError{Msg: fmt.Sprintf("%s is not a lattice", entry)}
+		}
+		wf = ct.Lattice(v.Interface())
 	}
 	in, err := decodeArgs(wf.FuncType(), entry, args)
 	if err != nil {

@@ -111,7 +111,9 @@ func New(opts Options) (*Session, error) {
 		return nil, err
 	}
 	s.yi, s.trace = yi, trace
-	s.store.add(&decl{names: []string{"ct"}, tok: token.IMPORT, path: SDKPath, text: `import ct "` + SDKPath + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
+	for _, name := range []string{"ct", rtAlias} {
+		s.store.add(&decl{names: []string{name}, tok: token.IMPORT, path: SDKPath, text: `import ` + name + ` "` + SDKPath + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
+	}
 	sessions.Store(s.id, s)
 	ct.RegisterShipper(s.id, s)
 	return s, nil
@@ -343,7 +345,12 @@ func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Va
 }
 
 func (s *Session) defineRuntimeVar(ctx context.Context, name string, it *item) error {
-	get, err := s.yi.EvalWithContext(ctx, "func() any { return "+name+" }")
+	// A getter lets Ship read the variable later without an Eval, which may not run while a cell runs.
+	getter := "govalentGet_" + name
+	if _, err := s.yi.EvalWithContext(ctx, getter+" := func() any { return "+name+" }"); err != nil {
+		return fmt.Errorf("interp: reading %s: %w", name, err)
+	}
+	get, err := s.yi.EvalWithContext(ctx, getter)
 	if err != nil {
 		return fmt.Errorf("interp: reading %s: %w", name, err)
 	}

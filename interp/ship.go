@@ -110,11 +110,7 @@ func (b *programBuilder) need(name string) error {
 		return b.capture(name, rv.cell, rv.line, rv.get.Call(nil)[0])
 	}
 	if d := st.byName[name]; d != nil {
-		get, err := b.s.yi.Eval("func() any { return " + name + " }")
-		if err != nil {
-			return err
-		}
-		return b.capture(name, d.cell, d.line, get.Call(nil)[0])
+		return fmt.Errorf("electron %s (%s:%d) uses %s, declared in %s:%d with an initializer that may have side effects, so it is not re-run on workers: make it a constant, or pass it as an argument", b.user, b.userCell, b.userLine, name, d.cell, d.line)
 	}
 	return fmt.Errorf("electron %s (%s:%d) uses %s, which is not declared at the top level of a cell: pass it to the electron as an argument", b.user, b.userCell, b.userLine, name)
 }
@@ -158,7 +154,7 @@ func (b *programBuilder) capture(name, cell string, line int, v reflect.Value) e
 		return refuse(err.Error())
 	}
 	b.needsRT = true
-	b.extra = append(b.extra, fmt.Sprintf("var %s = *%s.DecodeInto(%s, new(%s)).(*%s)", name, rtAlias, strconv.Quote(string(raw)), typ, typ))
+	b.extra = append(b.extra, fmt.Sprintf("var %s %s = *(%s.DecodeInto(%s, new(%s)).(*%s))", name, typ, rtAlias, strconv.Quote(string(raw)), typ, typ))
 	b.notes = append(b.notes, fmt.Sprintf("%s (set in %s:%d) was captured by value at dispatch, as JSON: %s", name, cell, line, truncate(string(raw), 200)))
 	return nil
 }

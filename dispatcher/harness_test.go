@@ -1,0 +1,132 @@
+package dispatcher_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/interp"
+)
+
+// workerBinary is the govalent binary the embedded executors start as worker processes.
+var workerBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "govalent-test-bin-*")
+	if err != nil {
+		panic(err)
+	}
+	workerBinary = filepath.Join(dir, "govalent")
+	build := exec.Command("go", "build", "-o", workerBinary, "github.com/govalent/govalent/cmd/govalent")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building govalent:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type env struct {
+	t    *testing.T
+	d    *dispatcher.Dispatcher
+	url  string
+	dir  string
+	sess *interp.Session
+	out  *bytes.Buffer
+}
+
+// newEnv starts a dispatcher with real worker processes, an HTTP server on loopback, and an interpreter
+// session whose ct calls go to it.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	d, err := dispatcher.New(dispatcher.Config{DataDir: dir, Workers: 2, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Logger: log, MaxBody: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		d.Close()
+	})
+	t.Setenv("GOVALENT_DISPATCHER", srv.URL)
+	var out bytes.Buffer
+	s, err := interp.New(interp.Options{Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &env{t: t, d: d, url: srv.URL, dir: dir, sess: s, out: &out}
+}
+
+// cell evaluates Go source in the session and fails the test on error.
+func (e *env) cell(src string) interp.Result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := e.sess.Eval(ctx, src)
+	if err != nil {
+		e.t.Fatalf("cell failed: %v\n--- cell ---\n%s\n--- output ---\n%s", err, src, e.out.String())
+	}
+	return r
+}
+
+// cellErr evaluates a cell that must fail and returns its error.
+func (e *env) cellErr(src string) error {
+	e.t.Helper()
+	_, err := e.sess.Eval(context.Background(), src)
+	if err == nil {
+		e.t.Fatalf("cell should have failed:\n%s", src)
+	}
+	return err
+}
+
+// value evaluates an expression and returns its value.
+func (e *env) value(expr string) any {
+	e.t.Helper()
+	r := e.cell(expr)
+	if !r.Value.IsValid() {
+		return nil
+	}
+	return r.Value.Interface()
+}
+
+// result evaluates an expression of type *ct.Result.
+func (e *env) result(expr string) *ct.Result {
+	e.t.Helper()
+	res, ok := e.value(expr).(*ct.Result)
+	if !ok || res == nil {
+		e.t.Fatalf("%s is not a *ct.Result", expr)
+	}
+	return res
+}
+
+func (e *env) client() *ct.Client { return ct.NewClient(e.url) }
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
