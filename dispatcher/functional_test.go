@@ -5,7 +5,6 @@ package dispatcher_test
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,16 +45,42 @@ res, err := ct.DispatchSync(basic, "Hello", "World")
 	}
 }
 
+// The workflow exactly as the issue writes it: imports, declarations and statements mixed in one cell.
 func TestPipelineFromTheIssue(t *testing.T) {
 	e := newEnv(t)
-	src, err := os.ReadFile("../examples/pipeline.go")
-	if err != nil {
-		t.Fatal(err)
+	e.cell(`import ct "github.com/govalent/govalent/ct"
+
+func Add(a, b int) int { return a + b }
+func Square(x int) int { return x * x }
+func Total(xs []int) int { s := 0; for _, x := range xs { s += x }; return s }
+
+var add = ct.Electron(Add)
+var square = ct.Electron(Square, ct.Executor("local"))
+var total = ct.Electron(Total)
+var double = ct.Electron(func(x int) int { return 2 * x }) // func literals are electrons too
+
+var pipeline = ct.Lattice(func(n int) ct.Future {
+	var parts []ct.Future
+	for i := 0; i < n; i++ {
+		parts = append(parts, square(add(i, 1)))
 	}
-	e.cell(string(src))
+	return double(total(parts))
+})
+
+id, err := ct.Dispatch(pipeline, 10)
+res, err := ct.GetResult(id, false) // at once: RUNNING, with whatever nodes have finished
+early := res
+res, err = ct.GetResult(id, true)   // blocks: COMPLETED, res.Result == 770
+`)
+	if early := e.result("early"); early.Status != ct.StatusRunning && early.Status != ct.StatusCompleted {
+		t.Fatalf("early status %s", early.Status)
+	}
 	res := e.result("res")
-	if res.Result != 770 || len(res.Nodes) != 23 {
-		t.Fatalf("result %v, %d nodes", res.Result, len(res.Nodes))
+	if res.Status != ct.StatusCompleted || len(res.Nodes) != 23 {
+		t.Fatalf("%s, %d nodes", res.Status, len(res.Nodes))
+	}
+	if ok := e.value("res.Result == 770"); ok != true {
+		t.Fatalf("res.Result == 770 is %v (result %v)", ok, res.Result)
 	}
 	for _, n := range res.Nodes {
 		if n.Name == "Square" && n.Executor != "local" {

@@ -1,6 +1,10 @@
 //go:build ignore
 
-// The pipeline of the README: run it with `govalent run --embedded examples/pipeline.go`.
+// The pipeline from the README. Run it with `govalent run --embedded examples/pipeline.go` (or without
+// --embedded against a dispatcher started by `govalent start`). govalent evaluates the file as one notebook
+// cell and then calls main; the same declarations work pasted into notebook cells.
+package main
+
 import (
 	"fmt"
 
@@ -9,7 +13,13 @@ import (
 
 func Add(a, b int) int { return a + b }
 func Square(x int) int { return x * x }
-func Total(xs []int) int { s := 0; for _, x := range xs { s += x }; return s }
+func Total(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
 
 var add = ct.Electron(Add)
 var square = ct.Electron(Square, ct.Executor("local"))
@@ -24,16 +34,18 @@ var pipeline = ct.Lattice(func(n int) ct.Future {
 	return double(total(parts))
 })
 
-id, err := ct.Dispatch(pipeline, 10)
-if err != nil {
-	panic(err)
-}
-fmt.Println("dispatched", id)
-res, err := ct.GetResult(id, true)
-if err != nil {
-	panic(err)
-}
-fmt.Println(res.Status, res.Result)
-if res.Result != 770 {
-	panic(fmt.Sprint("expected 770, got ", res.Result))
+func main() {
+	id, err := ct.Dispatch(pipeline, 10)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("dispatched", id)
+	res, err := ct.GetResult(id, true)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.Status, res.Result)
+	if res.Result != 770 {
+		panic(fmt.Sprint("expected 770, got ", res.Result))
+	}
 }

@@ -79,6 +79,11 @@ func splitCell(cell, src string) ([]item, error) {
 		if len(toks) == 0 {
 			return
 		}
+		if toks[0].tok == token.PACKAGE {
+			// a whole Go file: its package clause says nothing a cell needs
+			toks = toks[:0]
+			return
+		}
 		start := file.Offset(toks[0].pos)
 		p := file.Position(toks[0].pos)
 		it := item{text: src[start:end], cell: cell, line: p.Line, col: p.Column, tok: toks[0].tok}
@@ -176,7 +181,16 @@ func parseItem(it *item) error {
 	f, err := parser.ParseFile(fset, "", prefix+it.text+suffix, parser.AllErrors)
 	if err != nil {
 		if list, ok := err.(scanner.ErrorList); ok && len(list) > 0 {
-			return &CellError{Cell: it.cell, Line: list[0].Pos.Line, Col: list[0].Pos.Column, Msg: list[0].Msg}
+			line, col := list[0].Pos.Line, list[0].Pos.Column
+			// an error at the closing brace added above is at the end of the statement's last line
+			if last := it.line + strings.Count(it.text, "\n"); line > last {
+				lastLine := it.text[strings.LastIndex(it.text, "\n")+1:]
+				line, col = last, len(lastLine)+1
+				if last == it.line {
+					col += it.col - 1
+				}
+			}
+			return &CellError{Cell: it.cell, Line: line, Col: col, Msg: list[0].Msg}
 		}
 		return &CellError{Cell: it.cell, Line: it.line, Col: it.col, Msg: err.Error()}
 	}

@@ -30,9 +30,9 @@ type edit struct {
 //   - go statements recover panics, which would otherwise kill the process.
 func (s *Session) rewrite(it *item) string { return s.rewriteItem(it, false) }
 
-// rewriteItem is rewrite, optionally also turning `var x [T] = v` into `x := [T(]v[)]`, which is how a var
-// whose initializer holds a func literal is evaluated after yaegi reports a false "definition loop" (it does so
-// when the literal uses a global var from an earlier Eval).
+// rewriteItem is rewrite, optionally also turning `var x [T] = v` into `x := [T(]v[)]`, which is how a var is
+// evaluated after yaegi reports a false "definition loop" (it does so when the initializer, or a func literal
+// in it, uses a global var from an earlier Eval).
 func (s *Session) rewriteItem(it *item, varAsDefine bool) string {
 	var root ast.Node = it.file
 	if it.stmt != nil {
@@ -92,20 +92,14 @@ func varDefineEdits(it *item, off func(token.Pos) int) []edit {
 	return []edit{{off(gd.Pos()), off(v.Pos()), vs.Names[0].Name + " := (" + typ + ")("}, {off(v.End()), off(v.End()), ")"}}
 }
 
-// needsDefine reports whether the item is a var declaration whose value holds a func literal.
+// needsDefine reports whether the item is a var declaration that varDefineEdits can turn into a statement.
 func needsDefine(it *item) bool {
 	gd, ok := it.file.Decls[0].(*ast.GenDecl)
-	if !ok || gd.Tok != token.VAR {
+	if !ok || gd.Tok != token.VAR || gd.Lparen.IsValid() || len(gd.Specs) != 1 {
 		return false
 	}
-	found := false
-	ast.Inspect(gd, func(n ast.Node) bool {
-		if _, ok := n.(*ast.FuncLit); ok {
-			found = true
-		}
-		return !found
-	})
-	return found
+	vs := gd.Specs[0].(*ast.ValueSpec)
+	return len(vs.Names) == 1 && len(vs.Values) == 1
 }
 
 // assignedNames maps a call to the variable it initialises, so a func literal electron is named after it.

@@ -214,13 +214,38 @@ func (s *Session) evalItems(ctx context.Context, items []item) (Result, error) {
 	return res, nil
 }
 
-// eval runs src in the interpreter, turning yaegi's errors into CellErrors.
+// eval compiles and runs src in the interpreter, turning yaegi's errors into CellErrors.
 func (s *Session) eval(ctx context.Context, cell string, src string) (reflect.Value, error) {
+	prog, err := s.compile(cell, src)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	return s.execute(ctx, cell, prog)
+}
+
+// compile checks and compiles src without running it.
+func (s *Session) compile(cell string, src string) (prog *yaegi.Program, err error) {
+	s.mu.Lock()
+	yi := s.yi
+	s.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil { // yaegi's compiler panics on some invalid code
+			err = &CellError{Cell: cell, Msg: fmt.Sprintf("cannot compile: %v", r)}
+		}
+	}()
+	prog, err = yi.Compile(src)
+	if err != nil {
+		return nil, s.cellError(err, cell, nil)
+	}
+	return prog, nil
+}
+
+func (s *Session) execute(ctx context.Context, cell string, prog *yaegi.Program) (reflect.Value, error) {
 	s.mu.Lock()
 	yi, trace := s.yi, s.trace
 	s.mu.Unlock()
 	trace.start()
-	v, err := yi.EvalWithContext(ctx, src)
+	v, err := yi.ExecuteWithContext(ctx, prog)
 	frames := trace.stop()
 	if err != nil {
 		return v, s.cellError(err, cell, frames)
@@ -318,9 +343,12 @@ func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Va
 		return reflect.Value{}, err
 	}
 	if it.isExpr && last {
-		_, err := s.eval(ctx, it.cell, "govalentValue = any("+text+",\n)")
-		var ce *CellError
-		if err == nil {
+		// Compiling the assignment fails when the expression has no single value (a call of a func without
+		// results, or with several); then the statement is run as it is.
+		if prog, err := s.compile(it.cell, "govalentValue = any("+text+",\n)"); err == nil {
+			if _, err := s.execute(ctx, it.cell, prog); err != nil {
+				return reflect.Value{}, err
+			}
 			v, err := s.yi.Eval("govalentValue")
 			if err == nil && v.IsValid() && v.Kind() == reflect.Interface {
 				v = v.Elem() // before the reset below, which overwrites the variable v refers to
@@ -328,10 +356,6 @@ func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Va
 			s.yi.Eval("govalentValue = nil")
 			return v, err
 		}
-		if !errors.As(err, &ce) || ce.Stack != "" || strings.HasPrefix(ce.Msg, "panic") {
-			return reflect.Value{}, err
-		}
-		// no single value (a call of a func without results, or with several): run it as a statement
 	}
 	if _, err := s.eval(ctx, it.cell, text); err != nil {
 		return reflect.Value{}, err
@@ -403,6 +427,9 @@ func (s *Session) evalDecls(ctx context.Context, items []item, res *Result) erro
 	saved := s.store.clone()
 	var changed []*decl
 	for _, d := range decls {
+		if d.tok == token.FUNC && d.recv == "" && d.names[0] == "main" {
+			continue // yaegi runs main when it is declared; keeping it would run it again on a rebuild
+		}
 		changed = append(changed, s.store.add(d)...)
 	}
 	typeChanged := false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -122,5 +123,139 @@ func TestRedefinedFuncIsShipped(t *testing.T) {
 	}
 	if !strings.Contains(prog.Source, "x * x * x") {
 		t.Fatal(prog.Source)
+	}
+}
+
+func TestMixedCellOrderAndValue(t *testing.T) {
+	s, out, _ := newSession(t)
+	r := eval(t, s, `x := 2
+import "fmt"
+func Double(v int) int { return 2 * v }
+fmt.Println("x is", x)
+type Box struct{ N int }
+var b = Box{N: Double(x)}
+b.N + 1`)
+	if !r.Value.IsValid() || r.Value.Interface() != 5 {
+		t.Fatalf("value %v", r.Value)
+	}
+	if out.String() != "x is 2\n" {
+		t.Fatalf("stdout %q", out.String())
+	}
+}
+
+func TestStatementWithoutValueIsNotStale(t *testing.T) {
+	s, _, _ := newSession(t)
+	eval(t, s, `import "time"`)
+	if r := eval(t, s, "41 + 1"); r.Value.Interface() != 42 {
+		t.Fatal(r.Value)
+	}
+	// yaegi's Eval would hand back a stale value here
+	if r := eval(t, s, "time.Sleep(time.Millisecond)"); r.Value.IsValid() {
+		t.Fatalf("a call without results has no value, got %v", r.Value)
+	}
+	if r := eval(t, s, "y := 3"); r.Value.IsValid() {
+		t.Fatalf("an assignment has no value, got %v", r.Value)
+	}
+}
+
+func TestTopLevelFuncLiteralRunsOnce(t *testing.T) {
+	s, out, _ := newSession(t)
+	eval(t, s, `import "fmt"`)
+	eval(t, s, `func() { fmt.Println("once") }()`)
+	eval(t, s, `z := 1`)
+	eval(t, s, `fmt.Println("later", z)`)
+	if out.String() != "once\nlater 1\n" {
+		t.Fatalf("stdout %q", out.String())
+	}
+}
+
+func TestGoroutinePanicDoesNotKillTheProcess(t *testing.T) {
+	s, _, errb := newSession(t)
+	eval(t, s, `import "time"
+v := 7
+go func(n int) { panic(n) }(v)
+time.Sleep(50 * time.Millisecond)
+go func() { panic("second") }()
+time.Sleep(50 * time.Millisecond)`)
+	if !strings.Contains(errb.String(), "panic in goroutine: 7") || !strings.Contains(errb.String(), "panic in goroutine: second") {
+		t.Fatalf("stderr %q", errb.String())
+	}
+}
+
+func TestGoStatementEvaluatesArgumentsFirst(t *testing.T) {
+	s, _, _ := newSession(t)
+	eval(t, s, `import "sync"
+var wg sync.WaitGroup
+got := make([]int, 3)
+for i := 0; i < 3; i++ {
+	wg.Add(1)
+	n := i * 10
+	go func(k, v int) { defer wg.Done(); got[k] = v }(i, n)
+	n = -1
+}
+wg.Wait()`)
+	if r := eval(t, s, "got"); !reflect.DeepEqual(r.Value.Interface(), []int{0, 10, 20}) {
+		t.Fatalf("got %v", r.Value)
+	}
+}
+
+func TestRedefinedTypeRebuildsTheInterpreter(t *testing.T) {
+	s, _, errb := newSession(t)
+	eval(t, s, `type P struct{ A int }
+func Show(p P) int { return p.A }
+keep := 1`)
+	r, err := s.Eval(context.Background(), `type P struct{ A, B int }
+func Show(p P) int { return p.A + p.B }
+Show(P{A: 1, B: 2})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Value.Interface() != 3 {
+		t.Fatalf("value %v", r.Value)
+	}
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "reset: keep") || !strings.Contains(errb.String(), "reset: keep") {
+		t.Fatalf("warnings %q, stderr %q", r.Warnings, errb.String())
+	}
+}
+
+func TestRedefinedFuncReachesItsCallers(t *testing.T) {
+	s, _, _ := newSession(t)
+	eval(t, s, `func Inner() int { return 1 }
+func Outer() int { return Inner() * 10 }
+kept := 5`)
+	eval(t, s, `func Inner() int { return 2 }`)
+	if r := eval(t, s, "Outer() + kept"); r.Value.Interface() != 25 {
+		t.Fatalf("Outer still calls the old Inner: %v", r.Value)
+	}
+}
+
+func TestErrorsPointAtCellLines(t *testing.T) {
+	s, _, _ := newSession(t)
+	cases := []struct{ src, want string }{
+		{"x := 1\n\nfunc F() int {\n\treturn undefinedThing\n}", "cell1:4:9: undefined: undefinedThing"},
+		{"a := 1\nb := a +\n", "cell2:3:1: expected operand"},
+		{"import \"fmt\"\nfunc G() {\n\tpanic(fmt.Sprint(\"bad \", 1))\n}\nG()", "cell3:3:8: panic: bad 1"},
+	}
+	for _, c := range cases {
+		_, err := s.Eval(context.Background(), c.src)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.src, err, c.want)
+		}
+	}
+	if _, err := s.Eval(context.Background(), "1 + 1"); err != nil {
+		t.Fatalf("the session is still usable: %v", err)
+	}
+}
+
+func TestShipRefusesLocalsOfEnclosingFuncs(t *testing.T) {
+	s, _, _ := newSession(t)
+	eval(t, s, `func Make(k int) *ct.Workflow {
+	scaled := ct.Electron(func(x int) int { return x * k })
+	return ct.Lattice(func() ct.Future { return scaled(2) })
+}`)
+	_, err := s.Eval(context.Background(), `_, _, err := ct.BuildGraph(Make(3))
+if err != nil { panic(err) }`)
+	if err == nil || !strings.Contains(err.Error(), "uses k, which is not declared at the top level") {
+		t.Fatalf("got %v", err)
 	}
 }
