@@ -24,9 +24,18 @@ func parseClient(name string, args []string, extra func(*flag.FlagSet)) (config,
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return config{}, fs, err
+	var positional []string
+	for { // flags may come after positional arguments: `govalent result ID --json`
+		if err := fs.Parse(args); err != nil {
+			return config{}, fs, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
+	fs.Parse(append([]string{"--"}, positional...))
 	c, err := s.resolve()
 	return c, fs, err
 }

@@ -1,0 +1,269 @@
+package main
+
+// End-to-end tests of the govalent binary: the CLI, `govalent run`, and a dispatcher killed with SIGKILL in
+// the middle of a workflow.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/interp"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "govalent-e2e-*")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "govalent")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building govalent:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// govalent runs the binary with a clean configuration and returns its combined output.
+func govalent(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml")), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestRunExampleEmbedded(t *testing.T) {
+	out, err := govalent(t, nil, "run", "--embedded", "../../examples/pipeline.go")
+	if err != nil || !strings.Contains(out, "COMPLETED 770") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+}
+
+func TestRunReportsCellErrorsAndExitsNonZero(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.go")
+	os.WriteFile(bad, []byte("x := 1\n\nfunc F() int {\n\treturn y\n}\n"), 0o644)
+	out, err := govalent(t, nil, "run", bad)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "bad.go:4:9: undefined: y") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	panicky := filepath.Join(dir, "panicky.go")
+	os.WriteFile(panicky, []byte("import \"errors\"\npanic(errors.New(\"nope\"))\n"), 0o644)
+	out, err = govalent(t, nil, "run", panicky)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "panicky.go:2:7: panic: nope") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	out, err = govalent(t, []string{"GOVALENT_DISPATCHER=http://127.0.0.1:1"}, "run", "../../examples/pipeline.go")
+	if err == nil || !strings.Contains(out, "no govalent dispatcher answers") || !strings.Contains(out, "govalent start") {
+		t.Fatalf("without a dispatcher: err %v, output:\n%s", err, out)
+	}
+}
+
+func TestDaemonAndClientCommands(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	flags := []string{"--data-dir", dir, "--port", strconv.Itoa(port)}
+	env := []string{"GOVALENT_DISPATCHER=http://127.0.0.1:" + strconv.Itoa(port)}
+	out, err := govalent(t, nil, append([]string{"start"}, flags...)...)
+	if err != nil || !strings.Contains(out, "started at") {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { govalent(t, nil, append([]string{"stop"}, flags...)...) })
+	if out, _ := govalent(t, nil, append([]string{"start"}, flags...)...); !strings.Contains(out, "already running") {
+		t.Fatalf("second start: %s", out)
+	}
+	if out, err := govalent(t, env, "run", "../../examples/pipeline.go"); err != nil || !strings.Contains(out, "COMPLETED 770") {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	out, err = govalent(t, nil, append([]string{"list"}, flags...)...)
+	if err != nil || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, "1 of 1") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	out, err = govalent(t, nil, append([]string{"result", id, "--json"}, flags...)...)
+	var res ct.Result
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || string(res.RawResult) != "770" || len(res.Nodes) != 23 {
+		t.Fatalf("result --json: %v\n%s", err, out)
+	}
+	if out, err = govalent(t, nil, append([]string{"result", id}, flags...)...); err != nil || !strings.Contains(out, "result: 770") {
+		t.Fatalf("result: %v\n%s", err, out)
+	}
+	if out, err = govalent(t, nil, append([]string{"result", "nope"}, flags...)...); err == nil || !strings.Contains(out, "not found") {
+		t.Fatalf("unknown id: %v\n%s", err, out)
+	}
+	if out, err = govalent(t, nil, append([]string{"status"}, flags...)...); err != nil || !strings.Contains(out, "running") || !strings.Contains(out, "pool") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	if out, err = govalent(t, nil, append([]string{"logs"}, flags...)...); err != nil || !strings.Contains(out, "dispatcher listening") {
+		t.Fatalf("logs: %v\n%s", err, out)
+	}
+	if out, err = govalent(t, nil, append([]string{"stop"}, flags...)...); err != nil || !strings.Contains(out, "stopped") {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
+	out, err = govalent(t, nil, append([]string{"status"}, flags...)...)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(out, "not running") {
+		t.Fatalf("status after stop: %v\n%s", err, out)
+	}
+}
+
+func TestBeyondLoopbackNeedsAToken(t *testing.T) {
+	out, err := govalent(t, nil, "start", "--foreground", "--host", "0.0.0.0", "--data-dir", t.TempDir())
+	if err == nil || !strings.Contains(out, "needs a token") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// startForeground starts a dispatcher process and waits until it answers.
+func startForeground(t *testing.T, dir string, port int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "start", "--foreground", "--data-dir", dir, "--port", strconv.Itoa(port), "--workers", "2")
+	logf, _ := os.OpenFile(filepath.Join(dir, "test.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := ct.NewClient("http://127.0.0.1:" + strconv.Itoa(port))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var st map[string]any
+		if c.Status(&st) == nil {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dispatcher did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill -9 the dispatcher mid-workflow, start it again: the workflow resumes and completes, and no node that
+// was COMPLETED before the kill runs again.
+func TestDispatcherSIGKILLResumesWithoutRerunningCompletedNodes(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	runs := filepath.Join(dir, "runs")
+	first := startForeground(t, dir, port)
+
+	t.Setenv("GOVALENT_DISPATCHER", url)
+	s, err := interp.New(interp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Eval(context.Background(), `
+import ("fmt"; "os"; "time")
+const runs = "`+runs+`"
+func Work(i int) int {
+	f, _ := os.OpenFile(runs, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	fmt.Fprintln(f, i)
+	f.Close()
+	time.Sleep(400 * time.Millisecond)
+	return i * i
+}
+func Sum(xs []int) int { t := 0; for _, x := range xs { t += x }; return t }
+var work = ct.Electron(Work)
+var sum = ct.Electron(Sum)
+var fan = ct.Lattice(func(n int) ct.Future {
+	var parts []ct.Future
+	for i := 0; i < n; i++ { parts = append(parts, work(i)) }
+	return sum(parts)
+})
+id, err := ct.Dispatch(fan, 12)
+if err != nil { panic(err) }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.Eval(context.Background(), "id")
+	id := v.Value.Interface().(string)
+	client := ct.NewClient(url)
+
+	var before *ct.Result
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		before, err = client.GetResult(id, false)
+		if err == nil && countStatus(before, ct.StatusCompleted) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %+v %v", before, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	completedBefore := map[int]bool{}
+	for _, n := range before.Nodes {
+		if n.Status == ct.StatusCompleted {
+			completedBefore[n.NodeID] = true
+		}
+	}
+
+	startForeground(t, dir, port)
+	res, err := client.GetResult(id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != ct.StatusCompleted || res.Result != 506 { // sum of i*i for i < 12
+		t.Fatalf("after restart: %s %v %s", res.Status, res.Result, res.Error)
+	}
+	data, _ := os.ReadFile(runs)
+	count := map[int]int{}
+	for _, line := range strings.Fields(string(data)) {
+		i, _ := strconv.Atoi(line)
+		count[i]++
+	}
+	for i := 0; i < 12; i++ {
+		if count[i] == 0 {
+			t.Errorf("node %d never ran", i)
+		}
+		if completedBefore[i] && count[i] != 1 {
+			t.Errorf("node %d was COMPLETED before the kill but ran %d times", i, count[i])
+		}
+	}
+	t.Logf("completed before the kill: %d of 12; runs per node: %v", len(completedBefore), count)
+	if len(completedBefore) == 12 {
+		t.Fatal("the kill came too late to test anything")
+	}
+}
+
+func countStatus(r *ct.Result, s ct.Status) int {
+	n := 0
+	for _, node := range r.Nodes {
+		if node.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
