@@ -98,22 +98,23 @@ func (d *Dispatcher) Handler() http.Handler { return d.router }
 func (d *Dispatcher) routes() {
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	api := r.PathPrefix("/api/v1").Subrouter()
-	api.Use(d.auth)
-	api.HandleFunc("/dispatches", d.createDispatch).Methods(http.MethodPost)
-	api.HandleFunc("/dispatches", d.listDispatches).Methods(http.MethodGet)
-	api.HandleFunc("/dispatches/{id}", d.getDispatch).Methods(http.MethodGet)
-	api.HandleFunc("/dispatches/{id}", d.deleteDispatch).Methods(http.MethodDelete)
-	api.HandleFunc("/dispatches/{id}/nodes/{node}", d.getNode).Methods(http.MethodGet)
-	api.HandleFunc("/dispatches/{id}/cancel", d.cancelDispatch).Methods(http.MethodPost)
-	api.HandleFunc("/events", d.events).Methods(http.MethodGet)
-	api.HandleFunc("/status", d.status).Methods(http.MethodGet)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	// Routes are registered on r itself: gorilla/mux answers 404 instead of 405 for subrouter routes.
+	api := func(method, path string, h http.HandlerFunc) { r.Handle("/api/v1"+path, d.auth(h)).Methods(method) }
+	api(http.MethodPost, "/dispatches", d.createDispatch)
+	api(http.MethodGet, "/dispatches", d.listDispatches)
+	api(http.MethodGet, "/dispatches/{id}", d.getDispatch)
+	api(http.MethodDelete, "/dispatches/{id}", d.deleteDispatch)
+	api(http.MethodGet, "/dispatches/{id}/nodes/{node}", d.getNode)
+	api(http.MethodPost, "/dispatches/{id}/cancel", d.cancelDispatch)
+	api(http.MethodGet, "/events", d.events)
+	api(http.MethodGet, "/status", d.status)
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", req.Method, req.URL.Path))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s", req.Method, req.URL.Path))
 	})
+	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
 	r.Use(d.recoverer)
 	d.router = r
 }

@@ -266,4 +266,3 @@ func countStatus(r *ct.Result, s ct.Status) int {
 	}
 	return n
 }
-

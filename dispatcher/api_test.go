@@ -1,0 +1,183 @@
+package dispatcher_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/dispatcher"
+)
+
+func request(t *testing.T, method, url, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("%s %s: the answer is not JSON: %q", method, url, data)
+	}
+	return resp.StatusCode, out
+}
+
+// Bad input gets a 4xx with a JSON error and the dispatcher keeps working.
+func TestAPIRejectsBadInput(t *testing.T) {
+	e := newEnv(t)
+	api := e.url + "/api/v1"
+	oneNode := `{"graph":{"name":"x","nodes":[{"node_id":0,"name":"a","kind":"list"}],"output":{"node":0}}}`
+	cases := []struct {
+		name, method, path, body string
+		code                     int
+		msg                      string
+	}{
+		{"bad json", "POST", "/dispatches", `{"graph":`, 400, "invalid JSON"},
+		{"not an object", "POST", "/dispatches", `[1,2]`, 400, "invalid JSON"},
+		{"oversized", "POST", "/dispatches", `{"inputs":"` + strings.Repeat("x", 9<<20) + `"}`, 413, "larger than"},
+		{"cycle", "POST", "/dispatches", `{"graph":{"nodes":[{"node_id":0,"kind":"list","args":[{"node":1}]},{"node_id":1,"kind":"list","args":[{"node":0}]}]}}`, 400, "cycle"},
+		{"dangling ref", "POST", "/dispatches", `{"graph":{"nodes":[{"node_id":0,"kind":"list","args":[{"node":7}]}]}}`, 400, "does not exist"},
+		{"bad ids", "POST", "/dispatches", `{"graph":{"nodes":[{"node_id":3,"kind":"list"}]}}`, 400, "ids must be"},
+		{"unknown kind", "POST", "/dispatches", `{"graph":{"nodes":[{"node_id":0,"kind":"rocket"}]}}`, 400, "unknown kind"},
+		{"electron without entry", "POST", "/dispatches", `{"graph":{"nodes":[{"node_id":0,"kind":"electron"}]}}`, 400, "no entry"},
+		{"unknown id", "GET", "/dispatches/nope", "", 404, "not found"},
+		{"unknown node", "GET", "/dispatches/nope/nodes/1", "", 404, "not found"},
+		{"bad node id", "GET", "/dispatches/nope/nodes/x", "", 400, "bad node id"},
+		{"bad wait", "GET", "/dispatches/nope?wait=soon", "", 400, "bad wait"},
+		{"cancel unknown", "POST", "/dispatches/nope/cancel", "", 404, "not found"},
+		{"cancel bad json", "POST", "/dispatches/nope/cancel", "{", 400, "invalid JSON"},
+		{"delete unknown", "DELETE", "/dispatches/nope", "", 404, "not found"},
+		{"no such endpoint", "GET", "/nothing", "", 404, "no such endpoint"},
+		{"wrong method", "PUT", "/dispatches", "", 405, "not allowed"},
+	}
+	for _, c := range cases {
+		code, body := request(t, c.method, api+c.path, c.body)
+		if code != c.code || !strings.Contains(body["error"].(string), c.msg) {
+			t.Errorf("%s: %d %v, want %d %q", c.name, code, body, c.code, c.msg)
+		}
+	}
+	// a valid graph still works afterwards, and a node of it can be fetched
+	code, body := request(t, "POST", api+"/dispatches", oneNode)
+	if code != 201 {
+		t.Fatalf("valid dispatch: %d %v", code, body)
+	}
+	id := body["dispatch_id"].(string)
+	res, err := e.client().GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCompleted || string(res.RawResult) != "[]" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if code, body := request(t, "GET", api+"/dispatches/"+id+"/nodes/0", ""); code != 200 || body["status"] != "COMPLETED" {
+		t.Fatalf("node: %d %v", code, body)
+	}
+	if code, body := request(t, "POST", api+"/dispatches/"+id+"/cancel", ""); code != 400 || !strings.Contains(body["error"].(string), "already finished") {
+		t.Fatalf("cancel finished: %d %v", code, body)
+	}
+	if code, _ := request(t, "DELETE", api+"/dispatches/"+id, ""); code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _ := request(t, "GET", api+"/dispatches/"+id, ""); code != 404 {
+		t.Fatalf("deleted dispatch still there: %d", code)
+	}
+}
+
+func TestAPIToken(t *testing.T) {
+	d, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), Workers: 1, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Token: "s3cret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer func() { srv.Close(); d.Close() }()
+	if code, _ := request(t, "GET", srv.URL+"/api/v1/dispatches", ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := request(t, "GET", srv.URL+"/api/v1/dispatches", "", "Authorization", "Bearer wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, _ := request(t, "GET", srv.URL+"/api/v1/dispatches", "", "Authorization", "Bearer s3cret"); code != 200 {
+		t.Fatalf("right token: %d", code)
+	}
+	if code, _ := request(t, "GET", srv.URL+"/healthz", ""); code != 200 {
+		t.Fatalf("healthz needs no token: %d", code)
+	}
+}
+
+func TestListFilterAndPaging(t *testing.T) {
+	e := newEnv(t)
+	e.cell(`import "errors"
+func Ok() int { return 1 }
+func Bad() (int, error) { return 0, errors.New("bad") }
+var okE = ct.Electron(Ok)
+var badE = ct.Electron(Bad)
+var good = ct.Lattice(func() ct.Future { return okE() }, ct.Name("good"))
+var failing = ct.Lattice(func() ct.Future { return badE() }, ct.Name("failing"))
+for i := 0; i < 3; i++ { ct.DispatchSync(good) }
+for i := 0; i < 2; i++ { ct.DispatchSync(failing) }`)
+	c := e.client()
+	all, total, err := c.List("", 2, 0)
+	if err != nil || total != 5 || len(all) != 2 || all[0].Name != "failing" {
+		t.Fatalf("page 1: %d %d %v", total, len(all), err)
+	}
+	failed, total, err := c.List("FAILED", 10, 0)
+	if err != nil || total != 2 || len(failed) != 2 || failed[0].Status != ct.StatusFailed || !strings.Contains(failed[0].Error, "(Bad): bad") {
+		t.Fatalf("failed: %d %+v %v", total, failed, err)
+	}
+	last, _, _ := c.List("", 2, 4)
+	if len(last) != 1 || last[0].Name != "good" {
+		t.Fatalf("last page: %+v", last)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	e := newEnv(t)
+	resp, err := http.Get(e.url + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatal(resp.Header)
+	}
+	events := make(chan dispatcher.Event, 100)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev dispatcher.Event
+				json.Unmarshal([]byte(data), &ev)
+				events <- ev
+			}
+		}
+	}()
+	e.cell(`func One() int { return 1 }
+var one = ct.Electron(One)
+res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return one() }))`)
+	id := e.result("res").DispatchID
+	var seen []string
+	timeout := time.After(5 * time.Second)
+	for len(seen) < 4 {
+		select {
+		case ev := <-events:
+			if ev.DispatchID == id {
+				seen = append(seen, ev.Type+":"+string(ev.Status))
+			}
+		case <-timeout:
+			t.Fatalf("events so far: %v", seen)
+		}
+	}
+	want := []string{"dispatch:RUNNING", "node:RUNNING", "node:COMPLETED", "dispatch:COMPLETED"}
+	if strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Fatalf("events %v, want %v", seen, want)
+	}
+}

@@ -1,0 +1,91 @@
+package results
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+)
+
+func openStore(t *testing.T) (*Manager, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { m.Close() })
+	return m, dir
+}
+
+func TestLargeValuesLiveInCheckedFiles(t *testing.T) {
+	m, dir := openStore(t)
+	big := json.RawMessage(`"` + strings.Repeat("a", InlineLimit+10) + `"`)
+	rec := &DispatchRecord{ID: "d1", RootID: "d1", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), Inputs: big}
+	if err := m.CreateDispatch(rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 0, Status: ct.StatusCompleted, Output: big}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Dispatch("d1")
+	if err != nil || string(got.Inputs) != string(big) {
+		t.Fatalf("inputs back: %v", err)
+	}
+	objects, _ := filepath.Glob(filepath.Join(dir, "objects", "*"))
+	if len(objects) != 1 {
+		t.Fatalf("objects %v: the same value should be stored once", objects)
+	}
+	// a corrupt object is reported on the node, never a crash
+	os.WriteFile(objects[0], []byte(`"tampered"`), 0o644)
+	nodes, err := m.Nodes("d1")
+	if err != nil || len(nodes) != 1 || nodes[0].Output != nil || !strings.Contains(nodes[0].Error, "digest mismatch") {
+		t.Fatalf("corrupt: %+v %v", nodes, err)
+	}
+	os.Remove(objects[0])
+	nodes, _ = m.Nodes("d1")
+	if !strings.Contains(nodes[0].Error, "missing or unreadable") {
+		t.Fatalf("missing: %+v", nodes)
+	}
+	if _, err := m.Dispatch("d1"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {
+		t.Fatalf("dispatch with a missing input object: %v", err)
+	}
+}
+
+func TestGroupCommitKeepsEveryWrite(t *testing.T) {
+	m, _ := openStore(t)
+	if err := m.CreateDispatch(&DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i := 0; i < 2000; i++ {
+		wg.Add(1)
+		m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: i, Status: ct.StatusCompleted, Output: json.RawMessage(`1`)}}}, func(err error) {
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	nodes, err := m.Nodes("d")
+	if err != nil || len(nodes) != 2000 || len(errs) > 0 {
+		t.Fatalf("%d nodes, %v, %v", len(nodes), err, errs)
+	}
+	ids, _ := m.Unfinished()
+	if len(ids) != 1 || ids[0] != "d" {
+		t.Fatalf("unfinished %v", ids)
+	}
+}
