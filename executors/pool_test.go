@@ -1,0 +1,141 @@
+package executors
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var workerCommand []string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "govalent-exec-test-*")
+	if err != nil {
+		panic(err)
+	}
+	bin := filepath.Join(dir, "govalent")
+	build := exec.Command("go", "build", "-o", bin, "github.com/govalent/govalent/cmd/govalent")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building govalent:", err)
+		os.Exit(1)
+	}
+	workerCommand = []string{bin, "worker", "--pipe"}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const program = `package main
+
+import ("os"; "time")
+
+func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
+func Crash() int { time.AfterFunc(0, func() { panic("host goroutine") }); time.Sleep(time.Second); return 0 }
+func Pid() int { return os.Getpid() }
+`
+
+var taskSeq int
+
+func task(entry string, args ...string) *Task {
+	taskSeq++
+	t := &Task{ID: fmt.Sprintf("t%d", taskSeq), Kind: "electron", Entry: entry, ProgramHash: "p1", Program: program}
+	for _, a := range args {
+		t.Args = append(t.Args, json.RawMessage(a))
+	}
+	return t
+}
+
+// run submits tasks and returns their outcomes in order.
+func run(p *ProcessPool, tasks ...*Task) []Outcome {
+	out := make([]Outcome, len(tasks))
+	var wg sync.WaitGroup
+	for i, t := range tasks {
+		wg.Add(1)
+		p.Submit(t, func(oc Outcome) { out[i] = oc; wg.Done() })
+	}
+	wg.Wait()
+	return out
+}
+
+func TestPoolRunsReusesAndRecovers(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand})
+	defer p.Close()
+	out := run(p, task("Pid"), task("Pid"), task("Crash"), task("Pid"))
+	if out[0].Error != "" || string(out[0].Output) != string(out[1].Output) {
+		t.Fatalf("one process runs both: %+v %+v", out[0], out[1])
+	}
+	if !strings.Contains(out[2].Error, "worker process died") || !strings.Contains(out[2].Error, "host goroutine") {
+		t.Fatalf("crash: %+v", out[2])
+	}
+	if out[3].Error != "" || string(out[3].Output) == string(out[0].Output) {
+		t.Fatalf("a new process after the crash: %+v", out[3])
+	}
+	if st := p.Stats(); st.Done != 4 || st.Busy != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLocalStartsAProcessPerTask(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "local", Size: 2, Reuse: false, Command: workerCommand})
+	defer p.Close()
+	out := run(p, task("Pid"), task("Pid"), task("Pid"))
+	seen := map[string]bool{}
+	for _, oc := range out {
+		if oc.Error != "" || seen[string(oc.Output)] {
+			t.Fatalf("outcomes %+v", out)
+		}
+		seen[string(oc.Output)] = true
+	}
+}
+
+func TestCancelAndTimeLimit(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand})
+	defer p.Close()
+	running, queued := task("Sleep", "20000"), task("Sleep", "1")
+	results := make(chan Outcome, 2)
+	p.Submit(running, func(oc Outcome) { results <- oc })
+	p.Submit(queued, func(oc Outcome) { results <- oc })
+	p.Cancel(queued.ID)
+	if oc := <-results; !oc.Cancelled {
+		t.Fatalf("queued: %+v", oc)
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	p.Cancel(running.ID)
+	if oc := <-results; !oc.Cancelled || time.Since(start) > 2*time.Second {
+		t.Fatalf("running: %+v after %s", oc, time.Since(start))
+	}
+	limited := task("Sleep", "20000")
+	limited.TimeLimit = 300 * time.Millisecond
+	if oc := run(p, limited)[0]; !strings.Contains(oc.Error, "time limit of 300ms exceeded") {
+		t.Fatalf("limited: %+v", oc)
+	}
+	if oc := run(p, task("Sleep", "5"))[0]; string(oc.Output) != "5" {
+		t.Fatalf("after kills: %+v", oc)
+	}
+}
+
+func TestMissingProgramAndBadArgs(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand})
+	defer p.Close()
+	noProg := task("Pid")
+	noProg.ProgramHash, noProg.Program = "other", ""
+	if oc := run(p, noProg)[0]; !strings.Contains(oc.Error, "no program other") {
+		t.Fatalf("%+v", oc)
+	}
+	if oc := run(p, task("Sleep", `"soon"`))[0]; !strings.Contains(oc.Error, "cannot decode") {
+		t.Fatalf("%+v", oc)
+	}
+	broken := task("Pid")
+	broken.ProgramHash, broken.Program = "broken", "package main\nfunc Pid() int { return nope }\n"
+	if oc := run(p, broken)[0]; !strings.Contains(oc.Error, "undefined: nope") {
+		t.Fatalf("%+v", oc)
+	}
+}
