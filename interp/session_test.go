@@ -184,17 +184,23 @@ time.Sleep(50 * time.Millisecond)`)
 
 func TestGoStatementEvaluatesArgumentsFirst(t *testing.T) {
 	s, _, _ := newSession(t)
-	eval(t, s, `import "sync"
-var wg sync.WaitGroup
-got := make([]int, 3)
-for i := 0; i < 3; i++ {
-	wg.Add(1)
-	n := i * 10
-	go func(k, v int) { defer wg.Done(); got[k] = v }(i, n)
-	n = -1
-}
-wg.Wait()`)
-	if r := eval(t, s, "got"); !reflect.DeepEqual(r.Value.Interface(), []int{0, 10, 20}) {
+	// The goroutines get their results out through a channel: yaegi's frames are not safe for the race
+	// detector when goroutines touch variables of the code that started them.
+	eval(t, s, `func Collect() []int {
+	results := make(chan [2]int, 3)
+	for i := 0; i < 3; i++ {
+		n := i * 10
+		go func(k, v int, out chan [2]int) { out <- [2]int{k, v} }(i, n, results)
+		n = -1
+	}
+	got := make([]int, 3)
+	for i := 0; i < 3; i++ {
+		r := <-results
+		got[r[0]] = r[1]
+	}
+	return got
+}`)
+	if r := eval(t, s, "Collect()"); !reflect.DeepEqual(r.Value.Interface(), []int{0, 10, 20}) {
 		t.Fatalf("got %v", r.Value)
 	}
 }

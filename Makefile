@@ -1,0 +1,34 @@
+# govalent: `make demo` builds and runs the README's workflow; `make test` runs every test.
+GO      ?= go
+BIN     := bin/govalent
+# packages with goroutines of their own run under the race detector
+RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/...
+
+.PHONY: build demo test deps check generate bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/govalent
+
+demo: build
+	./$(BIN) run --embedded examples/pipeline.go
+
+deps:
+	./install/test-deps.sh
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps check
+	$(GO) test -count=1 -race -timeout 20m $(RACE)
+	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/...
+
+generate:
+	$(GO) generate ./...
+
+bench:
+	./bench/run.sh
+
+clean:
+	rm -rf bin
