@@ -16,7 +16,7 @@ deps:
 	./install/test-deps.sh
 
 check:
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go') 2>&1); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 

@@ -130,7 +130,9 @@ func (s *Session) ID() string { return s.id }
 
 func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	trace := &panicTrace{out: s.opts.Stderr}
-	yi := yaegi.New(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace})
+	// yaegi gives interpreted code an empty environment unless told otherwise; electrons and cells expect the
+	// process's.
+	yi := yaegi.New(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace, Env: os.Environ()})
 	if err := yi.Use(stdlib.Symbols); err != nil {
 		return nil, nil, err
 	}

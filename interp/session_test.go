@@ -265,3 +265,12 @@ if err != nil { panic(err) }`)
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestCellsSeeTheEnvironment(t *testing.T) {
+	t.Setenv("GOVALENT_TEST_VAR", "visible")
+	s, _, _ := newSession(t)
+	eval(t, s, `import "os"`)
+	if r := eval(t, s, `os.Getenv("GOVALENT_TEST_VAR")`); r.Value.Interface() != "visible" {
+		t.Fatalf("got %v", r.Value)
+	}
+}
