@@ -639,3 +639,52 @@ res, err := ct.DispatchSync(inputs, "x", 4)`)
 		t.Fatalf("inputs %s", r.RawInputs)
 	}
 }
+
+func TestDeclarationsFromEarlierCellsAndStdlibFuncs(t *testing.T) {
+	e := newEnv(t)
+	e.cell(`import "math"
+type Vec struct{ X, Y float64 }
+const Scale = 2.0`)
+	e.cell(`func (v Vec) Norm() float64 { return math.Hypot(v.X, v.Y) * Scale }`)
+	e.cell(`import "strings"
+var norm = ct.Electron(func(v Vec) float64 { return v.Norm() })
+var upper = ct.Electron(strings.ToUpper)
+var mixed = ct.Lattice(func() []ct.Future { return []ct.Future{norm(Vec{3, 4}), upper("go")} })
+res, err := ct.DispatchSync(mixed)`)
+	r := e.result("res")
+	if r.Status != ct.StatusCompleted || r.Nodes[0].Output != 10 || r.Nodes[1].Output != "GO" || r.Nodes[1].Name != "ToUpper" || r.Nodes[0].Name != "norm" {
+		t.Fatalf("%s %+v (%s)", r.Status, r.Nodes, r.Error)
+	}
+}
+
+func TestCancelReachesARunningSublattice(t *testing.T) {
+	e := newEnv(t)
+	e.cell(`import "time"
+func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
+var sleep = ct.Electron(Sleep)
+var inner = ct.Lattice(func() ct.Future { return sleep(30000) })
+var innerNode = ct.Electron(inner)
+var outer = ct.Lattice(func() ct.Future { return innerNode() })
+id, err := ct.Dispatch(outer)`)
+	id := e.value("id").(string)
+	var child string
+	waitFor(t, "the child to run", 10*time.Second, func() bool {
+		r, _ := e.client().GetResult(id, false)
+		if child = r.Nodes[0].SubDispatchID; child == "" {
+			return false
+		}
+		c, _ := e.client().GetResult(child, false)
+		return c != nil && c.Nodes[0].Status == ct.StatusRunning
+	})
+	if err := e.client().Cancel(id); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.client().GetResult(id, true)
+	if err != nil || r.Status != ct.StatusCancelled || r.Nodes[0].Status != ct.StatusCancelled {
+		t.Fatalf("parent %+v %v", r, err)
+	}
+	c, err := e.client().GetResult(child, true)
+	if err != nil || c.Status != ct.StatusCancelled || c.Nodes[0].Status != ct.StatusCancelled {
+		t.Fatalf("child %+v %v", c, err)
+	}
+}
