@@ -3,40 +3,23 @@ package dispatcher_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/executors/workerbin"
 	"github.com/govalent/govalent/interp"
 )
 
 // workerBinary is the govalent binary the embedded executors start as worker processes.
 var workerBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "govalent-test-bin-*")
-	if err != nil {
-		panic(err)
-	}
-	workerBinary = filepath.Join(dir, "govalent")
-	build := exec.Command("go", "build", "-o", workerBinary, "github.com/govalent/govalent/cmd/govalent")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building govalent:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
 
 type env struct {
 	t    *testing.T

@@ -3,34 +3,19 @@ package executors
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govalent/govalent/executors/workerbin"
 )
 
-var workerCommand []string
+var workerBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "govalent-exec-test-*")
-	if err != nil {
-		panic(err)
-	}
-	bin := filepath.Join(dir, "govalent")
-	build := exec.Command("go", "build", "-o", bin, "github.com/govalent/govalent/cmd/govalent")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building govalent:", err)
-		os.Exit(1)
-	}
-	workerCommand = []string{bin, "worker", "--pipe"}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { workerbin.Main(m, &workerBin) }
+
+func workerCommand() []string { return []string{workerBin, "worker", "--pipe"} }
 
 const program = `package main
 
@@ -65,7 +50,7 @@ func run(p *ProcessPool, tasks ...*Task) []Outcome {
 }
 
 func TestPoolRunsReusesAndRecovers(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand})
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	out := run(p, task("Pid"), task("Pid"), task("Crash"), task("Pid"))
 	if out[0].Error != "" || string(out[0].Output) != string(out[1].Output) {
@@ -83,7 +68,7 @@ func TestPoolRunsReusesAndRecovers(t *testing.T) {
 }
 
 func TestLocalStartsAProcessPerTask(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "local", Size: 2, Reuse: false, Command: workerCommand})
+	p := NewProcessPool(PoolConfig{Name: "local", Size: 2, Reuse: false, Command: workerCommand()})
 	defer p.Close()
 	out := run(p, task("Pid"), task("Pid"), task("Pid"))
 	seen := map[string]bool{}
@@ -96,7 +81,7 @@ func TestLocalStartsAProcessPerTask(t *testing.T) {
 }
 
 func TestCancelAndTimeLimit(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand})
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	running, queued := task("Sleep", "20000"), task("Sleep", "1")
 	results := make(chan Outcome, 2)
@@ -123,7 +108,7 @@ func TestCancelAndTimeLimit(t *testing.T) {
 }
 
 func TestMissingProgramAndBadArgs(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand})
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	noProg := task("Pid")
 	noProg.ProgramHash, noProg.Program = "other", ""

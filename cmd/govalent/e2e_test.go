@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -18,27 +17,13 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/executors/workerbin"
 	"github.com/govalent/govalent/interp"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "govalent-e2e-*")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "govalent")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building govalent:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { workerbin.Main(m, &binary) }
 
 func freePort(t *testing.T) int {
 	t.Helper()
