@@ -3,18 +3,25 @@
 // Fan-out/fan-in benchmark: N trivial electrons Inc(i), then one Total over their []int.
 // Run with `govalent run bench/fanout.go` against a running dispatcher; N comes from $N (default 10000).
 // Prints one line: govalent tasks=N build_dispatch_s=... dispatch_to_completed_s=... server_s=... per_task_us=...
+package main
+
 import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	ct "github.com/govalent/govalent/ct"
 )
 
 func Inc(i int) int { return i + 1 }
-func Total(xs []int) int { s := 0; for _, x := range xs { s += x }; return s }
+func Total(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
 
 var inc = ct.Electron(Inc)
 var total = ct.Electron(Total)
@@ -27,48 +34,33 @@ var fanout = ct.Lattice(func(n int) ct.Future {
 	return total(parts)
 })
 
-// envInt reads an integer from the environment. The interpreter gives cells an empty virtual environment
-// (yaegi's restricted mode: os.Getenv sees nothing), so fall back to the process's real one.
-// (No `if v := ...; cond {` at top level here: the cell splitter cuts top-level statements at that `;`.)
-func envInt(name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		raw, _ := os.ReadFile("/proc/self/environ")
-		for _, kv := range strings.Split(string(raw), "\x00") {
-			if strings.HasPrefix(kv, name+"=") {
-				v = kv[len(name)+1:]
-			}
+func main() {
+	n := 10000
+	if v := os.Getenv("N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			panic(fmt.Sprintf("N=%q: %v", v, err))
 		}
 	}
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
+
+	t0 := time.Now()
+	id, err := ct.Dispatch(fanout, n)
 	if err != nil {
-		panic(fmt.Sprintf("%s=%q: %v", name, v, err))
+		panic(err)
 	}
-	return n
-}
+	t1 := time.Now()
+	res, err := ct.GetResult(id, true)
+	if err != nil {
+		panic(err)
+	}
+	t2 := time.Now()
 
-n := envInt("N", 10000)
-
-t0 := time.Now()
-id, err := ct.Dispatch(fanout, n)
-if err != nil {
-	panic(err)
+	want := n * (n + 1) / 2 // sum of i+1 for i in 0..n-1
+	if res.Status != ct.StatusCompleted || res.Result != want {
+		panic(fmt.Sprintf("dispatch %s: status %s, result %v, want %d (error: %s)", id, res.Status, res.Result, want, res.Error))
+	}
+	wall := t2.Sub(t0).Seconds()
+	server := res.EndTime.Sub(*res.StartTime).Seconds()
+	fmt.Printf("govalent tasks=%d build_dispatch_s=%.3f dispatch_to_completed_s=%.3f server_s=%.3f per_task_us=%.1f\n",
+		n, t1.Sub(t0).Seconds(), wall, server, wall/float64(n+1)*1e6)
 }
-t1 := time.Now()
-res, err := ct.GetResult(id, true)
-if err != nil {
-	panic(err)
-}
-t2 := time.Now()
-
-want := n * (n + 1) / 2 // sum of i+1 for i in 0..n-1
-if res.Status != ct.StatusCompleted || res.Result != want {
-	panic(fmt.Sprintf("dispatch %s: status %s, result %v, want %d (error: %s)", id, res.Status, res.Result, want, res.Error))
-}
-wall := t2.Sub(t0).Seconds()
-server := res.EndTime.Sub(*res.StartTime).Seconds()
-fmt.Printf("govalent tasks=%d build_dispatch_s=%.3f dispatch_to_completed_s=%.3f server_s=%.3f per_task_us=%.1f\n",
-	n, t1.Sub(t0).Seconds(), wall, server, wall/float64(n+1)*1e6)

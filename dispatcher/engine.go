@@ -22,13 +22,15 @@ import (
 // DefaultExecutor runs electrons that name none.
 const DefaultExecutor = "pool"
 
-// Engine is the scheduler. All dispatch state is owned by one goroutine, which runs the closures sent to
-// events; executors, the store and HTTP handlers talk to it only that way.
+// Engine is the scheduler. All dispatch state is owned by one goroutine, which runs the closures posted to its
+// queue; executors, the store and HTTP handlers talk to it only that way.
 type Engine struct {
 	store     *results.Manager
 	executors map[string]executors.Executor
 	log       *slog.Logger
-	events    chan func()
+	mu        sync.Mutex
+	queue     []func() // closures for the scheduler goroutine, in order
+	wake      chan struct{}
 	runs      map[string]*run
 	hub       *hub
 	stopped   chan struct{}
@@ -49,6 +51,7 @@ type run struct {
 	children   map[int]*run // sublattice node -> child dispatch
 	waiters    []chan struct{}
 	finishing  bool
+	decoded    map[int]any // outputs split by selection nodes, by source node
 }
 
 type nodeState struct {
@@ -70,7 +73,7 @@ type nodeState struct {
 
 // NewEngine starts the scheduler goroutine.
 func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
-	e := &Engine{store: store, executors: execs, log: log, events: make(chan func(), 1024), runs: map[string]*run{}, hub: newHub(), stopped: make(chan struct{})}
+	e := &Engine{store: store, executors: execs, log: log, wake: make(chan struct{}, 1), runs: map[string]*run{}, hub: newHub(), stopped: make(chan struct{})}
 	go e.loop()
 	return e
 }
@@ -78,28 +81,38 @@ func NewEngine(store *results.Manager, execs map[string]executors.Executor, log 
 func (e *Engine) loop() {
 	for {
 		select {
-		case f := <-e.events:
-			f()
+		case <-e.wake:
 		case <-e.stopped:
 			return
 		}
+		e.mu.Lock()
+		batch := e.queue
+		e.queue = nil
+		e.mu.Unlock()
+		for _, f := range batch {
+			f()
+		}
+	}
+}
+
+// post runs f on the scheduler goroutine later. It never blocks: the store's writer and the executors post
+// outcomes while the scheduler may be waiting to hand the store more work.
+func (e *Engine) post(f func()) {
+	e.mu.Lock()
+	e.queue = append(e.queue, f)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
 	}
 }
 
 // do runs f on the scheduler goroutine and waits for it.
 func (e *Engine) do(f func()) {
 	done := make(chan struct{})
+	e.post(func() { f(); close(done) })
 	select {
-	case e.events <- func() { f(); close(done) }:
-		<-done
-	case <-e.stopped:
-	}
-}
-
-// post runs f on the scheduler goroutine later.
-func (e *Engine) post(f func()) {
-	select {
-	case e.events <- f:
+	case <-done:
 	case <-e.stopped:
 	}
 }
@@ -211,7 +224,7 @@ func (e *Engine) submit(req *ct.DispatchRequest, parent *run, parentNode int) (s
 }
 
 func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
-	r := &run{rec: rec, graph: g, program: program, nodes: make([]nodeState, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1}
+	r := &run{rec: rec, graph: g, program: program, nodes: make([]nodeState, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1, decoded: map[int]any{}}
 	for i := range g.Nodes {
 		r.nodes[i].status = ct.StatusNew
 		for _, d := range g.Nodes[i].Deps() {
@@ -364,21 +377,20 @@ func (e *Engine) select_(r *run, nd *ct.Node) (json.RawMessage, error) {
 		}
 		return json.Marshal(m)
 	}
-	in := r.argValue(nd.Args[0])
 	switch nd.Kind {
 	case ct.KindIndex:
-		var arr []json.RawMessage
-		if err := json.Unmarshal(in, &arr); err != nil {
-			return nil, fmt.Errorf("index %d: the input is not a list: %s", nd.Index, clip(in))
+		arr, err := r.decodedList(nd.Args[0])
+		if err != nil {
+			return nil, fmt.Errorf("index %d: %w", nd.Index, err)
 		}
 		if nd.Index < 0 || nd.Index >= len(arr) {
 			return nil, fmt.Errorf("index %d out of range (length %d)", nd.Index, len(arr))
 		}
 		return arr[nd.Index], nil
 	default: // key, field
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(in, &obj); err != nil {
-			return nil, fmt.Errorf("%s %q: the input is not a map or struct: %s", nd.Kind, nd.Key, clip(in))
+		obj, err := r.decodedObject(nd.Args[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", nd.Kind, nd.Key, err)
 		}
 		if v, ok := obj[nd.Key]; ok {
 			return v, nil
@@ -392,6 +404,42 @@ func (e *Engine) select_(r *run, nd *ct.Node) (json.RawMessage, error) {
 		}
 		return nil, fmt.Errorf("%s %q not found", nd.Kind, nd.Key)
 	}
+}
+
+// decodedList splits a list output once, however many Index nodes select from it.
+func (r *run) decodedList(a ct.Arg) ([]json.RawMessage, error) {
+	if a.Node != nil {
+		if v, ok := r.decoded[*a.Node].([]json.RawMessage); ok {
+			return v, nil
+		}
+	}
+	in := r.argValue(a)
+	var arr []json.RawMessage
+	if err := json.Unmarshal(in, &arr); err != nil {
+		return nil, fmt.Errorf("the input is not a list: %s", clip(in))
+	}
+	if a.Node != nil {
+		r.decoded[*a.Node] = arr
+	}
+	return arr, nil
+}
+
+// decodedObject is decodedList for maps and structs.
+func (r *run) decodedObject(a ct.Arg) (map[string]json.RawMessage, error) {
+	if a.Node != nil {
+		if v, ok := r.decoded[*a.Node].(map[string]json.RawMessage); ok {
+			return v, nil
+		}
+	}
+	in := r.argValue(a)
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(in, &obj); err != nil {
+		return nil, fmt.Errorf("the input is not a map or struct: %s", clip(in))
+	}
+	if a.Node != nil {
+		r.decoded[*a.Node] = obj
+	}
+	return obj, nil
 }
 
 func clip(b []byte) string {

@@ -688,3 +688,22 @@ id, err := ct.Dispatch(outer)`)
 		t.Fatalf("child %+v %v", c, err)
 	}
 }
+
+// Every element of a large list selected by Index: the list is decoded once, not once per selection.
+func TestManySelectionsFromOneList(t *testing.T) {
+	e := newEnv(t)
+	e.cell(`func Range(n int) []int { out := make([]int, n); for i := range out { out[i] = i }; return out }
+func Sum(xs []int) int { s := 0; for _, x := range xs { s += x }; return s }
+var rangeE = ct.Electron(Range)
+var sum = ct.Electron(Sum)
+var spread = ct.Lattice(func(n int) ct.Future {
+	xs := rangeE(n)
+	var parts []ct.Future
+	for i := 0; i < n; i++ { parts = append(parts, xs.Index(i)) }
+	return sum(parts)
+})
+res, err := ct.DispatchSync(spread, 5000)`)
+	if r := e.result("res"); r.Result != 5000*4999/2 {
+		t.Fatalf("%v %s", r.Result, r.Error)
+	}
+}

@@ -70,9 +70,10 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the embedded database and its object directory.
 type Store struct {
-	db        *sql.DB
-	objects   string
-	threshold int
+	db         *sql.DB
+	objects    string
+	threshold  int
+	upsertNode *sql.Stmt // prepared once: preparing per commit was a tenth of the dispatcher's CPU
 }
 
 // InlineLimit is the size above which values are kept as files rather than in the database.
@@ -110,7 +111,17 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("results: creating schema: %w", err)
 	}
-	return &Store{db: db, objects: filepath.Join(dir, "objects"), threshold: InlineLimit}, nil
+	upsert, err := db.Prepare(`INSERT INTO nodes(dispatch_id, node_id, status, output, error, stack, stdout, stderr,
+		started, ended, executor, sub_dispatch_id, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(dispatch_id, node_id) DO UPDATE SET status=excluded.status, output=excluded.output,
+		error=excluded.error, stack=excluded.stack, stdout=excluded.stdout, stderr=excluded.stderr,
+		started=excluded.started, ended=excluded.ended, executor=excluded.executor,
+		sub_dispatch_id=excluded.sub_dispatch_id, attempts=excluded.attempts`)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, objects: filepath.Join(dir, "objects"), threshold: InlineLimit, upsertNode: upsert}, nil
 }
 
 // Close closes the database.
@@ -250,15 +261,7 @@ func (s *Store) Commit(b Batch) error {
 	}
 	defer tx.Rollback()
 	if len(rows) > 0 {
-		stmt, err := tx.Prepare(`INSERT INTO nodes(dispatch_id, node_id, status, output, error, stack, stdout, stderr,
-			started, ended, executor, sub_dispatch_id, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT(dispatch_id, node_id) DO UPDATE SET status=excluded.status, output=excluded.output,
-			error=excluded.error, stack=excluded.stack, stdout=excluded.stdout, stderr=excluded.stderr,
-			started=excluded.started, ended=excluded.ended, executor=excluded.executor,
-			sub_dispatch_id=excluded.sub_dispatch_id, attempts=excluded.attempts`)
-		if err != nil {
-			return err
-		}
+		stmt := tx.Stmt(s.upsertNode)
 		for _, row := range rows {
 			r := row.r
 			if _, err := stmt.Exec(r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, r.Stdout,

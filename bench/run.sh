@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Fan-out/fan-in benchmark: N trivial electrons and one sum, dispatch to COMPLETED on the embedded default
+# executor, against Dask distributed's LocalCluster on the same graph; then a 100,000-task graph on govalent.
+# Usage: bench/run.sh   (from anywhere; N, BIG and RUNS can be overridden; logs go to bench/out/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-10000} BIG=${BIG:-100000} RUNS=${RUNS:-3}
+DASK_REPEAT_UNDER_S=30 # run Dask RUNS times only if its first run takes less than this
+PY=/usr/bin/python3    # Debian's python, where python3-distributed lives
+OUT=bench/out
+mkdir -p "$OUT"
+: >"$OUT/results.txt"
+
+if ! $PY -c 'import distributed' 2>/dev/null; then
+	SUDO=$([[ $(id -u) == 0 ]] || echo sudo)
+	$SUDO apt-get install -y python3-distributed || { $SUDO apt-get update && $SUDO apt-get install -y python3-distributed; }
+fi
+
+go build -o "$OUT/govalent" ./cmd/govalent
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff-index --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || REV="$REV+local changes"
+GV=$OUT/govalent
+
+TMP=$(mktemp -d)
+PID="" RUNPID="" # the dispatcher; the benchmark client running (leader of its own process group)
+cleanup() {
+	[[ -n $RUNPID ]] && kill -- "-$RUNPID" 2>/dev/null
+	[[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
+export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
+
+start_dispatcher() { # a fresh dispatcher on a free loopback port with an empty data dir
+	local port
+	port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$GV" start --foreground --host 127.0.0.1 --port "$port" --data-dir "$(mktemp -d "$TMP/data.XXXX")" \
+		>>"$OUT/dispatcher.log" 2>&1 &
+	PID=$!
+	export GOVALENT_DISPATCHER=http://127.0.0.1:$port
+	for _ in $(seq 100); do
+		curl -sf "$GOVALENT_DISPATCHER/healthz" >/dev/null && return
+		sleep 0.1
+	done
+	echo "the dispatcher did not start; see $OUT/dispatcher.log" >&2
+	exit 1
+}
+stop_dispatcher() { # sets RSS_MIB (dispatcher VmHWM) and WORKERS_MIB (sum of its workers' VmHWM), then stops it
+	RSS_MIB=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
+	WORKERS_MIB=$(for c in $(pgrep -P "$PID"); do cat "/proc/$c/status" 2>/dev/null || true; done | awk '/^VmHWM/ {s += $2} END {printf "%.1f", s / 1024}')
+	kill "$PID"
+	wait "$PID" || true
+	PID=""
+}
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; } # CPU ticks worked by the machine
+dispatcher_cpu() { # CPU ticks of the dispatcher and its workers so far (0 when none runs)
+	[[ -z $PID ]] && { echo 0; return; }
+	for p in $PID $(pgrep -P "$PID"); do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'
+}
+measured() { # runs "$@", prints and records its result line plus others_cpu_s, the CPU other processes used meanwhile
+	local b0 d0
+	b0=$(busy) d0=$(dispatcher_cpu)
+	setsid /usr/bin/time -f '%U %S' -o "$TMP/cpu" "$@" >"$TMP/line" 2>>"$OUT/client.log" &
+	RUNPID=$!
+	wait "$RUNPID"
+	RUNPID=""
+	awk -v b=$(($(busy) - b0)) -v d=$(($(dispatcher_cpu) - d0)) -v hz="$(getconf CLK_TCK)" -v line="$(cat "$TMP/line")" \
+		'{printf "%s others_cpu_s=%.2f\n", line, (b - d) / hz - $1 - $2}' "$TMP/cpu" | tee -a "$OUT/results.txt"
+}
+results() { grep "^$1 tasks=$2 " "$OUT/results.txt" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; } # a field of some lines
+best() { sort -g | head -1; }
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+sum() { awk '{s += $1} END {printf "%.2f", s}'; }
+
+echo "== govalent, $N tasks, $RUNS runs"
+start_dispatcher
+for _ in $(seq "$RUNS"); do measured env N="$N" "$GV" run bench/fanout.go; done
+stop_dispatcher
+GV_RSS=$RSS_MIB GV_WORKERS=$WORKERS_MIB
+
+echo "== dask LocalCluster(n_workers=2, threads_per_worker=1, processes=True), $N tasks"
+for i in $(seq "$RUNS"); do
+	measured env N="$N" $PY bench/dask_fanout.py
+	if [[ $i == 1 ]] && awk -v t="$(results dask "$N" dispatch_to_completed_s)" -v m=$DASK_REPEAT_UNDER_S 'BEGIN {exit !(t >= m)}'; then break; fi
+done
+
+echo "== govalent, $BIG tasks, once"
+start_dispatcher
+measured env N="$BIG" "$GV" run bench/fanout.go
+stop_dispatcher
+
+gv=$(results govalent "$N" dispatch_to_completed_s) server=$(results govalent "$N" server_s)
+dk=$(results dask "$N" dispatch_to_completed_s) big=$(results govalent "$BIG" dispatch_to_completed_s)
+us() { awk -v t="$1" -v n="$2" 'BEGIN {printf "%.0f", t / (n + 1) * 1e6}'; } # per electron (N + the sum)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
+row() { printf '%-46s %10s %10s %s\n' "$@"; }
+{
+	echo
+	echo "== summary ($(date -u +%Y-%m-%dT%H:%MZ); commit $REV; $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo) GiB RAM)"
+	row "measure" "best" "median" "runs"
+	row "govalent $N tasks, dispatch to COMPLETED" "$(best <<<"$gv")s" "$(median <<<"$gv")s" "$(wc -l <<<"$gv")"
+	row "  server StartTime->EndTime" "$(best <<<"$server")s" "$(median <<<"$server")s"
+	row "  per task" "$(us "$(best <<<"$gv")" "$N")us" "$(us "$(median <<<"$gv")" "$N")us"
+	row "dask $N tasks, submit to result" "$(best <<<"$dk")s" "$(median <<<"$dk")s" "$(wc -l <<<"$dk")"
+	row "  per task" "$(us "$(best <<<"$dk")" "$N")us" "$(us "$(median <<<"$dk")" "$N")us"
+	row "speed ratio dask/govalent (target >= 5x)" "$(ratio "$(best <<<"$dk")" "$(best <<<"$gv")")x" "$(ratio "$(median <<<"$dk")" "$(median <<<"$gv")")x"
+	row "dispatcher peak RSS, $N-task runs" "$GV_RSS MiB" "" "(its workers: $GV_WORKERS MiB)"
+	row "govalent $BIG tasks, dispatch to COMPLETED" "${big}s" "" "($(us "$big" "$BIG")us per task)"
+	row "dispatcher peak RSS, $BIG-task run" "$RSS_MIB MiB" "" "(its workers: $WORKERS_MIB MiB)"
+	echo "CPU-s used by other processes meanwhile: govalent $N: $(results govalent "$N" others_cpu_s | sum)," \
+		"dask: $(results dask "$N" others_cpu_s | sum), govalent $BIG: $(results govalent "$BIG" others_cpu_s | sum)"
+	awk -v t="$(median <<<"$gv")" -v n="$N" 'BEGIN {print "target: under 2 s for " n " tasks (median): " (t < 2 ? "met" : "MISSED")}'
+	awk -v r="$(ratio "$(median <<<"$dk")" "$(median <<<"$gv")")" 'BEGIN {print "target: at least 5x faster than Dask (median): " (r >= 5 ? "met" : "MISSED")}'
+} | tee "$OUT/summary.txt"
