@@ -32,6 +32,7 @@ type Engine struct {
 	queue     []func() // closures for the scheduler goroutine, in order
 	wake      chan struct{}
 	runs      map[string]*run
+	recent    recentRuns // finished runs still in memory, so fetching a result just after the end is cheap
 	hub       *hub
 	stopped   chan struct{}
 	closeOnce sync.Once
@@ -332,6 +333,8 @@ func (e *Engine) submitTask(r *run, i int) {
 		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue,
 	}
 	n.taskID = t.ID
+	// Recorded as it happens, without waiting: a RUNNING node runs again after a restart anyway.
+	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 	ex.Submit(t, func(oc executors.Outcome) {
 		e.post(func() {
 			if n.taskID != t.ID || !n.busy {
@@ -640,6 +643,7 @@ func (e *Engine) maybeFinish(r *run) {
 				e.log.Error("storing the final state failed", "dispatch", r.rec.ID, "err", err)
 			}
 			delete(e.runs, r.rec.ID)
+			e.recent.add(r)
 			for _, w := range r.waiters {
 				close(w)
 			}

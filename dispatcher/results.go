@@ -50,6 +50,8 @@ func (e *Engine) Result(id string) (*ct.Result, error) {
 	e.do(func() {
 		if r := e.runs[id]; r != nil {
 			res = r.snapshot()
+		} else if r := e.recent.get(id); r != nil {
+			res = r.snapshot()
 		}
 	})
 	if res != nil {
@@ -57,6 +59,42 @@ func (e *Engine) Result(id string) (*ct.Result, error) {
 	}
 	return e.storedResult(id)
 }
+
+// recentNodes bounds the nodes of finished runs kept in memory.
+const recentNodes = 200_000
+
+// recentRuns is a FIFO of finished runs, owned by the scheduler goroutine.
+type recentRuns struct {
+	order []*run
+	byID  map[string]*run
+	nodes int
+}
+
+func (c *recentRuns) add(r *run) {
+	if c.byID == nil {
+		c.byID = map[string]*run{}
+	}
+	c.order = append(c.order, r)
+	c.byID[r.rec.ID] = r
+	c.nodes += len(r.nodes)
+	for c.nodes > recentNodes && len(c.order) > 0 {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.forget(old.rec.ID)
+	}
+}
+
+func (c *recentRuns) get(id string) *run { return c.byID[id] }
+
+func (c *recentRuns) forget(id string) {
+	if r := c.byID[id]; r != nil {
+		delete(c.byID, id)
+		c.nodes -= len(r.nodes)
+	}
+}
+
+// Forget drops a deleted dispatch from memory.
+func (e *Engine) Forget(id string) { e.do(func() { e.recent.forget(id) }) }
 
 func (e *Engine) storedResult(id string) (*ct.Result, error) {
 	rec, err := e.store.Dispatch(id)

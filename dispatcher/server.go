@@ -281,6 +281,7 @@ func (d *Dispatcher) deleteDispatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Errorf("dispatch %s is still running: cancel it first", id))
 		return
 	}
+	d.engine.Forget(id)
 	if err := d.store.Delete(id); err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return

@@ -544,9 +544,14 @@ func (s *Session) refreshDependents(ctx context.Context, changed, fresh []*decl)
 		return nil
 	}
 	items := make([]item, len(redo))
+	s.mu.Lock()
 	for i, d := range redo {
 		items[i] = d.src
+		for _, n := range d.names {
+			delete(s.entries, n)
+		}
 	}
+	s.mu.Unlock()
 	return s.evalTexts(ctx, items)
 }
 
