@@ -711,3 +711,62 @@ func goroutinePanic(session string, value any) {
 func init() {
 	ct.SetGoroutinePanicHandler(goroutinePanic)
 }
+
+// Name is a top-level name a cell can use, for completion and inspection.
+type Name struct {
+	Name   string
+	Kind   string // "func", "type", "var", "const", "import" or "method" (Name is then "Type.Method")
+	Source string // the declaration as written; for an import, its path; empty for statement variables
+	Cell   string
+}
+
+// Names lists the session's top-level names: declarations, imports and variables set by statements.
+func (s *Session) Names() []Name {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Name
+	for n, d := range s.store.byName {
+		if d.cell == "prelude" && n == rtAlias {
+			continue
+		}
+		kind, src := d.tok.String(), d.text
+		if d.tok == token.IMPORT {
+			src = d.path
+		}
+		out = append(out, Name{Name: n, Kind: kind, Source: src, Cell: d.cell})
+	}
+	for typ, ms := range s.store.methods {
+		for m, d := range ms {
+			out = append(out, Name{Name: typ + "." + m, Kind: "method", Source: d.text, Cell: d.cell})
+		}
+	}
+	for n, rv := range s.runtimeVars {
+		out = append(out, Name{Name: n, Kind: "var", Cell: rv.cell})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// PackageSymbols returns the exported symbols of an importable compiled package (the standard library or the
+// SDK) by import path, or nil.
+func PackageSymbols(path string) map[string]reflect.Value {
+	key := path + "/" + path[strings.LastIndex(path, "/")+1:]
+	if m, ok := Symbols[key]; ok {
+		return m
+	}
+	return stdlib.Symbols[key]
+}
+
+// Packages lists the import paths PackageSymbols knows.
+func Packages() []string {
+	var out []string
+	for _, exports := range []yaegi.Exports{stdlib.Symbols, Symbols} {
+		for k := range exports {
+			if i := strings.LastIndex(k, "/"); i > 0 {
+				out = append(out, k[:i])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
