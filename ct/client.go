@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultDispatcher is where the SDK looks for the dispatcher when GOVALENT_DISPATCHER is unset.
@@ -39,20 +40,100 @@ func NewClient(base string) *Client {
 
 func defaultClient() *Client { return NewClient(DispatcherURL()) }
 
+// Hooks for hosts of the SDK, such as the Jupyter kernel: the context the package-level functions run under
+// (so that an interrupted cell stops waiting), observers told of each dispatch (for progress displays), and
+// what to do when no dispatcher answers (start one).
+var (
+	hookMu      sync.Mutex
+	callContext = context.Background()
+	observers   = map[int]func(id string){}
+	observerSeq int
+	autostart   func() error
+)
+
+// SetCallContext makes the package-level functions give up when ctx is done.
+func SetCallContext(ctx context.Context) {
+	hookMu.Lock()
+	callContext = ctx
+	hookMu.Unlock()
+}
+
+func currentContext() context.Context {
+	hookMu.Lock()
+	defer hookMu.Unlock()
+	return callContext
+}
+
+// OnDispatch calls f with the id of every dispatch made by ct.Dispatch or ct.DispatchSync until remove is
+// called.
+func OnDispatch(f func(id string)) (remove func()) {
+	hookMu.Lock()
+	defer hookMu.Unlock()
+	observerSeq++
+	key := observerSeq
+	observers[key] = f
+	return func() {
+		hookMu.Lock()
+		delete(observers, key)
+		hookMu.Unlock()
+	}
+}
+
+// SetAutostart sets what ct.Dispatch does when no dispatcher answers: start one, then try once more.
+func SetAutostart(start func() error) {
+	hookMu.Lock()
+	autostart = start
+	hookMu.Unlock()
+}
+
+func notifyDispatch(id string) {
+	hookMu.Lock()
+	fs := make([]func(string), 0, len(observers))
+	for _, f := range observers {
+		fs = append(fs, f)
+	}
+	hookMu.Unlock()
+	for _, f := range fs {
+		f(id)
+	}
+}
+
 // Dispatch builds the workflow's graph for args and submits it; it returns the dispatch id at once.
 func Dispatch(wf *Workflow, args ...any) (string, error) {
-	return defaultClient().Dispatch(wf, args...)
+	c := defaultClient()
+	id, err := c.Dispatch(wf, args...)
+	if errors.Is(err, ErrUnreachable) {
+		hookMu.Lock()
+		start := autostart
+		hookMu.Unlock()
+		if start != nil {
+			if serr := start(); serr != nil {
+				return "", fmt.Errorf("%w; starting one failed: %v", err, serr)
+			}
+			id, err = c.Dispatch(wf, args...)
+		}
+	}
+	if err == nil {
+		notifyDispatch(id)
+	}
+	return id, err
 }
 
 // GetResult returns the dispatch's result; with wait it blocks until the dispatch has finished.
-func GetResult(id string, wait bool) (*Result, error) { return defaultClient().GetResult(id, wait) }
+func GetResult(id string, wait bool) (*Result, error) {
+	return defaultClient().GetResultContext(currentContext(), id, wait)
+}
 
 // Cancel cancels a whole dispatch, or only the given nodes (running ones are stopped).
 func Cancel(id string, nodeIDs ...int) error { return defaultClient().Cancel(id, nodeIDs...) }
 
 // DispatchSync dispatches and waits for the final result.
 func DispatchSync(wf *Workflow, args ...any) (*Result, error) {
-	return defaultClient().DispatchSync(wf, args...)
+	id, err := Dispatch(wf, args...)
+	if err != nil {
+		return nil, err
+	}
+	return GetResult(id, true)
 }
 
 // Dispatch builds the workflow's graph for args and submits it.

@@ -273,6 +273,16 @@ func importName(s *ast.ImportSpec) string {
 	if s.Name != nil {
 		return s.Name.Name
 	}
-	path := strings.Trim(s.Path.Value, `"`)
-	return path[strings.LastIndex(path, "/")+1:]
+	return packageName(strings.Trim(s.Path.Value, `"`))
+}
+
+// packageName is the name a package is imported under by default: the last path element, or the one before a
+// major version suffix ("math/rand/v2" is rand).
+func packageName(path string) string {
+	parts := strings.Split(path, "/")
+	last := parts[len(parts)-1]
+	if len(parts) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {
+		return parts[len(parts)-2]
+	}
+	return last
 }

@@ -29,6 +29,7 @@ import (
 )
 
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/ct
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/kernel/display
 
 // Symbols holds the compiled packages interpreted code may import besides the standard library.
 var Symbols = yaegi.Exports{}
@@ -39,9 +40,16 @@ const SDKPath = "github.com/govalent/govalent/ct"
 // rtAlias is the name under which rewritten code reaches the SDK, whatever the user called it.
 const rtAlias = "govalentrt"
 
+// DisplayPath is the import path of the rich display helpers.
+const DisplayPath = "github.com/govalent/govalent/kernel/display"
+
+// displayAlias is the name under which the cell value is captured for rich display.
+const displayAlias = "govalentdisplay"
+
 const prelude = `import (
 	ct "` + SDKPath + `"
 	` + rtAlias + ` "` + SDKPath + `"
+	` + displayAlias + ` "` + DisplayPath + `"
 )
 var govalentValue any`
 
@@ -52,6 +60,8 @@ type Options struct {
 	// OnGoroutinePanic is called when an interpreted goroutine panics; by default the panic is printed to
 	// Stderr. Either way the process survives.
 	OnGoroutinePanic func(value any)
+	// Imports are pre-imported, name -> path (the kernel pre-imports display).
+	Imports map[string]string
 }
 
 // Session is one interpreter with its declaration store.
@@ -111,8 +121,13 @@ func New(opts Options) (*Session, error) {
 		return nil, err
 	}
 	s.yi, s.trace = yi, trace
-	for _, name := range []string{"ct", rtAlias} {
-		s.store.add(&decl{names: []string{name}, tok: token.IMPORT, path: SDKPath, text: `import ` + name + ` "` + SDKPath + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
+	for name, path := range map[string]string{"ct": SDKPath, rtAlias: SDKPath, displayAlias: DisplayPath} {
+		s.store.add(&decl{names: []string{name}, tok: token.IMPORT, path: path, text: `import ` + name + ` "` + path + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
+	}
+	for name, path := range opts.Imports {
+		if _, err := s.EvalNamed(context.Background(), "prelude", fmt.Sprintf("import %s %q", name, path)); err != nil {
+			return nil, fmt.Errorf("interp: pre-importing %s: %w", path, err)
+		}
 	}
 	sessions.Store(s.id, s)
 	ct.RegisterShipper(s.id, s)
@@ -129,6 +144,7 @@ func (s *Session) Close() {
 func (s *Session) ID() string { return s.id }
 
 func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
+	prepareDisplaySymbols()
 	trace := &panicTrace{out: s.opts.Stderr}
 	// yaegi gives interpreted code an empty environment unless told otherwise; electrons and cells expect the
 	// process's.
@@ -346,10 +362,24 @@ func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Va
 	}
 	if it.isExpr && last {
 		// Compiling the assignment fails when the expression has no single value (a call of a func without
-		// results, or with several); then the statement is run as it is.
-		if prog, err := s.compile(it.cell, "govalentValue = any("+text+",\n)"); err == nil {
+		// results, or with several); then the statement is run as it is. The value goes through a variable and
+		// display.Capture so that yaegi keeps the methods (HTML, String, ...) of interpreted types.
+		// (The any() form is compiled first because yaegi compiles `x := f()` for an f without results.)
+		prog, err := s.compile(it.cell, "govalentValue = any("+text+",\n)")
+		capture := ""
+		if err == nil {
+			if tmp, terr := s.compile(it.cell, "govalentTmp := "+text+"\n"); terr == nil {
+				prog, capture = tmp, "govalentValue = "+displayAlias+".Capture(govalentTmp, any(govalentTmp))"
+			}
+		}
+		if err == nil {
 			if _, err := s.execute(ctx, it.cell, prog); err != nil {
 				return reflect.Value{}, err
+			}
+			if capture != "" {
+				if _, err := s.yi.Eval(capture); err != nil {
+					s.yi.Eval("govalentValue = any(govalentTmp)")
+				}
 			}
 			v, err := s.yi.Eval("govalentValue")
 			if err == nil && v.IsValid() && v.Kind() == reflect.Interface {
@@ -726,7 +756,7 @@ func (s *Session) Names() []Name {
 	defer s.mu.Unlock()
 	var out []Name
 	for n, d := range s.store.byName {
-		if d.cell == "prelude" && n == rtAlias {
+		if d.cell == "prelude" && (n == rtAlias || n == displayAlias) {
 			continue
 		}
 		kind, src := d.tok.String(), d.text
@@ -750,7 +780,7 @@ func (s *Session) Names() []Name {
 // PackageSymbols returns the exported symbols of an importable compiled package (the standard library or the
 // SDK) by import path, or nil.
 func PackageSymbols(path string) map[string]reflect.Value {
-	key := path + "/" + path[strings.LastIndex(path, "/")+1:]
+	key := path + "/" + packageName(path)
 	if m, ok := Symbols[key]; ok {
 		return m
 	}

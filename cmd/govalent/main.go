@@ -28,6 +28,7 @@ func init() {
 		"logs":   {"print the dispatcher log", cmdLogs},
 		"run":    {"evaluate a Go file as one notebook cell: run FILE.go", cmdRun},
 		"worker": {"run tasks (started by the dispatcher with --pipe)", cmdWorker},
+		"kernel": {"the Jupyter kernel: kernel -f FILE, kernel install|uninstall", cmdKernel},
 	}
 }
 

@@ -1,0 +1,504 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/interp"
+	"github.com/govalent/govalent/kernel/complete"
+	"github.com/govalent/govalent/kernel/display"
+)
+
+// execution is the cell being run: where its outputs go and how to stop it.
+type execution struct {
+	req        *Message
+	cancel     context.CancelFunc
+	allowStdin bool
+	progress   sync.WaitGroup // live progress displays of its dispatches
+	cellDone   chan struct{}
+}
+
+type executeRequest struct {
+	Code         string `json:"code"`
+	Silent       bool   `json:"silent"`
+	StoreHistory *bool  `json:"store_history"`
+	AllowStdin   bool   `json:"allow_stdin"`
+}
+
+type historyEntry struct {
+	n      int
+	input  string
+	output string
+}
+
+func (k *Kernel) current() *execution {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.exec
+}
+
+// interrupt stops the running cell, if any, through its context.
+func (k *Kernel) interrupt() {
+	if ex := k.current(); ex != nil {
+		ex.cancel()
+	}
+}
+
+// execute runs a cell: execute_input, its outputs (streams, displays, one execute_result or one error), the
+// reply, all between the busy and idle that handle sends.
+func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
+	var req executeRequest
+	if err := json.Unmarshal(msg.Content, &req); err != nil {
+		k.reply(sock, msg, "execute_reply", map[string]any{"status": "error", "ename": "BadRequest", "evalue": err.Error(), "traceback": []string{}, "execution_count": k.execCount})
+		return
+	}
+	store := !req.Silent && (req.StoreHistory == nil || *req.StoreHistory)
+	if store {
+		k.execCount++
+	}
+	count := k.execCount
+	if !req.Silent {
+		k.publish(msg, "execute_input", map[string]any{"code": req.Code, "execution_count": count})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ex := &execution{req: msg, cancel: cancel, allowStdin: req.AllowStdin, cellDone: make(chan struct{})}
+	k.mu.Lock()
+	k.exec = ex
+	k.mu.Unlock()
+	ct.SetCallContext(ctx)
+
+	var payload []map[string]any
+	var result display.Bundle
+	var runErr error
+	if topic, ok := strings.CutSuffix(strings.TrimSpace(req.Code), "?"); ok && !strings.Contains(topic, "\n") {
+		// `name?` pages the documentation of name, as IPython does
+		found, text := complete.Inspect(k.interp, topic, len([]rune(topic)))
+		if !found {
+			text = "no documentation found for " + topic
+		}
+		payload = append(payload, map[string]any{"source": "page", "data": map[string]string{"text/plain": text}, "start": 0})
+	} else {
+		var res interp.Result
+		res, runErr = k.interp.Eval(ctx, req.Code)
+		if runErr == nil && res.Value.IsValid() {
+			result = display.Render(res.Value)
+		}
+	}
+	close(ex.cellDone)
+	ex.progress.Wait()
+	k.flushStreams(ex)
+	ct.SetCallContext(context.Background())
+	k.mu.Lock()
+	k.exec = nil
+	k.mu.Unlock()
+	cancel()
+
+	output := ""
+	if runErr != nil {
+		ename, evalue, traceback := errorParts(runErr, ctx)
+		k.publish(msg, "error", map[string]any{"ename": ename, "evalue": evalue, "traceback": traceback})
+		k.reply(sock, msg, "execute_reply", map[string]any{"status": "error", "execution_count": count, "ename": ename, "evalue": evalue, "traceback": traceback})
+		output = evalue
+	} else {
+		if result != nil && !req.Silent {
+			k.publish(msg, "execute_result", map[string]any{"execution_count": count, "data": result, "metadata": map[string]any{}})
+			output, _ = result["text/plain"].(string)
+		}
+		if payload == nil {
+			payload = []map[string]any{}
+		}
+		k.reply(sock, msg, "execute_reply", map[string]any{"status": "ok", "execution_count": count, "payload": payload, "user_expressions": map[string]any{}})
+	}
+	if store {
+		k.mu.Lock()
+		k.history = append(k.history, historyEntry{n: count, input: req.Code, output: output})
+		k.mu.Unlock()
+	}
+}
+
+// errorParts turns an evaluation error into Jupyter's ename, evalue and traceback; the traceback starts with
+// the cell position, then the interpreted frames of a panic.
+func errorParts(err error, ctx context.Context) (string, string, []string) {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "context canceled")) {
+		return "Interrupted", "the cell was interrupted", []string{"Interrupted: the cell was interrupted"}
+	}
+	var ce *interp.CellError
+	if errors.As(err, &ce) {
+		ename := "CompileError"
+		if strings.HasPrefix(ce.Msg, "panic") {
+			ename = "Panic"
+		}
+		tb := []string{"\x1b[0;31m" + ename + "\x1b[0m: " + ce.Error()}
+		if ce.Stack != "" {
+			tb = append(tb, strings.Split(ce.Stack, "\n")...)
+		}
+		return ename, ce.Error(), tb
+	}
+	return "Error", err.Error(), []string{"Error: " + err.Error()}
+}
+
+// streamWriter collects what a cell writes to stdout or stderr and sends it as stream messages, batched.
+type streamWriter struct {
+	k      *Kernel
+	name   string
+	pipe   *os.File // what the cell writes to
+	synced chan struct{}
+	mu     sync.Mutex
+	buf    []byte
+	t      *time.Timer
+}
+
+// streamDelay batches many small writes into few messages.
+const streamDelay = 30 * time.Millisecond
+
+// pipeStream makes the pipe a cell writes its stream name to, and the goroutine that forwards it.
+func (k *Kernel) pipeStream(name string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	sw := &streamWriter{k: k, name: name, pipe: w, synced: make(chan struct{}, 1)}
+	if name == "stdout" {
+		k.stdoutW = sw
+	} else {
+		k.stderrW = sw
+	}
+	go sw.pump(r)
+	return w, nil
+}
+
+// syncMarker is written through a stream's pipe after a cell, so that everything the cell wrote before it is
+// known to have been forwarded.
+var syncMarker = []byte("\x00govalent-stream-sync\x00")
+
+func (w *streamWriter) pump(r *os.File) {
+	buf := make([]byte, 32<<10)
+	var pending []byte
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			pending = append(pending, buf[:n]...)
+			for {
+				i := bytes.Index(pending, syncMarker)
+				if i < 0 {
+					break
+				}
+				w.Write(pending[:i])
+				pending = pending[i+len(syncMarker):]
+				w.synced <- struct{}{}
+			}
+			// keep back a tail that may be the start of a marker
+			keep := 0
+			for k := min(len(pending), len(syncMarker)-1); k > 0; k-- {
+				if bytes.HasPrefix(syncMarker, pending[len(pending)-k:]) {
+					keep = k
+					break
+				}
+			}
+			w.Write(pending[:len(pending)-keep])
+			pending = append([]byte(nil), pending[len(pending)-keep:]...)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// sync waits until everything written to the pipe so far has been forwarded.
+func (w *streamWriter) sync() {
+	if _, err := w.pipe.Write(syncMarker); err != nil {
+		return
+	}
+	select {
+	case <-w.synced:
+	case <-time.After(time.Second):
+	}
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if w.t == nil {
+		w.t = time.AfterFunc(streamDelay, w.flush)
+	}
+	return len(p), nil
+}
+
+func (w *streamWriter) flush() {
+	w.mu.Lock()
+	data := w.buf
+	w.buf, w.t = nil, nil
+	w.mu.Unlock()
+	if len(data) == 0 {
+		return
+	}
+	var parent *Message
+	if ex := w.k.current(); ex != nil {
+		parent = ex.req
+	}
+	w.k.publish(parent, "stream", map[string]string{"name": w.name, "text": string(data)})
+}
+
+// flushStreams sends what the cell wrote before its result.
+func (k *Kernel) flushStreams(ex *execution) {
+	for _, w := range []*streamWriter{k.stdoutW, k.stderrW} {
+		w.sync()
+		w.mu.Lock()
+		if w.t != nil {
+			w.t.Stop()
+		}
+		w.mu.Unlock()
+		w.flush()
+	}
+}
+
+// stdinReader asks the frontend for a line when a cell reads standard input.
+type stdinReader struct {
+	k       *Kernel
+	pending []byte
+}
+
+func (r *stdinReader) Read(p []byte) (int, error) {
+	if len(r.pending) == 0 {
+		ex := r.k.current()
+		if ex == nil || !ex.allowStdin {
+			return 0, errStdinNotAllowed
+		}
+		r.k.flushStreams(ex)
+		r.k.send(r.k.stdin, &r.k.stdinMu, ex.req.Identities, "input_request", ex.req, map[string]any{"prompt": "", "password": false})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-ex.cellDone:
+			case <-ctx.Done():
+			}
+		}()
+		select {
+		case msg := <-r.k.stdinReplies:
+			var reply struct {
+				Value string `json:"value"`
+			}
+			json.Unmarshal(msg.Content, &reply)
+			r.pending = []byte(reply.Value + "\n")
+		case <-ex.cellDone:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+func (k *Kernel) isComplete(sock zmq4.Socket, msg *Message) {
+	var req struct {
+		Code string `json:"code"`
+	}
+	json.Unmarshal(msg.Content, &req)
+	status, indent := complete.IsComplete(req.Code)
+	content := map[string]any{"status": status}
+	if status == "incomplete" {
+		content["indent"] = indent
+	}
+	k.reply(sock, msg, "is_complete_reply", content)
+}
+
+func (k *Kernel) complete(sock zmq4.Socket, msg *Message) {
+	var req struct {
+		Code      string `json:"code"`
+		CursorPos int    `json:"cursor_pos"`
+	}
+	json.Unmarshal(msg.Content, &req)
+	matches, start, end := complete.Complete(k.interp, req.Code, req.CursorPos)
+	if matches == nil {
+		matches = []string{}
+	}
+	k.reply(sock, msg, "complete_reply", map[string]any{"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end, "metadata": map[string]any{}})
+}
+
+func (k *Kernel) inspect(sock zmq4.Socket, msg *Message) {
+	var req struct {
+		Code      string `json:"code"`
+		CursorPos int    `json:"cursor_pos"`
+	}
+	json.Unmarshal(msg.Content, &req)
+	found, text := complete.Inspect(k.interp, req.Code, req.CursorPos)
+	data := map[string]string{}
+	if found {
+		data["text/plain"] = text
+	}
+	k.reply(sock, msg, "inspect_reply", map[string]any{"status": "ok", "found": found, "data": data, "metadata": map[string]any{}})
+}
+
+// historyReply serves the tail, range and search access types from this kernel's history.
+func (k *Kernel) historyReply(sock zmq4.Socket, msg *Message) {
+	var req struct {
+		Output         bool   `json:"output"`
+		HistAccessType string `json:"hist_access_type"`
+		Start          int    `json:"start"`
+		Stop           int    `json:"stop"`
+		N              int    `json:"n"`
+		Pattern        string `json:"pattern"`
+		Unique         bool   `json:"unique"`
+	}
+	json.Unmarshal(msg.Content, &req)
+	k.mu.Lock()
+	all := append([]historyEntry(nil), k.history...)
+	k.mu.Unlock()
+	var picked []historyEntry
+	switch req.HistAccessType {
+	case "range":
+		for _, h := range all {
+			if h.n >= req.Start && (req.Stop == 0 || h.n < req.Stop) {
+				picked = append(picked, h)
+			}
+		}
+	case "search":
+		re := globRegexp(req.Pattern)
+		seen := map[string]bool{}
+		for i := len(all) - 1; i >= 0; i-- { // newest first, so unique keeps the latest
+			h := all[i]
+			if !re.MatchString(h.input) || (req.Unique && seen[h.input]) {
+				continue
+			}
+			seen[h.input] = true
+			picked = append([]historyEntry{h}, picked...)
+		}
+		if req.N > 0 && len(picked) > req.N {
+			picked = picked[len(picked)-req.N:]
+		}
+	default: // tail
+		picked = all
+		if req.N > 0 && len(picked) > req.N {
+			picked = picked[len(picked)-req.N:]
+		}
+	}
+	out := make([][]any, len(picked))
+	for i, h := range picked {
+		if req.Output {
+			out[i] = []any{0, h.n, []any{h.input, h.output}}
+		} else {
+			out[i] = []any{0, h.n, h.input}
+		}
+	}
+	k.reply(sock, msg, "history_reply", map[string]any{"status": "ok", "history": out})
+}
+
+// globRegexp turns IPython's glob history pattern (* and ?) into a regular expression.
+func globRegexp(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("(?s)^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// installHooks connects the SDK and the display package to this kernel: displays go out on IOPub with the
+// running cell as parent, every ct.Dispatch gets a live progress display, and a missing dispatcher is started
+// when GOVALENT_AUTOSTART=1.
+func (k *Kernel) installHooks() {
+	display.SetPublisher(func(b display.Bundle, displayID string, update bool) {
+		var parent *Message
+		if ex := k.current(); ex != nil {
+			parent = ex.req
+			k.flushStreams(ex)
+		}
+		content := map[string]any{"data": b, "metadata": map[string]any{}, "transient": map[string]any{}}
+		if displayID != "" {
+			content["transient"] = map[string]any{"display_id": displayID}
+		}
+		msgType := "display_data"
+		if update {
+			msgType = "update_display_data"
+		}
+		k.publish(parent, msgType, content)
+	})
+	display.SetClearer(func(wait bool) {
+		var parent *Message
+		if ex := k.current(); ex != nil {
+			parent = ex.req
+			k.flushStreams(ex)
+		}
+		k.publish(parent, "clear_output", map[string]any{"wait": wait})
+	})
+	ct.OnDispatch(k.watchDispatch)
+	if os.Getenv("GOVALENT_AUTOSTART") == "1" {
+		ct.SetAutostart(func() error {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			out, err := exec.Command(exe, "start").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("govalent start: %v: %s", err, out)
+			}
+			return nil
+		})
+	}
+}
+
+// progressInterval is how often a running dispatch's display is refreshed.
+const progressInterval = 250 * time.Millisecond
+
+// watchDispatch shows a dispatch's progress in the cell that made it and updates it in place until the
+// dispatch finishes or the cell ends.
+func (k *Kernel) watchDispatch(id string) {
+	ex := k.current()
+	if ex == nil {
+		return
+	}
+	displayID := "govalent-dispatch-" + id
+	gui := ct.DispatcherURL() + "/#/dispatches/" + id
+	client := ct.NewClient(ct.DispatcherURL())
+	show := func(update bool) bool {
+		res, err := client.GetResult(id, false)
+		if err != nil {
+			return true
+		}
+		display.Publish(display.ProgressBundle(res, gui), displayID, update)
+		return res.Status.Finished()
+	}
+	show(false)
+	ex.progress.Add(1)
+	go func() {
+		defer ex.progress.Done()
+		tick := time.NewTicker(progressInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if show(true) {
+					return
+				}
+			case <-ex.cellDone:
+				show(true)
+				return
+			}
+		}
+	}()
+}

@@ -1,0 +1,309 @@
+// Package kernel is a Jupyter kernel for Go: the messaging protocol over pure-Go ZeroMQ (go-zeromq/zmq4),
+// with cells evaluated by package interp, so notebooks dispatch govalent workflows.
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/google/uuid"
+	"github.com/govalent/govalent/interp"
+)
+
+// Version is reported in kernel_info.
+const Version = "0.1.0"
+
+// Kernel is one running kernel.
+type Kernel struct {
+	ci      *ConnectionInfo
+	sig     signer
+	session string
+	log     *slog.Logger
+
+	shell, control, stdin, iopub, hb zmq4.Socket
+	iopubMu, stdinMu                 sync.Mutex // zmq4 sockets are not safe for concurrent sends
+
+	interp           *interp.Session
+	stdoutW, stderrW *streamWriter
+	exec             *execution // the cell running now, or nil; guarded by mu
+	mu               sync.Mutex
+
+	execCount    int
+	history      []historyEntry
+	stdinReplies chan *Message
+	done         chan struct{}
+	stopOnce     sync.Once
+}
+
+// Options configure a kernel.
+type Options struct {
+	Logger *slog.Logger
+	// RedirectProcessOutput points the process's fds 1 and 2 at the running cell's streams; the kernel
+	// process does so, tests that run a kernel in-process do not. Log to a copy of the original stderr then.
+	RedirectProcessOutput bool
+}
+
+// SavedStderr returns a copy of fd 2 to log to, made before the kernel redirects it.
+func SavedStderr() *os.File {
+	fd, err := syscall.Dup(2)
+	if err != nil {
+		return os.Stderr
+	}
+	return os.NewFile(uintptr(fd), "stderr")
+}
+
+// Run starts a kernel for the connection file and serves until a shutdown request.
+func Run(connectionFile string, opts Options) error {
+	ci, err := ReadConnectionFile(connectionFile)
+	if err != nil {
+		return err
+	}
+	opts.RedirectProcessOutput = true
+	k, err := Start(ci, opts)
+	if err != nil {
+		return err
+	}
+	k.Wait()
+	return nil
+}
+
+// Start binds the five sockets and starts serving.
+func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx := context.Background()
+	k := &Kernel{
+		ci: ci, sig: signer{key: []byte(ci.Key)}, session: uuid.NewString(), log: opts.Logger,
+		shell: zmq4.NewRouter(ctx), control: zmq4.NewRouter(ctx), stdin: zmq4.NewRouter(ctx),
+		iopub: zmq4.NewPub(ctx), hb: zmq4.NewRep(ctx),
+		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
+	}
+	for _, b := range []struct {
+		s    zmq4.Socket
+		port int
+	}{{k.shell, ci.ShellPort}, {k.control, ci.ControlPort}, {k.stdin, ci.StdinPort}, {k.iopub, ci.IOPubPort}, {k.hb, ci.HBPort}} {
+		if err := b.s.Listen(ci.endpoint(b.port)); err != nil {
+			k.closeSockets()
+			return nil, fmt.Errorf("kernel: listening on %s: %w", ci.endpoint(b.port), err)
+		}
+	}
+	// Cells write to real files (pipes), so that os.Stdout and os.Stderr in interpreted code are the same
+	// streams as fmt.Print's: yaegi only redirects them to *os.File writers.
+	outW, err := k.pipeStream("stdout")
+	if err != nil {
+		return nil, err
+	}
+	errW, err := k.pipeStream("stderr")
+	if err != nil {
+		return nil, err
+	}
+	if opts.RedirectProcessOutput {
+		// Output of compiled code (the SDK, a crashing goroutine) reaches the cell too.
+		syscall.Dup3(int(outW.Fd()), 1, 0)
+		syscall.Dup3(int(errW.Fd()), 2, 0)
+	}
+	s, err := interp.New(interp.Options{
+		Stdout: outW, Stderr: errW, Stdin: &stdinReader{k: k},
+		Imports: map[string]string{"display": interp.DisplayPath},
+	})
+	if err != nil {
+		k.closeSockets()
+		return nil, err
+	}
+	k.interp = s
+	k.installHooks()
+	go k.heartbeat()
+	go k.serve(k.shell, "shell")
+	go k.serve(k.control, "control")
+	go k.serveStdin()
+	go k.interruptOnSIGINT()
+	k.publish(nil, "status", map[string]string{"execution_state": "starting"})
+	return k, nil
+}
+
+// Wait blocks until the kernel has shut down.
+func (k *Kernel) Wait() { <-k.done }
+
+func (k *Kernel) stop() {
+	k.stopOnce.Do(func() {
+		k.interp.Close()
+		k.closeSockets()
+		close(k.done)
+	})
+}
+
+func (k *Kernel) closeSockets() {
+	for _, s := range []zmq4.Socket{k.shell, k.control, k.stdin, k.iopub, k.hb} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func (k *Kernel) heartbeat() {
+	for {
+		msg, err := k.hb.Recv()
+		if err != nil {
+			return
+		}
+		if err := k.hb.Send(msg); err != nil {
+			return
+		}
+	}
+}
+
+// interruptOnSIGINT supports interrupt_mode "signal" as well as the interrupt_request message.
+func (k *Kernel) interruptOnSIGINT() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT)
+	for {
+		select {
+		case <-ch:
+			k.interrupt()
+		case <-k.done:
+			signal.Stop(ch)
+			return
+		}
+	}
+}
+
+// serve reads requests from a shell or control socket. Shell requests run one at a time, as Jupyter expects;
+// control requests are served beside them, so an interrupt reaches a running cell.
+func (k *Kernel) serve(sock zmq4.Socket, channel string) {
+	for {
+		zm, err := sock.Recv()
+		if err != nil {
+			return
+		}
+		msg, err := k.sig.decode(zm.Frames)
+		if err != nil {
+			k.log.Warn("dropped a message", "channel", channel, "err", err)
+			continue
+		}
+		k.handle(sock, msg)
+	}
+}
+
+func (k *Kernel) serveStdin() {
+	for {
+		zm, err := k.stdin.Recv()
+		if err != nil {
+			return
+		}
+		msg, err := k.sig.decode(zm.Frames)
+		if err != nil {
+			k.log.Warn("dropped a message", "channel", "stdin", "err", err)
+			continue
+		}
+		if msg.Header.MsgType == "input_reply" {
+			select {
+			case k.stdinReplies <- msg:
+			default: // nobody is waiting for input
+			}
+		}
+	}
+}
+
+// send writes a message on a socket.
+func (k *Kernel) send(sock zmq4.Socket, mu *sync.Mutex, identities [][]byte, msgType string, parent *Message, content any) {
+	var parentHeader json.RawMessage
+	if parent != nil {
+		parentHeader, _ = json.Marshal(parent.Header)
+	}
+	frames, err := k.sig.encode(identities, newHeader(msgType, k.session), parentHeader, content)
+	if err != nil {
+		k.log.Error("encoding a message", "type", msgType, "err", err)
+		return
+	}
+	if mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	if err := sock.SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+		k.log.Warn("sending a message", "type", msgType, "err", err)
+	}
+}
+
+// publish sends a message on IOPub, topic-prefixed by its type.
+func (k *Kernel) publish(parent *Message, msgType string, content any) {
+	k.send(k.iopub, &k.iopubMu, [][]byte{[]byte("kernel." + k.session + "." + msgType)}, msgType, parent, content)
+}
+
+// reply answers a request on the socket it came from; shell replies come from one goroutine, control ones too.
+func (k *Kernel) reply(sock zmq4.Socket, req *Message, msgType string, content any) {
+	k.send(sock, nil, req.Identities, msgType, req, content)
+}
+
+func (k *Kernel) status(parent *Message, state string) {
+	k.publish(parent, "status", map[string]string{"execution_state": state})
+}
+
+// handle runs one request between busy and idle on IOPub.
+func (k *Kernel) handle(sock zmq4.Socket, msg *Message) {
+	k.status(msg, "busy")
+	defer k.status(msg, "idle")
+	var content map[string]any
+	json.Unmarshal(msg.Content, &content)
+	switch msg.Header.MsgType {
+	case "kernel_info_request":
+		k.reply(sock, msg, "kernel_info_reply", kernelInfo())
+	case "execute_request":
+		k.execute(sock, msg)
+	case "is_complete_request":
+		k.isComplete(sock, msg)
+	case "complete_request":
+		k.complete(sock, msg)
+	case "inspect_request":
+		k.inspect(sock, msg)
+	case "history_request":
+		k.historyReply(sock, msg)
+	case "comm_info_request":
+		k.reply(sock, msg, "comm_info_reply", map[string]any{"status": "ok", "comms": map[string]any{}})
+	case "comm_open":
+		// no comm targets: tell the frontend the comm is closed
+		k.publish(msg, "comm_close", map[string]any{"comm_id": content["comm_id"], "data": map[string]any{}})
+	case "comm_msg", "comm_close":
+	case "interrupt_request":
+		k.interrupt()
+		k.reply(sock, msg, "interrupt_reply", map[string]any{"status": "ok"})
+	case "shutdown_request":
+		restart, _ := content["restart"].(bool)
+		k.interrupt()
+		k.reply(sock, msg, "shutdown_reply", map[string]any{"status": "ok", "restart": restart})
+		k.status(msg, "idle")
+		k.stop()
+	default:
+		k.log.Info("unhandled message", "type", msg.Header.MsgType)
+	}
+}
+
+func kernelInfo() map[string]any {
+	return map[string]any{
+		"status":                 "ok",
+		"protocol_version":       ProtocolVersion,
+		"implementation":         "govalent",
+		"implementation_version": Version,
+		"language_info": map[string]any{
+			"name": "go", "version": runtime.Version(), "mimetype": "text/x-go", "file_extension": ".go",
+			"pygments_lexer": "go", "codemirror_mode": "go",
+		},
+		"banner": "Go (govalent " + Version + ", yaegi): electrons, lattices and ct.Dispatch; `ct` is pre-imported.",
+		"help_links": []map[string]string{
+			{"text": "govalent", "url": "https://github.com/govalent/govalent"},
+			{"text": "Go", "url": "https://go.dev/doc/"},
+		},
+	}
+}
+
+// errStdinNotAllowed is what reading stdin gives in a cell whose frontend does not take input.
+var errStdinNotAllowed = errors.New("this frontend does not accept input (allow_stdin is false)")

@@ -1,0 +1,57 @@
+package kernel_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govalent/govalent/executors/workerbin"
+)
+
+var binary string
+
+func TestMain(m *testing.M) { workerbin.Main(m, &binary) }
+
+// jupyterEnv installs the kernelspec under a temporary prefix and returns an environment in which Jupyter's
+// own clients find it.
+func jupyterEnv(t *testing.T) []string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/jupyter"); err != nil {
+		t.Fatal("Jupyter is not installed: run `make deps` (install/test-deps.sh)")
+	}
+	prefix := t.TempDir()
+	out, err := exec.Command(binary, "kernel", "install", "--prefix", prefix).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kernel install: %v\n%s", err, out)
+	}
+	home := t.TempDir()
+	return append(os.Environ(),
+		"JUPYTER_PATH="+filepath.Join(prefix, "share", "jupyter"),
+		"JUPYTER_DATA_DIR="+filepath.Join(home, "data"),
+		"JUPYTER_RUNTIME_DIR="+filepath.Join(home, "runtime"),
+		"JUPYTER_CONFIG_DIR="+filepath.Join(home, "config"),
+		"IPYTHONDIR="+filepath.Join(home, "ipython"),
+		"JUPYTER_PLATFORM_DIRS=1",
+	)
+}
+
+// The Jupyter kernel conformance suite, from Debian's python3-jupyter-kernel-test, run with Debian's python.
+func TestJupyterKernelConformance(t *testing.T) {
+	env := jupyterEnv(t)
+	cmd := exec.Command("/usr/bin/python3", "testdata/conformance.py")
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("conformance suite failed: %v", err)
+	}
+	if strings.Contains(string(out), "skipped") && !strings.Contains(string(out), "skipped=0") {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "skipped") {
+				t.Errorf("a conformance test was skipped: %s", line)
+			}
+		}
+	}
+}
