@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/govalent
 # packages with goroutines of their own run under the race detector
-RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/...
+RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/... ./kernel/...
 
 .PHONY: build demo test deps check generate bench clean
 
@@ -22,7 +22,7 @@ check:
 
 test: deps check
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
-	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/...
+	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/... ./install/...
 
 generate:
 	$(GO) generate ./...

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs and is missing. Today that is Go and a C compiler for the race detector;
-# later issues add Redis, Jupyter's clients and Chromium here.
+# Installs what `make test` needs and is missing: a C compiler for the race detector, and Jupyter's own
+# clients from Debian (the kernel conformance suite, nbclient/nbconvert, jupyter_client) run with
+# /usr/bin/python3. Later issues add Redis and Chromium here.
 set -euo pipefail
 
-need_apt=()
-command -v gcc >/dev/null || need_apt+=(gcc)
-command -v git >/dev/null || need_apt+=(git)
-if [ ${#need_apt[@]} -gt 0 ]; then
-	echo "installing: ${need_apt[*]}"
-	apt-get install -y "${need_apt[@]}" || { apt-get update && apt-get install -y "${need_apt[@]}"; }
+missing=()
+command -v gcc >/dev/null || missing+=(gcc)
+command -v git >/dev/null || missing+=(git)
+[ -x /usr/bin/jupyter ] || missing+=(jupyter-client)
+/usr/bin/jupyter nbconvert --version >/dev/null 2>&1 || missing+=(jupyter-nbconvert)
+/usr/bin/python3 -c 'import jupyter_kernel_test' 2>/dev/null || missing+=(python3-jupyter-kernel-test)
+/usr/bin/python3 -c 'import nbclient' 2>/dev/null || missing+=(python3-nbclient)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y "${missing[@]}" || { apt-get update && apt-get install -y "${missing[@]}"; }
 fi
 if ! command -v go >/dev/null; then
 	echo "Go is required (https://go.dev/doc/install); put it on PATH" >&2
