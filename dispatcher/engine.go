@@ -464,6 +464,9 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
 	n.stdout, n.stderr = oc.Stdout, oc.Stderr
+	if !oc.Start.IsZero() && oc.Start.After(n.start) {
+		n.start = oc.Start.UTC() // when it really started, not when it was queued
+	}
 	switch {
 	case oc.Cancelled:
 		n.status = ct.StatusCancelled

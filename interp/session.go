@@ -360,7 +360,7 @@ func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Va
 		_, err := s.eval(ctx, it.cell, "{"+text+"\n}")
 		return reflect.Value{}, err
 	}
-	if it.isExpr && last {
+	if it.isExpr && last && s.singleValued(ctx, it) {
 		// Compiling the assignment fails when the expression has no single value (a call of a func without
 		// results, or with several); then the statement is run as it is. The value goes through a variable and
 		// display.Capture so that yaegi keeps the methods (HTML, String, ...) of interpreted types.
@@ -398,6 +398,44 @@ func (s *Session) evalStmt(ctx context.Context, it *item, last bool) (reflect.Va
 		}
 	}
 	return reflect.Value{}, nil
+}
+
+// singleValued reports whether the expression statement may have one value. yaegi compiles any(f()) even when
+// f has no results or several, so a call of a named func or method has its result count checked by looking up
+// the func value, which is free of side effects as long as the callee is a plain (qualified) name.
+func (s *Session) singleValued(ctx context.Context, it *item) bool {
+	call, ok := it.stmt.(*ast.ExprStmt).X.(*ast.CallExpr)
+	if !ok || !plainName(call.Fun) {
+		return true
+	}
+	off := func(p token.Pos) int { return it.fset.File(p).Offset(p) - it.base }
+	fun := it.text[off(call.Fun.Pos()):off(call.Fun.End())]
+	prog, err := s.compile(it.cell, "govalentFun := "+fun)
+	if err != nil {
+		return true // a conversion, a builtin: let evaluation decide
+	}
+	if _, err := s.execute(ctx, it.cell, prog); err != nil {
+		return true
+	}
+	v, err := s.yi.Eval("govalentFun")
+	if err != nil || !v.IsValid() {
+		return true
+	}
+	if v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	return v.Kind() != reflect.Func || v.Type().NumOut() == 1
+}
+
+// plainName reports whether e is an identifier or a chain of selectors on one.
+func plainName(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return true
+	case *ast.SelectorExpr:
+		return plainName(x.X)
+	}
+	return false
 }
 
 func (s *Session) defineRuntimeVar(ctx context.Context, name string, it *item) error {

@@ -153,6 +153,15 @@ func TestStatementWithoutValueIsNotStale(t *testing.T) {
 	if r := eval(t, s, "time.Sleep(time.Millisecond)"); r.Value.IsValid() {
 		t.Fatalf("a call without results has no value, got %v", r.Value)
 	}
+	if r := eval(t, s, "func two() (int, string) { return 1, \"a\" }\ntwo()"); r.Value.IsValid() {
+		t.Fatalf("a call with several results has no single value, got %v", r.Value)
+	}
+	if r := eval(t, s, `import "fmt"`+"\n"+`fmt.Sprint("x")`); r.Value.Interface() != "x" {
+		t.Fatalf("a call with one result has a value, got %v", r.Value)
+	}
+	if r := eval(t, s, `fmt.Println("hi")`); r.Value.IsValid() {
+		t.Fatalf("fmt.Println's byte count is not a cell value, got %v", r.Value)
+	}
 	if r := eval(t, s, "y := 3"); r.Value.IsValid() {
 		t.Fatalf("an assignment has no value, got %v", r.Value)
 	}
