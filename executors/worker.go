@@ -78,6 +78,7 @@ func newPipeWorker() (*pipeWorker, error) {
 	w := &pipeWorker{programs: map[string]string{}, sessions: map[string]*interp.Session{}}
 	// Keep Go runtime crash reports on the real stderr (the dispatcher's log) before fd 2 is redirected.
 	if saved, err := syscall.Dup(2); err == nil {
+		syscall.CloseOnExec(saved) // processes an electron starts must not inherit it
 		debug.SetCrashOutput(os.NewFile(uintptr(saved), "stderr"), debug.CrashOptions{})
 	}
 	var err error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -453,7 +454,12 @@ func (k *Kernel) installHooks() {
 			if err != nil {
 				return err
 			}
-			out, err := exec.Command(exe, "start").CombinedOutput()
+			args := []string{"start"}
+			// start it where the SDK looks for it
+			if u, err := url.Parse(ct.DispatcherURL()); err == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost") && u.Port() != "" {
+				args = append(args, "--port", u.Port())
+			}
+			out, err := exec.Command(exe, args...).CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("govalent start: %v: %s", err, out)
 			}

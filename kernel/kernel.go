@@ -58,6 +58,8 @@ func SavedStderr() *os.File {
 	if err != nil {
 		return os.Stderr
 	}
+	// not inherited: a dispatcher the kernel starts must not hold the frontend's stderr open
+	syscall.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), "stderr")
 }
 

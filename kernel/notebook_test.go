@@ -602,3 +602,24 @@ func nbClip(s string) string {
 	}
 	return s
 }
+
+// With GOVALENT_AUTOSTART=1 and no dispatcher answering, the kernel's first ct.Dispatch starts one (`govalent
+// start`, on the port GOVALENT_DISPATCHER names) and the notebook runs as usual.
+func TestNotebookAutostartsADispatcher(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dataDir := t.TempDir()
+	t.Cleanup(func() { exec.Command(binary, "stop", "--data-dir", dataDir).Run() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	r := nbRun(t, url, "redefine.ipynb", "GOVALENT_AUTOSTART=1", "GOVALENT_DATA_DIR="+dataDir)
+	if !strings.Contains(r.nb.Cells[len(r.nb.Cells)-1].stream("stdout"), "A: 306 B: 140") {
+		t.Fatalf("last cell: %q", r.nb.Cells[len(r.nb.Cells)-1].stream("stdout"))
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "govalent.pid")); err != nil {
+		t.Fatalf("no dispatcher was started in %s: %v", dataDir, err)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,6 +239,14 @@ func TestInterruptStopsABlockingCell(t *testing.T) {
 	c.request(c.control, "interrupt_request", map[string]any{})
 	c.reply(c.control, 5*time.Second)
 	c.reply(c.shell, 10*time.Second)
+	c.drainUntilIdle(2 * time.Second)
+	// interrupt_mode "signal": SIGINT to the kernel process
+	c.request(c.shell, "execute_request", map[string]any{"code": "time.Sleep(time.Hour)"})
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	if rep := c.reply(c.shell, 10*time.Second); rep == nil || content(rep)["ename"] != "Interrupted" {
+		t.Fatalf("SIGINT: %v", rep)
+	}
 	c.drainUntilIdle(2 * time.Second)
 	if rep, _ := c.execute("1 + 1", false); content(rep)["status"] != "ok" {
 		t.Fatalf("after interrupts: %s", rep.Content)
