@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/govalent/govalent/kernel/display"
+	yaegi "github.com/traefik/yaegi/interp"
 )
 
 var displaySymbolsOnce sync.Once
@@ -20,4 +21,11 @@ func prepareDisplaySymbols() {
 		}
 		Symbols["."] = map[string]reflect.Value{"MapTypes": reflect.ValueOf(display.MapTypes(Symbols[key]))}
 	})
+}
+
+// Exports returns the compiled packages interpreted code may import besides the standard library, ready for
+// yaegi's Use.
+func Exports() yaegi.Exports {
+	prepareDisplaySymbols()
+	return Symbols
 }

@@ -144,7 +144,6 @@ func (s *Session) Close() {
 func (s *Session) ID() string { return s.id }
 
 func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
-	prepareDisplaySymbols()
 	trace := &panicTrace{out: s.opts.Stderr}
 	// yaegi gives interpreted code an empty environment unless told otherwise; electrons and cells expect the
 	// process's.
@@ -152,7 +151,7 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	if err := yi.Use(stdlib.Symbols); err != nil {
 		return nil, nil, err
 	}
-	if err := yi.Use(Symbols); err != nil {
+	if err := yi.Use(Exports()); err != nil {
 		return nil, nil, err
 	}
 	if _, err := yi.Eval(prelude); err != nil {

@@ -4,26 +4,17 @@ import (
 	"reflect"
 	"testing"
 
+	govinterp "github.com/govalent/govalent/interp"
 	"github.com/govalent/govalent/kernel/display"
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
 )
 
-// Symbols is filled by symbols_test.go, the same extract the kernel exposes to cells.
-//
-//go:generate sh -c "cd ../.. && go run github.com/traefik/yaegi/cmd/yaegi extract -name display_test github.com/govalent/govalent/kernel/display && mv github_com-govalent-govalent-kernel-display.go kernel/display/symbols_test.go"
-var Symbols = interp.Exports{}
-
-const pkgKey = "github.com/govalent/govalent/kernel/display/display"
-
 func newInterp(t *testing.T) *interp.Interpreter {
 	t.Helper()
 	yi := interp.New(interp.Options{})
-	for _, e := range []interp.Exports{
-		stdlib.Symbols,
-		Symbols,
-		{".": {"MapTypes": reflect.ValueOf(display.MapTypes(Symbols[pkgKey]))}},
-	} {
+	// the symbols cells get from govalent's interpreter, with yaegi's interface mapping for display
+	for _, e := range []interp.Exports{stdlib.Symbols, govinterp.Exports()} {
 		if err := yi.Use(e); err != nil {
 			t.Fatal(err)
 		}
