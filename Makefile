@@ -23,6 +23,7 @@ check:
 test: deps check
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/... ./install/...
+	$(GO) test -count=1 -timeout 5m -run Interrupt ./kernel/
 
 generate:
 	$(GO) generate ./...

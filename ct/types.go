@@ -95,11 +95,9 @@ type Program struct {
 
 // DispatchRequest is the body of POST /api/v1/dispatches.
 type DispatchRequest struct {
-	Graph      Graph           `json:"graph"`
-	Program    Program         `json:"program"`
-	Inputs     json.RawMessage `json:"inputs,omitempty"`
-	ParentID   string          `json:"parent_id,omitempty"`
-	ParentNode *int            `json:"parent_node,omitempty"`
+	Graph   Graph           `json:"graph"`
+	Program Program         `json:"program"`
+	Inputs  json.RawMessage `json:"inputs,omitempty"`
 }
 
 // NodeResult is the state of one node of a dispatch.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,8 @@ type options struct {
 // its electrons.
 func Executor(name string) Option { return func(o *options) { o.executor = name } }
 
-// Queue names the worker queue of the pool executor an electron goes to.
+// Queue names the worker queue an electron goes to, for executors that have queues (the Redis pool of a later
+// release); the embedded pool has one queue and ignores it.
 func Queue(name string) Option { return func(o *options) { o.queue = name } }
 
 // Name sets the node name shown in results (default: the Go func's name).
@@ -136,10 +138,9 @@ func Electron(fn any, opts ...Option) ElectronFunc {
 		opt(&o)
 	}
 	var (
-		c     code
-		kind  = KindElectron
-		subWf *Workflow
-		err   error
+		c    code
+		kind = KindElectron
+		err  error
 	)
 	shipped, isShipped := fn.(Shipped)
 	if isShipped {
@@ -147,7 +148,7 @@ func Electron(fn any, opts ...Option) ElectronFunc {
 	}
 	if wf, ok := fn.(*Workflow); ok {
 		// A sublattice ships as the variable holding the workflow, so the worker gets its options too.
-		kind, subWf, c = KindSublattice, wf, wf.code
+		kind, c = KindSublattice, wf.code
 		if isShipped {
 			c.ref, c.name = shipped.Ref, shipped.Name
 		}
@@ -168,11 +169,7 @@ func Electron(fn any, opts ...Option) ElectronFunc {
 		if b == nil {
 			panic(fmt.Errorf("ct: electron %s called outside a lattice; call it inside ct.Lattice, or call the plain Go func", name))
 		}
-		fnType := c.fn.Type()
-		if kind == KindSublattice {
-			fnType = subWf.fn.Type()
-		}
-		return b.addCall(kind, c.ref, name, fnType, o, args)
+		return b.addCall(kind, c.ref, name, c.fn.Type(), o, args)
 	}
 }
 
@@ -558,6 +555,7 @@ func (b *builder) ship(g *Graph) (Program, error) {
 			refs = append(refs, ref)
 		}
 	}
+	sort.Strings(refs) // the same workflow ships the same program text, so workers reuse what they built
 	sh, ok := shippers.Load(session)
 	if !ok {
 		return Program{}, fmt.Errorf("ct: the interpreter session that declared these electrons is gone")

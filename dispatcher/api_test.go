@@ -18,7 +18,11 @@ import (
 func request(t *testing.T, method, url, body string, header ...string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -179,5 +183,24 @@ res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return one() }))`)
 	want := []string{"dispatch:RUNNING", "node:RUNNING", "node:COMPLETED", "dispatch:COMPLETED"}
 	if strings.Join(seen, " ") != strings.Join(want, " ") {
 		t.Fatalf("events %v, want %v", seen, want)
+	}
+}
+
+// A web page in the user's browser must not reach the token-less loopback API.
+func TestAPIRefusesCrossSiteRequests(t *testing.T) {
+	e := newEnv(t)
+	api := e.url + "/api/v1/dispatches"
+	body := `{"graph":{"nodes":[]}}`
+	if code, b := request(t, "POST", api, body, "Content-Type", "text/plain"); code != 415 {
+		t.Fatalf("text/plain post: %d %v", code, b)
+	}
+	if code, b := request(t, "POST", api, body, "Content-Type", "application/json", "Origin", "https://evil.example"); code != 403 {
+		t.Fatalf("foreign origin: %d %v", code, b)
+	}
+	if code, b := request(t, "GET", api, "", "Host", "evil.example"); code != 403 {
+		t.Fatalf("rebinding host: %d %v", code, b)
+	}
+	if code, b := request(t, "POST", api, body, "Content-Type", "application/json", "Origin", "http://127.0.0.1:8888"); code != 201 {
+		t.Fatalf("loopback page: %d %v", code, b)
 	}
 }

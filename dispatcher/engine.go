@@ -35,6 +35,7 @@ type Engine struct {
 	recent    recentRuns // finished runs still in memory, so fetching a result just after the end is cheap
 	hub       *hub
 	stopped   chan struct{}
+	loopDone  chan struct{}
 	closeOnce sync.Once
 }
 
@@ -70,16 +71,19 @@ type nodeState struct {
 	taskID   string
 	pending  int  // unfinished dependencies
 	busy     bool // handed out and not settled
+	// retryPending: a failed attempt waits for its backoff before the next one; no executor holds it
+	retryPending bool
 }
 
 // NewEngine starts the scheduler goroutine.
 func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
-	e := &Engine{store: store, executors: execs, log: log, wake: make(chan struct{}, 1), runs: map[string]*run{}, hub: newHub(), stopped: make(chan struct{})}
+	e := &Engine{store: store, executors: execs, log: log, wake: make(chan struct{}, 1), runs: map[string]*run{}, hub: newHub(), stopped: make(chan struct{}), loopDone: make(chan struct{})}
 	go e.loop()
 	return e
 }
 
 func (e *Engine) loop() {
+	defer close(e.loopDone)
 	for {
 		select {
 		case <-e.wake:
@@ -91,7 +95,12 @@ func (e *Engine) loop() {
 		e.queue = nil
 		e.mu.Unlock()
 		for _, f := range batch {
-			f()
+			select {
+			case <-e.stopped:
+				return // what is left is resumed by the next start
+			default:
+				f()
+			}
 		}
 	}
 }
@@ -121,6 +130,7 @@ func (e *Engine) do(f func()) {
 // Close stops scheduling; running tasks are abandoned, to be resumed by the next start.
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() { close(e.stopped) })
+	<-e.loopDone
 }
 
 // ErrBadRequest wraps errors in what a client sent.
@@ -472,9 +482,11 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 		n.status = ct.StatusCancelled
 	case oc.Error != "" && n.attempts <= nd.Retries && !r.cancelled:
 		e.log.Info("retrying node", "dispatch", r.rec.ID, "node", i, "attempt", n.attempts, "err", oc.Error)
+		n.retryPending = true
 		time.AfterFunc(retryDelay(n.attempts), func() {
 			e.post(func() {
-				if n.busy && !r.cancelled && n.status == ct.StatusRunning {
+				if n.retryPending { // cancelNode clears it
+					n.retryPending = false
 					e.submitTask(r, i)
 				}
 			})
@@ -482,6 +494,8 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 		return
 	case oc.Error != "":
 		n.status, n.err, n.stack = ct.StatusFailed, oc.Error, oc.Stack
+	case oc.Graph != nil && r.cancelled:
+		n.status = ct.StatusCancelled // built after the dispatch was cancelled: never start the child
 	case oc.Graph != nil:
 		e.startChild(r, i, oc)
 		return
@@ -509,6 +523,7 @@ func (e *Engine) complete(r *run, i int, storeErr error) {
 	n := &r.nodes[i]
 	if storeErr != nil && n.status == ct.StatusCompleted {
 		n.status, n.err, n.output = ct.StatusFailed, "storing the output failed: "+storeErr.Error(), nil
+		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 	}
 	n.busy = false
 	r.active--
@@ -645,6 +660,7 @@ func (e *Engine) maybeFinish(r *run) {
 			if err != nil {
 				e.log.Error("storing the final state failed", "dispatch", r.rec.ID, "err", err)
 			}
+			r.finishing, r.decoded = false, nil
 			delete(e.runs, r.rec.ID)
 			e.recent.add(r)
 			for _, w := range r.waiters {
@@ -710,6 +726,10 @@ func (e *Engine) cancelNode(r *run, i int) {
 		n.status, n.end = ct.StatusCancelled, time.Now().UTC()
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 		e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: r.graph.Nodes[i].Name})
+	case n.retryPending:
+		n.retryPending = false
+		now := time.Now()
+		e.settle(r, i, executors.Outcome{Cancelled: true, Start: now, End: now})
 	case n.busy && n.status == ct.StatusRunning:
 		if child := r.children[i]; child != nil {
 			e.cancelRun(child)
@@ -721,6 +741,27 @@ func (e *Engine) cancelNode(r *run, i int) {
 	}
 }
 
+// load reads an unfinished dispatch back from the store.
+func (e *Engine) load(id string) (*run, []results.NodeRecord, error) {
+	rec, err := e.store.Dispatch(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := e.store.Graph(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	prog, err := e.store.Program(rec.ProgramHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := e.store.Nodes(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newRun(*rec, g, prog), nodes, nil
+}
+
 // Resume restarts every dispatch the store holds as unfinished: completed nodes keep their outputs and do not
 // run again; nodes that were running when the dispatcher stopped run again.
 func (e *Engine) Resume() (int, error) {
@@ -730,26 +771,18 @@ func (e *Engine) Resume() (int, error) {
 	}
 	loaded := map[string]*run{}
 	stored := map[string][]results.NodeRecord{}
+	var resumable []string
 	for _, id := range ids {
-		rec, err := e.store.Dispatch(id)
+		r, nodes, err := e.load(id)
 		if err != nil {
-			return 0, err
+			e.log.Error("cannot resume dispatch; marking it FAILED", "dispatch", id, "err", err)
+			e.store.SaveSync(results.Batch{Dispatches: []results.DispatchRecord{{ID: id, Status: ct.StatusFailed, Ended: time.Now().UTC(), Error: "could not be resumed after a restart: " + err.Error()}}})
+			continue
 		}
-		g, err := e.store.Graph(id)
-		if err != nil {
-			return 0, err
-		}
-		prog, err := e.store.Program(rec.ProgramHash)
-		if err != nil {
-			return 0, err
-		}
-		nodes, err := e.store.Nodes(id)
-		if err != nil {
-			return 0, err
-		}
-		loaded[id] = newRun(*rec, g, prog)
-		stored[id] = nodes
+		loaded[id], stored[id] = r, nodes
+		resumable = append(resumable, id)
 	}
+	ids = resumable
 	e.do(func() {
 		for id, r := range loaded {
 			if p := loaded[r.rec.ParentID]; p != nil {

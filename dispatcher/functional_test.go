@@ -689,7 +689,8 @@ id, err := ct.Dispatch(outer)`)
 	}
 }
 
-// Every element of a large list selected by Index: the list is decoded once, not once per selection.
+// Every element of a large list selected by Index (the list is decoded once, not once per selection: at 5,000
+// selections the quadratic version took over a minute).
 func TestManySelectionsFromOneList(t *testing.T) {
 	e := newEnv(t)
 	e.cell(`func Range(n int) []int { out := make([]int, n); for i := range out { out[i] = i }; return out }

@@ -30,13 +30,19 @@ func nodeResult(nd *ct.Node) ct.NodeResult {
 // snapshot is the run's state as a result; called on the scheduler goroutine.
 func (r *run) snapshot() *ct.Result {
 	res := resultFromRecord(&r.rec)
+	if r.finishing { // the final state is not stored yet: do not show it
+		res.Status, res.RawResult, res.Error, res.EndTime = ct.StatusRunning, nil, "", nil
+	}
 	res.Nodes = make([]ct.NodeResult, len(r.nodes))
 	for i := range r.nodes {
 		n := &r.nodes[i]
 		nr := nodeResult(&r.graph.Nodes[i])
 		nr.Status, nr.RawOutput, nr.Error, nr.Stack, nr.Stdout, nr.Stderr = n.status, n.output, n.err, n.stack, n.stdout, n.stderr
 		nr.StartTime, nr.EndTime, nr.Executor, nr.SubDispatchID, nr.Attempts = timePtr(n.start), timePtr(n.end), n.executor, n.subID, n.attempts
-		if n.status != ct.StatusCompleted {
+		if n.busy { // settled but not yet stored: still RUNNING to the outside
+			nr.Status, nr.EndTime, nr.Error, nr.Stack = ct.StatusRunning, nil, "", ""
+		}
+		if nr.Status != ct.StatusCompleted {
 			nr.RawOutput = nil
 		}
 		res.Nodes[i] = nr
@@ -78,18 +84,24 @@ func (c *recentRuns) add(r *run) {
 	c.byID[r.rec.ID] = r
 	c.nodes += len(r.nodes)
 	for c.nodes > recentNodes && len(c.order) > 0 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		c.forget(old.rec.ID)
+		c.forget(c.order[0].rec.ID)
 	}
 }
 
 func (c *recentRuns) get(id string) *run { return c.byID[id] }
 
 func (c *recentRuns) forget(id string) {
-	if r := c.byID[id]; r != nil {
-		delete(c.byID, id)
-		c.nodes -= len(r.nodes)
+	r := c.byID[id]
+	if r == nil {
+		return
+	}
+	delete(c.byID, id)
+	c.nodes -= len(r.nodes)
+	for i, o := range c.order {
+		if o == r {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
 	}
 }
 

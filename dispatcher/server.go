@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -119,20 +121,52 @@ func (d *Dispatcher) routes() {
 	d.router = r
 }
 
+// auth guards the API. The API runs code, so a web page in the user's browser must not reach it: requests
+// that change anything must be JSON (a cross-site form or text/plain post is refused), a cross-origin request
+// is refused unless it comes from a loopback page, and without a token the Host must be a loopback name (no
+// DNS rebinding). With a token, requests must carry it.
 func (d *Dispatcher) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.cfg.Token != "" {
 			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if q := r.URL.Query().Get("token"); got == "" && q != "" {
+			if q := r.URL.Query().Get("token"); got == "" && q != "" && r.URL.Path == "/api/v1/events" {
 				got = q // EventSource cannot set headers
 			}
 			if subtle.ConstantTimeCompare([]byte(got), []byte(d.cfg.Token)) != 1 {
 				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong token"))
 				return
 			}
+		} else if !isLoopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", r.Host))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !isLoopbackOrigin(o) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("cross-origin request from %s refused", o))
+			return
+		}
+		if r.Method == http.MethodPost && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			writeError(w, http.StatusUnsupportedMediaType, errors.New("requests must be JSON (Content-Type: application/json)"))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func isLoopbackOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && isLoopbackHost(u.Host)
 }
 
 // recoverer turns a handler panic into a 500 with a JSON body rather than a dropped connection.

@@ -157,6 +157,7 @@ type slot struct {
 	known map[string]bool // programs the current process has been sent
 
 	mu         sync.Mutex
+	closed     bool
 	taskID     string
 	interrupts chan interruptKind
 }
@@ -173,9 +174,12 @@ func (s *slot) loop() {
 		p.mu.Lock()
 		delete(p.running, j.task.ID)
 		p.busy--
+		closed := p.closed
 		p.mu.Unlock()
 		p.done.Add(1)
-		j.done(oc)
+		if !closed { // Close abandons unfinished tasks: their process was killed by Close, not by the task
+			j.done(oc)
+		}
 	}
 }
 
@@ -190,8 +194,10 @@ func (s *slot) interrupt(taskID string, k interruptKind) {
 	}
 }
 
+// kill stops the slot for good: its process is killed and no new one starts.
 func (s *slot) kill() {
 	s.mu.Lock()
+	s.closed = true
 	proc := s.proc
 	s.mu.Unlock()
 	if proc != nil {
@@ -203,6 +209,10 @@ func (s *slot) run(t *Task) Outcome {
 	start := time.Now()
 	fail := func(msg string) Outcome { return Outcome{Error: msg, Start: start, End: time.Now()} }
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail("executor " + s.pool.name + " is shut down")
+	}
 	if s.proc == nil || s.proc.exited() {
 		proc, err := startWorker(s.pool.command, s.pool.log)
 		if err != nil {

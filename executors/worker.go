@@ -144,8 +144,7 @@ func (w *pipeWorker) session(hash string) (*interp.Session, error) {
 		old := w.order[0]
 		w.order = w.order[1:]
 		w.sessions[old].Close()
-		delete(w.sessions, old)
-		delete(w.programs, old)
+		delete(w.sessions, old) // the source stays: the dispatcher sends each program only once
 	}
 	w.sessions[hash] = s
 	w.order = append(w.order, hash)

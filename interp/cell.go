@@ -125,8 +125,6 @@ func splitCell(cell, src string) ([]item, error) {
 			depth++
 		case token.RPAREN, token.RBRACE, token.RBRACK:
 			depth--
-		case token.COMMENT:
-			continue
 		}
 		if t == token.SEMICOLON && depth <= 0 && (!inHeader || lit == "\n") {
 			flush(file.Offset(pos))

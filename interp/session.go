@@ -635,12 +635,16 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 	all := s.store.all()
 	s.mu.Unlock()
 	var decls []item
+	var reset []string // variables whose initializers may have side effects are not run again
 	for _, d := range all {
-		if d.tok == token.IMPORT {
+		switch {
+		case d.tok == token.IMPORT:
 			if d.cell != "prelude" && err == nil {
 				_, err = s.eval(ctx, d.cell, d.text)
 			}
-		} else {
+		case d.tok == token.VAR && !d.shippable:
+			reset = append(reset, d.names...)
+		default:
 			decls = append(decls, d.src)
 		}
 	}
@@ -653,13 +657,15 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 		s.yi, s.trace = old, oldTrace
 		return err
 	}
-	if len(s.runtimeVars) > 0 {
-		var names []string
-		for n := range s.runtimeVars {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables set by statements were reset: %s", strings.Join(names, ", "))
+	for n := range s.runtimeVars {
+		reset = append(reset, n)
+	}
+	for _, n := range reset {
+		s.store.forget(n)
+	}
+	if len(reset) > 0 {
+		sort.Strings(reset)
+		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables set by statements or by initializers with side effects were reset: %s", strings.Join(reset, ", "))
 		res.Warnings = append(res.Warnings, w)
 		fmt.Fprintln(s.opts.Stderr, "govalent:", w)
 	}

@@ -151,6 +151,12 @@ var pureCalls = map[string]bool{
 	"time.Duration": true, "math.Sqrt": true, "math.Pow": true,
 }
 
+// sdkBuilders are the SDK functions that only describe a workflow; ct.Dispatch and friends are not among them.
+var sdkBuilders = map[string]bool{
+	"Electron": true, "Lattice": true, "Executor": true, "Queue": true, "Name": true, "Retries": true,
+	"TimeLimit": true, "Ship": true,
+}
+
 // varIsShippable reports whether a var declaration can be re-run on a worker: its initializers call nothing but
 // conversions, pure builtins, and the ct SDK (func literals are not called, so their bodies do not count).
 func varIsShippable(gd *ast.GenDecl, isType func(string) bool, isSDK func(string) bool) bool {
@@ -170,7 +176,7 @@ func varIsShippable(gd *ast.GenDecl, isType func(string) bool, isSDK func(string
 						}
 					case *ast.SelectorExpr:
 						pkg, isIdent := fun.X.(*ast.Ident)
-						if !isIdent || (!isSDK(pkg.Name) && !pureCalls[pkg.Name+"."+fun.Sel.Name]) {
+						if !isIdent || !(isSDK(pkg.Name) && sdkBuilders[fun.Sel.Name] || pureCalls[pkg.Name+"."+fun.Sel.Name]) {
 							ok = false
 						}
 					case *ast.ArrayType, *ast.MapType, *ast.ParenExpr, *ast.FuncType, *ast.InterfaceType:

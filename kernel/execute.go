@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/govalent/govalent/ct"
@@ -29,6 +30,28 @@ type execution struct {
 	allowStdin bool
 	progress   sync.WaitGroup // live progress displays of its dispatches
 	cellDone   chan struct{}
+	mu         sync.Mutex
+	ended      bool // no new progress display may start: progress.Wait has begun
+}
+
+// watching registers a progress display unless the cell has ended; the caller must call progress.Done.
+func (ex *execution) watching() bool {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.ended {
+		return false
+	}
+	ex.progress.Add(1)
+	return true
+}
+
+// end stops new progress displays and waits for the running ones.
+func (ex *execution) end() {
+	close(ex.cellDone)
+	ex.mu.Lock()
+	ex.ended = true
+	ex.mu.Unlock()
+	ex.progress.Wait()
 }
 
 type executeRequest struct {
@@ -97,8 +120,7 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 			result = display.Render(res.Value)
 		}
 	}
-	close(ex.cellDone)
-	ex.progress.Wait()
+	ex.end()
 	k.flushStreams(ex)
 	ct.SetCallContext(context.Background())
 	k.mu.Lock()
@@ -244,7 +266,18 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 func (w *streamWriter) flush() {
 	w.mu.Lock()
 	data := w.buf
-	w.buf, w.t = nil, nil
+	// keep an incomplete UTF-8 sequence at the end for the next message; JSON would garble it
+	cut := len(data)
+	for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(data[i]) {
+			if !utf8.FullRune(data[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	w.buf, w.t = append([]byte(nil), data[cut:]...), nil
+	data = data[:cut]
 	w.mu.Unlock()
 	if len(data) == 0 {
 		return
@@ -282,24 +315,26 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 			return 0, errStdinNotAllowed
 		}
 		r.k.flushStreams(ex)
-		r.k.send(r.k.stdin, &r.k.stdinMu, ex.req.Identities, "input_request", ex.req, map[string]any{"prompt": "", "password": false})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
+		for len(r.k.stdinReplies) > 0 { // a late reply to an earlier request is not this one's answer
+			<-r.k.stdinReplies
+		}
+		id := r.k.send(r.k.stdin, &r.k.stdinMu, ex.req.Identities, "input_request", ex.req, map[string]any{"prompt": "", "password": false})
+		for len(r.pending) == 0 {
 			select {
+			case msg := <-r.k.stdinReplies:
+				var parent Header
+				json.Unmarshal(msg.ParentHeader, &parent)
+				if parent.MsgID != "" && parent.MsgID != id {
+					continue // an answer to another request (jupyter_client sends none with no parent)
+				}
+				var reply struct {
+					Value string `json:"value"`
+				}
+				json.Unmarshal(msg.Content, &reply)
+				r.pending = []byte(reply.Value + "\n")
 			case <-ex.cellDone:
-			case <-ctx.Done():
+				return 0, io.EOF
 			}
-		}()
-		select {
-		case msg := <-r.k.stdinReplies:
-			var reply struct {
-				Value string `json:"value"`
-			}
-			json.Unmarshal(msg.Content, &reply)
-			r.pending = []byte(reply.Value + "\n")
-		case <-ex.cellDone:
-			return 0, io.EOF
 		}
 	}
 	n := copy(p, r.pending)
@@ -475,12 +510,14 @@ const progressInterval = 250 * time.Millisecond
 // dispatch finishes or the cell ends.
 func (k *Kernel) watchDispatch(id string) {
 	ex := k.current()
-	if ex == nil {
+	if ex == nil || !ex.watching() {
 		return
 	}
+	defer ex.progress.Done()
 	displayID := "govalent-dispatch-" + id
 	gui := ct.DispatcherURL() + "/#/dispatches/" + id
 	client := ct.NewClient(ct.DispatcherURL())
+	client.HTTP.Timeout = 5 * time.Second
 	show := func(update bool) bool {
 		res, err := client.GetResult(id, false)
 		if err != nil {

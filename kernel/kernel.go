@@ -210,22 +210,23 @@ func (k *Kernel) serveStdin() {
 		if msg.Header.MsgType == "input_reply" {
 			select {
 			case k.stdinReplies <- msg:
-			default: // nobody is waiting for input
+			default: // the buffer holds an unread reply already; the reader matches replies to its request
 			}
 		}
 	}
 }
 
-// send writes a message on a socket.
-func (k *Kernel) send(sock zmq4.Socket, mu *sync.Mutex, identities [][]byte, msgType string, parent *Message, content any) {
+// send writes a message on a socket and returns its msg_id.
+func (k *Kernel) send(sock zmq4.Socket, mu *sync.Mutex, identities [][]byte, msgType string, parent *Message, content any) string {
 	var parentHeader json.RawMessage
 	if parent != nil {
 		parentHeader, _ = json.Marshal(parent.Header)
 	}
-	frames, err := k.sig.encode(identities, newHeader(msgType, k.session), parentHeader, content)
+	h := newHeader(msgType, k.session)
+	frames, err := k.sig.encode(identities, h, parentHeader, content)
 	if err != nil {
 		k.log.Error("encoding a message", "type", msgType, "err", err)
-		return
+		return h.MsgID
 	}
 	if mu != nil {
 		mu.Lock()
@@ -234,6 +235,7 @@ func (k *Kernel) send(sock zmq4.Socket, mu *sync.Mutex, identities [][]byte, msg
 	if err := sock.SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
 		k.log.Warn("sending a message", "type", msgType, "err", err)
 	}
+	return h.MsgID
 }
 
 // publish sends a message on IOPub, topic-prefixed by its type.

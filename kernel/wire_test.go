@@ -23,7 +23,7 @@ func TestDecodeChecksSignatures(t *testing.T) {
 		t.Fatalf("%+v %v", m, err)
 	}
 	for name, f := range map[string]func([][]byte){
-		"bad signature": func(f [][]byte) { f[2] = []byte("00" + string(f[2][2:])) },
+		"bad signature": func(f [][]byte) { s := []byte(string(f[2])); s[0] ^= 1; f[2] = s },
 		"no signature":  func(f [][]byte) { f[2] = nil },
 		"changed body":  func(f [][]byte) { f[6] = []byte(`{"code":"os.Exit(1)"}`) },
 	} {

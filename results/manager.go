@@ -1,6 +1,10 @@
 package results
 
-import "log/slog"
+import (
+	"errors"
+	"log/slog"
+	"sync"
+)
 
 // Manager batches writes into few transactions (group commit): each Save's callback runs once its data is
 // durable. Thousands of node completions a second cost a handful of commits.
@@ -9,6 +13,9 @@ type Manager struct {
 	reqs chan saveReq
 	done chan struct{}
 	log  *slog.Logger
+
+	mu     sync.RWMutex // Close waits for Saves in progress
+	closed bool
 }
 
 type saveReq struct {
@@ -26,8 +33,21 @@ func NewManager(s *Store, log *slog.Logger) *Manager {
 	return m
 }
 
+// ErrClosed is what saving after Close gives.
+var ErrClosed = errors.New("results: the store is closed")
+
 // Save writes b and then calls then (from the writer goroutine) with the outcome.
-func (m *Manager) Save(b Batch, then func(error)) { m.reqs <- saveReq{b, then} }
+func (m *Manager) Save(b Batch, then func(error)) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		if then != nil {
+			then(ErrClosed)
+		}
+		return
+	}
+	m.reqs <- saveReq{b, then}
+}
 
 // SaveSync writes b and waits until it is durable.
 func (m *Manager) SaveSync(b Batch) error {
@@ -38,6 +58,9 @@ func (m *Manager) SaveSync(b Batch) error {
 
 // Close flushes pending writes and stops the writer.
 func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 	close(m.reqs)
 	<-m.done
 	return m.Store.Close()

@@ -3,7 +3,9 @@
 //
 // The default Store is an embedded SQLite database (modernc.org/sqlite, pure Go) in WAL mode with values larger
 // than a threshold kept as content-addressed files beside it. A commit returns only once the data is in the
-// write-ahead log, so a dispatcher killed with SIGKILL loses nothing it has reported as stored.
+// write-ahead log, so a dispatcher killed with SIGKILL loses nothing it has reported as stored. (With
+// synchronous=NORMAL, a power loss may lose the last transactions: durability against the machine dying needs
+// synchronous=FULL, at a cost per commit.)
 package results
 
 import (

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -153,12 +154,8 @@ func cmdResult(args []string) error {
 }
 
 func firstLine(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i]
-		}
-	}
-	return s
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func cmdCancel(args []string) error {
@@ -209,6 +206,9 @@ func cmdRun(args []string) error {
 		defer stop()
 	} else {
 		os.Setenv("GOVALENT_DISPATCHER", c.Dispatcher)
+		if c.Token != "" {
+			os.Setenv("GOVALENT_TOKEN", c.Token) // the SDK reads it from the environment
+		}
 	}
 	s, err := interp.New(interp.Options{})
 	if err != nil {

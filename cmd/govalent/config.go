@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -121,7 +122,11 @@ func (s *settings) resolve() (config, error) {
 		}
 	})
 	if c.Dispatcher == "" {
-		c.Dispatcher = fmt.Sprintf("http://127.0.0.1:%d", c.Port)
+		host := c.Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1" // listening everywhere: loopback reaches it
+		}
+		c.Dispatcher = "http://" + net.JoinHostPort(host, strconv.Itoa(c.Port))
 	}
 	c.Dispatcher = strings.TrimRight(c.Dispatcher, "/")
 	return c, nil
