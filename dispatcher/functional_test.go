@@ -708,3 +708,24 @@ res, err := ct.DispatchSync(spread, 5000)`)
 		t.Fatalf("%v %s", r.Result, r.Error)
 	}
 }
+
+// A node waiting out its retry backoff is held by no executor; cancelling must still end it.
+func TestCancelDuringRetryBackoff(t *testing.T) {
+	e := newEnv(t)
+	e.cell(`import "errors"
+func Never() (int, error) { return 0, errors.New("not yet") }
+var never = ct.Electron(Never, ct.Retries(7))
+id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return never() }))`)
+	id := e.value("id").(string)
+	waitFor(t, "a retry", 10*time.Second, func() bool {
+		r, _ := e.client().GetResult(id, false)
+		return r.Nodes[0].Attempts >= 2
+	})
+	if err := e.client().Cancel(id); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.client().GetResult(id, true)
+	if err != nil || r.Status != ct.StatusCancelled || r.Nodes[0].Status != ct.StatusCancelled || r.Nodes[0].Attempts > 4 {
+		t.Fatalf("%+v %v", r, err)
+	}
+}

@@ -124,3 +124,23 @@ func TestMissingProgramAndBadArgs(t *testing.T) {
 		t.Fatalf("%+v", oc)
 	}
 }
+
+// A worker keeps only a few rebuilt programs, but never forgets a program's source: the dispatcher sends each
+// one once.
+func TestEvictedProgramsCanRunAgain(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	defer p.Close()
+	var tasks []*Task
+	for i := 0; i <= maxSessions+1; i++ {
+		tk := task("Pid")
+		tk.ProgramHash = fmt.Sprintf("prog%d", i)
+		tasks = append(tasks, tk)
+	}
+	again := task("Pid")
+	again.ProgramHash = "prog0"
+	for _, oc := range run(p, append(tasks, again)...) {
+		if oc.Error != "" {
+			t.Fatalf("%+v", oc)
+		}
+	}
+}

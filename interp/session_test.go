@@ -283,3 +283,24 @@ func TestCellsSeeTheEnvironment(t *testing.T) {
 		t.Fatalf("got %v", r.Value)
 	}
 }
+
+// Declarations re-evaluated after a redefinition never include dispatches or other side effects.
+func TestRedefinitionsDoNotRepeatSideEffects(t *testing.T) {
+	s, out, _ := newSession(t)
+	eval(t, s, `import "fmt"
+func Bump() int { fmt.Println("SIDE EFFECT"); return 1 }
+var n = Bump()
+type T struct{ A int }
+func Add(a, b int) int { return a + b }
+var add = ct.Electron(Add)
+var wf = ct.Lattice(func() ct.Future { return add(1, 2) })
+var id, _ = ct.Dispatch(wf)`) // fails (no dispatcher): what matters is that it is not run again
+	if d, ok := s.store.byName["id"]; !ok || d.shippable {
+		t.Fatal("a var holding ct.Dispatch's result is not a side-effect-free declaration")
+	}
+	eval(t, s, `func Add(a, b int) int { return a * b }`) // refreshes add and wf
+	eval(t, s, `type T struct{ A, B int }`)               // rebuilds the interpreter
+	if c := strings.Count(out.String(), "SIDE EFFECT"); c != 1 {
+		t.Fatalf("Bump ran %d times", c)
+	}
+}
