@@ -52,4 +52,3 @@ func TestInterruptStopsABlockingCell(t *testing.T) {
 		t.Fatalf("after interrupts: %s", rep.Content)
 	}
 }
-
