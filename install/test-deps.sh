@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and is missing: a C compiler for the race detector, and Jupyter's own
 # clients from Debian (the kernel conformance suite, nbclient/nbconvert, jupyter_client) run with
-# /usr/bin/python3. Later issues add Redis and Chromium here.
+# /usr/bin/python3, and redis-server for the Redis queue tests. Later issues add Chromium here.
 set -euo pipefail
 
 missing=()
 command -v gcc >/dev/null || missing+=(gcc)
 command -v git >/dev/null || missing+=(git)
+[ -x /usr/bin/redis-server ] || missing+=(redis-server) # the Redis tests start their own servers
 [ -x /usr/bin/jupyter ] || missing+=(jupyter-client)
 /usr/bin/jupyter nbconvert --version >/dev/null 2>&1 || missing+=(jupyter-nbconvert)
 /usr/bin/python3 -c 'import jupyter_kernel_test' 2>/dev/null || missing+=(python3-jupyter-kernel-test)

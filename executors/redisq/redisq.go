@@ -1,0 +1,648 @@
+// Package redisq is the core of the Redis-queued worker pool: a reliable task queue on a single Redis server.
+//
+// Every task is in exactly one place: queued (its id on the list of its queue), leased (its id in the lease
+// ZSET, scored by expiry, with a token naming this hand-off), or done (its outcome appended to the results
+// stream, its payload deleted). Each state change that touches several keys is one Lua script, so it is
+// atomic; lease expiries use the Redis server's clock (TIME), so worker clocks don't matter.
+//
+// Keys, under a prefix P (default "govalent"):
+//
+//	P:q:<queue>     LIST of queued task ids (Dequeue pops the head, Recover pushes back at the head)
+//	P:queues        SET of queue names ever used (for Depths)
+//	P:t:<task id>   HASH: state (queued|leased|done), queue, payload, token, worker, attempt, cancelled;
+//	                once done only a tombstone is left (no payload), expiring after ResultRetention, so a
+//	                late Complete or a repeated Enqueue of the same id changes nothing
+//	P:leases        ZSET task id -> lease expiry (server unix ms)
+//	P:seq           counter for lease tokens
+//	P:results       STREAM of completions {task, worker, outcome}, trimmed by MINID to ResultRetention
+//	P:prog:<hash>   STRING program source, SET NX, expiring after ProgramTTL (refreshed on use)
+//	P:w:<id>        HASH worker info + last beat, expiring after 3 leases; P:workers SET of ids
+//	P:cancel        pub/sub channel announcing cancelled leased tasks (message = task id)
+package redisq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/govalent/govalent/executors"
+)
+
+// DefaultQueue is the queue of a task whose Queue is "".
+const DefaultQueue = "default"
+
+// enqueueChunk bounds the tasks per Enqueue script call, so that one huge batch does not block Redis for long.
+// Each chunk is atomic; Enqueue is idempotent per task id, so a failed batch can simply be retried.
+const enqueueChunk = 1000
+
+// ackChunk bounds the stream ids per Ack script call.
+const ackChunk = 1000
+
+// recoverLimit bounds the expired leases one Recover script call handles (Recover loops until none are left).
+const recoverLimit = 1000
+
+// Options configures a Queue.
+type Options struct {
+	Prefix          string        // key prefix; default "govalent"
+	Lease           time.Duration // lease length; default 10s. Workers should Extend every Lease/3 or so.
+	ResultRetention time.Duration // how long completions and done-task tombstones stay; default 1h
+	ProgramTTL      time.Duration // expiry of stored programs, refreshed by PutProgram and Enqueue; default 24h
+}
+
+// Queue is a task queue on one Redis server. It is safe for concurrent use.
+type Queue struct {
+	rdb  *redis.Client
+	opts Options
+	p    string // prefix
+}
+
+// New wraps rdb.
+func New(rdb *redis.Client, opts Options) *Queue {
+	if opts.Prefix == "" {
+		opts.Prefix = "govalent"
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 10 * time.Second
+	}
+	if opts.ResultRetention <= 0 {
+		opts.ResultRetention = time.Hour
+	}
+	if opts.ProgramTTL <= 0 {
+		opts.ProgramTTL = 24 * time.Hour
+	}
+	return &Queue{rdb: rdb, opts: opts, p: opts.Prefix}
+}
+
+// Options returns the options in effect (defaults filled in).
+func (q *Queue) Options() Options { return q.opts }
+
+func (q *Queue) key(parts ...string) string { return q.p + ":" + strings.Join(parts, ":") }
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// Lease is a task handed to a worker. Token identifies this hand-off: only its holder can Complete or Extend.
+type Lease struct {
+	Task    executors.Task
+	Token   string
+	Attempt int // 1 for the first hand-off, 2 after one recovery, ...
+}
+
+// Completion is one outcome read from the results stream.
+type Completion struct {
+	StreamID string
+	TaskID   string
+	Worker   string // the worker that completed it ("" for a task cancelled while queued)
+	Outcome  executors.Outcome
+}
+
+// WorkerInfo describes a live worker.
+type WorkerInfo struct {
+	ID            string    `json:"id"`
+	Host          string    `json:"host"`
+	PID           int       `json:"pid"`
+	Concurrency   int       `json:"concurrency"`
+	Queues        []string  `json:"queues"`
+	Running       []string  `json:"running"`        // task ids
+	LastHeartbeat time.Time `json:"last_heartbeat"` // server time; set by Heartbeat, ignored on input
+}
+
+// Lua helper: the server's time in unix milliseconds.
+const luaNow = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// KEYS[1] queues set. ARGV: prefix, program ttl ms, number of program hashes, hashes..., then (id, queue, payload)...
+var enqueueScript = redis.NewScript(`
+local p = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local np = tonumber(ARGV[3])
+for i = 1, np do
+  redis.call('PEXPIRE', p .. ':prog:' .. ARGV[3 + i], ttl)
+end
+local added = 0
+for i = 4 + np, #ARGV, 3 do
+  local id, q = ARGV[i], ARGV[i + 1]
+  local tk = p .. ':t:' .. id
+  if redis.call('EXISTS', tk) == 0 then
+    redis.call('HSET', tk, 'state', 'queued', 'queue', q, 'payload', ARGV[i + 2], 'attempt', 0)
+    redis.call('RPUSH', p .. ':q:' .. q, id)
+    redis.call('SADD', KEYS[1], q)
+    added = added + 1
+  end
+end
+return added
+`)
+
+// KEYS[1] leases. ARGV: prefix, worker, max, lease ms, queues...
+// Returns a flat array of (id, token, attempt, payload).
+var dequeueScript = redis.NewScript(luaNow + `
+local p, w = ARGV[1], ARGV[2]
+local max = tonumber(ARGV[3])
+local exp = now + tonumber(ARGV[4])
+local out = {}
+local n = 0
+for qi = 5, #ARGV do
+  local qk = p .. ':q:' .. ARGV[qi]
+  while n < max do
+    local ids = redis.call('LPOP', qk, max - n)
+    if not ids then break end
+    for _, id in ipairs(ids) do
+      local tk = p .. ':t:' .. id
+      local v = redis.call('HMGET', tk, 'state', 'payload')
+      if v[1] == 'queued' then
+        local tok = w .. '/' .. redis.call('INCR', p .. ':seq')
+        local att = redis.call('HINCRBY', tk, 'attempt', 1)
+        redis.call('HSET', tk, 'state', 'leased', 'token', tok, 'worker', w)
+        redis.call('ZADD', KEYS[1], exp, id)
+        n = n + 1
+        out[#out + 1] = id
+        out[#out + 1] = tok
+        out[#out + 1] = att
+        out[#out + 1] = v[2]
+      end
+    end
+  end
+  if n >= max then break end
+end
+return out
+`)
+
+// KEYS[1] leases. ARGV: prefix, worker, lease ms, then (id, token)... Returns how many were extended.
+var extendScript = redis.NewScript(luaNow + `
+local p, w = ARGV[1], ARGV[2]
+local exp = now + tonumber(ARGV[3])
+local n = 0
+for i = 4, #ARGV, 2 do
+  local v = redis.call('HMGET', p .. ':t:' .. ARGV[i], 'state', 'token', 'worker')
+  if v[1] == 'leased' and v[2] == ARGV[i + 1] and v[3] == w then
+    redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`)
+
+// KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, then (id, token, outcome)...
+// Returns 1 or 0 per task.
+var completeScript = redis.NewScript(luaNow + `
+local p = ARGV[1]
+local ret = tonumber(ARGV[2])
+local minid = string.format('%d', now - ret)
+local res = {}
+for i = 3, #ARGV, 3 do
+  local id, tok = ARGV[i], ARGV[i + 1]
+  local tk = p .. ':t:' .. id
+  local v = redis.call('HMGET', tk, 'state', 'token', 'worker')
+  if v[1] == 'leased' and v[2] == tok then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', tk, 'payload', 'token')
+    redis.call('HSET', tk, 'state', 'done')
+    redis.call('PEXPIRE', tk, ret)
+    redis.call('XADD', KEYS[2], 'MINID', minid, '*', 'task', id, 'worker', v[3], 'outcome', ARGV[i + 2])
+    res[#res + 1] = 1
+  else
+    res[#res + 1] = 0
+  end
+end
+return res
+`)
+
+// KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, limit, cancelled outcome JSON.
+// Requeues (at the head) expired leases; a cancelled one is completed as cancelled instead.
+// Returns {requeued, expired leases handled}.
+var recoverScript = redis.NewScript(luaNow + `
+local p = ARGV[1]
+local ret = tonumber(ARGV[2])
+local minid = string.format('%d', now - ret)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local n = 0
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local tk = p .. ':t:' .. id
+  local v = redis.call('HMGET', tk, 'state', 'queue', 'cancelled', 'worker')
+  if v[1] == 'leased' then
+    if v[3] == '1' then
+      redis.call('HDEL', tk, 'payload', 'token')
+      redis.call('HSET', tk, 'state', 'done')
+      redis.call('PEXPIRE', tk, ret)
+      redis.call('XADD', KEYS[2], 'MINID', minid, '*', 'task', id, 'worker', v[4], 'outcome', ARGV[4])
+    else
+      redis.call('HSET', tk, 'state', 'queued')
+      redis.call('HDEL', tk, 'token', 'worker')
+      redis.call('LPUSH', p .. ':q:' .. v[2], id)
+      n = n + 1
+    end
+  end
+end
+redis.call('XTRIM', KEYS[2], 'MINID', minid)
+return {n, #ids}
+`)
+
+// KEYS[1] results. ARGV: prefix, id, retention ms, cancelled outcome JSON, channel.
+// Returns 1 if a queued task was removed, 2 if a leased one was flagged, 0 otherwise.
+var cancelScript = redis.NewScript(luaNow + `
+local p, id = ARGV[1], ARGV[2]
+local ret = tonumber(ARGV[3])
+local tk = p .. ':t:' .. id
+local v = redis.call('HMGET', tk, 'state', 'queue')
+if v[1] == 'queued' then
+  redis.call('LREM', p .. ':q:' .. v[2], 1, id)
+  redis.call('HDEL', tk, 'payload')
+  redis.call('HSET', tk, 'state', 'done', 'cancelled', 1)
+  redis.call('PEXPIRE', tk, ret)
+  redis.call('XADD', KEYS[1], 'MINID', string.format('%d', now - ret), '*', 'task', id, 'worker', '', 'outcome', ARGV[4])
+  return 1
+elseif v[1] == 'leased' then
+  redis.call('HSET', tk, 'cancelled', 1)
+  redis.call('PUBLISH', ARGV[5], id)
+  return 2
+end
+return 0
+`)
+
+// KEYS[1] workers set, KEYS[2] worker hash. ARGV: id, info JSON, ttl ms.
+var heartbeatScript = redis.NewScript(luaNow + `
+redis.call('HSET', KEYS[2], 'info', ARGV[2], 'beat', now)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('SADD', KEYS[1], ARGV[1])
+return now
+`)
+
+// KEYS[1] results. ARGV: retention ms, stream ids...
+var ackScript = redis.NewScript(luaNow + `
+local n = 0
+if #ARGV > 1 then
+  n = redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+end
+redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[1])))
+return n
+`)
+
+// KEYS[1] program key. ARGV: source, ttl ms.
+var putProgramScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 0
+end
+return 1
+`)
+
+func queueName(s string) string {
+	if s == "" {
+		return DefaultQueue
+	}
+	return s
+}
+
+// Enqueue stores each task's payload (the JSON of the task; Program is never part of it) and appends its id to
+// its queue. Re-enqueueing an id that is already queued, leased or recently done does nothing. It also
+// refreshes the expiry of the tasks' programs (store them first with PutProgram).
+func (q *Queue) Enqueue(ctx context.Context, tasks ...*executors.Task) error {
+	for len(tasks) > 0 {
+		n := min(len(tasks), enqueueChunk)
+		if err := q.enqueue(ctx, tasks[:n]); err != nil {
+			return err
+		}
+		tasks = tasks[n:]
+	}
+	return nil
+}
+
+func (q *Queue) enqueue(ctx context.Context, tasks []*executors.Task) error {
+	hashes := map[string]bool{}
+	for _, t := range tasks {
+		if t.ProgramHash != "" {
+			hashes[t.ProgramHash] = true
+		}
+	}
+	args := make([]any, 0, 3+len(hashes)+3*len(tasks))
+	args = append(args, q.p, ms(q.opts.ProgramTTL), len(hashes))
+	for h := range hashes {
+		args = append(args, h)
+	}
+	for _, t := range tasks {
+		if t.ID == "" {
+			return errors.New("redisq: task without id")
+		}
+		payload, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("redisq: encoding task %s: %w", t.ID, err)
+		}
+		args = append(args, t.ID, queueName(t.Queue), payload)
+	}
+	return enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).Err()
+}
+
+// PutProgram stores a program's source under its hash, once (SET NX); either way its expiry is refreshed.
+func (q *Queue) PutProgram(ctx context.Context, hash, source string) error {
+	return putProgramScript.Run(ctx, q.rdb, []string{q.key("prog", hash)}, source, ms(q.opts.ProgramTTL)).Err()
+}
+
+// Program returns a stored program's source, or an error wrapping redis.Nil if there is none.
+func (q *Queue) Program(ctx context.Context, hash string) (string, error) {
+	s, err := q.rdb.Get(ctx, q.key("prog", hash)).Result()
+	if err != nil {
+		return "", fmt.Errorf("redisq: program %s: %w", hash, err)
+	}
+	return s, nil
+}
+
+// Dequeue leases up to max tasks for worker, taking from queues in order (nil means the default queue). It does
+// not block: it returns no leases when the queues are empty.
+func (q *Queue) Dequeue(ctx context.Context, worker string, queues []string, max int) ([]Lease, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	if len(queues) == 0 {
+		queues = []string{DefaultQueue}
+	}
+	args := []any{q.p, worker, max, ms(q.opts.Lease)}
+	for _, name := range queues {
+		args = append(args, queueName(name))
+	}
+	vals, err := dequeueScript.Run(ctx, q.rdb, []string{q.key("leases")}, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	leases := make([]Lease, 0, len(vals)/4)
+	var bad []Lease
+	var badOutcomes []executors.Outcome
+	for i := 0; i+3 < len(vals); i += 4 {
+		id, _ := vals[i].(string)
+		tok, _ := vals[i+1].(string)
+		att, _ := vals[i+2].(int64)
+		payload, _ := vals[i+3].(string)
+		l := Lease{Token: tok, Attempt: int(att)}
+		if err := json.Unmarshal([]byte(payload), &l.Task); err != nil || l.Task.ID != id {
+			// Fail it at once rather than let it cycle through recovery forever.
+			l.Task.ID = id
+			now := time.Now()
+			bad = append(bad, l)
+			badOutcomes = append(badOutcomes, executors.Outcome{
+				Error: fmt.Sprintf("redisq: undecodable task payload: %v", err), Start: now, End: now})
+			continue
+		}
+		leases = append(leases, l)
+	}
+	if len(bad) > 0 {
+		if _, err := q.CompleteBatch(ctx, bad, badOutcomes); err != nil {
+			return leases, err
+		}
+	}
+	return leases, nil
+}
+
+// Extend pushes the expiry of the worker's leases to one Lease from now (server time). Leases whose token no
+// longer matches (recovered and handed on, or completed) are skipped.
+func (q *Queue) Extend(ctx context.Context, worker string, leases []Lease) error {
+	_, err := q.ExtendCount(ctx, worker, leases)
+	return err
+}
+
+// ExtendCount is Extend, also returning how many leases were still held and got extended.
+func (q *Queue) ExtendCount(ctx context.Context, worker string, leases []Lease) (int, error) {
+	if len(leases) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, 3+2*len(leases))
+	args = append(args, q.p, worker, ms(q.opts.Lease))
+	for _, l := range leases {
+		args = append(args, l.Task.ID, l.Token)
+	}
+	n, err := extendScript.Run(ctx, q.rdb, []string{q.key("leases")}, args...).Int()
+	return n, err
+}
+
+// Complete records oc as the outcome of l's task if, and only if, l's token still matches: it ends the lease,
+// deletes the payload, appends the completion to the results stream and returns true. A stale token (the lease
+// expired and the task was requeued or handed to another worker, or it was already completed) returns false and
+// changes nothing.
+func (q *Queue) Complete(ctx context.Context, l Lease, oc executors.Outcome) (bool, error) {
+	ok, err := q.CompleteBatch(ctx, []Lease{l}, []executors.Outcome{oc})
+	if err != nil {
+		return false, err
+	}
+	return ok[0], nil
+}
+
+// CompleteBatch is Complete for several leases in one script call; ok[i] tells whether outcomes[i] was recorded.
+func (q *Queue) CompleteBatch(ctx context.Context, leases []Lease, outcomes []executors.Outcome) ([]bool, error) {
+	if len(leases) != len(outcomes) {
+		return nil, errors.New("redisq: CompleteBatch: leases and outcomes differ in length")
+	}
+	if len(leases) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 2+3*len(leases))
+	args = append(args, q.p, ms(q.opts.ResultRetention))
+	for i, l := range leases {
+		b, err := json.Marshal(outcomes[i])
+		if err != nil {
+			return nil, fmt.Errorf("redisq: encoding outcome of %s: %w", l.Task.ID, err)
+		}
+		args = append(args, l.Task.ID, l.Token, b)
+	}
+	res, err := completeScript.Run(ctx, q.rdb, []string{q.key("leases"), q.key("results")}, args...).Int64Slice()
+	if err != nil {
+		return nil, err
+	}
+	ok := make([]bool, len(leases))
+	for i := range ok {
+		ok[i] = i < len(res) && res[i] == 1
+	}
+	return ok, nil
+}
+
+func cancelledOutcome() []byte {
+	now := time.Now()
+	b, _ := json.Marshal(executors.Outcome{Cancelled: true, Error: "cancelled", Start: now, End: now})
+	return b
+}
+
+// Recover puts tasks whose lease expired back at the head of their queue (they get a new token when next
+// dequeued) and returns how many. An expired lease of a cancelled task is completed as cancelled instead. It
+// also trims completions older than ResultRetention. The dispatcher calls it every second.
+func (q *Queue) Recover(ctx context.Context) (int, error) {
+	total := 0
+	oc := cancelledOutcome()
+	for {
+		res, err := recoverScript.Run(ctx, q.rdb, []string{q.key("leases"), q.key("results")},
+			q.p, ms(q.opts.ResultRetention), recoverLimit, oc).Int64Slice()
+		if err != nil {
+			return total, err
+		}
+		if len(res) != 2 {
+			return total, fmt.Errorf("redisq: recover: unexpected reply %v", res)
+		}
+		total += int(res[0])
+		if res[1] < recoverLimit {
+			return total, nil
+		}
+	}
+}
+
+// Results reads up to count completions after stream id after ("" or "0" for the start), waiting up to block
+// for the first one (block <= 0: don't wait). It returns them and the id to pass as after next time (after
+// itself when there were none).
+func (q *Queue) Results(ctx context.Context, after string, count int, block time.Duration) ([]Completion, string, error) {
+	if after == "" {
+		after = "0"
+	}
+	if block <= 0 {
+		block = -1
+	}
+	streams, err := q.rdb.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{q.key("results"), after},
+		Count:   int64(count),
+		Block:   block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, after, nil
+	}
+	if err != nil {
+		return nil, after, err
+	}
+	var out []Completion
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			c := Completion{StreamID: m.ID}
+			c.TaskID, _ = m.Values["task"].(string)
+			c.Worker, _ = m.Values["worker"].(string)
+			raw, _ := m.Values["outcome"].(string)
+			if err := json.Unmarshal([]byte(raw), &c.Outcome); err != nil {
+				c.Outcome = executors.Outcome{Error: "redisq: undecodable outcome: " + err.Error()}
+			}
+			out = append(out, c)
+			after = m.ID
+		}
+	}
+	return out, after, nil
+}
+
+// Ack deletes completions the dispatcher has stored, and trims those older than ResultRetention.
+func (q *Queue) Ack(ctx context.Context, streamIDs ...string) error {
+	for first := true; first || len(streamIDs) > 0; first = false {
+		n := min(len(streamIDs), ackChunk) // the script unpacks its arguments: keep well under Lua's stack limit
+		args := make([]any, 0, 1+n)
+		args = append(args, ms(q.opts.ResultRetention))
+		for _, id := range streamIDs[:n] {
+			args = append(args, id)
+		}
+		if err := ackScript.Run(ctx, q.rdb, []string{q.key("results")}, args...).Err(); err != nil {
+			return err
+		}
+		streamIDs = streamIDs[n:]
+	}
+	return nil
+}
+
+// Cancel cancels a task: a queued one is removed and a Cancelled completion written at once; a leased one is
+// flagged (IsCancelled) and announced on CancelChannel, and its worker is expected to stop it and Complete it
+// (if the lease expires instead, Recover completes it as cancelled). A done or unknown task is left alone.
+func (q *Queue) Cancel(ctx context.Context, taskID string) error {
+	return cancelScript.Run(ctx, q.rdb, []string{q.key("results")},
+		q.p, taskID, ms(q.opts.ResultRetention), cancelledOutcome(), q.CancelChannel()).Err()
+}
+
+// CancelChannel is the pub/sub channel on which Cancel announces leased task ids.
+func (q *Queue) CancelChannel() string { return q.key("cancel") }
+
+// IsCancelled tells whether a leased task has been cancelled, for workers that poll (pub/sub messages are lost
+// while a worker is disconnected).
+func (q *Queue) IsCancelled(ctx context.Context, taskID string) (bool, error) {
+	v, err := q.rdb.HGet(ctx, q.key("t", taskID), "cancelled").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return v == "1", err
+}
+
+// Heartbeat records a live worker, expiring after 3 leases unless renewed.
+func (q *Queue) Heartbeat(ctx context.Context, w WorkerInfo) error {
+	if w.ID == "" {
+		return errors.New("redisq: worker without id")
+	}
+	w.LastHeartbeat = time.Time{}
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	return heartbeatScript.Run(ctx, q.rdb, []string{q.key("workers"), q.key("w", w.ID)},
+		w.ID, b, ms(3*q.opts.Lease)).Err()
+}
+
+// Workers lists live workers, sorted by id.
+func (q *Queue) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	ids, err := q.rdb.SMembers(ctx, q.key("workers")).Result()
+	if err != nil {
+		return nil, err
+	}
+	cmds := make([]*redis.SliceCmd, len(ids))
+	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, q.key("w", id), "info", "beat")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []WorkerInfo
+	var gone []any
+	for i, c := range cmds {
+		v := c.Val()
+		info, _ := v[0].(string)
+		if info == "" {
+			gone = append(gone, ids[i])
+			continue
+		}
+		var w WorkerInfo
+		if err := json.Unmarshal([]byte(info), &w); err != nil {
+			continue
+		}
+		beat, _ := v[1].(string)
+		if n, err := strconv.ParseInt(beat, 10, 64); err == nil {
+			w.LastHeartbeat = time.UnixMilli(n)
+		}
+		out = append(out, w)
+	}
+	if len(gone) > 0 {
+		// A worker beating right now re-adds itself on its next heartbeat.
+		q.rdb.SRem(ctx, q.key("workers"), gone...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Depths returns the length of every queue ever used and the number of leased tasks.
+func (q *Queue) Depths(ctx context.Context) (map[string]int64, int64, error) {
+	names, err := q.rdb.SMembers(ctx, q.key("queues")).Result()
+	if err != nil {
+		return nil, 0, err
+	}
+	lens := make([]*redis.IntCmd, len(names))
+	var leased *redis.IntCmd
+	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, n := range names {
+			lens[i] = p.LLen(ctx, q.key("q", n))
+		}
+		leased = p.ZCard(ctx, q.key("leases"))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	m := make(map[string]int64, len(names))
+	for i, n := range names {
+		m[n] = lens[i].Val()
+	}
+	return m, leased.Val(), nil
+}
