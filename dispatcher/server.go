@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/redisq"
 	"github.com/govalent/govalent/results"
 )
 
@@ -29,6 +30,7 @@ type Config struct {
 	WorkerCommand []string // how to start a worker process; default: this executable with "worker --pipe"
 	MaxBody       int64    // largest request body accepted; 0 means 256 MiB
 	Token         string   // when set, API requests need "Authorization: Bearer <token>"
+	Redis         string   // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
 	Logger        *slog.Logger
 }
 
@@ -66,8 +68,17 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	store := results.NewManager(st, cfg.Logger)
 	execs := map[string]executors.Executor{
-		"pool":  executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand, Logger: cfg.Logger}),
 		"local": executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand, Logger: cfg.Logger}),
+	}
+	if cfg.Redis != "" {
+		q, err := redisq.Dial(cfg.Redis, redisq.Options{})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		execs["pool"] = redisq.NewExecutor("pool", q, cfg.Logger)
+	} else {
+		execs["pool"] = executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand, Logger: cfg.Logger})
 	}
 	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now()}
 	n, err := d.engine.Resume()

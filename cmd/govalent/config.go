@@ -24,6 +24,7 @@ type config struct {
 	Token      string `toml:"token"`
 	Dispatcher string `toml:"dispatcher"` // address clients use; default http://127.0.0.1:<port>
 	LogLevel   string `toml:"log_level"`
+	Redis      string `toml:"redis"` // redis://host:port/db: the pool executor is the Redis worker pool
 }
 
 func defaultDataDir() string {
@@ -65,6 +66,7 @@ func newSettings(fs *flag.FlagSet) *settings {
 	fs.StringVar(&s.flags.Token, "token", "", "API token (required when listening beyond loopback)")
 	fs.StringVar(&s.flags.Dispatcher, "dispatcher", "", "dispatcher URL for client commands")
 	fs.StringVar(&s.flags.LogLevel, "log-level", "", "debug, info, warn or error")
+	fs.StringVar(&s.flags.Redis, "redis", "", "Redis URL (redis://host:6379/0): run electrons on `govalent worker --redis` processes")
 	return s
 }
 
@@ -97,7 +99,7 @@ func (s *settings) resolve() (config, error) {
 	for _, e := range []error{
 		env("HOST", str(&c.Host)), env("PORT", num(&c.Port)), env("DATA_DIR", str(&c.DataDir)),
 		env("WORKERS", num(&c.Workers)), env("TOKEN", str(&c.Token)), env("DISPATCHER", str(&c.Dispatcher)),
-		env("LOG_LEVEL", str(&c.LogLevel)),
+		env("LOG_LEVEL", str(&c.LogLevel)), env("REDIS", str(&c.Redis)),
 	} {
 		if e != nil {
 			return c, e
@@ -119,6 +121,8 @@ func (s *settings) resolve() (config, error) {
 			c.Dispatcher = s.flags.Dispatcher
 		case "log-level":
 			c.LogLevel = s.flags.LogLevel
+		case "redis":
+			c.Redis = s.flags.Redis
 		}
 	})
 	if c.Dispatcher == "" {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/redisq"
 )
 
 func pidFile(c config) string { return filepath.Join(c.DataDir, "govalent.pid") }
@@ -120,7 +122,7 @@ func serve(c config) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
 	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Logger: log})
+	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Redis: c.Redis, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
@@ -186,15 +188,45 @@ func cmdStop(args []string) error {
 
 func cmdWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	s := newSettings(fs)
 	pipe := fs.Bool("pipe", false, "serve tasks on fds 3 (in) and 4 (out), as the embedded pool does")
+	concurrency := fs.Int("concurrency", runtime.NumCPU(), "tasks at once, each in its own process")
+	lease := fs.Duration("lease", 10*time.Second, "how long a task stays leased without a heartbeat before another worker takes it")
+	var queues stringList
+	fs.Var(&queues, "queue", "a queue to serve (repeatable; default: default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !*pipe {
-		return errors.New("only --pipe workers exist so far; they are started by the dispatcher")
+	if *pipe {
+		return executors.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
 	}
-	return executors.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
+	c, err := s.resolve()
+	if err != nil {
+		return err
+	}
+	if c.Redis == "" {
+		return errors.New("usage: govalent worker --redis redis://HOST:6379/0 [--concurrency N] [--queue NAME...]")
+	}
+	log := newLogger(os.Stderr, c.LogLevel)
+	q, err := redisq.Dial(c.Redis, redisq.Options{Lease: *lease})
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	w := redisq.NewWorker(q, redisq.WorkerConfig{Concurrency: *concurrency, Queues: queues, Command: []string{exe, "worker", "--pipe"}, Logger: log})
+	return w.Run(ctx)
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdLogs(args []string) error {
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)

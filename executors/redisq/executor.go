@@ -1,0 +1,184 @@
+package redisq
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/govalent/govalent/executors"
+	"github.com/redis/go-redis/v9"
+)
+
+// Executor is the dispatcher's side of the Redis pool: it queues tasks in Redis for `govalent worker --redis`
+// processes on any machine, reads their outcomes from the results stream, and recovers the tasks of workers
+// whose leases expired.
+type Executor struct {
+	name string
+	q    *Queue
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	waiting  map[string]func(executors.Outcome) // task id -> done, until its completion is read
+	programs map[string]bool                    // program hashes already stored
+	done     int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewExecutor starts reading results and recovering expired leases.
+func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Executor{name: name, q: q, log: log, waiting: map[string]func(executors.Outcome){}, programs: map[string]bool{}, ctx: ctx, cancel: cancel}
+	e.wg.Add(2)
+	go e.readResults()
+	go e.recoverLeases()
+	return e
+}
+
+// Submit implements executors.Executor. A task that cannot be queued (Redis down) is retried until it is.
+func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
+	e.mu.Lock()
+	e.waiting[t.ID] = done
+	needProgram := !e.programs[t.ProgramHash]
+	e.mu.Unlock()
+	go func() {
+		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+			err := e.enqueue(t, needProgram)
+			if err == nil {
+				return
+			}
+			e.log.Warn("queueing a task in Redis failed; retrying", "task", t.ID, "err", err)
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+		}
+	}()
+}
+
+func (e *Executor) enqueue(t *executors.Task, needProgram bool) error {
+	if needProgram && t.Program != "" {
+		if err := e.q.PutProgram(e.ctx, t.ProgramHash, t.Program); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.programs[t.ProgramHash] = true
+		e.mu.Unlock()
+	}
+	return e.q.Enqueue(e.ctx, t)
+}
+
+// Cancel implements executors.Executor: a queued task is removed, a running one is stopped by its worker.
+func (e *Executor) Cancel(taskID string) {
+	if err := e.q.Cancel(e.ctx, taskID); err != nil {
+		e.log.Warn("cancelling a task in Redis failed", "task", taskID, "err", err)
+	}
+}
+
+// Stats implements executors.Executor.
+func (e *Executor) Stats() executors.Stats {
+	st := executors.Stats{Name: e.name}
+	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Second)
+	defer cancel()
+	if workers, err := e.q.Workers(ctx); err == nil {
+		for _, w := range workers {
+			st.Workers += w.Concurrency
+			st.Busy += len(w.Running)
+		}
+	}
+	if depths, _, err := e.q.Depths(ctx); err == nil {
+		for _, d := range depths {
+			st.Queued += int(d)
+		}
+	}
+	e.mu.Lock()
+	st.Done = e.done
+	e.mu.Unlock()
+	return st
+}
+
+// Close stops reading results; tasks in Redis stay there for the next dispatcher.
+func (e *Executor) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// readResults hands completions to the tasks waiting for them, then acknowledges them.
+func (e *Executor) readResults() {
+	defer e.wg.Done()
+	after := "0"
+	for e.ctx.Err() == nil {
+		completions, next, err := e.q.Results(e.ctx, after, 512, time.Second)
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Warn("reading results from Redis failed; retrying", "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			continue
+		}
+		after = next
+		var ids []string
+		for _, c := range completions {
+			e.mu.Lock()
+			done := e.waiting[c.TaskID]
+			delete(e.waiting, c.TaskID)
+			if done != nil {
+				e.done++
+			}
+			e.mu.Unlock()
+			if done != nil {
+				done(c.Outcome)
+			}
+			ids = append(ids, c.StreamID)
+		}
+		if len(ids) > 0 {
+			if err := e.q.Ack(e.ctx, ids...); err != nil {
+				e.log.Warn("acknowledging results failed", "err", err)
+			}
+		}
+	}
+}
+
+// recoverLeases requeues the tasks of workers that stopped extending their leases (killed, paused, cut off).
+func (e *Executor) recoverLeases() {
+	defer e.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := e.q.Recover(e.ctx); err != nil {
+				e.log.Warn("recovering expired leases failed", "err", err)
+			} else if n > 0 {
+				e.log.Info("requeued tasks whose lease expired", "count", n)
+			}
+		}
+	}
+}
+
+var _ executors.Executor = (*Executor)(nil)
+
+// Dial connects to Redis at url (redis://[user:password@]host:port/db) with retries that ride out a restart.
+func Dial(url string, opts Options) (*Queue, error) {
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL %q: %w", url, err)
+	}
+	ro.MaxRetries = 5
+	rdb := redis.NewClient(ro)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("no Redis answers at %s: %w", url, err)
+	}
+	return New(rdb, opts), nil
+}

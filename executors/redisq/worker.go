@@ -1,0 +1,204 @@
+package redisq
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/govalent/govalent/executors"
+)
+
+// WorkerConfig configures a Redis pool worker (`govalent worker --redis URL`).
+type WorkerConfig struct {
+	ID          string   // unique per worker; default host:pid
+	Concurrency int      // tasks at once, each in its own worker process
+	Queues      []string // queues served, in priority order; default "default"
+	Command     []string // the worker-process command (`govalent worker --pipe`)
+	Logger      *slog.Logger
+}
+
+// Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's ProcessPool, so
+// user code is as isolated as on the dispatcher's machine), keeping their leases alive while they run.
+type Worker struct {
+	cfg  WorkerConfig
+	q    *Queue
+	pool *executors.ProcessPool
+	host string
+
+	mu       sync.Mutex
+	running  map[string]Lease // task id -> lease
+	programs map[string]string
+	wake     chan struct{}
+}
+
+// NewWorker prepares a worker; Run serves until ctx is done.
+func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
+	host, _ := os.Hostname()
+	if cfg.ID == "" {
+		cfg.ID = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if len(cfg.Queues) == 0 {
+		cfg.Queues = []string{DefaultQueue}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Worker{
+		cfg: cfg, q: q, host: host, running: map[string]Lease{}, programs: map[string]string{}, wake: make(chan struct{}, 1),
+		pool: executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command, Logger: cfg.Logger}),
+	}
+}
+
+// Run serves tasks until ctx is done, reconnecting to Redis as needed.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.pool.Close()
+	go w.keepLeases(ctx)
+	go w.listenForCancels(ctx)
+	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
+	idle := time.Millisecond
+	for ctx.Err() == nil {
+		free := w.cfg.Concurrency - w.busy()
+		if free <= 0 {
+			w.wait(ctx, time.Second)
+			continue
+		}
+		leases, err := w.q.Dequeue(ctx, w.cfg.ID, w.cfg.Queues, free)
+		if err != nil {
+			w.cfg.Logger.Warn("taking tasks from Redis failed; retrying", "err", err)
+			w.wait(ctx, time.Second)
+			continue
+		}
+		if len(leases) == 0 {
+			w.wait(ctx, idle)
+			idle = min(2*idle, 50*time.Millisecond) // back off while the queues are empty
+			continue
+		}
+		idle = time.Millisecond
+		for _, l := range leases {
+			w.start(ctx, l)
+		}
+	}
+	return nil
+}
+
+func (w *Worker) busy() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+func (w *Worker) wait(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-w.wake:
+	case <-time.After(d):
+	}
+}
+
+func (w *Worker) start(ctx context.Context, l Lease) {
+	t := l.Task
+	src, err := w.program(ctx, t.ProgramHash)
+	if err != nil {
+		w.finish(ctx, l, executors.Outcome{Error: "the worker could not fetch the shipped program: " + err.Error(), Start: time.Now(), End: time.Now()})
+		return
+	}
+	t.Program = src
+	w.mu.Lock()
+	w.running[t.ID] = l
+	w.mu.Unlock()
+	w.pool.Submit(&t, func(oc executors.Outcome) { w.finish(ctx, l, oc) })
+}
+
+func (w *Worker) program(ctx context.Context, hash string) (string, error) {
+	w.mu.Lock()
+	src, ok := w.programs[hash]
+	w.mu.Unlock()
+	if ok || hash == "" {
+		return src, nil
+	}
+	src, err := w.q.Program(ctx, hash)
+	if err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	w.programs[hash] = src
+	w.mu.Unlock()
+	return src, nil
+}
+
+// finish reports an outcome; a false from Complete means the lease was lost (the task went to another worker
+// after this one stalled) and the outcome is dropped, so the result never counts twice.
+func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
+	for backoff := 50 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
+		ok, err := w.q.Complete(ctx, l, oc)
+		if err == nil {
+			if !ok {
+				w.cfg.Logger.Info("dropped the outcome of a task whose lease was lost", "task", l.Task.ID)
+			}
+			break
+		}
+		w.cfg.Logger.Warn("reporting an outcome to Redis failed; retrying", "task", l.Task.ID, "err", err)
+		time.Sleep(backoff)
+	}
+	w.mu.Lock()
+	delete(w.running, l.Task.ID)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// keepLeases extends the leases of running tasks and sends heartbeats, every third of a lease.
+func (w *Worker) keepLeases(ctx context.Context) {
+	tick := time.NewTicker(w.q.Options().Lease / 3)
+	defer tick.Stop()
+	for {
+		w.mu.Lock()
+		leases := make([]Lease, 0, len(w.running))
+		ids := make([]string, 0, len(w.running))
+		for id, l := range w.running {
+			leases = append(leases, l)
+			ids = append(ids, id)
+		}
+		w.mu.Unlock()
+		if len(leases) > 0 {
+			if err := w.q.Extend(ctx, w.cfg.ID, leases); err != nil && ctx.Err() == nil {
+				w.cfg.Logger.Warn("extending leases failed", "err", err)
+			}
+		}
+		info := WorkerInfo{ID: w.cfg.ID, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency, Queues: w.cfg.Queues, Running: ids}
+		if err := w.q.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
+			w.cfg.Logger.Warn("heartbeat failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// listenForCancels stops running tasks that the dispatcher cancels.
+// go-redis resubscribes by itself after Redis comes back.
+func (w *Worker) listenForCancels(ctx context.Context) {
+	sub := w.q.rdb.Subscribe(ctx, w.q.CancelChannel())
+	go func() {
+		<-ctx.Done()
+		sub.Close()
+	}()
+	for msg := range sub.Channel() {
+		w.mu.Lock()
+		_, mine := w.running[msg.Payload]
+		w.mu.Unlock()
+		if mine {
+			w.pool.Cancel(msg.Payload)
+		}
+	}
+}
