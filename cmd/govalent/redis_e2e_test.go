@@ -49,47 +49,69 @@ func startWorker(t *testing.T, redisURL string) *exec.Cmd {
 	return cmd
 }
 
-// A dispatcher started with --redis runs electrons on `govalent worker --redis` processes; a worker killed
-// with SIGKILL in the middle of a task loses its lease, and another worker runs the task again.
-func TestRedisPoolSurvivesAWorkerSIGKILL(t *testing.T) {
-	redisURL := startRedis(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	d := exec.Command(binary, "start", "--foreground", "--data-dir", dir, "--port", strconv.Itoa(port), "--redis", redisURL)
+// redisSetup is a dispatcher started with --redis, n workers, and a session whose ct calls go to it.
+type redisSetup struct {
+	redisURL, url, dir string
+	port               int
+	dispatcher         *exec.Cmd
+	workers            []*exec.Cmd
+	client             *ct.Client
+	session            *interp.Session
+}
+
+func newRedisSetup(t *testing.T, workers int) *redisSetup {
+	t.Helper()
+	r := &redisSetup{redisURL: startRedis(t), dir: t.TempDir(), port: freePort(t)}
+	r.url = "http://127.0.0.1:" + strconv.Itoa(r.port)
+	r.startDispatcher(t)
+	for i := 0; i < workers; i++ {
+		r.workers = append(r.workers, startWorker(t, r.redisURL))
+	}
+	t.Setenv("GOVALENT_DISPATCHER", r.url)
+	s, err := interp.New(interp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	r.session = s
+	return r
+}
+
+func (r *redisSetup) startDispatcher(t *testing.T) {
+	t.Helper()
+	d := exec.Command(binary, "start", "--foreground", "--data-dir", r.dir, "--port", strconv.Itoa(r.port), "--redis", r.redisURL)
+	d.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(r.dir, "none.toml"))
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
-	workers := []*exec.Cmd{startWorker(t, redisURL), startWorker(t, redisURL)}
-	client := ct.NewClient(url)
+	r.dispatcher, r.client = d, ct.NewClient(r.url)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var st map[string]any
-		if client.Status(&st) == nil {
-			break
+		if r.client.Status(&st) == nil {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("dispatcher did not start")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
 
-	runs := filepath.Join(dir, "runs")
-	t.Setenv("GOVALENT_DISPATCHER", url)
-	s, err := interp.New(interp.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.Eval(context.Background(), `
+// dispatchWork dispatches n Work electrons that log "node parent-pid" to a file, sleep ms and return 10*i,
+// summed; it returns the dispatch id and the log file.
+func (r *redisSetup) dispatchWork(t *testing.T, n, ms int) (string, string) {
+	t.Helper()
+	runs := filepath.Join(r.dir, "runs")
+	_, err := r.session.Eval(context.Background(), `
 import ("fmt"; "os"; "time")
 const runs = "`+runs+`"
 func Work(i int) int {
 	f, _ := os.OpenFile(runs, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	fmt.Fprintln(f, i, os.Getppid())
 	f.Close()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(`+strconv.Itoa(ms)+` * time.Millisecond)
 	return i * 10
 }
 func Sum(xs []int) int { t := 0; for _, x := range xs { t += x }; return t }
@@ -100,26 +122,36 @@ var fan = ct.Lattice(func(n int) ct.Future {
 	for i := 0; i < n; i++ { parts = append(parts, work(i)) }
 	return sum(parts)
 })
-id, err := ct.Dispatch(fan, 4)
+id, err := ct.Dispatch(fan, `+strconv.Itoa(n)+`)
 if err != nil { panic(err) }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := s.Eval(context.Background(), "id")
-	id := v.Value.Interface().(string)
+	v, _ := r.session.Eval(context.Background(), "id")
+	return v.Value.Interface().(string), runs
+}
 
-	// wait until both workers run a task, then kill the first one's worker process
-	victim := workers[0].Process.Pid
-	deadline = time.Now().Add(20 * time.Second)
-	for !strings.Contains(readFile(runs), " "+strconv.Itoa(victim)+"\n") {
+// waitForRun waits until the log shows a task started by the worker process with pid.
+func waitForRun(t *testing.T, runs string, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(readFile(runs), " "+strconv.Itoa(pid)+"\n") {
 		if time.Now().After(deadline) {
-			t.Fatalf("the first worker never ran a task: %q", readFile(runs))
+			t.Fatalf("worker %d never ran a task: %q", pid, readFile(runs))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	syscall.Kill(victim, syscall.SIGKILL)
+}
 
-	res, err := client.GetResult(id, true)
+// A dispatcher started with --redis runs electrons on `govalent worker --redis` processes; a worker killed
+// with SIGKILL in the middle of a task loses its lease, and another worker runs the task again.
+func TestRedisPoolSurvivesAWorkerSIGKILL(t *testing.T) {
+	r := newRedisSetup(t, 2)
+	id, runs := r.dispatchWork(t, 4, 1500)
+	victim := r.workers[0].Process.Pid
+	waitForRun(t, runs, victim)
+	syscall.Kill(victim, syscall.SIGKILL)
+	res, err := r.client.GetResult(id, true)
 	if err != nil || res.Status != ct.StatusCompleted || res.Result != 60 {
 		t.Fatalf("after the kill: %+v %v", res, err)
 	}
@@ -128,6 +160,84 @@ if err != nil { panic(err) }`)
 		t.Fatalf("the killed task should have run again on the other worker: %q", lines)
 	}
 	t.Logf("task starts (node, worker pid): %q", lines)
+}
+
+// A worker paused (SIGSTOP) past its lease loses the task to another worker; resumed, its late result is
+// ignored: each node is completed once, with the right value.
+func TestRedisPoolIgnoresALateResultFromAPausedWorker(t *testing.T) {
+	r := newRedisSetup(t, 2)
+	id, runs := r.dispatchWork(t, 2, 1500)
+	paused := r.workers[0].Process.Pid
+	waitForRun(t, runs, paused)
+	syscall.Kill(paused, syscall.SIGSTOP)
+	time.Sleep(3 * time.Second) // lease 1 s, recovery every second: the task is on the other worker by now
+	syscall.Kill(paused, syscall.SIGCONT)
+	res, err := r.client.GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCompleted || res.Result != 10 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	for _, n := range res.Nodes {
+		if n.Name == "Work" && n.Attempts != 1 {
+			t.Fatalf("node %d attempts %d: a lost lease is not a failed attempt", n.NodeID, n.Attempts)
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(readFile(runs)), "\n"); len(lines) != 3 {
+		t.Fatalf("want the paused worker's task run once more elsewhere: %q", lines)
+	}
+}
+
+// Cancelling a dispatch stops its running tasks on remote workers within a second or two.
+func TestRedisPoolCancelReachesRemoteWorkers(t *testing.T) {
+	r := newRedisSetup(t, 2)
+	id, runs := r.dispatchWork(t, 2, 60000)
+	waitForRun(t, runs, r.workers[0].Process.Pid)
+	waitForRun(t, runs, r.workers[1].Process.Pid)
+	start := time.Now()
+	if err := r.client.Cancel(id); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.client.GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCancelled {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("cancel took %s", took)
+	}
+}
+
+// The dispatcher killed with SIGKILL while 2 workers are busy: restarted, it resumes; no COMPLETED node runs
+// again.
+func TestRedisPoolDispatcherSIGKILL(t *testing.T) {
+	r := newRedisSetup(t, 2)
+	id, runs := r.dispatchWork(t, 8, 700)
+	var before *ct.Result
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		before, _ = r.client.GetResult(id, false)
+		if before != nil && countStatus(before, ct.StatusCompleted) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no progress")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.dispatcher.Process.Signal(syscall.SIGKILL)
+	r.dispatcher.Wait()
+	r.startDispatcher(t)
+	res, err := r.client.GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCompleted || res.Result != 280 {
+		t.Fatalf("after restart: %+v %v", res, err)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(readFile(runs)), "\n") {
+		count[strings.Fields(line)[0]]++
+	}
+	for _, n := range before.Nodes {
+		if n.Name == "Work" && n.Status == ct.StatusCompleted && count[strconv.Itoa(n.NodeID)] != 1 {
+			t.Fatalf("node %d was COMPLETED before the kill but ran %d times", n.NodeID, count[strconv.Itoa(n.NodeID)])
+		}
+	}
 }
 
 func readFile(p string) string {

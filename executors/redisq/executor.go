@@ -22,6 +22,9 @@ type Executor struct {
 	mu       sync.Mutex
 	waiting  map[string]func(executors.Outcome) // task id -> done, until its completion is read
 	programs map[string]bool                    // program hashes already stored
+	outbox   []*executors.Task                  // submitted, not yet in Redis
+	inRedis  int                                // sent and not yet completed
+	wake     chan struct{}
 	done     int64
 
 	ctx    context.Context
@@ -32,49 +35,100 @@ type Executor struct {
 // NewExecutor starts reading results and recovering expired leases.
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Executor{name: name, q: q, log: log, waiting: map[string]func(executors.Outcome){}, programs: map[string]bool{}, ctx: ctx, cancel: cancel}
-	e.wg.Add(2)
+	e := &Executor{name: name, q: q, log: log, waiting: map[string]func(executors.Outcome){}, programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	e.wg.Add(3)
+	go e.send()
 	go e.readResults()
 	go e.recoverLeases()
 	return e
 }
 
-// Submit implements executors.Executor. A task that cannot be queued (Redis down) is retried until it is.
+// Submit implements executors.Executor: tasks wait in memory until the sender goroutine queues them in Redis,
+// in batches, keeping at most maxInRedis of them there (backpressure for very large workflows).
 func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	e.mu.Lock()
 	e.waiting[t.ID] = done
-	needProgram := !e.programs[t.ProgramHash]
+	e.outbox = append(e.outbox, t)
 	e.mu.Unlock()
-	go func() {
-		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-			err := e.enqueue(t, needProgram)
-			if err == nil {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxInRedis bounds the tasks queued or running in Redis for this dispatcher.
+const maxInRedis = 20_000
+
+// send queues waiting tasks in Redis, retrying while Redis is unreachable.
+func (e *Executor) send() {
+	defer e.wg.Done()
+	for {
+		e.mu.Lock()
+		room := maxInRedis - e.inRedis
+		n := min(len(e.outbox), room, enqueueChunk)
+		batch := append([]*executors.Task(nil), e.outbox[:n]...)
+		e.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-e.ctx.Done():
 				return
+			case <-e.wake:
+			case <-time.After(time.Second):
 			}
-			e.log.Warn("queueing a task in Redis failed; retrying", "task", t.ID, "err", err)
+			continue
+		}
+		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+			err := e.enqueue(batch)
+			if err == nil {
+				break
+			}
+			e.log.Warn("queueing tasks in Redis failed; retrying", "tasks", len(batch), "err", err)
 			select {
 			case <-e.ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
 		}
-	}()
-}
-
-func (e *Executor) enqueue(t *executors.Task, needProgram bool) error {
-	if needProgram && t.Program != "" {
-		if err := e.q.PutProgram(e.ctx, t.ProgramHash, t.Program); err != nil {
-			return err
-		}
 		e.mu.Lock()
-		e.programs[t.ProgramHash] = true
+		e.outbox = e.outbox[n:]
+		e.inRedis += n
 		e.mu.Unlock()
 	}
-	return e.q.Enqueue(e.ctx, t)
 }
 
-// Cancel implements executors.Executor: a queued task is removed, a running one is stopped by its worker.
+func (e *Executor) enqueue(batch []*executors.Task) error {
+	for _, t := range batch {
+		e.mu.Lock()
+		known := e.programs[t.ProgramHash]
+		e.mu.Unlock()
+		if !known && t.Program != "" {
+			if err := e.q.PutProgram(e.ctx, t.ProgramHash, t.Program); err != nil {
+				return err
+			}
+			e.mu.Lock()
+			e.programs[t.ProgramHash] = true
+			e.mu.Unlock()
+		}
+	}
+	return e.q.Enqueue(e.ctx, batch...)
+}
+
+// Cancel implements executors.Executor: a task not yet sent is dropped, a queued one is removed, a running one
+// is stopped by its worker.
 func (e *Executor) Cancel(taskID string) {
+	e.mu.Lock()
+	for i, t := range e.outbox {
+		if t.ID == taskID {
+			e.outbox = append(e.outbox[:i:i], e.outbox[i+1:]...)
+			done := e.waiting[taskID]
+			delete(e.waiting, taskID)
+			e.mu.Unlock()
+			now := time.Now()
+			done(executors.Outcome{Cancelled: true, Start: now, End: now})
+			return
+		}
+	}
+	e.mu.Unlock()
 	if err := e.q.Cancel(e.ctx, taskID); err != nil {
 		e.log.Warn("cancelling a task in Redis failed", "task", taskID, "err", err)
 	}
@@ -130,6 +184,7 @@ func (e *Executor) readResults() {
 			delete(e.waiting, c.TaskID)
 			if done != nil {
 				e.done++
+				e.inRedis--
 			}
 			e.mu.Unlock()
 			if done != nil {
