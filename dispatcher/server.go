@@ -373,12 +373,25 @@ type StatusReport struct {
 	Running    int               `json:"running_dispatches"`
 	Executors  []executors.Stats `json:"executors"`
 	Goroutines int               `json:"goroutines"`
+	// Workers and Queues are those of a remote worker pool (--redis)
+	Workers []executors.WorkerInfo `json:"workers,omitempty"`
+	Queues  map[string]int64       `json:"queues,omitempty"`
+	Leased  int64                  `json:"leased,omitempty"`
 }
 
-func (d *Dispatcher) status(w http.ResponseWriter, _ *http.Request) {
+func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
 	rep := StatusReport{PID: os.Getpid(), Uptime: time.Since(d.started).Round(time.Second).String(), DataDir: d.cfg.DataDir, Running: d.engine.Running(), Goroutines: runtime.NumGoroutine()}
 	for _, name := range d.engine.executorNames() {
 		rep.Executors = append(rep.Executors, d.executors[name].Stats())
+		if p, ok := d.executors[name].(executors.Pool); ok {
+			ws, err := p.Workers(r.Context())
+			if err == nil {
+				rep.Workers = append(rep.Workers, ws...)
+			}
+			if qs, leased, err := p.Depths(r.Context()); err == nil {
+				rep.Queues, rep.Leased = qs, leased
+			}
+		}
 	}
 	writeJSON(w, 200, rep)
 }

@@ -11,6 +11,7 @@
 package executors
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -65,4 +66,22 @@ type Stats struct {
 	Busy    int    `json:"busy"`
 	Queued  int    `json:"queued"`
 	Done    int64  `json:"done"`
+}
+
+// WorkerInfo describes a live remote worker.
+type WorkerInfo struct {
+	ID            string    `json:"id"`
+	Host          string    `json:"host"`
+	PID           int       `json:"pid"`
+	Concurrency   int       `json:"concurrency"`
+	Queues        []string  `json:"queues"`
+	Running       []string  `json:"running"`        // task ids
+	LastHeartbeat time.Time `json:"last_heartbeat"` // server time; set by Heartbeat, ignored on input
+}
+
+// Pool is implemented by executors whose workers run elsewhere and take tasks from named queues; status pages
+// show what it reports.
+type Pool interface {
+	Workers(ctx context.Context) ([]WorkerInfo, error)
+	Depths(ctx context.Context) (queues map[string]int64, leased int64, err error)
 }

@@ -61,6 +61,18 @@ func cmdStatus(args []string) error {
 	for _, ex := range rep.Executors {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", ex.Name, ex.Workers, ex.Busy, ex.Queued, ex.Done)
 	}
+	if len(rep.Workers) > 0 || len(rep.Queues) > 0 {
+		fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tCONCURRENCY\tRUNNING\tQUEUES\tLAST HEARTBEAT")
+		for _, w := range rep.Workers {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s ago\n", w.ID, w.Host, w.PID, w.Concurrency, len(w.Running),
+				strings.Join(w.Queues, ","), time.Since(w.LastHeartbeat).Round(100*time.Millisecond))
+		}
+		fmt.Fprintln(tw, "\nQUEUE\tDEPTH")
+		for q, n := range rep.Queues {
+			fmt.Fprintf(tw, "%s\t%d\n", q, n)
+		}
+		fmt.Fprintf(tw, "(leased)\t%d\n", rep.Leased)
+	}
 	return tw.Flush()
 }
 

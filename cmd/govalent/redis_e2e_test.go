@@ -15,27 +15,48 @@ import (
 	"github.com/govalent/govalent/interp"
 )
 
-// startRedis runs a redis-server of the test's own on loopback, with an append-only file.
-func startRedis(t *testing.T) string {
+// testRedis is a redis-server of the test's own on loopback, with an append-only file.
+type testRedis struct {
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T) *testRedis {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run `make deps` (install/test-deps.sh)")
 	}
-	port := freePort(t)
-	dir := t.TempDir()
-	cmd := exec.Command("/usr/bin/redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "")
-	if err := cmd.Start(); err != nil {
+	r := &testRedis{port: freePort(t), dir: t.TempDir()}
+	r.start(t)
+	t.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
+	return r
+}
+
+func (r *testRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) + "/0" }
+
+func (r *testRedis) start(t *testing.T) {
+	t.Helper()
+	r.cmd = exec.Command("/usr/bin/redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir, "--appendonly", "yes", "--save", "")
+	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(5 * time.Second)
-	for exec.Command("redis-cli", "-p", strconv.Itoa(port), "ping").Run() != nil {
+	for exec.Command("redis-cli", "-p", strconv.Itoa(r.port), "ping").Run() != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("redis-server did not start")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+}
+
+// restart kills the server and starts it again on the same port and data.
+func (r *testRedis) restart(t *testing.T, down time.Duration) {
+	t.Helper()
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+	time.Sleep(down)
+	r.start(t)
 }
 
 func startWorker(t *testing.T, redisURL string) *exec.Cmd {
@@ -51,6 +72,7 @@ func startWorker(t *testing.T, redisURL string) *exec.Cmd {
 
 // redisSetup is a dispatcher started with --redis, n workers, and a session whose ct calls go to it.
 type redisSetup struct {
+	redis              *testRedis
 	redisURL, url, dir string
 	port               int
 	dispatcher         *exec.Cmd
@@ -61,7 +83,8 @@ type redisSetup struct {
 
 func newRedisSetup(t *testing.T, workers int) *redisSetup {
 	t.Helper()
-	r := &redisSetup{redisURL: startRedis(t), dir: t.TempDir(), port: freePort(t)}
+	r := &redisSetup{redis: startRedis(t), dir: t.TempDir(), port: freePort(t)}
+	r.redisURL = r.redis.url()
 	r.url = "http://127.0.0.1:" + strconv.Itoa(r.port)
 	r.startDispatcher(t)
 	for i := 0; i < workers; i++ {
@@ -243,4 +266,38 @@ func TestRedisPoolDispatcherSIGKILL(t *testing.T) {
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
+}
+
+// Redis killed and restarted (append-only file) mid-workflow: workers and dispatcher reconnect and the workflow
+// completes with the right value.
+func TestRedisPoolSurvivesARedisRestart(t *testing.T) {
+	r := newRedisSetup(t, 2)
+	id, runs := r.dispatchWork(t, 6, 800)
+	waitForRun(t, runs, r.workers[0].Process.Pid)
+	r.redis.restart(t, 500*time.Millisecond)
+	res, err := r.client.GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCompleted || res.Result != 150 {
+		t.Fatalf("after the restart: %+v %v", res, err)
+	}
+}
+
+// govalent status lists the Redis workers and the queue depths.
+func TestRedisPoolStatusShowsWorkers(t *testing.T) {
+	r := newRedisSetup(t, 2)
+	var out string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o, err := govalent(t, nil, "status", "--port", strconv.Itoa(r.port))
+		out = o
+		if err == nil && strings.Count(out, "default") >= 2 && strings.Contains(out, strconv.Itoa(r.workers[0].Process.Pid)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, "QUEUE") || !strings.Contains(out, "WORKER") {
+		t.Fatalf("status:\n%s", out)
+	}
 }

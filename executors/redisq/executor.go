@@ -237,3 +237,15 @@ func Dial(url string, opts Options) (*Queue, error) {
 	}
 	return New(rdb, opts), nil
 }
+
+// Workers implements executors.Pool.
+func (e *Executor) Workers(ctx context.Context) ([]executors.WorkerInfo, error) {
+	return e.q.Workers(ctx)
+}
+
+// Depths implements executors.Pool.
+func (e *Executor) Depths(ctx context.Context) (map[string]int64, int64, error) {
+	return e.q.Depths(ctx)
+}
+
+var _ executors.Pool = (*Executor)(nil)

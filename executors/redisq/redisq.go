@@ -103,15 +103,7 @@ type Completion struct {
 }
 
 // WorkerInfo describes a live worker.
-type WorkerInfo struct {
-	ID            string    `json:"id"`
-	Host          string    `json:"host"`
-	PID           int       `json:"pid"`
-	Concurrency   int       `json:"concurrency"`
-	Queues        []string  `json:"queues"`
-	Running       []string  `json:"running"`        // task ids
-	LastHeartbeat time.Time `json:"last_heartbeat"` // server time; set by Heartbeat, ignored on input
-}
+type WorkerInfo = executors.WorkerInfo
 
 // Lua helper: the server's time in unix milliseconds.
 const luaNow = `
