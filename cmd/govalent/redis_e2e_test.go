@@ -59,9 +59,9 @@ func (r *testRedis) restart(t *testing.T, down time.Duration) {
 	r.start(t)
 }
 
-func startWorker(t *testing.T, redisURL string) *exec.Cmd {
+func startWorker(t *testing.T, redisURL string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, "worker", "--redis", redisURL, "--concurrency", "1", "--lease", "1s")
+	cmd := exec.Command(binary, append([]string{"worker", "--redis", redisURL, "--concurrency", "1", "--lease", "1s"}, extra...)...)
 	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -299,5 +299,29 @@ func TestRedisPoolStatusShowsWorkers(t *testing.T) {
 	}
 	if !strings.Contains(out, "QUEUE") || !strings.Contains(out, "WORKER") {
 		t.Fatalf("status:\n%s", out)
+	}
+}
+
+// ct.Queue sends an electron to the workers that serve that queue.
+func TestRedisPoolNamedQueues(t *testing.T) {
+	r := newRedisSetup(t, 1) // serves "default"
+	gpu := startWorker(t, r.redisURL, "--queue", "gpu")
+	_, err := r.session.Eval(context.Background(), `
+import "os"
+func Where() int { return os.Getppid() }
+var onGPU = ct.Electron(Where, ct.Queue("gpu"))
+var anywhere = ct.Electron(Where)
+res, err := ct.DispatchSync(ct.Lattice(func() []ct.Future { return []ct.Future{onGPU(), onGPU(), anywhere()} }))
+if err != nil { panic(err) }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := r.session.Eval(context.Background(), "res")
+	res := v.Value.Interface().(*ct.Result)
+	want := []int{gpu.Process.Pid, gpu.Process.Pid, r.workers[0].Process.Pid}
+	for i, n := range res.Nodes[:3] {
+		if n.Output != want[i] {
+			t.Fatalf("node %d ran on %v, want worker %d (%s)", i, n.Output, want[i], res.Error)
+		}
 	}
 }

@@ -191,7 +191,7 @@ func cmdWorker(args []string) error {
 	s := newSettings(fs)
 	pipe := fs.Bool("pipe", false, "serve tasks on fds 3 (in) and 4 (out), as the embedded pool does")
 	concurrency := fs.Int("concurrency", runtime.NumCPU(), "tasks at once, each in its own process")
-	lease := fs.Duration("lease", 10*time.Second, "how long a task stays leased without a heartbeat before another worker takes it")
+	lease := fs.Duration("lease", 3*time.Second, "how long a task stays leased without a heartbeat before another worker takes it")
 	var queues stringList
 	fs.Var(&queues, "queue", "a queue to serve (repeatable; default: default)")
 	if err := fs.Parse(args); err != nil {

@@ -51,7 +51,7 @@ const recoverLimit = 1000
 // Options configures a Queue.
 type Options struct {
 	Prefix          string        // key prefix; default "govalent"
-	Lease           time.Duration // lease length; default 10s. Workers should Extend every Lease/3 or so.
+	Lease           time.Duration // lease length; default 3s. Workers should Extend every Lease/3 or so.
 	ResultRetention time.Duration // how long completions and done-task tombstones stay; default 1h
 	ProgramTTL      time.Duration // expiry of stored programs, refreshed by PutProgram and Enqueue; default 24h
 }
@@ -69,7 +69,7 @@ func New(rdb *redis.Client, opts Options) *Queue {
 		opts.Prefix = "govalent"
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 10 * time.Second
+		opts.Lease = 3 * time.Second // a dead worker's task runs again within about 4 s
 	}
 	if opts.ResultRetention <= 0 {
 		opts.ResultRetention = time.Hour
