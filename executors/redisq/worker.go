@@ -29,10 +29,19 @@ type Worker struct {
 	host string
 
 	mu       sync.Mutex
-	running  map[string]Lease // task id -> lease
+	running  map[string]Lease // task id -> lease, for the tasks this worker holds (running or waiting locally)
 	programs map[string]string
 	wake     chan struct{}
+	finished chan finished // outcomes waiting to be reported in a batch
 }
+
+type finished struct {
+	lease   Lease
+	outcome executors.Outcome
+}
+
+// prefetch is how many tasks per process a worker holds at once, so that processes never wait for Redis.
+const prefetch = 4
 
 // NewWorker prepares a worker; Run serves until ctx is done.
 func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
@@ -51,6 +60,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 	}
 	return &Worker{
 		cfg: cfg, q: q, host: host, running: map[string]Lease{}, programs: map[string]string{}, wake: make(chan struct{}, 1),
+		finished: make(chan finished, 1024),
 		pool: executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command, Logger: cfg.Logger}),
 	}
 }
@@ -60,10 +70,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.pool.Close()
 	go w.keepLeases(ctx)
 	go w.listenForCancels(ctx)
+	go w.report(ctx)
 	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
 	idle := time.Millisecond
 	for ctx.Err() == nil {
-		free := w.cfg.Concurrency - w.busy()
+		free := w.cfg.Concurrency*prefetch - w.busy()
 		if free <= 0 {
 			w.wait(ctx, time.Second)
 			continue
@@ -132,26 +143,61 @@ func (w *Worker) program(ctx context.Context, hash string) (string, error) {
 	return src, nil
 }
 
-// finish reports an outcome; a false from Complete means the lease was lost (the task went to another worker
-// after this one stalled) and the outcome is dropped, so the result never counts twice.
+// finish hands an outcome to the reporter.
 func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
-	for backoff := 50 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
-		ok, err := w.q.Complete(ctx, l, oc)
-		if err == nil {
-			if !ok {
-				w.cfg.Logger.Info("dropped the outcome of a task whose lease was lost", "task", l.Task.ID)
-			}
-			break
-		}
-		w.cfg.Logger.Warn("reporting an outcome to Redis failed; retrying", "task", l.Task.ID, "err", err)
-		time.Sleep(backoff)
-	}
-	w.mu.Lock()
-	delete(w.running, l.Task.ID)
-	w.mu.Unlock()
 	select {
-	case w.wake <- struct{}{}:
-	default:
+	case w.finished <- finished{l, oc}:
+	case <-ctx.Done():
+	}
+}
+
+// report sends outcomes to Redis in batches. A false from CompleteBatch means the lease was lost (the task
+// went to another worker after this one stalled) and the outcome is dropped, so a result never counts twice.
+func (w *Worker) report(ctx context.Context) {
+	for {
+		var batch []finished
+		select {
+		case f := <-w.finished:
+			batch = append(batch, f)
+		case <-ctx.Done():
+			return
+		}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case f := <-w.finished:
+				batch = append(batch, f)
+			default:
+				break drain
+			}
+		}
+		leases := make([]Lease, len(batch))
+		outcomes := make([]executors.Outcome, len(batch))
+		for i, f := range batch {
+			leases[i], outcomes[i] = f.lease, f.outcome
+		}
+		for backoff := 50 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 2*time.Second) {
+			oks, err := w.q.CompleteBatch(ctx, leases, outcomes)
+			if err == nil {
+				for i, ok := range oks {
+					if !ok {
+						w.cfg.Logger.Info("dropped the outcome of a task whose lease was lost", "task", leases[i].Task.ID)
+					}
+				}
+				break
+			}
+			w.cfg.Logger.Warn("reporting outcomes to Redis failed; retrying", "tasks", len(batch), "err", err)
+			time.Sleep(backoff)
+		}
+		w.mu.Lock()
+		for _, l := range leases {
+			delete(w.running, l.Task.ID)
+		}
+		w.mu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
