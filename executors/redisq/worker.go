@@ -40,8 +40,6 @@ type finished struct {
 	outcome executors.Outcome
 }
 
-// prefetch is how many tasks per process a worker holds at once, so that processes never wait for Redis.
-const prefetch = 4
 
 // NewWorker prepares a worker; Run serves until ctx is done.
 func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
@@ -74,7 +72,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
 	idle := time.Millisecond
 	for ctx.Err() == nil {
-		free := w.cfg.Concurrency*prefetch - w.busy()
+		// Only as many tasks as free processes: a worker holding more would keep long tasks from idle workers.
+		free := w.cfg.Concurrency - w.busy()
 		if free <= 0 {
 			w.wait(ctx, time.Second)
 			continue
