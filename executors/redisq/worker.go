@@ -40,7 +40,6 @@ type finished struct {
 	outcome executors.Outcome
 }
 
-
 // NewWorker prepares a worker; Run serves until ctx is done.
 func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 	host, _ := os.Hostname()
@@ -59,7 +58,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 	return &Worker{
 		cfg: cfg, q: q, host: host, running: map[string]Lease{}, programs: map[string]string{}, wake: make(chan struct{}, 1),
 		finished: make(chan finished, 1024),
-		pool: executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command, Logger: cfg.Logger}),
+		pool:     executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command, Logger: cfg.Logger}),
 	}
 }
 
