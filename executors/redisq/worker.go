@@ -141,8 +141,16 @@ func (w *Worker) program(ctx context.Context, hash string) (string, error) {
 	return src, nil
 }
 
-// finish hands an outcome to the reporter.
+// finish frees the task's process slot at once (the next task need not wait for Redis) and hands the outcome
+// to the reporter.
 func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
+	w.mu.Lock()
+	delete(w.running, l.Task.ID)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 	select {
 	case w.finished <- finished{l, oc}:
 	case <-ctx.Done():
@@ -186,15 +194,6 @@ func (w *Worker) report(ctx context.Context) {
 			}
 			w.cfg.Logger.Warn("reporting outcomes to Redis failed; retrying", "tasks", len(batch), "err", err)
 			time.Sleep(backoff)
-		}
-		w.mu.Lock()
-		for _, l := range leases {
-			delete(w.running, l.Task.ID)
-		}
-		w.mu.Unlock()
-		select {
-		case w.wake <- struct{}{}:
-		default:
 		}
 	}
 }
