@@ -126,9 +126,10 @@ func TestBeyondLoopbackNeedsAToken(t *testing.T) {
 }
 
 // startForeground starts a dispatcher process and waits until it answers.
-func startForeground(t *testing.T, dir string, port int) *exec.Cmd {
+func startForeground(t *testing.T, dir string, port int, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, "start", "--foreground", "--data-dir", dir, "--port", strconv.Itoa(port), "--workers", "2")
+	cmd := exec.Command(binary, append([]string{"start", "--foreground", "--data-dir", dir, "--port", strconv.Itoa(port), "--workers", "2"}, extra...)...)
+	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(dir, "none.toml"))
 	logf, _ := os.OpenFile(filepath.Join(dir, "test.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -102,24 +102,7 @@ func newRedisSetup(t *testing.T, workers int) *redisSetup {
 
 func (r *redisSetup) startDispatcher(t *testing.T) {
 	t.Helper()
-	d := exec.Command(binary, "start", "--foreground", "--data-dir", r.dir, "--port", strconv.Itoa(r.port), "--redis", r.redisURL)
-	d.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(r.dir, "none.toml"))
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
-	r.dispatcher, r.client = d, ct.NewClient(r.url)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var st map[string]any
-		if r.client.Status(&st) == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dispatcher did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	r.dispatcher, r.client = startForeground(t, r.dir, r.port, "--redis", r.redisURL), ct.NewClient(r.url)
 }
 
 // dispatchWork dispatches n Work electrons that log "node parent-pid" to a file, sleep ms and return 10*i,
