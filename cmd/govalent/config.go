@@ -49,24 +49,53 @@ func defaultConfigPath() string {
 	return filepath.Join(dir, "govalent", "config.toml")
 }
 
+// field is one setting: its flag (GOVALENT_<FLAG> is its environment variable) and where it goes.
+type field struct {
+	flag, usage string
+	set         func(c *config, v string) error
+}
+
+func str(p func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error { *p(c) = v; return nil }
+}
+
+func num(p func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) (err error) { *p(c), err = strconv.Atoi(v); return err }
+}
+
+var fields = []field{
+	{"host", "address the dispatcher listens on (default 127.0.0.1)", str(func(c *config) *string { return &c.Host })},
+	{"port", "dispatcher port (default 48008)", num(func(c *config) *int { return &c.Port })},
+	{"data-dir", "where results are kept (default " + defaultDataDir() + ")", str(func(c *config) *string { return &c.DataDir })},
+	{"workers", "worker processes of the embedded pool (default: one per CPU)", num(func(c *config) *int { return &c.Workers })},
+	{"token", "API token (required when listening beyond loopback)", str(func(c *config) *string { return &c.Token })},
+	{"dispatcher", "dispatcher URL for client commands", str(func(c *config) *string { return &c.Dispatcher })},
+	{"log-level", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
+	{"redis", "Redis URL (redis://host:6379/0): run electrons on `govalent worker --redis` processes", str(func(c *config) *string { return &c.Redis })},
+}
+
+func envName(flag string) string {
+	return "GOVALENT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
 // settings registers the shared flags on fs and, after fs.Parse, resolves the configuration.
 type settings struct {
-	fs         *flag.FlagSet
 	configPath *string
-	flags      config
+	flagged    map[string]string // flags given on the command line
 }
 
 func newSettings(fs *flag.FlagSet) *settings {
-	s := &settings{fs: fs}
+	s := &settings{flagged: map[string]string{}}
 	s.configPath = fs.String("config", "", "config file (TOML)")
-	fs.StringVar(&s.flags.Host, "host", "", "address the dispatcher listens on (default 127.0.0.1)")
-	fs.IntVar(&s.flags.Port, "port", 0, "dispatcher port (default 48008)")
-	fs.StringVar(&s.flags.DataDir, "data-dir", "", "where results are kept (default "+defaultDataDir()+")")
-	fs.IntVar(&s.flags.Workers, "workers", 0, "worker processes of the embedded pool (default: one per CPU)")
-	fs.StringVar(&s.flags.Token, "token", "", "API token (required when listening beyond loopback)")
-	fs.StringVar(&s.flags.Dispatcher, "dispatcher", "", "dispatcher URL for client commands")
-	fs.StringVar(&s.flags.LogLevel, "log-level", "", "debug, info, warn or error")
-	fs.StringVar(&s.flags.Redis, "redis", "", "Redis URL (redis://host:6379/0): run electrons on `govalent worker --redis` processes")
+	for _, f := range fields {
+		fs.Func(f.flag, f.usage, func(v string) error {
+			if err := f.set(&config{}, v); err != nil {
+				return err
+			}
+			s.flagged[f.flag] = v
+			return nil
+		})
+	}
 	return s
 }
 
@@ -84,47 +113,18 @@ func (s *settings) resolve() (config, error) {
 			}
 		}
 	}
-	env := func(name string, set func(string) error) error {
-		if v := os.Getenv("GOVALENT_" + name); v != "" {
-			if err := set(v); err != nil {
-				return fmt.Errorf("GOVALENT_%s: %w", name, err)
+	for _, f := range fields {
+		if v := os.Getenv(envName(f.flag)); v != "" {
+			if err := f.set(&c, v); err != nil {
+				return c, fmt.Errorf("%s: %w", envName(f.flag), err)
 			}
 		}
-		return nil
 	}
-	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
-	num := func(p *int) func(string) error {
-		return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
-	}
-	for _, e := range []error{
-		env("HOST", str(&c.Host)), env("PORT", num(&c.Port)), env("DATA_DIR", str(&c.DataDir)),
-		env("WORKERS", num(&c.Workers)), env("TOKEN", str(&c.Token)), env("DISPATCHER", str(&c.Dispatcher)),
-		env("LOG_LEVEL", str(&c.LogLevel)), env("REDIS", str(&c.Redis)),
-	} {
-		if e != nil {
-			return c, e
+	for _, f := range fields {
+		if v, ok := s.flagged[f.flag]; ok {
+			f.set(&c, v) // checked when parsed
 		}
 	}
-	s.fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "host":
-			c.Host = s.flags.Host
-		case "port":
-			c.Port = s.flags.Port
-		case "data-dir":
-			c.DataDir = s.flags.DataDir
-		case "workers":
-			c.Workers = s.flags.Workers
-		case "token":
-			c.Token = s.flags.Token
-		case "dispatcher":
-			c.Dispatcher = s.flags.Dispatcher
-		case "log-level":
-			c.LogLevel = s.flags.LogLevel
-		case "redis":
-			c.Redis = s.flags.Redis
-		}
-	})
 	if c.Dispatcher == "" {
 		host := c.Host
 		if host == "" || host == "0.0.0.0" || host == "::" {
