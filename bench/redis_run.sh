@@ -7,19 +7,15 @@
 # Everything listens on 127.0.0.1 only: its own redis-server on a free port, never the system one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 N=${N:-10000} RUNS=${RUNS:-3} LAT_RUNS=${LAT_RUNS:-50}
 CELERY_REPEAT_UNDER_S=60 # run Celery RUNS times only if its first run takes less than this
-PY=/usr/bin/python3      # Debian's python, where python3-celery lives
 OUT=bench/out
 mkdir -p "$OUT"
 RES=$OUT/redis_results.txt
 : >"$RES"
 
-if ! $PY -c 'import celery, redis' 2>/dev/null; then
-	SUDO=$([[ $(id -u) == 0 ]] || echo sudo)
-	$SUDO apt-get install -y python3-celery python3-redis ||
-		{ $SUDO apt-get update && $SUDO apt-get install -y python3-celery python3-redis; }
-fi
+need_python_modules 'import celery, redis' python3-celery python3-redis
 
 go build -o "$OUT/govalent" ./cmd/govalent
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -49,7 +45,6 @@ stop() { # stop PID...: SIGTERM to each one's process group, then wait
 	for p in "$@"; do kill -- "-$p" 2>/dev/null || true; done
 	for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now_ns() { date +%s%N; }
 
 # --- Redis of our own -------------------------------------------------------------------------------------
@@ -148,10 +143,8 @@ stop "$REDIS_PID"
 field() { grep "^$1 " "$RES" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; } # a field of the lines starting with $1
 rate() { awk -v n="$N" '{printf "%.0f\n", (n + 1) / $1}'; }       # tasks/s: N + the sum, per second
 best() { sort -g | tail -1; }                                      # of rates: the highest
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 gv=$(field govalent dispatch_to_completed_s | rate) ce=$(field celery dispatch_to_completed_s | rate)
 gvb=$(best <<<"$gv") gvm=$(median <<<"$gv") ceb=$(best <<<"$ce") cem=$(median <<<"$ce")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 rerun=$(field govalent_sigkill kill_to_rerun_s) lmed=$(field govalent_latency median_s) lp95=$(field govalent_latency p95_s)
 row() { printf '%-52s %12s %12s %s\n' "$@"; }
 {

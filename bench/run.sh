@@ -4,17 +4,14 @@
 # Usage: bench/run.sh   (from anywhere; N, BIG and RUNS can be overridden; logs go to bench/out/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 N=${N:-10000} BIG=${BIG:-100000} RUNS=${RUNS:-3}
 DASK_REPEAT_UNDER_S=30 # run Dask RUNS times only if its first run takes less than this
-PY=/usr/bin/python3    # Debian's python, where python3-distributed lives
 OUT=bench/out
 mkdir -p "$OUT"
 : >"$OUT/results.txt"
 
-if ! $PY -c 'import distributed' 2>/dev/null; then
-	SUDO=$([[ $(id -u) == 0 ]] || echo sudo)
-	$SUDO apt-get install -y python3-distributed || { $SUDO apt-get update && $SUDO apt-get install -y python3-distributed; }
-fi
+need_python_modules 'import distributed' python3-distributed
 
 go build -o "$OUT/govalent" ./cmd/govalent
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -35,7 +32,7 @@ export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
 
 start_dispatcher() { # a fresh dispatcher on a free loopback port with an empty data dir
 	local port
-	port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(free_port)
 	"$GV" start --foreground --host 127.0.0.1 --port "$port" --data-dir "$(mktemp -d "$TMP/data.XXXX")" \
 		>>"$OUT/dispatcher.log" 2>&1 &
 	PID=$!
@@ -71,7 +68,6 @@ measured() { # runs "$@", prints and records its result line plus others_cpu_s, 
 }
 results() { grep "^$1 tasks=$2 " "$OUT/results.txt" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; } # a field of some lines
 best() { sort -g | head -1; }
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 sum() { awk '{s += $1} END {printf "%.2f", s}'; }
 
 echo "== govalent, $N tasks, $RUNS runs"
@@ -94,7 +90,6 @@ stop_dispatcher
 gv=$(results govalent "$N" dispatch_to_completed_s) server=$(results govalent "$N" server_s)
 dk=$(results dask "$N" dispatch_to_completed_s) big=$(results govalent "$BIG" dispatch_to_completed_s)
 us() { awk -v t="$1" -v n="$2" 'BEGIN {printf "%.0f", t / (n + 1) * 1e6}'; } # per electron (N + the sum)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 row() { printf '%-46s %10s %10s %s\n' "$@"; }
 {
 	echo

@@ -302,7 +302,7 @@ func (e *Engine) schedule(r *run, i int) {
 		}
 		e.submitTask(r, i)
 	default:
-		out, err := e.select_(r, nd)
+		out, err := r.collect(nd)
 		now := time.Now().UTC()
 		if err != nil {
 			e.settle(r, i, executors.Outcome{Error: err.Error(), Start: now, End: now})
@@ -333,10 +333,7 @@ func (e *Engine) submitTask(r *run, i int) {
 		e.settle(r, i, executors.Outcome{Error: fmt.Sprintf("unknown executor %q (this dispatcher has: %s)", n.executor, strings.Join(e.executorNames(), ", ")), Start: now, End: now})
 		return
 	}
-	args := make([]json.RawMessage, len(nd.Args))
-	for k, a := range nd.Args {
-		args[k] = r.argValue(a)
-	}
+	args := r.nodeArgs(i)
 	t := &executors.Task{
 		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
 		Entry: nd.Entry, ProgramHash: r.rec.ProgramHash, Program: r.program, Args: args,
@@ -374,23 +371,17 @@ func (r *run) argValue(a ct.Arg) json.RawMessage {
 	return a.Value
 }
 
-// select_ computes the output of a collection or selection node from its inputs.
-func (e *Engine) select_(r *run, nd *ct.Node) (json.RawMessage, error) {
+// collect computes the output of a collection or selection node from its inputs.
+func (r *run) collect(nd *ct.Node) (json.RawMessage, error) {
 	switch nd.Kind {
 	case ct.KindList:
-		vals := make([]json.RawMessage, len(nd.Args))
-		for k, a := range nd.Args {
-			vals[k] = r.argValue(a)
-		}
-		return json.Marshal(vals)
+		return json.Marshal(r.nodeArgs(nd.ID))
 	case ct.KindDict:
 		m := make(map[string]json.RawMessage, len(nd.Args))
 		for _, a := range nd.Args {
 			m[a.Name] = r.argValue(a)
 		}
 		return json.Marshal(m)
-	}
-	switch nd.Kind {
 	case ct.KindIndex:
 		arr, err := r.decodedList(nd.Args[0])
 		if err != nil {

@@ -66,13 +66,8 @@ func splitCell(cell, src string) ([]item, error) {
 		}
 	}, 0)
 
-	type tok struct {
-		pos token.Pos
-		tok token.Token
-		lit string
-	}
 	var items []item
-	var toks []tok
+	var toks []cellToken
 	depth := 0
 	inHeader := false // between if/for/switch and its block, where ';' does not end a statement
 	flush := func(end int) {
@@ -96,7 +91,7 @@ func splitCell(cell, src string) ([]item, error) {
 			it.kind = itemStmt
 			if len(toks) > 1 && toks[1].tok == token.IDENT {
 				it.kind = itemDecl
-			} else if len(toks) > 1 && toks[1].tok == token.LPAREN && isMethod(toks[1:], func(t tok) token.Token { return t.tok }) {
+			} else if len(toks) > 1 && toks[1].tok == token.LPAREN && isMethod(toks[1:]) {
 				it.kind = itemDecl
 			}
 		default:
@@ -130,7 +125,7 @@ func splitCell(cell, src string) ([]item, error) {
 			flush(file.Offset(pos))
 			continue
 		}
-		toks = append(toks, tok{pos, t, lit})
+		toks = append(toks, cellToken{pos, t, lit})
 	}
 	if firstErr != nil {
 		return nil, firstErr
@@ -143,17 +138,24 @@ func splitCell(cell, src string) ([]item, error) {
 	return items, nil
 }
 
+// cellToken is a token of a cell as the scanner returned it.
+type cellToken struct {
+	pos token.Pos
+	tok token.Token
+	lit string
+}
+
 // isMethod tells `func (r T) Name(` (a method declaration) from `func(x T) R {` (a literal).
-func isMethod[T any](toks []T, kind func(T) token.Token) bool {
+func isMethod(toks []cellToken) bool {
 	depth := 0
 	for i, t := range toks {
-		switch kind(t) {
+		switch t.tok {
 		case token.LPAREN, token.LBRACK:
 			depth++
 		case token.RPAREN, token.RBRACK:
 			depth--
 			if depth == 0 {
-				return i+2 < len(toks) && kind(toks[i+1]) == token.IDENT && kind(toks[i+2]) == token.LPAREN
+				return i+2 < len(toks) && toks[i+1].tok == token.IDENT && toks[i+2].tok == token.LPAREN
 			}
 		}
 	}

@@ -121,7 +121,7 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 		}
 	}
 	ex.end()
-	k.flushStreams(ex)
+	k.flushStreams()
 	ct.SetCallContext(context.Background())
 	k.mu.Lock()
 	k.exec = nil
@@ -290,7 +290,7 @@ func (w *streamWriter) flush() {
 }
 
 // flushStreams sends what the cell wrote before its result.
-func (k *Kernel) flushStreams(ex *execution) {
+func (k *Kernel) flushStreams() {
 	for _, w := range []*streamWriter{k.stdoutW, k.stderrW} {
 		w.sync()
 		w.mu.Lock()
@@ -314,7 +314,7 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 		if ex == nil || !ex.allowStdin {
 			return 0, errStdinNotAllowed
 		}
-		r.k.flushStreams(ex)
+		r.k.flushStreams()
 		for len(r.k.stdinReplies) > 0 { // a late reply to an earlier request is not this one's answer
 			<-r.k.stdinReplies
 		}
@@ -462,7 +462,7 @@ func (k *Kernel) installHooks() {
 		var parent *Message
 		if ex := k.current(); ex != nil {
 			parent = ex.req
-			k.flushStreams(ex)
+			k.flushStreams()
 		}
 		content := map[string]any{"data": b, "metadata": map[string]any{}, "transient": map[string]any{}}
 		if displayID != "" {
@@ -478,7 +478,7 @@ func (k *Kernel) installHooks() {
 		var parent *Message
 		if ex := k.current(); ex != nil {
 			parent = ex.req
-			k.flushStreams(ex)
+			k.flushStreams()
 		}
 		k.publish(parent, "clear_output", map[string]any{"wait": wait})
 	})
