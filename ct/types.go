@@ -66,6 +66,8 @@ type Node struct {
 	Queue     string   `json:"queue,omitempty"`
 	Retries   int      `json:"retries,omitempty"`
 	TimeLimit Duration `json:"time_limit,omitempty"`
+	// Settings are the electron's executor settings (ct.With), over the dispatcher's configured ones.
+	Settings map[string]json.RawMessage `json:"settings,omitempty"`
 }
 
 // Deps lists the nodes whose completion n waits for: its inputs and its wait-for edges.

@@ -20,6 +20,7 @@ type options struct {
 	name      string
 	retries   int
 	timeLimit time.Duration
+	settings  map[string]any
 }
 
 // Executor picks where an electron runs ("pool", the default, or "local"); on a lattice it is the default for
@@ -29,6 +30,18 @@ func Executor(name string) Option { return func(o *options) { o.executor = name 
 // Queue names the worker queue an electron goes to, for executors that have queues (the Redis pool of a later
 // release); the embedded pool has one queue and ignores it.
 func Queue(name string) Option { return func(o *options) { o.queue = name } }
+
+// With sets one executor setting for an electron (e.g. ct.With("vcpu", 2) for awsbatch), overriding the
+// dispatcher's configured value for that executor; each executor documents the settings it reads. The value
+// must be JSON-encodable.
+func With(key string, value any) Option {
+	return func(o *options) {
+		if o.settings == nil {
+			o.settings = map[string]any{}
+		}
+		o.settings[key] = value
+	}
+}
 
 // Name sets the node name shown in results (default: the Go func's name).
 func Name(s string) Option { return func(o *options) { o.name = s } }
@@ -358,6 +371,16 @@ func (b *builder) addCall(kind NodeKind, ref, name string, fnType reflect.Type, 
 		b.fail(fmt.Errorf("ct: %s takes %d arguments, got %d", name, nIn, len(args)))
 	}
 	n := Node{Kind: kind, Name: name, Executor: o.executor, Queue: o.queue, Retries: o.retries, TimeLimit: Duration(o.timeLimit)}
+	for k, v := range o.settings {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			b.fail(fmt.Errorf("ct: %s setting %q: %w", name, k, err))
+		}
+		if n.Settings == nil {
+			n.Settings = map[string]json.RawMessage{}
+		}
+		n.Settings[k] = raw
+	}
 	for i, a := range args {
 		arg, err := b.arg(a)
 		if err != nil {

@@ -337,7 +337,7 @@ func (e *Engine) submitTask(r *run, i int) {
 	t := &executors.Task{
 		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
 		Entry: nd.Entry, ProgramHash: r.rec.ProgramHash, Program: r.program, Args: args,
-		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue,
+		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue, Settings: nd.Settings,
 	}
 	n.taskID = t.ID
 	// Recorded as it happens, without waiting: a RUNNING node runs again after a restart anyway.

@@ -30,6 +30,8 @@ type Task struct {
 	Args        []json.RawMessage `json:"args"`
 	TimeLimit   time.Duration     `json:"time_limit,omitempty"`
 	Queue       string            `json:"queue,omitempty"`
+	// Settings are the electron's own executor settings (ct.With); the executor's configured ones fill the rest.
+	Settings map[string]json.RawMessage `json:"settings,omitempty"`
 }
 
 // Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.

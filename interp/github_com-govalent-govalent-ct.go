@@ -52,6 +52,7 @@ func init() {
 		"UnregisterShipper":        reflect.ValueOf(ct.UnregisterShipper),
 		"Value":                    reflect.ValueOf(ct.Value),
 		"WaitFor":                  reflect.ValueOf(ct.WaitFor),
+		"With":                     reflect.ValueOf(ct.With),
 
 		// type definitions
 		"APIError":        reflect.ValueOf((*ct.APIError)(nil)),

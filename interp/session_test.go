@@ -38,7 +38,7 @@ func Square(x int) int { return x * x }
 func Total(xs []int) int { s := 0; for _, x := range xs { s += x }; return s }
 
 var add = ct.Electron(Add)
-var square = ct.Electron(Square, ct.Executor("local"))
+var square = ct.Electron(Square, ct.Executor("local"), ct.With("vcpu", 2))
 var total = ct.Electron(Total)
 var double = ct.Electron(func(x int) int { return 2 * x }) // func literals are electrons too
 
@@ -105,7 +105,8 @@ func TestPipelineShipsAndRuns(t *testing.T) {
 	if got := string(runGraph(t, g, prog)); got != "770" {
 		t.Fatalf("result = %s, want 770\n%s", got, prog.Source)
 	}
-	if g.Nodes[0].Name != "Add" || g.Nodes[22].Name != "double" || g.Nodes[1].Executor != "local" {
+	if g.Nodes[0].Name != "Add" || g.Nodes[22].Name != "double" || g.Nodes[1].Executor != "local" ||
+		string(g.Nodes[1].Settings["vcpu"]) != "2" || g.Nodes[0].Settings != nil {
 		t.Errorf("names/executors: %+v %+v %+v", g.Nodes[0], g.Nodes[22], g.Nodes[1])
 	}
 }
