@@ -19,7 +19,6 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/redisq"
 	"github.com/govalent/govalent/results"
 )
 
@@ -32,6 +31,9 @@ type Config struct {
 	Token         string   // when set, API requests need "Authorization: Bearer <token>"
 	Redis         string   // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
 	Logger        *slog.Logger
+	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
+	// electron's ct.With settings override.
+	ExecutorSettings map[string]map[string]any
 }
 
 // Dispatcher is the service: store, executors, scheduler and HTTP API.
@@ -67,18 +69,10 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	store := results.NewManager(st, cfg.Logger)
-	execs := map[string]executors.Executor{
-		"local": executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand, Logger: cfg.Logger}),
-	}
-	if cfg.Redis != "" {
-		q, err := redisq.Dial(cfg.Redis, redisq.Options{})
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		execs["pool"] = redisq.NewExecutor("pool", q, cfg.Logger)
-	} else {
-		execs["pool"] = executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand, Logger: cfg.Logger})
+	execs, err := newExecutors(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
 	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now()}
 	n, err := d.engine.Resume()
