@@ -19,6 +19,11 @@ import (
 // With Reuse, Size processes live on and run task after task; without it, every task gets a fresh process and
 // at most Size run at once. Either way a task that is cancelled or exceeds its time limit has its process
 // killed, and a process that dies fails only the task it was running.
+//
+// With Reuse, short tasks are pipelined: while a process runs one, the next few tasks whose electron has been
+// quick so far are already sent to it, so that a burst of tiny tasks costs a few pipe writes and wake-ups
+// rather than a round trip each. A pipelined task that is cancelled before it starts is skipped by the
+// process; one left waiting when its process dies or is killed goes back to the head of the queue.
 type ProcessPool struct {
 	name    string
 	size    int
@@ -34,8 +39,19 @@ type ProcessPool struct {
 	closed  bool
 	done    atomic.Int64
 	slots   []*slot
+	idle    int                      // slots waiting for a task
+	quick   map[string]time.Duration // recent run time per program and entry (moving average)
 	wg      sync.WaitGroup
 }
+
+// Pipelining limits: only tasks whose electron has averaged under pipelineShort are sent ahead, up to
+// pipelineDepth per process and pipelineBudget of expected work queued behind the running task (so a task
+// that turns out long holds back little).
+const (
+	pipelineShort  = 2 * time.Millisecond
+	pipelineDepth  = 64
+	pipelineBudget = 10 * time.Millisecond
+)
 
 type job struct {
 	task *Task
@@ -59,10 +75,10 @@ func NewProcessPool(c PoolConfig) *ProcessPool {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, running: map[string]*slot{}}
+	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, running: map[string]*slot{}, quick: map[string]time.Duration{}}
 	p.cond = sync.NewCond(&p.mu)
 	for i := 0; i < c.Size; i++ {
-		s := &slot{pool: p, known: map[string]bool{}}
+		s := &slot{pool: p, known: map[string]bool{}, wake: make(chan struct{}, 1)}
 		p.slots = append(p.slots, s)
 		p.wg.Add(1)
 		go s.loop()
@@ -97,7 +113,7 @@ func (p *ProcessPool) Cancel(taskID string) {
 	s := p.running[taskID]
 	p.mu.Unlock()
 	if s != nil {
-		s.interrupt(taskID, interruptCancel)
+		s.cancel(taskID)
 	}
 }
 
@@ -122,75 +138,262 @@ func (p *ProcessPool) Close() error {
 	return nil
 }
 
-// next waits for a job and assigns it to s, in one step so that a Cancel always finds the job somewhere.
-func (p *ProcessPool) next(s *slot) *job {
+// next assigns the next job to s, in one step so that a Cancel always finds the job somewhere. With wait it
+// blocks until there is one (nil once the pool is closed); without, it returns a job only if it is worth
+// pipelining behind the ones s already has (expected: their expected run time).
+func (p *ProcessPool) next(s *slot, wait bool, expected time.Duration) (*job, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.queue) == 0 && !p.closed {
-		p.cond.Wait()
+	if wait {
+		p.idle++
+		for len(p.queue) == 0 && !p.closed {
+			p.cond.Wait()
+		}
+		p.idle--
 	}
-	if p.closed {
-		return nil
+	if p.closed || len(p.queue) == 0 {
+		return nil, 0
 	}
 	j := p.queue[0]
+	est, known := p.quick[quickKey(j.task)]
+	if !wait && (!p.reuse || p.idle > 0 || !known || est >= pipelineShort || expected+est > pipelineBudget) {
+		return nil, 0 // a slot that is idle should take it, or it may be long
+	}
 	p.queue[0] = nil
 	p.queue = p.queue[1:]
 	p.busy++
 	p.running[j.task.ID] = s
-	s.mu.Lock()
-	s.taskID, s.interrupts = j.task.ID, make(chan interruptKind, 1)
-	s.mu.Unlock()
-	return j
+	return j, est
 }
 
-type interruptKind int
+func quickKey(t *Task) string { return t.ProgramHash + "\x00" + t.Entry }
 
-const (
-	interruptCancel interruptKind = iota + 1
-	interruptTimeout
-)
+// finished records a job's end: its slot is free of it, and its run time feeds the pipelining estimate.
+func (p *ProcessPool) finished(j *job, oc Outcome) (closed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, j.task.ID)
+	p.busy--
+	if d := oc.End.Sub(oc.Start); oc.Error == "" && !oc.Cancelled && d >= 0 {
+		k := quickKey(j.task)
+		if old, ok := p.quick[k]; ok {
+			d = (3*old + d) / 4
+		} else if len(p.quick) > 10_000 {
+			clear(p.quick) // many programs over a long life: start learning again rather than grow
+		}
+		p.quick[k] = d
+	}
+	p.done.Add(1)
+	return p.closed
+}
 
-// slot runs one task at a time in its worker process.
+// requeue puts jobs that never started back at the head of the queue, in order.
+func (p *ProcessPool) requeue(jobs []*job) {
+	if len(jobs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, j := range jobs {
+		delete(p.running, j.task.ID)
+		p.busy--
+	}
+	if p.closed {
+		return
+	}
+	p.queue = append(append(make([]*job, 0, len(jobs)+len(p.queue)), jobs...), p.queue...)
+	p.cond.Broadcast()
+}
+
+// slot runs tasks in its worker process, one at a time, with short ones pipelined behind the running one.
 type slot struct {
-	pool  *ProcessPool
-	proc  *workerProc
-	known map[string]bool // programs the current process has been sent
+	pool     *ProcessPool
+	proc     *workerProc
+	known    map[string]bool // programs the current process has been sent
+	inflight []*flight       // sent to proc, in order; the first is running. Only the slot's goroutine uses it.
 
-	mu         sync.Mutex
-	closed     bool
-	taskID     string
-	interrupts chan interruptKind
+	mu      sync.Mutex
+	closed  bool
+	pending []string // task ids to cancel
+	wake    chan struct{}
+}
+
+type flight struct {
+	job     *job
+	est     time.Duration // expected run time
+	started time.Time     // when it became the running task
+	skipped bool          // asked the process to skip it
 }
 
 func (s *slot) loop() {
 	defer s.pool.wg.Done()
 	for {
-		j := s.pool.next(s)
-		if j == nil {
+		if len(s.inflight) == 0 {
+			j, est := s.pool.next(s, true, 0)
+			if j == nil {
+				return
+			}
+			if err := s.send(j, est); err != nil {
+				s.settleFirst(Outcome{Error: err.Error(), Start: time.Now(), End: time.Now()})
+				continue
+			}
+		}
+		var expected time.Duration
+		for _, f := range s.inflight[1:] {
+			expected += f.est
+		}
+		for len(s.inflight) < pipelineDepth {
+			j, est := s.pool.next(s, false, expected)
+			if j == nil {
+				break
+			}
+			if err := s.send(j, est); err != nil {
+				break // the process died: await finds out
+			}
+			expected += est
+		}
+		if err := s.proc.flush(); err != nil {
+			s.proc.kill()
+		}
+		s.await()
+	}
+}
+
+// send starts a process if needed and writes j's request to it (unflushed). The job joins inflight even if
+// the write fails, so that the process's death settles it like the others.
+func (s *slot) send(j *job, est time.Duration) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.inflight = append(s.inflight, &flight{job: j, est: est, started: time.Now()})
+		return fmt.Errorf("executor %s is shut down", s.pool.name)
+	}
+	if s.proc == nil || s.proc.exited() {
+		proc, err := startWorker(s.pool.command, s.pool.log)
+		if err != nil {
+			s.mu.Unlock()
+			s.inflight = append(s.inflight, &flight{job: j, est: est, started: time.Now()})
+			return fmt.Errorf("starting a worker process: %v", err)
+		}
+		s.proc, s.known = proc, map[string]bool{}
+	}
+	proc := s.proc
+	s.mu.Unlock()
+	s.inflight = append(s.inflight, &flight{job: j, est: est, started: time.Now()})
+	req := request{Task: *j.task}
+	if !s.known[j.task.ProgramHash] {
+		req.Program = j.task.Program
+		s.known[j.task.ProgramHash] = true
+	}
+	if err := proc.send(&req); err != nil {
+		proc.kill()
+		return fmt.Errorf("worker process died before the task started: %v", proc.exitReason())
+	}
+	return nil
+}
+
+// await waits for the running task's outcome, an interruption, or its time limit.
+func (s *slot) await() {
+	proc, head := s.proc, s.inflight[0]
+	var timeout <-chan time.Time
+	if limit := head.job.task.TimeLimit; limit > 0 {
+		timer := time.NewTimer(limit - time.Since(head.started))
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case r, ok := <-proc.replies:
+		if !ok {
+			s.died(fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
 			return
 		}
-		oc := s.run(j.task)
-		p := s.pool
-		p.mu.Lock()
-		delete(p.running, j.task.ID)
-		p.busy--
-		closed := p.closed
-		p.mu.Unlock()
-		p.done.Add(1)
-		if !closed { // Close abandons unfinished tasks: their process was killed by Close, not by the task
-			j.done(oc)
+		if r.ID != head.job.task.ID {
+			proc.kill()
+			s.died(fmt.Sprintf("worker process answered for task %q while running %q", r.ID, head.job.task.ID))
+			return
+		}
+		s.settleFirst(r.Outcome)
+	case <-s.wake:
+		s.interrupted()
+	case <-timeout:
+		proc.kill()
+		s.died(fmt.Sprintf("time limit of %s exceeded", head.job.task.TimeLimit))
+	}
+}
+
+// settleFirst reports the running task's outcome; the next one in flight is now running.
+func (s *slot) settleFirst(oc Outcome) {
+	f := s.inflight[0]
+	s.inflight[0] = nil
+	s.inflight = s.inflight[1:]
+	if len(s.inflight) > 0 {
+		s.inflight[0].started = time.Now()
+	} else if !s.pool.reuse {
+		s.mu.Lock()
+		if s.proc != nil {
+			s.proc.close()
+			s.proc = nil
+		}
+		s.mu.Unlock()
+	}
+	if !s.pool.finished(f.job, oc) { // Close abandons unfinished tasks: their process was killed by Close
+		f.job.done(oc)
+	}
+}
+
+// died settles the running task with msg: its process is gone.
+func (s *slot) died(msg string) {
+	s.abandon(Outcome{Error: msg, Start: s.inflight[0].started, End: time.Now()})
+}
+
+// abandon settles the running task with oc and requeues the ones waiting behind it, after its process was
+// killed or died.
+func (s *slot) abandon(oc Outcome) {
+	waiting := make([]*job, 0, len(s.inflight)-1)
+	for _, f := range s.inflight[1:] {
+		waiting = append(waiting, f.job)
+	}
+	s.inflight = s.inflight[:1]
+	s.pool.requeue(waiting)
+	s.settleFirst(oc)
+}
+
+// interrupted handles cancellations: the running task's process is killed; a task waiting behind it is
+// skipped by the process, which answers for it as cancelled.
+func (s *slot) interrupted() {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, taskID := range pending {
+		for i, f := range s.inflight {
+			if f.job.task.ID != taskID {
+				continue
+			}
+			if i == 0 {
+				s.proc.kill()
+				s.abandon(Outcome{Cancelled: true, Start: f.started, End: time.Now()})
+				return
+			}
+			if !f.skipped {
+				f.skipped = true
+				if err := s.proc.sendSkip(taskID); err != nil {
+					s.proc.kill() // await finds the process gone
+				}
+			}
+			break
 		}
 	}
 }
 
-func (s *slot) interrupt(taskID string, k interruptKind) {
+// cancel asks the slot's goroutine to stop taskID, if it is still in flight there.
+func (s *slot) cancel(taskID string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.taskID == taskID && s.interrupts != nil {
-		select {
-		case s.interrupts <- k:
-		default:
-		}
+	s.pending = append(s.pending, taskID)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -202,68 +405,6 @@ func (s *slot) kill() {
 	s.mu.Unlock()
 	if proc != nil {
 		proc.kill()
-	}
-}
-
-func (s *slot) run(t *Task) Outcome {
-	start := time.Now()
-	fail := func(msg string) Outcome { return Outcome{Error: msg, Start: start, End: time.Now()} }
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return fail("executor " + s.pool.name + " is shut down")
-	}
-	if s.proc == nil || s.proc.exited() {
-		proc, err := startWorker(s.pool.command, s.pool.log)
-		if err != nil {
-			s.mu.Unlock()
-			return fail(fmt.Sprintf("starting a worker process: %v", err))
-		}
-		s.proc, s.known = proc, map[string]bool{}
-	}
-	proc := s.proc
-	intr := s.interrupts
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.taskID, s.interrupts = "", nil
-		if !s.pool.reuse && s.proc != nil {
-			s.proc.close()
-			s.proc = nil
-		}
-		s.mu.Unlock()
-	}()
-
-	req := request{Task: *t}
-	if !s.known[t.ProgramHash] {
-		req.Program = t.Program
-		s.known[t.ProgramHash] = true
-	}
-	if err := proc.send(&req); err != nil {
-		proc.kill()
-		return fail(fmt.Sprintf("worker process died before the task started: %v", proc.exitReason()))
-	}
-	var timeout <-chan time.Time
-	if t.TimeLimit > 0 {
-		timer := time.NewTimer(t.TimeLimit)
-		defer timer.Stop()
-		timeout = timer.C
-	}
-	select {
-	case r, ok := <-proc.replies:
-		if !ok {
-			return fail(fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
-		}
-		return r.Outcome
-	case k := <-intr:
-		proc.kill()
-		if k == interruptCancel {
-			return Outcome{Cancelled: true, Start: start, End: time.Now()}
-		}
-		return fail(fmt.Sprintf("time limit of %s exceeded", t.TimeLimit))
-	case <-timeout:
-		proc.kill()
-		return fail(fmt.Sprintf("time limit of %s exceeded", t.TimeLimit))
 	}
 }
 
@@ -307,7 +448,7 @@ func startWorker(command []string, log *slog.Logger) (*workerProc, error) {
 	}
 	taskR.Close()
 	replyW.Close()
-	w := &workerProc{cmd: cmd, in: taskW, replies: make(chan reply, 1), dead: make(chan struct{}), tail: tail}
+	w := &workerProc{cmd: cmd, in: taskW, replies: make(chan reply, pipelineDepth), dead: make(chan struct{}), tail: tail}
 	w.bw = bufio.NewWriter(taskW)
 	w.enc = json.NewEncoder(w.bw)
 	go func() {
@@ -330,8 +471,14 @@ func startWorker(command []string, log *slog.Logger) (*workerProc, error) {
 	return w, nil
 }
 
-func (w *workerProc) send(r *request) error {
-	if err := w.enc.Encode(r); err != nil {
+// send buffers a request; flush sends what is buffered.
+func (w *workerProc) send(r *request) error { return w.enc.Encode(r) }
+
+func (w *workerProc) flush() error { return w.bw.Flush() }
+
+// sendSkip tells the process to skip a task it has been sent but not started.
+func (w *workerProc) sendSkip(taskID string) error {
+	if err := w.enc.Encode(request{Skip: taskID}); err != nil {
 		return err
 	}
 	return w.bw.Flush()

@@ -23,7 +23,9 @@ import ("os"; "time")
 
 func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
 func Crash() int { time.AfterFunc(0, func() { panic("host goroutine") }); time.Sleep(time.Second); return 0 }
+func CrashAfter(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return Crash() }
 func Pid() int { return os.Getpid() }
+func Hold(ms int) int { return Sleep(ms) }
 `
 
 var taskSeq int
@@ -142,5 +144,70 @@ func TestEvictedProgramsCanRunAgain(t *testing.T) {
 		if oc.Error != "" {
 			t.Fatalf("%+v", oc)
 		}
+	}
+}
+
+// inSlot waits until n tasks have been handed to the pool's processes (running or pipelined behind).
+func inSlot(t *testing.T, p *ProcessPool, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); p.Stats().Busy < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d tasks were handed to the process", p.Stats().Busy, n)
+		}
+	}
+}
+
+// Quick tasks are sent to a process while it runs another; one cancelled before it starts is skipped, and the
+// ones behind a task whose process dies run again in a new process instead of failing.
+func TestPipelinedTasks(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	defer p.Close()
+	quick := func(entries ...string) { // as if they had run quickly before
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, e := range entries {
+			p.quick[quickKey(&Task{ProgramHash: "p1", Entry: e})] = time.Microsecond
+		}
+	}
+	quick("Sleep")
+
+	// While a first task runs, the others queue up; then the slow one runs with the other two sent behind it.
+	first, slow, skipped, after := task("Hold", "200"), task("Sleep", "300"), task("Sleep", "0"), task("Sleep", "0")
+	results := map[*Task]chan Outcome{}
+	for _, tk := range []*Task{first, slow, skipped, after} {
+		results[tk] = make(chan Outcome, 1)
+		p.Submit(tk, func(oc Outcome) { results[tk] <- oc })
+	}
+	<-results[first]
+	inSlot(t, p, 3) // pipelined: all three are with the one process
+	p.Cancel(skipped.ID)
+	if oc := <-results[slow]; string(oc.Output) != "300" {
+		t.Fatalf("slow: %+v", oc)
+	}
+	if oc := <-results[skipped]; !oc.Cancelled {
+		t.Fatalf("cancelled while waiting behind the slow one: %+v", oc)
+	}
+	if oc := <-results[after]; string(oc.Output) != "0" {
+		t.Fatalf("after: %+v", oc)
+	}
+
+	quick("CrashAfter", "Pid")
+	dies, behind := task("CrashAfter", "100"), []*Task{task("Pid"), task("Pid")}
+	var wg sync.WaitGroup
+	outs := make([]Outcome, 4)
+	for i, tk := range append([]*Task{task("Hold", "200"), dies}, behind...) {
+		wg.Add(1)
+		p.Submit(tk, func(oc Outcome) { outs[i] = oc; wg.Done() })
+	}
+	inSlot(t, p, 3)
+	wg.Wait()
+	if !strings.Contains(outs[1].Error, "worker process died") {
+		t.Fatalf("exit: %+v", outs[1])
+	}
+	if outs[2].Error != "" || outs[3].Error != "" || string(outs[2].Output) != string(outs[3].Output) {
+		t.Fatalf("tasks behind the one that died run in the next process: %+v %+v", outs[2], outs[3])
+	}
+	if st := p.Stats(); st.Busy != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

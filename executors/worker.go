@@ -15,12 +15,15 @@ import (
 	"github.com/govalent/govalent/interp"
 )
 
-// request is what the dispatcher sends a worker process; Program travels with the first task that needs it.
+// request is what the dispatcher sends a worker process: a task (Program travels with the first task that
+// needs it), or the id of a task sent earlier that must be skipped because it was cancelled before it started.
 type request struct {
 	Task    Task   `json:"task"`
 	Program string `json:"program,omitempty"`
+	Skip    string `json:"skip,omitempty"`
 }
 
+// reply answers each task request, in order.
 type reply struct {
 	ID      string  `json:"id"`
 	Outcome Outcome `json:"outcome"`
@@ -29,36 +32,161 @@ type reply struct {
 // maxCapture bounds the stdout and stderr kept per task.
 const maxCapture = 1 << 20
 
-// ServePipe is the loop of `govalent worker --pipe`: it reads tasks from in, runs them one at a time and writes
-// outcomes to out. Output written to the process's stdout and stderr while a task runs (by fmt, os.Stdout,
-// or anything else) is captured for that task: fds 1 and 2 are pointed at temporary files.
+// ServePipe is the loop of `govalent worker --pipe`: it reads tasks from in, runs them one at a time in the
+// order they came and writes one outcome per task to out. Tasks may arrive while others run (the pool
+// pipelines short tasks), so outcomes are written at once only when no task is waiting, and otherwise within
+// replyDelay: a burst of short tasks costs a few pipe writes, not one per task, while the outcome of a task
+// followed by a long one is not held back. Output written to the process's stdout and stderr while a task runs
+// (by fmt, os.Stdout, or anything else) is captured for that task: fds 1 and 2 are pointed at temporary files.
 func ServePipe(in io.Reader, out io.Writer) error {
 	w, err := newPipeWorker()
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bufio.NewReaderSize(in, 1<<16))
-	bw := bufio.NewWriter(out)
-	enc := json.NewEncoder(bw)
+	tasks := newTaskInbox()
+	readErr := make(chan error, 1)
+	go func() { readErr <- tasks.fill(in) }()
+	replies := newReplyWriter(out)
 	for {
-		var req request
-		if err := dec.Decode(&req); err != nil {
-			if err == io.EOF {
-				return nil
+		req, skipped, ok := tasks.next()
+		if !ok {
+			if err := replies.flush(); err != nil {
+				return err
 			}
-			return fmt.Errorf("worker: reading task: %w", err)
+			if err := <-readErr; err != io.EOF {
+				return fmt.Errorf("worker: reading task: %w", err)
+			}
+			return nil
 		}
 		if req.Program != "" {
 			w.programs[req.Task.ProgramHash] = req.Program
 		}
-		oc := w.run(&req.Task)
-		if err := enc.Encode(reply{ID: req.Task.ID, Outcome: oc}); err != nil {
-			return err
+		var oc Outcome
+		if skipped {
+			now := time.Now()
+			oc = Outcome{Cancelled: true, Start: now, End: now}
+		} else {
+			oc = w.run(&req.Task)
 		}
-		if err := bw.Flush(); err != nil {
+		if err := replies.write(reply{ID: req.Task.ID, Outcome: oc}, tasks.empty()); err != nil {
 			return err
 		}
 	}
+}
+
+// replyDelay bounds how long a written outcome may wait in the buffer while further tasks run.
+const replyDelay = 500 * time.Microsecond
+
+// replyWriter buffers outcomes and flushes them now or within replyDelay.
+type replyWriter struct {
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	enc     *json.Encoder
+	err     error // of a delayed flush
+	pending bool  // a delayed flush is armed
+}
+
+func newReplyWriter(out io.Writer) *replyWriter {
+	bw := bufio.NewWriterSize(out, 1<<16)
+	return &replyWriter{bw: bw, enc: json.NewEncoder(bw)}
+}
+
+func (r *replyWriter) write(rep reply, now bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	if err := r.enc.Encode(rep); err != nil {
+		return err
+	}
+	if now {
+		return r.bw.Flush()
+	}
+	if !r.pending {
+		r.pending = true
+		time.AfterFunc(replyDelay, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.pending = false
+			if err := r.bw.Flush(); err != nil && r.err == nil {
+				r.err = err
+			}
+		})
+	}
+	return nil
+}
+
+func (r *replyWriter) flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	return r.bw.Flush()
+}
+
+// taskInbox holds the tasks a worker process has read and not yet started.
+type taskInbox struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*request
+	skip    map[string]bool
+	drained bool // the input ended
+}
+
+func newTaskInbox() *taskInbox {
+	b := &taskInbox{skip: map[string]bool{}}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// fill reads requests until in ends, returning why it ended.
+func (b *taskInbox) fill(in io.Reader) error {
+	dec := json.NewDecoder(bufio.NewReaderSize(in, 1<<16))
+	for {
+		req := new(request)
+		err := dec.Decode(req)
+		b.mu.Lock()
+		switch {
+		case err != nil:
+			b.drained = true
+		case req.Skip != "":
+			b.skip[req.Skip] = true
+		default:
+			b.queue = append(b.queue, req)
+		}
+		b.cond.Signal()
+		b.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// next waits for the next task; skipped tells that it was cancelled before it started. ok is false once the
+// input has ended and every task read has been handed out.
+func (b *taskInbox) next() (req *request, skipped, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.queue) == 0 && !b.drained {
+		b.cond.Wait()
+	}
+	if len(b.queue) == 0 {
+		return nil, false, false
+	}
+	req = b.queue[0]
+	b.queue[0] = nil
+	b.queue = b.queue[1:]
+	skipped = b.skip[req.Task.ID]
+	delete(b.skip, req.Task.ID)
+	return req, skipped, true
+}
+
+func (b *taskInbox) empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) == 0
 }
 
 type pipeWorker struct {
@@ -175,6 +303,7 @@ func (w *pipeWorker) run(t *Task) (oc Outcome) {
 		oc.Error = err.Error()
 		return oc
 	}
+	oc.Start = time.Now() // the task's time, not the rebuilding of its program
 	switch t.Kind {
 	case "sublattice":
 		g, prog, err := s.BuildSublattice(t.Entry, t.Args)
@@ -200,6 +329,25 @@ func (w *pipeWorker) run(t *Task) (oc Outcome) {
 		oc.Output, oc.Graph, oc.Program, oc.Error = nil, nil, nil, w.goroutineErr
 	}
 	return oc
+}
+
+// RunOnce runs one task (with its Program) in this process, as `govalent worker --once` does for the AWS
+// executors: output is captured as in a pipe worker, and fds 1 and 2 are given back afterwards.
+func RunOnce(t *Task) (Outcome, error) {
+	var saved [2]int
+	for i, fd := range []int{1, 2} {
+		var err error
+		if saved[i], err = syscall.Dup(fd); err != nil {
+			return Outcome{}, err
+		}
+		defer func() { syscall.Dup3(saved[i], fd, 0); syscall.Close(saved[i]) }()
+	}
+	w, err := newPipeWorker()
+	if err != nil {
+		return Outcome{}, err
+	}
+	w.programs[t.ProgramHash] = t.Program
+	return w.run(t), nil
 }
 
 // eofReader is the stdin of electrons: there is nobody to type.

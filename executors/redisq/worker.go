@@ -30,6 +30,7 @@ type Worker struct {
 
 	mu       sync.Mutex
 	running  map[string]Lease // task id -> lease, for the tasks this worker holds (running or waiting locally)
+	typical  time.Duration    // moving average of its tasks' run times; 0 until one has run
 	programs map[string]string
 	wake     chan struct{}
 	finished chan finished // outcomes waiting to be reported in a batch
@@ -71,9 +72,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
 	idle := time.Millisecond
 	for ctx.Err() == nil {
-		// Only as many tasks as free processes: a worker holding more would keep long tasks from idle workers.
-		free := w.cfg.Concurrency - w.busy()
-		if free <= 0 {
+		free, hungry := w.room()
+		if !hungry {
 			w.wait(ctx, time.Second)
 			continue
 		}
@@ -96,10 +96,33 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-func (w *Worker) busy() int {
+// Prefetching: while this worker's tasks have been short (under prefetchShort on average), it holds up to
+// prefetchBudget of expected work per process (at most prefetchDepth tasks), and takes more once it is down to
+// half of that, so that tiny tasks move through Redis in batches. Otherwise it holds only as many tasks as it
+// has processes: a worker holding more would keep long tasks from idle workers.
+const (
+	prefetchShort  = 2 * time.Millisecond
+	prefetchBudget = 10 * time.Millisecond
+	prefetchDepth  = 64
+)
+
+// room tells how many tasks to take now, and whether to take any (hungry) or wait for some to finish.
+func (w *Worker) room() (n int, hungry bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.running)
+	capacity, refill := w.capacity()
+	n = capacity - len(w.running)
+	return n, n >= refill
+}
+
+// capacity is how many tasks the worker may hold, and how many must be free before it takes more; w.mu held.
+func (w *Worker) capacity() (capacity, refill int) {
+	if w.typical == 0 || w.typical >= prefetchShort {
+		return w.cfg.Concurrency, 1
+	}
+	perProcess := min(prefetchDepth, max(1, int(prefetchBudget/max(w.typical, time.Microsecond))))
+	capacity = w.cfg.Concurrency * perProcess
+	return capacity, max(1, capacity/2)
 }
 
 func (w *Worker) wait(ctx context.Context, d time.Duration) {
@@ -146,10 +169,21 @@ func (w *Worker) program(ctx context.Context, hash string) (string, error) {
 func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
 	w.mu.Lock()
 	delete(w.running, l.Task.ID)
+	if d := oc.End.Sub(oc.Start); oc.Error == "" && !oc.Cancelled && d >= 0 {
+		if w.typical == 0 {
+			w.typical = max(d, 1)
+		} else {
+			w.typical = max((3*w.typical+d)/4, 1)
+		}
+	}
+	capacity, refill := w.capacity()
+	hungry := capacity-len(w.running) >= refill
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if hungry {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case w.finished <- finished{l, oc}:
