@@ -340,8 +340,12 @@ func (e *Engine) submitTask(r *run, i int) {
 		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue, Settings: nd.Settings,
 	}
 	n.taskID = t.ID
-	// Recorded as it happens, without waiting: a RUNNING node runs again after a restart anyway.
-	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
+	// A RUNNING node runs again after a restart anyway, so its row is written only when a restart needs what it
+	// holds: the attempts a retry has used, or a sublattice's link to its child. (Not waiting for it, and not
+	// writing it for the first attempt of every electron, halves the writes of a large fan-out.)
+	if n.attempts > 1 || nd.Kind == ct.KindSublattice {
+		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
+	}
 	ex.Submit(t, func(oc executors.Outcome) {
 		e.post(func() {
 			if n.taskID != t.ID || !n.busy {

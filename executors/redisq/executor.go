@@ -21,6 +21,8 @@ type Executor struct {
 
 	mu       sync.Mutex
 	waiting  map[string]func(executors.Outcome) // task id -> done, until its completion is read
+	orphans  map[string]orphan                  // completions read before their task was submitted
+	caughtUp chan struct{}                      // closed once the completions already in Redis are read
 	programs map[string]bool                    // program hashes already stored
 	outbox   []*executors.Task                  // submitted, not yet in Redis
 	inRedis  int                                // sent and not yet completed
@@ -35,7 +37,8 @@ type Executor struct {
 // NewExecutor starts reading results and recovering expired leases.
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Executor{name: name, q: q, log: log, waiting: map[string]func(executors.Outcome){}, programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	e := &Executor{name: name, q: q, log: log, waiting: map[string]func(executors.Outcome){}, orphans: map[string]orphan{},
+		caughtUp: make(chan struct{}), programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	e.wg.Add(3)
 	go e.send()
 	go e.readResults()
@@ -43,10 +46,27 @@ func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	return e
 }
 
+// orphan is a completion that no submitted task was waiting for: after a dispatcher restart, the outcome of a
+// task that finished while it was down, which the resumed dispatch is about to submit again under the same id.
+type orphan struct {
+	outcome executors.Outcome
+	read    time.Time
+}
+
+// maxOrphans bounds the completions kept for tasks not (yet) submitted.
+const maxOrphans = 100_000
+
 // Submit implements executors.Executor: tasks wait in memory until the sender goroutine queues them in Redis,
-// in batches, keeping at most maxInRedis of them there (backpressure for very large workflows).
+// in batches, keeping at most maxInRedis of them there (backpressure for very large workflows). A task whose
+// completion has already been read (it finished while the dispatcher was restarting) is done at once.
 func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	e.mu.Lock()
+	if o, ok := e.orphans[t.ID]; ok {
+		delete(e.orphans, t.ID)
+		e.mu.Unlock()
+		go done(o.outcome)
+		return
+	}
 	e.waiting[t.ID] = done
 	e.outbox = append(e.outbox, t)
 	e.mu.Unlock()
@@ -59,9 +79,15 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 // maxInRedis bounds the tasks queued or running in Redis for this dispatcher.
 const maxInRedis = 20_000
 
-// send queues waiting tasks in Redis, retrying while Redis is unreachable.
+// send queues waiting tasks in Redis, retrying while Redis is unreachable. It starts once the completions
+// already in Redis have been read, so that a resumed task that finished meanwhile is not queued again.
 func (e *Executor) send() {
 	defer e.wg.Done()
+	select {
+	case <-e.caughtUp:
+	case <-e.ctx.Done():
+		return
+	}
 	for {
 		e.mu.Lock()
 		room := maxInRedis - e.inRedis
@@ -110,7 +136,35 @@ func (e *Executor) enqueue(batch []*executors.Task) error {
 			e.mu.Unlock()
 		}
 	}
-	return e.q.Enqueue(e.ctx, batch...)
+	doneIDs, err := e.q.Enqueue(e.ctx, batch...)
+	if err != nil || len(doneIDs) == 0 {
+		return err
+	}
+	// Done in Redis, yet submitted: either its completion was read (an orphan, delivered now) or it was read by
+	// a dispatcher that died before storing it, and the task must run again.
+	byID := make(map[string]*executors.Task, len(batch))
+	for _, t := range batch {
+		byID[t.ID] = t
+	}
+	var lost []*executors.Task
+	for _, id := range doneIDs {
+		e.mu.Lock()
+		o, found := e.orphans[id]
+		done := e.waiting[id]
+		if found && done != nil {
+			delete(e.orphans, id)
+			delete(e.waiting, id)
+			e.inRedis-- // counted by send, but nothing of it is left in Redis
+		}
+		e.mu.Unlock()
+		switch {
+		case found && done != nil:
+			go done(o.outcome)
+		case done != nil:
+			lost = append(lost, byID[id])
+		}
+	}
+	return e.q.Rerun(e.ctx, lost...)
 }
 
 // Cancel implements executors.Executor: a task not yet sent is dropped, a queued one is removed, a running one
@@ -163,12 +217,21 @@ func (e *Executor) Close() error {
 	return nil
 }
 
+// readBatch is how many completions one read takes.
+const readBatch = 512
+
 // readResults hands completions to the tasks waiting for them, then acknowledges them.
 func (e *Executor) readResults() {
 	defer e.wg.Done()
 	after := "0"
 	for e.ctx.Err() == nil {
-		completions, next, err := e.q.Results(e.ctx, after, 512, time.Second)
+		block := time.Second
+		select {
+		case <-e.caughtUp:
+		default:
+			block = 0 // catching up: don't wait for new ones
+		}
+		completions, next, err := e.q.Results(e.ctx, after, readBatch, block)
 		if err != nil {
 			if e.ctx.Err() == nil {
 				e.log.Warn("reading results from Redis failed; retrying", "err", err)
@@ -177,6 +240,13 @@ func (e *Executor) readResults() {
 			continue
 		}
 		after = next
+		if len(completions) < readBatch {
+			select {
+			case <-e.caughtUp:
+			default:
+				close(e.caughtUp)
+			}
+		}
 		var ids []string
 		for _, c := range completions {
 			e.mu.Lock()
@@ -185,6 +255,8 @@ func (e *Executor) readResults() {
 			if done != nil {
 				e.done++
 				e.inRedis--
+			} else if len(e.orphans) < maxOrphans {
+				e.orphans[c.TaskID] = orphan{c.Outcome, time.Now()}
 			}
 			e.mu.Unlock()
 			if done != nil {
@@ -210,11 +282,23 @@ func (e *Executor) recoverLeases() {
 		case <-e.ctx.Done():
 			return
 		case <-tick.C:
+			e.forgetOrphans(time.Now().Add(-e.q.Options().ResultRetention))
 			if n, err := e.q.Recover(e.ctx); err != nil {
 				e.log.Warn("recovering expired leases failed", "err", err)
 			} else if n > 0 {
 				e.log.Info("requeued tasks whose lease expired", "count", n)
 			}
+		}
+	}
+}
+
+// forgetOrphans drops unclaimed completions read before cutoff: their dispatch is gone or was not resumed.
+func (e *Executor) forgetOrphans(cutoff time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, o := range e.orphans {
+		if o.read.Before(cutoff) {
+			delete(e.orphans, id)
 		}
 	}
 }

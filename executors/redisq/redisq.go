@@ -111,36 +111,49 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// KEYS[1] queues set. ARGV: prefix, program ttl ms, number of program hashes, hashes..., then (id, queue, payload)...
+// KEYS[1] queues set. ARGV: prefix, program ttl ms, rerun (1: requeue done tasks too), number of program
+// hashes, hashes..., then (id, queue, payload)... Returns the ids that were left alone because they were done.
 var enqueueScript = redis.NewScript(`
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local np = tonumber(ARGV[3])
+local rerun = ARGV[3] == '1'
+local np = tonumber(ARGV[4])
 for i = 1, np do
-  redis.call('PEXPIRE', p .. ':prog:' .. ARGV[3 + i], ttl)
+  redis.call('PEXPIRE', p .. ':prog:' .. ARGV[4 + i], ttl)
 end
-local added = 0
-for i = 4 + np, #ARGV, 3 do
+local done = {}
+local queues = {}
+for i = 5 + np, #ARGV, 3 do
   local id, q = ARGV[i], ARGV[i + 1]
   local tk = p .. ':t:' .. id
-  if redis.call('EXISTS', tk) == 0 then
+  local state = redis.call('HGET', tk, 'state')
+  if state == 'done' and not rerun then
+    done[#done + 1] = id
+  elseif not state or state == 'done' then
+    if state then
+      redis.call('DEL', tk)
+    end
     redis.call('HSET', tk, 'state', 'queued', 'queue', q, 'payload', ARGV[i + 2], 'attempt', 0)
     redis.call('RPUSH', p .. ':q:' .. q, id)
-    redis.call('SADD', KEYS[1], q)
-    added = added + 1
+    queues[q] = true
   end
 end
-return added
+for q in pairs(queues) do
+  redis.call('SADD', KEYS[1], q)
+end
+return done
 `)
 
 // KEYS[1] leases. ARGV: prefix, worker, max, lease ms, queues...
-// Returns a flat array of (id, token, attempt, payload).
+// Returns a flat array of (id, token, attempt, payload). One counter value names the whole hand-off; each
+// token adds the task's place in it.
 var dequeueScript = redis.NewScript(luaNow + `
 local p, w = ARGV[1], ARGV[2]
 local max = tonumber(ARGV[3])
 local exp = now + tonumber(ARGV[4])
 local out = {}
 local n = 0
+local seq = nil
 for qi = 5, #ARGV do
   local qk = p .. ':q:' .. ARGV[qi]
   while n < max do
@@ -150,11 +163,12 @@ for qi = 5, #ARGV do
       local tk = p .. ':t:' .. id
       local v = redis.call('HMGET', tk, 'state', 'payload')
       if v[1] == 'queued' then
-        local tok = w .. '/' .. redis.call('INCR', p .. ':seq')
+        seq = seq or redis.call('INCR', p .. ':seq')
+        n = n + 1
+        local tok = w .. '/' .. seq .. '.' .. n
         local att = redis.call('HINCRBY', tk, 'attempt', 1)
         redis.call('HSET', tk, 'state', 'leased', 'token', tok, 'worker', w)
         redis.call('ZADD', KEYS[1], exp, id)
-        n = n + 1
         out[#out + 1] = id
         out[#out + 1] = tok
         out[#out + 1] = att
@@ -295,42 +309,61 @@ func queueName(s string) string {
 }
 
 // Enqueue stores each task's payload (the JSON of the task; Program is never part of it) and appends its id to
-// its queue. Re-enqueueing an id that is already queued, leased or recently done does nothing. It also
-// refreshes the expiry of the tasks' programs (store them first with PutProgram).
-func (q *Queue) Enqueue(ctx context.Context, tasks ...*executors.Task) error {
-	for len(tasks) > 0 {
-		n := min(len(tasks), enqueueChunk)
-		if err := q.enqueue(ctx, tasks[:n]); err != nil {
-			return err
-		}
-		tasks = tasks[n:]
-	}
-	return nil
+// its queue. Re-enqueueing an id that is already queued or leased does nothing, so a failed call can simply be
+// retried; an id that is done is left alone too and returned in done: its completion is on the results stream,
+// or was read from it (see Rerun). Enqueue also refreshes the expiry of the tasks' programs (store them first
+// with PutProgram).
+func (q *Queue) Enqueue(ctx context.Context, tasks ...*executors.Task) (done []string, err error) {
+	return q.enqueueAll(ctx, false, tasks)
 }
 
-func (q *Queue) enqueue(ctx context.Context, tasks []*executors.Task) error {
+// Rerun is Enqueue for tasks whose completion the caller lost (read from the stream but never stored): a done
+// task is queued again as new.
+func (q *Queue) Rerun(ctx context.Context, tasks ...*executors.Task) error {
+	_, err := q.enqueueAll(ctx, true, tasks)
+	return err
+}
+
+func (q *Queue) enqueueAll(ctx context.Context, rerun bool, tasks []*executors.Task) (done []string, err error) {
+	for len(tasks) > 0 {
+		n := min(len(tasks), enqueueChunk)
+		d, err := q.enqueue(ctx, rerun, tasks[:n])
+		if err != nil {
+			return done, err
+		}
+		done = append(done, d...)
+		tasks = tasks[n:]
+	}
+	return done, nil
+}
+
+func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task) ([]string, error) {
 	hashes := map[string]bool{}
 	for _, t := range tasks {
 		if t.ProgramHash != "" {
 			hashes[t.ProgramHash] = true
 		}
 	}
-	args := make([]any, 0, 3+len(hashes)+3*len(tasks))
-	args = append(args, q.p, ms(q.opts.ProgramTTL), len(hashes))
+	flag := "0"
+	if rerun {
+		flag = "1"
+	}
+	args := make([]any, 0, 4+len(hashes)+3*len(tasks))
+	args = append(args, q.p, ms(q.opts.ProgramTTL), flag, len(hashes))
 	for h := range hashes {
 		args = append(args, h)
 	}
 	for _, t := range tasks {
 		if t.ID == "" {
-			return errors.New("redisq: task without id")
+			return nil, errors.New("redisq: task without id")
 		}
 		payload, err := json.Marshal(t)
 		if err != nil {
-			return fmt.Errorf("redisq: encoding task %s: %w", t.ID, err)
+			return nil, fmt.Errorf("redisq: encoding task %s: %w", t.ID, err)
 		}
 		args = append(args, t.ID, queueName(t.Queue), payload)
 	}
-	return enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).Err()
+	return enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).StringSlice()
 }
 
 // PutProgram stores a program's source under its hash, once (SET NX); either way its expiry is refreshed.

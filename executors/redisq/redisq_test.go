@@ -140,7 +140,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := q.PutProgram(ctx, "h1", "package main"); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Enqueue(ctx, task("t1", "")); err != nil {
+	if _, err := q.Enqueue(ctx, task("t1", "")); err != nil {
 		t.Fatal(err)
 	}
 	// The payload never holds the program.
@@ -193,12 +193,21 @@ func TestRoundTrip(t *testing.T) {
 	if ok, _ := q.Complete(ctx, l, oc); ok {
 		t.Fatal("second completion accepted")
 	}
-	q.Enqueue(ctx, task("t1", ""))
+	if done, err := q.Enqueue(ctx, task("t1", "")); err != nil || len(done) != 1 || done[0] != "t1" {
+		t.Fatalf("re-enqueueing a done task: %v %v", done, err)
+	}
 	if ls, _ := q.Dequeue(ctx, "w1", nil, 10); len(ls) != 0 {
 		t.Fatal("done task re-enqueued")
 	}
 	if n := streamLen(t, rdb, q); n != 1 {
 		t.Fatalf("stream len %d", n)
+	}
+	// Rerun queues it again as new, for a dispatcher that lost its outcome.
+	if err := q.Rerun(ctx, task("t1", "")); err != nil {
+		t.Fatal(err)
+	}
+	if ls, _ := q.Dequeue(ctx, "w1", nil, 10); len(ls) != 1 || ls[0].Attempt != 1 || ls[0].Token == l.Token {
+		t.Fatalf("rerun: %+v", ls)
 	}
 	// Nothing more: Results with a block returns empty after the block.
 	start := time.Now()
@@ -656,7 +665,7 @@ func TestBatch10k(t *testing.T) {
 		tasks[i] = task(fmt.Sprint("t", i), "")
 	}
 	start := time.Now()
-	if err := q.Enqueue(ctx, tasks...); err != nil {
+	if _, err := q.Enqueue(ctx, tasks...); err != nil {
 		t.Fatal(err)
 	}
 	enq := time.Since(start)
@@ -724,7 +733,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		for i := 0; i < k; i++ {
 			tasks[i] = task(fmt.Sprint("t", done+i), "")
 		}
-		if err := q.Enqueue(ctx, tasks[:k]...); err != nil {
+		if _, err := q.Enqueue(ctx, tasks[:k]...); err != nil {
 			b.Fatal(err)
 		}
 		ls, err := q.Dequeue(ctx, "w", nil, k)
