@@ -19,12 +19,13 @@ func workerCommand() []string { return []string{workerBin, "worker", "--pipe"} }
 
 const program = `package main
 
-import ("os"; "time")
+import ("fmt"; "os"; "time")
 
 func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
 func Crash() int { time.AfterFunc(0, func() { panic("host goroutine") }); time.Sleep(time.Second); return 0 }
 func CrashAfter(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return Crash() }
 func Pid() int { return os.Getpid() }
+func Say(s string) string { fmt.Println(s); fmt.Fprint(os.Stderr, "e" + s); return s }
 func Hold(ms int) int { return Sleep(ms) }
 `
 
@@ -209,5 +210,16 @@ func TestPipelinedTasks(t *testing.T) {
 	}
 	if st := p.Stats(); st.Busy != 0 || st.Queued != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Each task's stdout and stderr hold what it wrote, and nothing of the tasks before it.
+func TestOutputPerTask(t *testing.T) {
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	defer p.Close()
+	out := run(p, task("Say", `"a"`), task("Pid"), task("Say", `"b"`))
+	if out[0].Stdout != "a\n" || out[0].Stderr != "ea" || out[1].Stdout != "" || out[1].Stderr != "" ||
+		out[2].Stdout != "b\n" || out[2].Stderr != "eb" {
+		t.Fatalf("%+v", out)
 	}
 }

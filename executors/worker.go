@@ -190,7 +190,7 @@ func (b *taskInbox) empty() bool {
 }
 
 type pipeWorker struct {
-	stdout, stderr *os.File
+	stdout, stderr *capture
 	programs       map[string]string
 	sessions       map[string]*interp.Session // by program hash
 	order          []string                   // least recently loaded first
@@ -209,12 +209,15 @@ func newPipeWorker() (*pipeWorker, error) {
 		syscall.CloseOnExec(saved) // processes an electron starts must not inherit it
 		debug.SetCrashOutput(os.NewFile(uintptr(saved), "stderr"), debug.CrashOptions{})
 	}
-	var err error
-	if w.stdout, err = redirect(1, "govalent-stdout-*"); err != nil {
-		return nil, err
-	}
-	if w.stderr, err = redirect(2, "govalent-stderr-*"); err != nil {
-		return nil, err
+	for _, c := range []struct {
+		fd   int
+		into **capture
+	}{{1, &w.stdout}, {2, &w.stderr}} {
+		f, err := redirect(c.fd, fmt.Sprintf("govalent-fd%d-*", c.fd))
+		if err != nil {
+			return nil, err
+		}
+		*c.into = &capture{f: f}
 	}
 	return w, nil
 }
@@ -232,22 +235,43 @@ func redirect(fd int, pattern string) (*os.File, error) {
 	return f, nil
 }
 
-func resetCapture(f *os.File) {
-	f.Truncate(0)
-	f.Seek(0, io.SeekStart)
+// capture is the file an fd is redirected to. A task's output is what was appended while it ran; the file is
+// emptied only once it has grown large, since truncating it before every task cost more than a tiny task.
+type capture struct {
+	f     *os.File
+	start int64
 }
 
-func readCapture(f *os.File) string {
-	st, err := f.Stat()
+// recycleAt is the size past which a capture file is emptied before the next task.
+const recycleAt = 64 << 20
+
+func (c *capture) begin() {
+	st, err := c.f.Stat()
+	if err != nil {
+		return
+	}
+	c.start = st.Size() // anything written between tasks belongs to neither
+	if c.start > recycleAt {
+		c.f.Truncate(0)
+		c.f.Seek(0, io.SeekStart)
+		c.start = 0
+	}
+}
+
+func (c *capture) read() string {
+	st, err := c.f.Stat()
 	if err != nil {
 		return ""
 	}
-	n := min(st.Size(), maxCapture)
-	buf := make([]byte, n)
-	k, _ := f.ReadAt(buf, 0)
+	size := st.Size() - c.start
+	if size <= 0 {
+		return ""
+	}
+	buf := make([]byte, min(size, maxCapture))
+	k, _ := c.f.ReadAt(buf, c.start)
 	s := string(buf[:k])
-	if st.Size() > maxCapture {
-		s += fmt.Sprintf("\n[govalent: output truncated, %d bytes in all]", st.Size())
+	if size > maxCapture {
+		s += fmt.Sprintf("\n[govalent: output truncated, %d bytes in all]", size)
 	}
 	return s
 }
@@ -288,15 +312,15 @@ func (w *pipeWorker) goroutinePanic(v any) {
 }
 
 func (w *pipeWorker) run(t *Task) (oc Outcome) {
-	resetCapture(w.stdout)
-	resetCapture(w.stderr)
+	w.stdout.begin()
+	w.stderr.begin()
 	w.mu.Lock()
 	w.goroutineErr = ""
 	w.mu.Unlock()
 	oc.Start = time.Now()
 	defer func() {
 		oc.End = time.Now()
-		oc.Stdout, oc.Stderr = readCapture(w.stdout), readCapture(w.stderr)
+		oc.Stdout, oc.Stderr = w.stdout.read(), w.stderr.read()
 	}()
 	s, err := w.session(t.ProgramHash)
 	if err != nil {

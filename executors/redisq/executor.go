@@ -217,7 +217,7 @@ func (e *Executor) Close() error {
 	return nil
 }
 
-// readBatch is how many completions one read takes.
+// readBatch is how many stream entries (each with one or more completions) one read takes.
 const readBatch = 512
 
 // readResults hands completions to the tasks waiting for them, then acknowledges them.
@@ -240,13 +240,6 @@ func (e *Executor) readResults() {
 			continue
 		}
 		after = next
-		if len(completions) < readBatch {
-			select {
-			case <-e.caughtUp:
-			default:
-				close(e.caughtUp)
-			}
-		}
 		var ids []string
 		for _, c := range completions {
 			e.mu.Lock()
@@ -262,7 +255,16 @@ func (e *Executor) readResults() {
 			if done != nil {
 				done(c.Outcome)
 			}
-			ids = append(ids, c.StreamID)
+			if len(ids) == 0 || ids[len(ids)-1] != c.StreamID {
+				ids = append(ids, c.StreamID)
+			}
+		}
+		if len(ids) < readBatch { // read all there was
+			select {
+			case <-e.caughtUp:
+			default:
+				close(e.caughtUp)
+			}
 		}
 		if len(ids) > 0 {
 			if err := e.q.Ack(e.ctx, ids...); err != nil {

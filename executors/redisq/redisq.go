@@ -14,7 +14,8 @@
 //	                late Complete or a repeated Enqueue of the same id changes nothing
 //	P:leases        ZSET task id -> lease expiry (server unix ms)
 //	P:seq           counter for lease tokens
-//	P:results       STREAM of completions {task, worker, outcome}, trimmed by MINID to ResultRetention
+//	P:results       STREAM of completions, trimmed by MINID to ResultRetention: an entry {t1, w1, o1, t2, ...}
+//	                per completed batch (task id, worker, outcome), or {task, worker, outcome} for one
 //	P:prog:<hash>   STRING program source, SET NX, expiring after ProgramTTL (refreshed on use)
 //	P:w:<id>        HASH worker info + last beat, expiring after 3 leases; P:workers SET of ids
 //	P:cancel        pub/sub channel announcing cancelled leased tasks (message = task id)
@@ -96,7 +97,7 @@ type Lease struct {
 
 // Completion is one outcome read from the results stream.
 type Completion struct {
-	StreamID string
+	StreamID string // the entry holding it; one entry may hold several completions
 	TaskID   string
 	Worker   string // the worker that completed it ("" for a task cancelled while queued)
 	Outcome  executors.Outcome
@@ -197,12 +198,13 @@ return n
 `)
 
 // KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, then (id, token, outcome)...
-// Returns 1 or 0 per task.
+// Returns 1 or 0 per task. The accepted completions go into one stream entry (fields t1, w1, o1, t2, ...).
 var completeScript = redis.NewScript(luaNow + `
 local p = ARGV[1]
 local ret = tonumber(ARGV[2])
-local minid = string.format('%d', now - ret)
 local res = {}
+local entry = {}
+local n = 0
 for i = 3, #ARGV, 3 do
   local id, tok = ARGV[i], ARGV[i + 1]
   local tk = p .. ':t:' .. id
@@ -212,11 +214,20 @@ for i = 3, #ARGV, 3 do
     redis.call('HDEL', tk, 'payload', 'token')
     redis.call('HSET', tk, 'state', 'done')
     redis.call('PEXPIRE', tk, ret)
-    redis.call('XADD', KEYS[2], 'MINID', minid, '*', 'task', id, 'worker', v[3], 'outcome', ARGV[i + 2])
+    n = n + 1
+    entry[#entry + 1] = 't' .. n
+    entry[#entry + 1] = id
+    entry[#entry + 1] = 'w' .. n
+    entry[#entry + 1] = v[3]
+    entry[#entry + 1] = 'o' .. n
+    entry[#entry + 1] = ARGV[i + 2]
     res[#res + 1] = 1
   else
     res[#res + 1] = 0
   end
+end
+if n > 0 then
+  redis.call('XADD', KEYS[2], 'MINID', string.format('%d', now - ret), '*', unpack(entry))
 end
 return res
 `)
@@ -538,18 +549,31 @@ func (q *Queue) Results(ctx context.Context, after string, count int, block time
 	var out []Completion
 	for _, s := range streams {
 		for _, m := range s.Messages {
-			c := Completion{StreamID: m.ID}
-			c.TaskID, _ = m.Values["task"].(string)
-			c.Worker, _ = m.Values["worker"].(string)
-			raw, _ := m.Values["outcome"].(string)
-			if err := json.Unmarshal([]byte(raw), &c.Outcome); err != nil {
-				c.Outcome = executors.Outcome{Error: "redisq: undecodable outcome: " + err.Error()}
+			if _, single := m.Values["task"]; single { // written by Recover or Cancel
+				out = append(out, completion(m, "task", "worker", "outcome"))
 			}
-			out = append(out, c)
+			for i := 1; ; i++ { // written by Complete: one entry per batch
+				n := strconv.Itoa(i)
+				if _, ok := m.Values["t"+n]; !ok {
+					break
+				}
+				out = append(out, completion(m, "t"+n, "w"+n, "o"+n))
+			}
 			after = m.ID
 		}
 	}
 	return out, after, nil
+}
+
+func completion(m redis.XMessage, task, worker, outcome string) Completion {
+	c := Completion{StreamID: m.ID}
+	c.TaskID, _ = m.Values[task].(string)
+	c.Worker, _ = m.Values[worker].(string)
+	raw, _ := m.Values[outcome].(string)
+	if err := json.Unmarshal([]byte(raw), &c.Outcome); err != nil {
+		c.Outcome = executors.Outcome{Error: "redisq: undecodable outcome: " + err.Error()}
+	}
+	return c
 }
 
 // Ack deletes completions the dispatcher has stored, and trims those older than ResultRetention.
