@@ -2,7 +2,6 @@ package executors
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	json "github.com/goccy/go-json"
 )
 
 // ProcessPool runs tasks in worker processes started from Command (normally `govalent worker --pipe`).
