@@ -20,12 +20,15 @@ type Executor struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	waiting  map[string]func(executors.Outcome) // task id -> done, until its completion is read
-	orphans  map[string]orphan                  // completions read before their task was submitted
-	caughtUp chan struct{}                      // closed once the completions already in Redis are read
-	programs map[string]bool                    // program hashes already stored
-	outbox   []*executors.Task                  // submitted, not yet in Redis
-	inRedis  int                                // sent and not yet completed
+	waiting  map[string]waiter   // task id -> who waits for its outcome, until its completion is read
+	orphans  map[string]orphan   // completions read before their task was submitted
+	runs     runTimes            // how long each electron's tasks take, to decide what to chunk
+	chunks   map[string][]string // chunk id -> its members' task ids, while it is in Redis
+	chunkOf  map[string]string   // task id -> the chunk it went in
+	caughtUp chan struct{}       // closed once the completions already in Redis are read
+	programs map[string]bool     // program hashes already stored
+	outbox   []*executors.Task   // submitted, not yet in Redis
+	inRedis  int                 // sent and not yet completed
 	wake     chan struct{}
 	done     int64
 
@@ -37,13 +40,19 @@ type Executor struct {
 // NewExecutor starts reading results and recovering expired leases.
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Executor{name: name, q: q, log: log, waiting: map[string]func(executors.Outcome){}, orphans: map[string]orphan{},
-		caughtUp: make(chan struct{}), programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: runTimes{},
+		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}),
+		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	e.wg.Add(3)
 	go e.send()
 	go e.readResults()
 	go e.recoverLeases()
 	return e
+}
+
+type waiter struct {
+	task *executors.Task
+	done func(executors.Outcome)
 }
 
 // orphan is a completion that no submitted task was waiting for: after a dispatcher restart, the outcome of a
@@ -67,7 +76,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 		go done(o.outcome)
 		return
 	}
-	e.waiting[t.ID] = done
+	e.waiting[t.ID] = waiter{t, done}
 	e.outbox = append(e.outbox, t)
 	e.mu.Unlock()
 	select {
@@ -103,8 +112,21 @@ func (e *Executor) send() {
 			}
 			continue
 		}
+		e.mu.Lock()
+		units, chunks, err := e.runs.plan(batch)
+		for id, members := range chunks {
+			e.chunks[id] = members
+			for _, m := range members {
+				e.chunkOf[m] = id
+			}
+		}
+		e.mu.Unlock()
+		if err != nil { // a task that cannot be encoded: fail it alone
+			e.log.Error("encoding tasks failed", "err", err)
+			units = batch
+		}
 		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-			err := e.enqueue(batch)
+			err := e.enqueue(units)
 			if err == nil {
 				break
 			}
@@ -150,17 +172,17 @@ func (e *Executor) enqueue(batch []*executors.Task) error {
 	for _, id := range doneIDs {
 		e.mu.Lock()
 		o, found := e.orphans[id]
-		done := e.waiting[id]
-		if found && done != nil {
+		w, waited := e.waiting[id]
+		if found && waited {
 			delete(e.orphans, id)
 			delete(e.waiting, id)
 			e.inRedis-- // counted by send, but nothing of it is left in Redis
 		}
 		e.mu.Unlock()
 		switch {
-		case found && done != nil:
-			go done(o.outcome)
-		case done != nil:
+		case found && waited:
+			go w.done(o.outcome)
+		case waited:
 			lost = append(lost, byID[id])
 		}
 	}
@@ -168,23 +190,56 @@ func (e *Executor) enqueue(batch []*executors.Task) error {
 }
 
 // Cancel implements executors.Executor: a task not yet sent is dropped, a queued one is removed, a running one
-// is stopped by its worker.
+// is stopped by its worker. A task in a chunk is done as cancelled at once; its worker is told to stop it if it
+// runs, and the chunk is removed once none of its members is wanted.
 func (e *Executor) Cancel(taskID string) {
 	e.mu.Lock()
 	for i, t := range e.outbox {
 		if t.ID == taskID {
 			e.outbox = append(e.outbox[:i:i], e.outbox[i+1:]...)
-			done := e.waiting[taskID]
+			w := e.waiting[taskID]
 			delete(e.waiting, taskID)
 			e.mu.Unlock()
 			now := time.Now()
-			done(executors.Outcome{Cancelled: true, Start: now, End: now})
+			w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
 			return
 		}
 	}
+	chunk, inChunk := e.chunkOf[taskID]
+	w, waited := e.waiting[taskID]
+	wanted := false
+	if inChunk {
+		delete(e.chunkOf, taskID)
+		if waited {
+			delete(e.waiting, taskID)
+			e.inRedis--
+		}
+		for _, m := range e.chunks[chunk] {
+			_, still := e.waiting[m]
+			wanted = wanted || still
+		}
+	}
 	e.mu.Unlock()
-	if err := e.q.Cancel(e.ctx, taskID); err != nil {
-		e.log.Warn("cancelling a task in Redis failed", "task", taskID, "err", err)
+	target := taskID
+	if inChunk {
+		if waited {
+			now := time.Now()
+			w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
+		}
+		if wanted {
+			e.announceCancel(taskID)
+			return
+		}
+		target = chunk
+	}
+	if err := e.q.Cancel(e.ctx, target); err != nil {
+		e.log.Warn("cancelling a task in Redis failed", "task", target, "err", err)
+	}
+}
+
+func (e *Executor) announceCancel(taskID string) {
+	if err := e.q.rdb.Publish(e.ctx, e.q.CancelChannel(), taskID).Err(); err != nil {
+		e.log.Warn("announcing a cancelled task failed", "task", taskID, "err", err)
 	}
 }
 
@@ -242,18 +297,23 @@ func (e *Executor) readResults() {
 		after = next
 		var ids []string
 		for _, c := range completions {
-			e.mu.Lock()
-			done := e.waiting[c.TaskID]
-			delete(e.waiting, c.TaskID)
-			if done != nil {
-				e.done++
-				e.inRedis--
-			} else if len(e.orphans) < maxOrphans {
-				e.orphans[c.TaskID] = orphan{c.Outcome, time.Now()}
-			}
-			e.mu.Unlock()
-			if done != nil {
-				done(c.Outcome)
+			if isChunk(c.TaskID) {
+				members := memberOutcomes(c.Outcome, func() []string {
+					e.mu.Lock()
+					defer e.mu.Unlock()
+					return e.chunks[c.TaskID]
+				})
+				for _, m := range members {
+					e.deliver(m.ID, m.Outcome)
+				}
+				e.mu.Lock()
+				for _, m := range e.chunks[c.TaskID] {
+					delete(e.chunkOf, m)
+				}
+				delete(e.chunks, c.TaskID)
+				e.mu.Unlock()
+			} else {
+				e.deliver(c.TaskID, c.Outcome)
 			}
 			if len(ids) == 0 || ids[len(ids)-1] != c.StreamID {
 				ids = append(ids, c.StreamID)
@@ -291,6 +351,24 @@ func (e *Executor) recoverLeases() {
 				e.log.Info("requeued tasks whose lease expired", "count", n)
 			}
 		}
+	}
+}
+
+// deliver hands a task's outcome to whoever waits for it, or keeps it as an orphan.
+func (e *Executor) deliver(taskID string, oc executors.Outcome) {
+	e.mu.Lock()
+	w, waited := e.waiting[taskID]
+	if waited {
+		delete(e.waiting, taskID)
+		e.done++
+		e.inRedis--
+		e.runs.observe(w.task, oc)
+	} else if len(e.orphans) < maxOrphans && !oc.Cancelled { // a cancellation is not for a later submission
+		e.orphans[taskID] = orphan{oc, time.Now()}
+	}
+	e.mu.Unlock()
+	if waited {
+		w.done(oc)
 	}
 }
 

@@ -2,13 +2,23 @@ package redisq
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
+
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/workerbin"
 )
+
+// workerBinary is the govalent binary that workers start as their task processes.
+var workerBinary string
+
+func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -55,7 +65,7 @@ func runOne(t *testing.T, q *Queue, out string) Lease {
 // was down is done at once from its completion, without running again; one whose completion the dead
 // dispatcher read but never stored runs again.
 func TestResubmittedTasksAfterARestart(t *testing.T) {
-	_, _, q := setup(t, Options{})
+	_, rdb, q := setup(t, Options{})
 	ctx := context.Background()
 
 	first := NewExecutor("pool", q, quietLog())
@@ -84,6 +94,11 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 	read := submit(second, task("read-not-stored", ""))
 	lease := runOne(t, q, "8")
 	outcomeOf(t, read)
+	for deadline := time.Now().Add(10 * time.Second); streamLen(t, rdb, q) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the completion was never acknowledged")
+		}
+	}
 	third := NewExecutor("pool", q, quietLog())
 	defer third.Close()
 	again := submit(third, task("read-not-stored", ""))
@@ -92,5 +107,84 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 	}
 	if oc := outcomeOf(t, again); string(oc.Output) != "9" {
 		t.Fatalf("outcome %+v", oc)
+	}
+}
+
+const chunkProgram = `package main
+
+import "time"
+
+func Inc(i int) int { return i + 1 }
+func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
+`
+
+func chunkTask(id, entry, arg string) *executors.Task {
+	return &executors.Task{ID: id, Kind: "electron", Entry: entry, ProgramHash: "chunky", Program: chunkProgram,
+		Args: []json.RawMessage{json.RawMessage(arg)}}
+}
+
+// Tasks of an electron known to be quick travel in chunks: far fewer queued entries than tasks, each task still
+// with its own outcome, and each one cancellable, queued or running.
+func TestChunkedTasks(t *testing.T) {
+	_, _, q := setup(t, Options{})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	e := NewExecutor("pool", q, quietLog())
+	defer e.Close()
+	e.mu.Lock()
+	e.runs[runKey(chunkTask("", "Inc", ""))] = 10 * time.Microsecond // as if learnt from earlier runs
+	e.runs[runKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
+	e.mu.Unlock()
+
+	const n = 300
+	outs := make([]chan executors.Outcome, n)
+	for i := range outs {
+		outs[i] = submit(e, chunkTask(fmt.Sprintf("inc%d", i), "Inc", strconv.Itoa(i)))
+	}
+	queued := func() int64 { d, _, _ := q.Depths(ctx); return d[DefaultQueue] }
+	for deadline := time.Now().Add(10 * time.Second); queued() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing reached Redis")
+		}
+	}
+	if got := queued(); got*10 > n { // chunks of up to chunkMax, cut where a send took what had been submitted
+		t.Fatalf("%d queued entries for %d tasks: not chunked", got, n)
+	}
+	// A member of a queued chunk is cancelled at once.
+	e.Cancel("inc7")
+	if oc := outcomeOf(t, outs[7]); !oc.Cancelled {
+		t.Fatalf("queued member: %+v", oc)
+	}
+
+	w := NewWorker(q, WorkerConfig{Concurrency: 1, Command: []string{workerBinary, "worker", "--pipe"}, Logger: quietLog()})
+	go w.Run(ctx)
+	for i, ch := range outs {
+		if i == 7 {
+			continue
+		}
+		if oc := outcomeOf(t, ch); oc.Error != "" || string(oc.Output) != strconv.Itoa(i+1) {
+			t.Fatalf("task %d: %+v", i, oc)
+		}
+	}
+
+	// A running member of a chunk stops when cancelled; the rest of its chunk completes.
+	long, short := submit(e, chunkTask("long", "Sleep", "20000")), submit(e, chunkTask("short", "Sleep", "1"))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		w.mu.Lock()
+		_, running := w.memberOf["long"]
+		w.mu.Unlock()
+		if running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the chunk never reached the worker")
+		}
+	}
+	e.Cancel("long")
+	if oc := outcomeOf(t, long); !oc.Cancelled {
+		t.Fatalf("running member: %+v", oc)
+	}
+	if oc := outcomeOf(t, short); string(oc.Output) != "1" {
+		t.Fatalf("its chunk mate: %+v", oc)
 	}
 }

@@ -29,11 +29,22 @@ type Worker struct {
 	host string
 
 	mu       sync.Mutex
-	running  map[string]Lease // task id -> lease, for the tasks this worker holds (running or waiting locally)
-	typical  time.Duration    // moving average of its tasks' run times; 0 until one has run
+	running  map[string]Lease     // lease (task or chunk) id -> lease, held by this worker (running or waiting)
+	chunks   map[string]*chunkRun // chunk id -> its members' progress
+	memberOf map[string]string    // id of a task in a chunk -> the chunk's id
+	held     int                  // tasks held: single tasks and unfinished chunk members
+	perLease float64              // moving average of the tasks per lease (chunks hold many)
+	typical  time.Duration        // moving average of its tasks' run times; 0 until one has run
 	programs map[string]string
 	wake     chan struct{}
 	finished chan finished // outcomes waiting to be reported in a batch
+}
+
+// chunkRun collects the outcomes of a chunk's members.
+type chunkRun struct {
+	ids  []string
+	outs []memberOutcome
+	left int
 }
 
 type finished struct {
@@ -57,7 +68,8 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 		cfg.Logger = slog.Default()
 	}
 	return &Worker{
-		cfg: cfg, q: q, host: host, running: map[string]Lease{}, programs: map[string]string{}, wake: make(chan struct{}, 1),
+		cfg: cfg, q: q, host: host, running: map[string]Lease{}, chunks: map[string]*chunkRun{}, memberOf: map[string]string{},
+		perLease: 1, programs: map[string]string{}, wake: make(chan struct{}, 1),
 		finished: make(chan finished, 1024),
 		pool:     executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command, Logger: cfg.Logger}),
 	}
@@ -77,7 +89,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.wait(ctx, time.Second)
 			continue
 		}
-		leases, err := w.q.Dequeue(ctx, w.cfg.ID, w.cfg.Queues, free)
+		leases, err := w.q.Dequeue(ctx, w.cfg.ID, w.cfg.Queues, w.leasesFor(free))
 		if err != nil {
 			w.cfg.Logger.Warn("taking tasks from Redis failed; retrying", "err", err)
 			w.wait(ctx, time.Second)
@@ -111,8 +123,15 @@ func (w *Worker) room() (n int, hungry bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	capacity, refill := w.capacity()
-	n = capacity - len(w.running)
+	n = capacity - w.held
 	return n, n >= refill
+}
+
+// leasesFor tells how many leases to take for room for n tasks, given how many tasks a lease has held lately.
+func (w *Worker) leasesFor(n int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(1, int(float64(n)/w.perLease))
 }
 
 // capacity is how many tasks the worker may hold, and how many must be free before it takes more; w.mu held.
@@ -137,14 +156,36 @@ func (w *Worker) start(ctx context.Context, l Lease) {
 	t := l.Task
 	src, err := w.program(ctx, t.ProgramHash)
 	if err != nil {
-		w.finish(ctx, l, executors.Outcome{Error: "the worker could not fetch the shipped program: " + err.Error(), Start: time.Now(), End: time.Now()})
+		now := time.Now()
+		w.report1(ctx, l, executors.Outcome{Error: "the worker could not fetch the shipped program: " + err.Error(), Start: now, End: now})
 		return
 	}
-	t.Program = src
+	tasks := []*executors.Task{&t}
+	if t.Kind == chunkKind {
+		if tasks, err = chunkMembers(&t); err != nil {
+			now := time.Now()
+			w.report1(ctx, l, executors.Outcome{Error: err.Error(), Start: now, End: now})
+			return
+		}
+	}
 	w.mu.Lock()
 	w.running[t.ID] = l
+	w.held += len(tasks)
+	w.perLease = 0.75*w.perLease + 0.25*float64(len(tasks))
+	var run *chunkRun
+	if t.Kind == chunkKind {
+		run = &chunkRun{outs: make([]memberOutcome, len(tasks)), left: len(tasks)}
+		for _, m := range tasks {
+			run.ids = append(run.ids, m.ID)
+			w.memberOf[m.ID] = t.ID
+		}
+		w.chunks[t.ID] = run
+	}
 	w.mu.Unlock()
-	w.pool.Submit(&t, func(oc executors.Outcome) { w.finish(ctx, l, oc) })
+	for i, m := range tasks {
+		m.Program = src
+		w.pool.Submit(m, func(oc executors.Outcome) { w.finish(ctx, l, run, i, m.ID, oc) })
+	}
 }
 
 func (w *Worker) program(ctx context.Context, hash string) (string, error) {
@@ -164,11 +205,11 @@ func (w *Worker) program(ctx context.Context, hash string) (string, error) {
 	return src, nil
 }
 
-// finish frees the task's process slot at once (the next task need not wait for Redis) and hands the outcome
-// to the reporter.
-func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
+// finish frees a task's process slot at once (the next task need not wait for Redis); the outcome of its lease
+// goes to the reporter when it is a single task, or when it is the last member of a chunk to finish.
+func (w *Worker) finish(ctx context.Context, l Lease, run *chunkRun, i int, taskID string, oc executors.Outcome) {
 	w.mu.Lock()
-	delete(w.running, l.Task.ID)
+	w.held--
 	if d := oc.End.Sub(oc.Start); oc.Error == "" && !oc.Cancelled && d >= 0 {
 		if w.typical == 0 {
 			w.typical = max(d, 1)
@@ -176,8 +217,19 @@ func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
 			w.typical = max((3*w.typical+d)/4, 1)
 		}
 	}
+	last := true
+	if run != nil {
+		run.outs[i] = memberOutcome{ID: taskID, Outcome: oc}
+		run.left--
+		last = run.left == 0
+		delete(w.memberOf, taskID)
+	}
+	if last {
+		delete(w.running, l.Task.ID)
+		delete(w.chunks, l.Task.ID)
+	}
 	capacity, refill := w.capacity()
-	hungry := capacity-len(w.running) >= refill
+	hungry := capacity-w.held >= refill
 	w.mu.Unlock()
 	if hungry {
 		select {
@@ -185,6 +237,20 @@ func (w *Worker) finish(ctx context.Context, l Lease, oc executors.Outcome) {
 		default:
 		}
 	}
+	if !last {
+		return
+	}
+	if run != nil {
+		var err error
+		if oc, err = chunkOutcome(run.outs); err != nil {
+			oc = executors.Outcome{Error: "encoding the chunk's outcomes: " + err.Error(), Start: oc.Start, End: oc.End}
+		}
+	}
+	w.report1(ctx, l, oc)
+}
+
+// report1 hands a lease's outcome to the reporter.
+func (w *Worker) report1(ctx context.Context, l Lease, oc executors.Outcome) {
 	select {
 	case w.finished <- finished{l, oc}:
 	case <-ctx.Done():
@@ -271,11 +337,19 @@ func (w *Worker) listenForCancels(ctx context.Context) {
 		sub.Close()
 	}()
 	for msg := range sub.Channel() {
+		id := msg.Payload
 		w.mu.Lock()
-		_, mine := w.running[msg.Payload]
+		ids := []string{id}
+		if run := w.chunks[id]; run != nil {
+			ids = append([]string(nil), run.ids...) // the whole chunk
+		}
+		_, mine := w.running[id]
+		_, member := w.memberOf[id]
 		w.mu.Unlock()
-		if mine {
-			w.pool.Cancel(msg.Payload)
+		if mine || member {
+			for _, id := range ids {
+				w.pool.Cancel(id)
+			}
 		}
 	}
 }
