@@ -21,15 +21,25 @@ type Event struct {
 // scheduler; it is told so by a "lagged" event and can re-read the state.
 type hub struct {
 	mu   sync.Mutex
-	subs map[chan Event]string // channel -> dispatch filter ("" for all)
+	subs map[chan Event]eventFilter
 }
 
-func newHub() *hub { return &hub{subs: map[chan Event]string{}} }
+// eventFilter selects what a subscriber gets; empty fields match everything. A subscriber that lost events gets a "lagged" event whatever its filter.
+type eventFilter struct {
+	dispatch string // one dispatch's events
+	typ      string // "dispatch" or "node" events only
+}
 
-func (h *hub) subscribe(dispatch string) chan Event {
+func (f eventFilter) match(ev Event) bool {
+	return (f.dispatch == "" || f.dispatch == ev.DispatchID) && (f.typ == "" || f.typ == ev.Type)
+}
+
+func newHub() *hub { return &hub{subs: map[chan Event]eventFilter{}} }
+
+func (h *hub) subscribe(f eventFilter) chan Event {
 	ch := make(chan Event, 4096)
 	h.mu.Lock()
-	h.subs[ch] = dispatch
+	h.subs[ch] = f
 	h.mu.Unlock()
 	return ch
 }
@@ -45,7 +55,7 @@ func (h *hub) publish(ev Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch, filter := range h.subs {
-		if filter != "" && filter != ev.DispatchID {
+		if !filter.match(ev) {
 			continue
 		}
 		select {

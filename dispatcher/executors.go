@@ -4,12 +4,26 @@ import (
 	"runtime"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/aws/awsbatch"
+	"github.com/govalent/govalent/executors/aws/awslambda"
+	"github.com/govalent/govalent/executors/quantum"
 	"github.com/govalent/govalent/executors/redisq"
 )
 
 // newExecutors starts every executor this dispatcher offers, by the name electrons pick them with.
 func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 	execs := map[string]executors.Executor{}
+	// AWS executors first: a bad [executors.*] table fails before any worker process starts.
+	batch, err := awsbatch.New("awsbatch", cfg.ExecutorSettings["awsbatch"], cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	execs["awsbatch"] = batch
+	lambda, err := awslambda.New("awslambda", cfg.ExecutorSettings["awslambda"], cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	execs["awslambda"] = lambda
 	if cfg.Redis != "" {
 		q, err := redisq.Dial(cfg.Redis, redisq.Options{})
 		if err != nil {
@@ -20,5 +34,16 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 		execs["pool"] = executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand, Logger: cfg.Logger})
 	}
 	execs["local"] = executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand, Logger: cfg.Logger})
+	// Quantum electrons run their Go code on the pool, then their circuit.
+	qsim, err := quantum.NewQsim("qsim", execs["pool"], cfg.ExecutorSettings["qsim"], cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	execs["qsim"] = qsim
+	braket, err := quantum.NewBraket("braket", execs["pool"], cfg.ExecutorSettings["braket"], cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	execs["braket"] = braket
 	return execs, nil
 }

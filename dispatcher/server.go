@@ -30,6 +30,8 @@ type Config struct {
 	MaxBody       int64    // largest request body accepted; 0 means 256 MiB
 	Token         string   // when set, API requests need "Authorization: Bearer <token>"
 	Redis         string   // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
+	ObjectStore   string   // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
+	Database      string   // the SQLite file; "" for DataDir/govalent.db
 	Logger        *slog.Logger
 	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
 	// electron's ct.With settings override.
@@ -64,7 +66,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		}
 		cfg.WorkerCommand = []string{exe, "worker", "--pipe"}
 	}
-	st, err := results.Open(cfg.DataDir)
+	st, err := results.OpenWith(cfg.DataDir, results.Options{DB: cfg.Database, ObjectStore: cfg.ObjectStore})
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +117,11 @@ func (d *Dispatcher) routes() {
 	api(http.MethodPost, "/dispatches/{id}/cancel", d.cancelDispatch)
 	api(http.MethodGet, "/events", d.events)
 	api(http.MethodGet, "/status", d.status)
+	api(http.MethodGet, "/summary", d.summary)
+	api(http.MethodGet, "/logs", d.logTail)
+	api(http.MethodGet, "/dispatches/{id}/graph", d.getGraph)
+	api(http.MethodGet, "/dispatches/{id}/program", d.getProgram)
+	d.mountGUI(r)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", req.Method, req.URL.Path))
 	})
@@ -145,7 +152,7 @@ func (d *Dispatcher) auth(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", r.Host))
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !isLoopbackOrigin(o) {
+		if o := r.Header.Get("Origin"); o != "" && !isLoopbackOrigin(o) && !isSameOrigin(o, r.Host) {
 			writeError(w, http.StatusForbidden, fmt.Errorf("cross-origin request from %s refused", o))
 			return
 		}
@@ -167,6 +174,12 @@ func isLoopbackHost(hostport string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// isSameOrigin reports whether a request comes from a page served by this dispatcher (the web UI).
+func isSameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host == host
 }
 
 func isLoopbackOrigin(origin string) bool {
@@ -328,14 +341,21 @@ func (d *Dispatcher) deleteDispatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"dispatch_id": id, "deleted": true})
 }
 
-// events streams status changes as server-sent events; ?dispatch_id= narrows it to one dispatch.
+// events streams status changes as server-sent events; ?dispatch_id= narrows it to one dispatch, ?type=dispatch
+// (or node) to one kind of event.
 func (d *Dispatcher) events(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
 		return
 	}
-	ch := d.engine.hub.subscribe(r.URL.Query().Get("dispatch_id"))
+	q := r.URL.Query()
+	f := eventFilter{dispatch: q.Get("dispatch_id"), typ: q.Get("type")}
+	if f.typ != "" && f.typ != "dispatch" && f.typ != "node" {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad event type %q: want dispatch or node", f.typ))
+		return
+	}
+	ch := d.engine.hub.subscribe(f)
 	defer d.engine.hub.unsubscribe(ch)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

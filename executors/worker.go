@@ -12,6 +12,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/interp"
 )
 
@@ -337,7 +338,7 @@ func (w *pipeWorker) run(t *Task) (oc Outcome) {
 		}
 		oc.Graph, oc.Program = g, &prog
 	default:
-		out, err := s.Call(t.Entry, t.Args)
+		out, err := filetransfer.Around(context.Background(), t.Settings, func() (json.RawMessage, error) { return s.Call(t.Entry, t.Args) })
 		if err != nil {
 			oc.Error = err.Error()
 			if te, ok := err.(*interp.TaskError); ok {

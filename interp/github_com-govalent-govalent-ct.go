@@ -12,6 +12,7 @@ import (
 func init() {
 	Symbols["github.com/govalent/govalent/ct/ct"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"ArrivedFiles":             reflect.ValueOf(ct.ArrivedFiles),
 		"BuildGraph":               reflect.ValueOf(ct.BuildGraph),
 		"Cancel":                   reflect.ValueOf(ct.Cancel),
 		"DecodeInto":               reflect.ValueOf(ct.DecodeInto),
@@ -22,6 +23,10 @@ func init() {
 		"Electron":                 reflect.ValueOf(ct.Electron),
 		"ErrUnreachable":           reflect.ValueOf(&ct.ErrUnreachable).Elem(),
 		"Executor":                 reflect.ValueOf(ct.Executor),
+		"FileTransfer":             reflect.ValueOf(ct.FileTransfer),
+		"Files":                    reflect.ValueOf(ct.Files),
+		"FilesEnv":                 reflect.ValueOf(constant.MakeFromLiteral("\"GOVALENT_FILES\"", token.STRING, 0)),
+		"FilesSetting":             reflect.ValueOf(constant.MakeFromLiteral("\"files\"", token.STRING, 0)),
 		"GetResult":                reflect.ValueOf(ct.GetResult),
 		"GoPanic":                  reflect.ValueOf(ct.GoPanic),
 		"KindDict":                 reflect.ValueOf(ct.KindDict),
@@ -49,6 +54,8 @@ func init() {
 		"StatusNew":                reflect.ValueOf(ct.StatusNew),
 		"StatusRunning":            reflect.ValueOf(ct.StatusRunning),
 		"TimeLimit":                reflect.ValueOf(ct.TimeLimit),
+		"TransferAfter":            reflect.ValueOf(ct.TransferAfter),
+		"TransferBefore":           reflect.ValueOf(ct.TransferBefore),
 		"UnregisterShipper":        reflect.ValueOf(ct.UnregisterShipper),
 		"Value":                    reflect.ValueOf(ct.Value),
 		"WaitFor":                  reflect.ValueOf(ct.WaitFor),
@@ -72,6 +79,8 @@ func init() {
 		"Shipped":         reflect.ValueOf((*ct.Shipped)(nil)),
 		"Shipper":         reflect.ValueOf((*ct.Shipper)(nil)),
 		"Status":          reflect.ValueOf((*ct.Status)(nil)),
+		"Transfer":        reflect.ValueOf((*ct.Transfer)(nil)),
+		"TransferOrder":   reflect.ValueOf((*ct.TransferOrder)(nil)),
 		"Workflow":        reflect.ValueOf((*ct.Workflow)(nil)),
 
 		// interface wrapper definitions

@@ -30,6 +30,7 @@ import (
 
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/ct
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/kernel/display
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/ct/quantum
 
 // Symbols holds the compiled packages interpreted code may import besides the standard library.
 var Symbols = yaegi.Exports{}

@@ -1,6 +1,11 @@
 package results
 
-import "strings"
+import (
+	"strings"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+)
 
 // ListQuery selects dispatches for List.
 type ListQuery struct {
@@ -62,4 +67,54 @@ func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 		out = append(out, *r)
 	}
 	return out, total, rows.Err()
+}
+
+// Summary is what the dashboard shows about the top-level dispatches.
+type Summary struct {
+	Counts map[ct.Status]int `json:"counts"` // dispatches by status
+	Total  int               `json:"total"`
+	// ComputeTime adds up the run times of the nodes that ran on executors (sublattice nodes are left out: their
+	// children's nodes count instead); WallTime adds up the run times of finished top-level dispatches.
+	ComputeTime time.Duration `json:"compute_ns"`
+	WallTime    time.Duration `json:"wall_ns"`
+	// RecentFailures are the latest failed top-level dispatches, newest first.
+	RecentFailures []DispatchRecord `json:"-"`
+}
+
+// Summary counts the top-level dispatches by status, adds up run times, and returns the failures latest to end.
+func (s *Store) Summary(failures int) (*Summary, error) {
+	sum := &Summary{Counts: map[ct.Status]int{}}
+	rows, err := s.db.Query(`SELECT status, count(*), coalesce(sum(CASE WHEN ended > 0 AND started > 0 THEN ended - started END), 0)
+		FROM dispatches WHERE parent_id = '' GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var n int
+		var wall int64
+		if err := rows.Scan(&status, &n, &wall); err != nil {
+			return nil, err
+		}
+		sum.Counts[ct.Status(status)] = n
+		sum.Total += n
+		sum.WallTime += time.Duration(wall)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var compute int64
+	if err := s.db.QueryRow(`SELECT coalesce(sum(ended - started), 0) FROM nodes
+		WHERE ended > 0 AND started > 0 AND sub_dispatch_id = ''`).Scan(&compute); err != nil {
+		return nil, err
+	}
+	sum.ComputeTime = time.Duration(compute)
+	if failures > 0 {
+		sum.RecentFailures, _, err = s.List(ListQuery{Status: string(ct.StatusFailed), Sort: "ended", Limit: failures, TopLevel: true})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
 }

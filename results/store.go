@@ -2,13 +2,15 @@
 // inputs and every node's status and output, durably, as they happen.
 //
 // The default Store is an embedded SQLite database (modernc.org/sqlite, pure Go) in WAL mode with values larger
-// than a threshold kept as content-addressed files beside it. A commit returns only once the data is in the
+// than a threshold kept as content-addressed blobs in an object store (package objects): files beside the
+// database, or an S3 prefix. A commit returns only once the data is in the
 // write-ahead log, so a dispatcher killed with SIGKILL loses nothing it has reported as stored. (With
 // synchronous=NORMAL, a power loss may lose the last transactions: durability against the machine dying needs
 // synchronous=FULL, at a cost per commit.)
 package results
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -16,12 +18,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/results/objects"
 	_ "modernc.org/sqlite"
 )
 
@@ -70,10 +74,10 @@ type Batch struct {
 // ErrNotFound is returned for unknown dispatch ids.
 var ErrNotFound = errors.New("not found")
 
-// Store is the embedded database and its object directory.
+// Store is the embedded database and its object store.
 type Store struct {
 	db         *sql.DB
-	objects    string
+	objects    objects.Store
 	threshold  int
 	upsertNode *sql.Stmt // prepared once: preparing per commit was a tenth of the dispatcher's CPU
 }
@@ -97,12 +101,28 @@ CREATE TABLE IF NOT EXISTS nodes (
 	PRIMARY KEY (dispatch_id, node_id)) WITHOUT ROWID;
 `
 
+// Options place a store's parts; the zero value keeps everything in the data directory.
+type Options struct {
+	DB          string // the SQLite file; default DIR/govalent.db
+	ObjectStore string // where large values go: "" for DIR/objects, or s3://bucket/prefix
+}
+
 // Open opens (creating if needed) the store in dir.
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
+func Open(dir string) (*Store, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith opens (creating if needed) the store in dir, with its parts where opts says.
+func OpenWith(dir string, opts Options) (*Store, error) {
+	if opts.DB == "" {
+		opts.DB = filepath.Join(dir, "govalent.db")
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.DB), 0o755); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + filepath.Join(dir, "govalent.db") +
+	objs, err := objects.Open(context.Background(), opts.ObjectStore, filepath.Join(dir, "objects"))
+	if err != nil {
+		return nil, err
+	}
+	dsn := "file:" + opts.DB +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -123,61 +143,61 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, objects: filepath.Join(dir, "objects"), threshold: InlineLimit, upsertNode: upsert}, nil
+	return &Store{db: db, objects: objs, threshold: InlineLimit, upsertNode: upsert}, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// objectMark starts a stored value that lives in a file; JSON and Go source never start with a NUL byte.
+// objectMark starts a stored value that lives in the object store; JSON and Go source never start with a NUL
+// byte.
 const objectMark = "\x00obj:"
 
-// put returns what to store in a column for data: the data itself, or a reference to a file holding it.
+// objectTimeout bounds one object store request (an S3 upload of a large value included).
+const objectTimeout = 10 * time.Minute
+
+// put returns what to store in a column for data: the data itself, or a reference to the blob holding it,
+// named by its SHA-256 so that equal values are stored once.
 func (s *Store) put(data []byte) ([]byte, error) {
 	if len(data) <= s.threshold {
 		return data, nil
 	}
 	sum := sha256.Sum256(data)
 	name := hex.EncodeToString(sum[:])
-	path := filepath.Join(s.objects, name)
-	if _, err := os.Stat(path); err != nil {
-		tmp, err := os.CreateTemp(s.objects, "tmp-*")
-		if err != nil {
-			return nil, err
-		}
-		_, werr := tmp.Write(data)
-		if werr == nil {
-			werr = tmp.Sync()
-		}
-		if cerr := tmp.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr == nil {
-			werr = os.Rename(tmp.Name(), path)
-		}
-		if werr != nil {
-			os.Remove(tmp.Name())
-			return nil, fmt.Errorf("results: writing object: %w", werr)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), objectTimeout)
+	defer cancel()
+	// A failed check (S3 without s3:ListBucket answers 403) only costs an upload.
+	if ok, err := s.objects.Exists(ctx, name); err == nil && ok {
+		return []byte(objectMark + name), nil
+	}
+	if err := s.objects.Put(ctx, name, bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("results: writing object %s to %s: %w", name, s.objects, err)
 	}
 	return []byte(objectMark + name), nil
 }
 
-// get resolves a column value, reading and checking the file it refers to.
+// get resolves a column value, streaming the blob it refers to and checking its digest.
 func (s *Store) get(v []byte) ([]byte, error) {
 	if !strings.HasPrefix(string(v), objectMark) {
 		return v, nil
 	}
 	name := string(v[len(objectMark):])
-	data, err := os.ReadFile(filepath.Join(s.objects, name))
+	ctx, cancel := context.WithTimeout(context.Background(), objectTimeout)
+	defer cancel()
+	r, err := s.objects.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("results: stored object %s is missing or unreadable: %w", name, err)
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != name {
-		return nil, fmt.Errorf("results: stored object %s is corrupt (digest mismatch)", name)
+	defer r.Close()
+	h := sha256.New()
+	var buf bytes.Buffer
+	if _, err := io.Copy(io.MultiWriter(&buf, h), r); err != nil {
+		return nil, fmt.Errorf("results: stored object %s is unreadable: %w", name, err)
 	}
-	return data, nil
+	if hex.EncodeToString(h.Sum(nil)) != name {
+		return nil, fmt.Errorf("results: stored object %s in %s is corrupt (digest mismatch)", name, s.objects)
+	}
+	return buf.Bytes(), nil
 }
 
 func ts(t time.Time) int64 {
@@ -238,16 +258,23 @@ func (s *Store) CreateDispatch(rec *DispatchRecord, graph []byte, program string
 // Commit writes a batch in one transaction.
 func (s *Store) Commit(b Batch) error {
 	type nodeRow struct {
-		r   *NodeRecord
-		out []byte
+		r                   *NodeRecord
+		out, stdout, stderr []byte
 	}
 	rows := make([]nodeRow, len(b.Nodes))
 	for i := range b.Nodes {
-		out, err := s.put(b.Nodes[i].Output)
-		if err != nil {
-			return err
+		r := &b.Nodes[i]
+		row := nodeRow{r: r}
+		for _, v := range []struct {
+			dst *[]byte
+			src []byte
+		}{{&row.out, r.Output}, {&row.stdout, []byte(r.Stdout)}, {&row.stderr, []byte(r.Stderr)}} {
+			var err error
+			if *v.dst, err = s.put(v.src); err != nil {
+				return err
+			}
 		}
-		rows[i] = nodeRow{&b.Nodes[i], out}
+		rows[i] = row
 	}
 	results := make([][]byte, len(b.Dispatches))
 	for i := range b.Dispatches {
@@ -266,8 +293,8 @@ func (s *Store) Commit(b Batch) error {
 		stmt := tx.Stmt(s.upsertNode)
 		for _, row := range rows {
 			r := row.r
-			if _, err := stmt.Exec(r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, r.Stdout,
-				r.Stderr, ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts); err != nil {
+			if _, err := stmt.Exec(r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, string(row.stdout),
+				string(row.stderr), ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts); err != nil {
 				return err
 			}
 		}
@@ -360,17 +387,28 @@ func (s *Store) Nodes(id string) ([]NodeRecord, error) {
 	for rows.Next() {
 		r := NodeRecord{DispatchID: id}
 		var status string
-		var output []byte
+		var output, stdout, stderr []byte
 		var started, ended int64
-		if err := rows.Scan(&r.NodeID, &status, &output, &r.Error, &r.Stack, &r.Stdout, &r.Stderr, &started, &ended,
+		if err := rows.Scan(&r.NodeID, &status, &output, &r.Error, &r.Stack, &stdout, &stderr, &started, &ended,
 			&r.Executor, &r.SubDispatchID, &r.Attempts); err != nil {
 			return nil, err
 		}
 		r.Status = ct.Status(status)
 		r.Started, r.Ended = fromTS(started), fromTS(ended)
+		// A lost object is an error on its node, never on the whole listing.
 		if r.Output, err = s.get(output); err != nil {
 			r.Error = strings.TrimSpace(r.Error + "\n" + err.Error())
 			r.Output = nil
+		}
+		for _, v := range []struct {
+			dst *string
+			src []byte
+		}{{&r.Stdout, stdout}, {&r.Stderr, stderr}} {
+			data, err := s.get(v.src)
+			if err != nil {
+				r.Error = strings.TrimSpace(r.Error + "\n" + err.Error())
+			}
+			*v.dst = string(data)
 		}
 		out = append(out, r)
 	}

@@ -25,6 +25,11 @@ type config struct {
 	Dispatcher string `toml:"dispatcher"` // address clients use; default http://127.0.0.1:<port>
 	LogLevel   string `toml:"log_level"`
 	Redis      string `toml:"redis"` // redis://host:port/db: the pool executor is the Redis worker pool
+	// ObjectStore is where values over the inline limit go: "" for the data directory, or s3://bucket/prefix.
+	ObjectStore string `toml:"object_store"`
+	DB          string `toml:"db"` // the SQLite file; default <data_dir>/govalent.db
+	// Executors are the [executors.NAME] tables: each executor's settings, which ct.With overrides.
+	Executors map[string]map[string]any `toml:"executors"`
 }
 
 func defaultDataDir() string {
@@ -72,6 +77,8 @@ var fields = []field{
 	{"dispatcher", "dispatcher URL for client commands", str(func(c *config) *string { return &c.Dispatcher })},
 	{"log-level", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"redis", "Redis URL (redis://host:6379/0): run electrons on `govalent worker --redis` processes", str(func(c *config) *string { return &c.Redis })},
+	{"object-store", "where values over 256 KiB are kept: s3://bucket/prefix (default: the data directory)", str(func(c *config) *string { return &c.ObjectStore })},
+	{"db", "the results database file (default <data-dir>/govalent.db)", str(func(c *config) *string { return &c.DB })},
 }
 
 func envName(flag string) string {

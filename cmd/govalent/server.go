@@ -21,6 +21,7 @@ import (
 
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/aws/awstask"
 	"github.com/govalent/govalent/executors/redisq"
 )
 
@@ -122,7 +123,8 @@ func serve(c config) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
 	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Redis: c.Redis, Logger: log})
+	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Redis: c.Redis, Logger: log,
+		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors})
 	if err != nil {
 		ln.Close()
 		return err
@@ -190,6 +192,8 @@ func cmdWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	s := newSettings(fs)
 	pipe := fs.Bool("pipe", false, "serve tasks on fds 3 (in) and 4 (out), as the embedded pool does")
+	once := fs.Bool("once", false, "run the one task at --task and exit (what AWS Batch jobs and Lambda functions run)")
+	task := fs.String("task", "", "with --once: the task file, s3://bucket/.../task.json")
 	concurrency := fs.Int("concurrency", runtime.NumCPU(), "tasks at once, each in its own process")
 	lease := fs.Duration("lease", 3*time.Second, "how long a task stays leased without a heartbeat before another worker takes it")
 	var queues stringList
@@ -199,6 +203,9 @@ func cmdWorker(args []string) error {
 	}
 	if *pipe {
 		return executors.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
+	}
+	if *once {
+		return awstask.RunURL(context.Background(), *task)
 	}
 	c, err := s.resolve()
 	if err != nil {

@@ -1,0 +1,144 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gorilla/mux"
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/gui"
+)
+
+// mountGUI serves the web UI at / and its assets under /assets/. The pages hold no data (they read it from the
+// API with the user's token), so they need no token; without one they are served to loopback names only, like
+// the API.
+func (d *Dispatcher) mountGUI(r *mux.Router) {
+	ui := gui.Handler()
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if d.cfg.Token == "" && !isLoopbackHost(req.Host) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", req.Host))
+			return
+		}
+		ui.ServeHTTP(w, req)
+	})
+	r.Handle("/", guarded).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(gui.AssetPrefix).Handler(guarded).Methods(http.MethodGet, http.MethodHead)
+}
+
+// dashboardFailures is how many recent failures the summary lists.
+const dashboardFailures = 5
+
+func (d *Dispatcher) summary(w http.ResponseWriter, _ *http.Request) {
+	sum, err := d.store.Summary(dashboardFailures)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	failures := make([]*ct.Result, len(sum.RecentFailures))
+	for i := range sum.RecentFailures {
+		failures[i] = resultFromRecord(&sum.RecentFailures[i])
+		failures[i].Nodes = nil
+	}
+	writeJSON(w, 200, map[string]any{"summary": sum, "recent_failures": failures, "running_now": d.engine.Running()})
+}
+
+func (d *Dispatcher) getGraph(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	g, err := d.store.Graph(id)
+	if err != nil {
+		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
+		return
+	}
+	writeJSON(w, 200, g)
+}
+
+func (d *Dispatcher) getProgram(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	rec, err := d.store.Dispatch(id)
+	if err != nil {
+		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
+		return
+	}
+	src, err := d.store.Program(rec.ProgramHash)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, 200, map[string]string{"dispatch_id": id, "hash": rec.ProgramHash, "source": src})
+}
+
+// Log tails are bounded: the log of a long-lived dispatcher is not sent whole.
+const (
+	defaultLogBytes = 256 << 10
+	maxLogBytes     = 4 << 20
+)
+
+// LogFileName is the dispatcher log's name in the data directory (where `govalent start` sends it).
+const LogFileName = "govalent.log"
+
+// logTail answers the end of the dispatcher log: the last ?bytes= bytes, or, with ?offset=, what follows that
+// offset (at most ?bytes=), so a page can follow the log. Output starts at a line boundary.
+func (d *Dispatcher) logTail(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := int64(defaultLogBytes)
+	if v := q.Get("bytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad bytes %q: want a positive number", v))
+			return
+		}
+		limit = min(n, maxLogBytes)
+	}
+	offset := int64(-1)
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad offset %q: want a number from 0", v))
+			return
+		}
+		offset = n
+	}
+	path := filepath.Join(d.cfg.DataDir, LogFileName)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no log file at %s: a dispatcher started with --foreground logs to its standard error", path))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	size := st.Size()
+	start := max(size-limit, 0)
+	if offset >= 0 && offset <= size { // an offset past the end means the log was replaced: tail it afresh
+		start = offset
+	}
+	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, start, size-start), limit))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	next := start + int64(len(data)) // where a follow-up request continues
+	truncated := start > 0 && offset < 0
+	if truncated { // drop the partial first line of a tail
+		for i, c := range data {
+			if c == '\n' {
+				data = data[i+1:]
+				break
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]any{"path": path, "size": size, "next_offset": next, "truncated": truncated, "text": string(data)})
+}

@@ -1,0 +1,53 @@
+package awstask
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/results/objects"
+)
+
+// RunURL is `govalent worker --once --task s3://bucket/.../task.json`: it reads the task file, runs the task in
+// this process (output captured as in any worker) and writes outcome.json beside the task file. An electron that
+// fails still gives an outcome; an error here means the outcome could not be produced or stored.
+func RunURL(ctx context.Context, taskURL string) error {
+	if taskURL == "" {
+		return fmt.Errorf("usage: govalent worker --once --task s3://bucket/.../task.json")
+	}
+	bucket, key, err := objects.ParseS3URL(taskURL)
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(key, "/task.json") {
+		return fmt.Errorf("task %s: want an s3://.../task.json written by an AWS executor", taskURL)
+	}
+	st, err := objects.NewS3(ctx, "s3://"+bucket+"/"+path.Dir(key))
+	if err != nil {
+		return err
+	}
+	r, err := st.Get(ctx, "task.json")
+	if err != nil {
+		return err
+	}
+	var env Envelope
+	err = json.NewDecoder(r).Decode(&env)
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("task %s: %w", taskURL, err)
+	}
+	env.Task.Program = env.Program
+	oc, err := executors.RunOnce(&env.Task)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(oc)
+	if err != nil {
+		return err
+	}
+	return st.Put(ctx, "outcome.json", bytes.NewReader(data))
+}

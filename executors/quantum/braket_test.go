@@ -1,0 +1,178 @@
+package quantum_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/govalent/govalent/executors/quantum"
+	"github.com/govalent/govalent/executors/quantum/braketfake"
+	"github.com/govalent/govalent/results/objects"
+	"github.com/govalent/govalent/results/objects/s3test"
+)
+
+const sv1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
+
+// braketEnv starts the in-process S3 server, the fake Braket API and a braket executor pointed at both.
+func braketEnv(t *testing.T) (*quantum.Executor, *braketfake.Server) {
+	s3test.Start(t, "braket-results")
+	cfg, err := objects.LoadAWS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := braketfake.Start(t, cfg)
+	e, err := quantum.NewBraket("braket", pool(t), map[string]any{"device_arn": sv1, "s3": "s3://braket-results/tasks",
+		"endpoint": fake.URL, "poll": "5ms", "max_poll": "20ms", "shots": 64}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, fake
+}
+
+func TestBraketEndToEnd(t *testing.T) {
+	e, fake := braketEnv(t)
+
+	r := result(t, outcome(t, submit(e, task("Bell", "200"))))
+	if len(r.Counts) != 2 || r.Counts["00"]+r.Counts["11"] != 200 || r.Shots != 200 {
+		t.Fatalf("Bell counts %+v", r)
+	}
+	if math.Abs(r.Expectations["Z0 Z1"]-1) > 1e-12 || math.Abs(r.Expectations["X0"]) > 1e-12 {
+		t.Fatalf("Bell expectations %v", r.Expectations)
+	}
+	if r.Device != sv1 || !strings.HasPrefix(r.TaskARN, "arn:aws:braket:") || fmt.Sprint(r.MeasuredQubits) != "[0 1]" {
+		t.Fatalf("Bell metadata %+v", r)
+	}
+	tasks := fake.Tasks()
+	if len(tasks) != 1 || tasks[0].Status != "COMPLETED" || tasks[0].Shots != 200 || tasks[0].Bucket != "braket-results" ||
+		!strings.HasPrefix(tasks[0].Prefix, "tasks/") || tasks[0].Device != sv1 {
+		t.Fatalf("fake tasks %+v", tasks)
+	}
+	// The observables went to Braket as result-type pragmas.
+	if src := tasks[0].Action.Source; !strings.Contains(src, "#pragma braket result expectation z(q[0]) @ z(q[1])") ||
+		!strings.Contains(src, "#pragma braket result expectation x(q[0])") {
+		t.Fatalf("program sent:\n%s", src)
+	}
+
+	// No shots: exact probabilities from a probability result type; inputs travel in the action.
+	r = result(t, outcome(t, submit(e, task("Ansatz", "1.2"))))
+	if math.Abs(r.Probabilities["1"]-math.Pow(math.Sin(0.6), 2)) > 1e-12 || math.Abs(r.Expectations["Z0"]-math.Cos(1.2)) > 1e-12 || r.Counts != nil {
+		t.Fatalf("Ansatz %+v", r)
+	}
+	if in := fake.Tasks()[1].Action.Inputs; in["theta"] != 1.2 {
+		t.Fatalf("inputs sent %v", in)
+	}
+	// OpenQASM text runs with the configured shots, a circuit too, with the observables of its settings.
+	r = result(t, outcome(t, submit(e, task("Text"))))
+	if r.Counts["01"] != 64 {
+		t.Fatalf("Text %+v", r)
+	}
+	tk := task("Circ")
+	tk.Settings = map[string]json.RawMessage{"observables": json.RawMessage(`["Z0"]`), "shots": json.RawMessage("8")}
+	if r := result(t, outcome(t, submit(e, tk))); r.Counts["01"] != 8 || r.Expectations["Z0"] != -1 {
+		t.Fatalf("circuit %+v", r)
+	}
+	if fake.Unsigned() != 0 {
+		t.Fatalf("%d requests were not signed", fake.Unsigned())
+	}
+	// The fake refuses what is not signed for braket, as AWS does.
+	resp, err := http.Post(fake.URL+"/quantum-task", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || fake.Unsigned() != 1 {
+		t.Fatalf("unsigned request: %s", resp.Status)
+	}
+}
+
+func TestBraketFailures(t *testing.T) {
+	e, fake := braketEnv(t)
+
+	fake.FailWith("device offline for maintenance")
+	o := outcome(t, submit(e, task("Bell", "10")))
+	if !strings.Contains(o.Error, "failed: device offline for maintenance") || o.Output != nil {
+		t.Fatalf("FAILED task: %+v", o)
+	}
+	fake.FailWith("")
+
+	// A bad program fails locally with its position, and no task is created.
+	before := len(fake.Tasks())
+	if o := outcome(t, submit(e, task("BadQASM"))); !strings.Contains(o.Error, "3:1: unknown gate foo") {
+		t.Fatalf("bad program: %+v", o)
+	}
+	if len(fake.Tasks()) != before {
+		t.Fatal("a task was created for a bad program")
+	}
+
+	// Missing and misspelt settings.
+	tk := task("Text")
+	tk.Settings = map[string]json.RawMessage{"device_arn": json.RawMessage(`""`)}
+	if o := outcome(t, submit(e, tk)); !strings.Contains(o.Error, `needs the "device_arn" setting`) {
+		t.Fatalf("missing device: %+v", o)
+	}
+	tk = task("Text")
+	tk.Settings = map[string]json.RawMessage{"device": json.RawMessage(`"x"`)}
+	if o := outcome(t, submit(e, tk)); !strings.Contains(o.Error, `unknown field "device"`) {
+		t.Fatalf("misspelt setting: %+v", o)
+	}
+	// The API's errors come back with their type and message.
+	tk = task("Text")
+	tk.Settings = map[string]json.RawMessage{"s3": json.RawMessage(`"s3://"`)}
+	if o := outcome(t, submit(e, tk)); !strings.Contains(o.Error, "names no bucket") {
+		t.Fatalf("bad s3: %+v", o)
+	}
+	// Bad credentials: the signer has nothing to sign with.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	if o := outcome(t, submit(e, task("Text"))); !strings.Contains(o.Error, "credentials") {
+		t.Fatalf("no credentials: %+v", o)
+	}
+}
+
+func TestBraketCancel(t *testing.T) {
+	e, fake := braketEnv(t)
+	fake.Hold(true)
+	tk := task("Bell", "10")
+	ch := submit(e, tk)
+	waitFor(t, "the task to queue on Braket", func() bool {
+		ts := fake.Tasks()
+		return len(ts) == 1 && ts[0].Status == "QUEUED"
+	})
+	e.Cancel(tk.ID)
+	if o := outcome(t, ch); !o.Cancelled {
+		t.Fatalf("cancel: %+v", o)
+	}
+	if ts := fake.Tasks(); !ts[0].Cancelled || ts[0].Status != "CANCELLING" {
+		t.Fatalf("CancelQuantumTask was not called: %+v", ts[0])
+	}
+}
+
+// TestMapResults reads a results.json written the way Braket's simulators write them (extra metadata
+// included), independent of the fake.
+func TestMapResults(t *testing.T) {
+	data, err := os.ReadFile("testdata/results_ghz.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr quantum.TaskResult
+	if err := json.Unmarshal(data, &tr); err != nil {
+		t.Fatal(err)
+	}
+	r, err := quantum.MapResults(tr, map[string][]string{"Z0 Z2": {"z0*z2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Counts["000"] != 3 || r.Counts["111"] != 2 || r.Probabilities["000"] != 0.6 || r.Shots != 5 ||
+		r.Expectations["z0*z2"] != 1 || r.Expectations["X1"] != 0.04 {
+		t.Fatalf("mapped %+v", r)
+	}
+	tr.Header.Name = "braket.task_result.annealing_task_result"
+	if _, err := quantum.MapResults(tr, nil); err == nil || !strings.Contains(err.Error(), "not braket.task_result.gate_model_task_result") {
+		t.Fatalf("wrong schema: %v", err)
+	}
+}

@@ -1,0 +1,318 @@
+// Package quantum holds the quantum executors: "qsim" (the in-process state-vector simulator of package qsim)
+// and "braket" (Amazon Braket quantum tasks).
+//
+// A quantum electron runs in two phases. First its Go code runs like any electron, on an inner executor (the
+// dispatcher's pool); its output must be a ct/quantum Job or an OpenQASM 3 program as a string. Then the
+// executor runs that job and the node's output is the ct/quantum Result. Cancel works in both phases; the
+// electron's time limit covers both.
+//
+// Settings come from the [executors.qsim] / [executors.braket] tables of the config file, overridden per
+// electron by ct.With. Shots, seed and observables apply to electrons that return OpenQASM text or a
+// *quantum.Circuit (a Job carries its own):
+//
+//	qsim:   shots (default 1000), seed, observables, max_qubits (default 26: a 1 GiB state)
+//	braket: device_arn (required), s3 (required: s3://bucket/prefix for the task's results), shots (default
+//	        1000), observables, region, endpoint (default AWS_ENDPOINT_URL_BRAKET, AWS_ENDPOINT_URL, or the
+//	        regional Braket endpoint), poll (first wait between GetQuantumTask calls, default "1s", doubling up
+//	        to max_poll, default "20s")
+package quantum
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	qc "github.com/govalent/govalent/ct/quantum"
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/filetransfer"
+	"github.com/govalent/govalent/executors/quantum/qsim"
+)
+
+// runFunc runs a job with the merged settings (raw JSON, decoded by the runner).
+type runFunc func(ctx context.Context, job qc.Job, settings []byte) (qc.Result, error)
+
+// Executor runs quantum electrons: the electron on an inner executor, then its job.
+type Executor struct {
+	name     string
+	inner    executors.Executor
+	defaults map[string]json.RawMessage
+	run      runFunc
+	// textJob decodes the settings into the job an electron that returns OpenQASM text (or a circuit) runs:
+	// shots, seed and observables from the settings. Its error is the settings' error.
+	textJob func(settings []byte) (qc.Job, error)
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	tasks  map[string]*task
+	closed bool
+	sem    chan struct{} // bounds the jobs running at once
+	done   atomic.Int64
+	wg     sync.WaitGroup
+}
+
+type task struct {
+	running   bool // in the second phase
+	cancelled bool
+	cancel    context.CancelFunc
+}
+
+func newExecutor(name string, inner executors.Executor, defaults map[string]any, parallel int, log *slog.Logger) (*Executor, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	raw := map[string]json.RawMessage{}
+	for k, v := range defaults {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("executor %s setting %s: %w", name, k, err)
+		}
+		raw[k] = b
+	}
+	return &Executor{name: name, inner: inner, defaults: raw, log: log.With("executor", name),
+		tasks: map[string]*task{}, sem: make(chan struct{}, max(parallel, 1))}, nil
+}
+
+// merge lays the electron's settings over the configured ones.
+func (e *Executor) merge(own map[string]json.RawMessage) []byte {
+	m := map[string]json.RawMessage{}
+	for k, v := range e.defaults {
+		m[k] = v
+	}
+	for k, v := range own {
+		m[k] = v
+	}
+	delete(m, filetransfer.SettingKey) // the inner executor's worker moves files
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// decodeSettings decodes merged settings into v, refusing unknown keys so that a misspelt one is an error.
+func decodeSettings(name string, raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("executor %s settings: %w", name, err)
+	}
+	return nil
+}
+
+// Submit implements executors.Executor.
+func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
+	if t.Kind != ct.KindElectron { // a sublattice's graph is built like anywhere else
+		e.inner.Submit(t, done)
+		return
+	}
+	start := time.Now()
+	settings := e.merge(t.Settings)
+	// Bad settings fail the node before its code runs.
+	if err := e.check(settings); err != nil {
+		done(executors.Outcome{Error: err.Error(), Start: start, End: time.Now()})
+		return
+	}
+	e.mu.Lock()
+	tk := &task{}
+	e.tasks[t.ID] = tk
+	e.mu.Unlock()
+	e.inner.Submit(t, func(o executors.Outcome) {
+		finish := func(o executors.Outcome) {
+			e.mu.Lock()
+			delete(e.tasks, t.ID)
+			closed := e.closed
+			e.mu.Unlock()
+			e.done.Add(1)
+			if !closed {
+				done(o)
+			}
+		}
+		if o.Error != "" || o.Cancelled {
+			finish(o)
+			return
+		}
+		job, err := e.job(o.Output, settings)
+		if err != nil {
+			o.Output, o.Error, o.End = nil, err.Error(), time.Now()
+			finish(o)
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		if t.TimeLimit > 0 { // the limit covers both phases
+			cancel()
+			ctx, cancel = context.WithDeadline(context.Background(), start.Add(t.TimeLimit))
+		}
+		e.mu.Lock()
+		if tk.cancelled || e.closed {
+			e.mu.Unlock()
+			cancel()
+			finish(executors.Outcome{Cancelled: true, Stdout: o.Stdout, Stderr: o.Stderr, Start: o.Start, End: time.Now()})
+			return
+		}
+		tk.running, tk.cancel = true, cancel
+		e.wg.Add(1)
+		e.mu.Unlock()
+		go func() {
+			defer e.wg.Done()
+			defer cancel()
+			out := executors.Outcome{Stdout: o.Stdout, Stderr: o.Stderr, Start: o.Start}
+			res, err := e.runLimited(ctx, job, settings)
+			out.End = time.Now()
+			e.mu.Lock()
+			cancelled := tk.cancelled
+			e.mu.Unlock()
+			switch {
+			case cancelled:
+				out.Cancelled = true
+			case errors.Is(err, context.DeadlineExceeded):
+				out.Error = fmt.Sprintf("time limit of %s exceeded", t.TimeLimit)
+			case err != nil:
+				out.Error = err.Error()
+			default:
+				out.Output, err = json.Marshal(res)
+				if err != nil {
+					out.Error = fmt.Sprintf("encoding the result: %v", err)
+				}
+			}
+			finish(out)
+		}()
+	})
+}
+
+func (e *Executor) runLimited(ctx context.Context, job qc.Job, settings []byte) (qc.Result, error) {
+	select {
+	case e.sem <- struct{}{}:
+		defer func() { <-e.sem }()
+	case <-ctx.Done():
+		return qc.Result{}, ctx.Err()
+	}
+	return e.run(ctx, job, settings)
+}
+
+// check decodes the settings once up front.
+func (e *Executor) check(settings []byte) error {
+	_, err := e.textJob(settings)
+	return err
+}
+
+// job reads the electron's output: a Job, or OpenQASM text (a *quantum.Circuit is encoded as its text) run
+// with the settings' shots, seed and observables.
+func (e *Executor) job(out json.RawMessage, settings []byte) (qc.Job, error) {
+	var src string
+	if json.Unmarshal(out, &src) == nil {
+		job, err := e.textJob(settings)
+		if err != nil {
+			return qc.Job{}, err
+		}
+		job.QASM = src
+		return job, job.Validate()
+	}
+	var job qc.Job
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&job); err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "{") {
+		const most = 200
+		s := string(out)
+		if len(s) > most {
+			s = s[:most] + "..."
+		}
+		return qc.Job{}, fmt.Errorf("a %s electron must return a quantum.Job or an OpenQASM program as a string; it returned %s", e.name, s)
+	}
+	return job, job.Validate()
+}
+
+// Cancel implements executors.Executor.
+func (e *Executor) Cancel(taskID string) {
+	e.mu.Lock()
+	tk, ok := e.tasks[taskID]
+	var stop context.CancelFunc
+	if ok {
+		tk.cancelled = true
+		stop = tk.cancel
+	}
+	e.mu.Unlock()
+	switch {
+	case !ok:
+	case stop != nil:
+		stop()
+	default: // still in the inner executor (or between phases, where the flag stops it)
+		e.inner.Cancel(taskID)
+	}
+}
+
+// Stats implements executors.Executor: Busy counts jobs in their second phase, Queued electrons still running
+// their code.
+func (e *Executor) Stats() executors.Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := executors.Stats{Name: e.name, Workers: cap(e.sem), Done: e.done.Load()}
+	for _, t := range e.tasks {
+		if t.running {
+			s.Busy++
+		} else {
+			s.Queued++
+		}
+	}
+	return s
+}
+
+// Close implements executors.Executor: running jobs are cancelled (Braket tasks with CancelQuantumTask) and
+// not reported. The inner executor belongs to the caller.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	for _, t := range e.tasks {
+		if t.cancel != nil {
+			t.cancel()
+		}
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
+}
+
+// QsimSettings are the qsim executor's settings.
+type QsimSettings struct {
+	Shots       int      `json:"shots"`
+	Seed        int64    `json:"seed"`
+	Observables []string `json:"observables"`
+	MaxQubits   int      `json:"max_qubits"`
+}
+
+func qsimSettings(name string, raw []byte) (QsimSettings, error) {
+	s := QsimSettings{Shots: 1000, MaxQubits: 26}
+	if err := decodeSettings(name, raw, &s); err != nil {
+		return s, err
+	}
+	if s.Shots < 0 || s.MaxQubits < 1 {
+		return s, fmt.Errorf("executor %s settings: shots must be >= 0 and max_qubits >= 1", name)
+	}
+	return s, nil
+}
+
+// NewQsim is the qsim executor: electrons run on inner, their jobs on the state-vector simulator, as many at
+// once as there are CPUs (each one also uses every core for large states).
+func NewQsim(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
+	e, err := newExecutor(name, inner, defaults, runtime.NumCPU(), log)
+	if err != nil {
+		return nil, err
+	}
+	e.textJob = func(raw []byte) (qc.Job, error) {
+		s, err := qsimSettings(name, raw)
+		return qc.Job{Shots: s.Shots, Seed: s.Seed, Observables: s.Observables}, err
+	}
+	e.run = func(ctx context.Context, job qc.Job, raw []byte) (qc.Result, error) {
+		s, err := qsimSettings(name, raw)
+		if err != nil {
+			return qc.Result{}, err
+		}
+		return qsim.RunJob(ctx, job, s.MaxQubits)
+	}
+	return e, e.check(e.merge(nil))
+}

@@ -1,0 +1,114 @@
+package results
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/results/objects"
+	"github.com/govalent/govalent/results/objects/s3test"
+)
+
+// With an S3 object store and the database outside the data directory, the data directory holds nothing a
+// result needs: wiping it loses nothing, and a damaged or missing object is an error on its node.
+func TestS3ObjectStore(t *testing.T) {
+	s3test.Start(t, "results")
+	dataDir, dbDir := t.TempDir(), t.TempDir()
+	opts := Options{DB: filepath.Join(dbDir, "govalent.db"), ObjectStore: "s3://results/team/govalent"}
+	open := func() *Manager {
+		s, err := OpenWith(dataDir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewManager(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	m := open()
+	big := json.RawMessage(`"` + strings.Repeat("s", InlineLimit+1) + `"`)
+	small := json.RawMessage(`42`)
+	logs := strings.Repeat("log line\n", InlineLimit/8)
+	if err := m.CreateDispatch(&DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning,
+		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), "package main"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SaveSync(Batch{Nodes: []NodeRecord{
+		{DispatchID: "d", NodeID: 0, Status: ct.StatusCompleted, Output: big},
+		{DispatchID: "d", NodeID: 1, Status: ct.StatusCompleted, Output: small},
+		{DispatchID: "d", NodeID: 2, Status: ct.StatusCompleted, Output: small, Stdout: string(logs), Stderr: "short"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+
+	m = open()
+	defer m.Close()
+	d, err := m.Dispatch("d")
+	if err != nil || string(d.Inputs) != string(big) {
+		t.Fatalf("inputs after wiping the data directory: %v", err)
+	}
+	nodes, err := m.Nodes("d")
+	if err != nil || len(nodes) != 3 || string(nodes[0].Output) != string(big) || string(nodes[1].Output) != "42" ||
+		nodes[2].Stdout != logs || nodes[2].Stderr != "short" {
+		t.Fatalf("nodes after wiping: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dataDir, "objects")); len(entries) != 0 {
+		t.Fatalf("large values went to the data directory: %v", entries)
+	}
+	st, err := objects.NewS3(context.Background(), opts.ObjectStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := objectCount(st); err != nil || n != 2 {
+		t.Fatalf("%d objects in S3 (want the large value and the large log), %v", n, err)
+	}
+	ref := strings.TrimPrefix(string(mustRaw(t, m, "d")), objectMark)
+	key := "team/govalent/" + ref
+	if _, err := st.Client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &st.Bucket, Key: &key,
+		Body: strings.NewReader(`"tampered"`)}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err = m.Nodes("d")
+	if err != nil || nodes[0].Output != nil || !strings.Contains(nodes[0].Error, "digest mismatch") || string(nodes[1].Output) != "42" {
+		t.Fatalf("tampered object: %+v, %v", nodes, err)
+	}
+	if _, err := st.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &st.Bucket, Key: &key}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err = m.Nodes("d")
+	if err != nil || !strings.Contains(nodes[0].Error, "missing or unreadable") || string(nodes[1].Output) != "42" {
+		t.Fatalf("missing object: %+v, %v", nodes, err)
+	}
+	if _, err := m.Dispatch("d"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {
+		t.Fatalf("dispatch whose inputs object is gone: %v", err)
+	}
+}
+
+// objectCount counts the objects under the store's prefix.
+func objectCount(st *objects.S3) (int, error) {
+	prefix := st.Prefix + "/"
+	out, err := st.Client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &st.Bucket, Prefix: &prefix})
+	if err != nil {
+		return 0, err
+	}
+	return len(out.Contents), nil
+}
+
+// mustRaw reads node 0's output column as stored: the object reference.
+func mustRaw(t *testing.T, m *Manager, id string) []byte {
+	t.Helper()
+	var raw []byte
+	if err := m.db.QueryRow(`SELECT output FROM nodes WHERE dispatch_id=? AND node_id=0`, id).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
