@@ -22,6 +22,16 @@ import (
 // DefaultExecutor runs electrons that name none.
 const DefaultExecutor = "pool"
 
+// defaultMaxInFlight bounds the tasks handed to one executor at once: a 100,000-task fan-out keeps this many
+// tasks' arguments in flight, not all of them.
+const defaultMaxInFlight = 20_000
+
+// heldTask is a node waiting for room on its executor.
+type heldTask struct {
+	r *run
+	i int
+}
+
 // Engine is the scheduler. All dispatch state is owned by one goroutine, which runs the closures posted to its
 // queue; executors, the store and HTTP handlers talk to it only that way.
 type Engine struct {
@@ -34,9 +44,14 @@ type Engine struct {
 	runs      map[string]*run
 	recent    recentRuns // finished runs still in memory, so fetching a result just after the end is cheap
 	hub       *hub
-	stopped   chan struct{}
-	loopDone  chan struct{}
-	closeOnce sync.Once
+	// Backpressure: at most maxInFlight tasks are handed to each executor at once; the rest wait as node
+	// numbers, their tasks (arguments and all) built only when there is room.
+	maxInFlight int
+	inFlight    map[string]int
+	held        map[string][]heldTask
+	stopped     chan struct{}
+	loopDone    chan struct{}
+	closeOnce   sync.Once
 }
 
 // run is a dispatch in progress.
@@ -71,13 +86,16 @@ type nodeState struct {
 	taskID   string
 	pending  int  // unfinished dependencies
 	busy     bool // handed out and not settled
+	held     bool // waiting for room on its executor
 	// retryPending: a failed attempt waits for its backoff before the next one; no executor holds it
 	retryPending bool
 }
 
 // NewEngine starts the scheduler goroutine.
 func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
-	e := &Engine{store: store, executors: execs, log: log, wake: make(chan struct{}, 1), runs: map[string]*run{}, hub: newHub(), stopped: make(chan struct{}), loopDone: make(chan struct{})}
+	e := &Engine{store: store, executors: execs, log: log, wake: make(chan struct{}, 1), runs: map[string]*run{}, hub: newHub(),
+		maxInFlight: defaultMaxInFlight, inFlight: map[string]int{}, held: map[string][]heldTask{},
+		stopped: make(chan struct{}), loopDone: make(chan struct{})}
 	go e.loop()
 	return e
 }
@@ -326,13 +344,27 @@ func (e *Engine) submitTask(r *run, i int) {
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
 	n.executor = e.executorName(r, nd)
-	n.attempts++
 	ex := e.executors[n.executor]
 	if ex == nil {
+		n.attempts++
 		now := time.Now().UTC()
 		e.settle(r, i, executors.Outcome{Error: fmt.Sprintf("unknown executor %q (this dispatcher has: %s)", n.executor, strings.Join(e.executorNames(), ", ")), Start: now, End: now})
 		return
 	}
+	if e.inFlight[n.executor] >= e.maxInFlight {
+		n.held, n.taskID = true, ""
+		e.held[n.executor] = append(e.held[n.executor], heldTask{r, i})
+		return
+	}
+	e.handOut(r, i, ex)
+}
+
+// handOut builds node i's task and gives it to ex.
+func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
+	nd := &r.graph.Nodes[i]
+	n := &r.nodes[i]
+	n.attempts++
+	e.inFlight[n.executor]++
 	args := r.nodeArgs(i)
 	t := &executors.Task{
 		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
@@ -346,14 +378,30 @@ func (e *Engine) submitTask(r *run, i int) {
 	if n.attempts > 1 || nd.Kind == ct.KindSublattice {
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 	}
+	name := n.executor
 	ex.Submit(t, func(oc executors.Outcome) {
 		e.post(func() {
+			e.released(name)
 			if n.taskID != t.ID || !n.busy {
 				return // a late outcome of an attempt that was already settled
 			}
 			e.settle(r, i, oc)
 		})
 	})
+}
+
+// released frees a task's room on an executor and hands out the next held node that still wants to run.
+func (e *Engine) released(executor string) {
+	e.inFlight[executor]--
+	for e.inFlight[executor] < e.maxInFlight && len(e.held[executor]) > 0 {
+		h := e.held[executor][0]
+		e.held[executor][0] = heldTask{}
+		e.held[executor] = e.held[executor][1:]
+		if n := &h.r.nodes[h.i]; n.held {
+			n.held = false
+			e.handOut(h.r, h.i, e.executors[executor])
+		}
+	}
 }
 
 func (e *Engine) executorNames() []string {
@@ -721,8 +769,8 @@ func (e *Engine) cancelNode(r *run, i int) {
 		n.status, n.end = ct.StatusCancelled, time.Now().UTC()
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 		e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: r.graph.Nodes[i].Name})
-	case n.retryPending:
-		n.retryPending = false
+	case n.retryPending || n.held:
+		n.retryPending, n.held = false, false
 		now := time.Now()
 		e.settle(r, i, executors.Outcome{Cancelled: true, Start: now, End: now})
 	case n.busy && n.status == ct.StatusRunning:
