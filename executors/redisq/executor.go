@@ -19,18 +19,21 @@ type Executor struct {
 	q    *Queue
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	waiting  map[string]waiter   // task id -> who waits for its outcome, until its completion is read
-	orphans  map[string]orphan   // completions read before their task was submitted
-	runs     runTimes            // how long each electron's tasks take, to decide what to chunk
-	chunks   map[string][]string // chunk id -> its members' task ids, while it is in Redis
-	chunkOf  map[string]string   // task id -> the chunk it went in
-	caughtUp chan struct{}       // closed once the completions already in Redis are read
-	programs map[string]bool     // program hashes already stored
-	outbox   []*executors.Task   // submitted, not yet in Redis
-	inRedis  int                 // sent and not yet completed
-	wake     chan struct{}
-	done     int64
+	mu         sync.Mutex
+	waiting    map[string]waiter   // task id -> who waits for its outcome, until its completion is read
+	orphans    map[string]orphan   // completions read before their task was submitted
+	probes     map[string]*probe   // electrons being timed before their tasks are chunked
+	sending    map[string]bool     // task ids taken from the outbox and being queued
+	cancelLate []string            // cancelled while being queued: cancelled again once queued
+	runs       runTimes            // how long each electron's tasks take, to decide what to chunk
+	chunks     map[string][]string // chunk id -> its members' task ids, while it is in Redis
+	chunkOf    map[string]string   // task id -> the chunk it went in
+	caughtUp   chan struct{}       // closed once the completions already in Redis are read
+	programs   map[string]bool     // program hashes already stored
+	outbox     []*executors.Task   // submitted, not yet in Redis
+	inRedis    int                 // sent and not yet completed
+	wake       chan struct{}
+	done       int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -41,6 +44,7 @@ type Executor struct {
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: runTimes{},
+		probes: map[string]*probe{}, sending: map[string]bool{},
 		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}),
 		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	e.wg.Add(3)
@@ -99,16 +103,18 @@ func (e *Executor) send() {
 	}
 	for {
 		e.mu.Lock()
-		room := maxInRedis - e.inRedis
-		n := min(len(e.outbox), room, enqueueChunk)
-		batch := append([]*executors.Task(nil), e.outbox[:n]...)
+		batch, waiting := e.takeSendable(min(maxInRedis-e.inRedis, enqueueChunk), time.Now())
 		e.mu.Unlock()
-		if n == 0 {
+		if len(batch) == 0 {
+			idle := time.Second
+			if waiting {
+				idle = probeWait / 4
+			}
 			select {
 			case <-e.ctx.Done():
 				return
 			case <-e.wake:
-			case <-time.After(time.Second):
+			case <-time.After(idle):
 			}
 			continue
 		}
@@ -138,10 +144,73 @@ func (e *Executor) send() {
 			}
 		}
 		e.mu.Lock()
-		e.outbox = e.outbox[n:]
-		e.inRedis += n
+		e.inRedis += len(batch)
+		for _, t := range batch {
+			delete(e.sending, t.ID)
+		}
+		late := e.cancelLate
+		e.cancelLate = nil
 		e.mu.Unlock()
+		for _, id := range late {
+			e.Cancel(id)
+		}
 	}
+}
+
+// Probing: the first tasks of an electron never seen before go alone, and the rest of them wait up to
+// probeWait for one of those to finish: if it is quick, the rest travel in chunks.
+const (
+	probeTasks = 4
+	probeWait  = 200 * time.Millisecond
+)
+
+type probe struct {
+	start time.Time
+	sent  int
+}
+
+// takeSendable takes up to limit tasks out of the outbox to be queued now, in order, holding back those
+// waiting for a probe (waiting tells if any were). e.mu held.
+func (e *Executor) takeSendable(limit int, now time.Time) (batch []*executors.Task, waiting bool) {
+	if limit <= 0 || len(e.outbox) == 0 {
+		return nil, false
+	}
+	keep := e.outbox[:0]
+	for _, t := range e.outbox {
+		if len(batch) < limit && e.sendable(t, now) {
+			batch = append(batch, t)
+			e.sending[t.ID] = true
+		} else {
+			keep = append(keep, t)
+			waiting = waiting || len(batch) < limit
+		}
+	}
+	clear(e.outbox[len(keep):])
+	e.outbox = keep
+	return batch, waiting
+}
+
+func (e *Executor) sendable(t *executors.Task, now time.Time) bool {
+	if t.Kind != "electron" || t.TimeLimit > 0 {
+		return true // never chunked
+	}
+	k := runKey(t)
+	if _, known := e.runs[k]; known {
+		return true
+	}
+	p := e.probes[k]
+	if p == nil {
+		if len(e.probes) > 10_000 {
+			clear(e.probes)
+		}
+		p = &probe{start: now}
+		e.probes[k] = p
+	}
+	if p.sent < probeTasks || now.Sub(p.start) > probeWait {
+		p.sent++
+		return true
+	}
+	return false
 }
 
 func (e *Executor) enqueue(batch []*executors.Task) error {
@@ -204,6 +273,11 @@ func (e *Executor) Cancel(taskID string) {
 			w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
 			return
 		}
+	}
+	if e.sending[taskID] {
+		e.cancelLate = append(e.cancelLate, taskID)
+		e.mu.Unlock()
+		return
 	}
 	chunk, inChunk := e.chunkOf[taskID]
 	w, waited := e.waiting[taskID]
@@ -363,6 +437,17 @@ func (e *Executor) deliver(taskID string, oc executors.Outcome) {
 		e.done++
 		e.inRedis--
 		e.runs.observe(w.task, oc)
+		if k := runKey(w.task); e.probes[k] != nil {
+			if _, timed := e.runs[k]; timed {
+				delete(e.probes, k)
+			} else {
+				e.probes[k].start = time.Time{} // failed or cancelled: no timing to wait for
+			}
+			select {
+			case e.wake <- struct{}{}: // the tasks held back for this probe can go
+			default:
+			}
+		}
 	} else if len(e.orphans) < maxOrphans && !oc.Cancelled { // a cancellation is not for a later submission
 		e.orphans[taskID] = orphan{oc, time.Now()}
 	}

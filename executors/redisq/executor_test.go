@@ -188,3 +188,32 @@ func TestChunkedTasks(t *testing.T) {
 		t.Fatalf("its chunk mate: %+v", oc)
 	}
 }
+
+// The first burst of an electron never seen before is chunked too: a few tasks go alone, and once one of them
+// shows the electron is quick the rest follow in chunks.
+func TestFirstBurstIsChunkedAfterAProbe(t *testing.T) {
+	_, rdb, q := setup(t, Options{})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	e := NewExecutor("pool", q, quietLog())
+	defer e.Close()
+	w := NewWorker(q, WorkerConfig{Concurrency: 1, Command: []string{workerBinary, "worker", "--pipe"}, Logger: quietLog()})
+	go w.Run(ctx)
+	const n = 400
+	outs := make([]chan executors.Outcome, n)
+	for i := range outs {
+		outs[i] = submit(e, chunkTask(fmt.Sprintf("t%d", i), "Inc", strconv.Itoa(i)))
+	}
+	for i, ch := range outs {
+		if oc := outcomeOf(t, ch); string(oc.Output) != strconv.Itoa(i+1) {
+			t.Fatalf("task %d: %+v", i, oc)
+		}
+	}
+	keys, err := rdb.Keys(ctx, q.key("t", "*")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) > n/4 {
+		t.Fatalf("%d tasks went through Redis in %d entries: hardly chunked", n, len(keys))
+	}
+}
