@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and is missing: a C compiler for the race detector, and Jupyter's own
 # clients from Debian (the kernel conformance suite, nbclient/nbconvert, jupyter_client) run with
-# /usr/bin/python3, and redis-server for the Redis queue tests. Later issues add Chromium here.
+# /usr/bin/python3, redis-server for the Redis queue tests, and Chromium for the web UI's browser tests.
 set -euo pipefail
 
 missing=()
@@ -12,6 +12,7 @@ command -v git >/dev/null || missing+=(git)
 /usr/bin/jupyter nbconvert --version >/dev/null 2>&1 || missing+=(jupyter-nbconvert)
 /usr/bin/python3 -c 'import jupyter_kernel_test' 2>/dev/null || missing+=(python3-jupyter-kernel-test)
 /usr/bin/python3 -c 'import nbclient' 2>/dev/null || missing+=(python3-nbclient)
+[ -x /usr/bin/chromium ] || missing+=(chromium) # driven headless by gui/e2e_test.go
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
