@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/govalent
 # packages with goroutines of their own run under the race detector
-RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/... ./kernel/...
+RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/... ./kernel/... ./gui/...
 
 .PHONY: build demo test deps check generate bench clean
 
