@@ -217,3 +217,47 @@ func TestFirstBurstIsChunkedAfterAProbe(t *testing.T) {
 		t.Fatalf("%d tasks went through Redis in %d entries: hardly chunked", n, len(keys))
 	}
 }
+
+// A worker that dies holding a chunk loses none of it: the chunk's lease expires and another worker runs all of
+// its tasks, each outcome delivered once.
+func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
+	_, _, q := setup(t, Options{Lease: 500 * time.Millisecond})
+	e := NewExecutor("pool", q, quietLog())
+	defer e.Close()
+	e.mu.Lock()
+	e.runs[runKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
+	e.mu.Unlock()
+	command := []string{workerBinary, "worker", "--pipe"}
+	dies := NewWorker(q, WorkerConfig{ID: "dies", Concurrency: 1, Command: command, Logger: quietLog()})
+	ctxDies, kill := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { dies.Run(ctxDies); close(stopped) }()
+
+	args := []string{"300", "1", "2", "3"}
+	outs := make([]chan executors.Outcome, len(args))
+	for i, a := range args {
+		outs[i] = submit(e, chunkTask("s"+a, "Sleep", a))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		dies.mu.Lock()
+		held := len(dies.memberOf)
+		dies.mu.Unlock()
+		if held == len(args) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chunk never reached the first worker (it holds %d tasks)", held)
+		}
+	}
+	kill() // its processes are killed and it reports nothing more, like a worker that died
+	<-stopped
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go NewWorker(q, WorkerConfig{ID: "lives", Concurrency: 1, Command: command, Logger: quietLog()}).Run(ctx)
+	for i, a := range args {
+		if oc := outcomeOf(t, outs[i]); oc.Error != "" || string(oc.Output) != a {
+			t.Fatalf("task %s: %+v", a, oc)
+		}
+	}
+}
