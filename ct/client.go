@@ -3,7 +3,6 @@ package ct
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	json "github.com/goccy/go-json"
 )
 
 // DefaultDispatcher is where the SDK looks for the dispatcher when GOVALENT_DISPATCHER is unset.

@@ -4,7 +4,6 @@
 package dispatcher
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"

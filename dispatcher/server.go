@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/gorilla/mux"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"

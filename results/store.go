@@ -76,10 +76,12 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the embedded database and its object store.
 type Store struct {
-	db         *sql.DB
-	objects    objects.Store
-	threshold  int
-	upsertNode *sql.Stmt // prepared once: preparing per commit was a tenth of the dispatcher's CPU
+	db        *sql.DB
+	objects   objects.Store
+	threshold int
+	// Prepared once (preparing per commit was a tenth of the dispatcher's CPU): one row, and nodesPerStatement
+	// rows at a time (BenchmarkCommitNodes: 6.6 µs a row against 7.9 µs one at a time).
+	upsertNode, upsertNodes *sql.Stmt
 }
 
 // InlineLimit is the size above which values are kept as files rather than in the database.
@@ -133,17 +135,32 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("results: creating schema: %w", err)
 	}
-	upsert, err := db.Prepare(`INSERT INTO nodes(dispatch_id, node_id, status, output, error, stack, stdout, stderr,
-		started, ended, executor, sub_dispatch_id, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(dispatch_id, node_id) DO UPDATE SET status=excluded.status, output=excluded.output,
-		error=excluded.error, stack=excluded.stack, stdout=excluded.stdout, stderr=excluded.stderr,
-		started=excluded.started, ended=excluded.ended, executor=excluded.executor,
-		sub_dispatch_id=excluded.sub_dispatch_id, attempts=excluded.attempts`)
+	upsert, err := db.Prepare(upsertNodesSQL(1))
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, objects: objs, threshold: InlineLimit, upsertNode: upsert}, nil
+	upsertMany, err := db.Prepare(upsertNodesSQL(nodesPerStatement))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, objects: objs, threshold: InlineLimit, upsertNode: upsert, upsertNodes: upsertMany}, nil
+}
+
+// nodesPerStatement is how many node rows one multi-row upsert writes.
+const nodesPerStatement = 32
+
+// upsertNodesSQL writes n node rows; a node already stored is updated (SQLite applies the rows in order, so a
+// node twice in one statement ends as the later row).
+func upsertNodesSQL(n int) string {
+	values := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?),", n), ",")
+	return `INSERT INTO nodes(dispatch_id, node_id, status, output, error, stack, stdout, stderr,
+		started, ended, executor, sub_dispatch_id, attempts) VALUES ` + values + `
+		ON CONFLICT(dispatch_id, node_id) DO UPDATE SET status=excluded.status, output=excluded.output,
+		error=excluded.error, stack=excluded.stack, stdout=excluded.stdout, stderr=excluded.stderr,
+		started=excluded.started, ended=excluded.ended, executor=excluded.executor,
+		sub_dispatch_id=excluded.sub_dispatch_id, attempts=excluded.attempts`
 }
 
 // Close closes the database.
@@ -290,15 +307,26 @@ func (s *Store) Commit(b Batch) error {
 	}
 	defer tx.Rollback()
 	if len(rows) > 0 {
-		stmt := tx.Stmt(s.upsertNode)
-		for _, row := range rows {
-			r := row.r
-			if _, err := stmt.Exec(r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, string(row.stdout),
-				string(row.stderr), ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts); err != nil {
+		one, many := tx.Stmt(s.upsertNode), tx.Stmt(s.upsertNodes)
+		args := make([]any, 0, 13*nodesPerStatement)
+		for len(rows) > 0 {
+			stmt, n := one, 1
+			if len(rows) >= nodesPerStatement {
+				stmt, n = many, nodesPerStatement
+			}
+			args = args[:0]
+			for _, row := range rows[:n] {
+				r := row.r
+				args = append(args, r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, string(row.stdout),
+					string(row.stderr), ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts)
+			}
+			if _, err := stmt.Exec(args...); err != nil {
 				return err
 			}
+			rows = rows[n:]
 		}
-		stmt.Close()
+		one.Close()
+		many.Close()
 	}
 	for i, d := range b.Dispatches {
 		if _, err := tx.Exec(`UPDATE dispatches SET status=?, started=?, ended=?, error=?, result=? WHERE id=?`,
