@@ -19,6 +19,7 @@
 //	P:prog:<hash>   STRING program source, SET NX, expiring after ProgramTTL (refreshed on use)
 //	P:w:<id>        HASH worker info + last beat, expiring after 3 leases; P:workers SET of ids
 //	P:cancel        pub/sub channel announcing cancelled leased tasks (message = task id)
+//	P:work          pub/sub channel announcing queues that got tasks (message = queue name)
 package redisq
 
 import (
@@ -141,6 +142,7 @@ for i = 5 + np, #ARGV, 3 do
 end
 for q in pairs(queues) do
   redis.call('SADD', KEYS[1], q)
+  redis.call('PUBLISH', p .. ':work', q)
 end
 return done
 `)
@@ -241,6 +243,7 @@ local ret = tonumber(ARGV[2])
 local minid = string.format('%d', now - ret)
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local n = 0
+local queues = {}
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local tk = p .. ':t:' .. id
@@ -255,9 +258,13 @@ for _, id in ipairs(ids) do
       redis.call('HSET', tk, 'state', 'queued')
       redis.call('HDEL', tk, 'token', 'worker')
       redis.call('LPUSH', p .. ':q:' .. v[2], id)
+      queues[v[2]] = true
       n = n + 1
     end
   end
+end
+for q in pairs(queues) do
+  redis.call('PUBLISH', p .. ':work', q)
 end
 redis.call('XTRIM', KEYS[2], 'MINID', minid)
 return {n, #ids}
@@ -603,6 +610,10 @@ func (q *Queue) Cancel(ctx context.Context, taskID string) error {
 
 // CancelChannel is the pub/sub channel on which Cancel announces leased task ids.
 func (q *Queue) CancelChannel() string { return q.key("cancel") }
+
+// WorkChannel is the pub/sub channel on which Enqueue and Recover announce the queues that got tasks, so that
+// idle workers need not poll.
+func (q *Queue) WorkChannel() string { return q.key("work") }
 
 // IsCancelled tells whether a leased task has been cancelled, for workers that poll (pub/sub messages are lost
 // while a worker is disconnected).

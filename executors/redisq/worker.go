@@ -79,7 +79,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.pool.Close()
 	go w.keepLeases(ctx)
-	go w.listenForCancels(ctx)
+	go w.listen(ctx)
 	go w.report(ctx)
 	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
 	idle := time.Millisecond
@@ -97,7 +97,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		if len(leases) == 0 {
 			w.wait(ctx, idle)
-			idle = min(2*idle, 50*time.Millisecond) // back off while the queues are empty
+			idle = min(2*idle, 250*time.Millisecond) // back off while the queues are empty: new tasks are announced
 			continue
 		}
 		idle = time.Millisecond
@@ -328,15 +328,29 @@ func (w *Worker) keepLeases(ctx context.Context) {
 	}
 }
 
-// listenForCancels stops running tasks that the dispatcher cancels.
-// go-redis resubscribes by itself after Redis comes back.
-func (w *Worker) listenForCancels(ctx context.Context) {
-	sub := w.q.rdb.Subscribe(ctx, w.q.CancelChannel())
+// listen wakes the worker when a queue it serves gets tasks, and stops running tasks that the dispatcher
+// cancels. go-redis resubscribes by itself after Redis comes back; messages sent meanwhile are lost, so the
+// worker still polls (slowly) while idle.
+func (w *Worker) listen(ctx context.Context) {
+	sub := w.q.rdb.Subscribe(ctx, w.q.CancelChannel(), w.q.WorkChannel())
 	go func() {
 		<-ctx.Done()
 		sub.Close()
 	}()
+	serves := map[string]bool{}
+	for _, q := range w.cfg.Queues {
+		serves[queueName(q)] = true
+	}
 	for msg := range sub.Channel() {
+		if msg.Channel == w.q.WorkChannel() {
+			if serves[msg.Payload] {
+				select {
+				case w.wake <- struct{}{}:
+				default:
+				}
+			}
+			continue
+		}
 		id := msg.Payload
 		w.mu.Lock()
 		ids := []string{id}
