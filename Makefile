@@ -30,6 +30,8 @@ generate:
 
 bench:
 	./bench/run.sh
+	./bench/redis_run.sh
+	$(GO) run bench/qsim.go
 
 clean:
 	rm -rf bin

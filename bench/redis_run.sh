@@ -3,12 +3,13 @@
 # with --redis and two `govalent worker --redis --concurrency 1` processes, side by side with Celery (Redis
 # broker and result backend, prefork pool of 2) on the same tasks; plus low-load latency (bench/latency.go) and
 # the time from SIGKILL of the worker running a task to that task running again (bench/rerun.go).
-# Usage: bench/redis_run.sh   (from anywhere; N and RUNS can be overridden; logs go to bench/out/)
+# Usage: bench/redis_run.sh   (from anywhere; N, GV_RUNS (govalent), RUNS (Celery) and LAT_RUNS can be
+# overridden; logs go to bench/out/)
 # Everything listens on 127.0.0.1 only: its own redis-server on a free port, never the system one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-N=${N:-10000} RUNS=${RUNS:-3} LAT_RUNS=${LAT_RUNS:-50}
+N=${N:-10000} RUNS=${RUNS:-3} GV_RUNS=${GV_RUNS:-5} LAT_RUNS=${LAT_RUNS:-50}
 CELERY_REPEAT_UNDER_S=60 # run Celery RUNS times only if its first run takes less than this
 OUT=bench/out
 mkdir -p "$OUT"
@@ -76,14 +77,14 @@ for _ in 1 2; do
 	WORKERS+=("$LAST")
 done
 
-echo "== govalent Redis pool (2 workers x concurrency 1), $N tasks, $RUNS runs"
-group_ticks() { # CPU ticks used so far by the processes in the given process groups (live ones only)
-	local g
-	for g in "$@"; do pgrep -g "$g" || true; done | while read -r p; do cat "/proc/$p/stat" 2>/dev/null || true; done |
+echo "== govalent Redis pool (2 workers x concurrency 1), $N tasks, $GV_RUNS runs"
+group_ticks() { # CPU ticks used so far by the processes in the given process groups and their children (live ones only)
+	local g # (a worker's task processes lead process groups of their own)
+	for g in "$@"; do pgrep -g "$g" || true; pgrep -P "$g" || true; done | sort -u | while read -r p; do cat "/proc/$p/stat" 2>/dev/null || true; done |
 		sed 's/^.*) //' | awk '{s += $12 + $13} END {print s + 0}' # fields 14 and 15 after the "(comm)"
 }
 HZ=$(getconf CLK_TCK)
-for _ in $(seq "$RUNS"); do
+for _ in $(seq "$GV_RUNS"); do
 	d0=$(group_ticks "$DISP_PID") w0=$(group_ticks "${WORKERS[@]}") r0=$(group_ticks "$REDIS_PID")
 	line=$(N="$N" /usr/bin/time -f '%U %S' -o "$TMP/cpu" "$GV" run bench/fanout.go 2>>"$OUT/client.log")
 	awk -v hz="$HZ" -v d=$(($(group_ticks "$DISP_PID") - d0)) -v w=$(($(group_ticks "${WORKERS[@]}") - w0)) \
