@@ -22,13 +22,17 @@ func (d *Dispatcher) mountGUI(r *mux.Router) {
 	ui := gui.Handler()
 	guarded := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if d.cfg.Token == "" && !isLoopbackHost(req.Host) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", req.Host))
+			writeError(w, http.StatusForbidden, errNotLoopback(req.Host))
 			return
 		}
 		ui.ServeHTTP(w, req)
 	})
 	r.Handle("/", guarded).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix(gui.AssetPrefix).Handler(guarded).Methods(http.MethodGet, http.MethodHead)
+}
+
+func errNotLoopback(host string) error {
+	return fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", host)
 }
 
 // dashboardFailures is how many recent failures the summary lists.

@@ -149,7 +149,7 @@ func (d *Dispatcher) auth(next http.Handler) http.Handler {
 				return
 			}
 		} else if !isLoopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", r.Host))
+			writeError(w, http.StatusForbidden, errNotLoopback(r.Host))
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !isLoopbackOrigin(o) && !isSameOrigin(o, r.Host) {

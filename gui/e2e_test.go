@@ -83,6 +83,14 @@ var big = ct.Lattice(func(n int) ct.Future {
 	}
 	return sum(parts)
 }, ct.Name("big"))
+var bigGated = ct.Lattice(func(path string, n int) ct.Future {
+	gate := waitGate(path)
+	var parts []ct.Future
+	for i := 0; i < n; i++ {
+		parts = append(parts, inc(ct.WaitFor(inc(i), gate)))
+	}
+	return sum(parts)
+}, ct.Name("big, gated"))
 `
 
 type browserEnv struct {
@@ -133,6 +141,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	}
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(func() {
+		srv.CloseClientConnections() // event streams of pages still open
 		srv.Close()
 		d.Close()
 	})
@@ -300,6 +309,7 @@ outerID, _ := ct.Dispatch(outer)
 		}
 	}
 
+	// The subtests share the browser and the dispatcher, in order; each reports through b.t.
 	t.Run("List", func(t *testing.T) {
 		b.t = t
 		b.open("#/dispatches")
@@ -321,6 +331,8 @@ outerID, _ := ct.Dispatch(outer)
 			return err
 		}))
 		b.waitJS("only the failed dispatch", fmt.Sprintf(`document.querySelectorAll('table.dispatches tbody tr').length === 1 && document.querySelector('tr[data-id=%s]')`, js(failedID)))
+		b.open("#/dispatches?sort=name&order=asc")
+		b.waitJS("sorted by name", `document.querySelector('#sort').value === 'name' && document.querySelector('table.dispatches[data-ready] tbody td.name')?.textContent === '<script>window.__xss=4</script>xss'`)
 	})
 
 	t.Run("LiveNode", func(t *testing.T) {
@@ -328,7 +340,7 @@ outerID, _ := ct.Dispatch(outer)
 		b.open("#/dispatches")
 		b.run("search", chromedp.WaitVisible(chromedp.CSS(`#search`)), chromedp.SendKeys(chromedp.CSS(`#search`), "gated"))
 		row := fmt.Sprintf(`tr[data-id=%s]`, js(gatedID))
-		b.waitJS("the gated dispatch alone in the list", fmt.Sprintf(`document.querySelectorAll('table.dispatches tbody tr').length === 1 && document.querySelector('%s')`, strings.ReplaceAll(row, `"`, `\"`)))
+		b.waitJS("the gated dispatch alone in the list", fmt.Sprintf(`document.querySelectorAll('table.dispatches tbody tr').length === 1 && document.querySelector('%s')`, row))
 		b.run("open it", click(row+` td.name a`))
 		waitNode := b.nodeID(gatedID, "WaitGate")
 		afterNode := b.nodeID(gatedID, "After")
@@ -425,19 +437,18 @@ outerID, _ := ct.Dispatch(outer)
 		b.waitStatus(sleepyID, ct.StatusRunning)
 		b.open("#/dispatches?search=sleepy")
 		row := fmt.Sprintf(`tr[data-id=%s]`, js(sleepyID))
-		qrow := strings.ReplaceAll(row, `"`, `\"`)
-		b.waitJS("the sleepy dispatch running", fmt.Sprintf(`document.querySelector('%s .badge')?.textContent === 'RUNNING'`, qrow))
+		b.waitJS("the sleepy dispatch running", fmt.Sprintf(`document.querySelector('%s .badge')?.textContent === 'RUNNING'`, row))
 		b.run("cancel", click(row+` button.cancel`))
 		b.waitJS("the confirmation", `document.querySelector('#confirm').open`)
 		b.shot("cancel-confirm")
 		b.run("confirm", click(`#confirm-ok`))
 		b.waitStatus(sleepyID, ct.StatusCancelled)
-		b.waitJS("the row cancelled, live", fmt.Sprintf(`document.querySelector('%s .badge')?.textContent === 'CANCELLED'`, qrow))
+		b.waitJS("the row cancelled, live", fmt.Sprintf(`document.querySelector('%s .badge')?.textContent === 'CANCELLED'`, row))
 		b.shot("cancelled")
 		b.run("delete", click(row+` button.delete`))
 		b.waitJS("the confirmation", `document.querySelector('#confirm').open`)
 		b.run("confirm", click(`#confirm-ok`))
-		b.waitJS("the row gone", fmt.Sprintf(`!document.querySelector('%s')`, qrow))
+		b.waitJS("the row gone", fmt.Sprintf(`!document.querySelector('%s')`, row))
 		if _, err := b.client.GetResult(sleepyID, false); err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Fatalf("after delete: %v", err)
 		}
@@ -472,6 +483,28 @@ outerID, _ := ct.Dispatch(outer)
 		b.waitJS("no minimap, the whole graph in view", `document.querySelector('canvas.minimap').hidden`)
 	})
 
+	// A thousand nodes finishing within a second or two, watched live: every one must end up coloured COMPLETED.
+	t.Run("LiveLargeGraph", func(t *testing.T) {
+		b.t = t
+		gate2 := filepath.Join(t.TempDir(), "gate2")
+		cell(fmt.Sprintf("bigGatedID, _ := ct.Dispatch(bigGated, %q, 499)", gate2))
+		id := str("bigGatedID")
+		b.open("#/dispatches/" + id)
+		b.waitJS("the graph", `document.querySelector('.graph-host[data-ready]')`)
+		b.waitJS("the gate running, nothing done", nodeHasStatus(b.nodeID(id, "WaitGate"), "RUNNING")+` && !document.querySelector('g.node.st-COMPLETED')`)
+		eval[string](b, `window.__samePage = 'big'`)
+		start := time.Now()
+		if err := os.WriteFile(gate2, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS("1,001 nodes completed, live", `document.querySelectorAll('g.node.st-COMPLETED').length === 1001 && document.querySelector('.dhead .badge').textContent === 'COMPLETED'`)
+		t.Logf("1,001-node graph: all nodes shown COMPLETED %v after the gate opened", time.Since(start).Round(time.Millisecond))
+		if same := eval[string](b, `window.__samePage || ''`); same != "big" {
+			t.Fatal("the page was reloaded: the updates were not live")
+		}
+		b.shot("graph-1000-live-done")
+	})
+
 	t.Run("Token", func(t *testing.T) {
 		b.t = t
 		d, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), Workers: 1, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Token: "s3cret",
@@ -480,7 +513,11 @@ outerID, _ := ct.Dispatch(outer)
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(d.Handler())
-		defer func() { srv.Close(); d.Close() }()
+		defer func() {
+			srv.CloseClientConnections() // the page's event stream
+			srv.Close()
+			d.Close()
+		}()
 		b.run("open the UI of a dispatcher with a token", chromedp.Navigate(srv.URL+"/#/dispatches"))
 		b.waitJS("the token dialog", `document.querySelector('#token').open`)
 		b.run("give the token", chromedp.SendKeys(chromedp.CSS(`#token-input`), "s3cret"), click(`#token-ok`))

@@ -130,6 +130,7 @@ function boundedLayers(nodes, pred, succ, maxW) {
 // layout assigns x, y (centres) to the model's nodes and a polyline to every edge.
 export function layout(model) {
   const N = model.nodes.length;
+  if (N === 0) return { nodes: [], edges: [], width: 0, height: 0 };
   const index = new Map(model.nodes.map((n, i) => [n.key, i]));
   const succ = Array.from({ length: N }, () => []);
   const pred = Array.from({ length: N }, () => []);
@@ -366,7 +367,7 @@ export class GraphView {
 
   // drawMinimap redraws the minimap at the next frame (once, however many changes come before it).
   drawMinimap() {
-    if (this.miniPending || !this.layout) return;
+    if (this.miniPending || !this.layout || !this.layout.width) return;
     this.miniPending = true;
     requestAnimationFrame(() => {
       this.miniPending = false;
@@ -425,7 +426,7 @@ export class GraphView {
 
   fit() {
     this.moved = false;
-    if (!this.layout) return;
+    if (!this.layout || !this.layout.width) return;
     const W = this.svg.clientWidth || 800, H = this.svg.clientHeight || 600;
     const { width, height } = this.layout;
     this.k = Math.min(W / width, H / height, 1.25);
