@@ -38,7 +38,7 @@ func newChunk(members []*executors.Task) (*executors.Task, error) {
 	for i, m := range members {
 		b, err := json.Marshal(m)
 		if err != nil {
-			return nil, fmt.Errorf("redisq: encoding task %s: %w", m.ID, err)
+			return nil, &EncodeError{TaskID: m.ID, Err: err}
 		}
 		c.Args[i] = b
 	}
@@ -127,7 +127,7 @@ func (r runTimes) chunkable(t *executors.Task) int {
 }
 
 // plan packs batch into what to queue: runs of consecutive tasks of one quick electron become chunks.
-func (r runTimes) plan(batch []*executors.Task) (units []*executors.Task, chunks map[string][]string, err error) {
+func (r runTimes) plan(batch []*executors.Task) (units []*executors.Task, chunks map[string][]string) {
 	for i := 0; i < len(batch); {
 		t := batch[i]
 		n := r.chunkable(t)
@@ -142,8 +142,10 @@ func (r runTimes) plan(batch []*executors.Task) (units []*executors.Task, chunks
 			continue
 		}
 		c, err := newChunk(batch[i:j])
-		if err != nil {
-			return nil, nil, err
+		if err != nil { // sent one by one instead: the task that cannot be encoded fails alone
+			units = append(units, batch[i:j]...)
+			i = j
+			continue
 		}
 		if chunks == nil {
 			chunks = map[string][]string{}
@@ -154,5 +156,5 @@ func (r runTimes) plan(batch []*executors.Task) (units []*executors.Task, chunks
 		units = append(units, c)
 		i = j
 	}
-	return units, chunks, nil
+	return units, chunks
 }

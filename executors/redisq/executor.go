@@ -2,8 +2,10 @@ package redisq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -119,7 +121,7 @@ func (e *Executor) send() {
 			continue
 		}
 		e.mu.Lock()
-		units, chunks, err := e.runs.plan(batch)
+		units, chunks := e.runs.plan(batch)
 		for id, members := range chunks {
 			e.chunks[id] = members
 			for _, m := range members {
@@ -127,14 +129,17 @@ func (e *Executor) send() {
 			}
 		}
 		e.mu.Unlock()
-		if err != nil { // a task that cannot be encoded: fail it alone
-			e.log.Error("encoding tasks failed", "err", err)
-			units = batch
-		}
 		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 			err := e.enqueue(units)
 			if err == nil {
 				break
+			}
+			var bad *EncodeError
+			if errors.As(err, &bad) { // fails alone; the rest is retried at once
+				units = slices.DeleteFunc(units, func(t *executors.Task) bool { return t.ID == bad.TaskID })
+				now := time.Now()
+				e.deliver(bad.TaskID, executors.Outcome{Error: bad.Error(), Start: now, End: now})
+				continue
 			}
 			e.log.Warn("queueing tasks in Redis failed; retrying", "tasks", len(batch), "err", err)
 			select {

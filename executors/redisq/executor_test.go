@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,5 +260,22 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 		if oc := outcomeOf(t, outs[i]); oc.Error != "" || string(oc.Output) != a {
 			t.Fatalf("task %s: %+v", a, oc)
 		}
+	}
+}
+
+// A task that cannot be encoded fails alone, at once; the tasks queued with it are not held up.
+func TestUnencodableTaskFailsAlone(t *testing.T) {
+	_, _, q := setup(t, Options{})
+	e := NewExecutor("pool", q, quietLog())
+	defer e.Close()
+	bad := task("bad", "")
+	bad.Args = []json.RawMessage{json.RawMessage(`{not json`)}
+	badOut, goodOut := submit(e, bad), submit(e, task("good", ""))
+	if oc := outcomeOf(t, badOut); !strings.Contains(oc.Error, "encoding task bad") {
+		t.Fatalf("bad: %+v", oc)
+	}
+	runOne(t, q, "3")
+	if oc := outcomeOf(t, goodOut); string(oc.Output) != "3" {
+		t.Fatalf("good: %+v", oc)
 	}
 }

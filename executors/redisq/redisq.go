@@ -377,12 +377,23 @@ func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task
 		}
 		payload, err := json.Marshal(t)
 		if err != nil {
-			return nil, fmt.Errorf("redisq: encoding task %s: %w", t.ID, err)
+			return nil, &EncodeError{TaskID: t.ID, Err: err}
 		}
 		args = append(args, t.ID, queueName(t.Queue), payload)
 	}
 	return enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).StringSlice()
 }
+
+// EncodeError is a task that cannot be queued because it cannot be encoded; retrying cannot help.
+type EncodeError struct {
+	TaskID string
+	Err    error
+}
+
+func (e *EncodeError) Error() string {
+	return fmt.Sprintf("redisq: encoding task %s: %v", e.TaskID, e.Err)
+}
+func (e *EncodeError) Unwrap() error { return e.Err }
 
 // PutProgram stores a program's source under its hash, once (SET NX); either way its expiry is refreshed.
 func (q *Queue) PutProgram(ctx context.Context, hash, source string) error {
