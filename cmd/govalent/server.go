@@ -103,7 +103,7 @@ func daemonize(c config, args []string) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if healthy(c) {
-			fmt.Printf("govalent dispatcher started at %s (pid %d, data in %s)\n", c.Dispatcher, cmd.Process.Pid, c.DataDir)
+			fmt.Printf("govalent dispatcher started at %s (pid %d, data in %s); web UI at %s/\n", c.Dispatcher, cmd.Process.Pid, c.DataDir, c.Dispatcher)
 			return nil
 		}
 		select {
@@ -143,7 +143,7 @@ func serve(c config) error {
 		defer cancel()
 		srv.Shutdown(shutdownCtx)
 	}()
-	log.Info("dispatcher listening", "addr", ln.Addr().String(), "data_dir", c.DataDir, "pid", os.Getpid())
+	log.Info("dispatcher listening", "addr", ln.Addr().String(), "ui", "http://"+ln.Addr().String()+"/", "data_dir", c.DataDir, "pid", os.Getpid())
 	err = srv.Serve(ln)
 	d.Close()
 	if errors.Is(err, http.ErrServerClosed) {
