@@ -145,13 +145,23 @@ for i := 0; i < 2; i++ { ct.DispatchSync(failing) }`)
 
 func TestEventStream(t *testing.T) {
 	e := newEnv(t)
-	resp, err := http.Get(e.url + "/api/v1/events")
+	want := []string{"dispatch:RUNNING", "node:RUNNING", "node:COMPLETED", "dispatch:COMPLETED"}
+	if seen := e.eventsOfOneDispatch("", len(want)); strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Fatalf("events %v, want %v", seen, want)
+	}
+}
+
+// eventsOfOneDispatch subscribes to the event stream (with query, e.g. "?type=dispatch"), runs a one-electron
+// lattice and returns the first n events of its dispatch as "type:STATUS".
+func (e *env) eventsOfOneDispatch(query string, n int) []string {
+	e.t.Helper()
+	resp, err := http.Get(e.url + "/api/v1/events" + query)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatal(resp.Header)
+		e.t.Fatal(resp.Header)
 	}
 	events := make(chan dispatcher.Event, 100)
 	go func() {
@@ -170,20 +180,17 @@ res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return one() }))`)
 	id := e.result("res").DispatchID
 	var seen []string
 	timeout := time.After(5 * time.Second)
-	for len(seen) < 4 {
+	for len(seen) < n {
 		select {
 		case ev := <-events:
 			if ev.DispatchID == id {
 				seen = append(seen, ev.Type+":"+string(ev.Status))
 			}
 		case <-timeout:
-			t.Fatalf("events so far: %v", seen)
+			e.t.Fatalf("events so far: %v", seen)
 		}
 	}
-	want := []string{"dispatch:RUNNING", "node:RUNNING", "node:COMPLETED", "dispatch:COMPLETED"}
-	if strings.Join(seen, " ") != strings.Join(want, " ") {
-		t.Fatalf("events %v, want %v", seen, want)
-	}
+	return seen
 }
 
 // A web page in the user's browser must not reach the token-less loopback API.

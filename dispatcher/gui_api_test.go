@@ -1,7 +1,6 @@
 package dispatcher_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/govalent/govalent/dispatcher"
 )
@@ -212,38 +210,7 @@ func TestEventTypeFilter(t *testing.T) {
 	if code, body := request(t, "GET", e.url+"/api/v1/events?type=bogus", ""); code != 400 || !strings.Contains(body["error"].(string), "bogus") {
 		t.Fatalf("bad type: %d %v", code, body)
 	}
-	resp, err := http.Get(e.url + "/api/v1/events?type=dispatch")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan dispatcher.Event, 100)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var ev dispatcher.Event
-				json.Unmarshal([]byte(data), &ev)
-				events <- ev
-			}
-		}
-	}()
-	e.cell(`func One() int { return 1 }
-var one = ct.Electron(One)
-res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return one() }))`)
-	id := e.result("res").DispatchID
-	var seen []string
-	timeout := time.After(5 * time.Second)
-	for len(seen) < 2 {
-		select {
-		case ev := <-events:
-			if ev.DispatchID == id {
-				seen = append(seen, ev.Type+":"+string(ev.Status))
-			}
-		case <-timeout:
-			t.Fatalf("events so far: %v", seen)
-		}
-	}
+	seen := e.eventsOfOneDispatch("?type=dispatch", 2)
 	if strings.Join(seen, " ") != "dispatch:RUNNING dispatch:COMPLETED" {
 		t.Fatalf("events %v", seen)
 	}
