@@ -4,6 +4,8 @@ package interp
 
 import (
 	"github.com/govalent/govalent/ct/quantum"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
@@ -12,6 +14,7 @@ func init() {
 		// function, constant and variable definitions
 		"FormatObservable": reflect.ValueOf(quantum.FormatObservable),
 		"LookupGate":       reflect.ValueOf(quantum.LookupGate),
+		"MaxShots":         reflect.ValueOf(constant.MakeFromLiteral("1000000", token.INT, 0)),
 		"New":              reflect.ValueOf(quantum.New),
 		"Param":            reflect.ValueOf(quantum.Param),
 		"ParseObservable":  reflect.ValueOf(quantum.ParseObservable),

@@ -383,14 +383,18 @@ func (c *Circuit) Job(shots int, observables ...string) (Job, error) {
 	return j, j.Validate()
 }
 
+// MaxShots bounds a job's shots (Braket's devices take at most 100,000; the local simulator samples a million
+// in about a second).
+const MaxShots = 1_000_000
+
 // Validate checks what can be checked without parsing the program.
 func (j Job) Validate() error {
 	var errs []error
 	if strings.TrimSpace(j.QASM) == "" {
 		errs = append(errs, errors.New("the job has no OpenQASM program"))
 	}
-	if j.Shots < 0 {
-		errs = append(errs, fmt.Errorf("shots must be 0 or more, not %d", j.Shots))
+	if j.Shots < 0 || j.Shots > MaxShots {
+		errs = append(errs, fmt.Errorf("shots must be from 0 to %d, not %d", MaxShots, j.Shots))
 	}
 	for _, o := range j.Observables {
 		if _, err := ParseObservable(o); err != nil {

@@ -115,7 +115,7 @@ func TestJob(t *testing.T) {
 	}
 	bad := Job{QASM: " ", Shots: -1, Observables: []string{"W1"}, Inputs: map[string]float64{"x": math.Inf(1)}}
 	err = bad.Validate()
-	for _, want := range []string{"no OpenQASM program", "shots must be 0 or more", "not X, Y, Z or I", `input "x" is not finite`} {
+	for _, want := range []string{"no OpenQASM program", "shots must be from 0 to 1000000", "not X, Y, Z or I", `input "x" is not finite`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want %q", err, want)
 		}

@@ -160,6 +160,7 @@ func (b *braketClient) run(ctx context.Context, job qc.Job, raw []byte) (qc.Resu
 	arn := created.QuantumTaskArn
 	b.log.Info("braket task created", "arn", arn, "device", s.DeviceARN, "shots", job.Shots)
 	wait := time.Duration(s.Poll)
+	failedPolls := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -173,8 +174,16 @@ func (b *braketClient) run(ctx context.Context, job qc.Job, raw []byte) (qc.Resu
 			if ctx.Err() != nil {
 				continue // cancelled or timed out during the call: the select above cancels the task
 			}
-			return qc.Result{}, err
+			// A throttled or failed status check is not the task failing: try again, and give up (stopping
+			// the task, which costs money while it runs) only after several in a row.
+			if failedPolls++; failedPolls < maxFailedPolls {
+				b.log.Warn("checking a Braket task failed; retrying", "arn", arn, "err", err)
+				continue
+			}
+			b.cancel(ss, arn)
+			return qc.Result{}, fmt.Errorf("Braket task %s: %d status checks in a row failed, the last: %w", arn, failedPolls, err)
 		}
+		failedPolls = 0
 		switch t.Status {
 		case "COMPLETED":
 			res, err := readResults(ctx, cfg, t, keys)
@@ -190,6 +199,9 @@ func (b *braketClient) run(ctx context.Context, job qc.Job, raw []byte) (qc.Resu
 		}
 	}
 }
+
+// maxFailedPolls is how many GetQuantumTask calls in a row may fail before a task is given up (and cancelled).
+const maxFailedPolls = 10
 
 // cancel asks Braket to stop a task; the task's own context is over, so it gets a fresh one.
 func (b *braketClient) cancel(ss session, arn string) {

@@ -101,6 +101,20 @@ func TestBraketFailures(t *testing.T) {
 	}
 	fake.FailWith("")
 
+	// Status checks that fail now and then are retried; a task whose status cannot be read at all is given up
+	// and cancelled on Braket.
+	fake.FailPolls(3)
+	if o := outcome(t, submit(e, task("Bell", "10"))); o.Error != "" {
+		t.Fatalf("after 3 failed polls: %+v", o)
+	}
+	fake.FailPolls(1000)
+	o = outcome(t, submit(e, task("Bell", "10")))
+	fake.FailPolls(0)
+	tasks := fake.Tasks()
+	if !strings.Contains(o.Error, "10 status checks in a row failed") || tasks[len(tasks)-1].Status != "CANCELLING" { // CancelQuantumTask was called
+		t.Fatalf("unreadable task: %+v, fake says %s", o, tasks[len(tasks)-1].Status)
+	}
+
 	// A bad program fails locally with its position, and no task is created.
 	before := len(fake.Tasks())
 	if o := outcome(t, submit(e, task("BadQASM"))); !strings.Contains(o.Error, "3:1: unknown gate foo") {

@@ -52,6 +52,7 @@ type Server struct {
 	order    []string
 	hold     bool
 	failWith string
+	badPolls int // GetQuantumTask calls still to answer with a server error
 	s3       *objects.S3
 	unsigned int
 }
@@ -71,6 +72,9 @@ func (s *Server) Hold(on bool) { s.mu.Lock(); s.hold = on; s.mu.Unlock() }
 
 // FailWith makes tasks that reach RUNNING fail with reason ("" to stop).
 func (s *Server) FailWith(reason string) { s.mu.Lock(); s.failWith = reason; s.mu.Unlock() }
+
+// FailPolls answers the next n GetQuantumTask calls with 503 ServiceUnavailableException.
+func (s *Server) FailPolls(n int) { s.mu.Lock(); s.badPolls = n; s.mu.Unlock() }
 
 // Tasks lists the tasks in creation order.
 func (s *Server) Tasks() []Task {
@@ -165,6 +169,13 @@ func (s *Server) task(w http.ResponseWriter, escaped string) *Task {
 
 func (s *Server) get(w http.ResponseWriter, escaped string) {
 	s.mu.Lock()
+	if s.badPolls > 0 {
+		s.badPolls--
+		s.mu.Unlock()
+		w.Header().Set("X-Amzn-Errortype", "ServiceUnavailableException")
+		http.Error(w, `{"message":"try again"}`, http.StatusServiceUnavailable)
+		return
+	}
 	t := s.task(w, escaped)
 	if t == nil {
 		s.mu.Unlock()
@@ -248,7 +259,7 @@ func (s *Server) complete(t *Task) error {
 			tr.MeasuredQubits = all
 		}
 		m := len(tr.MeasuredQubits)
-		counts := qsim.Sample(st.Probabilities(tr.MeasuredQubits), t.Shots, m, rand.New(rand.NewPCG(uint64(len(s.order)), 1)))
+		counts, _ := qsim.Sample(context.Background(), st.Probabilities(tr.MeasuredQubits), t.Shots, m, rand.New(rand.NewPCG(uint64(len(s.order)), 1)))
 		for bits, n := range counts {
 			shot := make([]int, m)
 			for j := range shot {

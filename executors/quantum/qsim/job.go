@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors/quantum/qasm"
 )
@@ -14,6 +16,12 @@ import (
 // minProbability is the smallest exact probability reported; below it is rounding noise of amplitudes that
 // are zero.
 const minProbability = 1e-15
+
+// memoryBudget bounds the memory of the jobs simulated at once in this process (two 26-qubit jobs; any
+// number of small ones).
+const memoryBudget = 4 << 30
+
+var memory = semaphore.NewWeighted(memoryBudget)
 
 // MaxOutcomes bounds the exact probabilities a result lists (shots=0): beyond it the result would be hundreds
 // of megabytes of JSON.
@@ -35,6 +43,13 @@ func RunJob(ctx context.Context, job quantum.Job, maxQubits int) (quantum.Result
 		return quantum.Result{}, fmt.Errorf("the program has %d qubits; this simulator is limited to %d (%d MiB of state)",
 			prog.NumQubits, maxQubits, (16<<maxQubits)>>20)
 	}
+	// A state of n qubits and its probability table take up to 24 × 2^n bytes: jobs wait for room in
+	// memoryBudget, so that simultaneous large ones cannot exhaust the dispatcher's memory.
+	need := min(int64(24)<<prog.NumQubits, memoryBudget)
+	if err := memory.Acquire(ctx, need); err != nil {
+		return quantum.Result{}, err
+	}
+	defer memory.Release(need)
 	ops, err := prog.Bind(job.Inputs)
 	if err != nil {
 		return quantum.Result{}, err
@@ -76,7 +91,9 @@ func RunJob(ctx context.Context, job quantum.Job, maxQubits int) (quantum.Result
 		for res.Seed == 0 {
 			res.Seed = rand.Int64()
 		}
-		res.Counts = Sample(probs, job.Shots, m, rand.New(rand.NewPCG(uint64(res.Seed), 0)))
+		if res.Counts, err = Sample(ctx, probs, job.Shots, m, rand.New(rand.NewPCG(uint64(res.Seed), 0))); err != nil {
+			return quantum.Result{}, err
+		}
 		for k, n := range res.Counts {
 			res.Probabilities[k] = float64(n) / float64(job.Shots)
 		}
@@ -125,16 +142,20 @@ func Bitstring(x, m int) string {
 	return b.String()
 }
 
-// Sample draws shots outcomes from the distribution probs (over m measured qubits) with rng.
-func Sample(probs []float64, shots, m int, rng *rand.Rand) map[string]int {
-	cdf := make([]float64, len(probs))
+// Sample draws shots outcomes from the distribution probs (over m measured qubits) with rng. It turns probs
+// into its cumulative sum in place (no second table the size of the state), and stops when ctx is done.
+func Sample(ctx context.Context, probs []float64, shots, m int, rng *rand.Rand) (map[string]int, error) {
+	cdf := probs
 	total := 0.0
 	for i, p := range probs {
 		total += p
 		cdf[i] = total
 	}
 	hits := map[int]int{}
-	for range shots {
+	for i := range shots {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		u := rng.Float64() * total
 		// The outcome x with cdf[x-1] <= u < cdf[x]; u < total, so one exists, and it has probability > 0.
 		hits[sort.Search(len(cdf), func(i int) bool { return cdf[i] > u })]++
@@ -143,5 +164,5 @@ func Sample(probs []float64, shots, m int, rng *rand.Rand) map[string]int {
 	for x, n := range hits {
 		counts[Bitstring(x, m)] = n
 	}
-	return counts
+	return counts, nil
 }

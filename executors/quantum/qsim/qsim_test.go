@@ -400,7 +400,8 @@ func TestJobErrors(t *testing.T) {
 		{quantum.Job{QASM: "qubit q;", Inputs: map[string]float64{"b": 1}}, `input "b" is not a parameter`},
 		{quantum.Job{QASM: "qubit q;", Observables: []string{"Z1"}}, "qubit 1 of 1"},
 		{quantum.Job{QASM: "qubit q;", Observables: []string{"W0"}}, "not X, Y, Z or I"},
-		{quantum.Job{QASM: "qubit q;", Shots: -1}, "shots must be 0 or more"},
+		{quantum.Job{QASM: "qubit q;", Shots: -1}, "shots must be from 0 to 1000000"},
+		{quantum.Job{QASM: "qubit q;", Shots: quantum.MaxShots + 1}, "shots must be from 0 to 1000000"},
 		{quantum.Job{QASM: ""}, "no OpenQASM program"},
 		{quantum.Job{QASM: "qubit[21] q; h q;"}, "2097152 outcomes have a probability above 1e-15: more than the 1048576"},
 	} {
@@ -413,5 +414,14 @@ func TestJobErrors(t *testing.T) {
 	cancel()
 	if _, err := RunJob(cancelled, quantum.Job{QASM: "qubit q; h q;"}, 24); err != context.Canceled {
 		t.Errorf("cancelled run: %v", err)
+	}
+}
+
+// Sampling stops when its job is cancelled.
+func TestSamplingStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Sample(ctx, []float64{0.5, 0.5}, quantum.MaxShots, 1, rand.New(rand.NewPCG(1, 2))); err != context.Canceled {
+		t.Fatalf("err %v", err)
 	}
 }
