@@ -31,8 +31,11 @@ func Parse(settings map[string]json.RawMessage) ([]ct.Transfer, error) {
 	if err := json.Unmarshal(raw, &ts); err != nil {
 		return nil, fmt.Errorf("file transfers: %w", err)
 	}
-	for _, t := range ts {
-		if err := check(t); err != nil {
+	for i := range ts {
+		if ts[i].Order == "" {
+			ts[i].Order = ct.TransferBefore // the documented default, for a Transfer built without FileTransfer
+		}
+		if err := check(ts[i]); err != nil {
 			return nil, err
 		}
 	}

@@ -64,7 +64,7 @@ func TestTransfersAroundAnElectron(t *testing.T) {
 	dir := t.TempDir()
 	s := settings(t,
 		ct.FileTransfer("s3://bucket/inputs/a.csv", filepath.Join(dir, "in/a.csv")),
-		ct.FileTransfer(web.URL+"/data/in.txt", filepath.Join(dir, "in/web.txt")),
+		ct.Transfer{From: web.URL + "/data/in.txt", To: filepath.Join(dir, "in/web.txt")}, // no order: before
 		ct.FileTransfer(filepath.Join(dir, "out.txt"), "s3://bucket/outputs/out.txt", ct.TransferAfter),
 		ct.FileTransfer(filepath.Join(dir, "out.txt"), web.URL+"/uploads/out.txt", ct.TransferAfter),
 	)

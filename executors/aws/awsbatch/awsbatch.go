@@ -23,6 +23,7 @@
 package awsbatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,8 +51,8 @@ type Settings struct {
 	JobRoleARN       string            `json:"job_role_arn"`
 	ExecutionRoleARN string            `json:"execution_role_arn"`
 	Platform         string            `json:"platform"`
-	VCPU             float64           `json:"vcpu"`
-	Memory           int               `json:"memory"`
+	VCPU             float64           `json:"vcpu"`   // 0: the job definition's (1 for one govalent registers)
+	Memory           int               `json:"memory"` // MiB; 0: the job definition's (2048 for one govalent registers)
 	Command          []string          `json:"command"`
 	Environment      map[string]string `json:"environment"`
 }
@@ -77,7 +78,7 @@ func New(name string, defaults map[string]any, log *slog.Logger) (*awstask.Execu
 }
 
 func (b *backend) NewSettings() awstask.Settings {
-	return &Settings{VCPU: 1, Memory: 2048, Command: []string{"govalent"}, Platform: "EC2"}
+	return &Settings{Command: []string{"govalent"}, Platform: "EC2"}
 }
 
 func (b *backend) batch(ctx context.Context) (*batch.Client, error) {
@@ -113,7 +114,7 @@ func (b *backend) Start(ctx context.Context, t *executors.Task, taskURL string, 
 		ContainerOverrides: &types.ContainerOverrides{
 			Command:              append(append([]string{}, s.Command...), "worker", "--once", "--task", taskURL),
 			Environment:          environment(s.Environment),
-			ResourceRequirements: resources(s),
+			ResourceRequirements: resources(s, false),
 		},
 	}
 	if t.TimeLimit > 0 {
@@ -149,11 +150,21 @@ func environment(env map[string]string) []types.KeyValuePair {
 	return out
 }
 
-func resources(s *Settings) []types.ResourceRequirement {
-	return []types.ResourceRequirement{
-		{Type: types.ResourceTypeVcpu, Value: aws.String(strconv.FormatFloat(s.VCPU, 'f', -1, 64))},
-		{Type: types.ResourceTypeMemory, Value: aws.String(strconv.Itoa(s.Memory))},
+// resources are the vCPU and memory the settings ask for: only those set, so that a job definition of the
+// user's keeps its own, or (registering) with defaults for those not set.
+func resources(s *Settings, defaults bool) []types.ResourceRequirement {
+	vcpu, memory := s.VCPU, s.Memory
+	if defaults {
+		vcpu, memory = cmp.Or(vcpu, 1), cmp.Or(memory, 2048)
 	}
+	var rs []types.ResourceRequirement
+	if vcpu > 0 {
+		rs = append(rs, types.ResourceRequirement{Type: types.ResourceTypeVcpu, Value: aws.String(strconv.FormatFloat(vcpu, 'f', -1, 64))})
+	}
+	if memory > 0 {
+		rs = append(rs, types.ResourceRequirement{Type: types.ResourceTypeMemory, Value: aws.String(strconv.Itoa(memory))})
+	}
+	return rs
 }
 
 // register registers a job definition for the image once per dispatcher run (Batch keeps revisions).
@@ -167,7 +178,7 @@ func (b *backend) register(ctx context.Context, cl *batch.Client, s *Settings) (
 	props := &types.ContainerProperties{
 		Image:                &s.Image,
 		Command:              append(append([]string{}, s.Command...), "worker", "--once"),
-		ResourceRequirements: resources(s),
+		ResourceRequirements: resources(s, true),
 	}
 	if s.JobRoleARN != "" {
 		props.JobRoleArn = &s.JobRoleARN

@@ -3,6 +3,8 @@ package awsbatch
 import (
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 )
 
 // A config table with a mistake stops the dispatcher at start, naming the mistake; a required setting left
@@ -29,6 +31,33 @@ func TestSettingsAreChecked(t *testing.T) {
 		}
 		if e != nil {
 			e.Close()
+		}
+	}
+}
+
+// A job definition of the user's keeps its vCPU and memory unless the electron sets them; one govalent
+// registers gets defaults.
+func TestResourceOverrides(t *testing.T) {
+	show := func(rs []types.ResourceRequirement) string {
+		var parts []string
+		for _, r := range rs {
+			parts = append(parts, string(r.Type)+"="+*r.Value)
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, c := range []struct {
+		s        Settings
+		register bool
+		want     string
+	}{
+		{Settings{}, false, ""},
+		{Settings{VCPU: 2}, false, "VCPU=2"},
+		{Settings{Memory: 512}, false, "MEMORY=512"},
+		{Settings{}, true, "VCPU=1 MEMORY=2048"},
+		{Settings{VCPU: 0.5, Memory: 4096}, true, "VCPU=0.5 MEMORY=4096"},
+	} {
+		if got := show(resources(&c.s, c.register)); got != c.want {
+			t.Errorf("%+v register=%v: %q, want %q", c.s, c.register, got, c.want)
 		}
 	}
 }
