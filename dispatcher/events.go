@@ -24,7 +24,8 @@ type hub struct {
 	subs map[chan Event]eventFilter
 }
 
-// eventFilter selects what a subscriber gets; empty fields match everything. A subscriber that lost events gets a "lagged" event whatever its filter.
+// eventFilter selects what a subscriber gets; empty fields match everything. A subscriber that lost events
+// gets a "lagged" event whatever its filter.
 type eventFilter struct {
 	dispatch string // one dispatch's events
 	typ      string // "dispatch" or "node" events only
@@ -58,13 +59,14 @@ func (h *hub) publish(ev Event) {
 		if !filter.match(ev) {
 			continue
 		}
-		select {
-		case ch <- ev:
+		// The last slot is kept for the "lagged" marker, so a subscriber that falls behind always learns it.
+		// Only publish sends, under h.mu, so the buffer cannot fill between the check and the send.
+		switch len(ch) {
+		case cap(ch) - 1:
+			ch <- Event{Type: "lagged", DispatchID: ev.DispatchID, Time: ev.Time}
+		case cap(ch):
 		default:
-			select {
-			case ch <- Event{Type: "lagged", DispatchID: ev.DispatchID, Time: ev.Time}:
-			default:
-			}
+			ch <- ev
 		}
 	}
 }

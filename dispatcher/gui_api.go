@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -126,7 +127,8 @@ func (d *Dispatcher) logTail(w http.ResponseWriter, r *http.Request) {
 	}
 	size := st.Size()
 	start := max(size-limit, 0)
-	if offset >= 0 && offset <= size { // an offset past the end means the log was replaced: tail it afresh
+	reset := offset > size // the log was replaced: what the reader has is stale, and the end is sent afresh
+	if offset >= 0 && !reset {
 		start = offset
 	}
 	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, start, size-start), limit))
@@ -134,15 +136,17 @@ func (d *Dispatcher) logTail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	next := start + int64(len(data)) // where a follow-up request continues
-	truncated := start > 0 && offset < 0
-	if truncated { // drop the partial first line of a tail
-		for i, c := range data {
-			if c == '\n' {
-				data = data[i+1:]
-				break
-			}
+	if int64(len(data)) == limit && start+limit < size { // more follows: stop at a line end, not inside a character
+		if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+			data = data[:i+1]
 		}
 	}
-	writeJSON(w, 200, map[string]any{"path": path, "size": size, "next_offset": next, "truncated": truncated, "text": string(data)})
+	next := start + int64(len(data)) // where a follow-up request continues
+	truncated := start > 0 && (offset < 0 || reset)
+	if truncated { // drop the partial first line of a tail
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			data = data[i+1:]
+		}
+	}
+	writeJSON(w, 200, map[string]any{"path": path, "size": size, "next_offset": next, "truncated": truncated, "reset": reset, "text": string(data)})
 }

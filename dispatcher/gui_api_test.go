@@ -176,6 +176,7 @@ func TestLogTail(t *testing.T) {
 		Size      int64  `json:"size"`
 		Next      int64  `json:"next_offset"`
 		Truncated bool   `json:"truncated"`
+		Reset     bool   `json:"reset"`
 	}
 	var all, end, more tail
 	getJSON(t, api, 200, &all)
@@ -194,8 +195,16 @@ func TestLogTail(t *testing.T) {
 		t.Fatalf("follow: %+v", more)
 	}
 	getJSON(t, api+"?offset=1000", 200, &more) // the log was replaced by a shorter one: tail it afresh
-	if !strings.HasPrefix(more.Text, "line one") {
+	if more.Text != "line one\nline two\nline three\nline four\n" || !more.Reset || more.Truncated {
 		t.Fatalf("offset past the end: %+v", more)
+	}
+	getJSON(t, api+"?offset=1000&bytes=15", 200, &more) // "hree\nline four\n": the cut line is dropped
+	if more.Text != "line four\n" || !more.Reset || !more.Truncated {
+		t.Fatalf("offset past the end, tail: %+v", more)
+	}
+	getJSON(t, api+"?offset=0&bytes=15", 200, &more) // a follow-up stops at a line end
+	if more.Text != "line one\n" || more.Next != 9 || more.Truncated {
+		t.Fatalf("follow with a limit: %+v", more)
 	}
 	for _, q := range []string{"?bytes=0", "?bytes=x", "?offset=-1"} {
 		if code, body := request(t, "GET", api+q, ""); code != 400 || body["error"] == nil {

@@ -55,11 +55,13 @@ function setLive(on) {
 
 // subscribe opens the event stream (filtered by params: dispatch_id, type) and calls onEvent for every event.
 // onSync runs once the stream is open, and again after every reconnection or "lagged" event: events may have
-// been missed, so the page re-reads its state then. Returns a function that closes the stream.
+// been missed, so the page re-reads its state then. EventSource retries a dropped connection by itself but
+// gives up on an HTTP error (a restarting dispatcher's proxy, a 401); then the stream is opened anew after a
+// pause. Returns a function that closes the stream.
 export function subscribe(params, onEvent, onSync) {
   const q = new URLSearchParams(params);
   if (token()) q.set('token', token());
-  const es = new EventSource('/api/v1/events?' + q);
+  let es = null, retry = null, closed = false;
   const handle = (e) => {
     let ev;
     try {
@@ -70,8 +72,15 @@ export function subscribe(params, onEvent, onSync) {
     if (ev.type === 'lagged') onSync();
     else onEvent(ev);
   };
-  for (const t of ['dispatch', 'node', 'lagged']) es.addEventListener(t, handle);
-  es.addEventListener('open', () => { setLive(true); onSync(); });
-  es.addEventListener('error', () => setLive(false));
-  return () => es.close();
+  const open = () => {
+    es = new EventSource('/api/v1/events?' + q);
+    for (const t of ['dispatch', 'node', 'lagged']) es.addEventListener(t, handle);
+    es.addEventListener('open', () => { setLive(true); onSync(); });
+    es.addEventListener('error', () => {
+      setLive(false);
+      if (es.readyState === EventSource.CLOSED && !closed) retry = setTimeout(open, 3000);
+    });
+  };
+  open();
+  return () => { closed = true; clearTimeout(retry); es.close(); };
 }

@@ -111,6 +111,7 @@ function listPage(main, params) {
   }
 
   let seq = 0;
+  let shown = ''; // what the table shows, to rebuild it only when that changes
   async function load() {
     const my = ++seq;
     const u = new URLSearchParams({ limit: PAGE_SIZE, offset: q.page * PAGE_SIZE, sort: q.sort, order: q.order });
@@ -120,10 +121,17 @@ function listPage(main, params) {
     try {
       data = await api('/dispatches?' + u);
     } catch (err) {
-      fill(msg, errorBox(err));
+      if (my === seq) fill(msg, errorBox(err));
       return;
     }
     if (my !== seq) return; // a newer query is on its way
+    fill(msg);
+    const key = JSON.stringify([q.page, data]);
+    if (key === shown) { // nothing changed: keep the rows, and a click landing on them, in place
+      table.setAttribute('data-ready', String(my));
+      return;
+    }
+    shown = key;
     const tFetched = performance.now();
     fill(table,
       h('thead', null, h('tr', null, ...['id', 'name', 'status', 'started', 'ended', 'run time', 'error', ''].map((c) => h('th', null, c)))),
@@ -207,7 +215,7 @@ function logsPage(main) {
   async function load() {
     try {
       const r = await api('/logs' + (next == null ? '' : '?offset=' + next));
-      text = (next == null ? r.text : text + r.text).slice(-LOG_KEEP);
+      text = (next == null || r.reset ? r.text : text + r.text).slice(-LOG_KEEP);
       next = r.next_offset;
       info.textContent = ` ${r.path} · ${r.size.toLocaleString()} bytes` + (r.truncated ? ' (showing the end)' : '');
       fill(msg);
