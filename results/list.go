@@ -18,6 +18,8 @@ type ListQuery struct {
 	TopLevel bool // leave out sublattice children
 }
 
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
 // List returns matching dispatches, newest first by default, and how many match in all.
 func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 	var where []string
@@ -26,9 +28,10 @@ func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 		where = append(where, "status = ?")
 		args = append(args, q.Status)
 	}
-	if q.Search != "" {
-		where = append(where, "(id LIKE ? OR name LIKE ?)")
-		args = append(args, "%"+q.Search+"%", "%"+q.Search+"%")
+	if q.Search != "" { // a substring: % and _ in it are themselves, not wildcards
+		where = append(where, `(id LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`)
+		pattern := "%" + likeEscaper.Replace(q.Search) + "%"
+		args = append(args, pattern, pattern)
 	}
 	if q.TopLevel {
 		where = append(where, "parent_id = ''")
@@ -49,9 +52,10 @@ func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 	if q.Asc {
 		dir = " ASC"
 	}
-	if q.Limit <= 0 || q.Limit > 1000 {
+	if q.Limit <= 0 {
 		q.Limit = 100
 	}
+	q.Limit = min(q.Limit, 1000)
 	rows, err := s.db.Query(`SELECT `+dispatchCols+` FROM dispatches`+cond+` ORDER BY `+order+dir+`, id LIMIT ? OFFSET ?`,
 		append(args, q.Limit, q.Offset)...)
 	if err != nil {

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,5 +45,30 @@ func TestSummary(t *testing.T) {
 	}
 	if len(sum.RecentFailures) != 1 || sum.RecentFailures[0].ID != "c" {
 		t.Fatalf("recent failures %+v", sum.RecentFailures)
+	}
+}
+
+// A search is a plain substring: % and _ match only themselves. A limit over 1,000 gives 1,000.
+func TestListSearchIsLiteral(t *testing.T) {
+	m, _ := openStore(t)
+	for _, name := range []string{"100% done", "1000 done", "a_b", "axb"} {
+		rec := &DispatchRecord{ID: name, RootID: name, ParentNode: -1, Name: name, Status: ct.StatusCompleted, Created: time.Now()}
+		if err := m.CreateDispatch(rec, []byte(`{"nodes":[]}`), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for search, want := range map[string]int{"0%": 1, "a_b": 1, "_": 1, "done": 2} {
+		if _, n, err := m.List(ListQuery{Search: search}); err != nil || n != want {
+			t.Errorf("search %q: %d matches, want %d (%v)", search, n, want, err)
+		}
+	}
+	for i := range 150 {
+		id := fmt.Sprintf("more%d", i)
+		if err := m.CreateDispatch(&DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusCompleted, Created: time.Now()}, []byte(`{"nodes":[]}`), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _, err := m.List(ListQuery{Limit: 5000}); err != nil || len(got) != 154 {
+		t.Fatalf("limit 5000: %d rows, %v", len(got), err)
 	}
 }
