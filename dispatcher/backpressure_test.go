@@ -21,15 +21,20 @@ type countingExecutor struct {
 	mu      sync.Mutex
 	held    int
 	maxHeld int
+	gate    chan struct{} // when set, tasks finish only once it is closed
 }
 
 func (c *countingExecutor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	c.mu.Lock()
 	c.held++
 	c.maxHeld = max(c.maxHeld, c.held)
+	gate := c.gate
 	c.mu.Unlock()
 	go func() {
 		time.Sleep(time.Millisecond)
+		if gate != nil {
+			<-gate
+		}
 		n, _ := strconv.Atoi(string(t.Args[0]))
 		c.mu.Lock()
 		c.held--
@@ -86,6 +91,10 @@ func TestBackpressure(t *testing.T) {
 	}
 
 	// Cancelled while most of its nodes wait for room: they end CANCELLED without ever being handed out.
+	gate := make(chan struct{})
+	ex.mu.Lock()
+	ex.gate = gate
+	ex.mu.Unlock()
 	id, err = e.Submit(&ct.DispatchRequest{Graph: g, Program: ct.Program{Source: "package main"}})
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +102,7 @@ func TestBackpressure(t *testing.T) {
 	if err := e.Cancel(id, nil); err != nil {
 		t.Fatal(err)
 	}
+	close(gate) // the 50 handed out finish (this executor cannot stop them)
 	e.Wait(ctx, id, time.Minute)
 	if res, err = e.Result(id); err != nil || res.Status != ct.StatusCancelled {
 		t.Fatalf("%+v %v", res, err)

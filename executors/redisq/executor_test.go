@@ -200,6 +200,11 @@ func TestFirstBurstIsChunkedAfterAProbe(t *testing.T) {
 	defer e.Close()
 	w := NewWorker(q, WorkerConfig{Concurrency: 1, Command: []string{workerBinary, "worker", "--pipe"}, Logger: quietLog()})
 	go w.Run(ctx)
+	// Warm the worker (its process started, the program built) with another electron, so that the probe's
+	// time is Inc's own, well within probeWait even on a busy machine.
+	if oc := outcomeOf(t, submit(e, chunkTask("warm", "Sleep", "0"))); oc.Error != "" {
+		t.Fatalf("warm-up: %+v", oc)
+	}
 	const n = 400
 	outs := make([]chan executors.Outcome, n)
 	for i := range outs {
