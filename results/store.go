@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/govalent/govalent/ct"
@@ -82,6 +83,9 @@ type Store struct {
 	// Prepared once (preparing per commit was a tenth of the dispatcher's CPU): one row, and nodesPerStatement
 	// rows at a time (BenchmarkCommitNodes: 6.6 µs a row against 7.9 µs one at a time).
 	upsertNode, upsertNodes *sql.Stmt
+
+	mu      sync.Mutex
+	corrupt map[string]bool // objects whose digest did not match when read: stored again, not reused
 }
 
 // InlineLimit is the size above which values are kept as files rather than in the database.
@@ -145,7 +149,7 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, objects: objs, threshold: InlineLimit, upsertNode: upsert, upsertNodes: upsertMany}, nil
+	return &Store{db: db, objects: objs, threshold: InlineLimit, upsertNode: upsert, upsertNodes: upsertMany, corrupt: map[string]bool{}}, nil
 }
 
 // nodesPerStatement is how many node rows one multi-row upsert writes.
@@ -183,12 +187,21 @@ func (s *Store) put(data []byte) ([]byte, error) {
 	name := hex.EncodeToString(sum[:])
 	ctx, cancel := context.WithTimeout(context.Background(), objectTimeout)
 	defer cancel()
-	// A failed check (S3 without s3:ListBucket answers 403) only costs an upload.
-	if ok, err := s.objects.Exists(ctx, name); err == nil && ok {
+	// A failed check (S3 without s3:ListBucket answers 403) only costs an upload; so does an object found
+	// corrupt once, which the upload repairs.
+	s.mu.Lock()
+	corrupt := s.corrupt[name]
+	s.mu.Unlock()
+	if ok, err := s.objects.Exists(ctx, name); err == nil && ok && !corrupt {
 		return []byte(objectMark + name), nil
 	}
 	if err := s.objects.Put(ctx, name, bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("results: writing object %s to %s: %w", name, s.objects, err)
+	}
+	if corrupt {
+		s.mu.Lock()
+		delete(s.corrupt, name)
+		s.mu.Unlock()
 	}
 	return []byte(objectMark + name), nil
 }
@@ -212,6 +225,9 @@ func (s *Store) get(v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("results: stored object %s is unreadable: %w", name, err)
 	}
 	if hex.EncodeToString(h.Sum(nil)) != name {
+		s.mu.Lock()
+		s.corrupt[name] = true
+		s.mu.Unlock()
 		return nil, fmt.Errorf("results: stored object %s in %s is corrupt (digest mismatch)", name, s.objects)
 	}
 	return buf.Bytes(), nil

@@ -50,9 +50,16 @@ func TestLargeValuesLiveInCheckedFiles(t *testing.T) {
 	if err != nil || len(nodes) != 1 || nodes[0].Output != nil || !strings.Contains(nodes[0].Error, "digest mismatch") {
 		t.Fatalf("corrupt: %+v %v", nodes, err)
 	}
+	// the same value stored again repairs the object rather than reusing it
+	if err := m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 1, Status: ct.StatusCompleted, Output: big}}}); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err = m.Nodes("d1"); err != nil || string(nodes[0].Output) != string(big) || string(nodes[1].Output) != string(big) {
+		t.Fatalf("after storing it again: %v", err)
+	}
 	os.Remove(objects[0])
 	nodes, _ = m.Nodes("d1")
-	if !strings.Contains(nodes[0].Error, "missing or unreadable") {
+	if len(nodes) != 2 || !strings.Contains(nodes[0].Error, "missing or unreadable") {
 		t.Fatalf("missing: %+v", nodes)
 	}
 	if _, err := m.Dispatch("d1"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {

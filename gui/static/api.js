@@ -2,7 +2,7 @@
 
 const TOKEN_KEY = 'govalent.token';
 
-export function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
+export function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
 
 class APIError extends Error {
   constructor(status, message) {
@@ -18,7 +18,7 @@ function askToken() {
   const input = document.getElementById('token-input');
   input.value = '';
   document.getElementById('token-ok').onclick = () => {
-    localStorage.setItem(TOKEN_KEY, input.value.trim());
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     dlg.close();
     window.dispatchEvent(new HashChangeEvent('hashchange'));
   };

@@ -255,7 +255,13 @@ function route() {
     const m = path.match(re);
     if (!m) continue;
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === nav);
-    leave = page(main, params, ...m.slice(1).map(decodeURIComponent)) || null;
+    let args;
+    try {
+      args = m.slice(1).map(decodeURIComponent);
+    } catch {
+      args = m.slice(1); // a malformed %-escape: look it up as typed
+    }
+    leave = page(main, params, ...args) || null;
     return;
   }
   main.append(h('p', { class: 'error' }, `No such page: ${hash}`));

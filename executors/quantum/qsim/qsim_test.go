@@ -425,3 +425,10 @@ func TestSamplingStopsOnCancel(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// An unknown gate is an error, never a panic.
+func TestMatrixOfAnUnknownGate(t *testing.T) {
+	if _, err := Matrix("frobnicate", nil); err == nil || !strings.Contains(err.Error(), "unknown gate") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -209,6 +209,9 @@ func Matrix(gate string, params []float64) ([2][2]complex128, error) {
 	case "tdg":
 		return [2][2]complex128{{1, 0}, {0, complex(math.Sqrt2/2, -math.Sqrt2/2)}}, nil
 	}
+	if want == 0 {
+		return [2][2]complex128{}, fmt.Errorf("qsim: unknown gate %q", gate)
+	}
 	th := params[0]
 	c, sn := complex(math.Cos(th/2), 0), complex(math.Sin(th/2), 0)
 	switch gate {
