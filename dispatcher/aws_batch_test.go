@@ -165,15 +165,20 @@ overtime, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return slow() }))
 	})
 }
 
-func TestAWSBatchCancelTerminatesTheJob(t *testing.T) {
-	e := newAWSEnv(t, dispatcher.Config{})
+// dispatchNap dispatches one electron on awsbatch that sleeps for a minute.
+func (e *awsEnv) dispatchNap() string {
 	e.cell(`
 import "time"
 func Nap() int { time.Sleep(time.Minute); return 1 }
 var nap = ct.Electron(Nap, ct.Executor("awsbatch"))
 id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return nap() }))
 `)
-	id := e.value("id").(string)
+	return e.value("id").(string)
+}
+
+func TestAWSBatchCancelTerminatesTheJob(t *testing.T) {
+	e := newAWSEnv(t, dispatcher.Config{})
+	id := e.dispatchNap()
 	waitFor(t, "the Batch job to run", 30*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		jobs := e.batch.Jobs()
@@ -196,13 +201,7 @@ id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return nap() }))
 func TestAWSBatchOutageFailsTheNode(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "1") // each status check fails at once instead of after the SDK's own retries
 	e := newAWSEnv(t, dispatcher.Config{})
-	e.cell(`
-import "time"
-func Nap() int { time.Sleep(time.Minute); return 1 }
-var nap = ct.Electron(Nap, ct.Executor("awsbatch"))
-id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return nap() }))
-`)
-	id := e.value("id").(string)
+	id := e.dispatchNap()
 	waitFor(t, "the Batch job to run", 30*time.Second, func() bool {
 		jobs := e.batch.Jobs()
 		return len(jobs) == 1 && jobs[0].Status == "RUNNING"

@@ -58,11 +58,7 @@ var vqe = ct.Lattice(func(n int) ct.Future {
 	return best(angles, results)
 })
 
-id, err := ct.Dispatch(vqe, 5)
-if err != nil {
-	panic(err)
-}
-res, err := ct.GetResult(id, true)
+res, err := ct.DispatchSync(vqe, 5)
 if err != nil {
 	panic(err)
 }`)
@@ -103,11 +99,7 @@ var bad = ct.Electron(Bad, ct.Executor("qsim"))
 
 var both = ct.Lattice(func() []ct.Future { return []ct.Future{good(), bad()} })
 
-id, err := ct.Dispatch(both)
-if err != nil {
-	panic(err)
-}
-res, err := ct.GetResult(id, true)
+res, err := ct.DispatchSync(both)
 if err != nil {
 	panic(err)
 }`)
