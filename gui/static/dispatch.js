@@ -217,12 +217,27 @@ export function dispatchPage(main, params, id) {
     history.replaceState(null, '', `#/dispatches/${encodeURIComponent(id)}${qs ? '?' + qs : ''}`);
     if (n) nodePanel(n);
     else latticePanel();
+    shownPanel = result ? panelKey(result) : null;
   }
+
+  // panelKey sums up what the open panel shows, so that it is rebuilt (losing an open section and the scroll
+  // position) only when that changes, not whenever some other node finishes.
+  function panelKey(r) {
+    if (!selected) return `lattice ${r.status} ${r.end_time || ''}`;
+    const nd = selected.id != null ? r.nodes[selected.id] : null;
+    if (!nd) return null;
+    const inputs = (nd.deps || []).map((d) => r.nodes[d]?.status).join(',');
+    return `node ${selected.id} ${nd.status} ${nd.end_time || ''} ${nd.attempts || 0} ${inputs}`;
+  }
+  let shownPanel = null;
 
   function applyResult(r) {
     result = r;
     for (const nd of r.nodes) view.setStatus(nd.node_id, nd.status);
     renderHead();
+    const key = panelKey(r);
+    if (key !== null && key === shownPanel) return;
+    shownPanel = key;
     if (!selected) latticePanel();
     else if (selected.id != null) nodePanel(selected);
   }
