@@ -23,12 +23,12 @@ type options struct {
 	settings  map[string]any
 }
 
-// Executor picks where an electron runs ("pool", the default, or "local"); on a lattice it is the default for
-// its electrons.
+// Executor picks where an electron runs ("pool", the default, "local", "awsbatch", "awslambda", "qsim" or
+// "braket"); on a lattice it is the default for its electrons.
 func Executor(name string) Option { return func(o *options) { o.executor = name } }
 
-// Queue names the worker queue an electron goes to, for executors that have queues (the Redis pool of a later
-// release); the embedded pool has one queue and ignores it.
+// Queue names the worker queue an electron goes to, for executors that have queues (the Redis pool: only
+// workers started with --queue NAME take it); the embedded pool has one queue and ignores it.
 func Queue(name string) Option { return func(o *options) { o.queue = name } }
 
 // With sets one executor setting for an electron (e.g. ct.With("vcpu", 2) for awsbatch), overriding the

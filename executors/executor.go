@@ -7,7 +7,8 @@
 //   - "pool": a fixed set of long-lived worker processes that cache rebuilt interpreters per program;
 //   - "local": a fresh worker process for every task.
 //
-// Later executors (the Redis pool, AWS, quantum) implement the same interface.
+// The Redis pool (executors/redisq), AWS Batch and Lambda (executors/aws) and the quantum executors
+// (executors/quantum) implement the same interface.
 package executors
 
 import (
