@@ -22,10 +22,13 @@ type Executor struct {
 	log  *slog.Logger
 
 	mu         sync.Mutex
-	waiting    map[string]waiter   // task id -> who waits for its outcome, until its completion is read
-	orphans    map[string]orphan   // completions read before their task was submitted
-	probes     map[string]*probe   // electrons being timed before their tasks are chunked
-	sending    map[string]bool     // task ids taken from the outbox and being queued
+	waiting    map[string]waiter // task id -> who waits for its outcome, until its completion is read
+	orphans    map[string]orphan // completions read before their task was submitted
+	probes     map[string]*probe // electrons being timed before their tasks are chunked
+	unsent     map[string]bool   // task ids in the outbox (a cancelled one is dropped from it when met)
+	sending    map[string]bool   // task ids taken from the outbox and being queued
+	toCancel   []string          // ids for cancelLoop to cancel in Redis
+	cancelWake chan struct{}
 	cancelLate []string            // cancelled while being queued: cancelled again once queued
 	runs       runTimes            // how long each electron's tasks take, to decide what to chunk
 	chunks     map[string][]string // chunk id -> its members' task ids, while it is in Redis
@@ -46,11 +49,12 @@ type Executor struct {
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: runTimes{},
-		probes: map[string]*probe{}, sending: map[string]bool{},
+		probes: map[string]*probe{}, unsent: map[string]bool{}, sending: map[string]bool{}, cancelWake: make(chan struct{}, 1),
 		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}),
 		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
-	e.wg.Add(3)
+	e.wg.Add(4)
 	go e.send()
+	go e.cancelLoop()
 	go e.readResults()
 	go e.recoverLeases()
 	return e
@@ -84,6 +88,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	}
 	e.waiting[t.ID] = waiter{t, done}
 	e.outbox = append(e.outbox, t)
+	e.unsent[t.ID] = true
 	e.mu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
@@ -182,10 +187,13 @@ func (e *Executor) takeSendable(limit int, now time.Time) (batch []*executors.Ta
 	}
 	keep := e.outbox[:0]
 	for _, t := range e.outbox {
-		if len(batch) < limit && e.sendable(t, now) {
+		switch {
+		case !e.unsent[t.ID]: // cancelled: already done
+		case len(batch) < limit && e.sendable(t, now):
 			batch = append(batch, t)
+			delete(e.unsent, t.ID)
 			e.sending[t.ID] = true
-		} else {
+		default:
 			keep = append(keep, t)
 			waiting = waiting || len(batch) < limit
 		}
@@ -263,62 +271,80 @@ func (e *Executor) enqueue(batch []*executors.Task) error {
 	return e.q.Rerun(e.ctx, lost...)
 }
 
-// Cancel implements executors.Executor: a task not yet sent is dropped, a queued one is removed, a running one
-// is stopped by its worker. A task in a chunk is done as cancelled at once; its worker is told to stop it if it
-// runs, and the chunk is removed once none of its members is wanted.
+// Cancel implements executors.Executor: a task not yet sent is dropped, a queued one is done at once, a running
+// one is stopped by its worker. A task in a chunk is done as cancelled at once; its worker is told to stop it
+// if it runs, and the chunk is cancelled once none of its members is wanted. Cancel does not wait for Redis:
+// the cancellations of a whole dispatch go there in a few batched calls.
 func (e *Executor) Cancel(taskID string) {
 	e.mu.Lock()
-	for i, t := range e.outbox {
-		if t.ID == taskID {
-			e.outbox = append(e.outbox[:i:i], e.outbox[i+1:]...)
-			w := e.waiting[taskID]
-			delete(e.waiting, taskID)
-			e.mu.Unlock()
-			now := time.Now()
-			w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
-			return
-		}
+	if e.unsent[taskID] { // still in the outbox: the sender drops it
+		delete(e.unsent, taskID)
+		w := e.waiting[taskID]
+		delete(e.waiting, taskID)
+		e.mu.Unlock()
+		now := time.Now()
+		w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
+		return
 	}
 	if e.sending[taskID] {
 		e.cancelLate = append(e.cancelLate, taskID)
 		e.mu.Unlock()
 		return
 	}
+	e.toCancel = append(e.toCancel, taskID) // a task, or a chunk member the worker is told about
 	chunk, inChunk := e.chunkOf[taskID]
 	w, waited := e.waiting[taskID]
-	wanted := false
 	if inChunk {
 		delete(e.chunkOf, taskID)
 		if waited {
 			delete(e.waiting, taskID)
 			e.inRedis--
 		}
+		wanted := false
 		for _, m := range e.chunks[chunk] {
 			_, still := e.waiting[m]
 			wanted = wanted || still
 		}
+		if !wanted {
+			e.toCancel = append(e.toCancel, chunk)
+		}
 	}
 	e.mu.Unlock()
-	target := taskID
-	if inChunk {
-		if waited {
-			now := time.Now()
-			w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
-		}
-		if wanted {
-			e.announceCancel(taskID)
-			return
-		}
-		target = chunk
+	select {
+	case e.cancelWake <- struct{}{}:
+	default:
 	}
-	if err := e.q.Cancel(e.ctx, target); err != nil {
-		e.log.Warn("cancelling a task in Redis failed", "task", target, "err", err)
+	if inChunk && waited {
+		now := time.Now()
+		w.done(executors.Outcome{Cancelled: true, Start: now, End: now})
 	}
 }
 
-func (e *Executor) announceCancel(taskID string) {
-	if err := e.q.rdb.Publish(e.ctx, e.q.CancelChannel(), taskID).Err(); err != nil {
-		e.log.Warn("announcing a cancelled task failed", "task", taskID, "err", err)
+// cancelLoop takes the cancellations to Redis in batches, retrying while Redis is unreachable.
+func (e *Executor) cancelLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.cancelWake:
+		}
+		e.mu.Lock()
+		ids := e.toCancel
+		e.toCancel = nil
+		e.mu.Unlock()
+		for backoff := 50 * time.Millisecond; len(ids) > 0; backoff = min(2*backoff, 2*time.Second) {
+			err := e.q.Cancel(e.ctx, ids...)
+			if err == nil {
+				break
+			}
+			e.log.Warn("cancelling tasks in Redis failed; retrying", "tasks", len(ids), "err", err)
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+		}
 	}
 }
 

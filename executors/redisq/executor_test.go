@@ -284,3 +284,37 @@ func TestUnencodableTaskFailsAlone(t *testing.T) {
 		t.Fatalf("good: %+v", oc)
 	}
 }
+
+// Cancelling many tasks: one held back in the outbox (behind a probe) is done at once and never queued; the
+// queued ones are done by batched calls to Redis.
+func TestCancelMany(t *testing.T) {
+	_, _, q := setup(t, Options{})
+	e := NewExecutor("pool", q, quietLog())
+	defer e.Close()
+	const n = 300
+	outs := make([]chan executors.Outcome, n)
+	for i := range outs { // a new electron and no worker: the probe's tasks go, the rest wait
+		outs[i] = submit(e, chunkTask(fmt.Sprintf("c%d", i), "Inc", strconv.Itoa(i)))
+	}
+	e.mu.Lock()
+	held := e.unsent["c299"]
+	e.mu.Unlock()
+	if !held {
+		t.Fatal("the last task is not waiting in the outbox")
+	}
+	e.Cancel("c299")
+	if oc := outcomeOf(t, outs[n-1]); !oc.Cancelled {
+		t.Fatalf("held task: %+v", oc)
+	}
+	for i := 0; i < n-1; i++ {
+		e.Cancel(fmt.Sprintf("c%d", i))
+	}
+	for i := 0; i < n-1; i++ {
+		if oc := outcomeOf(t, outs[i]); !oc.Cancelled {
+			t.Fatalf("task %d: %+v", i, oc)
+		}
+	}
+	if done, _ := q.Enqueue(context.Background(), chunkTask("c299", "Inc", "1")); len(done) != 0 {
+		t.Fatal("the held task reached Redis")
+	}
+}

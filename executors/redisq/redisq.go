@@ -270,24 +270,29 @@ redis.call('XTRIM', KEYS[2], 'MINID', minid)
 return {n, #ids}
 `)
 
-// KEYS[1] results. ARGV: prefix, id, retention ms, cancelled outcome JSON, channel.
-// Returns 1 if a queued task was removed, 2 if a leased one was flagged, 0 otherwise.
+// KEYS[1] results. ARGV: prefix, retention ms, cancelled outcome JSON, channel, ids...
+// A queued task is marked done and cancelled, with a Cancelled completion (its id stays on the queue list, where
+// Dequeue skips it: removing it there would cost a scan of the list per task); a leased one is flagged and
+// announced; any other id (a task inside a chunk) is announced, for the worker running it.
 var cancelScript = redis.NewScript(luaNow + `
-local p, id = ARGV[1], ARGV[2]
-local ret = tonumber(ARGV[3])
-local tk = p .. ':t:' .. id
-local v = redis.call('HMGET', tk, 'state', 'queue')
-if v[1] == 'queued' then
-  redis.call('LREM', p .. ':q:' .. v[2], 1, id)
-  redis.call('HDEL', tk, 'payload')
-  redis.call('HSET', tk, 'state', 'done', 'cancelled', 1)
-  redis.call('PEXPIRE', tk, ret)
-  redis.call('XADD', KEYS[1], 'MINID', string.format('%d', now - ret), '*', 'task', id, 'worker', '', 'outcome', ARGV[4])
-  return 1
-elseif v[1] == 'leased' then
-  redis.call('HSET', tk, 'cancelled', 1)
-  redis.call('PUBLISH', ARGV[5], id)
-  return 2
+local p = ARGV[1]
+local ret = tonumber(ARGV[2])
+local minid = string.format('%d', now - ret)
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local tk = p .. ':t:' .. id
+  local state = redis.call('HGET', tk, 'state')
+  if state == 'queued' then
+    redis.call('HDEL', tk, 'payload')
+    redis.call('HSET', tk, 'state', 'done', 'cancelled', 1)
+    redis.call('PEXPIRE', tk, ret)
+    redis.call('XADD', KEYS[1], 'MINID', minid, '*', 'task', id, 'worker', '', 'outcome', ARGV[3])
+  elseif state == 'leased' then
+    redis.call('HSET', tk, 'cancelled', 1)
+    redis.call('PUBLISH', ARGV[4], id)
+  elseif not state then
+    redis.call('PUBLISH', ARGV[4], id)
+  end
 end
 return 0
 `)
@@ -611,12 +616,25 @@ func (q *Queue) Ack(ctx context.Context, streamIDs ...string) error {
 	return nil
 }
 
-// Cancel cancels a task: a queued one is removed and a Cancelled completion written at once; a leased one is
-// flagged (IsCancelled) and announced on CancelChannel, and its worker is expected to stop it and Complete it
-// (if the lease expires instead, Recover completes it as cancelled). A done or unknown task is left alone.
-func (q *Queue) Cancel(ctx context.Context, taskID string) error {
-	return cancelScript.Run(ctx, q.rdb, []string{q.key("results")},
-		q.p, taskID, ms(q.opts.ResultRetention), cancelledOutcome(), q.CancelChannel()).Err()
+// Cancel cancels tasks: a queued one is done at once, with a Cancelled completion; a leased one is flagged
+// (IsCancelled) and announced on CancelChannel, and its worker is expected to stop it and Complete it (if the
+// lease expires instead, Recover completes it as cancelled); an id Redis does not hold (a task inside a chunk)
+// is announced, so that the worker running it stops it. A done task is left alone.
+func (q *Queue) Cancel(ctx context.Context, taskIDs ...string) error {
+	oc := cancelledOutcome()
+	for len(taskIDs) > 0 {
+		n := min(len(taskIDs), enqueueChunk)
+		args := make([]any, 0, 4+n)
+		args = append(args, q.p, ms(q.opts.ResultRetention), oc, q.CancelChannel())
+		for _, id := range taskIDs[:n] {
+			args = append(args, id)
+		}
+		if err := cancelScript.Run(ctx, q.rdb, []string{q.key("results")}, args...).Err(); err != nil {
+			return err
+		}
+		taskIDs = taskIDs[n:]
+	}
+	return nil
 }
 
 // CancelChannel is the pub/sub channel on which Cancel announces leased task ids.
