@@ -305,10 +305,18 @@ func (w *Worker) keepLeases(ctx context.Context) {
 	for {
 		w.mu.Lock()
 		leases := make([]Lease, 0, len(w.running))
-		ids := make([]string, 0, len(w.running))
+		ids := make([]string, 0, w.held) // the tasks held, chunks' members one by one
 		for id, l := range w.running {
 			leases = append(leases, l)
-			ids = append(ids, id)
+			if run := w.chunks[id]; run != nil {
+				for _, m := range run.ids {
+					if _, unfinished := w.memberOf[m]; unfinished {
+						ids = append(ids, m)
+					}
+				}
+			} else {
+				ids = append(ids, id)
+			}
 		}
 		w.mu.Unlock()
 		if len(leases) > 0 {
