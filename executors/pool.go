@@ -40,8 +40,8 @@ type ProcessPool struct {
 	closed  bool
 	done    atomic.Int64
 	slots   []*slot
-	idle    int                      // slots waiting for a task
-	quick   map[string]time.Duration // recent run time per program and entry (moving average)
+	idle    int      // slots waiting for a task
+	quick   RunTimes // to tell which tasks are worth pipelining
 	wg      sync.WaitGroup
 }
 
@@ -76,7 +76,7 @@ func NewProcessPool(c PoolConfig) *ProcessPool {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, running: map[string]*slot{}, quick: map[string]time.Duration{}}
+	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, running: map[string]*slot{}, quick: RunTimes{}}
 	p.cond = sync.NewCond(&p.mu)
 	for i := 0; i < c.Size; i++ {
 		s := &slot{pool: p, known: map[string]bool{}, wake: make(chan struct{}, 1)}
@@ -156,7 +156,7 @@ func (p *ProcessPool) next(s *slot, wait bool, expected time.Duration) (*job, ti
 		return nil, 0
 	}
 	j := p.queue[0]
-	est, known := p.quick[quickKey(j.task)]
+	est, known := p.quick.Estimate(j.task)
 	if !wait && (!p.reuse || p.idle > 0 || !known || est >= pipelineShort || expected+est > pipelineBudget) {
 		return nil, 0 // a slot that is idle should take it, or it may be long
 	}
@@ -167,23 +167,13 @@ func (p *ProcessPool) next(s *slot, wait bool, expected time.Duration) (*job, ti
 	return j, est
 }
 
-func quickKey(t *Task) string { return t.ProgramHash + "\x00" + t.Entry }
-
 // finished records a job's end: its slot is free of it, and its run time feeds the pipelining estimate.
 func (p *ProcessPool) finished(j *job, oc Outcome) (closed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.running, j.task.ID)
 	p.busy--
-	if d := oc.End.Sub(oc.Start); oc.Error == "" && !oc.Cancelled && d >= 0 {
-		k := quickKey(j.task)
-		if old, ok := p.quick[k]; ok {
-			d = (3*old + d) / 4
-		} else if len(p.quick) > 10_000 {
-			clear(p.quick) // many programs over a long life: start learning again rather than grow
-		}
-		p.quick[k] = d
-	}
+	p.quick.Observe(j.task, oc)
 	p.done.Add(1)
 	return p.closed
 }

@@ -167,7 +167,7 @@ func TestPipelinedTasks(t *testing.T) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, e := range entries {
-			p.quick[quickKey(&Task{ProgramHash: "p1", Entry: e})] = time.Microsecond
+			p.quick[RunKey(&Task{ProgramHash: "p1", Entry: e})] = time.Microsecond
 		}
 	}
 	quick("Sleep")

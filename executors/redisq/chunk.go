@@ -97,29 +97,9 @@ func memberOutcomes(oc executors.Outcome, memberIDs func() []string) []memberOut
 	return members
 }
 
-// runTimes keeps a moving average of the run time of each electron (program and entry), to tell which are
-// quick enough to chunk.
-type runTimes map[string]time.Duration
-
-func runKey(t *executors.Task) string { return t.ProgramHash + "\x00" + t.Entry }
-
-func (r runTimes) observe(t *executors.Task, oc executors.Outcome) {
-	d := oc.End.Sub(oc.Start)
-	if oc.Error != "" || oc.Cancelled || d < 0 || oc.Start.IsZero() {
-		return
-	}
-	k := runKey(t)
-	if old, ok := r[k]; ok {
-		d = (3*old + d) / 4
-	} else if len(r) > 10_000 {
-		clear(r) // many programs over a long life: start learning again rather than grow
-	}
-	r[k] = d
-}
-
 // chunkable tells how many tasks of t's electron may share a chunk (1: t goes alone).
-func (r runTimes) chunkable(t *executors.Task) int {
-	est, ok := r[runKey(t)]
+func chunkable(r executors.RunTimes, t *executors.Task) int {
+	est, ok := r.Estimate(t)
 	if !ok || est >= chunkShort || t.Kind != "electron" || t.TimeLimit > 0 {
 		return 1
 	}
@@ -127,12 +107,12 @@ func (r runTimes) chunkable(t *executors.Task) int {
 }
 
 // plan packs batch into what to queue: runs of consecutive tasks of one quick electron become chunks.
-func (r runTimes) plan(batch []*executors.Task) (units []*executors.Task, chunks map[string][]string) {
+func plan(r executors.RunTimes, batch []*executors.Task) (units []*executors.Task, chunks map[string][]string) {
 	for i := 0; i < len(batch); {
 		t := batch[i]
-		n := r.chunkable(t)
+		n := chunkable(r, t)
 		j := i + 1
-		for j < len(batch) && j-i < n && runKey(batch[j]) == runKey(t) && batch[j].Queue == t.Queue &&
+		for j < len(batch) && j-i < n && executors.RunKey(batch[j]) == executors.RunKey(t) && batch[j].Queue == t.Queue &&
 			batch[j].Kind == t.Kind && batch[j].TimeLimit == t.TimeLimit {
 			j++
 		}

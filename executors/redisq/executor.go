@@ -30,7 +30,7 @@ type Executor struct {
 	toCancel   []string          // ids for cancelLoop to cancel in Redis
 	cancelWake chan struct{}
 	cancelLate []string            // cancelled while being queued: cancelled again once queued
-	runs       runTimes            // how long each electron's tasks take, to decide what to chunk
+	runs       executors.RunTimes  // how long each electron's tasks take, to decide what to chunk
 	chunks     map[string][]string // chunk id -> its members' task ids, while it is in Redis
 	chunkOf    map[string]string   // task id -> the chunk it went in
 	caughtUp   chan struct{}       // closed once the completions already in Redis are read
@@ -48,7 +48,7 @@ type Executor struct {
 // NewExecutor starts reading results and recovering expired leases.
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: runTimes{},
+	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: executors.RunTimes{},
 		probes: map[string]*probe{}, unsent: map[string]bool{}, sending: map[string]bool{}, cancelWake: make(chan struct{}, 1),
 		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}),
 		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
@@ -126,7 +126,7 @@ func (e *Executor) send() {
 			continue
 		}
 		e.mu.Lock()
-		units, chunks := e.runs.plan(batch)
+		units, chunks := plan(e.runs, batch)
 		for id, members := range chunks {
 			e.chunks[id] = members
 			for _, m := range members {
@@ -207,10 +207,10 @@ func (e *Executor) sendable(t *executors.Task, now time.Time) bool {
 	if t.Kind != "electron" || t.TimeLimit > 0 {
 		return true // never chunked
 	}
-	k := runKey(t)
-	if _, known := e.runs[k]; known {
+	if _, known := e.runs.Estimate(t); known {
 		return true
 	}
+	k := executors.RunKey(t)
 	p := e.probes[k]
 	if p == nil {
 		if len(e.probes) > 10_000 {
@@ -467,9 +467,9 @@ func (e *Executor) deliver(taskID string, oc executors.Outcome) {
 		delete(e.waiting, taskID)
 		e.done++
 		e.inRedis--
-		e.runs.observe(w.task, oc)
-		if k := runKey(w.task); e.probes[k] != nil {
-			if _, timed := e.runs[k]; timed {
+		e.runs.Observe(w.task, oc)
+		if k := executors.RunKey(w.task); e.probes[k] != nil {
+			if _, timed := e.runs.Estimate(w.task); timed {
 				delete(e.probes, k)
 			} else {
 				e.probes[k].start = time.Time{} // failed or cancelled: no timing to wait for

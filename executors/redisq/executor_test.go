@@ -133,8 +133,8 @@ func TestChunkedTasks(t *testing.T) {
 	e := NewExecutor("pool", q, quietLog())
 	defer e.Close()
 	e.mu.Lock()
-	e.runs[runKey(chunkTask("", "Inc", ""))] = 10 * time.Microsecond // as if learnt from earlier runs
-	e.runs[runKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
+	e.runs[executors.RunKey(chunkTask("", "Inc", ""))] = 10 * time.Microsecond // as if learnt from earlier runs
+	e.runs[executors.RunKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
 	e.mu.Unlock()
 
 	const n = 300
@@ -231,7 +231,7 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 	e := NewExecutor("pool", q, quietLog())
 	defer e.Close()
 	e.mu.Lock()
-	e.runs[runKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
+	e.runs[executors.RunKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
 	e.mu.Unlock()
 	command := []string{workerBinary, "worker", "--pipe"}
 	dies := NewWorker(q, WorkerConfig{ID: "dies", Concurrency: 1, Command: command, Logger: quietLog()})
