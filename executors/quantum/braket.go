@@ -42,7 +42,7 @@ type BraketSettings struct {
 
 func braketSettings(name string, raw []byte) (BraketSettings, error) {
 	s := BraketSettings{Shots: 1000, Poll: awstask.Duration(time.Second), MaxPoll: awstask.Duration(20 * time.Second)}
-	if err := decodeSettings(name, raw, &s); err != nil {
+	if err := executors.DecodeSettings(name, raw, &s); err != nil {
 		return s, err
 	}
 	if s.Shots < 0 || s.Poll <= 0 || s.MaxPoll < s.Poll {
@@ -76,7 +76,7 @@ func NewBraket(name string, inner executors.Executor, defaults map[string]any, l
 		return qc.Job{Shots: s.Shots, Observables: s.Observables}, err
 	}
 	e.run = b.run
-	return e, e.check(e.merge(nil))
+	return e, e.check(e.defaults.Merge(nil))
 }
 
 type braketClient struct {

@@ -33,7 +33,6 @@ import (
 	"github.com/govalent/govalent/ct"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/executors/quantum/qsim"
 )
 
@@ -44,7 +43,7 @@ type runFunc func(ctx context.Context, job qc.Job, settings []byte) (qc.Result, 
 type Executor struct {
 	name     string
 	inner    executors.Executor
-	defaults map[string]json.RawMessage
+	defaults executors.Settings
 	run      runFunc
 	// textJob decodes the settings into the job an electron that returns OpenQASM text (or a circuit) runs:
 	// shots, seed and observables from the settings. Its error is the settings' error.
@@ -69,40 +68,12 @@ func newExecutor(name string, inner executors.Executor, defaults map[string]any,
 	if log == nil {
 		log = slog.Default()
 	}
-	raw := map[string]json.RawMessage{}
-	for k, v := range defaults {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("executor %s setting %s: %w", name, k, err)
-		}
-		raw[k] = b
+	settings, err := executors.NewSettings(name, defaults)
+	if err != nil {
+		return nil, err
 	}
-	return &Executor{name: name, inner: inner, defaults: raw, log: log.With("executor", name),
+	return &Executor{name: name, inner: inner, defaults: settings, log: log.With("executor", name),
 		tasks: map[string]*task{}, sem: make(chan struct{}, max(parallel, 1))}, nil
-}
-
-// merge lays the electron's settings over the configured ones.
-func (e *Executor) merge(own map[string]json.RawMessage) []byte {
-	m := map[string]json.RawMessage{}
-	for k, v := range e.defaults {
-		m[k] = v
-	}
-	for k, v := range own {
-		m[k] = v
-	}
-	delete(m, filetransfer.SettingKey) // the inner executor's worker moves files
-	b, _ := json.Marshal(m)
-	return b
-}
-
-// decodeSettings decodes merged settings into v, refusing unknown keys so that a misspelt one is an error.
-func decodeSettings(name string, raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("executor %s settings: %w", name, err)
-	}
-	return nil
 }
 
 // Submit implements executors.Executor.
@@ -112,7 +83,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 		return
 	}
 	start := time.Now()
-	settings := e.merge(t.Settings)
+	settings := e.defaults.Merge(t.Settings)
 	// Bad settings fail the node before its code runs.
 	if err := e.check(settings); err != nil {
 		done(executors.Outcome{Error: err.Error(), Start: start, End: time.Now()})
@@ -287,7 +258,7 @@ type QsimSettings struct {
 
 func qsimSettings(name string, raw []byte) (QsimSettings, error) {
 	s := QsimSettings{Shots: 1000, MaxQubits: 26}
-	if err := decodeSettings(name, raw, &s); err != nil {
+	if err := executors.DecodeSettings(name, raw, &s); err != nil {
 		return s, err
 	}
 	if s.Shots < 0 || s.MaxQubits < 1 {
@@ -314,5 +285,5 @@ func NewQsim(name string, inner executors.Executor, defaults map[string]any, log
 		}
 		return qsim.RunJob(ctx, job, s.MaxQubits)
 	}
-	return e, e.check(e.merge(nil))
+	return e, e.check(e.defaults.Merge(nil))
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -86,7 +85,7 @@ type Backend interface {
 // Executor runs tasks on a Backend.
 type Executor struct {
 	name     string
-	defaults map[string]json.RawMessage
+	defaults executors.Settings
 	backend  Backend
 	log      *slog.Logger
 
@@ -116,14 +115,11 @@ func New(name string, defaults map[string]any, b Backend, log *slog.Logger) (*Ex
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Executor{name: name, defaults: map[string]json.RawMessage{}, backend: b, log: log, tasks: map[string]*remoteTask{}}
-	for k, v := range defaults {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("executor %s: setting %s: %w", name, k, err)
-		}
-		e.defaults[k] = raw
+	settings, err := executors.NewSettings(name, defaults)
+	if err != nil {
+		return nil, err
 	}
+	e := &Executor{name: name, defaults: settings, backend: b, log: log, tasks: map[string]*remoteTask{}}
 	if _, err := e.settings(nil); err != nil && len(defaults) > 0 {
 		var missing *missingError
 		if !errors.As(err, &missing) { // a required setting may come from the electron; anything else is a typo
@@ -142,20 +138,9 @@ func (e *missingError) Error() string {
 // settings merges the configured defaults and the electron's settings into the backend's struct; unknown keys
 // are refused, so a misspelt setting is an error rather than silently ignored.
 func (e *Executor) settings(task map[string]json.RawMessage) (Settings, error) {
-	merged := map[string]json.RawMessage{}
-	for k, v := range e.defaults {
-		merged[k] = v
-	}
-	for k, v := range task {
-		merged[k] = v
-	}
-	delete(merged, filetransfer.SettingKey) // file transfers are the worker's business
-	raw, _ := json.Marshal(merged)
 	s := e.backend.NewSettings()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(s); err != nil {
-		return nil, fmt.Errorf("executor %s settings: %w", e.name, err)
+	if err := executors.DecodeSettings(e.name, e.defaults.Merge(task), s); err != nil {
+		return nil, err
 	}
 	c := s.common()
 	if c.S3 == "" {

@@ -1,0 +1,54 @@
+package executors
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/govalent/govalent/executors/filetransfer"
+)
+
+// Settings are an executor's configured settings (its [executors.NAME] table), under which each electron's
+// own (ct.With, Task.Settings) are laid.
+type Settings struct {
+	defaults map[string]json.RawMessage
+}
+
+// NewSettings encodes an executor's configured settings.
+func NewSettings(name string, defaults map[string]any) (Settings, error) {
+	s := Settings{defaults: make(map[string]json.RawMessage, len(defaults))}
+	for k, v := range defaults {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return s, fmt.Errorf("executor %s setting %s: %w", name, k, err)
+		}
+		s.defaults[k] = raw
+	}
+	return s, nil
+}
+
+// Merge lays a task's settings over the configured ones. File transfers are left out: the worker that runs
+// the electron moves the files, not the executor.
+func (s Settings) Merge(own map[string]json.RawMessage) []byte {
+	m := make(map[string]json.RawMessage, len(s.defaults)+len(own))
+	for k, v := range s.defaults {
+		m[k] = v
+	}
+	for k, v := range own {
+		m[k] = v
+	}
+	delete(m, filetransfer.SettingKey)
+	b, _ := json.Marshal(m) // RawMessages from json.Marshal and from the engine are valid JSON
+	return b
+}
+
+// DecodeSettings decodes executor name's merged settings into v, refusing unknown keys, so that a misspelt
+// setting is an error rather than silently ignored.
+func DecodeSettings(name string, merged []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(merged))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("executor %s settings: %w", name, err)
+	}
+	return nil
+}
