@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +13,11 @@ import (
 	"github.com/govalent/govalent/dispatcher"
 )
 
-func request(t *testing.T, method, url, body string, header ...string) (int, map[string]any) {
+// send makes a request with headers given as name, value pairs ("Host" sets the request's host); the caller
+// closes the body.
+func send(t *testing.T, method, url, body string, header ...string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		if header[i] == "Host" {
 			req.Host = header[i+1]
@@ -29,6 +28,13 @@ func request(t *testing.T, method, url, body string, header ...string) (int, map
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// request sends a JSON request and returns the status and the JSON answer.
+func request(t *testing.T, method, url, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	resp := send(t, method, url, body, append([]string{"Content-Type", "application/json"}, header...)...)
 	defer resp.Body.Close()
 	var out map[string]any
 	data, _ := io.ReadAll(resp.Body)
@@ -97,22 +103,17 @@ func TestAPIRejectsBadInput(t *testing.T) {
 }
 
 func TestAPIToken(t *testing.T) {
-	d, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), Workers: 1, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Token: "s3cret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	defer func() { srv.Close(); d.Close() }()
-	if code, _ := request(t, "GET", srv.URL+"/api/v1/dispatches", ""); code != 401 {
+	e, _ := startEnv(t, dispatcher.Config{Token: "s3cret"})
+	if code, _ := request(t, "GET", e.url+"/api/v1/dispatches", ""); code != 401 {
 		t.Fatalf("no token: %d", code)
 	}
-	if code, _ := request(t, "GET", srv.URL+"/api/v1/dispatches", "", "Authorization", "Bearer wrong"); code != 401 {
+	if code, _ := request(t, "GET", e.url+"/api/v1/dispatches", "", "Authorization", "Bearer wrong"); code != 401 {
 		t.Fatalf("wrong token: %d", code)
 	}
-	if code, _ := request(t, "GET", srv.URL+"/api/v1/dispatches", "", "Authorization", "Bearer s3cret"); code != 200 {
+	if code, _ := request(t, "GET", e.url+"/api/v1/dispatches", "", "Authorization", "Bearer s3cret"); code != 200 {
 		t.Fatalf("right token: %d", code)
 	}
-	if code, _ := request(t, "GET", srv.URL+"/healthz", ""); code != 200 {
+	if code, _ := request(t, "GET", e.url+"/healthz", ""); code != 200 {
 		t.Fatalf("healthz needs no token: %d", code)
 	}
 }

@@ -1,11 +1,6 @@
 package dispatcher_test
 
 import (
-	"bytes"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +8,6 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors/aws/awsfake"
-	"github.com/govalent/govalent/interp"
 	"github.com/govalent/govalent/results/objects/s3test"
 )
 
@@ -34,12 +28,7 @@ func newAWSEnv(t *testing.T, cfg dispatcher.Config) *awsEnv {
 	fake := awsfake.StartBatch(t, map[string]string{"govalent": workerBinary, "sh": "/bin/sh"}, "jobs")
 	t.Setenv("AWS_ENDPOINT_URL_BATCH", fake.URL)
 	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	cfg.Workers, cfg.WorkerCommand, cfg.MaxBody = 2, []string{workerBinary, "worker", "--pipe"}, 8<<20
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.DataDir = t.TempDir() // kept across restarts of the dispatcher
 	}
 	if cfg.ExecutorSettings == nil {
 		cfg.ExecutorSettings = map[string]map[string]any{}
@@ -54,31 +43,7 @@ func newAWSEnv(t *testing.T, cfg dispatcher.Config) *awsEnv {
 }
 
 // start runs a dispatcher on e.cfg with a fresh interpreter session, stopped when the test ends or by stop.
-func (e *awsEnv) start() (*env, func()) {
-	t := e.t
-	d, err := dispatcher.New(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	closed := false
-	stop := func() {
-		if !closed {
-			closed = true
-			srv.Close()
-			d.Close()
-		}
-	}
-	t.Cleanup(stop)
-	t.Setenv("GOVALENT_DISPATCHER", srv.URL)
-	var out bytes.Buffer
-	s, err := interp.New(interp.Options{Stdout: &out, Stderr: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return &env{t: t, d: d, url: srv.URL, dir: e.cfg.DataDir, sess: s, out: &out}, stop
-}
+func (e *awsEnv) start() (*env, func()) { return startEnv(e.t, e.cfg) }
 
 func TestAWSBatchWorkflow(t *testing.T) {
 	e := newAWSEnv(t, dispatcher.Config{})

@@ -3,9 +3,7 @@ package dispatcher_test
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,19 +12,10 @@ import (
 	"github.com/govalent/govalent/dispatcher"
 )
 
+// get fetches url, discarding the body.
 func get(t *testing.T, url string, header ...string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		if header[i] == "Host" {
-			req.Host = header[i+1]
-		}
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := send(t, "GET", url, "", header...)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
@@ -63,16 +52,11 @@ func TestGUIIsServedBesideTheAPI(t *testing.T) {
 // With a token, the pages load anywhere (they hold no data), the API needs the token, and the UI's own
 // requests (same origin, not loopback) are accepted.
 func TestGUIWithToken(t *testing.T) {
-	d, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), Workers: 1, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Token: "s3cret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	defer func() { srv.Close(); d.Close() }()
-	if resp := get(t, srv.URL+"/", "Host", "gpu-box.lan:48008"); resp.StatusCode != 200 {
+	e, _ := startEnv(t, dispatcher.Config{Token: "s3cret"})
+	if resp := get(t, e.url+"/", "Host", "gpu-box.lan:48008"); resp.StatusCode != 200 {
 		t.Fatalf("UI with a token: %d", resp.StatusCode)
 	}
-	api := srv.URL + "/api/v1/dispatches"
+	api := e.url + "/api/v1/dispatches"
 	if code, _ := request(t, "GET", api, "", "Host", "gpu-box.lan:48008"); code != 401 {
 		t.Fatalf("API without the token: %d", code)
 	}

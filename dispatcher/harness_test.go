@@ -34,20 +34,46 @@ type env struct {
 // session whose ct calls go to it.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, _ := startEnv(t, dispatcher.Config{})
+	return e
+}
+
+// startEnv is newEnv with cfg (its unset data dir, workers, worker command, body limit and logger filled in);
+// stop ends the dispatcher before the test does.
+func startEnv(t *testing.T, cfg dispatcher.Config) (e *env, stop func()) {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
 	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: dir, Workers: 2, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Logger: log, MaxBody: 8 << 20})
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.WorkerCommand == nil {
+		cfg.WorkerCommand = []string{workerBinary, "worker", "--pipe"}
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 8 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if testing.Verbose() {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+	}
+	d, err := dispatcher.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(d.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		d.Close()
-	})
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			srv.Close()
+			d.Close()
+		}
+	}
+	t.Cleanup(stop)
 	t.Setenv("GOVALENT_DISPATCHER", srv.URL)
 	var out bytes.Buffer
 	s, err := interp.New(interp.Options{Stdout: &out, Stderr: &out})
@@ -55,7 +81,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return &env{t: t, d: d, url: srv.URL, dir: dir, sess: s, out: &out}
+	return &env{t: t, d: d, url: srv.URL, dir: cfg.DataDir, sess: s, out: &out}, stop
 }
 
 // cell evaluates Go source in the session and fails the test on error.
