@@ -328,7 +328,7 @@ func (w *pipeWorker) run(t *Task) (oc Outcome) {
 		oc.Error = err.Error()
 		return oc
 	}
-	s.Lookup(t.Entry) // compiled on first use and cached; a failure is reported by the call below
+	s.Lookup(t.Entry)     // compiled on first use and cached; a failure is reported by the call below
 	oc.Start = time.Now() // the task's time, not the rebuilding of its program or the compiling of its entry
 	switch t.Kind {
 	case "sublattice":
