@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -117,7 +118,7 @@ func (e *Engine) loop() {
 			case <-e.stopped:
 				return // what is left is resumed by the next start
 			default:
-				f()
+				e.guard(nil, f)
 			}
 		}
 	}
@@ -135,10 +136,35 @@ func (e *Engine) post(f func()) {
 	}
 }
 
+// postFor is post for work on dispatch r: a panic in f fails r's dispatch, not the dispatcher.
+func (e *Engine) postFor(r *run, f func()) {
+	e.post(func() { e.guard(r, f) })
+}
+
+// guard runs f on the scheduler goroutine. A panic in f is a bug in the engine; it must not take the
+// dispatcher down (a restart would replay the same dispatch and crash again), so it fails the dispatch tree
+// of r, with the panic and its stack as the error, and scheduling goes on.
+func (e *Engine) guard(r *run, f func()) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		stack := string(debug.Stack())
+		if r == nil {
+			e.log.Error("internal error in the scheduler", "panic", fmt.Sprint(p), "stack", stack)
+			return
+		}
+		e.log.Error("internal error while scheduling a dispatch; failing it", "dispatch", r.rec.ID, "panic", fmt.Sprint(p), "stack", stack)
+		e.failTree(r, fmt.Sprintf("internal error in the dispatcher while scheduling this dispatch: %v", p), stack)
+	}()
+	f()
+}
+
 // do runs f on the scheduler goroutine and waits for it.
 func (e *Engine) do(f func()) {
 	done := make(chan struct{})
-	e.post(func() { f(); close(done) })
+	e.post(func() { defer close(done); f() })
 	select {
 	case <-done:
 	case <-e.stopped:
@@ -170,9 +196,16 @@ func validate(g *ct.Graph) error {
 			if nd.Entry == "" {
 				return fmt.Errorf("%w: node %d (%s) has no entry", ErrBadRequest, i, nd.Name)
 			}
-		case ct.KindList, ct.KindDict, ct.KindIndex, ct.KindKey, ct.KindField:
+		case ct.KindList, ct.KindDict:
+		case ct.KindIndex, ct.KindKey, ct.KindField:
+			if len(nd.Args) != 1 {
+				return fmt.Errorf("%w: node %d (%s) selects from %d inputs; a %s node takes exactly one", ErrBadRequest, i, nd.Name, len(nd.Args), nd.Kind)
+			}
 		default:
 			return fmt.Errorf("%w: node %d has unknown kind %q", ErrBadRequest, i, nd.Kind)
+		}
+		if nd.Retries < 0 || nd.TimeLimit < 0 {
+			return fmt.Errorf("%w: node %d (%s) has a negative retry count or time limit", ErrBadRequest, i, nd.Name)
 		}
 		for _, d := range nd.Deps() {
 			if d < 0 || d >= n {
@@ -242,7 +275,7 @@ func (e *Engine) submit(req *ct.DispatchRequest, parent *run, parentNode int) (s
 			parent.children[parentNode] = r
 		}
 		e.runs[id] = r
-		e.start(r, nil)
+		e.guard(r, func() { e.start(r, nil) })
 	}
 	if parent != nil {
 		start() // already on the scheduler goroutine
@@ -380,7 +413,7 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 	}
 	name := n.executor
 	ex.Submit(t, func(oc executors.Outcome) {
-		e.post(func() {
+		e.postFor(r, func() {
 			e.released(name)
 			if n.taskID != t.ID || !n.busy {
 				return // a late outcome of an attempt that was already settled
@@ -505,9 +538,9 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// retryDelay is the backoff before attempt n+1.
+// retryDelay is the backoff before attempt n+1 (n >= 1).
 func retryDelay(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 6)
+	d := 100 * time.Millisecond << min(max(attempt-1, 0), 6)
 	return min(d, 10*time.Second)
 }
 
@@ -523,11 +556,12 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 	switch {
 	case oc.Cancelled:
 		n.status = ct.StatusCancelled
-	case oc.Error != "" && n.attempts <= nd.Retries && !r.cancelled:
+	case oc.Error != "" && n.attempts > 0 && n.attempts <= nd.Retries && !r.cancelled:
+		// attempts > 0: only tasks are retried; a collection or selection node fails the same way every time
 		e.log.Info("retrying node", "dispatch", r.rec.ID, "node", i, "attempt", n.attempts, "err", oc.Error)
 		n.retryPending = true
 		time.AfterFunc(retryDelay(n.attempts), func() {
-			e.post(func() {
+			e.postFor(r, func() {
 				if n.retryPending { // cancelNode clears it
 					n.retryPending = false
 					e.submitTask(r, i)
@@ -557,7 +591,7 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 		return
 	}
 	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, func(err error) {
-		e.post(func() { e.complete(r, i, err) })
+		e.postFor(r, func() { e.complete(r, i, err) })
 	})
 }
 
@@ -697,9 +731,15 @@ func (e *Engine) maybeFinish(r *run) {
 		r.rec.Result = r.argValue(r.graph.Output)
 	}
 	r.rec.Ended = time.Now().UTC()
+	e.finish(r, nil)
+}
+
+// finish stores r's final state, with the node rows given, and then lets go of it: waiters are woken, the
+// event is sent, and a parent's sublattice node is settled.
+func (e *Engine) finish(r *run, nodes []results.NodeRecord) {
 	r.finishing = true
-	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, func(err error) {
-		e.post(func() {
+	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}, Nodes: nodes}, func(err error) {
+		e.postFor(r, func() {
 			if err != nil {
 				e.log.Error("storing the final state failed", "dispatch", r.rec.ID, "err", err)
 			}
@@ -715,6 +755,41 @@ func (e *Engine) maybeFinish(r *run) {
 			e.childFinished(r)
 		})
 	})
+}
+
+// failTree fails the whole dispatch tree that r belongs to, after an internal error: running tasks are
+// cancelled, unfinished nodes are marked CANCELLED, and each dispatch ends FAILED with msg and the stack.
+func (e *Engine) failTree(r *run, msg, stack string) {
+	for r.parent != nil {
+		r = r.parent
+	}
+	e.failRun(r, msg, stack)
+}
+
+func (e *Engine) failRun(r *run, msg, stack string) {
+	for _, child := range r.children {
+		e.failRun(child, "its parent dispatch failed: "+msg, stack)
+	}
+	if r.finishing || r.rec.Status.Finished() {
+		return // its final state is already on its way to the store
+	}
+	r.cancelled = true
+	now := time.Now().UTC()
+	var nodes []results.NodeRecord
+	for i := range r.nodes {
+		n := &r.nodes[i]
+		if n.status.Finished() {
+			continue
+		}
+		if ex := e.executors[n.executor]; ex != nil && n.busy && n.taskID != "" {
+			ex.Cancel(n.taskID)
+		}
+		n.status, n.end, n.busy, n.held, n.retryPending = ct.StatusCancelled, now, false, false, false
+		nodes = append(nodes, r.nodeRecord(i))
+	}
+	r.active = 0
+	r.rec.Status, r.rec.Error, r.rec.Ended = ct.StatusFailed, msg+"\n"+stack, now
+	e.finish(r, nodes)
 }
 
 func firstLine(s string) string {
@@ -742,14 +817,16 @@ func (e *Engine) Cancel(id string, nodes []int) error {
 				return
 			}
 		}
-		if len(nodes) == 0 {
-			e.cancelRun(r)
-			return
-		}
-		for _, i := range nodes {
-			e.cancelNode(r, i)
-		}
-		e.maybeFinish(r)
+		e.guard(r, func() {
+			if len(nodes) == 0 {
+				e.cancelRun(r)
+				return
+			}
+			for _, i := range nodes {
+				e.cancelNode(r, i)
+			}
+			e.maybeFinish(r)
+		})
 	})
 	return err
 }
@@ -836,7 +913,8 @@ func (e *Engine) Resume() (int, error) {
 		}
 		for _, id := range ids { // parents before children: ids are oldest first
 			e.log.Info("resuming dispatch", "dispatch", id)
-			e.start(loaded[id], stored[id])
+			r := loaded[id]
+			e.guard(r, func() { e.start(r, stored[id]) })
 		}
 	})
 	return len(ids), nil
