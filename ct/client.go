@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/govalent/govalent/internal/credential"
 	"io"
 	"net/http"
 	"net/url"
@@ -30,13 +31,13 @@ func DispatcherURL() string {
 // Client talks to a dispatcher's HTTP API. The package-level functions use a client for DispatcherURL().
 type Client struct {
 	BaseURL string
-	Token   string // sent as a bearer token when set (GOVALENT_TOKEN)
+	Token   string // sent as a bearer token: GOVALENT_TOKEN, else the token file the dispatcher made
 	HTTP    *http.Client
 }
 
 // NewClient returns a client for the dispatcher at base.
 func NewClient(base string) *Client {
-	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: os.Getenv("GOVALENT_TOKEN"), HTTP: &http.Client{}}
+	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: credential.Token(), HTTP: &http.Client{}}
 }
 
 func defaultClient() *Client { return NewClient(DispatcherURL()) }

@@ -5,19 +5,24 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/internal/credential"
 )
 
 // send makes a request with headers given as name, value pairs ("Host" sets the request's host); the caller
-// closes the body.
+// closes the body. It carries the user's token, as the SDK would, unless an Authorization header is given.
 func send(t *testing.T, method, url, body string, header ...string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+credential.Token())
 	for i := 0; i+1 < len(header); i += 2 {
 		if header[i] == "Host" {
 			req.Host = header[i+1]
@@ -102,19 +107,90 @@ func TestAPIRejectsBadInput(t *testing.T) {
 	}
 }
 
+// The dispatcher always wants a credential: with none configured it makes a token in a file only its owner
+// can read, which the user's own clients find.
 func TestAPIToken(t *testing.T) {
-	e, _ := startEnv(t, dispatcher.Config{Token: "s3cret"})
-	if code, _ := request(t, "GET", e.url+"/api/v1/dispatches", ""); code != 401 {
-		t.Fatalf("no token: %d", code)
+	e := newEnv(t)
+	path := os.Getenv(credential.TokenFileEnv)
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file %s: %v %v", path, st, err)
 	}
-	if code, _ := request(t, "GET", e.url+"/api/v1/dispatches", "", "Authorization", "Bearer wrong"); code != 401 {
-		t.Fatalf("wrong token: %d", code)
+	api := e.url + "/api/v1/dispatches"
+	for _, auth := range []string{"", "Bearer ", "Bearer wrong", "Basic " + credential.Token()} {
+		if code, _ := request(t, "GET", api, "", "Authorization", auth); code != 401 {
+			t.Fatalf("%q: %d", auth, code)
+		}
 	}
-	if code, _ := request(t, "GET", e.url+"/api/v1/dispatches", "", "Authorization", "Bearer s3cret"); code != 200 {
-		t.Fatalf("right token: %d", code)
+	if code, _ := request(t, "GET", api, ""); code != 200 {
+		t.Fatalf("the file's token: %d", code)
 	}
-	if code, _ := request(t, "GET", e.url+"/healthz", ""); code != 200 {
+	if code, _ := request(t, "GET", e.url+"/healthz", "", "Authorization", ""); code != 200 {
 		t.Fatalf("healthz needs no token: %d", code)
+	}
+	// A token given in the configuration wins over the file.
+	e2, _ := startEnv(t, dispatcher.Config{Token: "s3cret"})
+	if code, _ := request(t, "GET", e2.url+"/api/v1/dispatches", "", "Authorization", "Bearer s3cret"); code != 200 {
+		t.Fatalf("configured token: %d", code)
+	}
+	if code, _ := request(t, "GET", e2.url+"/api/v1/dispatches", ""); code != 401 {
+		t.Fatalf("the file's token where another is configured: %d", code)
+	}
+	// A token file others can read is refused, not trusted.
+	loose := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(loose, []byte("abc\n"), 0o644)
+	if _, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), TokenFile: loose}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("loose token file: %v", err)
+	}
+}
+
+// A login link logs a browser in once: it sets a session cookie (not the token) that the API accepts, and
+// sends the browser on within this site only.
+func TestLoginLink(t *testing.T) {
+	e := newEnv(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	code, out := request(t, "POST", e.url+"/api/v1/login-links", "")
+	link, _ := out["url"].(string)
+	if code != 201 || !strings.HasPrefix(link, e.url+"/login?code=") {
+		t.Fatalf("login link: %d %v", code, out)
+	}
+	if code, _ := request(t, "POST", e.url+"/api/v1/login-links", "", "Authorization", ""); code != 401 {
+		t.Fatalf("a login link without the token: %d", code)
+	}
+	resp, err := noRedirect.Get(link + "&next=//evil.example/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/" || len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login: %d %q %v", resp.StatusCode, resp.Header.Get("Location"), cookies)
+	}
+	if strings.Contains(cookies[0].Value, credential.Token()) {
+		t.Fatal("the cookie holds the token")
+	}
+	withCookie := func(u string) *http.Response {
+		req, _ := http.NewRequest("GET", u, nil)
+		req.AddCookie(cookies[0])
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := withCookie(e.url + "/api/v1/dispatches"); resp.StatusCode != 200 {
+		t.Fatalf("API with the session cookie: %d", resp.StatusCode)
+	}
+	// The code is spent: without the cookie it no longer logs in; with it, the browser is sent on.
+	if resp, err := noRedirect.Get(link); err != nil || resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
+		t.Fatalf("a spent code: %v %v", resp, err)
+	}
+	if resp := withCookie(link + "&next=" + url.QueryEscape("/#/dispatches/x")); resp.StatusCode != 303 || resp.Header.Get("Location") != "/#/dispatches/x" {
+		t.Fatalf("logged in already: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, err := noRedirect.Get(e.url + "/login?code=made-up"); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("a made-up code: %v %v", resp, err)
 	}
 }
 
@@ -156,10 +232,7 @@ func TestEventStream(t *testing.T) {
 // lattice and returns the first n events of its dispatch as "type:STATUS".
 func (e *env) eventsOfOneDispatch(query string, n int) []string {
 	e.t.Helper()
-	resp, err := http.Get(e.url + "/api/v1/events" + query)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp := send(e.t, "GET", e.url+"/api/v1/events"+query, "")
 	defer resp.Body.Close()
 	if resp.Header.Get("Content-Type") != "text/event-stream" {
 		e.t.Fatal(resp.Header)
@@ -194,7 +267,8 @@ res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return one() }))`)
 	return seen
 }
 
-// A web page in the user's browser must not reach the token-less loopback API.
+// A web page in the user's browser must not reach the API: it cannot know the token, and the session cookie
+// of the web UI is not sent with, or not enough for, a cross-site request.
 func TestAPIRefusesCrossSiteRequests(t *testing.T) {
 	e := newEnv(t)
 	api := e.url + "/api/v1/dispatches"
@@ -205,7 +279,7 @@ func TestAPIRefusesCrossSiteRequests(t *testing.T) {
 	if code, b := request(t, "POST", api, body, "Content-Type", "application/json", "Origin", "https://evil.example"); code != 403 {
 		t.Fatalf("foreign origin: %d %v", code, b)
 	}
-	if code, b := request(t, "GET", api, "", "Host", "evil.example"); code != 403 {
+	if code, b := request(t, "GET", api, "", "Host", "evil.example", "Authorization", ""); code != 401 {
 		t.Fatalf("rebinding host: %d %v", code, b)
 	}
 	if code, b := request(t, "POST", api, body, "Content-Type", "application/json", "Origin", "http://127.0.0.1:8888"); code != 201 {

@@ -17,23 +17,11 @@ import (
 )
 
 // mountGUI serves the web UI at / and its assets under /assets/. The pages hold no data (they read it from the
-// API with the user's token), so they need no token; without one they are served to loopback names only, like
-// the API.
+// API with the session cookie of a login link, or a token the user types in), so they need no credential.
 func (d *Dispatcher) mountGUI(r *mux.Router) {
 	ui := gui.Handler()
-	guarded := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if d.cfg.Token == "" && !isLoopbackHost(req.Host) {
-			writeError(w, http.StatusForbidden, errNotLoopback(req.Host))
-			return
-		}
-		ui.ServeHTTP(w, req)
-	})
-	r.Handle("/", guarded).Methods(http.MethodGet, http.MethodHead)
-	r.PathPrefix(gui.AssetPrefix).Handler(guarded).Methods(http.MethodGet, http.MethodHead)
-}
-
-func errNotLoopback(host string) error {
-	return fmt.Errorf("host %q is not loopback: start the dispatcher with a token to serve other hosts", host)
+	r.Handle("/", ui).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(gui.AssetPrefix).Handler(ui).Methods(http.MethodGet, http.MethodHead)
 }
 
 // dashboardFailures is how many recent failures the summary lists.

@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/credential"
 	"github.com/govalent/govalent/results"
 )
 
@@ -28,11 +28,14 @@ type Config struct {
 	Workers       int      // processes of the embedded pool; 0 means one per CPU
 	WorkerCommand []string // how to start a worker process; default: this executable with "worker --pipe"
 	MaxBody       int64    // largest request body accepted; 0 means 256 MiB
-	Token         string   // when set, API requests need "Authorization: Bearer <token>"
-	Redis         string   // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
-	ObjectStore   string   // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
-	Database      string   // the SQLite file; "" for DataDir/govalent.db
-	Logger        *slog.Logger
+	// Token is the credential every API request needs ("Authorization: Bearer <token>", or the web UI's
+	// session cookie). When empty it is read from TokenFile, which is created on the first start.
+	Token       string
+	TokenFile   string // "" for credential.TokenPath()
+	Redis       string // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
+	ObjectStore string // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
+	Database    string // the SQLite file; "" for DataDir/govalent.db
+	Logger      *slog.Logger
 	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
 	// electron's ct.With settings override.
 	ExecutorSettings map[string]map[string]any
@@ -46,6 +49,7 @@ type Dispatcher struct {
 	engine    *Engine
 	started   time.Time
 	router    *mux.Router
+	logins    *loginCodes
 }
 
 // New opens the store, starts the executors and the scheduler, and resumes unfinished dispatches.
@@ -58,6 +62,16 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 256 << 20
+	}
+	if cfg.Token == "" {
+		if cfg.TokenFile == "" {
+			cfg.TokenFile = credential.TokenPath()
+		}
+		tok, err := credential.LoadOrCreate(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("the API token: %w", err)
+		}
+		cfg.Token = tok
 	}
 	if len(cfg.WorkerCommand) == 0 {
 		exe, err := os.Executable()
@@ -76,7 +90,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		st.Close()
 		return nil, err
 	}
-	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now()}
+	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now(), logins: newLoginCodes()}
 	n, err := d.engine.Resume()
 	if err != nil {
 		d.Close()
@@ -121,6 +135,8 @@ func (d *Dispatcher) routes() {
 	api(http.MethodGet, "/logs", d.logTail)
 	api(http.MethodGet, "/dispatches/{id}/graph", d.getGraph)
 	api(http.MethodGet, "/dispatches/{id}/program", d.getProgram)
+	api(http.MethodPost, "/login-links", d.createLoginLink)
+	r.HandleFunc("/login", d.login).Methods(http.MethodGet)
 	d.mountGUI(r)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", req.Method, req.URL.Path))
@@ -131,37 +147,6 @@ func (d *Dispatcher) routes() {
 	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
 	r.Use(d.recoverer)
 	d.router = r
-}
-
-// auth guards the API. The API runs code, so a web page in the user's browser must not reach it: requests
-// that change anything must be JSON (a cross-site form or text/plain post is refused), a cross-origin request
-// is refused unless it comes from a loopback page, and without a token the Host must be a loopback name (no
-// DNS rebinding). With a token, requests must carry it.
-func (d *Dispatcher) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d.cfg.Token != "" {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if q := r.URL.Query().Get("token"); got == "" && q != "" && r.URL.Path == "/api/v1/events" {
-				got = q // EventSource cannot set headers
-			}
-			if subtle.ConstantTimeCompare([]byte(got), []byte(d.cfg.Token)) != 1 {
-				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong token"))
-				return
-			}
-		} else if !isLoopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, errNotLoopback(r.Host))
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && !isLoopbackOrigin(o) && !isSameOrigin(o, r.Host) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("cross-origin request from %s refused", o))
-			return
-		}
-		if r.Method == http.MethodPost && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-			writeError(w, http.StatusUnsupportedMediaType, errors.New("requests must be JSON (Content-Type: application/json)"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func isLoopbackHost(hostport string) bool {

@@ -1,0 +1,114 @@
+// Package credential keeps the secrets that let a user's own programs reach their dispatcher without
+// configuration: the API token lives in a file only its owner can read, which the dispatcher creates on its first
+// start and which the SDK, the kernel and the CLI of the same user read.
+package credential
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// TokenFileEnv names the environment variable that overrides where the token file is.
+const TokenFileEnv = "GOVALENT_TOKEN_FILE"
+
+// TokenPath is where the user's dispatcher token is kept: $GOVALENT_TOKEN_FILE, else
+// <user config dir>/govalent/token (~/.config/govalent/token on Linux).
+func TokenPath() string {
+	if p := os.Getenv(TokenFileEnv); p != "" {
+		return p
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "govalent", "token")
+}
+
+// Token is the token a client should send: $GOVALENT_TOKEN, else the token file's content, else "".
+func Token() string {
+	if t := os.Getenv("GOVALENT_TOKEN"); t != "" {
+		return t
+	}
+	t, _ := Read(TokenPath())
+	return t
+}
+
+// Read returns the secret kept in the file at path; a missing file gives "" and no error.
+func Read(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// LoadOrCreate returns the secret kept in the file at path, first creating it with 32 random bytes (hex) when
+// there is none. The file is readable by its owner only (0600, in a directory made 0700), and an existing file
+// that others can read or write is refused rather than trusted.
+func LoadOrCreate(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("no place for the secret file: set " + TokenFileEnv)
+	}
+	if s, err := readPrivate(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return s, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	// Written to a temporary file and linked into place, so two processes starting at once agree on one secret
+	// and neither reads a half-written file.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(raw) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	return readPrivate(path)
+}
+
+func readPrivate(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s can be read or written by other users (mode %04o): run chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	b := make([]byte, 4096)
+	n, err := f.Read(b)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	s := strings.TrimSpace(string(b[:n]))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty: remove it to make a new secret", path)
+	}
+	return s, nil
+}
