@@ -85,7 +85,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	}
 	ctx := context.Background()
 	k := &Kernel{
-		ci: ci, sig: signer{key: []byte(ci.Key)}, session: uuid.NewString(), log: opts.Logger,
+		ci: ci, sig: signer{key: []byte(ci.Key), seen: newDigestHistory(digestHistorySize)}, session: uuid.NewString(), log: opts.Logger,
 		shell: zmq4.NewRouter(ctx), control: zmq4.NewRouter(ctx), stdin: zmq4.NewRouter(ctx),
 		iopub: zmq4.NewPub(ctx), hb: zmq4.NewRep(ctx),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),

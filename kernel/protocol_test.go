@@ -283,3 +283,49 @@ func TestCommsAndShutdown(t *testing.T) {
 		t.Fatal("the kernel did not stop")
 	}
 }
+
+// A captured request sent again, on the same channel or another, is dropped: the cell runs once.
+func TestReplayedRequestRunsOnce(t *testing.T) {
+	_, c := startTestKernel(t)
+	fs, err := c.sig.encode(nil, newHeader("execute_request", c.session), nil, map[string]any{"code": `import "fmt"` + "\nfmt.Println(\"ran\")", "silent": false, "store_history": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(s zmq4.Socket) {
+		if err := s.SendMulti(zmq4.NewMsgFrom(fs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(c.shell)
+	send(c.shell)
+	rep := c.reply(c.shell, 30*time.Second)
+	if rep == nil || content(rep)["status"] != "ok" || content(rep)["execution_count"] != 1.0 {
+		t.Fatalf("first execute_reply: %v", rep)
+	}
+	runs := 0
+	for _, m := range c.drainUntilIdle(5 * time.Second) {
+		if m.Header.MsgType == "stream" && strings.Contains(content(m)["text"].(string), "ran") {
+			runs++
+		}
+	}
+	send(c.control) // once the first has run, as the other channel might be read first
+	if m := c.reply(c.shell, 2*time.Second); m != nil {
+		t.Fatalf("the replay on shell was answered: %s %s", m.Header.MsgType, m.Content)
+	}
+	if m := c.reply(c.control, time.Second); m != nil {
+		t.Fatalf("the replay on control was answered: %s %s", m.Header.MsgType, m.Content)
+	}
+	for _, m := range c.drainUntilIdle(time.Second) {
+		if m.Header.MsgType == "stream" {
+			runs++
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("the cell ran %d times", runs)
+	}
+	// the kernel still runs fresh requests, and the replays took no execution count
+	rep, _ = c.execute("40 + 2", false)
+	if content(rep)["status"] != "ok" || content(rep)["execution_count"] != 2.0 {
+		t.Fatalf("next cell: %s", rep.Content)
+	}
+}
