@@ -40,10 +40,16 @@ func freePorts(t *testing.T, n int) []int {
 
 func startTestKernel(t *testing.T) (*Kernel, *testClient) {
 	t.Helper()
+	return startTestKernelLimits(t, wireLimits{})
+}
+
+// startTestKernelLimits starts a kernel with the given connection limits (the defaults if zero).
+func startTestKernelLimits(t *testing.T, limits wireLimits) (*Kernel, *testClient) {
+	t.Helper()
 	p := freePorts(t, 5)
 	ci := &ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", Key: "test-key", SignatureScheme: "hmac-sha256",
 		ShellPort: p[0], ControlPort: p[1], StdinPort: p[2], IOPubPort: p[3], HBPort: p[4]}
-	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
