@@ -17,6 +17,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"github.com/google/uuid"
 	"github.com/govalent/govalent/interp"
+	"golang.org/x/sync/semaphore"
 )
 
 // Version is reported in kernel_info.
@@ -50,6 +51,8 @@ type Options struct {
 	// RedirectProcessOutput points the process's fds 1 and 2 at the running cell's streams; the kernel
 	// process does so, tests that run a kernel in-process do not. Log to a copy of the original stderr then.
 	RedirectProcessOutput bool
+
+	limits wireLimits // defaultLimits if zero; tests shrink them
 }
 
 // SavedStderr returns a copy of fd 2 to log to, made before the kernel redirects it.
@@ -83,18 +86,29 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	ctx := context.Background()
+	if opts.limits == (wireLimits{}) {
+		opts.limits = defaultLimits
+	}
+	budget := semaphore.NewWeighted(opts.limits.budget)
+	// bounded gives a socket's listener the limits of what its peers may send (see limit.go).
+	bounded := func(channel string, maxMessage int64) context.Context {
+		return withLimits(context.Background(), &connLimits{channel: channel, maxMessage: maxMessage,
+			subscriptionsOnly: channel == "iopub", budget: budget, wire: opts.limits, log: opts.Logger})
+	}
+	// zmq4 logs refused handshakes to os.Stderr, which is the running cell's stderr in a kernel process
+	zlog := zmq4.WithLogger(slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn))
 	k := &Kernel{
-		ci: ci, sig: signer{key: []byte(ci.Key)}, session: uuid.NewString(), log: opts.Logger,
-		shell: zmq4.NewRouter(ctx), control: zmq4.NewRouter(ctx), stdin: zmq4.NewRouter(ctx),
-		iopub: zmq4.NewPub(ctx), hb: zmq4.NewRep(ctx),
+		ci: ci, sig: signer{key: []byte(ci.Key), seen: newDigestHistory(digestHistorySize)}, session: uuid.NewString(), log: opts.Logger,
+		shell: zmq4.NewRouter(bounded("shell", MaxMessageSize), zlog), control: zmq4.NewRouter(bounded("control", MaxMessageSize), zlog),
+		stdin: zmq4.NewRouter(bounded("stdin", MaxMessageSize), zlog), iopub: zmq4.NewPub(bounded("iopub", maxSmallMessage), zlog),
+		hb:           zmq4.NewRep(bounded("hb", maxSmallMessage), zlog),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
 	}
 	for _, b := range []struct {
 		s    zmq4.Socket
 		port int
 	}{{k.shell, ci.ShellPort}, {k.control, ci.ControlPort}, {k.stdin, ci.StdinPort}, {k.iopub, ci.IOPubPort}, {k.hb, ci.HBPort}} {
-		if err := b.s.Listen(ci.endpoint(b.port)); err != nil {
+		if err := b.s.Listen(boundedEndpoint(ci.Transport, fmt.Sprintf("%s:%d", ci.IP, b.port))); err != nil {
 			k.closeSockets()
 			return nil, fmt.Errorf("kernel: listening on %s: %w", ci.endpoint(b.port), err)
 		}
@@ -152,14 +166,24 @@ func (k *Kernel) closeSockets() {
 	}
 }
 
+// heartbeat echoes pings. A message that is no REQ request (zmq4's Recv fails on it) or a peer gone before the
+// echo does not stop it: only the kernel's stop does.
 func (k *Kernel) heartbeat() {
 	for {
 		msg, err := k.hb.Recv()
-		if err != nil {
-			return
+		if err == nil {
+			err = k.hb.Send(msg)
 		}
-		if err := k.hb.Send(msg); err != nil {
-			return
+		if err != nil {
+			select {
+			case <-k.done:
+				return
+			default:
+			}
+			if errors.Is(err, context.Canceled) {
+				return // the socket is closed: stop is under way
+			}
+			k.log.Debug("heartbeat", "err", err)
 		}
 	}
 }
@@ -180,32 +204,57 @@ func (k *Kernel) interruptOnSIGINT() {
 }
 
 // serve reads requests from a shell or control socket. Shell requests run one at a time, as Jupyter expects;
-// control requests are served beside them, so an interrupt reaches a running cell.
+// control requests are served beside them, so an interrupt reaches a running cell. Requests are read and
+// authenticated apart from running them, so that what an unauthenticated peer sends while a cell runs is
+// dropped at once rather than held in zmq4's queues.
 func (k *Kernel) serve(sock zmq4.Socket, channel string) {
+	reqs := make(chan *Message, 64)
+	go func() {
+		defer close(reqs)
+		for {
+			msg, ok := k.receive(sock, channel)
+			if !ok {
+				return
+			}
+			select {
+			case reqs <- msg:
+			case <-k.done:
+				return
+			}
+		}
+	}()
+	for msg := range reqs {
+		select {
+		case <-k.done:
+			return // shut down: what was queued behind the shutdown_request is not run
+		default:
+		}
+		k.handle(sock, msg)
+	}
+}
+
+// receive returns the next authentic message on a socket, logging and dropping the others; false once the
+// socket is closed.
+func (k *Kernel) receive(sock zmq4.Socket, channel string) (*Message, bool) {
 	for {
 		zm, err := sock.Recv()
 		if err != nil {
-			return
+			return nil, false
 		}
 		msg, err := k.sig.decode(zm.Frames)
 		if err != nil {
 			k.log.Warn("dropped a message", "channel", channel, "err", err)
 			continue
 		}
-		k.handle(sock, msg)
+		return msg, true
 	}
 }
 
 func (k *Kernel) serveStdin() {
 	for {
-		zm, err := k.stdin.Recv()
-		if err != nil {
+		msg, ok := k.receive(k.stdin, "stdin")
+		if !ok {
 			return
-		}
-		msg, err := k.sig.decode(zm.Frames)
-		if err != nil {
-			k.log.Warn("dropped a message", "channel", "stdin", "err", err)
-			continue
 		}
 		if msg.Header.MsgType == "input_reply" {
 			select {

@@ -40,10 +40,16 @@ func freePorts(t *testing.T, n int) []int {
 
 func startTestKernel(t *testing.T) (*Kernel, *testClient) {
 	t.Helper()
+	return startTestKernelLimits(t, wireLimits{})
+}
+
+// startTestKernelLimits starts a kernel with the given connection limits (the defaults if zero).
+func startTestKernelLimits(t *testing.T, limits wireLimits) (*Kernel, *testClient) {
+	t.Helper()
 	p := freePorts(t, 5)
 	ci := &ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", Key: "test-key", SignatureScheme: "hmac-sha256",
 		ShellPort: p[0], ControlPort: p[1], StdinPort: p[2], IOPubPort: p[3], HBPort: p[4]}
-	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,5 +287,51 @@ func TestCommsAndShutdown(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the kernel did not stop")
+	}
+}
+
+// A captured request sent again, on the same channel or another, is dropped: the cell runs once.
+func TestReplayedRequestRunsOnce(t *testing.T) {
+	_, c := startTestKernel(t)
+	fs, err := c.sig.encode(nil, newHeader("execute_request", c.session), nil, map[string]any{"code": `import "fmt"` + "\nfmt.Println(\"ran\")", "silent": false, "store_history": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(s zmq4.Socket) {
+		if err := s.SendMulti(zmq4.NewMsgFrom(fs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(c.shell)
+	send(c.shell)
+	rep := c.reply(c.shell, 30*time.Second)
+	if rep == nil || content(rep)["status"] != "ok" || content(rep)["execution_count"] != 1.0 {
+		t.Fatalf("first execute_reply: %v", rep)
+	}
+	runs := 0
+	for _, m := range c.drainUntilIdle(5 * time.Second) {
+		if m.Header.MsgType == "stream" && strings.Contains(content(m)["text"].(string), "ran") {
+			runs++
+		}
+	}
+	send(c.control) // once the first has run, as the other channel might be read first
+	if m := c.reply(c.shell, 2*time.Second); m != nil {
+		t.Fatalf("the replay on shell was answered: %s %s", m.Header.MsgType, m.Content)
+	}
+	if m := c.reply(c.control, time.Second); m != nil {
+		t.Fatalf("the replay on control was answered: %s %s", m.Header.MsgType, m.Content)
+	}
+	for _, m := range c.drainUntilIdle(time.Second) {
+		if m.Header.MsgType == "stream" {
+			runs++
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("the cell ran %d times", runs)
+	}
+	// the kernel still runs fresh requests, and the replays took no execution count
+	rep, _ = c.execute("40 + 2", false)
+	if content(rep)["status"] != "ok" || content(rep)["execution_count"] != 2.0 {
+		t.Fatalf("next cell: %s", rep.Content)
 	}
 }

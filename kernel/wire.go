@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,8 +80,51 @@ type Message struct {
 // ErrBadSignature is returned for messages whose HMAC does not match: they are dropped, never run.
 var ErrBadSignature = errors.New("bad message signature")
 
-// signer computes and checks HMAC-SHA256 signatures; with an empty key, messages are unsigned.
-type signer struct{ key []byte }
+// ErrReplayed is returned for a correctly signed message whose signature was seen before: a replay, dropped.
+var ErrReplayed = errors.New("replayed message (duplicate signature)")
+
+// signer computes and checks HMAC-SHA256 signatures; with an empty key, messages are unsigned. With seen set,
+// decode also refuses a message whose signature it accepted before, as jupyter_client's Session does.
+type signer struct {
+	key  []byte
+	seen *digestHistory
+}
+
+// digestHistorySize is jupyter_client's Session.digest_history_size.
+const digestHistorySize = 1 << 16
+
+// digestHistory is a bounded set of the signatures of accepted messages. Past max entries the oldest is
+// forgotten (jupyter_client culls a random tenth instead): only correctly signed messages enter it, so only the
+// frontend, not an attacker, moves it along, and a replay must wait for max newer requests.
+type digestHistory struct {
+	mu   sync.Mutex
+	max  int
+	set  map[[sha256.Size]byte]struct{}
+	ring [][sha256.Size]byte // insertion order; next is the oldest once full
+	next int
+}
+
+func newDigestHistory(max int) *digestHistory {
+	return &digestHistory{max: max, set: make(map[[sha256.Size]byte]struct{})}
+}
+
+// add records a digest and reports whether it is new.
+func (h *digestHistory) add(d [sha256.Size]byte) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, dup := h.set[d]; dup {
+		return false
+	}
+	h.set[d] = struct{}{}
+	if len(h.ring) < h.max {
+		h.ring = append(h.ring, d)
+		return true
+	}
+	delete(h.set, h.ring[h.next])
+	h.ring[h.next] = d
+	h.next = (h.next + 1) % h.max
+	return true
+}
 
 func (s signer) sign(parts ...[]byte) []byte {
 	if len(s.key) == 0 {
@@ -113,6 +157,14 @@ func (s signer) decode(frames [][]byte) (*Message, error) {
 		want := s.sign(header, parent, metadata, content)
 		if !hmac.Equal(sig, want) {
 			return nil, ErrBadSignature
+		}
+		if s.seen != nil {
+			// sig equals want, so it is hex: the digest is its decoding
+			var d [sha256.Size]byte
+			hex.Decode(d[:], sig)
+			if !s.seen.add(d) {
+				return nil, ErrReplayed
+			}
 		}
 	}
 	m := &Message{Identities: frames[:i], Buffers: frames[i+6:]}

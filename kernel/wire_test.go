@@ -100,3 +100,35 @@ func FuzzDecode(f *testing.F) {
 		(signer{}).decode(fs)
 	})
 }
+
+func TestDecodeRefusesReplays(t *testing.T) {
+	s := signer{key: []byte("secret"), seen: newDigestHistory(3)}
+	msgs := make([][][]byte, 5)
+	for i := range msgs {
+		msgs[i] = frames(t, s, "execute_request", map[string]any{"code": "1"})
+		if _, err := s.decode(msgs[i]); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	for i := 2; i < 5; i++ {
+		if _, err := s.decode(msgs[i]); !errors.Is(err, ErrReplayed) {
+			t.Errorf("replay of message %d: %v", i, err)
+		}
+	}
+	// the history holds 3 digests: the two oldest were forgotten
+	if len(s.seen.set) != 3 || len(s.seen.ring) != 3 {
+		t.Fatalf("history holds %d digests, %d in order", len(s.seen.set), len(s.seen.ring))
+	}
+	if _, err := s.decode(msgs[0]); err != nil {
+		t.Errorf("a forgotten digest: %v", err)
+	}
+	// a badly signed message does not enter the history, so it cannot push a real digest out
+	bad := append([][]byte(nil), msgs[4]...)
+	bad[2] = []byte("0000")
+	for range 10 {
+		s.decode(bad)
+	}
+	if _, err := s.decode(msgs[0]); !errors.Is(err, ErrReplayed) {
+		t.Errorf("replay after bad messages: %v", err)
+	}
+}
