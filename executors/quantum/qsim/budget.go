@@ -49,7 +49,9 @@ func NewBudget(bytes int64, owner string) *Budget {
 func (b *Budget) Bytes() int64 { return b.bytes }
 
 // String names the budget and its size, for messages.
-func (b *Budget) String() string { return fmt.Sprintf("the memory budget of %s is %s", b.owner, Size(float64(b.bytes))) }
+func (b *Budget) String() string {
+	return fmt.Sprintf("the memory budget of %s is %s", b.owner, Size(float64(b.bytes)))
+}
 
 // acquire waits for need bytes, or fails at once if need exceeds the whole budget; what says what needs it.
 func (b *Budget) acquire(ctx context.Context, need float64, what string) (int64, error) {
