@@ -31,8 +31,10 @@ const FilesSetting = "files"
 const FilesEnv = "GOVALENT_FILES"
 
 // FileTransfer describes a transfer, Covalent-style: ct.FileTransfer("s3://bucket/in.csv", "data/in.csv") runs
-// before the electron; pass ct.TransferAfter to upload a result it wrote. Relative local paths are relative to
-// the worker's working directory; paths with ".." are refused.
+// before the electron; pass ct.TransferAfter to upload a result it wrote. Local paths are relative to the
+// worker's working directory and may not leave it (no "..", no symlinks out, no absolute paths unless the
+// worker's operator allows their directory); http(s) may not reach loopback, private or link-local addresses
+// unless the operator allows them (see package executors/filetransfer).
 func FileTransfer(from, to string, order ...TransferOrder) Transfer {
 	t := Transfer{From: from, To: to, Order: TransferBefore}
 	if len(order) > 0 {

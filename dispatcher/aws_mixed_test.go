@@ -10,6 +10,7 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -19,6 +20,8 @@ import (
 func TestMixedWorkflowOutlivesTheDataDirectory(t *testing.T) {
 	dataDir := t.TempDir()
 	db := filepath.Join(t.TempDir(), "govalent.db")
+	report := filepath.Join(t.TempDir(), "report.txt")
+	t.Setenv(filetransfer.DirsEnv, filepath.Dir(report)) // the pool's workers may upload from there
 	e := newAWSEnv(t, dispatcher.Config{DataDir: dataDir, Database: db, ObjectStore: "s3://team/results"})
 	ctx := context.Background()
 	bucket, err := objects.NewS3(ctx, "s3://team")
@@ -28,7 +31,6 @@ func TestMixedWorkflowOutlivesTheDataDirectory(t *testing.T) {
 	if err := bucket.Put(ctx, "inputs/numbers.txt", strings.NewReader("1 2 3 4 5 6 7 8 9 10")); err != nil {
 		t.Fatal(err)
 	}
-	report := filepath.Join(t.TempDir(), "report.txt")
 	e.cell(`
 import (
 	"os"

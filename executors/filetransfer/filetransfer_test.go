@@ -26,6 +26,12 @@ func settings(t *testing.T, ts ...ct.Transfer) map[string]json.RawMessage {
 	return map[string]json.RawMessage{filetransfer.SettingKey: raw}
 }
 
+// allow lets the transfers of the test reach its loopback servers and its directories, as an operator would.
+func allow(t *testing.T, dirs ...string) {
+	t.Setenv(filetransfer.HostsEnv, "127.0.0.1")
+	t.Setenv(filetransfer.DirsEnv, strings.Join(dirs, string(os.PathListSeparator)))
+}
+
 // webServer serves GET from and accepts PUT into files, except under /readonly/.
 func webServer(t *testing.T) (*httptest.Server, map[string]string) {
 	var mu sync.Mutex
@@ -62,6 +68,7 @@ func TestTransfersAroundAnElectron(t *testing.T) {
 	}
 	web, files := webServer(t)
 	dir := t.TempDir()
+	allow(t, dir)
 	s := settings(t,
 		ct.FileTransfer("s3://bucket/inputs/a.csv", filepath.Join(dir, "in/a.csv")),
 		ct.Transfer{From: web.URL + "/data/in.txt", To: filepath.Join(dir, "in/web.txt")}, // no order: before
@@ -99,6 +106,7 @@ func TestBadTransfersAreClearErrors(t *testing.T) {
 	s3test.Start(t, "bucket")
 	web, _ := webServer(t)
 	dir := t.TempDir()
+	allow(t, dir)
 	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
 	ran := false
 	for _, c := range []struct {
@@ -128,5 +136,137 @@ func TestBadTransfersAreClearErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
 		t.Fatal("a failed download left a file")
+	}
+}
+
+// Local paths stay in the working directory (or an allowed one): absolute paths, "..", and symlinks that lead
+// out are refused, for reading and for writing; a symlink that stays inside is followed.
+func TestLocalPathsStayInside(t *testing.T) {
+	s3test.Start(t, "bucket")
+	ctx := context.Background()
+	st, err := objects.NewS3(ctx, "s3://bucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Put(ctx, "in", strings.NewReader("payload"))
+	outside, work, allowed := t.TempDir(), t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600)
+	os.MkdirAll(filepath.Join(work, "sub"), 0o755)
+	os.WriteFile(filepath.Join(work, "sub", "f"), []byte("inside"), 0o644)
+	for _, l := range [][2]string{{outside, "out"}, {filepath.Join(outside, "secret"), "secret"}, {"sub", "in"},
+		{filepath.Join(work, "sub"), "abs-in"}} {
+		if err := os.Symlink(l[0], filepath.Join(work, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink(outside, filepath.Join(allowed, "out"))
+	t.Chdir(work)
+	t.Setenv(filetransfer.DirsEnv, allowed)
+	for _, c := range []struct{ from, to, want string }{
+		{filepath.Join(outside, "secret"), "s3://bucket/x", "absolute path"},
+		{"s3://bucket/in", filepath.Join(outside, "new"), "absolute path"},
+		{"s3://bucket/in", "/etc/govalent-test", "absolute path"},
+		{"../" + filepath.Base(outside) + "/secret", "s3://bucket/x", "path traversal"},
+		{"sub/../../x", "s3://bucket/x", "path traversal"},
+		{"out/secret", "s3://bucket/x", "escapes"},
+		{"secret", "s3://bucket/x", "escapes"},
+		{"s3://bucket/in", "out/new", "escapes"},
+		{"abs-in/f", "s3://bucket/x", "escapes"}, // an absolute link, even to inside, is refused by os.Root
+		{"s3://bucket/in", filepath.Join(allowed, "out", "new"), "escapes"},
+	} {
+		err := filetransfer.Copy(ctx, c.from, c.to)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s -> %s: %v, want an error with %q", c.from, c.to, err, c.want)
+		}
+	}
+	// Writing onto a symlink replaces the link (the file is renamed into place), not what it points to.
+	if err := filetransfer.Copy(ctx, "s3://bucket/in", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(outside, "secret")); string(b) != "secret" {
+		t.Fatalf("the file outside was overwritten: %q", b)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Fatalf("files appeared outside: %v", entries)
+	}
+	// What is allowed works: a symlink inside, a relative path, an absolute path in an allowed directory.
+	for _, c := range [][2]string{{"in/f", "s3://bucket/a"}, {"s3://bucket/a", "copies/a"},
+		{"s3://bucket/a", filepath.Join(allowed, "a")}, {filepath.Join(allowed, "a"), "s3://bucket/b"}} {
+		if err := filetransfer.Copy(ctx, c[0], c[1]); err != nil {
+			t.Fatalf("%s -> %s: %v", c[0], c[1], err)
+		}
+	}
+	for _, f := range []string{filepath.Join(work, "copies", "a"), filepath.Join(allowed, "a")} {
+		if b, _ := os.ReadFile(f); string(b) != "inside" {
+			t.Fatalf("%s holds %q", f, b)
+		}
+	}
+}
+
+// HTTP transfers may not reach loopback, private, link-local or unspecified addresses, by address, by name
+// or by redirect, unless the operator allows the address.
+func TestHTTPReachesOnlyPublicAddresses(t *testing.T) {
+	var hits sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, true)
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+			return
+		}
+		io.WriteString(w, "served")
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	t.Chdir(t.TempDir())
+	t.Setenv(filetransfer.HostsEnv, "")
+	ctx := context.Background()
+	for _, c := range []struct{ url, want string }{
+		{srv.URL + "/direct", "address 127.0.0.1 is loopback"},
+		{"http://localhost:" + port + "/byname", "is loopback"},
+		{"http://[::1]:" + port + "/v6", "address ::1 is loopback"},
+		{"http://0.0.0.0:" + port + "/any", "address 0.0.0.0 is unspecified"},
+		{"http://[::]:" + port + "/any6", "address :: is unspecified"},
+		{"http://169.254.169.254/latest/meta-data/", "address 169.254.169.254 is link-local"},
+		{"http://[fe80::1%25lo]:" + port + "/ll6", "is link-local"},
+		{"http://10.0.0.1/x", "address 10.0.0.1 is private"},
+		{"http://192.168.1.1/x", "address 192.168.1.1 is private"},
+		{"http://100.100.100.200/x", "address 100.100.100.200 is private"},
+		{"http://[::ffff:127.0.0.1]:" + port + "/mapped", "address 127.0.0.1 is loopback"},
+	} {
+		err := filetransfer.Copy(ctx, c.url, "got")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.url, err, c.want)
+		}
+		if err := filetransfer.Copy(ctx, "got", c.url); err == nil {
+			t.Errorf("upload to %s was not refused", c.url)
+		}
+	}
+	hits.Range(func(k, _ any) bool { t.Errorf("the server was reached: %s", k); return true })
+	if _, err := os.Stat("got"); err == nil {
+		t.Fatal("a refused download left a file")
+	}
+	// Allowed by the operator: 127.0.0.1, and only that; a redirect from it to another loopback address is
+	// checked when that address is dialled.
+	t.Setenv(filetransfer.HostsEnv, "127.0.0.1")
+	if err := filetransfer.Copy(ctx, srv.URL+"/allowed", "got"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile("got"); string(b) != "served" {
+		t.Fatalf("got %q", b)
+	}
+	err := filetransfer.Copy(ctx, srv.URL+"/redirect?to=http://127.0.0.2:"+port+"/other", "got2")
+	if err == nil || !strings.Contains(err.Error(), "address 127.0.0.2 is loopback") {
+		t.Fatalf("redirect to loopback: %v", err)
+	}
+	if _, ok := hits.Load("/redirect"); !ok {
+		t.Fatal("the redirect was not served")
+	}
+	t.Setenv(filetransfer.HostsEnv, "127.0.0.0/8, ::1")
+	if err := filetransfer.Copy(ctx, "http://[::1]:"+port+"/v6", "got3"); err != nil && !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("an allowed ::1: %v", err) // httptest listens on 127.0.0.1 only: refused by the kernel, not the policy
+	}
+	t.Setenv(filetransfer.HostsEnv, "not-an-address")
+	if err := filetransfer.Copy(ctx, srv.URL+"/x", "got4"); err == nil || !strings.Contains(err.Error(), "GOVALENT_TRANSFER_HOSTS") {
+		t.Fatalf("a bad allow-list: %v", err)
 	}
 }

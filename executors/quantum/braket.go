@@ -76,7 +76,7 @@ func NewBraket(name string, inner executors.Executor, defaults map[string]any, l
 		return qc.Job{Shots: s.Shots, Observables: s.Observables}, err
 	}
 	e.run = b.run
-	return e, e.check(e.defaults.Merge(nil))
+	return e, e.check(nil, e.defaults.Merge(nil))
 }
 
 type braketClient struct {

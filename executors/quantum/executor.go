@@ -10,7 +10,10 @@
 // electron by ct.With. Shots, seed and observables apply to electrons that return OpenQASM text or a
 // *quantum.Circuit (a Job carries its own):
 //
-//	qsim:   shots (default 1000), seed, observables, max_qubits (default 26: a 1 GiB state)
+//	qsim:   shots (default 1000), seed, observables, max_qubits (default 26: 1.5 GiB of state and
+//	        probabilities; ct.With may only lower it); the operator's alone: memory (default "4GiB", what
+//	        the simulations of the executor hold at once in the dispatcher's process; see qsim.Budget) and
+//	        max_gates (default 262144, after gate definitions are expanded)
 //	braket: device_arn (required), s3 (required: s3://bucket/prefix for the task's results), shots (default
 //	        1000), observables, region, endpoint (default AWS_ENDPOINT_URL_BRAKET, AWS_ENDPOINT_URL, or the
 //	        regional Braket endpoint), poll (first wait between GetQuantumTask calls, default "1s", doubling up
@@ -24,15 +27,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/govalent/govalent/ct"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/quantum/qasm"
 	"github.com/govalent/govalent/executors/quantum/qsim"
 )
 
@@ -49,6 +56,8 @@ type Executor struct {
 	// shots, seed and observables from the settings. Its error is the settings' error.
 	textJob func(settings []byte) (qc.Job, error)
 	log     *slog.Logger
+	// operatorOnly are settings of the configuration that an electron may not set.
+	operatorOnly []string
 
 	mu     sync.Mutex
 	tasks  map[string]*task
@@ -85,7 +94,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	start := time.Now()
 	settings := e.defaults.Merge(t.Settings)
 	// Bad settings fail the node before its code runs.
-	if err := e.check(settings); err != nil {
+	if err := e.check(t.Settings, settings); err != nil {
 		done(executors.Outcome{Error: err.Error(), Start: start, End: time.Now()})
 		return
 	}
@@ -166,8 +175,13 @@ func (e *Executor) runLimited(ctx context.Context, job qc.Job, settings []byte) 
 	return e.run(ctx, job, settings)
 }
 
-// check decodes the settings once up front.
-func (e *Executor) check(settings []byte) error {
+// check refuses the operator's settings in an electron's own, and decodes the merged settings once up front.
+func (e *Executor) check(own map[string]json.RawMessage, settings []byte) error {
+	for _, k := range e.operatorOnly {
+		if _, ok := own[k]; ok {
+			return fmt.Errorf("executor %s setting %s is the operator's ([executors.%s] in the config file); an electron cannot set it", e.name, k, e.name)
+		}
+	}
 	_, err := e.textJob(settings)
 	return err
 }
@@ -248,7 +262,8 @@ func (e *Executor) Close() error {
 	return nil
 }
 
-// QsimSettings are the qsim executor's settings.
+// QsimSettings are the qsim executor's settings that an electron may set; max_qubits only below the configured
+// one.
 type QsimSettings struct {
 	Shots       int      `json:"shots"`
 	Seed        int64    `json:"seed"`
@@ -256,34 +271,126 @@ type QsimSettings struct {
 	MaxQubits   int      `json:"max_qubits"`
 }
 
-func qsimSettings(name string, raw []byte) (QsimSettings, error) {
-	s := QsimSettings{Shots: 1000, MaxQubits: 26}
+// The qsim executor's memory budget and gate limit are the operator's alone ([executors.qsim]): the
+// simulations run in the dispatcher's process.
+const (
+	memorySetting   = "memory"
+	maxGatesSetting = "max_gates"
+	defaultMemory   = 4 << 30
+	defaultMaxGates = 1 << 18
+	// defaultMaxQubits is a 1.5 GiB job: two fit the default budget.
+	defaultMaxQubits = 26
+)
+
+func qsimSettings(name string, raw []byte, ceiling int, budget *qsim.Budget) (QsimSettings, error) {
+	s := QsimSettings{Shots: 1000, MaxQubits: ceiling}
 	if err := executors.DecodeSettings(name, raw, &s); err != nil {
 		return s, err
 	}
-	if s.Shots < 0 || s.MaxQubits < 1 {
-		return s, fmt.Errorf("executor %s settings: shots must be >= 0 and max_qubits >= 1", name)
+	if s.Shots < 0 {
+		return s, fmt.Errorf("executor %s settings: shots must be >= 0", name)
+	}
+	if s.MaxQubits < 1 || s.MaxQubits > ceiling {
+		return s, fmt.Errorf("executor %s settings: max_qubits %d is not from 1 to the %d configured in [executors.%s] (a %d-qubit state needs %s; %s)",
+			name, s.MaxQubits, ceiling, name, s.MaxQubits, qsim.Size(qsim.StateBytes(s.MaxQubits)), budget)
 	}
 	return s, nil
 }
 
-// NewQsim is the qsim executor: electrons run on inner, their jobs on the state-vector simulator, as many at
-// once as there are CPUs (each one also uses every core for large states).
+// qsimLimits takes the operator-only settings out of defaults.
+func qsimLimits(name string, defaults map[string]any) (map[string]any, qsim.Limits, error) {
+	rest := maps.Clone(defaults)
+	delete(rest, memorySetting)
+	delete(rest, maxGatesSetting)
+	memory, err := byteSize(defaults[memorySetting], defaultMemory)
+	if err != nil {
+		return nil, qsim.Limits{}, fmt.Errorf("executor %s setting %s: %w", name, memorySetting, err)
+	}
+	lim := qsim.Limits{Gates: defaultMaxGates,
+		Memory: qsim.NewBudget(memory, fmt.Sprintf("executor %s (%s in [executors.%s])", name, memorySetting, name))}
+	if v, ok := defaults[maxGatesSetting]; ok {
+		n, ok := integer(v)
+		if !ok || n < 1 || n > qasm.MaxOps {
+			return nil, lim, fmt.Errorf("executor %s setting %s: want a number of gates from 1 to %d, not %v", name, maxGatesSetting, qasm.MaxOps, v)
+		}
+		lim.Gates = int(n)
+	}
+	return rest, lim, nil
+}
+
+// configuredQubits is the configured max_qubits, the most an electron may ask for; its state must fit the
+// budget.
+func configuredQubits(name string, merged []byte, budget *qsim.Budget) (int, error) {
+	s := QsimSettings{MaxQubits: defaultMaxQubits}
+	if err := executors.DecodeSettings(name, merged, &s); err != nil {
+		return 0, err
+	}
+	if n := s.MaxQubits; n < 1 || n > qsim.MaxQubits || qsim.StateBytes(n) > float64(budget.Bytes()) {
+		return 0, fmt.Errorf("executor %s: max_qubits %d: a %d-qubit state needs %s; the simulator takes 1 to %d qubits and %s",
+			name, n, n, qsim.Size(qsim.StateBytes(n)), qsim.MaxQubits, budget)
+	}
+	return s.MaxQubits, nil
+}
+
+// byteSize reads a size: a number of bytes, or a string such as "4GiB" or "512 MB".
+func byteSize(v any, def int64) (int64, error) {
+	if n, ok := integer(v); ok && n > 0 {
+		return n, nil
+	}
+	switch v := v.(type) {
+	case nil:
+		return def, nil
+	case string:
+		n, err := humanize.ParseBytes(v)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 && n <= math.MaxInt64 {
+			return int64(n), nil
+		}
+	}
+	return 0, fmt.Errorf("want a positive size (bytes, or a string such as \"4GiB\"), not %v", v)
+}
+
+// integer reads a whole number from the config file (int64) or from Go code (int).
+func integer(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// NewQsim is the qsim executor: electrons run on inner, their jobs on the state-vector simulator in this
+// process, as many at once as there are CPUs (each one also uses every core for large states) and as the
+// memory budget holds.
 func NewQsim(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
-	e, err := newExecutor(name, inner, defaults, runtime.NumCPU(), log)
+	rest, lim, err := qsimLimits(name, defaults)
 	if err != nil {
 		return nil, err
 	}
+	e, err := newExecutor(name, inner, rest, runtime.NumCPU(), log)
+	if err != nil {
+		return nil, err
+	}
+	e.operatorOnly = []string{memorySetting, maxGatesSetting}
+	if lim.Qubits, err = configuredQubits(name, e.defaults.Merge(nil), lim.Memory); err != nil {
+		return nil, err
+	}
 	e.textJob = func(raw []byte) (qc.Job, error) {
-		s, err := qsimSettings(name, raw)
+		s, err := qsimSettings(name, raw, lim.Qubits, lim.Memory)
 		return qc.Job{Shots: s.Shots, Seed: s.Seed, Observables: s.Observables}, err
 	}
 	e.run = func(ctx context.Context, job qc.Job, raw []byte) (qc.Result, error) {
-		s, err := qsimSettings(name, raw)
+		s, err := qsimSettings(name, raw, lim.Qubits, lim.Memory)
 		if err != nil {
 			return qc.Result{}, err
 		}
-		return qsim.RunJob(ctx, job, s.MaxQubits)
+		l := lim
+		l.Qubits = s.MaxQubits
+		return qsim.RunJob(ctx, job, l)
 	}
-	return e, e.check(e.defaults.Merge(nil))
+	return e, e.check(nil, e.defaults.Merge(nil))
 }

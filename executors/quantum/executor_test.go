@@ -215,6 +215,59 @@ func TestQsimErrors(t *testing.T) {
 	}
 }
 
+// The simulations run in the dispatcher's process, so an electron cannot raise their memory: max_qubits
+// above the configured one (26 here, the default, within the default 4 GiB) fails the node with what the
+// state would need, before anything is allocated; the executor goes on running jobs that fit.
+func TestQsimMemoryIsTheOperators(t *testing.T) {
+	e := qsimExec(t, nil)
+	with := func(entry, key, value string) *executors.Task {
+		tk := task(entry)
+		tk.Settings = map[string]json.RawMessage{key: json.RawMessage(value)}
+		return tk
+	}
+	for _, tc := range []struct {
+		tk   *executors.Task
+		want string
+	}{
+		{with("Text", "max_qubits", "30"), "max_qubits 30 is not from 1 to the 26 configured in [executors.qsim] (a 30-qubit state needs 24 GiB; the memory budget of executor qsim (memory in [executors.qsim]) is 4 GiB)"},
+		{with("Text", "max_qubits", "40"), "a 40-qubit state needs 24 TiB"},
+		{with("Text", "max_qubits", "64"), "a 64-qubit state needs 384 EiB"},
+		{with("Text", "max_qubits", "-3"), "max_qubits -3 is not from 1 to the 26"},
+		{with("Text", "memory", `"64GiB"`), "setting memory is the operator's ([executors.qsim] in the config file); an electron cannot set it"},
+		{with("Text", "max_gates", "1000000"), "setting max_gates is the operator's"},
+	} {
+		o := outcome(t, submit(e, tc.tk))
+		if !strings.Contains(o.Error, tc.want) || o.Output != nil {
+			t.Errorf("%s: error %q, want %q", tc.tk.Settings, o.Error, tc.want)
+		}
+	}
+	// Lowering max_qubits is the electron's to do, and a job within the limits runs.
+	if r := result(t, outcome(t, submit(e, with("Text", "max_qubits", "2")))); r.Counts["01"] != 1000 {
+		t.Fatalf("within the limits: %+v", r)
+	}
+	// A smaller configured budget: a job it cannot hold fails with what it needs, others run.
+	small := qsimExec(t, map[string]any{"memory": "24MiB", "max_qubits": 20, "max_gates": 1000})
+	o := outcome(t, submit(small, task("Long", "10")))
+	if !strings.Contains(o.Error, "this job (a 20-qubit state: 24 MiB;") || !strings.Contains(o.Error, "the memory budget of executor qsim (memory in [executors.qsim]) is 24 MiB") {
+		t.Fatalf("a job beyond the budget: %q", o.Error)
+	}
+	if r := result(t, outcome(t, submit(small, task("Bell", "100")))); r.Counts["00"]+r.Counts["11"] != 100 {
+		t.Fatalf("a job within the budget: %+v", r)
+	}
+	for _, bad := range []map[string]any{
+		{"max_qubits": 30},                     // 24 GiB in 4 GiB
+		{"memory": "1GiB", "max_qubits": 26},   // 1.5 GiB in 1 GiB
+		{"max_qubits": 33, "memory": "100TiB"}, // beyond the simulator
+		{"memory": "lots"},
+		{"memory": -1},
+		{"max_gates": 0},
+	} {
+		if _, err := quantum.NewQsim("qsim", pool(t), bad, quiet()); err == nil {
+			t.Errorf("configuration %v: accepted", bad)
+		}
+	}
+}
+
 func TestQsimCancel(t *testing.T) {
 	e := qsimExec(t, nil)
 	// While the electron's code runs on the inner executor.

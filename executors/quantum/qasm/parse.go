@@ -19,11 +19,27 @@ import (
 )
 
 // MaxQubits bounds the qubits a program may declare; MaxOps bounds the gates after inlining, so that a small
-// program cannot expand to an unbounded one.
+// program cannot expand to an unbounded one. ParseLimited takes lower bounds.
 const (
 	MaxQubits = 1024
 	MaxOps    = 1 << 20
 )
+
+// Limits bound what a program may declare and expand to: its qubits, and its gates once definitions are
+// inlined and broadcasts expanded.
+type Limits struct {
+	Qubits, Gates int
+}
+
+// QubitsError is a program that declares more qubits than its Limits allow.
+type QubitsError struct {
+	Pos           Pos
+	Qubits, Limit int // Qubits: declared so far, counting the declaration that went over
+}
+
+func (e *QubitsError) Error() string {
+	return fmt.Sprintf("%s: the program declares %d qubits, more than the %d allowed", e.Pos, e.Qubits, e.Limit)
+}
 
 // Program is a parsed, flattened program.
 type Program struct {
@@ -97,16 +113,24 @@ type parser struct {
 	gates    map[string]*gateDef
 	names    map[string]bool // every declared name
 	measured map[int]bool
+	limits   Limits
 }
 
-// Parse reads an OpenQASM 3 program.
+// Parse reads an OpenQASM 3 program of up to MaxQubits qubits and MaxOps gates.
 func Parse(src string) (*Program, error) {
+	return ParseLimited(src, Limits{Qubits: MaxQubits, Gates: MaxOps})
+}
+
+// ParseLimited reads an OpenQASM 3 program within lim (each capped by MaxQubits and MaxOps). Declarations
+// beyond lim.Qubits fail as they are read, with a *QubitsError, before any gate is expanded.
+func ParseLimited(src string, lim Limits) (*Program, error) {
+	lim.Qubits, lim.Gates = min(lim.Qubits, MaxQubits), min(lim.Gates, MaxOps)
 	toks, err := lex(src)
 	if err != nil {
 		return nil, err
 	}
 	p := &parser{toks: toks, qregs: map[string]register{}, cregs: map[string]register{}, gates: map[string]*gateDef{},
-		names: map[string]bool{}, measured: map[int]bool{}}
+		names: map[string]bool{}, measured: map[int]bool{}, limits: lim}
 	if t := p.peek(); t.kind == tIdent && t.text == "OPENQASM" {
 		p.next()
 		v := p.next()
@@ -314,8 +338,8 @@ func (p *parser) declare(quantumReg bool, name token, n int) error {
 		return err
 	}
 	if quantumReg {
-		if p.prog.NumQubits+n > MaxQubits {
-			return errorf(name.pos, "too many qubits: at most %d", MaxQubits)
+		if p.prog.NumQubits+n > p.limits.Qubits {
+			return &QubitsError{Pos: name.pos, Qubits: p.prog.NumQubits + n, Limit: p.limits.Qubits}
 		}
 		p.qregs[name.text] = register{p.prog.NumQubits, n}
 		p.prog.Registers = append(p.prog.Registers, Register{name.text, p.prog.NumQubits, n})
@@ -568,8 +592,8 @@ func (p *parser) apply(name string, ctrl int, inv bool, args []Expr, qs []int, p
 		}
 	}
 	if builtin {
-		if len(p.prog.Ops) >= MaxOps {
-			return errorf(pos, "the program has more than %d gates once gate definitions are expanded", MaxOps)
+		if len(p.prog.Ops) >= p.limits.Gates {
+			return errorf(pos, "the program has more than %d gates once gate definitions are expanded", p.limits.Gates)
 		}
 		op := Op{Gate: g.Base, Qubits: qs, Controls: ctrl + g.Controls, Params: args, Pos: pos}
 		if inv {

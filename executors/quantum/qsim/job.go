@@ -2,12 +2,11 @@ package qsim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strings"
-
-	"golang.org/x/sync/semaphore"
 
 	"github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors/quantum/qasm"
@@ -17,39 +16,76 @@ import (
 // are zero.
 const minProbability = 1e-15
 
-// memoryBudget bounds the memory of the jobs simulated at once in this process (two 26-qubit jobs; any
-// number of small ones).
-const memoryBudget = 4 << 30
-
-var memory = semaphore.NewWeighted(memoryBudget)
-
 // MaxOutcomes bounds the exact probabilities a result lists (shots=0): beyond it the result would be hundreds
 // of megabytes of JSON.
 const MaxOutcomes = 1 << 20
 
+// Limits bound the jobs a simulator runs: the qubits and gates of their programs, and the memory of all the
+// jobs running at once (shared by the simulator's jobs; see StateBytes and the constants of the memory model).
+type Limits struct {
+	Qubits, Gates int
+	Memory        *Budget
+}
+
 // RunJob parses job's program, simulates it and measures: Counts from job.Shots seeded samples (a random seed,
 // reported in the result, when job.Seed is 0), exact Probabilities when Shots is 0, and the expectation values
 // of job.Observables and of the program's `#pragma braket result expectation` lines. Qubits are measured as
-// the program says, or all of them if it measures none. maxQubits bounds the state (2^n × 16 bytes).
-func RunJob(ctx context.Context, job quantum.Job, maxQubits int) (quantum.Result, error) {
+// the program says, or all of them if it measures none.
+//
+// The job's memory is taken from lim.Memory before it is allocated: first the most parsing its text within
+// lim could take, then (after parsing) what the state, the program and the results take. A job that needs
+// more than the whole budget fails with an error naming what it needs; one that fits waits for room.
+func RunJob(ctx context.Context, job quantum.Job, lim Limits) (quantum.Result, error) {
 	if err := job.Validate(); err != nil {
 		return quantum.Result{}, err
 	}
-	prog, err := qasm.Parse(job.QASM)
+	qlim := qasm.Limits{Qubits: min(lim.Qubits, MaxQubits), Gates: lim.Gates}
+	held, err := lim.Memory.acquire(ctx, parseBytes(len(job.QASM), qlim),
+		fmt.Sprintf("parsing a %s program of up to %d gates on %d qubits", Size(float64(len(job.QASM))), qlim.Gates, qlim.Qubits))
 	if err != nil {
-		return quantum.Result{}, fmt.Errorf("OpenQASM: %w", err)
-	}
-	if prog.NumQubits > maxQubits {
-		return quantum.Result{}, fmt.Errorf("the program has %d qubits; this simulator is limited to %d (%d MiB of state)",
-			prog.NumQubits, maxQubits, (16<<maxQubits)>>20)
-	}
-	// A state of n qubits and its probability table take up to 24 × 2^n bytes: jobs wait for room in
-	// memoryBudget, so that simultaneous large ones cannot exhaust the dispatcher's memory.
-	need := min(int64(24)<<prog.NumQubits, memoryBudget)
-	if err := memory.Acquire(ctx, need); err != nil {
 		return quantum.Result{}, err
 	}
-	defer memory.Release(need)
+	defer func() { lim.Memory.sem.Release(held) }()
+	parse := func() (*qasm.Program, error) {
+		prog, err := qasm.ParseLimited(job.QASM, qlim)
+		var qe *qasm.QubitsError
+		if errors.As(err, &qe) {
+			return nil, fmt.Errorf("the program has %d qubits; this simulator is limited to %d (a %d-qubit state needs %s, a %d-qubit one %s)",
+				qe.Qubits, qe.Limit, qe.Qubits, Size(StateBytes(qe.Qubits)), qe.Limit, Size(StateBytes(qe.Limit)))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("OpenQASM: %w", err)
+		}
+		return prog, nil
+	}
+	prog, err := parse()
+	if err != nil {
+		return quantum.Result{}, err
+	}
+	measured := len(prog.Measured)
+	if measured == 0 {
+		measured = prog.NumQubits
+	}
+	state, program, outcomes := StateBytes(prog.NumQubits), programBytes(len(job.QASM), prog), outcomeBytes(measured, job.Shots)
+	need := state + program + outcomes
+	if need > float64(held) {
+		// Waiting for more while holding the parse's share could deadlock with another job doing the same:
+		// give it back, with the program, and parse again once the whole need is held.
+		what := fmt.Sprintf("this job (a %d-qubit state: %s; the program: %s; up to %s of results)",
+			prog.NumQubits, Size(state), Size(program), Size(outcomes))
+		prog = nil
+		lim.Memory.sem.Release(held)
+		held = 0
+		if held, err = lim.Memory.acquire(ctx, need, what); err != nil {
+			return quantum.Result{}, err
+		}
+		if prog, err = parse(); err != nil {
+			return quantum.Result{}, err
+		}
+	} else {
+		lim.Memory.sem.Release(held - int64(need))
+		held = int64(need)
+	}
 	ops, err := prog.Bind(job.Inputs)
 	if err != nil {
 		return quantum.Result{}, err

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govalent/govalent/ct/quantum"
 )
@@ -22,7 +23,7 @@ func run(t *testing.T, c *quantum.Circuit, shots int, seed int64, obs ...string)
 		t.Fatal(err)
 	}
 	job.Seed = seed
-	res, err := RunJob(context.Background(), job, 24)
+	res, err := RunJob(context.Background(), job, limits(24))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +371,7 @@ func TestInverseRestores(t *testing.T) {
 	for i := len(lines) - 1; i >= 0 && !strings.HasPrefix(lines[i], "qubit"); i-- {
 		inv = append(inv, "inv @ "+lines[i])
 	}
-	res, err := RunJob(context.Background(), quantum.Job{QASM: src + strings.Join(inv, "\n")}, 20)
+	res, err := RunJob(context.Background(), quantum.Job{QASM: src + strings.Join(inv, "\n")}, limits(20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,14 +406,14 @@ func TestJobErrors(t *testing.T) {
 		{quantum.Job{QASM: ""}, "no OpenQASM program"},
 		{quantum.Job{QASM: "qubit[21] q; h q;"}, "2097152 outcomes have a probability above 1e-15: more than the 1048576"},
 	} {
-		_, err := RunJob(ctx, tc.job, 24)
+		_, err := RunJob(ctx, tc.job, limits(24))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.job, err, tc.want)
 		}
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := RunJob(cancelled, quantum.Job{QASM: "qubit q; h q;"}, 24); err != context.Canceled {
+	if _, err := RunJob(cancelled, quantum.Job{QASM: "qubit q; h q;"}, limits(24)); err != context.Canceled {
 		t.Errorf("cancelled run: %v", err)
 	}
 }
@@ -430,5 +431,65 @@ func TestSamplingStopsOnCancel(t *testing.T) {
 func TestMatrixOfAnUnknownGate(t *testing.T) {
 	if _, err := Matrix("frobnicate", nil); err == nil || !strings.Contains(err.Error(), "unknown gate") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func limits(qubits int) Limits {
+	return Limits{Qubits: qubits, Gates: 1 << 18, Memory: NewBudget(4<<30, "the test")}
+}
+
+// A job that cannot fit the budget fails with what it needs and the budget, before its state is allocated;
+// the budget is whole again afterwards.
+func TestBudgetRefusesWhatCannotFit(t *testing.T) {
+	lim := Limits{Qubits: 24, Gates: 1000, Memory: NewBudget(64<<20, "the test")}
+	_, err := RunJob(context.Background(), quantum.Job{QASM: "qubit[22] q; h q;", Shots: 10}, lim)
+	if err == nil || !strings.Contains(err.Error(), "a 22-qubit state: 96 MiB") || !strings.Contains(err.Error(), "the memory budget of the test is 64 MiB") {
+		t.Fatalf("err %v", err)
+	}
+	// The parse alone: 1000 gates on 24 qubits are 0.9 MiB, a 1 MiB text 128 MiB more.
+	_, err = RunJob(context.Background(), quantum.Job{QASM: "qubit q;" + strings.Repeat(" ", 1<<20), Shots: 10}, lim)
+	if err == nil || !strings.Contains(err.Error(), "parsing a 1 MiB program of up to 1000 gates on 24 qubits needs 128.9 MiB of memory") {
+		t.Fatalf("err %v", err)
+	}
+	// Beyond the qubit limit, the error says what the state would take.
+	_, err = RunJob(context.Background(), quantum.Job{QASM: "qubit[20] q; qubit[44] r;"}, lim)
+	if err == nil || !strings.Contains(err.Error(), "the program has 64 qubits; this simulator is limited to 24 (a 64-qubit state needs 384 EiB, a 24-qubit one 384 MiB)") {
+		t.Fatalf("err %v", err)
+	}
+	res, err := RunJob(context.Background(), quantum.Job{QASM: "qubit[16] q; h q;", Shots: 10, Seed: 1}, lim)
+	if err != nil || res.Counts == nil {
+		t.Fatalf("a job within the budget: %v", err)
+	}
+	if !lim.Memory.sem.TryAcquire(lim.Memory.Bytes()) {
+		t.Fatal("the jobs did not give their memory back")
+	}
+}
+
+// A job that fits waits for room: it does not run beside jobs that hold the budget.
+func TestBudgetWaitsForRoom(t *testing.T) {
+	lim := Limits{Qubits: 20, Gates: 1000, Memory: NewBudget(64<<20, "the test")}
+	job := quantum.Job{QASM: "qubit[20] q; h q;", Shots: 10, Seed: 1} // 24 MiB of state
+	if !lim.Memory.sem.TryAcquire(48 << 20) {
+		t.Fatal("empty budget")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := RunJob(ctx, job, lim); done <- err }()
+	// It parses (the parse's share fits), then waits for the rest: the semaphore has a waiter, so it refuses
+	// even a byte.
+	for deadline := time.Now().Add(time.Minute); lim.Memory.sem.TryAcquire(1); {
+		lim.Memory.sem.Release(1)
+		if time.Now().After(deadline) {
+			t.Fatal("the job never waited")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("waiting job: %v", err)
+	}
+	lim.Memory.sem.Release(48 << 20)
+	if _, err := RunJob(context.Background(), job, lim); err != nil {
+		t.Fatal(err)
 	}
 }
