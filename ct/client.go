@@ -225,6 +225,15 @@ func (c *Client) List(status string, limit, offset int) ([]Result, int, error) {
 }
 
 // Status returns the dispatcher's own status document.
+// LoginLink asks the dispatcher for a one-time link that logs a browser into its web UI.
+func (c *Client) LoginLink() (string, error) {
+	var out struct {
+		URL string `json:"url"`
+	}
+	err := c.do(context.Background(), http.MethodPost, "/api/v1/login-links", struct{}{}, &out)
+	return out.URL, err
+}
+
 func (c *Client) Status(v any) error {
 	return c.do(context.Background(), http.MethodGet, "/api/v1/status", nil, v)
 }

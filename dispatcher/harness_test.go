@@ -7,14 +7,12 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors/workerbin"
-	"github.com/govalent/govalent/internal/credential"
 	"github.com/govalent/govalent/interp"
 )
 
@@ -61,10 +59,6 @@ func startEnv(t *testing.T, cfg dispatcher.Config) (e *env, stop func()) {
 		if testing.Verbose() {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		}
-	}
-	if os.Getenv(credential.TokenFileEnv) == "" {
-		// the token the dispatcher makes, which the session's SDK and send find there, as a user's would
-		t.Setenv(credential.TokenFileEnv, filepath.Join(t.TempDir(), "token"))
 	}
 	d, err := dispatcher.New(cfg)
 	if err != nil {

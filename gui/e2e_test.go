@@ -166,6 +166,10 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting %s: %v", chromium, err)
 	}
+	// The user opens the login link `govalent start` prints; the UI works from its session cookie after.
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.LoginLink(srv.URL))); err != nil {
+		t.Fatalf("opening the login link: %v", err)
+	}
 	return &browserEnv{t: t, url: srv.URL, client: ct.NewClient(srv.URL), ctx: ctx, artefacts: artefacts}
 }
 

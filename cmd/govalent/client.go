@@ -218,8 +218,8 @@ func cmdRun(args []string) error {
 		defer stop()
 	} else {
 		os.Setenv("GOVALENT_DISPATCHER", c.Dispatcher)
-		if c.Token != "" {
-			os.Setenv("GOVALENT_TOKEN", c.Token) // the SDK reads it from the environment
+		if t := c.token(); t != "" {
+			os.Setenv("GOVALENT_TOKEN", t) // the SDK reads it from the environment
 		}
 	}
 	s, err := interp.New(interp.Options{})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/internal/credential"
 )
 
 // config holds the settings every command shares. Each comes from, in order of precedence: a flag, an
@@ -22,6 +23,7 @@ type config struct {
 	DataDir    string `toml:"data_dir"`
 	Workers    int    `toml:"workers"`
 	Token      string `toml:"token"`
+	TokenFile  string `toml:"token_file"` // where the token is kept when none is given; default credential.TokenPath()
 	Dispatcher string `toml:"dispatcher"` // address clients use; default http://127.0.0.1:<port>
 	LogLevel   string `toml:"log_level"`
 	Redis      string `toml:"redis"` // redis://host:port/db: the pool executor is the Redis worker pool
@@ -73,7 +75,8 @@ var fields = []field{
 	{"port", "dispatcher port (default 48008)", num(func(c *config) *int { return &c.Port })},
 	{"data-dir", "where results are kept (default " + defaultDataDir() + ")", str(func(c *config) *string { return &c.DataDir })},
 	{"workers", "worker processes of the embedded pool (default: one per CPU)", num(func(c *config) *int { return &c.Workers })},
-	{"token", "API token (required when listening beyond loopback)", str(func(c *config) *string { return &c.Token })},
+	{"token", "API token (default: the one in the token file, made on the dispatcher's first start)", str(func(c *config) *string { return &c.Token })},
+	{"token-file", "where the API token is kept (default " + credential.TokenPath() + ")", str(func(c *config) *string { return &c.TokenFile })},
 	{"dispatcher", "dispatcher URL for client commands", str(func(c *config) *string { return &c.Dispatcher })},
 	{"log-level", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"redis", "Redis URL (redis://host:6379/0): run electrons on `govalent worker --redis` processes", str(func(c *config) *string { return &c.Redis })},
@@ -140,13 +143,23 @@ func (s *settings) resolve() (config, error) {
 		c.Dispatcher = "http://" + net.JoinHostPort(host, strconv.Itoa(c.Port))
 	}
 	c.Dispatcher = strings.TrimRight(c.Dispatcher, "/")
+	if c.TokenFile == "" {
+		c.TokenFile = credential.TokenPath()
+	}
 	return c, nil
 }
 
 func (c config) client() *ct.Client {
 	cl := ct.NewClient(c.Dispatcher)
-	if c.Token != "" {
-		cl.Token = c.Token
-	}
+	cl.Token = c.token()
 	return cl
+}
+
+// token is the credential client commands send: the configured token, else the token file's.
+func (c config) token() string {
+	if c.Token != "" {
+		return c.Token
+	}
+	t, _ := credential.Read(c.TokenFile)
+	return t
 }

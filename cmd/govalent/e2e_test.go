@@ -118,10 +118,78 @@ func TestDaemonAndClientCommands(t *testing.T) {
 	}
 }
 
-func TestBeyondLoopbackNeedsAToken(t *testing.T) {
-	out, err := govalent(t, nil, "start", "--foreground", "--host", "0.0.0.0", "--data-dir", t.TempDir())
-	if err == nil || !strings.Contains(out, "needs a token") {
-		t.Fatalf("%v\n%s", err, out)
+// The dispatcher always wants a credential. Started with none, it makes a token that only its owner can read,
+// which the owner's CLI finds; another user's requests get 401. A token given on the command line does not
+// stay on the daemon's command line, where ps shows it to everyone. The data directory is the owner's only.
+func TestCredentials(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	port := freePort(t)
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	env := []string{"GOVALENT_TOKEN_FILE=" + tokenFile}
+	flags := []string{"--data-dir", dir, "--port", strconv.Itoa(port)}
+	out, err := govalent(t, env, append([]string{"start"}, flags...)...)
+	if err != nil || !strings.Contains(out, url+"/login?code=") {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { govalent(t, env, append([]string{"stop"}, flags...)...) })
+	for path, mode := range map[string]os.FileMode{tokenFile: 0o600, dir: 0o700 | os.ModeDir, filepath.Join(dir, "govalent.log"): 0o600, filepath.Join(dir, "govalent.pid"): 0o600} {
+		if st, err := os.Stat(path); err != nil || st.Mode() != mode {
+			t.Errorf("%s: %v %v, want %v", path, st.Mode(), err, mode)
+		}
+	}
+	if out, err := govalent(t, env, append([]string{"list"}, flags...)...); err != nil || !strings.Contains(out, "0 of 0") {
+		t.Fatalf("the owner's CLI: %v\n%s", err, out)
+	}
+	if out, err := govalent(t, env, append([]string{"login-link"}, flags...)...); err != nil || !strings.Contains(out, url+"/login?code=") {
+		t.Fatalf("login-link: %v\n%s", err, out)
+	}
+	if out, err := govalent(t, []string{"GOVALENT_TOKEN_FILE=" + filepath.Join(t.TempDir(), "none")}, append([]string{"list"}, flags...)...); err == nil || !strings.Contains(out, "401") && !strings.Contains(out, "token") {
+		t.Fatalf("a client without the token: %v\n%s", err, out)
+	}
+	if os.Geteuid() == 0 {
+		// Another local user, with the same environment, cannot read the token and is refused.
+		shared, err := os.MkdirTemp("", "govalent-shared-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(shared)
+		exe := filepath.Join(shared, "govalent")
+		data, _ := os.ReadFile(binary)
+		if err := os.WriteFile(exe, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(shared, 0o755)
+		for _, args := range [][]string{{exe, "list", "--dispatcher", url}, {"cat", tokenFile}} {
+			cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--"}, args...)...)
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "401") && !strings.Contains(string(out), "ermission denied") {
+				t.Fatalf("user nobody ran %v: %v\n%s", args, err, out)
+			}
+			t.Logf("user nobody, %s: %s", args[0], strings.TrimSpace(string(out)))
+		}
+	} else {
+		t.Log("not root: the other-user check (setpriv) needs root; CI runs as root")
+	}
+	govalent(t, env, append([]string{"stop"}, flags...)...)
+
+	// A token given on the command line reaches the daemon by its environment.
+	secret := "cli-s3cret-token"
+	out, err = govalent(t, env, append([]string{"start", "--token", secret}, flags...)...)
+	if err != nil {
+		t.Fatalf("start --token: %v\n%s", err, out)
+	}
+	pid, _ := os.ReadFile(filepath.Join(dir, "govalent.pid"))
+	cmdline, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/cmdline")
+	if err != nil || strings.Contains(string(cmdline), secret) || !strings.Contains(string(cmdline), "--foreground") {
+		t.Fatalf("the daemon's command line: %q %v", cmdline, err)
+	}
+	if out, err := govalent(t, env, append([]string{"list"}, flags...)...); err == nil {
+		t.Fatalf("the file's token where another is configured: %s", out)
+	}
+	if out, err := govalent(t, append(env, "GOVALENT_TOKEN="+secret), append([]string{"list"}, flags...)...); err != nil {
+		t.Fatalf("the configured token: %v\n%s", err, out)
 	}
 }
 

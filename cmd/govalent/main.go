@@ -19,16 +19,17 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"start":  {"start the dispatcher (in the background unless --foreground)", cmdStart},
-		"stop":   {"stop the dispatcher", cmdStop},
-		"status": {"show the dispatcher, its executors and workers", cmdStatus},
-		"list":   {"list dispatches", cmdList},
-		"result": {"show a dispatch's result: result ID [--wait] [--json]", cmdResult},
-		"cancel": {"cancel a dispatch or some of its nodes: cancel ID [NODE...]", cmdCancel},
-		"logs":   {"print the dispatcher log", cmdLogs},
-		"run":    {"evaluate a Go file as one notebook cell: run FILE.go", cmdRun},
-		"worker": {"run tasks (started by the dispatcher with --pipe)", cmdWorker},
-		"kernel": {"the Jupyter kernel: kernel -f FILE, kernel install|uninstall", cmdKernel},
+		"start":      {"start the dispatcher (in the background unless --foreground)", cmdStart},
+		"stop":       {"stop the dispatcher", cmdStop},
+		"status":     {"show the dispatcher, its executors and workers", cmdStatus},
+		"list":       {"list dispatches", cmdList},
+		"result":     {"show a dispatch's result: result ID [--wait] [--json]", cmdResult},
+		"cancel":     {"cancel a dispatch or some of its nodes: cancel ID [NODE...]", cmdCancel},
+		"logs":       {"print the dispatcher log", cmdLogs},
+		"login-link": {"print a one-time link that logs a browser into the web UI", cmdLoginLink},
+		"run":        {"evaluate a Go file as one notebook cell: run FILE.go", cmdRun},
+		"worker":     {"run tasks (started by the dispatcher with --pipe)", cmdWorker},
+		"kernel":     {"the Jupyter kernel: kernel -f FILE, kernel install|uninstall", cmdKernel},
 	}
 }
 
@@ -40,7 +41,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-7s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun govalent COMMAND -h for a command's flags.")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,10 +58,7 @@ func cmdStart(args []string) error {
 	if err != nil {
 		return err
 	}
-	if !isLoopback(c.Host) && c.Token == "" {
-		return fmt.Errorf("listening on %s needs a token (--token or GOVALENT_TOKEN): the API runs code", c.Host)
-	}
-	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+	if err := privateDir(c.DataDir); err != nil {
 		return err
 	}
 	if *foreground {
@@ -68,17 +66,36 @@ func cmdStart(args []string) error {
 	}
 	if healthy(c) {
 		fmt.Printf("govalent dispatcher already running at %s\n", c.Dispatcher)
-		return nil
+	} else if err := daemonize(c, args); err != nil {
+		return err
 	}
-	return daemonize(c, args)
+	return printLoginLink(c)
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
+// privateDir makes dir, or narrows an existing one of ours, to its owner only: it holds every result and
+// program, and the log.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return os.Chmod(dir, 0o700)
+}
+
+func printLoginLink(c config) error {
+	link, err := c.client().LoginLink()
+	if err != nil {
+		return fmt.Errorf("getting a login link for the web UI: %w", err)
+	}
+	fmt.Printf("web UI (this link logs a browser in once): %s\n", link)
+	return nil
+}
+
+func cmdLoginLink(args []string) error {
+	c, _, err := parseClient("login-link", args, nil)
+	if err != nil {
+		return err
+	}
+	return printLoginLink(c)
 }
 
 // daemonize starts `govalent start --foreground` detached, logging to the data dir, and waits until it answers.
@@ -87,12 +104,20 @@ func daemonize(c config, args []string) error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(logFile(c), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logFile(c), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(exe, append([]string{"start", "--foreground"}, args...)...)
+	if err := logf.Chmod(0o600); err != nil { // a log made by an older version
+		return err
+	}
+	// The token goes by environment, not on the command line, where every user's ps would show it.
+	cmd := exec.Command(exe, append([]string{"start", "--foreground"}, withoutFlag(args, "token")...)...)
+	cmd.Env = os.Environ()
+	if c.Token != "" {
+		cmd.Env = append(cmd.Env, "GOVALENT_TOKEN="+c.Token)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -103,7 +128,7 @@ func daemonize(c config, args []string) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if healthy(c) {
-			fmt.Printf("govalent dispatcher started at %s (pid %d, data in %s); web UI at %s/\n", c.Dispatcher, cmd.Process.Pid, c.DataDir, c.Dispatcher)
+			fmt.Printf("govalent dispatcher started at %s (pid %d, data in %s)\n", c.Dispatcher, cmd.Process.Pid, c.DataDir)
 			return nil
 		}
 		select {
@@ -115,6 +140,23 @@ func daemonize(c config, args []string) error {
 	return fmt.Errorf("the dispatcher did not answer within 15s; see %s", logFile(c))
 }
 
+// withoutFlag drops every form of the flag name (-name v, --name v, -name=v, --name=v) from args, up to "--".
+func withoutFlag(args []string, name string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch a := strings.TrimLeft(args[i], "-"); {
+		case args[i] == "--":
+			return append(out, args[i:]...)
+		case a != args[i] && a == name:
+			i++ // and its value
+		case a != args[i] && strings.HasPrefix(a, name+"="):
+		default:
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
 func serve(c config) error {
 	log := newLogger(os.Stderr, c.LogLevel)
@@ -123,13 +165,13 @@ func serve(c config) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
 	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Redis: c.Redis, Logger: log,
+	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile, Redis: c.Redis, Logger: log,
 		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	if err := os.WriteFile(pidFile(c), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := os.WriteFile(pidFile(c), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return err
 	}
 	defer os.Remove(pidFile(c))
@@ -275,7 +317,9 @@ func startEmbedded(c config, fs *flag.FlagSet) (stop func(), err error) {
 			return nil, err
 		}
 	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: dataDir, Workers: c.Workers, Logger: newLogger(io.Discard, "error")})
+	// A token of its own, for this process's SDK only: nothing else needs to reach this dispatcher.
+	token := rand.Text()
+	d, err := dispatcher.New(dispatcher.Config{DataDir: dataDir, Workers: c.Workers, Token: token, Logger: newLogger(io.Discard, "error")})
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +331,7 @@ func startEmbedded(c config, fs *flag.FlagSet) (stop func(), err error) {
 	srv := &http.Server{Handler: d.Handler()}
 	go srv.Serve(ln)
 	os.Setenv("GOVALENT_DISPATCHER", "http://"+ln.Addr().String())
+	os.Setenv("GOVALENT_TOKEN", token)
 	return func() {
 		srv.Close()
 		d.Close()
