@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,4 +112,14 @@ func readPrivate(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty: remove it to make a new secret", path)
 	}
 	return s, nil
+}
+
+// RedactURL hides the password of a URL (redis://:secret@host → redis://:xxxxx@host) for logs and messages;
+// a string that does not parse as a URL is shown as "(unparsable URL)", since it may hold a secret too.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/govalent/govalent/internal/credential"
 )
 
 // Store keeps blobs by name. Names are flat ("ab12...") or slash-separated paths without "..".
@@ -40,7 +42,7 @@ func Open(ctx context.Context, location, dir string) (Store, error) {
 		}
 		return s, s.Check(ctx)
 	default:
-		return nil, fmt.Errorf("object store %q: want s3://bucket/prefix (or nothing for the data directory)", location)
+		return nil, fmt.Errorf("object store %q: want s3://bucket/prefix (or nothing for the data directory)", credential.RedactURL(location))
 	}
 }
 
@@ -49,7 +51,7 @@ type Dir struct{ path string }
 
 // NewDir creates dir if needed.
 func NewDir(dir string) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	return &Dir{path: dir}, nil
@@ -68,7 +70,7 @@ func (d *Dir) Put(_ context.Context, name string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
