@@ -409,6 +409,9 @@ func (d *Dispatcher) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, 200, map[string]string{"status": "ok"})
 }
 
+// ObjectStoreHeader names, in a backup's answer, the object store whose objects the backup refers to.
+const ObjectStoreHeader = "Govalent-Object-Store"
+
 // backup streams a consistent copy of the store as a tar archive (see results.Store.Backup); `govalent backup`
 // unpacks it. It is served by the dispatcher, not made from the files by the client, because the dispatcher
 // reads through its open database: the copy is consistent with what it is writing, and is made even after the
@@ -416,6 +419,9 @@ func (d *Dispatcher) healthz(w http.ResponseWriter, _ *http.Request) {
 // another machine too; and it writes no file where a client says.
 func (d *Dispatcher) backup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-tar")
+	if d.cfg.ObjectStore != "" { // the archive holds no objects: they stay there
+		w.Header().Set(ObjectStoreHeader, d.cfg.ObjectStore)
+	}
 	if err := d.store.Backup(r.Context(), w); err != nil {
 		// Once the archive has begun the status is sent: the client sees a truncated archive, which it refuses.
 		d.cfg.Logger.Error("backup failed", "err", err)

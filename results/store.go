@@ -256,9 +256,9 @@ func (s *Store) damaged(err error) error {
 		}
 	}
 	return fmt.Errorf("results: the database %s is damaged (%v), so the dispatcher will not start on it. "+
-		"Either restore a backup (made by `govalent backup DIR`: start with --data-dir DIR, or copy DIR's files into "+
-		"the data directory), or move %[1]s, %[1]s-wal and %[1]s-shm away to start with an empty database "+
-		"(dispatches stored in it are then no longer listed)", s.path, err)
+		"Either start from a backup made by `govalent backup DIR` (with --data-dir DIR), or move %[1]s, %[1]s-wal "+
+		"and %[1]s-shm away: to start with an empty database, or to put a backup's %[3]s in their place",
+		s.path, err, BackupDB)
 }
 
 // Check reports whether the database file is still the one the store opened. Once it was removed or replaced,
