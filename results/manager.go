@@ -102,25 +102,31 @@ type Health struct {
 // Health checks the database file (unless a failed write is being retried, which checks it each time) and
 // reports the store's condition.
 func (m *Manager) Health() *Health {
+	since, held, fault := m.condition()
+	if fault == nil {
+		return nil
+	}
+	return &Health{Error: fault.Error(), Since: since, Held: held}
+}
+
+// Writable returns nil when the store takes new work, else an error wrapping ErrUnavailable that says why.
+func (m *Manager) Writable() error {
+	since, held, fault := m.condition()
+	if fault == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (since %s; %d writes held in memory and retried until they are stored)", fault,
+		since.Format(time.RFC3339), held)
+}
+
+// condition is Health's data: since when, the saves held, and the fault (wrapping ErrUnavailable).
+func (m *Manager) condition() (since time.Time, held int, fault error) {
 	m.hmu.Lock()
 	defer m.hmu.Unlock()
 	if !m.retrying {
 		m.setFault(m.Check(), 0)
 	}
-	if m.fault == nil {
-		return nil
-	}
-	return &Health{Error: m.fault.Error(), Since: m.since, Held: m.held}
-}
-
-// Writable returns nil when the store takes new work, else an error wrapping ErrUnavailable that says why.
-func (m *Manager) Writable() error {
-	h := m.Health()
-	if h == nil {
-		return nil
-	}
-	return fmt.Errorf("%w since %s (%d writes held in memory and retried): %s", ErrUnavailable,
-		h.Since.Format(time.RFC3339), h.Held, h.Error)
+	return m.since, m.held, m.fault
 }
 
 // setFault records the store's condition and logs its changes; hmu is held.
