@@ -229,3 +229,53 @@ func TestDamagedDatabaseStopsTheStart(t *testing.T) {
 		t.Fatalf("start on a damaged database: %v", err)
 	}
 }
+
+// A sublattice built while the disk is full becomes its child dispatch once there is room: it does not fail.
+func TestFullDiskDelaysASublatticeWithoutFailingIt(t *testing.T) {
+	data := smallDisk(t, 16<<20)
+	gate := filepath.Join(t.TempDir(), "gate")
+	e, _ := startEnv(t, dispatcher.Config{DataDir: data})
+	e.cell(fmt.Sprintf(`
+import (
+	"os"
+	"time"
+)
+
+func WaitGate() {
+	for {
+		if _, err := os.Stat(%q); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+func Add(a, b int) int { return a + b }
+var add = ct.Electron(Add)
+
+var inner = ct.Lattice(func(a int) ct.Future { WaitGate(); return add(a, 1) })
+var innerNode = ct.Electron(inner)
+var outer = ct.Lattice(func(a int) ct.Future { return innerNode(a) })
+id, err := ct.Dispatch(outer, 41)
+`, gate))
+	id := e.value("id").(string)
+	cl := e.client()
+	waitFor(t, "the sublattice to be built", 30*time.Second, func() bool {
+		res, err := cl.GetResult(id, false)
+		return err == nil && res.Nodes[0].Status == ct.StatusRunning
+	})
+	filler := fill(t, data)
+	os.WriteFile(gate, nil, 0o644)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := cl.GetResult(id, false)
+		if err != nil || res.Nodes[0].Status != ct.StatusRunning || res.Status != ct.StatusRunning {
+			t.Fatalf("while the disk is full: %+v %v", res, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	os.Remove(filler)
+	res, err := cl.GetResultContext(t.Context(), id, true)
+	if err != nil || res.Status != ct.StatusCompleted || string(res.RawResult) != "42" || res.Nodes[0].SubDispatchID == "" {
+		t.Fatalf("after the disk has room: %+v %v", res, err)
+	}
+}
