@@ -265,6 +265,11 @@ func (e *Engine) submit(req *ct.DispatchRequest, parent *run, parentNode int) (s
 	if parent != nil {
 		rec.RootID, rec.ParentID, rec.ParentNode = parent.rec.RootID, parent.rec.ID, parentNode
 	}
+	// Refused while the store cannot write (its errors wrap results.ErrUnavailable): its nodes' outcomes could
+	// not be stored either.
+	if err := e.store.Writable(); err != nil {
+		return "", err
+	}
 	if err := e.store.CreateDispatch(&rec, graph, req.Program.Source); err != nil {
 		return "", fmt.Errorf("storing the dispatch: %w", err)
 	}
@@ -587,21 +592,21 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 	if nd.Kind != ct.KindElectron && nd.Kind != ct.KindSublattice && n.status == ct.StatusCompleted {
 		// Collections and selections are recomputed on resume, so they need not wait until they are stored.
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
-		e.complete(r, i, nil)
+		e.complete(r, i)
 		return
 	}
+	// The store holds the outcome and retries until it is written, however long the disk is full: a storage
+	// error is never the node's. Until then the node stays busy, and RUNNING to the API, as in the database.
 	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, func(err error) {
-		e.postFor(r, func() { e.complete(r, i, err) })
+		if err == nil { // else the store closed first: the node runs again at the next start
+			e.postFor(r, func() { e.complete(r, i) })
+		}
 	})
 }
 
 // complete runs once node i's final state is durable: it releases the node's dependents.
-func (e *Engine) complete(r *run, i int, storeErr error) {
+func (e *Engine) complete(r *run, i int) {
 	n := &r.nodes[i]
-	if storeErr != nil && n.status == ct.StatusCompleted {
-		n.status, n.err, n.output = ct.StatusFailed, "storing the output failed: "+storeErr.Error(), nil
-		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
-	}
 	n.busy = false
 	r.active--
 	name := r.graph.Nodes[i].Name
@@ -626,10 +631,24 @@ func (r *run) nodeRecord(i int) results.NodeRecord {
 	}
 }
 
+// childRetryDelay is how long a built sublattice waits to become a child dispatch while the store cannot write.
+const childRetryDelay = time.Second
+
 // startChild turns a built sublattice graph into a child dispatch; node i completes when the child does.
 func (e *Engine) startChild(r *run, i int, oc executors.Outcome) {
 	req := &ct.DispatchRequest{Graph: *oc.Graph, Program: *oc.Program, Inputs: mustJSON(r.nodeArgs(i))}
 	id, err := e.submit(req, r, i)
+	if errors.Is(err, results.ErrUnavailable) {
+		// Not the sublattice's fault: the node keeps its built graph and tries again.
+		time.AfterFunc(childRetryDelay, func() {
+			e.post(func() {
+				if r.nodes[i].busy {
+					e.settle(r, i, oc)
+				}
+			})
+		})
+		return
+	}
 	if err != nil {
 		e.settle(r, i, executors.Outcome{Error: "starting the sublattice: " + err.Error(), Start: oc.Start, End: time.Now()})
 		return
@@ -739,10 +758,10 @@ func (e *Engine) maybeFinish(r *run) {
 func (e *Engine) finish(r *run, nodes []results.NodeRecord) {
 	r.finishing = true
 	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}, Nodes: nodes}, func(err error) {
+		if err != nil {
+			return // the store closed first: the dispatch is resumed at the next start
+		}
 		e.postFor(r, func() {
-			if err != nil {
-				e.log.Error("storing the final state failed", "dispatch", r.rec.ID, "err", err)
-			}
 			r.finishing, r.decoded = false, nil
 			delete(e.runs, r.rec.ID)
 			e.recent.add(r)

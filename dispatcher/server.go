@@ -120,7 +120,7 @@ func (d *Dispatcher) Handler() http.Handler { return d.router }
 
 func (d *Dispatcher) routes() {
 	r := mux.NewRouter()
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	r.HandleFunc("/healthz", d.healthz)
 	// Routes are registered on r itself: gorilla/mux answers 404 instead of 405 for subrouter routes.
 	api := func(method, path string, h http.HandlerFunc) { r.Handle("/api/v1"+path, d.auth(h)).Methods(method) }
 	api(http.MethodPost, "/dispatches", d.createDispatch)
@@ -133,6 +133,7 @@ func (d *Dispatcher) routes() {
 	api(http.MethodGet, "/status", d.status)
 	api(http.MethodGet, "/summary", d.summary)
 	api(http.MethodGet, "/logs", d.logTail)
+	api(http.MethodGet, "/backup", d.backup)
 	api(http.MethodGet, "/dispatches/{id}/graph", d.getGraph)
 	api(http.MethodGet, "/dispatches/{id}/program", d.getProgram)
 	api(http.MethodPost, "/login-links", d.createLoginLink)
@@ -202,6 +203,8 @@ func errorCode(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, results.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -376,10 +379,44 @@ type StatusReport struct {
 	Workers []executors.WorkerInfo `json:"workers,omitempty"`
 	Queues  map[string]int64       `json:"queues,omitempty"`
 	Leased  int64                  `json:"leased,omitempty"`
+	// Storage is set while the result store cannot write
+	Storage *results.Health `json:"storage,omitempty"`
+}
+
+// healthz answers 200 while the dispatcher serves, with "status": "degraded" and the store's condition while
+// the store cannot write (results are held in memory and new dispatches refused). It stays 200 then: this is
+// liveness, and restarting the dispatcher would not free the disk, but would drop what it holds.
+func (d *Dispatcher) healthz(w http.ResponseWriter, _ *http.Request) {
+	if h := d.store.Health(); h != nil {
+		writeJSON(w, 200, map[string]any{"status": "degraded", "storage": h})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ok"})
+}
+
+// ObjectStoreHeader names, in a backup's answer, the object store whose objects the backup refers to.
+const ObjectStoreHeader = "Govalent-Object-Store"
+
+// backup streams a consistent copy of the store as a tar archive (see results.Store.Backup); `govalent backup`
+// unpacks it. It is served by the dispatcher, not made from the files by the client, because the dispatcher
+// reads through its open database: the copy is consistent with what it is writing, and is made even after the
+// database file was removed under it (when a backup is the one way to save its content), for a dispatcher on
+// another machine too; and it writes no file where a client says.
+func (d *Dispatcher) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-tar")
+	if d.cfg.ObjectStore != "" { // the archive holds no objects: they stay there
+		w.Header().Set(ObjectStoreHeader, d.cfg.ObjectStore)
+	}
+	if err := d.store.Backup(r.Context(), w); err != nil {
+		// Once the archive has begun the status is sent: the client sees a truncated archive, which it refuses.
+		d.cfg.Logger.Error("backup failed", "err", err)
+		writeError(w, http.StatusInternalServerError, err)
+	}
 }
 
 func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
-	rep := StatusReport{PID: os.Getpid(), Uptime: time.Since(d.started).Round(time.Second).String(), DataDir: d.cfg.DataDir, Running: d.engine.Running(), Goroutines: runtime.NumGoroutine()}
+	rep := StatusReport{PID: os.Getpid(), Uptime: time.Since(d.started).Round(time.Second).String(), DataDir: d.cfg.DataDir,
+		Running: d.engine.Running(), Goroutines: runtime.NumGoroutine(), Storage: d.store.Health()}
 	for _, name := range d.engine.executorNames() {
 		rep.Executors = append(rep.Executors, d.executors[name].Stats())
 		if p, ok := d.executors[name].(executors.Pool); ok {

@@ -2,20 +2,35 @@ package results
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"sync"
+	"time"
 )
 
 // Manager batches writes into few transactions (group commit): each Save's callback runs once its data is
 // durable. Thousands of node completions a second cost a handful of commits.
+//
+// A write that fails (a full disk, an I/O error, the database file removed) is a condition of the store, not
+// of what was written: the Manager keeps the batch in memory, retries it with backoff, and reports the
+// condition through Health until a commit succeeds. Saves made meanwhile join the held batch, so Save never
+// waits for the disk.
 type Manager struct {
 	*Store
 	reqs chan saveReq
+	quit chan struct{} // closed by Close: stop retrying
 	done chan struct{}
 	log  *slog.Logger
 
 	mu     sync.RWMutex // Close waits for Saves in progress
 	closed bool
+
+	hmu      sync.Mutex
+	fault    error     // why the store cannot write; nil when it can
+	since    time.Time // when fault began
+	held     int       // saves waiting in memory for a commit
+	retrying bool      // the writer owns fault until its held batch is stored
 }
 
 type saveReq struct {
@@ -23,12 +38,20 @@ type saveReq struct {
 	then  func(error)
 }
 
-// maxBatch bounds how many saves go into one transaction.
+// maxBatch bounds how many saves go into one transaction while the store writes.
 const maxBatch = 4096
+
+// The writer retries a failed commit after retryFirst, doubling up to retryMax; an idle writer checks the
+// database file every checkEvery.
+const (
+	retryFirst = 100 * time.Millisecond
+	retryMax   = 5 * time.Second
+	checkEvery = 5 * time.Second
+)
 
 // NewManager starts the writer goroutine of s.
 func NewManager(s *Store, log *slog.Logger) *Manager {
-	m := &Manager{Store: s, reqs: make(chan saveReq, maxBatch), done: make(chan struct{}), log: log}
+	m := &Manager{Store: s, reqs: make(chan saveReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log}
 	go m.loop()
 	return m
 }
@@ -36,7 +59,8 @@ func NewManager(s *Store, log *slog.Logger) *Manager {
 // ErrClosed is what saving after Close gives.
 var ErrClosed = errors.New("results: the store is closed")
 
-// Save writes b and then calls then (from the writer goroutine) with the outcome.
+// Save writes b and then calls then (from the writer goroutine) with the outcome. The outcome is an error only
+// when the store is closed before b could be written.
 func (m *Manager) Save(b Batch, then func(error)) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -56,38 +80,101 @@ func (m *Manager) SaveSync(b Batch) error {
 	return <-ch
 }
 
-// Close flushes pending writes and stops the writer.
+// Close flushes pending writes and stops the writer. Writes the store cannot take are dropped (after one more
+// try): their nodes are RUNNING in the database and run again at the next start.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
+	close(m.quit)
 	close(m.reqs)
 	<-m.done
 	return m.Store.Close()
 }
 
+// Health is the store's condition, as /healthz and `govalent status` show it; nil means it writes.
+type Health struct {
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+	Held  int       `json:"held_writes"` // saves kept in memory until the store can write them
+}
+
+// Health checks the database file (unless a failed write is being retried, which checks it each time) and
+// reports the store's condition.
+func (m *Manager) Health() *Health {
+	since, held, fault := m.condition()
+	if fault == nil {
+		return nil
+	}
+	return &Health{Error: fault.Error(), Since: since, Held: held}
+}
+
+// Writable returns nil when the store takes new work, else an error wrapping ErrUnavailable that says why.
+func (m *Manager) Writable() error {
+	since, held, fault := m.condition()
+	if fault == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (since %s; %d writes held in memory and retried until they are stored)", fault,
+		since.Format(time.RFC3339), held)
+}
+
+// condition is Health's data: since when, the saves held, and the fault (wrapping ErrUnavailable).
+func (m *Manager) condition() (since time.Time, held int, fault error) {
+	m.hmu.Lock()
+	defer m.hmu.Unlock()
+	if !m.retrying {
+		m.setFault(m.Check(), 0)
+	}
+	return m.since, m.held, m.fault
+}
+
+// setFault records the store's condition and logs its changes; hmu is held.
+func (m *Manager) setFault(err error, held int) {
+	switch {
+	case err != nil && m.fault == nil:
+		m.since = time.Now().UTC()
+		m.log.Error("the result store cannot write: results are held in memory and written when it can; new dispatches are refused", "err", err)
+	case err == nil && m.fault != nil:
+		m.log.Info("the result store writes again", "after", time.Since(m.since).Round(time.Millisecond).String(), "held_writes", m.held)
+	}
+	m.fault, m.held = err, held
+}
+
 func (m *Manager) loop() {
 	defer close(m.done)
-	for first := range m.reqs {
-		pending := []saveReq{first}
-		merged := first.batch
-	drain:
-		for len(pending) < maxBatch {
-			select {
-			case r, ok := <-m.reqs:
-				if !ok {
-					break drain
-				}
-				pending = append(pending, r)
-				merged.Dispatches = append(merged.Dispatches, r.batch.Dispatches...)
-				merged.Nodes = append(merged.Nodes, r.batch.Nodes...)
-			default:
-				break drain
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	for {
+		var pending []saveReq
+		select {
+		case r, ok := <-m.reqs:
+			if !ok {
+				return
 			}
+			pending = append(pending, r)
+		case <-tick.C:
+			m.Health()
+			continue
 		}
-		err := m.Commit(merged)
+		m.take(&pending, maxBatch)
+		err := m.commit(pending)
+		for delay := retryFirst; err != nil && !m.closing(); delay = min(2*delay, retryMax) {
+			m.hmu.Lock()
+			m.retrying = true
+			m.setFault(err, len(pending))
+			m.hmu.Unlock()
+			m.wait(&pending, delay)
+			err = m.commit(pending)
+		}
+		m.hmu.Lock()
+		if m.retrying {
+			m.retrying = false
+			m.setFault(err, 0)
+		}
+		m.hmu.Unlock()
 		if err != nil {
-			m.log.Error("storing results failed", "err", err, "saves", len(pending))
+			m.log.Error("the store closed before these results could be written; their nodes run again at the next start", "err", err, "saves", len(pending))
 		}
 		for _, r := range pending {
 			if r.then != nil {
@@ -95,4 +182,61 @@ func (m *Manager) loop() {
 			}
 		}
 	}
+}
+
+// take moves the saves waiting in the channel to pending, while it has fewer than limit.
+func (m *Manager) take(pending *[]saveReq, limit int) {
+	for len(*pending) < limit {
+		select {
+		case r, ok := <-m.reqs:
+			if !ok {
+				return
+			}
+			*pending = append(*pending, r)
+		default:
+			return
+		}
+	}
+}
+
+// wait sleeps for d before a retry, taking the saves that arrive meanwhile (however many: they are held in
+// memory anyway, and a full channel would block the scheduler), until Close.
+func (m *Manager) wait(pending *[]saveReq, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	reqs := m.reqs
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			*pending = append(*pending, r)
+		case <-t.C:
+			return
+		case <-m.quit:
+			m.take(pending, math.MaxInt)
+			return
+		}
+	}
+}
+
+func (m *Manager) closing() bool {
+	select {
+	case <-m.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// commit writes the saves in one transaction.
+func (m *Manager) commit(pending []saveReq) error {
+	var merged Batch
+	for _, r := range pending {
+		merged.Dispatches = append(merged.Dispatches, r.batch.Dispatches...)
+		merged.Nodes = append(merged.Nodes, r.batch.Nodes...)
+	}
+	return m.Commit(merged)
 }

@@ -7,6 +7,10 @@
 // write-ahead log, so a dispatcher killed with SIGKILL loses nothing it has reported as stored. (With
 // synchronous=NORMAL, a power loss may lose the last transactions: durability against the machine dying needs
 // synchronous=FULL, at a cost per commit.)
+//
+// A store refuses to open a damaged database (PRAGMA quick_check), and refuses every write once its database
+// file has been removed or replaced under it (such writes would go to a file no later start opens); the Manager
+// holds what it could not write and retries. Backup streams a consistent copy while the dispatcher runs.
 package results
 
 import (
@@ -19,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +32,8 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/results/objects"
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DispatchRecord is a dispatch's row.
@@ -75,9 +81,24 @@ type Batch struct {
 // ErrNotFound is returned for unknown dispatch ids.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnavailable is wrapped by the errors of a store that cannot write: a full disk, an I/O error, its
+// database file removed or replaced.
+var ErrUnavailable = errors.New("the result store cannot write")
+
+// unavailable marks a write's error as the store's condition (never the data's: nothing written is refused
+// for its content).
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
 // Store is the embedded database and its object store.
 type Store struct {
 	db        *sql.DB
+	path      string      // the database file
+	file      os.FileInfo // what path was when it was opened: Check compares
 	objects   objects.Store
 	threshold int
 	// Prepared once (preparing per commit was a tenth of the dispatcher's CPU): one row, and nodesPerStatement
@@ -121,35 +142,149 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 	if opts.DB == "" {
 		opts.DB = filepath.Join(dir, "govalent.db")
 	}
-	if err := os.MkdirAll(filepath.Dir(opts.DB), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(opts.DB), 0o700); err != nil {
 		return nil, err
 	}
 	objs, err := objects.Open(context.Background(), opts.ObjectStore, filepath.Join(dir, "objects"))
 	if err != nil {
 		return nil, err
 	}
+	// The file is created here, and connections open it with mode=rw: a connection opened after the file was
+	// removed fails instead of starting an empty database in its place.
+	f, err := os.OpenFile(opts.DB, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("results: opening the database: %w", err)
+	}
+	info, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	// The owner's only, also when made by an older version; SQLite gives its -wal and -shm files the
+	// database's mode.
+	for _, p := range []string{opts.DB, opts.DB + "-wal", opts.DB + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("results: making %s private: %w", p, err)
+		}
+	}
 	dsn := "file:" + opts.DB +
-		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+		"?mode=rw&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(4)
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("results: creating schema: %w", err)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	s := &Store{db: db, path: opts.DB, file: info, objects: objs, threshold: InlineLimit, corrupt: map[string]bool{}}
+	err = s.open()
+	if err == nil {
+		err = s.prepare()
 	}
-	upsert, err := db.Prepare(upsertNodesSQL(1))
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	upsertMany, err := db.Prepare(upsertNodesSQL(nodesPerStatement))
-	if err != nil {
-		db.Close()
-		return nil, err
+	return s, nil
+}
+
+// maxConns is the size of the connection pool.
+const maxConns = 4
+
+// open checks the database, and opens every connection of the pool (kept open, so all of them read the file
+// that was checked, even once it has been removed or replaced).
+func (s *Store) open() error {
+	conns := make([]*sql.Conn, 0, maxConns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range maxConns {
+		c, err := s.db.Conn(context.Background())
+		if err != nil {
+			return s.damaged(err)
+		}
+		conns = append(conns, c)
 	}
-	return &Store{db: db, objects: objs, threshold: InlineLimit, upsertNode: upsert, upsertNodes: upsertMany, corrupt: map[string]bool{}}, nil
+	if err := s.quickCheck(conns[0]); err != nil {
+		return err
+	}
+	if _, err := conns[0].ExecContext(context.Background(), schema); err != nil {
+		return fmt.Errorf("results: creating schema in %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// prepare prepares the statements of every commit.
+func (s *Store) prepare() error {
+	var err error
+	if s.upsertNode, err = s.db.Prepare(upsertNodesSQL(1)); err != nil {
+		return err
+	}
+	s.upsertNodes, err = s.db.Prepare(upsertNodesSQL(nodesPerStatement))
+	return err
+}
+
+// quickCheck runs PRAGMA quick_check, which reads every page of the database: a damaged file is found at
+// start rather than when a dispatch on a damaged page is read.
+func (s *Store) quickCheck(c *sql.Conn) error {
+	rows, err := c.QueryContext(context.Background(), "PRAGMA quick_check(5)")
+	if err != nil {
+		return s.damaged(err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return s.damaged(err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.damaged(err)
+	}
+	if len(problems) > 0 {
+		return s.damaged(errors.New(strings.Join(problems, "; ")))
+	}
+	return nil
+}
+
+// damaged explains an error of opening or checking the database: what is wrong and what to do about it.
+func (s *Store) damaged(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		default:
+			return fmt.Errorf("results: cannot open the database %s: %w", s.path, err)
+		}
+	}
+	return fmt.Errorf("results: the database %s is damaged (%v), so the dispatcher will not start on it. "+
+		"Either start from a backup made by `govalent backup DIR` (with --data-dir DIR), or move %[1]s, %[1]s-wal "+
+		"and %[1]s-shm away: to start with an empty database, or to put a backup's %[3]s in their place",
+		s.path, err, BackupDB)
+}
+
+// Check reports whether the database file is still the one the store opened. Once it was removed or replaced,
+// writes would go to a file no later start opens: every write is refused, wrapping ErrUnavailable.
+func (s *Store) Check() error {
+	info, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: the database file %s was removed while the dispatcher had it open. "+
+			"Run `govalent backup DIR` now to save what the dispatcher still holds, then stop it and start it "+
+			"with --data-dir DIR", ErrUnavailable, s.path)
+	case err != nil:
+		return fmt.Errorf("%w: the database file %s: %w", ErrUnavailable, s.path, err)
+	case !os.SameFile(info, s.file):
+		return fmt.Errorf("%w: the database file %s was replaced by another file while the dispatcher had it "+
+			"open. Stop the dispatcher to use the new file (run `govalent backup DIR` first to keep what the "+
+			"running dispatcher holds)", ErrUnavailable, s.path)
+	}
+	return nil
 }
 
 // nodesPerStatement is how many node rows one multi-row upsert writes.
@@ -253,8 +388,15 @@ func ProgramHash(src string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// CreateDispatch stores a new dispatch with its graph and program, durably.
+// CreateDispatch stores a new dispatch with its graph and program, durably. Its errors wrap ErrUnavailable.
 func (s *Store) CreateDispatch(rec *DispatchRecord, graph []byte, program string) error {
+	return unavailable(s.createDispatch(rec, graph, program))
+}
+
+func (s *Store) createDispatch(rec *DispatchRecord, graph []byte, program string) error {
+	if err := s.Check(); err != nil {
+		return err
+	}
 	g, err := s.put(graph)
 	if err != nil {
 		return err
@@ -288,8 +430,13 @@ func (s *Store) CreateDispatch(rec *DispatchRecord, graph []byte, program string
 	return tx.Commit()
 }
 
-// Commit writes a batch in one transaction.
-func (s *Store) Commit(b Batch) error {
+// Commit writes a batch in one transaction. Its errors wrap ErrUnavailable.
+func (s *Store) Commit(b Batch) error { return unavailable(s.commit(b)) }
+
+func (s *Store) commit(b Batch) error {
+	if err := s.Check(); err != nil {
+		return err
+	}
 	type nodeRow struct {
 		r                   *NodeRecord
 		out, stdout, stderr []byte
@@ -478,8 +625,18 @@ func (s *Store) Unfinished() ([]string, error) {
 	return ids, rows.Err()
 }
 
-// Delete removes a dispatch and its nodes.
+// Delete removes a dispatch and its nodes. Its errors are ErrNotFound, or wrap ErrUnavailable.
 func (s *Store) Delete(id string) error {
+	if err := s.delete(id); !errors.Is(err, ErrNotFound) {
+		return unavailable(err)
+	}
+	return ErrNotFound
+}
+
+func (s *Store) delete(id string) error {
+	if err := s.Check(); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return err

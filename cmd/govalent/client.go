@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/interp"
+	"github.com/govalent/govalent/results"
 )
 
 func parseClient(name string, args []string, extra func(*flag.FlagSet)) (config, *flag.FlagSet, error) {
@@ -56,6 +58,10 @@ func cmdStatus(args []string) error {
 	}
 	fmt.Printf("govalent dispatcher at %s: running (pid %d, up %s, data in %s)\n", c.Dispatcher, rep.PID, rep.Uptime, rep.DataDir)
 	fmt.Printf("dispatches running: %d\n", rep.Running)
+	if h := rep.Storage; h != nil {
+		fmt.Printf("STORAGE CANNOT WRITE since %s (%d writes held in memory and retried; new dispatches are refused): %s\n",
+			h.Since.Local().Format("2006-01-02 15:04:05"), h.Held, h.Error)
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EXECUTOR\tWORKERS\tBUSY\tQUEUED\tDONE")
 	for _, ex := range rep.Executors {
@@ -236,6 +242,48 @@ func cmdRun(args []string) error {
 			fmt.Fprintln(os.Stderr, ce.Stack)
 		}
 		return exitError{1}
+	}
+	return nil
+}
+
+// cmdBackup asks the running dispatcher for a consistent copy of its store (GET /api/v1/backup, a tar stream)
+// and unpacks it into DIR, which becomes a data directory to start a dispatcher on.
+func cmdBackup(args []string) error {
+	c, fs, err := parseClient("backup", args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: govalent backup DIR (a new or empty directory)")
+	}
+	dir := fs.Arg(0)
+	cl := c.client()
+	req, err := http.NewRequest(http.MethodGet, cl.BaseURL+"/api/v1/backup", nil)
+	if err != nil {
+		return err
+	}
+	if cl.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+cl.Token)
+	}
+	resp, err := cl.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ct.ErrUnreachable, cl.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		return &ct.APIError{Code: resp.StatusCode, Message: e.Error}
+	}
+	dispatches, objects, err := results.Unpack(resp.Body, dir)
+	if err != nil {
+		return fmt.Errorf("backup into %s failed (remove it before trying again): %w", dir, err)
+	}
+	fmt.Printf("backup in %s: %d dispatches, %d objects; to use it, start a dispatcher with --data-dir %s\n", dir, dispatches, objects, dir)
+	if loc := resp.Header.Get(dispatcher.ObjectStoreHeader); loc != "" {
+		fmt.Printf("values over the inline limit stay in %s: start with --object-store %s too\n", loc, loc)
 	}
 	return nil
 }

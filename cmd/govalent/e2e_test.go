@@ -133,7 +133,8 @@ func TestCredentials(t *testing.T) {
 		t.Fatalf("start: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { govalent(t, env, append([]string{"stop"}, flags...)...) })
-	for path, mode := range map[string]os.FileMode{tokenFile: 0o600, dir: 0o700 | os.ModeDir, filepath.Join(dir, "govalent.log"): 0o600, filepath.Join(dir, "govalent.pid"): 0o600} {
+	for path, mode := range map[string]os.FileMode{tokenFile: 0o600, dir: 0o700 | os.ModeDir, filepath.Join(dir, "govalent.log"): 0o600, filepath.Join(dir, "govalent.pid"): 0o600,
+		filepath.Join(dir, "govalent.db"): 0o600, filepath.Join(dir, "govalent.db-wal"): 0o600, filepath.Join(dir, "objects"): 0o700 | os.ModeDir} {
 		if st, err := os.Stat(path); err != nil || st.Mode() != mode {
 			t.Errorf("%s: %v %v, want %v", path, st.Mode(), err, mode)
 		}

@@ -26,6 +26,7 @@ func init() {
 		"result":     {"show a dispatch's result: result ID [--wait] [--json]", cmdResult},
 		"cancel":     {"cancel a dispatch or some of its nodes: cancel ID [NODE...]", cmdCancel},
 		"logs":       {"print the dispatcher log", cmdLogs},
+		"backup":     {"copy the running dispatcher's results into a new directory: backup DIR", cmdBackup},
 		"login-link": {"print a one-time link that logs a browser into the web UI", cmdLoginLink},
 		"run":        {"evaluate a Go file as one notebook cell: run FILE.go", cmdRun},
 		"worker":     {"run tasks (started by the dispatcher with --pipe)", cmdWorker},

@@ -122,6 +122,9 @@ func (d *Dir) Exists(_ context.Context, name string) (bool, error) {
 
 func (d *Dir) String() string { return d.path }
 
+// Root is the directory holding the blobs.
+func (d *Dir) Root() string { return d.path }
+
 // checkName refuses names that could leave the store's root.
 func checkName(name string) error {
 	if name == "" || strings.HasPrefix(name, "/") {
