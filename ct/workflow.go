@@ -440,13 +440,17 @@ func (b *builder) arg(a any) (Arg, error) {
 		}
 	case reflect.Map:
 		n = Node{Kind: KindDict, Name: "dict"}
-		iter := v.MapRange()
-		for iter.Next() {
-			el, err := b.arg(iter.Value().Interface())
+		// Keys in order, not Go's random map order, so that one lattice always builds the same graph (the ids
+		// of nested collection nodes included).
+		keys := v.MapKeys()
+		name := func(k reflect.Value) string { return fmt.Sprint(k.Interface()) }
+		sort.Slice(keys, func(i, j int) bool { return name(keys[i]) < name(keys[j]) })
+		for _, k := range keys {
+			el, err := b.arg(v.MapIndex(k).Interface())
 			if err != nil {
 				return Arg{}, err
 			}
-			el.Name = fmt.Sprint(iter.Key().Interface())
+			el.Name = name(k)
 			n.Args = append(n.Args, el)
 		}
 	default:
