@@ -507,7 +507,11 @@ func BuildGraph(wf *Workflow, args ...any) (g *Graph, prog Program, err error) {
 
 func (b *builder) run(wf *Workflow, args []any) (out Arg, err error) {
 	ft := wf.fn.Type()
-	if !ft.IsVariadic() && len(args) != ft.NumIn() {
+	if ft.IsVariadic() {
+		if len(args) < ft.NumIn()-1 {
+			return out, fmt.Errorf("ct: lattice %s takes at least %d arguments, got %d", wf.name, ft.NumIn()-1, len(args))
+		}
+	} else if len(args) != ft.NumIn() {
 		return out, fmt.Errorf("ct: lattice %s takes %d arguments, got %d", wf.name, ft.NumIn(), len(args))
 	}
 	in := make([]reflect.Value, len(args))
