@@ -541,7 +541,10 @@ func (b *builder) run(wf *Workflow, args []any) (out Arg, err error) {
 	case 0:
 		return out, nil
 	case 1:
-		return b.arg(res[0].Interface())
+		if out, err = b.arg(res[0].Interface()); err != nil {
+			err = fmt.Errorf("ct: lattice %s output: %w", wf.name, err)
+		}
+		return out, err
 	default:
 		return out, fmt.Errorf("ct: lattice %s must return one value", wf.name)
 	}
