@@ -253,18 +253,18 @@ func (f Future) Field(name string) Future {
 		if st.Kind() == reflect.Pointer {
 			st = st.Elem()
 		}
-		sf, ok := reflect.Type(nil), false
+		field, ok := reflect.StructField{}, false
 		if st.Kind() == reflect.Struct {
-			var field reflect.StructField
-			if field, ok = st.FieldByName(name); ok {
-				sf = field.Type
-				key = jsonName(field)
-			}
+			field, ok = st.FieldByName(name)
 		}
-		if !ok {
+		// Refuse now what the node could only fail at run time: the output is JSON.
+		if tuple, isTuple := tupleOf(st); isTuple { // several results travel as an array
+			b.fail(fmt.Errorf("ct: Field(%q) on the %d results of an electron; use Index", name, len(tuple)))
+		} else if !ok || !field.IsExported() || field.Tag.Get("json") == "-" { // JSON leaves these out
 			b.fail(fmt.Errorf("ct: Field(%q): %s has no such field", name, f.typ))
+		} else {
+			t, key = field.Type, jsonName(field)
 		}
-		t = sf
 	}
 	return b.addSelect(f, Node{Kind: KindField, Key: key, Name: "." + name}, t)
 }
