@@ -104,7 +104,8 @@ func compiledFuncName(v reflect.Value) string {
 	if fn == nil {
 		return "lambda"
 	}
-	name := fn.Name()
+	// Trim what the compiler adds to method values ("T.M-fm") and generic funcs ("F[...]", which has dots).
+	name := strings.TrimSuffix(strings.TrimSuffix(fn.Name(), "-fm"), "[...]")
 	name = name[strings.LastIndex(name, ".")+1:]
 	if strings.HasPrefix(name, "func") {
 		return "lambda"
