@@ -104,7 +104,8 @@ func compiledFuncName(v reflect.Value) string {
 	if fn == nil {
 		return "lambda"
 	}
-	name := fn.Name()
+	// Trim what the compiler adds to method values ("T.M-fm") and generic funcs ("F[...]", which has dots).
+	name := strings.TrimSuffix(strings.TrimSuffix(fn.Name(), "-fm"), "[...]")
 	name = name[strings.LastIndex(name, ".")+1:]
 	if strings.HasPrefix(name, "func") {
 		return "lambda"
@@ -253,18 +254,18 @@ func (f Future) Field(name string) Future {
 		if st.Kind() == reflect.Pointer {
 			st = st.Elem()
 		}
-		sf, ok := reflect.Type(nil), false
+		field, ok := reflect.StructField{}, false
 		if st.Kind() == reflect.Struct {
-			var field reflect.StructField
-			if field, ok = st.FieldByName(name); ok {
-				sf = field.Type
-				key = jsonName(field)
-			}
+			field, ok = st.FieldByName(name)
 		}
-		if !ok {
+		// Refuse now what the node could only fail at run time: the output is JSON.
+		if tuple, isTuple := tupleOf(st); isTuple { // several results travel as an array
+			b.fail(fmt.Errorf("ct: Field(%q) on the %d results of an electron; use Index", name, len(tuple)))
+		} else if !ok || !field.IsExported() || field.Tag.Get("json") == "-" { // JSON leaves these out
 			b.fail(fmt.Errorf("ct: Field(%q): %s has no such field", name, f.typ))
+		} else {
+			t, key = field.Type, jsonName(field)
 		}
-		t = sf
 	}
 	return b.addSelect(f, Node{Kind: KindField, Key: key, Name: "." + name}, t)
 }
@@ -440,13 +441,17 @@ func (b *builder) arg(a any) (Arg, error) {
 		}
 	case reflect.Map:
 		n = Node{Kind: KindDict, Name: "dict"}
-		iter := v.MapRange()
-		for iter.Next() {
-			el, err := b.arg(iter.Value().Interface())
+		// Keys in order, not Go's random map order, so that one lattice always builds the same graph (the ids
+		// of nested collection nodes included).
+		keys := v.MapKeys()
+		name := func(k reflect.Value) string { return fmt.Sprint(k.Interface()) }
+		sort.Slice(keys, func(i, j int) bool { return name(keys[i]) < name(keys[j]) })
+		for _, k := range keys {
+			el, err := b.arg(v.MapIndex(k).Interface())
 			if err != nil {
 				return Arg{}, err
 			}
-			el.Name = fmt.Sprint(iter.Key().Interface())
+			el.Name = name(k)
 			n.Args = append(n.Args, el)
 		}
 	default:
@@ -503,7 +508,11 @@ func BuildGraph(wf *Workflow, args ...any) (g *Graph, prog Program, err error) {
 
 func (b *builder) run(wf *Workflow, args []any) (out Arg, err error) {
 	ft := wf.fn.Type()
-	if !ft.IsVariadic() && len(args) != ft.NumIn() {
+	if ft.IsVariadic() {
+		if len(args) < ft.NumIn()-1 {
+			return out, fmt.Errorf("ct: lattice %s takes at least %d arguments, got %d", wf.name, ft.NumIn()-1, len(args))
+		}
+	} else if len(args) != ft.NumIn() {
 		return out, fmt.Errorf("ct: lattice %s takes %d arguments, got %d", wf.name, ft.NumIn(), len(args))
 	}
 	in := make([]reflect.Value, len(args))
@@ -533,7 +542,10 @@ func (b *builder) run(wf *Workflow, args []any) (out Arg, err error) {
 	case 0:
 		return out, nil
 	case 1:
-		return b.arg(res[0].Interface())
+		if out, err = b.arg(res[0].Interface()); err != nil {
+			err = fmt.Errorf("ct: lattice %s output: %w", wf.name, err)
+		}
+		return out, err
 	default:
 		return out, fmt.Errorf("ct: lattice %s must return one value", wf.name)
 	}
