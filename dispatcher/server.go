@@ -30,6 +30,7 @@ type Config struct {
 	MaxBody       int64    // largest request body accepted; 0 means 256 MiB
 	Token         string   // when set, API requests need "Authorization: Bearer <token>"
 	Redis         string   // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
+	RedisKey      []byte   // authenticates tasks and outcomes on Redis (redisq.LoadKey)
 	ObjectStore   string   // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
 	Database      string   // the SQLite file; "" for DataDir/govalent.db
 	Logger        *slog.Logger

@@ -59,10 +59,13 @@ func (r *testRedis) restart(t *testing.T, down time.Duration) {
 	r.start(t)
 }
 
-func startWorker(t *testing.T, redisURL string, extra ...string) *exec.Cmd {
+// startWorker starts a Redis worker that reads the dispatcher's key file from dataDir, as a worker on another
+// machine reads the copy it was given.
+func startWorker(t *testing.T, redisURL, dataDir string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"worker", "--redis", redisURL, "--concurrency", "1", "--lease", "1s"}, extra...)...)
-	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"))
+	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"),
+		"GOVALENT_REDIS_KEY_FILE="+filepath.Join(dataDir, "redis.key"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func newRedisSetup(t *testing.T, workers int) *redisSetup {
 	r.url = "http://127.0.0.1:" + strconv.Itoa(r.port)
 	r.startDispatcher(t)
 	for i := 0; i < workers; i++ {
-		r.workers = append(r.workers, startWorker(t, r.redisURL))
+		r.workers = append(r.workers, startWorker(t, r.redisURL, r.dir))
 	}
 	t.Setenv("GOVALENT_DISPATCHER", r.url)
 	s, err := interp.New(interp.Options{})
@@ -288,7 +291,7 @@ func TestRedisPoolStatusShowsWorkers(t *testing.T) {
 // ct.Queue sends an electron to the workers that serve that queue.
 func TestRedisPoolNamedQueues(t *testing.T) {
 	r := newRedisSetup(t, 1) // serves "default"
-	gpu := startWorker(t, r.redisURL, "--queue", "gpu")
+	gpu := startWorker(t, r.redisURL, r.dir, "--queue", "gpu")
 	_, err := r.session.Eval(context.Background(), `
 import "os"
 func Where() int { return os.Getppid() }
