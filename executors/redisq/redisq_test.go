@@ -30,6 +30,8 @@ type testRedis struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// persist: with an append-only file (else Redis loses everything when it restarts)
+	persist bool
 }
 
 func freePort(tb testing.TB) int {
@@ -41,12 +43,15 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startRedis(tb testing.TB) *testRedis {
+func startRedis(tb testing.TB) *testRedis { return startRedisWith(tb, true) }
+
+// startRedisWith starts a Redis with an append-only file, or with no persistence at all.
+func startRedisWith(tb testing.TB, persist bool) *testRedis {
 	tb.Helper()
 	if _, err := os.Stat(redisServer); err != nil {
 		tb.Skipf("%s not available: %v", redisServer, err)
 	}
-	r := &testRedis{tb: tb, port: freePort(tb), dir: tb.TempDir()}
+	r := &testRedis{tb: tb, port: freePort(tb), dir: tb.TempDir(), persist: persist}
 	r.start()
 	tb.Cleanup(r.kill)
 	return r
@@ -56,8 +61,12 @@ func (r *testRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 func (r *testRedis) start() {
 	r.tb.Helper()
+	aof := "no"
+	if r.persist {
+		aof = "yes"
+	}
 	r.cmd = exec.Command(redisServer, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--appendonly", "yes", "--save", "")
+		"--appendonly", aof, "--save", "")
 	r.cmd.Stdout = nil
 	r.cmd.Stderr = nil
 	if err := r.cmd.Start(); err != nil {
