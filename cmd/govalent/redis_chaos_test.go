@@ -29,8 +29,13 @@ func TestRedisPoolChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	r := newRedisSetup(t, 3)
 	kinds := []string{"kill a worker", "pause a worker past its lease", "kill the dispatcher", "restart Redis (AOF)", "restart Redis empty"}
-	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
-	rounds := [][]string{kinds[0:2], kinds[2:4], {kinds[4], kinds[rng.IntN(len(kinds))]}} // every kind at least once
+	var plan []string // every kind twice, in random order, then two more
+	for range 2 {
+		rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+		plan = append(plan, kinds...)
+	}
+	plan = append(plan, kinds[rng.IntN(len(kinds))], kinds[rng.IntN(len(kinds))])
+	rounds := [][]string{plan[0:3], plan[3:6], plan[6:9], plan[9:12]}
 	const n = 2000
 	for round, faults := range rounds {
 		start := time.Now()
@@ -57,8 +62,9 @@ func TestRedisPoolChaos(t *testing.T) {
 			}
 			for _, s := range starts[i] {
 				if s.After(*node.EndTime) {
-					late++
-					t.Errorf("round %d: node %d started at %s, after its accepted run ended at %s", round, i, s.Format(time.StampMicro), node.EndTime.Format(time.StampMicro))
+					if late++; late <= 10 {
+						t.Errorf("round %d: node %d started at %s, after its accepted run ended at %s", round, i, s.Format(time.StampMicro), node.EndTime.Format(time.StampMicro))
+					}
 				}
 			}
 		}

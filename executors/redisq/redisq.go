@@ -336,6 +336,9 @@ for i = 3, #ARGV, 2 do
     redis.call('HDEL', tk, 'payload', 'token', 'sig')
     redis.call('HSET', tk, 'state', 'refused')
     redis.call('PEXPIRE', tk, ret)
+    for m in string.gmatch(redis.call('HGET', tk, 'members') or '', '[^\n]+') do
+      redis.call('PEXPIRE', p .. ':m:' .. m, ret)
+    end
   end
 end
 return 0

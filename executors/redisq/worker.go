@@ -40,6 +40,7 @@ type Worker struct {
 	mu       sync.Mutex
 	leases   map[string]*leaseRun // lease (task or chunk) id -> what runs under it
 	byTask   map[string]*leaseRun // id of an unfinished task (chunk members one by one) -> its lease
+	byPool   map[string]*leaseRun // the same by the id it has in the process pool (see poolID)
 	held     int                  // tasks held: single tasks and unfinished chunk members
 	perLease float64              // moving average of the tasks per lease (chunks hold many)
 	typical  time.Duration        // moving average of its tasks' run times; 0 until one has run
@@ -52,7 +53,8 @@ type Worker struct {
 // members.
 type leaseRun struct {
 	lease  Lease
-	tasks  []*executors.Task
+	ids    []string          // the task's id, or its members'
+	tasks  []*executors.Task // the same tasks under their ids in the process pool
 	chunk  bool
 	outs   []memberOutcome // a chunk's members' outcomes
 	done   []bool
@@ -82,7 +84,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 		cfg.Logger = slog.Default()
 	}
 	w := &Worker{
-		cfg: cfg, q: q, host: host, leases: map[string]*leaseRun{}, byTask: map[string]*leaseRun{},
+		cfg: cfg, q: q, host: host, leases: map[string]*leaseRun{}, byTask: map[string]*leaseRun{}, byPool: map[string]*leaseRun{},
 		perLease: 1, programs: map[string]string{}, wake: make(chan struct{}, 1),
 		finished: make(chan finished, 1024),
 	}
@@ -139,7 +141,7 @@ func (w *Worker) validFor() time.Duration {
 func (w *Worker) startBy(t *executors.Task) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if lr := w.byTask[t.ID]; lr != nil {
+	if lr := w.byPool[t.ID]; lr != nil {
 		return lr.valid
 	}
 	return time.Unix(1, 0)
@@ -205,7 +207,7 @@ func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 			return
 		}
 	}
-	lr := &leaseRun{lease: l, tasks: tasks, chunk: t.Kind == chunkKind, done: make([]bool, len(tasks)), left: len(tasks),
+	lr := &leaseRun{lease: l, ids: make([]string, len(tasks)), tasks: tasks, chunk: t.Kind == chunkKind, done: make([]bool, len(tasks)), left: len(tasks),
 		valid: taken.Add(w.validFor())}
 	if lr.chunk {
 		lr.outs = make([]memberOutcome, len(tasks))
@@ -215,9 +217,11 @@ func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 	}
 	w.mu.Lock()
 	w.leases[t.ID] = lr
-	for _, m := range tasks {
-		m.Program = src
-		w.byTask[m.ID] = lr
+	for i, m := range tasks {
+		lr.ids[i] = m.ID
+		m.ID, m.Program = poolID(l, m.ID), src
+		w.byTask[lr.ids[i]] = lr
+		w.byPool[m.ID] = lr
 	}
 	w.held += len(tasks)
 	w.perLease = 0.75*w.perLease + 0.25*float64(len(tasks))
@@ -226,6 +230,10 @@ func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 		w.submit(lr, i)
 	}
 }
+
+// poolID is a task's id in the process pool: its lease's token makes it unique even when this worker holds a
+// task again (recovered from it while it was paused) before it has given up the old lease.
+func poolID(l Lease, taskID string) string { return l.Token + "|" + taskID }
 
 func (w *Worker) leaseOf(id string) *leaseRun {
 	w.mu.Lock()
@@ -282,12 +290,15 @@ func (w *Worker) finish(lr *leaseRun, i int, oc executors.Outcome) {
 			w.typical = max((3*w.typical+d)/4, 1)
 		}
 	}
-	t := lr.tasks[i]
+	id := lr.ids[i]
 	lr.done[i] = true
 	lr.left--
-	delete(w.byTask, t.ID)
+	if w.byTask[id] == lr {
+		delete(w.byTask, id)
+	}
+	delete(w.byPool, lr.tasks[i].ID)
 	if lr.chunk {
-		lr.outs[i] = memberOutcome{ID: t.ID, Outcome: oc}
+		lr.outs[i] = memberOutcome{ID: id, Outcome: oc}
 	}
 	last := lr.left == 0
 	if last {
@@ -330,9 +341,10 @@ func (w *Worker) abandon(lr *leaseRun) {
 	var stop []string
 	for i, t := range lr.tasks {
 		if !lr.done[i] {
-			if w.byTask[t.ID] == lr {
-				delete(w.byTask, t.ID)
+			if w.byTask[lr.ids[i]] == lr {
+				delete(w.byTask, lr.ids[i])
 			}
+			delete(w.byPool, t.ID)
 			stop = append(stop, t.ID)
 		}
 	}
@@ -409,9 +421,9 @@ func (w *Worker) keepLeases(ctx context.Context) {
 		for _, lr := range w.leases {
 			runs = append(runs, lr)
 			leases = append(leases, lr.lease)
-			for i, t := range lr.tasks {
+			for i, id := range lr.ids {
 				if !lr.done[i] {
-					ids = append(ids, t.ID)
+					ids = append(ids, id)
 				}
 			}
 		}
@@ -497,7 +509,7 @@ func (w *Worker) cancel(id string) {
 	var stop []string
 	var parked []int
 	for i, t := range lr.tasks {
-		if (all || t.ID == id) && !lr.done[i] {
+		if (all || lr.ids[i] == id) && !lr.done[i] {
 			if j := slices.Index(lr.parked, i); j >= 0 {
 				lr.parked = slices.Delete(lr.parked, j, j+1)
 				parked = append(parked, i)
