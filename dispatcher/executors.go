@@ -25,7 +25,7 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 	}
 	execs["awslambda"] = lambda
 	if cfg.Redis != "" {
-		q, err := redisq.Dial(cfg.Redis, redisq.Options{})
+		q, err := redisq.Dial(cfg.Redis, redisq.Options{Key: cfg.RedisKey, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}

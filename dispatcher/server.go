@@ -32,6 +32,7 @@ type Config struct {
 	// session cookie). When empty it is read from TokenFile, which is created on the first start.
 	Token       string
 	TokenFile   string // "" for credential.TokenPath()
+	RedisKey    []byte // authenticates tasks and outcomes on Redis (redisq.LoadKey)
 	Redis       string // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
 	ObjectStore string // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
 	Database    string // the SQLite file; "" for DataDir/govalent.db

@@ -45,6 +45,8 @@ type Outcome struct {
 	Start     time.Time       `json:"start"`
 	End       time.Time       `json:"end"`
 	Cancelled bool            `json:"cancelled,omitempty"`
+	// Unstarted: the task never started because its start-by time (PoolConfig.StartBy) had passed.
+	Unstarted bool `json:"unstarted,omitempty"`
 	// Graph and Program are a sublattice's child workflow.
 	Graph   *ct.Graph   `json:"graph,omitempty"`
 	Program *ct.Program `json:"program,omitempty"`

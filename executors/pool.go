@@ -31,6 +31,7 @@ type ProcessPool struct {
 	reuse   bool
 	command []string
 	log     *slog.Logger
+	startBy func(*Task) time.Time
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -66,6 +67,9 @@ type PoolConfig struct {
 	Reuse   bool
 	Command []string // the worker command; its last arguments must make it serve the pipe protocol
 	Logger  *slog.Logger
+	// StartBy, if set, gives each task, when it is sent to a process, the time after which that process must
+	// not start it (the Redis pool: the lease is held until then); such a task ends Unstarted.
+	StartBy func(*Task) time.Time
 }
 
 // NewProcessPool starts the pool's slots; processes start on first use.
@@ -76,7 +80,7 @@ func NewProcessPool(c PoolConfig) *ProcessPool {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, running: map[string]*slot{}, quick: RunTimes{}}
+	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, startBy: c.StartBy, running: map[string]*slot{}, quick: RunTimes{}}
 	p.cond = sync.NewCond(&p.mu)
 	for i := 0; i < c.Size; i++ {
 		s := &slot{pool: p, known: map[string]bool{}, wake: make(chan struct{}, 1)}
@@ -272,6 +276,9 @@ func (s *slot) send(j *job, est time.Duration) error {
 	s.mu.Unlock()
 	s.inflight = append(s.inflight, &flight{job: j, est: est, started: time.Now()})
 	req := request{Task: *j.task}
+	if s.pool.startBy != nil {
+		req.StartBy = s.pool.startBy(j.task)
+	}
 	if !s.known[j.task.ProgramHash] {
 		req.Program = j.task.Program
 		s.known[j.task.ProgramHash] = true

@@ -223,3 +223,21 @@ func TestOutputPerTask(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 }
+
+// A task whose start-by time has passed when its process comes to it does not run: it ends Unstarted. (The
+// Redis pool's workers give each task the time until which its lease is surely held.)
+func TestPoolStartByPassedTaskDoesNotStart(t *testing.T) {
+	late := task("Say", `"late"`)
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), StartBy: func(t *Task) time.Time {
+		if t.ID == late.ID {
+			return time.Now().Add(-time.Millisecond)
+		}
+		return time.Now().Add(time.Hour)
+	}})
+	defer p.Close()
+	out := run(p, task("Say", `"early"`), late, task("Say", `"after"`))
+	if out[0].Unstarted || string(out[0].Output) != `"early"` || !out[1].Unstarted || len(out[1].Output) != 0 ||
+		strings.Contains(out[1].Stdout, "late") || string(out[2].Output) != `"after"` {
+		t.Fatalf("%+v", out)
+	}
+}

@@ -22,6 +22,8 @@ type request struct {
 	Task    Task   `json:"task"`
 	Program string `json:"program,omitempty"`
 	Skip    string `json:"skip,omitempty"`
+	// StartBy: the task must not start after this time (zero: no limit); checked right before it runs.
+	StartBy time.Time `json:"start_by,omitzero"`
 }
 
 // reply answers each task request, in order.
@@ -67,7 +69,7 @@ func ServePipe(in io.Reader, out io.Writer) error {
 			now := time.Now()
 			oc = Outcome{Cancelled: true, Start: now, End: now}
 		} else {
-			oc = w.run(&req.Task)
+			oc = w.run(&req.Task, req.StartBy)
 		}
 		if err := replies.write(reply{ID: req.Task.ID, Outcome: oc}, tasks.empty()); err != nil {
 			return err
@@ -312,7 +314,7 @@ func (w *pipeWorker) goroutinePanic(v any) {
 	}
 }
 
-func (w *pipeWorker) run(t *Task) (oc Outcome) {
+func (w *pipeWorker) run(t *Task, startBy time.Time) (oc Outcome) {
 	w.stdout.begin()
 	w.stderr.begin()
 	w.mu.Lock()
@@ -330,6 +332,10 @@ func (w *pipeWorker) run(t *Task) (oc Outcome) {
 	}
 	s.Lookup(t.Entry)     // compiled on first use and cached; a failure is reported by the call below
 	oc.Start = time.Now() // the task's time, not the rebuilding of its program or the compiling of its entry
+	if !startBy.IsZero() && oc.Start.After(startBy) {
+		oc.Unstarted = true
+		return oc
+	}
 	switch t.Kind {
 	case "sublattice":
 		g, prog, err := s.BuildSublattice(t.Entry, t.Args)
@@ -373,7 +379,7 @@ func RunOnce(t *Task) (Outcome, error) {
 		return Outcome{}, err
 	}
 	w.programs[t.ProgramHash] = t.Program
-	return w.run(t), nil
+	return w.run(t, time.Time{}), nil
 }
 
 // eofReader is the stdin of electrons: there is nobody to type.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/executors/redisq"
 	"github.com/govalent/govalent/internal/credential"
 )
 
@@ -27,6 +28,9 @@ type config struct {
 	Dispatcher string `toml:"dispatcher"` // address clients use; default http://127.0.0.1:<port>
 	LogLevel   string `toml:"log_level"`
 	Redis      string `toml:"redis"` // redis://host:port/db: the pool executor is the Redis worker pool
+	// RedisKey or the file RedisKeyFile (default <data_dir>/redis.key) authenticates tasks and outcomes on Redis.
+	RedisKey     string `toml:"redis_key"`
+	RedisKeyFile string `toml:"redis_key_file"`
 	// ObjectStore is where values over the inline limit go: "" for the data directory, or s3://bucket/prefix.
 	ObjectStore string `toml:"object_store"`
 	DB          string `toml:"db"` // the SQLite file; default <data_dir>/govalent.db
@@ -80,6 +84,8 @@ var fields = []field{
 	{"dispatcher", "dispatcher URL for client commands", str(func(c *config) *string { return &c.Dispatcher })},
 	{"log-level", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"redis", "Redis URL (redis://host:6379/0): run electrons on `govalent worker --redis` processes", str(func(c *config) *string { return &c.Redis })},
+	{"redis-key", "the key that authenticates tasks and outcomes on Redis (default: read from --redis-key-file)", str(func(c *config) *string { return &c.RedisKey })},
+	{"redis-key-file", "file holding the Redis key, created by the dispatcher if missing (default <data-dir>/redis.key)", str(func(c *config) *string { return &c.RedisKeyFile })},
 	{"object-store", "where values over 256 KiB are kept: s3://bucket/prefix (default: the data directory)", str(func(c *config) *string { return &c.ObjectStore })},
 	{"db", "the results database file (default <data-dir>/govalent.db)", str(func(c *config) *string { return &c.DB })},
 }
@@ -162,4 +168,14 @@ func (c config) token() string {
 	}
 	t, _ := credential.Read(c.TokenFile)
 	return t
+}
+
+// redisKey loads the key shared by the dispatcher and its Redis workers; the dispatcher (create) makes one on
+// its first start.
+func (c config) redisKey(create bool) ([]byte, error) {
+	file := c.RedisKeyFile
+	if file == "" {
+		file = filepath.Join(c.DataDir, redisq.KeyFile)
+	}
+	return redisq.LoadKey(c.RedisKey, file, create)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,14 +21,16 @@ type testRedis struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
+	args []string // the server's command line, without the data directory
 }
 
-func startRedis(t *testing.T) *testRedis {
+func startRedis(t *testing.T, extra ...string) *testRedis {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run `make deps` (install/test-deps.sh)")
 	}
 	r := &testRedis{port: freePort(t), dir: t.TempDir()}
+	r.args = append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--appendonly", "yes", "--save", ""}, extra...)
 	r.start(t)
 	t.Cleanup(func() { r.cmd.Process.Kill(); r.cmd.Wait() })
 	return r
@@ -37,12 +40,17 @@ func (r *testRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.
 
 func (r *testRedis) start(t *testing.T) {
 	t.Helper()
-	r.cmd = exec.Command("/usr/bin/redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir, "--appendonly", "yes", "--save", "")
+	r.cmd = exec.Command("/usr/bin/redis-server", append([]string{"--dir", r.dir}, r.args...)...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for exec.Command("redis-cli", "-p", strconv.Itoa(r.port), "ping").Run() != nil {
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("redis-server did not start")
 		}
@@ -59,10 +67,13 @@ func (r *testRedis) restart(t *testing.T, down time.Duration) {
 	r.start(t)
 }
 
-func startWorker(t *testing.T, redisURL string, extra ...string) *exec.Cmd {
+// startWorker starts a Redis worker that reads the dispatcher's key file from dataDir, as a worker on another
+// machine reads the copy it was given.
+func startWorker(t *testing.T, redisURL, dataDir string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"worker", "--redis", redisURL, "--concurrency", "1", "--lease", "1s"}, extra...)...)
-	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"))
+	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"),
+		"GOVALENT_REDIS_KEY_FILE="+filepath.Join(dataDir, "redis.key"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +94,19 @@ type redisSetup struct {
 
 func newRedisSetup(t *testing.T, workers int) *redisSetup {
 	t.Helper()
-	r := &redisSetup{redis: startRedis(t), dir: t.TempDir(), port: freePort(t)}
-	r.redisURL = r.redis.url()
+	redis := startRedis(t)
+	return newRedisSetupOn(t, redis, redis.url(), workers)
+}
+
+// newRedisSetupOn is newRedisSetup on a given Redis, reached at redisURL.
+func newRedisSetupOn(t *testing.T, redis *testRedis, redisURL string, workers int) *redisSetup {
+	t.Helper()
+	r := &redisSetup{redis: redis, dir: t.TempDir(), port: freePort(t)}
+	r.redisURL = redisURL
 	r.url = "http://127.0.0.1:" + strconv.Itoa(r.port)
 	r.startDispatcher(t)
 	for i := 0; i < workers; i++ {
-		r.workers = append(r.workers, startWorker(t, r.redisURL))
+		r.workers = append(r.workers, startWorker(t, r.redisURL, r.dir))
 	}
 	t.Setenv("GOVALENT_DISPATCHER", r.url)
 	s, err := interp.New(interp.Options{})
@@ -288,7 +306,7 @@ func TestRedisPoolStatusShowsWorkers(t *testing.T) {
 // ct.Queue sends an electron to the workers that serve that queue.
 func TestRedisPoolNamedQueues(t *testing.T) {
 	r := newRedisSetup(t, 1) // serves "default"
-	gpu := startWorker(t, r.redisURL, "--queue", "gpu")
+	gpu := startWorker(t, r.redisURL, r.dir, "--queue", "gpu")
 	_, err := r.session.Eval(context.Background(), `
 import "os"
 func Where() int { return os.Getppid() }

@@ -165,7 +165,14 @@ func serve(c config) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
 	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile, Redis: c.Redis, Logger: log,
+	var key []byte
+	if c.Redis != "" {
+		if key, err = c.redisKey(true); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile, Redis: c.Redis, RedisKey: key, Logger: log,
 		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors})
 	if err != nil {
 		ln.Close()
@@ -257,7 +264,11 @@ func cmdWorker(args []string) error {
 		return errors.New("usage: govalent worker --redis redis://HOST:6379/0 [--concurrency N] [--queue NAME...]")
 	}
 	log := newLogger(os.Stderr, c.LogLevel)
-	q, err := redisq.Dial(c.Redis, redisq.Options{Lease: *lease})
+	key, err := c.redisKey(false)
+	if err != nil {
+		return err
+	}
+	q, err := redisq.Dial(c.Redis, redisq.Options{Lease: *lease, Key: key, Logger: log})
 	if err != nil {
 		return err
 	}

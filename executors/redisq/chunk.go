@@ -83,7 +83,7 @@ func chunkOutcome(members []memberOutcome) (executors.Outcome, error) {
 
 // memberOutcomes unpacks a chunk's outcome. A chunk that failed as a whole (its payload could not be read) or
 // was cancelled as a whole gives each member that same outcome.
-func memberOutcomes(oc executors.Outcome, memberIDs func() []string) []memberOutcome {
+func memberOutcomes(oc executors.Outcome, memberIDs []string) []memberOutcome {
 	var members []memberOutcome
 	if oc.Error == "" && !oc.Cancelled {
 		if err := json.Unmarshal(oc.Output, &members); err == nil {
@@ -91,7 +91,7 @@ func memberOutcomes(oc executors.Outcome, memberIDs func() []string) []memberOut
 		}
 		oc = executors.Outcome{Error: "redisq: undecodable chunk outcome", Start: oc.Start, End: oc.End}
 	}
-	for _, id := range memberIDs() {
+	for _, id := range memberIDs {
 		members = append(members, memberOutcome{ID: id, Outcome: oc})
 	}
 	return members
@@ -137,4 +137,19 @@ func plan(r executors.RunTimes, batch []*executors.Task) (units []*executors.Tas
 		i = j
 	}
 	return units, chunks
+}
+
+// memberIDs reads the ids of a chunk's members, without decoding the rest of them.
+func memberIDs(c *executors.Task) ([]string, error) {
+	ids := make([]string, len(c.Args))
+	for i, raw := range c.Args {
+		var m struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("redisq: undecodable member %d of %s: %w", i, c.ID, err)
+		}
+		ids[i] = m.ID
+	}
+	return ids, nil
 }

@@ -6,16 +6,25 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/credential"
 	"github.com/redis/go-redis/v9"
 )
 
 // Executor is the dispatcher's side of the Redis pool: it queues tasks in Redis for `govalent worker --redis`
 // processes on any machine, reads their outcomes from the results stream, and recovers the tasks of workers
 // whose leases expired.
+//
+// A task submitted again after a dispatcher restart (same id) is first looked for in Redis (Locate): queued or
+// running, alone or inside a chunk, it is waited for where it is; done, with its completion still to be read,
+// it waits for that completion; only a task whose completion was read and lost runs again. What the executor has
+// in Redis is checked against Redis every reconcileEvery and whenever Redis lost its data (Queue.Epoch): what
+// Redis no longer holds is queued again.
 type Executor struct {
 	name string
 	q    *Queue
@@ -27,6 +36,7 @@ type Executor struct {
 	probes     map[string]*probe // electrons being timed before their tasks are chunked
 	unsent     map[string]bool   // task ids in the outbox (a cancelled one is dropped from it when met)
 	sending    map[string]bool   // task ids taken from the outbox and being queued
+	sent       map[string]bool   // task ids in Redis (queued, running, or done with the completion unread)
 	toCancel   []string          // ids for cancelLoop to cancel in Redis
 	cancelWake chan struct{}
 	cancelLate []string            // cancelled while being queued: cancelled again once queued
@@ -34,9 +44,10 @@ type Executor struct {
 	chunks     map[string][]string // chunk id -> its members' task ids, while it is in Redis
 	chunkOf    map[string]string   // task id -> the chunk it went in
 	caughtUp   chan struct{}       // closed once the completions already in Redis are read
+	cursor     string              // the last stream entry whose completions have been handed out
+	acks       []readEntry         // stream entries read, to be acknowledged once ackDelay has passed
 	programs   map[string]bool     // program hashes already stored
 	outbox     []*executors.Task   // submitted, not yet in Redis
-	inRedis    int                 // sent and not yet completed
 	wake       chan struct{}
 	done       int64
 
@@ -45,18 +56,30 @@ type Executor struct {
 	wg     sync.WaitGroup
 }
 
+type readEntry struct {
+	id   string
+	read time.Time
+}
+
+// ackDelay is how long a completion stays on the stream after it was read: a dispatcher killed before it stored
+// an outcome finds the completion again when it restarts, instead of running the task again.
+const ackDelay = 10 * time.Second
+
+// reconcileEvery is how often the tasks in Redis are checked against what Redis holds.
+const reconcileEvery = 10 * time.Second
+
 // NewExecutor starts reading results and recovering expired leases.
 func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: executors.RunTimes{},
-		probes: map[string]*probe{}, unsent: map[string]bool{}, sending: map[string]bool{}, cancelWake: make(chan struct{}, 1),
-		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}),
+		probes: map[string]*probe{}, unsent: map[string]bool{}, sending: map[string]bool{}, sent: map[string]bool{}, cancelWake: make(chan struct{}, 1),
+		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}), cursor: "0",
 		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	e.wg.Add(4)
 	go e.send()
 	go e.cancelLoop()
 	go e.readResults()
-	go e.recoverLeases()
+	go e.watch()
 	return e
 }
 
@@ -90,6 +113,10 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	e.outbox = append(e.outbox, t)
 	e.unsent[t.ID] = true
 	e.mu.Unlock()
+	e.wakeSender()
+}
+
+func (e *Executor) wakeSender() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -110,7 +137,7 @@ func (e *Executor) send() {
 	}
 	for {
 		e.mu.Lock()
-		batch, waiting := e.takeSendable(min(maxInRedis-e.inRedis, enqueueChunk), time.Now())
+		batch, waiting := e.takeSendable(min(maxInRedis-len(e.sent), enqueueChunk), time.Now())
 		e.mu.Unlock()
 		if len(batch) == 0 {
 			idle := time.Second
@@ -125,36 +152,10 @@ func (e *Executor) send() {
 			}
 			continue
 		}
-		e.mu.Lock()
-		units, chunks := plan(e.runs, batch)
-		for id, members := range chunks {
-			e.chunks[id] = members
-			for _, m := range members {
-				e.chunkOf[m] = id
-			}
-		}
-		e.mu.Unlock()
-		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-			err := e.enqueue(units)
-			if err == nil {
-				break
-			}
-			var bad *EncodeError
-			if errors.As(err, &bad) { // fails alone; the rest is retried at once
-				units = slices.DeleteFunc(units, func(t *executors.Task) bool { return t.ID == bad.TaskID })
-				now := time.Now()
-				e.deliver(bad.TaskID, executors.Outcome{Error: bad.Error(), Start: now, End: now})
-				continue
-			}
-			e.log.Warn("queueing tasks in Redis failed; retrying", "tasks", len(batch), "err", err)
-			select {
-			case <-e.ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
+		if !e.retry("queueing tasks in Redis", len(batch), func() error { return e.sendBatch(batch) }) {
+			return
 		}
 		e.mu.Lock()
-		e.inRedis += len(batch)
 		for _, t := range batch {
 			delete(e.sending, t.ID)
 		}
@@ -165,6 +166,176 @@ func (e *Executor) send() {
 			e.Cancel(id)
 		}
 	}
+}
+
+// retry runs f until it succeeds, backing off while Redis fails; false if the executor closed meanwhile.
+func (e *Executor) retry(what string, n int, f func() error) bool {
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		err := f()
+		if err == nil {
+			return true
+		}
+		e.log.Warn(what+" failed; retrying", "tasks", n, "err", err)
+		select {
+		case <-e.ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// sendBatch puts batch where it belongs: a task Redis already holds (submitted again after a restart) is waited
+// for where it is; one whose completion was read and lost runs again; the rest is queued, quick ones in chunks.
+// It may be called again for the same batch after an error.
+func (e *Executor) sendBatch(batch []*executors.Task) error {
+	ids := make([]string, len(batch))
+	for i, t := range batch {
+		ids[i] = t.ID
+	}
+	places, err := e.q.Locate(e.ctx, ids)
+	if err != nil {
+		return err
+	}
+	var fresh, rerun []*executors.Task
+	var found []Completion
+	e.mu.Lock()
+	for i, t := range batch {
+		if _, wanted := e.waiting[t.ID]; !wanted || e.sent[t.ID] {
+			continue // delivered or cancelled meanwhile, or placed by an earlier try
+		}
+		pl := places[i]
+		switch {
+		case pl.State == "" || pl.State == "refused":
+			if pl.State == "refused" {
+				e.log.Warn("a worker refused a task as unsigned; queueing it again (do all workers have this dispatcher's key?)", "task", t.ID)
+			}
+			fresh = append(fresh, t)
+		case pl.State == "done" && !(pl.InStream && streamAfter(pl.StreamID, e.cursor)):
+			if o, ok := e.orphans[t.ID]; ok {
+				delete(e.orphans, t.ID)
+				found = append(found, Completion{TaskID: t.ID, Outcome: o.outcome})
+			} else {
+				rerun = append(rerun, t) // its completion was read, and never stored
+			}
+		default: // queued, running, or done with its completion still to be read
+			e.adopt(t.ID, pl.Chunk)
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range found {
+		e.deliver(c.TaskID, c.Outcome)
+	}
+	if len(rerun) > 0 {
+		e.log.Info("running tasks again whose completion was read but not stored", "tasks", len(rerun))
+		if err := e.put(rerun, func() error { return e.q.Rerun(e.ctx, rerun...) }); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		for _, t := range rerun {
+			e.adopt(t.ID, "")
+		}
+		e.mu.Unlock()
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	e.mu.Lock()
+	units, chunks := plan(e.runs, fresh)
+	e.mu.Unlock()
+	for {
+		var again []*executors.Task
+		err := e.put(units, func() error {
+			done, err := e.q.Enqueue(e.ctx, units...)
+			if err == nil && len(done) > 0 {
+				// Done since Locate looked: back to the outbox, to be placed again.
+				for _, u := range units {
+					if slices.Contains(done, u.ID) {
+						again = append(again, u)
+					}
+				}
+			}
+			return err
+		})
+		var bad *EncodeError
+		if errors.As(err, &bad) { // fails alone; the rest is retried at once
+			units = slices.DeleteFunc(units, func(t *executors.Task) bool { return t.ID == bad.TaskID })
+			now := time.Now()
+			e.deliver(bad.TaskID, executors.Outcome{Error: bad.Error(), Start: now, End: now})
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		for _, u := range units {
+			if members, ok := chunks[u.ID]; ok {
+				for _, m := range members {
+					e.adopt(m, u.ID)
+				}
+			} else if !slices.Contains(again, u) {
+				e.adopt(u.ID, "")
+			}
+		}
+		for _, t := range again {
+			e.unsent[t.ID] = true
+			e.outbox = append(e.outbox, t)
+		}
+		e.mu.Unlock()
+		return nil
+	}
+}
+
+// adopt records that task id is in Redis (in chunk, if not ""), if it is still waited for. e.mu held.
+func (e *Executor) adopt(id, chunk string) {
+	if _, wanted := e.waiting[id]; !wanted {
+		return
+	}
+	e.sent[id] = true
+	if chunk != "" && e.chunkOf[id] != chunk {
+		e.chunkOf[id] = chunk
+		e.chunks[chunk] = append(e.chunks[chunk], id)
+	}
+}
+
+// put stores the programs of tasks not yet stored, then runs queue; a program Redis lost is stored again.
+func (e *Executor) put(tasks []*executors.Task, queue func() error) error {
+	for {
+		for _, t := range tasks {
+			e.mu.Lock()
+			known := e.programs[t.ProgramHash]
+			e.mu.Unlock()
+			if !known && t.Program != "" {
+				if err := e.q.PutProgram(e.ctx, t.ProgramHash, t.Program); err != nil {
+					return err
+				}
+				e.mu.Lock()
+				e.programs[t.ProgramHash] = true
+				e.mu.Unlock()
+			}
+		}
+		err := queue()
+		if !errors.Is(err, ErrNoProgram) {
+			return err
+		}
+		e.log.Warn("Redis lost a stored program; storing it again", "err", err)
+		e.mu.Lock()
+		clear(e.programs)
+		e.mu.Unlock()
+	}
+}
+
+// streamAfter tells whether stream id a comes after b ("ms-seq" ids).
+func streamAfter(a, b string) bool {
+	am, as := splitStreamID(a)
+	bm, bs := splitStreamID(b)
+	return am > bm || am == bm && as > bs
+}
+
+func splitStreamID(id string) (uint64, uint64) {
+	ms, seq, _ := strings.Cut(id, "-")
+	m, _ := strconv.ParseUint(ms, 10, 64)
+	s, _ := strconv.ParseUint(seq, 10, 64)
+	return m, s
 }
 
 // Probing: the first tasks of an electron never seen before go alone, and the rest of them wait up to
@@ -226,51 +397,6 @@ func (e *Executor) sendable(t *executors.Task, now time.Time) bool {
 	return false
 }
 
-func (e *Executor) enqueue(batch []*executors.Task) error {
-	for _, t := range batch {
-		e.mu.Lock()
-		known := e.programs[t.ProgramHash]
-		e.mu.Unlock()
-		if !known && t.Program != "" {
-			if err := e.q.PutProgram(e.ctx, t.ProgramHash, t.Program); err != nil {
-				return err
-			}
-			e.mu.Lock()
-			e.programs[t.ProgramHash] = true
-			e.mu.Unlock()
-		}
-	}
-	doneIDs, err := e.q.Enqueue(e.ctx, batch...)
-	if err != nil || len(doneIDs) == 0 {
-		return err
-	}
-	// Done in Redis, yet submitted: either its completion was read (an orphan, delivered now) or it was read by
-	// a dispatcher that died before storing it, and the task must run again.
-	byID := make(map[string]*executors.Task, len(batch))
-	for _, t := range batch {
-		byID[t.ID] = t
-	}
-	var lost []*executors.Task
-	for _, id := range doneIDs {
-		e.mu.Lock()
-		o, found := e.orphans[id]
-		w, waited := e.waiting[id]
-		if found && waited {
-			delete(e.orphans, id)
-			delete(e.waiting, id)
-			e.inRedis-- // counted by send, but nothing of it is left in Redis
-		}
-		e.mu.Unlock()
-		switch {
-		case found && waited:
-			go w.done(o.outcome)
-		case waited:
-			lost = append(lost, byID[id])
-		}
-	}
-	return e.q.Rerun(e.ctx, lost...)
-}
-
 // Cancel implements executors.Executor: a task not yet sent is dropped, a queued one is done at once, a running
 // one is stopped by its worker. A task in a chunk is done as cancelled at once; its worker is told to stop it
 // if it runs, and the chunk is cancelled once none of its members is wanted. Cancel does not wait for Redis:
@@ -298,7 +424,7 @@ func (e *Executor) Cancel(taskID string) {
 		delete(e.chunkOf, taskID)
 		if waited {
 			delete(e.waiting, taskID)
-			e.inRedis--
+			delete(e.sent, taskID)
 		}
 		wanted := false
 		for _, m := range e.chunks[chunk] {
@@ -380,10 +506,9 @@ func (e *Executor) Close() error {
 // readBatch is how many stream entries (each with one or more completions) one read takes.
 const readBatch = 512
 
-// readResults hands completions to the tasks waiting for them, then acknowledges them.
+// readResults hands completions to the tasks waiting for them; they are acknowledged ackDelay later.
 func (e *Executor) readResults() {
 	defer e.wg.Done()
-	after := "0"
 	for e.ctx.Err() == nil {
 		block := time.Second
 		select {
@@ -391,6 +516,9 @@ func (e *Executor) readResults() {
 		default:
 			block = 0 // catching up: don't wait for new ones
 		}
+		e.mu.Lock()
+		after := e.cursor
+		e.mu.Unlock()
 		completions, next, err := e.q.Results(e.ctx, after, readBatch, block)
 		if err != nil {
 			if e.ctx.Err() == nil {
@@ -399,64 +527,184 @@ func (e *Executor) readResults() {
 			}
 			continue
 		}
-		after = next
-		var ids []string
-		for _, c := range completions {
+		entries := 0
+		for i, c := range completions {
 			if isChunk(c.TaskID) {
-				members := memberOutcomes(c.Outcome, func() []string {
-					e.mu.Lock()
-					defer e.mu.Unlock()
-					return e.chunks[c.TaskID]
-				})
-				for _, m := range members {
-					e.deliver(m.ID, m.Outcome)
-				}
-				e.mu.Lock()
-				for _, m := range e.chunks[c.TaskID] {
-					delete(e.chunkOf, m)
-				}
-				delete(e.chunks, c.TaskID)
-				e.mu.Unlock()
+				e.deliverChunk(c)
 			} else {
 				e.deliver(c.TaskID, c.Outcome)
 			}
-			if len(ids) == 0 || ids[len(ids)-1] != c.StreamID {
-				ids = append(ids, c.StreamID)
+			if i == 0 || completions[i-1].StreamID != c.StreamID {
+				entries++
 			}
 		}
-		if len(ids) < readBatch { // read all there was
+		now := time.Now()
+		e.mu.Lock()
+		if e.cursor == after { // else Redis lost its data meanwhile and watch reset the cursor
+			e.cursor = next
+		}
+		for _, c := range completions {
+			if n := len(e.acks); n == 0 || e.acks[n-1].id != c.StreamID {
+				e.acks = append(e.acks, readEntry{c.StreamID, now})
+			}
+		}
+		e.mu.Unlock()
+		if next == after || entries < readBatch && len(completions) == 0 { // read all there was
 			select {
 			case <-e.caughtUp:
 			default:
 				close(e.caughtUp)
 			}
 		}
-		if len(ids) > 0 {
-			if err := e.q.Ack(e.ctx, ids...); err != nil {
-				e.log.Warn("acknowledging results failed", "err", err)
-			}
-		}
 	}
 }
 
-// recoverLeases requeues the tasks of workers that stopped extending their leases (killed, paused, cut off).
-func (e *Executor) recoverLeases() {
+// deliverChunk hands out the outcomes of a chunk's members. Only the chunk's own members get one: a signed
+// outcome still cannot complete a task that was not in the chunk (when the chunk is known here).
+func (e *Executor) deliverChunk(c Completion) {
+	e.mu.Lock()
+	known := e.chunks[c.TaskID]
+	e.mu.Unlock()
+	for _, m := range memberOutcomes(c.Outcome, known) {
+		if known != nil && !slices.Contains(known, m.ID) {
+			e.log.Warn("dropped the outcome of a task that was not in its chunk", "chunk", c.TaskID, "task", m.ID)
+			continue
+		}
+		e.deliver(m.ID, m.Outcome)
+	}
+	e.mu.Lock()
+	for _, m := range e.chunks[c.TaskID] {
+		if e.chunkOf[m] == c.TaskID {
+			delete(e.chunkOf, m)
+		}
+	}
+	delete(e.chunks, c.TaskID)
+	e.mu.Unlock()
+}
+
+// watch, every second: requeues the tasks of workers that stopped extending their leases (killed, paused, cut
+// off), acknowledges completions read ackDelay ago, and checks that Redis still holds what this executor has
+// there (at once if Redis lost its data, else every reconcileEvery).
+func (e *Executor) watch() {
 	defer e.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	epoch, _ := e.q.Epoch(e.ctx) // "" if Redis is down now: the first answer then counts as a change
+	lastCheck := time.Now()
 	for {
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-tick.C:
-			e.forgetOrphans(time.Now().Add(-e.q.Options().ResultRetention))
-			if n, err := e.q.Recover(e.ctx); err != nil {
-				e.log.Warn("recovering expired leases failed", "err", err)
-			} else if n > 0 {
-				e.log.Info("requeued tasks whose lease expired", "count", n)
+		}
+		e.forgetOrphans(time.Now().Add(-e.q.Options().ResultRetention))
+		if n, err := e.q.Recover(e.ctx); err != nil {
+			e.log.Warn("recovering expired leases failed", "err", err)
+			continue
+		} else if n > 0 {
+			e.log.Info("requeued tasks whose lease expired", "count", n)
+		}
+		e.ackRead(time.Now().Add(-ackDelay))
+		now, err := e.q.Epoch(e.ctx)
+		if err != nil {
+			continue
+		}
+		lost := now != epoch
+		if !lost && time.Since(lastCheck) < reconcileEvery {
+			continue
+		}
+		if lost {
+			e.log.Warn("Redis lost its data (restarted without persistence, or flushed): queueing again what this dispatcher had there")
+			e.mu.Lock()
+			e.cursor = "0" // a new stream
+			e.acks = nil
+			clear(e.programs)
+			e.mu.Unlock()
+		}
+		if err := e.reconcile(); err != nil {
+			e.log.Warn("checking the tasks in Redis failed", "err", err)
+			continue
+		}
+		epoch, lastCheck = now, time.Now()
+	}
+}
+
+// ackRead acknowledges the completions read before cutoff.
+func (e *Executor) ackRead(cutoff time.Time) {
+	e.mu.Lock()
+	n := 0
+	for n < len(e.acks) && e.acks[n].read.Before(cutoff) {
+		n++
+	}
+	ids := make([]string, n)
+	for i, a := range e.acks[:n] {
+		ids[i] = a.id
+	}
+	e.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	if err := e.q.Ack(e.ctx, ids...); err != nil {
+		e.log.Warn("acknowledging results failed", "err", err)
+		return
+	}
+	e.mu.Lock()
+	if len(e.acks) >= n && len(e.acks) > 0 && e.acks[n-1].id == ids[n-1] { // not reset meanwhile
+		e.acks = slices.Delete(e.acks, 0, n)
+	}
+	e.mu.Unlock()
+}
+
+// reconcile checks the tasks this executor has in Redis against what Redis holds: a task Redis no longer holds
+// (lost with its data, refused by a worker) or whose completion was read without reaching it (refused as
+// unsigned) goes back to the outbox, where sendBatch places it again.
+func (e *Executor) reconcile() error {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.sent))
+	for id := range e.sent {
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	places, err := e.q.Locate(e.ctx, ids)
+	if err != nil {
+		return err
+	}
+	var lost []string
+	e.mu.Lock()
+	for i, id := range ids {
+		w, wanted := e.waiting[id]
+		if !wanted || !e.sent[id] {
+			continue // its completion came meanwhile
+		}
+		pl := places[i]
+		switch {
+		case pl.State == "queued" || pl.State == "leased":
+			continue
+		case pl.State == "done" && pl.InStream && streamAfter(pl.StreamID, e.cursor):
+			continue
+		}
+		lost = append(lost, id)
+		delete(e.sent, id)
+		if c, ok := e.chunkOf[id]; ok {
+			delete(e.chunkOf, id)
+			e.chunks[c] = slices.DeleteFunc(e.chunks[c], func(m string) bool { return m == id })
+			if len(e.chunks[c]) == 0 {
+				delete(e.chunks, c)
 			}
 		}
+		e.unsent[id] = true
+		e.outbox = append(e.outbox, w.task)
 	}
+	e.mu.Unlock()
+	if len(lost) > 0 {
+		e.log.Warn("Redis no longer holds tasks this dispatcher queued there, or their outcome never arrived; queueing them again",
+			"tasks", len(lost), "first", lost[0])
+		e.wakeSender()
+	}
+	return nil
 }
 
 // deliver hands a task's outcome to whoever waits for it, or keeps it as an orphan.
@@ -465,8 +713,8 @@ func (e *Executor) deliver(taskID string, oc executors.Outcome) {
 	w, waited := e.waiting[taskID]
 	if waited {
 		delete(e.waiting, taskID)
+		delete(e.sent, taskID)
 		e.done++
-		e.inRedis--
 		e.runs.Observe(w.task, oc)
 		if k := executors.RunKey(w.task); e.probes[k] != nil {
 			if _, timed := e.runs.Estimate(w.task); timed {
@@ -501,11 +749,12 @@ func (e *Executor) forgetOrphans(cutoff time.Time) {
 
 var _ executors.Executor = (*Executor)(nil)
 
-// Dial connects to Redis at url (redis://[user:password@]host:port/db) with retries that ride out a restart.
+// Dial connects to Redis at url (redis://[user:password@]host:port/db, or rediss:// for TLS) with retries that
+// ride out a restart. Errors never show the URL's password.
 func Dial(url string, opts Options) (*Queue, error) {
 	ro, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %q: %w", url, err)
+		return nil, fmt.Errorf("redis URL %s: %s", credential.RedactURL(url), strings.ReplaceAll(err.Error(), url, credential.RedactURL(url)))
 	}
 	ro.MaxRetries = 5
 	rdb := redis.NewClient(ro)
@@ -513,9 +762,14 @@ func Dial(url string, opts Options) (*Queue, error) {
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("no Redis answers at %s: %w", url, err)
+		return nil, fmt.Errorf("no Redis answers at %s: %w", credential.RedactURL(url), err)
 	}
-	return New(rdb, opts), nil
+	q, err := New(rdb, opts)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return q, nil
 }
 
 // Workers implements executors.Pool.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/results"
 )
 
 // workerBinary is the govalent binary that workers start as their task processes.
@@ -66,7 +67,7 @@ func runOne(t *testing.T, q *Queue, out string) Lease {
 // was down is done at once from its completion, without running again; one whose completion the dead
 // dispatcher read but never stored runs again.
 func TestResubmittedTasksAfterARestart(t *testing.T) {
-	_, rdb, q := setup(t, Options{})
+	_, _, q := setup(t, Options{})
 	ctx := context.Background()
 
 	first := NewExecutor("pool", q, quietLog())
@@ -95,11 +96,11 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 	read := submit(second, task("read-not-stored", ""))
 	lease := runOne(t, q, "8")
 	outcomeOf(t, read)
-	for deadline := time.Now().Add(10 * time.Second); streamLen(t, rdb, q) > 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the completion was never acknowledged")
-		}
+	cs, _, err := q.Results(ctx, "0", 10, 0) // acknowledged, as they are ackDelay after they were read
+	if err != nil || len(cs) != 2 {
+		t.Fatal(cs, err)
 	}
+	q.Ack(ctx, cs[0].StreamID, cs[1].StreamID)
 	third := NewExecutor("pool", q, quietLog())
 	defer third.Close()
 	again := submit(third, task("read-not-stored", ""))
@@ -120,7 +121,7 @@ func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); retur
 `
 
 func chunkTask(id, entry, arg string) *executors.Task {
-	return &executors.Task{ID: id, Kind: "electron", Entry: entry, ProgramHash: "chunky", Program: chunkProgram,
+	return &executors.Task{ID: id, Kind: "electron", Entry: entry, ProgramHash: results.ProgramHash(chunkProgram), Program: chunkProgram,
 		Args: []json.RawMessage{json.RawMessage(arg)}}
 }
 
@@ -172,7 +173,7 @@ func TestChunkedTasks(t *testing.T) {
 	long, short := submit(e, chunkTask("long", "Sleep", "20000")), submit(e, chunkTask("short", "Sleep", "1"))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		w.mu.Lock()
-		_, running := w.memberOf["long"]
+		_, running := w.byTask["long"]
 		w.mu.Unlock()
 		if running {
 			break
@@ -246,7 +247,7 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		dies.mu.Lock()
-		held := len(dies.memberOf)
+		held := len(dies.byTask)
 		dies.mu.Unlock()
 		if held == len(args) {
 			break

@@ -3,38 +3,56 @@
 // Every task is in exactly one place: queued (its id on the list of its queue), leased (its id in the lease
 // ZSET, scored by expiry, with a token naming this hand-off), or done (its outcome appended to the results
 // stream, its payload deleted). Each state change that touches several keys is one Lua script, so it is
-// atomic; lease expiries use the Redis server's clock (TIME), so worker clocks don't matter.
+// atomic; lease expiries use the Redis server's clock (TIME), so worker clocks don't matter. A task that went
+// into a chunk is found through the member index, so that a dispatcher resubmitting it after a restart finds it
+// wherever it is (Locate).
+//
+// Redis is not trusted: tasks, outcomes and cancellations are signed with HMAC-SHA256 under a key that the
+// dispatcher and its workers share (Options.Key). Workers refuse unsigned tasks, the dispatcher refuses
+// unsigned outcomes, and a worker runs a program only if it matches the hash its signed task names.
 //
 // Keys, under a prefix P (default "govalent"):
 //
 //	P:q:<queue>     LIST of queued task ids (Dequeue pops the head, Recover pushes back at the head)
 //	P:queues        SET of queue names ever used (for Depths)
-//	P:t:<task id>   HASH: state (queued|leased|done), queue, payload, token, worker, attempt, cancelled;
+//	P:t:<task id>   HASH: state (queued|leased|done|refused), queue, payload, sig, token, worker, attempt,
+//	                cancelled, csig, members (a chunk's member ids), sid (the stream entry of its completion);
 //	                once done only a tombstone is left (no payload), expiring after ResultRetention, so a
 //	                late Complete or a repeated Enqueue of the same id changes nothing
+//	P:m:<task id>   STRING: the chunk a task went in; expires with the chunk's tombstone
 //	P:leases        ZSET task id -> lease expiry (server unix ms)
 //	P:seq           counter for lease tokens
-//	P:results       STREAM of completions, trimmed by MINID to ResultRetention: an entry {t1, w1, o1, t2, ...}
-//	                per completed batch (task id, worker, outcome), or {task, worker, outcome} for one
+//	P:results       STREAM of completions, trimmed by MINID to ResultRetention: an entry {t1, w1, k1, o1, s1,
+//	                t2, ...} per completed batch (task id, worker, token, outcome, signature), or
+//	                {task, worker, cancel} for a cancellation (cancel is its signature)
 //	P:prog:<hash>   STRING program source, SET NX, expiring after ProgramTTL (refreshed on use)
 //	P:w:<id>        HASH worker info + last beat, expiring after 3 leases; P:workers SET of ids
-//	P:cancel        pub/sub channel announcing cancelled leased tasks (message = task id)
+//	P:epoch         STRING naming this dataset: a change means Redis lost its data
+//	P:cancel        pub/sub channel announcing cancelled leased tasks (message = "task id signature")
 //	P:work          pub/sub channel announcing queues that got tasks (message = queue name)
 package redisq
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/results"
 )
 
 // DefaultQueue is the queue of a task whose Queue is "".
@@ -56,17 +74,28 @@ type Options struct {
 	Lease           time.Duration // lease length; default 3s. Workers should Extend every Lease/3 or so.
 	ResultRetention time.Duration // how long completions and done-task tombstones stay; default 1h
 	ProgramTTL      time.Duration // expiry of stored programs, refreshed by PutProgram and Enqueue; default 24h
+	// Key authenticates tasks, outcomes and cancellations (HMAC-SHA256): the dispatcher and its workers share
+	// it; whoever merely reaches Redis does not have it. At least 16 bytes; see LoadKey.
+	Key    []byte
+	Logger *slog.Logger // where refusals are reported; default slog.Default()
 }
 
 // Queue is a task queue on one Redis server. It is safe for concurrent use.
 type Queue struct {
-	rdb  *redis.Client
-	opts Options
-	p    string // prefix
+	rdb     *redis.Client
+	opts    Options
+	p       string // prefix
+	refused atomic.Int64
 }
 
+// MinKeyLen is the shortest key New accepts.
+const MinKeyLen = 16
+
 // New wraps rdb.
-func New(rdb *redis.Client, opts Options) *Queue {
+func New(rdb *redis.Client, opts Options) (*Queue, error) {
+	if len(opts.Key) < MinKeyLen {
+		return nil, fmt.Errorf("redisq: a key of at least %d bytes is needed to authenticate tasks and outcomes", MinKeyLen)
+	}
 	if opts.Prefix == "" {
 		opts.Prefix = "govalent"
 	}
@@ -79,7 +108,36 @@ func New(rdb *redis.Client, opts Options) *Queue {
 	if opts.ProgramTTL <= 0 {
 		opts.ProgramTTL = 24 * time.Hour
 	}
-	return &Queue{rdb: rdb, opts: opts, p: opts.Prefix}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Queue{rdb: rdb, opts: opts, p: opts.Prefix}, nil
+}
+
+// Refused counts what this Queue refused because it was not signed with the key: tasks, outcomes and
+// cancellations.
+func (q *Queue) Refused() int64 { return q.refused.Load() }
+
+// refuse logs and counts one refusal.
+func (q *Queue) refuse(what string, args ...any) {
+	q.refused.Add(1)
+	q.opts.Logger.Warn("refused "+what+": not signed with the key (written to Redis by someone without it, or by a worker with another key)", args...)
+}
+
+// mac signs a message made of kind and parts, each length-prefixed so that no two messages sign alike.
+func (q *Queue) mac(kind string, parts ...string) string {
+	m := hmac.New(sha256.New, q.opts.Key)
+	var n [8]byte
+	for _, s := range append([]string{kind}, parts...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		m.Write(n[:])
+		m.Write([]byte(s))
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (q *Queue) signed(sig, kind string, parts ...string) bool {
+	return hmac.Equal([]byte(sig), []byte(q.mac(kind, parts...)))
 }
 
 // Options returns the options in effect (defaults filled in).
@@ -113,29 +171,61 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
+// Lua helper: finish(p, tk, sid, ret) turns task hash tk into a done tombstone whose completion is stream entry
+// sid, expiring after ret ms together with a chunk's member index.
+const luaFinish = `
+local function finish(p, tk, sid, ret)
+  local m = redis.call('HGET', tk, 'members')
+  if m then
+    for id in string.gmatch(m, '[^\n]+') do
+      redis.call('PEXPIRE', p .. ':m:' .. id, ret)
+    end
+  end
+  redis.call('HDEL', tk, 'payload', 'token', 'sig')
+  redis.call('HSET', tk, 'state', 'done', 'sid', sid)
+  redis.call('PEXPIRE', tk, ret)
+end
+`
+
 // KEYS[1] queues set. ARGV: prefix, program ttl ms, rerun (1: requeue done tasks too), number of program
-// hashes, hashes..., then (id, queue, payload)... Returns the ids that were left alone because they were done.
+// hashes, hashes..., then (id, queue, payload, sig, members)... where members are a chunk's member ids joined by
+// "\n" ("" for a task). Returns the ids that were left alone because they were done, or an error NOPROG if a
+// program is not stored (checked before anything is written).
 var enqueueScript = redis.NewScript(`
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local rerun = ARGV[3] == '1'
 local np = tonumber(ARGV[4])
 for i = 1, np do
-  redis.call('PEXPIRE', p .. ':prog:' .. ARGV[4 + i], ttl)
+  if redis.call('PEXPIRE', p .. ':prog:' .. ARGV[4 + i], ttl) == 0 then
+    return redis.error_reply('NOPROG ' .. ARGV[4 + i])
+  end
 end
 local done = {}
 local queues = {}
-for i = 5 + np, #ARGV, 3 do
-  local id, q = ARGV[i], ARGV[i + 1]
+for i = 5 + np, #ARGV, 5 do
+  local id, q, members = ARGV[i], ARGV[i + 1], ARGV[i + 4]
   local tk = p .. ':t:' .. id
   local state = redis.call('HGET', tk, 'state')
   if state == 'done' and not rerun then
     done[#done + 1] = id
-  elseif not state or state == 'done' then
+  elseif not state or state == 'done' or state == 'refused' then
     if state then
       redis.call('DEL', tk)
     end
-    redis.call('HSET', tk, 'state', 'queued', 'queue', q, 'payload', ARGV[i + 2], 'attempt', 0)
+    redis.call('DEL', p .. ':m:' .. id)
+    redis.call('HSET', tk, 'state', 'queued', 'queue', q, 'payload', ARGV[i + 2], 'sig', ARGV[i + 3], 'attempt', 0)
+    if members ~= '' then
+      redis.call('HSET', tk, 'members', members)
+      for m in string.gmatch(members, '[^\n]+') do
+        local mk = p .. ':t:' .. m
+        local ms = redis.call('HGET', mk, 'state')
+        if ms ~= 'queued' and ms ~= 'leased' then
+          redis.call('DEL', mk)
+        end
+        redis.call('SET', p .. ':m:' .. m, id)
+      end
+    end
     redis.call('RPUSH', p .. ':q:' .. q, id)
     queues[q] = true
   end
@@ -147,8 +237,37 @@ end
 return done
 `)
 
+// KEYS[1] results. ARGV: prefix, ids... For each id a task's or chunk member's place: state (” when Redis holds
+// nothing of it), the chunk holding it, its completion's stream id and whether that entry is still in the stream.
+var locateScript = redis.NewScript(`
+local p = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local chunk = ''
+  local v = redis.call('HMGET', p .. ':t:' .. id, 'state', 'sid')
+  if not v[1] then
+    local c = redis.call('GET', p .. ':m:' .. id)
+    if c then
+      chunk = c
+      v = redis.call('HMGET', p .. ':t:' .. c, 'state', 'sid')
+    end
+  end
+  local sid = v[2] or ''
+  local kept = 0
+  if v[1] == 'done' and sid ~= '' and #redis.call('XRANGE', KEYS[1], sid, sid) > 0 then
+    kept = 1
+  end
+  out[#out + 1] = v[1] or ''
+  out[#out + 1] = chunk
+  out[#out + 1] = sid
+  out[#out + 1] = kept
+end
+return out
+`)
+
 // KEYS[1] leases. ARGV: prefix, worker, max, lease ms, queues...
-// Returns a flat array of (id, token, attempt, payload). One counter value names the whole hand-off; each
+// Returns a flat array of (id, token, attempt, payload, sig). One counter value names the whole hand-off; each
 // token adds the task's place in it.
 var dequeueScript = redis.NewScript(luaNow + `
 local p, w = ARGV[1], ARGV[2]
@@ -164,7 +283,7 @@ for qi = 5, #ARGV do
     if not ids then break end
     for _, id in ipairs(ids) do
       local tk = p .. ':t:' .. id
-      local v = redis.call('HMGET', tk, 'state', 'payload')
+      local v = redis.call('HMGET', tk, 'state', 'payload', 'sig')
       if v[1] == 'queued' then
         seq = seq or redis.call('INCR', p .. ':seq')
         n = n + 1
@@ -176,6 +295,7 @@ for qi = 5, #ARGV do
         out[#out + 1] = tok
         out[#out + 1] = att
         out[#out + 1] = v[2]
+        out[#out + 1] = v[3] or ''
       end
     end
   end
@@ -184,60 +304,86 @@ end
 return out
 `)
 
-// KEYS[1] leases. ARGV: prefix, worker, lease ms, then (id, token)... Returns how many were extended.
+// KEYS[1] leases. ARGV: prefix, worker, lease ms, then (id, token)... Returns 1 or 0 per lease: extended, or no
+// longer held.
 var extendScript = redis.NewScript(luaNow + `
 local p, w = ARGV[1], ARGV[2]
 local exp = now + tonumber(ARGV[3])
-local n = 0
+local res = {}
 for i = 4, #ARGV, 2 do
   local v = redis.call('HMGET', p .. ':t:' .. ARGV[i], 'state', 'token', 'worker')
   if v[1] == 'leased' and v[2] == ARGV[i + 1] and v[3] == w then
     redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[i])
-    n = n + 1
+    res[#res + 1] = 1
+  else
+    res[#res + 1] = 0
   end
 end
-return n
+return res
 `)
 
-// KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, then (id, token, outcome)...
-// Returns 1 or 0 per task. The accepted completions go into one stream entry (fields t1, w1, o1, t2, ...).
-var completeScript = redis.NewScript(luaNow + `
+// KEYS[1] leases. ARGV: prefix, retention ms, then (id, token)... Takes back leases whose task this worker
+// refused (its signature did not verify): the task is left as a 'refused' tombstone, with no completion, for
+// its dispatcher to queue again (signed) or for nobody, if it was forged.
+var refuseScript = redis.NewScript(`
+local p = ARGV[1]
+local ret = tonumber(ARGV[2])
+for i = 3, #ARGV, 2 do
+  local tk = p .. ':t:' .. ARGV[i]
+  local v = redis.call('HMGET', tk, 'state', 'token')
+  if v[1] == 'leased' and v[2] == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', tk, 'payload', 'token', 'sig')
+    redis.call('HSET', tk, 'state', 'refused')
+    redis.call('PEXPIRE', tk, ret)
+    for m in string.gmatch(redis.call('HGET', tk, 'members') or '', '[^\n]+') do
+      redis.call('PEXPIRE', p .. ':m:' .. m, ret)
+    end
+  end
+end
+return 0
+`)
+
+// KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, then (id, token, outcome, sig)...
+// Returns 1 or 0 per task. The accepted completions go into one stream entry (fields t1, w1, k1, o1, s1, t2, ...:
+// task, worker, token, outcome, signature).
+var completeScript = redis.NewScript(luaNow + luaFinish + `
 local p = ARGV[1]
 local ret = tonumber(ARGV[2])
 local res = {}
 local entry = {}
+local accepted = {}
 local n = 0
-for i = 3, #ARGV, 3 do
+for i = 3, #ARGV, 4 do
   local id, tok = ARGV[i], ARGV[i + 1]
   local tk = p .. ':t:' .. id
   local v = redis.call('HMGET', tk, 'state', 'token', 'worker')
   if v[1] == 'leased' and v[2] == tok then
     redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', tk, 'payload', 'token')
-    redis.call('HSET', tk, 'state', 'done')
-    redis.call('PEXPIRE', tk, ret)
     n = n + 1
-    entry[#entry + 1] = 't' .. n
-    entry[#entry + 1] = id
-    entry[#entry + 1] = 'w' .. n
-    entry[#entry + 1] = v[3]
-    entry[#entry + 1] = 'o' .. n
-    entry[#entry + 1] = ARGV[i + 2]
+    accepted[n] = tk
+    local k = tostring(n)
+    for _, f in ipairs({'t' .. k, id, 'w' .. k, v[3], 'k' .. k, tok, 'o' .. k, ARGV[i + 2], 's' .. k, ARGV[i + 3]}) do
+      entry[#entry + 1] = f
+    end
     res[#res + 1] = 1
   else
     res[#res + 1] = 0
   end
 end
 if n > 0 then
-  redis.call('XADD', KEYS[2], 'MINID', string.format('%d', now - ret), '*', unpack(entry))
+  local sid = redis.call('XADD', KEYS[2], 'MINID', string.format('%d', now - ret), '*', unpack(entry))
+  for _, tk in ipairs(accepted) do
+    finish(p, tk, sid, ret)
+  end
 end
 return res
 `)
 
-// KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, limit, cancelled outcome JSON.
-// Requeues (at the head) expired leases; a cancelled one is completed as cancelled instead.
-// Returns {requeued, expired leases handled}.
-var recoverScript = redis.NewScript(luaNow + `
+// KEYS[1] leases, KEYS[2] results. ARGV: prefix, retention ms, limit.
+// Requeues (at the head) expired leases; a cancelled one is completed as cancelled instead, with the signed
+// cancellation its dispatcher left. Returns {requeued, expired leases handled}.
+var recoverScript = redis.NewScript(luaNow + luaFinish + `
 local p = ARGV[1]
 local ret = tonumber(ARGV[2])
 local minid = string.format('%d', now - ret)
@@ -247,13 +393,11 @@ local queues = {}
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local tk = p .. ':t:' .. id
-  local v = redis.call('HMGET', tk, 'state', 'queue', 'cancelled', 'worker')
+  local v = redis.call('HMGET', tk, 'state', 'queue', 'cancelled', 'worker', 'csig')
   if v[1] == 'leased' then
     if v[3] == '1' then
-      redis.call('HDEL', tk, 'payload', 'token')
-      redis.call('HSET', tk, 'state', 'done')
-      redis.call('PEXPIRE', tk, ret)
-      redis.call('XADD', KEYS[2], 'MINID', minid, '*', 'task', id, 'worker', v[4], 'outcome', ARGV[4])
+      local sid = redis.call('XADD', KEYS[2], 'MINID', minid, '*', 'task', id, 'worker', v[4], 'cancel', v[5] or '')
+      finish(p, tk, sid, ret)
     else
       redis.call('HSET', tk, 'state', 'queued')
       redis.call('HDEL', tk, 'token', 'worker')
@@ -270,28 +414,28 @@ redis.call('XTRIM', KEYS[2], 'MINID', minid)
 return {n, #ids}
 `)
 
-// KEYS[1] results. ARGV: prefix, retention ms, cancelled outcome JSON, channel, ids...
-// A queued task is marked done and cancelled, with a Cancelled completion (its id stays on the queue list, where
-// Dequeue skips it: removing it there would cost a scan of the list per task); a leased one is flagged and
-// announced; any other id (a task inside a chunk) is announced, for the worker running it.
-var cancelScript = redis.NewScript(luaNow + `
+// KEYS[1] results. ARGV: prefix, retention ms, channel, then (id, cancellation sig)...
+// A queued task is marked done and cancelled, with a cancellation completion (its id stays on the queue list,
+// where Dequeue skips it: removing it there would cost a scan of the list per task); a leased one is flagged and
+// announced; any other id (a task inside a chunk) is announced, for the worker running it. Announcements carry
+// the signature ("id sig"), so that only the dispatcher can stop a task.
+var cancelScript = redis.NewScript(luaNow + luaFinish + `
 local p = ARGV[1]
 local ret = tonumber(ARGV[2])
 local minid = string.format('%d', now - ret)
-for i = 5, #ARGV do
-  local id = ARGV[i]
+for i = 4, #ARGV, 2 do
+  local id, sig = ARGV[i], ARGV[i + 1]
   local tk = p .. ':t:' .. id
   local state = redis.call('HGET', tk, 'state')
   if state == 'queued' then
-    redis.call('HDEL', tk, 'payload')
-    redis.call('HSET', tk, 'state', 'done', 'cancelled', 1)
-    redis.call('PEXPIRE', tk, ret)
-    redis.call('XADD', KEYS[1], 'MINID', minid, '*', 'task', id, 'worker', '', 'outcome', ARGV[3])
+    redis.call('HSET', tk, 'cancelled', 1, 'csig', sig)
+    local sid = redis.call('XADD', KEYS[1], 'MINID', minid, '*', 'task', id, 'worker', '', 'cancel', sig)
+    finish(p, tk, sid, ret)
   elseif state == 'leased' then
-    redis.call('HSET', tk, 'cancelled', 1)
-    redis.call('PUBLISH', ARGV[4], id)
+    redis.call('HSET', tk, 'cancelled', 1, 'csig', sig)
+    redis.call('PUBLISH', ARGV[3], id .. ' ' .. sig)
   elseif not state then
-    redis.call('PUBLISH', ARGV[4], id)
+    redis.call('PUBLISH', ARGV[3], id .. ' ' .. sig)
   end
 end
 return 0
@@ -331,21 +475,25 @@ func queueName(s string) string {
 	return s
 }
 
-// Enqueue stores each task's payload (the JSON of the task; Program is never part of it) and appends its id to
-// its queue. Re-enqueueing an id that is already queued or leased does nothing, so a failed call can simply be
-// retried; an id that is done is left alone too and returned in done: its completion is on the results stream,
-// or was read from it (see Rerun). Enqueue also refreshes the expiry of the tasks' programs (store them first
-// with PutProgram).
+// Enqueue stores each task's payload (the JSON of the task, signed; Program is never part of it) and appends
+// its id to its queue. Re-enqueueing an id that is already queued or leased does nothing, so a failed call can
+// simply be retried; an id that is done is left alone too and returned in done: its completion is on the results
+// stream, or was read from it (see Rerun). A chunk's members are indexed, so that Locate finds them. Enqueue also
+// refreshes the expiry of the tasks' programs; if one is not stored (PutProgram) it queues nothing and returns
+// an error wrapping ErrNoProgram.
 func (q *Queue) Enqueue(ctx context.Context, tasks ...*executors.Task) (done []string, err error) {
 	return q.enqueueAll(ctx, false, tasks)
 }
 
-// Rerun is Enqueue for tasks whose completion the caller lost (read from the stream but never stored): a done
-// task is queued again as new.
+// Rerun is Enqueue for tasks whose completion the caller lost (read from the stream but never stored, or refused
+// by a worker): a done task is queued again as new.
 func (q *Queue) Rerun(ctx context.Context, tasks ...*executors.Task) error {
 	_, err := q.enqueueAll(ctx, true, tasks)
 	return err
 }
+
+// ErrNoProgram is a task whose program is not stored in Redis (never put, or lost with Redis's data).
+var ErrNoProgram = errors.New("redisq: program not stored")
 
 func (q *Queue) enqueueAll(ctx context.Context, rerun bool, tasks []*executors.Task) (done []string, err error) {
 	for len(tasks) > 0 {
@@ -371,7 +519,7 @@ func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task
 	if rerun {
 		flag = "1"
 	}
-	args := make([]any, 0, 4+len(hashes)+3*len(tasks))
+	args := make([]any, 0, 4+len(hashes)+5*len(tasks))
 	args = append(args, q.p, ms(q.opts.ProgramTTL), flag, len(hashes))
 	for h := range hashes {
 		args = append(args, h)
@@ -384,9 +532,21 @@ func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task
 		if err != nil {
 			return nil, &EncodeError{TaskID: t.ID, Err: err}
 		}
-		args = append(args, t.ID, queueName(t.Queue), payload)
+		members := ""
+		if t.Kind == chunkKind {
+			ids, err := memberIDs(t)
+			if err != nil {
+				return nil, &EncodeError{TaskID: t.ID, Err: err}
+			}
+			members = strings.Join(ids, "\n")
+		}
+		args = append(args, t.ID, queueName(t.Queue), payload, q.mac("task", t.ID, string(payload)), members)
 	}
-	return enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).StringSlice()
+	done, err := enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).StringSlice()
+	if err != nil && strings.HasPrefix(err.Error(), "NOPROG ") {
+		return nil, fmt.Errorf("%w: %s", ErrNoProgram, strings.TrimPrefix(err.Error(), "NOPROG "))
+	}
+	return done, err
 }
 
 // EncodeError is a task that cannot be queued because it cannot be encoded; retrying cannot help.
@@ -400,22 +560,67 @@ func (e *EncodeError) Error() string {
 }
 func (e *EncodeError) Unwrap() error { return e.Err }
 
+// Place is where Redis holds a task, as Locate finds it.
+type Place struct {
+	State    string // "" (Redis holds nothing of it), "queued", "leased", "done" or "refused" (by a worker)
+	Chunk    string // the chunk holding it, if it went in one; State is then the chunk's
+	StreamID string // with State "done": the entry of its completion
+	InStream bool   // that entry is still on the results stream (not yet acknowledged)
+}
+
+// Locate tells where Redis holds each of ids, tasks or chunk members.
+func (q *Queue) Locate(ctx context.Context, ids []string) ([]Place, error) {
+	out := make([]Place, 0, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), enqueueChunk)
+		args := make([]any, 0, 1+n)
+		args = append(args, q.p)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		vals, err := locateScript.Run(ctx, q.rdb, []string{q.key("results")}, args...).Slice()
+		if err != nil {
+			return nil, err
+		}
+		if len(vals) != 4*n {
+			return nil, fmt.Errorf("redisq: locate: unexpected reply of %d values", len(vals))
+		}
+		for i := 0; i < len(vals); i += 4 {
+			var pl Place
+			pl.State, _ = vals[i].(string)
+			pl.Chunk, _ = vals[i+1].(string)
+			pl.StreamID, _ = vals[i+2].(string)
+			kept, _ := vals[i+3].(int64)
+			pl.InStream = kept == 1
+			out = append(out, pl)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
 // PutProgram stores a program's source under its hash, once (SET NX); either way its expiry is refreshed.
 func (q *Queue) PutProgram(ctx context.Context, hash, source string) error {
 	return putProgramScript.Run(ctx, q.rdb, []string{q.key("prog", hash)}, source, ms(q.opts.ProgramTTL)).Err()
 }
 
-// Program returns a stored program's source, or an error wrapping redis.Nil if there is none.
+// Program returns a stored program's source, or an error wrapping redis.Nil if there is none. A source that
+// does not match its hash (which signed tasks carry) is refused.
 func (q *Queue) Program(ctx context.Context, hash string) (string, error) {
 	s, err := q.rdb.Get(ctx, q.key("prog", hash)).Result()
 	if err != nil {
 		return "", fmt.Errorf("redisq: program %s: %w", hash, err)
 	}
+	if results.ProgramHash(s) != hash {
+		q.refuse("a program", "hash", hash)
+		return "", fmt.Errorf("redisq: the program stored under %s does not match that hash", hash)
+	}
 	return s, nil
 }
 
 // Dequeue leases up to max tasks for worker, taking from queues in order (nil means the default queue). It does
-// not block: it returns no leases when the queues are empty.
+// not block: it returns no leases when the queues are empty. A task whose signature does not verify is refused:
+// it is taken back from the worker without running and without a completion (see refuseScript).
 func (q *Queue) Dequeue(ctx context.Context, worker string, queues []string, max int) ([]Lease, error) {
 	if max <= 0 {
 		return nil, nil
@@ -431,15 +636,22 @@ func (q *Queue) Dequeue(ctx context.Context, worker string, queues []string, max
 	if err != nil {
 		return nil, err
 	}
-	leases := make([]Lease, 0, len(vals)/4)
-	var bad []Lease
+	leases := make([]Lease, 0, len(vals)/5)
+	var bad, refused []Lease
 	var badOutcomes []executors.Outcome
-	for i := 0; i+3 < len(vals); i += 4 {
+	for i := 0; i+4 < len(vals); i += 5 {
 		id, _ := vals[i].(string)
 		tok, _ := vals[i+1].(string)
 		att, _ := vals[i+2].(int64)
 		payload, _ := vals[i+3].(string)
+		sig, _ := vals[i+4].(string)
 		l := Lease{Token: tok, Attempt: int(att)}
+		if !q.signed(sig, "task", id, payload) {
+			q.refuse("a task", "task", id)
+			l.Task.ID = id
+			refused = append(refused, l)
+			continue
+		}
 		if err := json.Unmarshal([]byte(payload), &l.Task); err != nil || l.Task.ID != id {
 			// Fail it at once rather than let it cycle through recovery forever.
 			l.Task.ID = id
@@ -451,6 +663,15 @@ func (q *Queue) Dequeue(ctx context.Context, worker string, queues []string, max
 		}
 		leases = append(leases, l)
 	}
+	if len(refused) > 0 {
+		args := []any{q.p, ms(q.opts.ResultRetention)}
+		for _, l := range refused {
+			args = append(args, l.Task.ID, l.Token)
+		}
+		if err := refuseScript.Run(ctx, q.rdb, []string{q.key("leases")}, args...).Err(); err != nil {
+			return leases, err
+		}
+	}
 	if len(bad) > 0 {
 		if _, err := q.CompleteBatch(ctx, bad, badOutcomes); err != nil {
 			return leases, err
@@ -459,31 +680,33 @@ func (q *Queue) Dequeue(ctx context.Context, worker string, queues []string, max
 	return leases, nil
 }
 
-// Extend pushes the expiry of the worker's leases to one Lease from now (server time). Leases whose token no
-// longer matches (recovered and handed on, or completed) are skipped.
-func (q *Queue) Extend(ctx context.Context, worker string, leases []Lease) error {
-	_, err := q.ExtendCount(ctx, worker, leases)
-	return err
-}
-
-// ExtendCount is Extend, also returning how many leases were still held and got extended.
-func (q *Queue) ExtendCount(ctx context.Context, worker string, leases []Lease) (int, error) {
+// Extend pushes the expiry of the worker's leases to one Lease from now (server time) and tells, per lease,
+// whether it is still held. A lease whose token no longer matches (recovered and handed on, completed, or lost
+// with Redis's data) is not held: its task must not start, and its outcome would be dropped.
+func (q *Queue) Extend(ctx context.Context, worker string, leases []Lease) ([]bool, error) {
 	if len(leases) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	args := make([]any, 0, 3+2*len(leases))
 	args = append(args, q.p, worker, ms(q.opts.Lease))
 	for _, l := range leases {
 		args = append(args, l.Task.ID, l.Token)
 	}
-	n, err := extendScript.Run(ctx, q.rdb, []string{q.key("leases")}, args...).Int()
-	return n, err
+	res, err := extendScript.Run(ctx, q.rdb, []string{q.key("leases")}, args...).Int64Slice()
+	if err != nil {
+		return nil, err
+	}
+	held := make([]bool, len(leases))
+	for i := range held {
+		held[i] = i < len(res) && res[i] == 1
+	}
+	return held, nil
 }
 
 // Complete records oc as the outcome of l's task if, and only if, l's token still matches: it ends the lease,
-// deletes the payload, appends the completion to the results stream and returns true. A stale token (the lease
-// expired and the task was requeued or handed to another worker, or it was already completed) returns false and
-// changes nothing.
+// deletes the payload, appends the completion (signed) to the results stream and returns true. A stale token (the
+// lease expired and the task was requeued or handed to another worker, or it was already completed) returns
+// false and changes nothing.
 func (q *Queue) Complete(ctx context.Context, l Lease, oc executors.Outcome) (bool, error) {
 	ok, err := q.CompleteBatch(ctx, []Lease{l}, []executors.Outcome{oc})
 	if err != nil {
@@ -500,14 +723,14 @@ func (q *Queue) CompleteBatch(ctx context.Context, leases []Lease, outcomes []ex
 	if len(leases) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 2+3*len(leases))
+	args := make([]any, 0, 2+4*len(leases))
 	args = append(args, q.p, ms(q.opts.ResultRetention))
 	for i, l := range leases {
 		b, err := json.Marshal(outcomes[i])
 		if err != nil {
 			return nil, fmt.Errorf("redisq: encoding outcome of %s: %w", l.Task.ID, err)
 		}
-		args = append(args, l.Task.ID, l.Token, b)
+		args = append(args, l.Task.ID, l.Token, b, q.mac("outcome", l.Task.ID, l.Token, string(b)))
 	}
 	res, err := completeScript.Run(ctx, q.rdb, []string{q.key("leases"), q.key("results")}, args...).Int64Slice()
 	if err != nil {
@@ -520,21 +743,14 @@ func (q *Queue) CompleteBatch(ctx context.Context, leases []Lease, outcomes []ex
 	return ok, nil
 }
 
-func cancelledOutcome() []byte {
-	now := time.Now()
-	b, _ := json.Marshal(executors.Outcome{Cancelled: true, Error: "cancelled", Start: now, End: now})
-	return b
-}
-
 // Recover puts tasks whose lease expired back at the head of their queue (they get a new token when next
 // dequeued) and returns how many. An expired lease of a cancelled task is completed as cancelled instead. It
 // also trims completions older than ResultRetention. The dispatcher calls it every second.
 func (q *Queue) Recover(ctx context.Context) (int, error) {
 	total := 0
-	oc := cancelledOutcome()
 	for {
 		res, err := recoverScript.Run(ctx, q.rdb, []string{q.key("leases"), q.key("results")},
-			q.p, ms(q.opts.ResultRetention), recoverLimit, oc).Int64Slice()
+			q.p, ms(q.opts.ResultRetention), recoverLimit).Int64Slice()
 		if err != nil {
 			return total, err
 		}
@@ -550,7 +766,7 @@ func (q *Queue) Recover(ctx context.Context) (int, error) {
 
 // Results reads up to count completions after stream id after ("" or "0" for the start), waiting up to block
 // for the first one (block <= 0: don't wait). It returns them and the id to pass as after next time (after
-// itself when there were none).
+// itself when there were none). Completions that are not signed with the key are left out (logged and counted).
 func (q *Queue) Results(ctx context.Context, after string, count int, block time.Duration) ([]Completion, string, error) {
 	if after == "" {
 		after = "0"
@@ -572,15 +788,32 @@ func (q *Queue) Results(ctx context.Context, after string, count int, block time
 	var out []Completion
 	for _, s := range streams {
 		for _, m := range s.Messages {
-			if _, single := m.Values["task"]; single { // written by Recover or Cancel
-				out = append(out, completion(m, "task", "worker", "outcome"))
+			if _, single := m.Values["task"]; single { // a cancellation, written by Cancel or Recover
+				id := field(m, "task")
+				if q.signed(field(m, "cancel"), "cancelled", id) {
+					now := time.Now()
+					out = append(out, Completion{StreamID: m.ID, TaskID: id, Worker: field(m, "worker"),
+						Outcome: executors.Outcome{Cancelled: true, Error: "cancelled", Start: now, End: now}})
+				} else {
+					q.refuse("a cancellation", "task", id, "entry", m.ID)
+				}
 			}
 			for i := 1; ; i++ { // written by Complete: one entry per batch
 				n := strconv.Itoa(i)
-				if _, ok := m.Values["t"+n]; !ok {
+				id, ok := m.Values["t"+n].(string)
+				if !ok {
 					break
 				}
-				out = append(out, completion(m, "t"+n, "w"+n, "o"+n))
+				tok, raw := field(m, "k"+n), field(m, "o"+n)
+				if !q.signed(field(m, "s"+n), "outcome", id, tok, raw) {
+					q.refuse("an outcome", "task", id, "worker", field(m, "w"+n), "entry", m.ID)
+					continue
+				}
+				c := Completion{StreamID: m.ID, TaskID: id, Worker: field(m, "w"+n)}
+				if err := json.Unmarshal([]byte(raw), &c.Outcome); err != nil {
+					c.Outcome = executors.Outcome{Error: "redisq: undecodable outcome: " + err.Error()}
+				}
+				out = append(out, c)
 			}
 			after = m.ID
 		}
@@ -588,15 +821,9 @@ func (q *Queue) Results(ctx context.Context, after string, count int, block time
 	return out, after, nil
 }
 
-func completion(m redis.XMessage, task, worker, outcome string) Completion {
-	c := Completion{StreamID: m.ID}
-	c.TaskID, _ = m.Values[task].(string)
-	c.Worker, _ = m.Values[worker].(string)
-	raw, _ := m.Values[outcome].(string)
-	if err := json.Unmarshal([]byte(raw), &c.Outcome); err != nil {
-		c.Outcome = executors.Outcome{Error: "redisq: undecodable outcome: " + err.Error()}
-	}
-	return c
+func field(m redis.XMessage, name string) string {
+	s, _ := m.Values[name].(string)
+	return s
 }
 
 // Ack deletes completions the dispatcher has stored, and trims those older than ResultRetention.
@@ -616,18 +843,17 @@ func (q *Queue) Ack(ctx context.Context, streamIDs ...string) error {
 	return nil
 }
 
-// Cancel cancels tasks: a queued one is done at once, with a Cancelled completion; a leased one is flagged
+// Cancel cancels tasks: a queued one is done at once, with a cancellation completion; a leased one is flagged
 // (IsCancelled) and announced on CancelChannel, and its worker is expected to stop it and Complete it (if the
 // lease expires instead, Recover completes it as cancelled); an id Redis does not hold (a task inside a chunk)
-// is announced, so that the worker running it stops it. A done task is left alone.
+// is announced, so that the worker running it stops it. A done task is left alone. Cancellations are signed.
 func (q *Queue) Cancel(ctx context.Context, taskIDs ...string) error {
-	oc := cancelledOutcome()
 	for len(taskIDs) > 0 {
 		n := min(len(taskIDs), enqueueChunk)
-		args := make([]any, 0, 4+n)
-		args = append(args, q.p, ms(q.opts.ResultRetention), oc, q.CancelChannel())
+		args := make([]any, 0, 3+2*n)
+		args = append(args, q.p, ms(q.opts.ResultRetention), q.CancelChannel())
 		for _, id := range taskIDs[:n] {
-			args = append(args, id)
+			args = append(args, id, q.mac("cancelled", id))
 		}
 		if err := cancelScript.Run(ctx, q.rdb, []string{q.key("results")}, args...).Err(); err != nil {
 			return err
@@ -637,8 +863,18 @@ func (q *Queue) Cancel(ctx context.Context, taskIDs ...string) error {
 	return nil
 }
 
-// CancelChannel is the pub/sub channel on which Cancel announces leased task ids.
+// CancelChannel is the pub/sub channel on which Cancel announces leased task ids, as "id signature".
 func (q *Queue) CancelChannel() string { return q.key("cancel") }
+
+// CancelledID reads a message from CancelChannel: the task id, if the message is signed with the key.
+func (q *Queue) CancelledID(msg string) (string, bool) {
+	id, sig, _ := strings.Cut(msg, " ")
+	if !q.signed(sig, "cancelled", id) {
+		q.refuse("a cancellation message", "task", id)
+		return "", false
+	}
+	return id, true
+}
 
 // WorkChannel is the pub/sub channel on which Enqueue and Recover announce the queues that got tasks, so that
 // idle workers need not poll.
@@ -647,11 +883,24 @@ func (q *Queue) WorkChannel() string { return q.key("work") }
 // IsCancelled tells whether a leased task has been cancelled, for workers that poll (pub/sub messages are lost
 // while a worker is disconnected).
 func (q *Queue) IsCancelled(ctx context.Context, taskID string) (bool, error) {
-	v, err := q.rdb.HGet(ctx, q.key("t", taskID), "cancelled").Result()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
+	v, err := q.rdb.HMGet(ctx, q.key("t", taskID), "cancelled", "csig").Result()
+	if err != nil {
+		return false, err
 	}
-	return v == "1", err
+	flag, _ := v[0].(string)
+	sig, _ := v[1].(string)
+	return flag == "1" && q.signed(sig, "cancelled", taskID), nil
+}
+
+// Epoch returns a token naming this Redis dataset, creating it if there is none: it changes when Redis lost
+// its data (restarted without persistence, or flushed), so that the dispatcher knows to check what it has in
+// flight there.
+func (q *Queue) Epoch(ctx context.Context) (string, error) {
+	k := q.key("epoch")
+	if err := q.rdb.SetNX(ctx, k, uuid.NewString(), 0).Err(); err != nil {
+		return "", err
+	}
+	return q.rdb.Get(ctx, k).Result()
 }
 
 // Heartbeat records a live worker, expiring after 3 leases unless renewed.

@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/results"
 )
 
 const redisServer = "/usr/bin/redis-server"
@@ -27,6 +30,8 @@ type testRedis struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// persist: with an append-only file (else Redis loses everything when it restarts)
+	persist bool
 }
 
 func freePort(tb testing.TB) int {
@@ -38,12 +43,15 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startRedis(tb testing.TB) *testRedis {
+func startRedis(tb testing.TB) *testRedis { return startRedisWith(tb, true) }
+
+// startRedisWith starts a Redis with an append-only file, or with no persistence at all.
+func startRedisWith(tb testing.TB, persist bool) *testRedis {
 	tb.Helper()
 	if _, err := os.Stat(redisServer); err != nil {
 		tb.Skipf("%s not available: %v", redisServer, err)
 	}
-	r := &testRedis{tb: tb, port: freePort(tb), dir: tb.TempDir()}
+	r := &testRedis{tb: tb, port: freePort(tb), dir: tb.TempDir(), persist: persist}
 	r.start()
 	tb.Cleanup(r.kill)
 	return r
@@ -53,8 +61,12 @@ func (r *testRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 func (r *testRedis) start() {
 	r.tb.Helper()
+	aof := "no"
+	if r.persist {
+		aof = "yes"
+	}
 	r.cmd = exec.Command(redisServer, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--appendonly", "yes", "--save", "")
+		"--appendonly", aof, "--save", "")
 	r.cmd.Stdout = nil
 	r.cmd.Stderr = nil
 	if err := r.cmd.Start(); err != nil {
@@ -109,16 +121,48 @@ func newClient(tb testing.TB, r *testRedis) *redis.Client {
 	return rdb
 }
 
+// testKey is the key of the tests' dispatchers and workers.
+var testKey = []byte("0123456789abcdef-test-key")
+
+// newQueue is a Queue on rdb with the test key unless opts has one.
+func newQueue(tb testing.TB, rdb *redis.Client, opts Options) *Queue {
+	tb.Helper()
+	if opts.Key == nil {
+		opts.Key = testKey
+	}
+	q, err := New(rdb, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return q
+}
+
+// setup starts a Redis with the test program stored (see task).
 func setup(tb testing.TB, opts Options) (*testRedis, *redis.Client, *Queue) {
 	r := startRedis(tb)
 	rdb := newClient(tb, r)
-	return r, rdb, New(rdb, opts)
+	q := newQueue(tb, rdb, opts)
+	if err := q.PutProgram(context.Background(), h1, testProgram); err != nil {
+		tb.Fatal(err)
+	}
+	return r, rdb, q
 }
 
+// testProgram is the program of task's tasks; h1 is its hash.
+const testProgram = "package main // not stored with the task"
+
+var h1 = results.ProgramHash(testProgram)
+
 func task(id string, queue string) *executors.Task {
-	return &executors.Task{ID: id, DispatchID: "d1", NodeID: 1, Entry: "Add", ProgramHash: "h1",
-		Program: "package main // not stored with the task", Args: []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`2`)},
+	return &executors.Task{ID: id, DispatchID: "d1", NodeID: 1, Entry: "Add", ProgramHash: h1,
+		Program: testProgram, Args: []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`2`)},
 		TimeLimit: time.Minute, Queue: queue}
+}
+
+// held extends leases and counts those still held.
+func held(q *Queue, worker string, leases []Lease) (int, error) {
+	h, err := q.Extend(context.Background(), worker, leases)
+	return len(slices.DeleteFunc(h, func(b bool) bool { return !b })), err
 }
 
 func okOutcome(out string) executors.Outcome {
@@ -137,9 +181,6 @@ func streamLen(t testing.TB, rdb *redis.Client, q *Queue) int64 {
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	_, rdb, q := setup(t, Options{})
-	if err := q.PutProgram(ctx, "h1", "package main"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := q.Enqueue(ctx, task("t1", "")); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +200,7 @@ func TestRoundTrip(t *testing.T) {
 		string(l.Task.Args[1]) != "2" || l.Attempt != 1 || l.Token == "" {
 		t.Fatalf("lease %+v", l)
 	}
-	if src, err := q.Program(ctx, l.Task.ProgramHash); err != nil || src != "package main" {
+	if src, err := q.Program(ctx, l.Task.ProgramHash); err != nil || src != testProgram {
 		t.Fatalf("program %q %v", src, err)
 	}
 	if more, _ := q.Dequeue(ctx, "w2", nil, 10); len(more) != 0 {
@@ -238,7 +279,7 @@ func TestExactlyOnceAfterLeaseExpiry(t *testing.T) {
 		t.Fatalf("w2 got %+v", l2)
 	}
 	// w1 can no longer extend it.
-	if n, _ := q.ExtendCount(ctx, "w1", l1); n != 0 {
+	if n, _ := held(q, "w1", l1); n != 0 {
 		t.Fatal("stale lease extended")
 	}
 	if ok, err := q.Complete(ctx, l2[0], okOutcome(`"w2"`)); !ok || err != nil {
@@ -278,7 +319,7 @@ func TestExtend(t *testing.T) {
 	// Extend "a" every 100 ms for 900 ms (3 leases); "b" is left to expire.
 	for i := 0; i < 9; i++ {
 		time.Sleep(100 * time.Millisecond)
-		if n, err := q.ExtendCount(ctx, "w1", ls[:1]); err != nil || n != 1 {
+		if n, err := held(q, "w1", ls[:1]); err != nil || n != 1 {
 			t.Fatalf("extend: %d %v", n, err)
 		}
 		if _, err := q.Recover(ctx); err != nil {
@@ -286,15 +327,15 @@ func TestExtend(t *testing.T) {
 		}
 	}
 	// Another worker's id with the right token does not extend.
-	if n, _ := q.ExtendCount(ctx, "w2", ls[:1]); n != 0 {
+	if n, _ := held(q, "w2", ls[:1]); n != 0 {
 		t.Fatal("extended by the wrong worker")
 	}
 	depths, leased, _ := q.Depths(ctx)
 	if leased != 1 || depths["default"] != 1 {
 		t.Fatalf("depths %v leased %d", depths, leased)
 	}
-	if err := q.Extend(ctx, "w1", ls); err != nil { // "b" is skipped
-		t.Fatal(err)
+	if h, err := q.Extend(ctx, "w1", ls); err != nil || !h[0] || h[1] { // "b" is no longer held
+		t.Fatal(h, err)
 	}
 	if ok, _ := q.Complete(ctx, ls[0], okOutcome(`1`)); !ok {
 		t.Fatal("extended lease lost")
@@ -368,7 +409,7 @@ func TestCancel(t *testing.T) {
 	msgCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	msg, err := sub.ReceiveMessage(msgCtx)
-	if err != nil || msg.Payload != "leased" || msg.Channel != q.CancelChannel() {
+	if id, ok := q.CancelledID(msg.Payload); err != nil || !ok || id != "leased" || msg.Channel != q.CancelChannel() {
 		t.Fatalf("message %v %v", msg, err)
 	}
 	if c, _ := q.IsCancelled(ctx, "leased"); !c {
@@ -467,26 +508,33 @@ func TestResultsAckRetention(t *testing.T) {
 func TestProgramsStoredOnce(t *testing.T) {
 	ctx := context.Background()
 	_, rdb, q := setup(t, Options{ProgramTTL: time.Minute})
-	if _, err := q.Program(ctx, "h1"); !errors.Is(err, redis.Nil) {
+	if _, err := q.Program(ctx, results.ProgramHash("other")); !errors.Is(err, redis.Nil) {
 		t.Fatalf("missing program: %v", err)
 	}
-	q.PutProgram(ctx, "h1", "first")
-	rdb.PExpire(ctx, q.key("prog", "h1"), time.Second)
-	q.PutProgram(ctx, "h1", "second")
-	if src, _ := q.Program(ctx, "h1"); src != "first" {
+	rdb.PExpire(ctx, q.key("prog", h1), time.Second)
+	q.PutProgram(ctx, h1, "second")
+	if src, _ := q.Program(ctx, h1); src != testProgram {
 		t.Fatalf("program %q", src)
 	}
-	if ttl := rdb.PTTL(ctx, q.key("prog", "h1")).Val(); ttl < 50*time.Second {
+	if ttl := rdb.PTTL(ctx, q.key("prog", h1)).Val(); ttl < 50*time.Second {
 		t.Fatalf("expiry not refreshed by PutProgram: %v", ttl)
 	}
-	rdb.PExpire(ctx, q.key("prog", "h1"), time.Second)
+	rdb.PExpire(ctx, q.key("prog", h1), time.Second)
 	q.Enqueue(ctx, task("t", ""))
-	if ttl := rdb.PTTL(ctx, q.key("prog", "h1")).Val(); ttl < 50*time.Second {
+	if ttl := rdb.PTTL(ctx, q.key("prog", h1)).Val(); ttl < 50*time.Second {
 		t.Fatalf("expiry not refreshed by Enqueue: %v", ttl)
 	}
 	keys, _ := rdb.Keys(ctx, q.key("prog", "*")).Result()
 	if len(keys) != 1 {
 		t.Fatal(keys)
+	}
+	// A task cannot be queued without its program (lost with Redis's data, say): nothing is queued.
+	rdb.Del(ctx, q.key("prog", h1))
+	if _, err := q.Enqueue(ctx, task("u", "")); !errors.Is(err, ErrNoProgram) {
+		t.Fatalf("enqueue without a program: %v", err)
+	}
+	if n := rdb.Exists(ctx, q.key("t", "u")).Val(); n != 0 {
+		t.Fatal("queued without its program")
 	}
 }
 
@@ -518,21 +566,35 @@ func TestWorkersHeartbeat(t *testing.T) {
 	}
 }
 
-func TestUndecodablePayloadFails(t *testing.T) {
+// A task whose payload was changed in Redis is refused by the worker: it does not run, no completion is
+// written for it, and its dispatcher finds it refused (and queues it again, signed).
+func TestTamperedTaskIsRefused(t *testing.T) {
 	ctx := context.Background()
 	_, rdb, q := setup(t, Options{})
 	q.Enqueue(ctx, task("a", ""), task("b", ""))
-	rdb.HSet(ctx, q.key("t", "a"), "payload", "{not json")
+	rdb.HSet(ctx, q.key("t", "a"), "payload", `{"id":"a","entry":"Evil"}`)
 	ls, err := q.Dequeue(ctx, "w", nil, 10)
 	if err != nil || len(ls) != 1 || ls[0].Task.ID != "b" {
 		t.Fatal(ls, err)
 	}
-	cs, _, _ := q.Results(ctx, "0", 10, 0)
-	if len(cs) != 1 || cs[0].TaskID != "a" || cs[0].Outcome.Error == "" {
+	if cs, _, _ := q.Results(ctx, "0", 10, 0); len(cs) != 0 {
 		t.Fatalf("%+v", cs)
 	}
 	if _, leased, _ := q.Depths(ctx); leased != 1 {
 		t.Fatal(leased)
+	}
+	if pl, err := q.Locate(ctx, []string{"a"}); err != nil || pl[0].State != "refused" {
+		t.Fatalf("%+v %v", pl, err)
+	}
+	if q.Refused() != 1 {
+		t.Fatalf("refused %d", q.Refused())
+	}
+	// Queued again by its dispatcher, signed: it runs.
+	if _, err := q.Enqueue(ctx, task("a", "")); err != nil {
+		t.Fatal(err)
+	}
+	if ls, _ := q.Dequeue(ctx, "w", nil, 10); len(ls) != 1 || ls[0].Task.Entry != "Add" {
+		t.Fatal(ls)
 	}
 }
 
@@ -571,7 +633,6 @@ func TestDepths(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	ctx := context.Background()
 	r, rdb, q := setup(t, Options{Lease: 2 * time.Second})
-	q.PutProgram(ctx, "h1", "package main")
 	q.Enqueue(ctx, task("a", ""), task("b", ""), task("c", "gpu"))
 	ls, err := q.Dequeue(ctx, "w1", nil, 1)
 	if err != nil || len(ls) != 1 {
@@ -597,11 +658,11 @@ func TestRedisRestart(t *testing.T) {
 	if d["default"] != 1 || d["gpu"] != 1 || leased != 1 {
 		t.Fatalf("after restart: %v %d", d, leased)
 	}
-	if src, _ := q.Program(ctx, "h1"); src != "package main" {
+	if src, _ := q.Program(ctx, h1); src != testProgram {
 		t.Fatal("program lost")
 	}
 	// The lease survived: its worker extends and completes it; the rest of the work flows as before.
-	if n, err := q.ExtendCount(ctx, "w1", ls); n != 1 || err != nil {
+	if n, err := held(q, "w1", ls); n != 1 || err != nil {
 		t.Fatalf("extend after restart: %d %v", n, err)
 	}
 	if ok, err := q.Complete(ctx, ls[0], okOutcome(`1`)); !ok || err != nil {
@@ -642,7 +703,7 @@ func TestRedisRestart(t *testing.T) {
 		mctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		msg, err := sub.ReceiveMessage(mctx)
 		cancel()
-		if err == nil && msg.Payload == "d" {
+		if err == nil && strings.HasPrefix(msg.Payload, "d ") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,16 +23,24 @@ type WorkerConfig struct {
 
 // Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's ProcessPool, so
 // user code is as isolated as on the dispatcher's machine), keeping their leases alive while they run.
+//
+// A task starts only while its lease is surely held: every lease comes with a time until which Redis cannot
+// hand it to anyone else (its expiry, as of the last Dequeue or Extend, less a margin), and the task's process
+// checks that time right before the task's body runs (PoolConfig.StartBy), whether it was waiting in this
+// worker's backlog, in a chunk, or pipelined in a process. A task that finds it passed (the worker was paused,
+// or cut off from Redis) is parked until the next Extend tells whether the lease is still held: if so it starts,
+// if not the lease's unfinished tasks are stopped and nothing of it is reported.
 type Worker struct {
 	cfg  WorkerConfig
 	q    *Queue
 	pool *executors.ProcessPool
 	host string
+	ctx  context.Context // Run's
 
 	mu       sync.Mutex
-	running  map[string]Lease     // lease (task or chunk) id -> lease, held by this worker (running or waiting)
-	chunks   map[string]*chunkRun // chunk id -> its members' progress
-	memberOf map[string]string    // id of a task in a chunk -> the chunk's id
+	leases   map[string]*leaseRun // lease (task or chunk) id -> what runs under it
+	byTask   map[string]*leaseRun // id of an unfinished task (chunk members one by one) -> its lease
+	byPool   map[string]*leaseRun // the same by the id it has in the process pool (see poolID)
 	held     int                  // tasks held: single tasks and unfinished chunk members
 	perLease float64              // moving average of the tasks per lease (chunks hold many)
 	typical  time.Duration        // moving average of its tasks' run times; 0 until one has run
@@ -40,11 +49,18 @@ type Worker struct {
 	finished chan finished // outcomes waiting to be reported in a batch
 }
 
-// chunkRun collects the outcomes of a chunk's members.
-type chunkRun struct {
-	ids  []string
-	outs []memberOutcome
-	left int
+// leaseRun is a lease held by this worker and the tasks that run under it: the task itself, or a chunk's
+// members.
+type leaseRun struct {
+	lease  Lease
+	ids    []string          // the task's id, or its members'
+	tasks  []*executors.Task // the same tasks under their ids in the process pool
+	chunk  bool
+	outs   []memberOutcome // a chunk's members' outcomes
+	done   []bool
+	left   int
+	valid  time.Time // its tasks may start until then
+	parked []int     // tasks that found valid passed, waiting for the next Extend
 }
 
 type finished struct {
@@ -67,17 +83,20 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{
-		cfg: cfg, q: q, host: host, running: map[string]Lease{}, chunks: map[string]*chunkRun{}, memberOf: map[string]string{},
+	w := &Worker{
+		cfg: cfg, q: q, host: host, leases: map[string]*leaseRun{}, byTask: map[string]*leaseRun{}, byPool: map[string]*leaseRun{},
 		perLease: 1, programs: map[string]string{}, wake: make(chan struct{}, 1),
 		finished: make(chan finished, 1024),
-		pool:     executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command, Logger: cfg.Logger}),
 	}
+	w.pool = executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command,
+		Logger: cfg.Logger, StartBy: w.startBy})
+	return w
 }
 
 // Run serves tasks until ctx is done, reconnecting to Redis as needed.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.pool.Close()
+	w.ctx = ctx
 	go w.keepLeases(ctx)
 	go w.listen(ctx)
 	go w.report(ctx)
@@ -89,6 +108,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.wait(ctx, time.Second)
 			continue
 		}
+		taken := time.Now()
 		leases, err := w.q.Dequeue(ctx, w.cfg.ID, w.cfg.Queues, w.leasesFor(free))
 		if err != nil {
 			w.cfg.Logger.Warn("taking tasks from Redis failed; retrying", "err", err)
@@ -102,10 +122,29 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		idle = time.Millisecond
 		for _, l := range leases {
-			w.start(ctx, l)
+			w.start(ctx, l, taken)
 		}
 	}
 	return nil
+}
+
+// validFor is how long after a Dequeue or Extend was sent its leases are surely held: Redis set their expiry
+// one lease after it ran the script, which was after the call was sent; the margin covers the moment between
+// a process's check and the task's start.
+func (w *Worker) validFor() time.Duration {
+	lease := w.q.Options().Lease
+	return lease - lease/10
+}
+
+// startBy is the pool's StartBy: a task may start while its lease is surely held; one whose lease was given up
+// may not start at all.
+func (w *Worker) startBy(t *executors.Task) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if lr := w.byPool[t.ID]; lr != nil {
+		return lr.valid
+	}
+	return time.Unix(1, 0)
 }
 
 // Prefetching: while this worker's tasks have been short (under prefetchShort on average), it holds up to
@@ -152,7 +191,7 @@ func (w *Worker) wait(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (w *Worker) start(ctx context.Context, l Lease) {
+func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 	t := l.Task
 	src, err := w.program(ctx, t.ProgramHash)
 	if err != nil {
@@ -168,24 +207,42 @@ func (w *Worker) start(ctx context.Context, l Lease) {
 			return
 		}
 	}
+	lr := &leaseRun{lease: l, ids: make([]string, len(tasks)), tasks: tasks, chunk: t.Kind == chunkKind, done: make([]bool, len(tasks)), left: len(tasks),
+		valid: taken.Add(w.validFor())}
+	if lr.chunk {
+		lr.outs = make([]memberOutcome, len(tasks))
+	}
+	if old := w.leaseOf(t.ID); old != nil {
+		w.abandon(old) // recovered from this worker while it was paused, and handed back to it
+	}
 	w.mu.Lock()
-	w.running[t.ID] = l
+	w.leases[t.ID] = lr
+	for i, m := range tasks {
+		lr.ids[i] = m.ID
+		m.ID, m.Program = poolID(l, m.ID), src
+		w.byTask[lr.ids[i]] = lr
+		w.byPool[m.ID] = lr
+	}
 	w.held += len(tasks)
 	w.perLease = 0.75*w.perLease + 0.25*float64(len(tasks))
-	var run *chunkRun
-	if t.Kind == chunkKind {
-		run = &chunkRun{outs: make([]memberOutcome, len(tasks)), left: len(tasks)}
-		for _, m := range tasks {
-			run.ids = append(run.ids, m.ID)
-			w.memberOf[m.ID] = t.ID
-		}
-		w.chunks[t.ID] = run
-	}
 	w.mu.Unlock()
-	for i, m := range tasks {
-		m.Program = src
-		w.pool.Submit(m, func(oc executors.Outcome) { w.finish(ctx, l, run, i, m.ID, oc) })
+	for i := range tasks {
+		w.submit(lr, i)
 	}
+}
+
+// poolID is a task's id in the process pool: its lease's token makes it unique even when this worker holds a
+// task again (recovered from it while it was paused) before it has given up the old lease.
+func poolID(l Lease, taskID string) string { return l.Token + "|" + taskID }
+
+func (w *Worker) leaseOf(id string) *leaseRun {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.leases[id]
+}
+
+func (w *Worker) submit(lr *leaseRun, i int) {
+	w.pool.Submit(lr.tasks[i], func(oc executors.Outcome) { w.finish(lr, i, oc) })
 }
 
 func (w *Worker) program(ctx context.Context, hash string) (string, error) {
@@ -206,9 +263,25 @@ func (w *Worker) program(ctx context.Context, hash string) (string, error) {
 }
 
 // finish frees a task's process slot at once (the next task need not wait for Redis); the outcome of its lease
-// goes to the reporter when it is a single task, or when it is the last member of a chunk to finish.
-func (w *Worker) finish(ctx context.Context, l Lease, run *chunkRun, i int, taskID string, oc executors.Outcome) {
+// goes to the reporter when it is a single task, or when it is the last member of a chunk to finish. A task
+// that could not start in time is parked, or started again if its lease was extended meanwhile.
+func (w *Worker) finish(lr *leaseRun, i int, oc executors.Outcome) {
 	w.mu.Lock()
+	if w.leases[lr.lease.Task.ID] != lr { // given up: nothing of it is reported
+		w.mu.Unlock()
+		return
+	}
+	if oc.Unstarted {
+		again := time.Now().Before(lr.valid)
+		if !again {
+			lr.parked = append(lr.parked, i)
+		}
+		w.mu.Unlock()
+		if again {
+			w.submit(lr, i)
+		}
+		return
+	}
 	w.held--
 	if d := oc.End.Sub(oc.Start); oc.Error == "" && !oc.Cancelled && d >= 0 {
 		if w.typical == 0 {
@@ -217,36 +290,73 @@ func (w *Worker) finish(ctx context.Context, l Lease, run *chunkRun, i int, task
 			w.typical = max((3*w.typical+d)/4, 1)
 		}
 	}
-	last := true
-	if run != nil {
-		run.outs[i] = memberOutcome{ID: taskID, Outcome: oc}
-		run.left--
-		last = run.left == 0
-		delete(w.memberOf, taskID)
+	id := lr.ids[i]
+	lr.done[i] = true
+	lr.left--
+	if w.byTask[id] == lr {
+		delete(w.byTask, id)
 	}
+	delete(w.byPool, lr.tasks[i].ID)
+	if lr.chunk {
+		lr.outs[i] = memberOutcome{ID: id, Outcome: oc}
+	}
+	last := lr.left == 0
 	if last {
-		delete(w.running, l.Task.ID)
-		delete(w.chunks, l.Task.ID)
+		delete(w.leases, lr.lease.Task.ID)
 	}
 	capacity, refill := w.capacity()
 	hungry := capacity-w.held >= refill
 	w.mu.Unlock()
 	if hungry {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		w.signal()
 	}
 	if !last {
 		return
 	}
-	if run != nil {
+	if lr.chunk {
 		var err error
-		if oc, err = chunkOutcome(run.outs); err != nil {
+		if oc, err = chunkOutcome(lr.outs); err != nil {
 			oc = executors.Outcome{Error: "encoding the chunk's outcomes: " + err.Error(), Start: oc.Start, End: oc.End}
 		}
 	}
-	w.report1(ctx, l, oc)
+	w.report1(w.ctx, lr.lease, oc)
+}
+
+func (w *Worker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// abandon gives up a lease this worker no longer holds: its unfinished tasks are stopped (a parked or waiting
+// one never starts) and nothing of it is reported.
+func (w *Worker) abandon(lr *leaseRun) {
+	w.mu.Lock()
+	if w.leases[lr.lease.Task.ID] != lr {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.leases, lr.lease.Task.ID)
+	var stop []string
+	for i, t := range lr.tasks {
+		if !lr.done[i] {
+			if w.byTask[lr.ids[i]] == lr {
+				delete(w.byTask, lr.ids[i])
+			}
+			delete(w.byPool, t.ID)
+			stop = append(stop, t.ID)
+		}
+	}
+	w.held -= lr.left
+	lr.parked = nil
+	w.mu.Unlock()
+	w.cfg.Logger.Info("lost a lease (it expired while this worker was paused or cut off from Redis); its unfinished tasks are stopped and not reported",
+		"task", lr.lease.Task.ID, "unfinished", len(stop))
+	for _, id := range stop {
+		w.pool.Cancel(id)
+	}
+	w.signal()
 }
 
 // report1 hands a lease's outcome to the reporter.
@@ -298,30 +408,50 @@ func (w *Worker) report(ctx context.Context) {
 	}
 }
 
-// keepLeases extends the leases of running tasks and sends heartbeats, every third of a lease.
+// keepLeases extends the leases of held tasks and sends heartbeats, every third of a lease. A lease found no
+// longer held is abandoned; one found held lets its parked tasks start.
 func (w *Worker) keepLeases(ctx context.Context) {
 	tick := time.NewTicker(w.q.Options().Lease / 3)
 	defer tick.Stop()
 	for {
 		w.mu.Lock()
-		leases := make([]Lease, 0, len(w.running))
+		runs := make([]*leaseRun, 0, len(w.leases))
+		leases := make([]Lease, 0, len(w.leases))
 		ids := make([]string, 0, w.held) // the tasks held, chunks' members one by one
-		for id, l := range w.running {
-			leases = append(leases, l)
-			if run := w.chunks[id]; run != nil {
-				for _, m := range run.ids {
-					if _, unfinished := w.memberOf[m]; unfinished {
-						ids = append(ids, m)
-					}
+		for _, lr := range w.leases {
+			runs = append(runs, lr)
+			leases = append(leases, lr.lease)
+			for i, id := range lr.ids {
+				if !lr.done[i] {
+					ids = append(ids, id)
 				}
-			} else {
-				ids = append(ids, id)
 			}
 		}
 		w.mu.Unlock()
 		if len(leases) > 0 {
-			if err := w.q.Extend(ctx, w.cfg.ID, leases); err != nil && ctx.Err() == nil {
+			sent := time.Now()
+			held, err := w.q.Extend(ctx, w.cfg.ID, leases)
+			if err != nil && ctx.Err() == nil {
 				w.cfg.Logger.Warn("extending leases failed", "err", err)
+			}
+			for i, lr := range runs {
+				switch {
+				case err != nil:
+				case held[i]:
+					w.mu.Lock()
+					lr.valid = sent.Add(w.validFor())
+					parked := lr.parked
+					lr.parked = nil
+					current := w.leases[lr.lease.Task.ID] == lr
+					w.mu.Unlock()
+					for _, j := range parked {
+						if current {
+							w.submit(lr, j)
+						}
+					}
+				default:
+					w.abandon(lr)
+				}
 			}
 		}
 		info := WorkerInfo{ID: w.cfg.ID, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency, Queues: w.cfg.Queues, Running: ids}
@@ -337,8 +467,8 @@ func (w *Worker) keepLeases(ctx context.Context) {
 }
 
 // listen wakes the worker when a queue it serves gets tasks, and stops running tasks that the dispatcher
-// cancels. go-redis resubscribes by itself after Redis comes back; messages sent meanwhile are lost, so the
-// worker still polls (slowly) while idle.
+// cancels (signed cancellations only). go-redis resubscribes by itself after Redis comes back; messages sent
+// meanwhile are lost, so the worker still polls (slowly) while idle.
 func (w *Worker) listen(ctx context.Context) {
 	sub := w.q.rdb.Subscribe(ctx, w.q.CancelChannel(), w.q.WorkChannel())
 	go func() {
@@ -352,26 +482,48 @@ func (w *Worker) listen(ctx context.Context) {
 	for msg := range sub.Channel() {
 		if msg.Channel == w.q.WorkChannel() {
 			if serves[msg.Payload] {
-				select {
-				case w.wake <- struct{}{}:
-				default:
-				}
+				w.signal()
 			}
 			continue
 		}
-		id := msg.Payload
-		w.mu.Lock()
-		ids := []string{id}
-		if run := w.chunks[id]; run != nil {
-			ids = append([]string(nil), run.ids...) // the whole chunk
+		id, ok := w.q.CancelledID(msg.Payload)
+		if !ok {
+			continue
 		}
-		_, mine := w.running[id]
-		_, member := w.memberOf[id]
+		w.cancel(id)
+	}
+}
+
+// cancel stops a task, or all of a chunk's members, if this worker holds it.
+func (w *Worker) cancel(id string) {
+	w.mu.Lock()
+	lr := w.leases[id] // a task or a whole chunk
+	all := lr != nil
+	if !all {
+		lr = w.byTask[id]
+	}
+	if lr == nil {
 		w.mu.Unlock()
-		if mine || member {
-			for _, id := range ids {
-				w.pool.Cancel(id)
+		return
+	}
+	var stop []string
+	var parked []int
+	for i, t := range lr.tasks {
+		if (all || lr.ids[i] == id) && !lr.done[i] {
+			if j := slices.Index(lr.parked, i); j >= 0 {
+				lr.parked = slices.Delete(lr.parked, j, j+1)
+				parked = append(parked, i)
+			} else {
+				stop = append(stop, t.ID)
 			}
 		}
+	}
+	w.mu.Unlock()
+	for _, id := range stop {
+		w.pool.Cancel(id)
+	}
+	now := time.Now()
+	for _, i := range parked { // not in the pool: it ends here
+		w.finish(lr, i, executors.Outcome{Cancelled: true, Start: now, End: now})
 	}
 }

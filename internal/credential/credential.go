@@ -59,7 +59,7 @@ func LoadOrCreate(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("no place for the secret file: set " + TokenFileEnv)
 	}
-	if s, err := readPrivate(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if s, err := ReadPrivate(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return s, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -86,10 +86,11 @@ func LoadOrCreate(path string) (string, error) {
 	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", err
 	}
-	return readPrivate(path)
+	return ReadPrivate(path)
 }
 
-func readPrivate(path string) (string, error) {
+// ReadPrivate returns the secret kept in the file at path, refusing a file that others can read or write.
+func ReadPrivate(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
