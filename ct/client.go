@@ -31,13 +31,13 @@ func DispatcherURL() string {
 // Client talks to a dispatcher's HTTP API. The package-level functions use a client for DispatcherURL().
 type Client struct {
 	BaseURL string
-	Token   string // sent as a bearer token: GOVALENT_TOKEN, else the token file the dispatcher made
+	Token   string // sent as a bearer token; when empty, GOVALENT_TOKEN, else the token file the dispatcher made
 	HTTP    *http.Client
 }
 
 // NewClient returns a client for the dispatcher at base.
 func NewClient(base string) *Client {
-	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: credential.Token(), HTTP: &http.Client{}}
+	return &Client{BaseURL: strings.TrimRight(base, "/"), HTTP: &http.Client{}}
 }
 
 func defaultClient() *Client { return NewClient(DispatcherURL()) }
@@ -263,8 +263,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	token := c.Token
+	if token == "" { // read at each request: the dispatcher may make its token file after this client was made
+		token = credential.Token()
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -209,11 +209,13 @@ func startForeground(t *testing.T, dir string, port int, extra ...string) *exec.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var st map[string]any
-		if c.Status(&st) == nil {
+		err := c.Status(&st)
+		if err == nil {
 			return cmd
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("dispatcher did not start")
+			log, _ := os.ReadFile(filepath.Join(dir, "test.log"))
+			t.Fatalf("dispatcher did not start (%v); its log:\n%s", err, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
