@@ -32,11 +32,13 @@ trap 'exit 130' INT TERM
 unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
 export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
 
-fanout() { # fanout LABEL: one fan-out, its result line recorded as "LABEL govalent tasks=N ..."
-	local line
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # CPU the dispatcher (without its workers) used so far
+fanout() { # fanout LABEL: one fan-out, recorded as "LABEL govalent tasks=N ... dispatcher_cpu_s=..."
+	local line c0
+	c0=$(cpu_ticks)
 	line=$(timeout "$LIMIT_S" env N="$N" "$GV" run bench/fanout.go 2>>"$OUT/client.log") ||
 		{ echo "$1: the fan-out failed or took over $LIMIT_S s; see $OUT/client.log" >&2; exit 1; }
-	echo "$1 $line" | tee -a "$RES"
+	echo "$1 $line dispatcher_cpu_s=$(awk -v t=$(($(cpu_ticks) - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}')" | tee -a "$RES"
 }
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
 
@@ -65,6 +67,10 @@ row() { printf '%-52s %10s %10s %s\n' "$@"; }
 	row "measure" "best" "median" "runs"
 	row "fan-out alone, dispatch to COMPLETED" "$(best <<<"$alone")s" "$(median <<<"$alone")s" "$(tr '\n' ' ' <<<"$alone")"
 	row "fan-out with $K idle clients" "$(best <<<"$idle")s" "$(median <<<"$idle")s" "$(tr '\n' ' ' <<<"$idle")"
+	row "dispatcher CPU per fan-out, alone" "" "$(field alone dispatcher_cpu_s | median)s" "$(field alone dispatcher_cpu_s | tr '\n' ' ')"
+	row "dispatcher CPU per fan-out, with the idle clients" "" "$(field idle dispatcher_cpu_s | median)s" "$(field idle dispatcher_cpu_s | tr '\n' ' ')"
+	row "dispatcher StartTime->EndTime, alone" "" "$(field alone server_s | median)s" "$(field alone server_s | tr '\n' ' ')"
+	row "dispatcher StartTime->EndTime, with the idle clients" "" "$(field idle server_s | median)s" "$(field idle server_s | tr '\n' ' ')"
 	row "dispatcher RSS after each fan-out with the clients" "" "" "$(sed -n 's/^idle rss_mib=//p' "$RES" | tr '\n' ' ')MiB"
 	row "dispatcher peak RSS (VmHWM)" "$RSS_MIB MiB" "" ""
 	r=$(ratio "$(median <<<"$idle")" "$(median <<<"$alone")")

@@ -124,7 +124,7 @@ func serve(c config) error {
 		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
 	}
 	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, Redis: c.Redis, Logger: log,
-		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors})
+		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers})
 	if err != nil {
 		ln.Close()
 		return err
