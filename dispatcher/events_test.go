@@ -103,6 +103,9 @@ func TestHubTellsASlowSubscriberItLagged(t *testing.T) {
 
 // However many subscribers never read, the hub keeps at most a ring of frames per topic.
 func TestHubMemoryBoundedWithIdleSubscribers(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	h := newHub()
 	for i := range h.max {
 		f := eventFilter{}
@@ -113,9 +116,6 @@ func TestHubMemoryBoundedWithIdleSubscribers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
 	for i := range 50_000 {
 		h.publish(nodeEvent("d", i))
 	}
@@ -126,6 +126,7 @@ func TestHubMemoryBoundedWithIdleSubscribers(t *testing.T) {
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 4<<20 {
 		t.Fatalf("heap grew by %d MiB with %d idle subscribers", grown>>20, h.max)
 	}
+	runtime.KeepAlive(h) // and its subscribers' state
 	if _, err := h.subscribe(eventFilter{}); err == nil || !strings.Contains(err.Error(), "too many") {
 		t.Fatalf("subscriber %d: %v", h.max+1, err)
 	}

@@ -349,7 +349,8 @@ func (d *Dispatcher) deleteDispatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // events streams status changes as server-sent events; ?dispatch_id= narrows it to one dispatch, ?type=dispatch
-// (or node) to one kind of event.
+// (or node) to one kind of event. A client that falls behind is sent a "lagged" event and disconnected; past
+// Config.MaxEventSubscribers streams, a new one is refused with 503.
 func (d *Dispatcher) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := eventFilter{dispatch: q.Get("dispatch_id"), typ: q.Get("type")}
