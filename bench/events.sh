@@ -47,6 +47,7 @@ start_dispatcher
 fanout warmup >/dev/null # starts the worker processes
 for _ in $(seq "$RUNS"); do
 	fanout alone
+	echo "alone rss_mib=$(rss)" | tee -a "$RES"
 	coproc IDLE { K=$K exec "$OUT/idle_sse" 2>>"$OUT/client.log"; }
 	read -r -t 60 -u "${IDLE[0]}" ready n || { echo "the idle clients did not connect; see $OUT/client.log" >&2; exit 1; }
 	[[ $ready == ready && $n == "$K" ]]
@@ -71,6 +72,8 @@ row() { printf '%-52s %10s %10s %s\n' "$@"; }
 	row "dispatcher CPU per fan-out, with the idle clients" "" "$(field idle dispatcher_cpu_s | median)s" "$(field idle dispatcher_cpu_s | tr '\n' ' ')"
 	row "dispatcher StartTime->EndTime, alone" "" "$(field alone server_s | median)s" "$(field alone server_s | tr '\n' ' ')"
 	row "dispatcher StartTime->EndTime, with the idle clients" "" "$(field idle server_s | median)s" "$(field idle server_s | tr '\n' ' ')"
+	# RSS grows with every fan-out also because the dispatcher keeps finished runs in memory (up to 200,000 nodes)
+	row "dispatcher RSS after each fan-out alone" "" "" "$(sed -n 's/^alone rss_mib=//p' "$RES" | tr '\n' ' ')MiB"
 	row "dispatcher RSS after each fan-out with the clients" "" "" "$(sed -n 's/^idle rss_mib=//p' "$RES" | tr '\n' ' ')MiB"
 	row "dispatcher peak RSS (VmHWM)" "$RSS_MIB MiB" "" ""
 	r=$(ratio "$(median <<<"$idle")" "$(median <<<"$alone")")

@@ -40,7 +40,7 @@ const (
 	eventWriteTimeout = 10 * time.Second
 	// eventSendBuffer is the kernel send buffer of an event stream. Linux would grow it to 4 MiB for a client
 	// that never reads, and fill it; events are small, and a reader this far behind is dropped anyway.
-	eventSendBuffer = 64 << 10
+	eventSendBuffer = 32 << 10
 	eventPing       = 15 * time.Second
 )
 
