@@ -222,7 +222,7 @@ func (s *subscriber) take(buf [][]byte) (frames [][]byte, lagged bool) {
 // serve streams the subscriber's events as server-sent events. The connection is hijacked so that frames
 // shared by all subscribers go out with one writev, without a copy per subscriber, and so that its send
 // buffer can be bounded.
-func (h *hub) serve(w http.ResponseWriter, r *http.Request, f eventFilter) {
+func (h *hub) serve(w http.ResponseWriter, f eventFilter) {
 	s, err := h.subscribe(f)
 	if err != nil {
 		w.Header().Set("Retry-After", "5")

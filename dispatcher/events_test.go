@@ -134,7 +134,7 @@ func TestHubMemoryBoundedWithIdleSubscribers(t *testing.T) {
 
 // streamServer serves h's event stream (unfiltered) on 127.0.0.1.
 func streamServer(t *testing.T, h *hub) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, eventFilter{}) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, eventFilter{}) }))
 	t.Cleanup(func() {
 		h.close()
 		srv.Close()

@@ -358,7 +358,7 @@ func (d *Dispatcher) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad event type %q: want dispatch or node", f.typ))
 		return
 	}
-	d.engine.hub.serve(w, r, f)
+	d.engine.hub.serve(w, f)
 }
 
 // StatusReport is what /api/v1/status and `govalent status` show.
