@@ -13,5 +13,29 @@ need_python_modules() {
 }
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+best() { sort -g | head -1; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
+
+# start_dispatcher and stop_dispatcher run "$GV" (the govalent binary) in $TMP, logging to $OUT; PID is its pid.
+start_dispatcher() { # a fresh dispatcher on a free loopback port with an empty data dir
+	local port
+	port=$(free_port)
+	"$GV" start --foreground --host 127.0.0.1 --port "$port" --data-dir "$(mktemp -d "$TMP/data.XXXX")" \
+		>>"$OUT/dispatcher.log" 2>&1 &
+	PID=$!
+	export GOVALENT_DISPATCHER=http://127.0.0.1:$port
+	for _ in $(seq 100); do
+		curl -sf "$GOVALENT_DISPATCHER/healthz" >/dev/null && return
+		sleep 0.1
+	done
+	echo "the dispatcher did not start; see $OUT/dispatcher.log" >&2
+	exit 1
+}
+stop_dispatcher() { # sets RSS_MIB (dispatcher VmHWM) and WORKERS_MIB (sum of its workers' VmHWM), then stops it
+	RSS_MIB=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
+	WORKERS_MIB=$(for c in $(pgrep -P "$PID"); do cat "/proc/$c/status" 2>/dev/null || true; done | awk '/^VmHWM/ {s += $2} END {printf "%.1f", s / 1024}')
+	kill "$PID"
+	wait "$PID" || true
+	PID=""
+}

@@ -30,27 +30,6 @@ trap 'exit 130' INT TERM
 unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
 export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
 
-start_dispatcher() { # a fresh dispatcher on a free loopback port with an empty data dir
-	local port
-	port=$(free_port)
-	"$GV" start --foreground --host 127.0.0.1 --port "$port" --data-dir "$(mktemp -d "$TMP/data.XXXX")" \
-		>>"$OUT/dispatcher.log" 2>&1 &
-	PID=$!
-	export GOVALENT_DISPATCHER=http://127.0.0.1:$port
-	for _ in $(seq 100); do
-		curl -sf "$GOVALENT_DISPATCHER/healthz" >/dev/null && return
-		sleep 0.1
-	done
-	echo "the dispatcher did not start; see $OUT/dispatcher.log" >&2
-	exit 1
-}
-stop_dispatcher() { # sets RSS_MIB (dispatcher VmHWM) and WORKERS_MIB (sum of its workers' VmHWM), then stops it
-	RSS_MIB=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
-	WORKERS_MIB=$(for c in $(pgrep -P "$PID"); do cat "/proc/$c/status" 2>/dev/null || true; done | awk '/^VmHWM/ {s += $2} END {printf "%.1f", s / 1024}')
-	kill "$PID"
-	wait "$PID" || true
-	PID=""
-}
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; } # CPU ticks worked by the machine
 dispatcher_cpu() { # CPU ticks of the dispatcher and its workers so far (0 when none runs)
 	[[ -z $PID ]] && { echo 0; return; }
@@ -67,7 +46,6 @@ measured() { # runs "$@", prints and records its result line plus others_cpu_s, 
 		'{printf "%s others_cpu_s=%.2f\n", line, (b - d) / hz - $1 - $2}' "$TMP/cpu" | tee -a "$OUT/results.txt"
 }
 results() { grep "^$1 tasks=$2 " "$OUT/results.txt" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; } # a field of some lines
-best() { sort -g | head -1; }
 sum() { awk '{s += $1} END {printf "%.2f", s}'; }
 
 echo "== govalent, $N tasks, $RUNS runs"

@@ -228,6 +228,36 @@ func TestEventStream(t *testing.T) {
 	}
 }
 
+// Event streams beyond the configured cap are refused with a 503 and a JSON error; a closed stream frees its
+// place.
+func TestEventStreamCap(t *testing.T) {
+	e, _ := startEnv(t, dispatcher.Config{MaxEventSubscribers: 2})
+	open := func() *http.Response {
+		t.Helper()
+		resp := send(t, "GET", e.url+"/api/v1/events", "")
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream refused: %d", resp.StatusCode)
+		}
+		return resp
+	}
+	first := open()
+	open()
+	code, body := request(t, "GET", e.url+"/api/v1/events", "")
+	if code != 503 || !strings.Contains(body["error"].(string), "too many event-stream subscribers (the limit is 2)") {
+		t.Fatalf("third stream: %d %v", code, body)
+	}
+	first.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, st := request(t, "GET", e.url+"/api/v1/status", ""); st["event_subscribers"] == 1.0 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("a closed stream still counts: %v", st)
+		}
+	}
+	open()
+}
+
 // eventsOfOneDispatch subscribes to the event stream (with query, e.g. "?type=dispatch"), runs a one-electron
 // lattice and returns the first n events of its dispatch as "type:STATUS".
 func (e *env) eventsOfOneDispatch(query string, n int) []string {

@@ -37,6 +37,8 @@ type Config struct {
 	ObjectStore string // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
 	Database    string // the SQLite file; "" for DataDir/govalent.db
 	Logger      *slog.Logger
+	// MaxEventSubscribers caps the open event streams (/api/v1/events); 0 means DefaultMaxEventSubscribers.
+	MaxEventSubscribers int
 	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
 	// electron's ct.With settings override.
 	ExecutorSettings map[string]map[string]any
@@ -63,6 +65,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 256 << 20
+	}
+	if cfg.MaxEventSubscribers <= 0 {
+		cfg.MaxEventSubscribers = DefaultMaxEventSubscribers
 	}
 	if cfg.Token == "" {
 		if cfg.TokenFile == "" {
@@ -92,6 +97,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now(), logins: newLoginCodes()}
+	d.engine.hub.max = cfg.MaxEventSubscribers // before any request can subscribe
 	n, err := d.engine.Resume()
 	if err != nil {
 		d.Close()
@@ -109,6 +115,7 @@ func (d *Dispatcher) Engine() *Engine { return d.engine }
 
 // Close stops the scheduler and the executors, then flushes and closes the store.
 func (d *Dispatcher) Close() error {
+	d.engine.hub.close()
 	d.engine.Close()
 	for _, ex := range d.executors {
 		ex.Close()
@@ -331,41 +338,16 @@ func (d *Dispatcher) deleteDispatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // events streams status changes as server-sent events; ?dispatch_id= narrows it to one dispatch, ?type=dispatch
-// (or node) to one kind of event.
+// (or node) to one kind of event. A client that falls behind is sent a "lagged" event and disconnected; past
+// Config.MaxEventSubscribers streams, a new one is refused with 503.
 func (d *Dispatcher) events(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
-		return
-	}
 	q := r.URL.Query()
 	f := eventFilter{dispatch: q.Get("dispatch_id"), typ: q.Get("type")}
 	if f.typ != "" && f.typ != "dispatch" && f.typ != "node" {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad event type %q: want dispatch or node", f.typ))
 		return
 	}
-	ch := d.engine.hub.subscribe(f)
-	defer d.engine.hub.unsubscribe(ch)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(200)
-	fmt.Fprint(w, ": connected\n\n")
-	flusher.Flush()
-	ping := time.NewTicker(15 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case ev := <-ch:
-			data, _ := json.Marshal(ev)
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data)
-			flusher.Flush()
-		case <-ping.C:
-			fmt.Fprint(w, ": ping\n\n")
-			flusher.Flush()
-		case <-r.Context().Done():
-			return
-		}
-	}
+	d.engine.hub.serve(w, f)
 }
 
 // StatusReport is what /api/v1/status and `govalent status` show.
@@ -376,6 +358,8 @@ type StatusReport struct {
 	Running    int               `json:"running_dispatches"`
 	Executors  []executors.Stats `json:"executors"`
 	Goroutines int               `json:"goroutines"`
+	// EventSubscribers is how many event streams are open.
+	EventSubscribers int `json:"event_subscribers"`
 	// Workers and Queues are those of a remote worker pool (--redis)
 	Workers []executors.WorkerInfo `json:"workers,omitempty"`
 	Queues  map[string]int64       `json:"queues,omitempty"`
@@ -417,7 +401,8 @@ func (d *Dispatcher) backup(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
 	rep := StatusReport{PID: os.Getpid(), Uptime: time.Since(d.started).Round(time.Second).String(), DataDir: d.cfg.DataDir,
-		Running: d.engine.Running(), Goroutines: runtime.NumGoroutine(), Storage: d.store.Health()}
+		Running: d.engine.Running(), Goroutines: runtime.NumGoroutine(), Storage: d.store.Health(),
+		EventSubscribers: d.engine.hub.subscribers()}
 	for _, name := range d.engine.executorNames() {
 		rep.Executors = append(rep.Executors, d.executors[name].Stats())
 		if p, ok := d.executors[name].(executors.Pool); ok {

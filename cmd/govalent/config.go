@@ -34,6 +34,8 @@ type config struct {
 	// ObjectStore is where values over the inline limit go: "" for the data directory, or s3://bucket/prefix.
 	ObjectStore string `toml:"object_store"`
 	DB          string `toml:"db"` // the SQLite file; default <data_dir>/govalent.db
+	// MaxEventSubscribers caps the open event streams (/api/v1/events); 0 means the dispatcher's default.
+	MaxEventSubscribers int `toml:"max_event_subscribers"`
 	// Executors are the [executors.NAME] tables: each executor's settings, which ct.With overrides.
 	Executors map[string]map[string]any `toml:"executors"`
 }
@@ -88,6 +90,7 @@ var fields = []field{
 	{"redis-key-file", "file holding the Redis key, created by the dispatcher if missing (default <data-dir>/redis.key)", str(func(c *config) *string { return &c.RedisKeyFile })},
 	{"object-store", "where values over 256 KiB are kept: s3://bucket/prefix (default: the data directory)", str(func(c *config) *string { return &c.ObjectStore })},
 	{"db", "the results database file (default <data-dir>/govalent.db)", str(func(c *config) *string { return &c.DB })},
+	{"max-event-subscribers", "event streams (/api/v1/events) open at once; more are refused with 503 (default 1000)", num(func(c *config) *int { return &c.MaxEventSubscribers })},
 }
 
 func envName(flag string) string {

@@ -173,7 +173,7 @@ func serve(c config) error {
 		}
 	}
 	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile, Redis: c.Redis, RedisKey: key, Logger: log,
-		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors})
+		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers})
 	if err != nil {
 		ln.Close()
 		return err
