@@ -54,13 +54,6 @@ func (ex *execution) end() {
 	ex.progress.Wait()
 }
 
-type executeRequest struct {
-	Code         string `json:"code"`
-	Silent       bool   `json:"silent"`
-	StoreHistory *bool  `json:"store_history"`
-	AllowStdin   bool   `json:"allow_stdin"`
-}
-
 type historyEntry struct {
 	n      int
 	input  string
@@ -85,7 +78,8 @@ func (k *Kernel) interrupt() {
 func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 	var req executeRequest
 	if err := json.Unmarshal(msg.Content, &req); err != nil {
-		k.reply(sock, msg, "execute_reply", map[string]any{"status": "error", "ename": "BadRequest", "evalue": err.Error(), "traceback": []string{}, "execution_count": k.execCount})
+		k.reply(sock, msg, "execute_reply", executeReplyError{Status: "error", ExecutionCount: k.execCount,
+			errorContent: errorContent{EName: "BadRequest", EValue: err.Error(), Traceback: []string{}}})
 		return
 	}
 	store := !req.Silent && (req.StoreHistory == nil || *req.StoreHistory)
@@ -94,7 +88,7 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 	}
 	count := k.execCount
 	if !req.Silent {
-		k.publish(msg, "execute_input", map[string]any{"code": req.Code, "execution_count": count})
+		k.publish(msg, "execute_input", executeInput{Code: req.Code, ExecutionCount: count})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ex := &execution{req: msg, cancel: cancel, allowStdin: req.AllowStdin, cellDone: make(chan struct{})}
@@ -103,7 +97,7 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 	k.mu.Unlock()
 	ct.SetCallContext(ctx)
 
-	var payload []map[string]any
+	payload := []pagePayload{}
 	var result display.Bundle
 	var runErr error
 	if topic, ok := strings.CutSuffix(strings.TrimSpace(req.Code), "?"); ok && !strings.Contains(topic, "\n") {
@@ -112,7 +106,7 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 		if !found {
 			text = "no documentation found for " + topic
 		}
-		payload = append(payload, map[string]any{"source": "page", "data": map[string]string{"text/plain": text}, "start": 0})
+		payload = append(payload, pagePayload{Source: "page", Data: display.Bundle{display.MIMEText: text}})
 	} else {
 		var res interp.Result
 		res, runErr = k.interp.Eval(ctx, req.Code)
@@ -130,19 +124,16 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 
 	output := ""
 	if runErr != nil {
-		ename, evalue, traceback := errorParts(runErr, ctx)
-		k.publish(msg, "error", map[string]any{"ename": ename, "evalue": evalue, "traceback": traceback})
-		k.reply(sock, msg, "execute_reply", map[string]any{"status": "error", "execution_count": count, "ename": ename, "evalue": evalue, "traceback": traceback})
-		output = evalue
+		e := errorParts(runErr, ctx)
+		k.publish(msg, "error", e)
+		k.reply(sock, msg, "execute_reply", executeReplyError{Status: "error", ExecutionCount: count, errorContent: e})
+		output = e.EValue
 	} else {
 		if result != nil && !req.Silent {
-			k.publish(msg, "execute_result", map[string]any{"execution_count": count, "data": result, "metadata": map[string]any{}})
+			k.publish(msg, "execute_result", executeResult{ExecutionCount: count, Data: result})
 			output, _ = result["text/plain"].(string)
 		}
-		if payload == nil {
-			payload = []map[string]any{}
-		}
-		k.reply(sock, msg, "execute_reply", map[string]any{"status": "ok", "execution_count": count, "payload": payload, "user_expressions": map[string]any{}})
+		k.reply(sock, msg, "execute_reply", executeReplyOK{Status: "ok", ExecutionCount: count, Payload: payload})
 	}
 	if store {
 		k.mu.Lock()
@@ -153,9 +144,9 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 
 // errorParts turns an evaluation error into Jupyter's ename, evalue and traceback; the traceback starts with
 // the cell position, then the interpreted frames of a panic.
-func errorParts(err error, ctx context.Context) (string, string, []string) {
+func errorParts(err error, ctx context.Context) errorContent {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "context canceled")) {
-		return "Interrupted", "the cell was interrupted", []string{"Interrupted: the cell was interrupted"}
+		return errorContent{EName: "Interrupted", EValue: "the cell was interrupted", Traceback: []string{"Interrupted: the cell was interrupted"}}
 	}
 	var ce *interp.CellError
 	if errors.As(err, &ce) {
@@ -167,9 +158,9 @@ func errorParts(err error, ctx context.Context) (string, string, []string) {
 		if ce.Stack != "" {
 			tb = append(tb, strings.Split(ce.Stack, "\n")...)
 		}
-		return ename, ce.Error(), tb
+		return errorContent{EName: ename, EValue: ce.Error(), Traceback: tb}
 	}
-	return "Error", err.Error(), []string{"Error: " + err.Error()}
+	return errorContent{EName: "Error", EValue: err.Error(), Traceback: []string{"Error: " + err.Error()}}
 }
 
 // streamWriter collects what a cell writes to stdout or stderr and sends it as stream messages, batched.
@@ -286,7 +277,7 @@ func (w *streamWriter) flush() {
 	if ex := w.k.current(); ex != nil {
 		parent = ex.req
 	}
-	w.k.publish(parent, "stream", map[string]string{"name": w.name, "text": string(data)})
+	w.k.publish(parent, "stream", stream{Name: w.name, Text: string(data)})
 }
 
 // flushStreams sends what the cell wrote before its result.
@@ -318,7 +309,7 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 		for len(r.k.stdinReplies) > 0 { // a late reply to an earlier request is not this one's answer
 			<-r.k.stdinReplies
 		}
-		id := r.k.send(r.k.stdin, &r.k.stdinMu, ex.req.Identities, "input_request", ex.req, map[string]any{"prompt": "", "password": false})
+		id := r.k.send(r.k.stdin, &r.k.stdinMu, ex.req.Identities, "input_request", ex.req, inputRequest{})
 		for len(r.pending) == 0 {
 			select {
 			case msg := <-r.k.stdinReplies:
@@ -327,9 +318,7 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 				if parent.MsgID != "" && parent.MsgID != id {
 					continue // an answer to another request (jupyter_client sends none with no parent)
 				}
-				var reply struct {
-					Value string `json:"value"`
-				}
+				var reply inputReply
 				json.Unmarshal(msg.Content, &reply)
 				r.pending = []byte(reply.Value + "\n")
 			case <-ex.cellDone:
@@ -343,56 +332,40 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 }
 
 func (k *Kernel) isComplete(sock zmq4.Socket, msg *Message) {
-	var req struct {
-		Code string `json:"code"`
-	}
+	var req isCompleteRequest
 	json.Unmarshal(msg.Content, &req)
 	status, indent := complete.IsComplete(req.Code)
-	content := map[string]any{"status": status}
+	rep := isCompleteReply{Status: status}
 	if status == "incomplete" {
-		content["indent"] = indent
+		rep.Indent = &indent
 	}
-	k.reply(sock, msg, "is_complete_reply", content)
+	k.reply(sock, msg, "is_complete_reply", rep)
 }
 
 func (k *Kernel) complete(sock zmq4.Socket, msg *Message) {
-	var req struct {
-		Code      string `json:"code"`
-		CursorPos int    `json:"cursor_pos"`
-	}
+	var req completeRequest
 	json.Unmarshal(msg.Content, &req)
 	matches, start, end := complete.Complete(k.interp, req.Code, req.CursorPos)
 	if matches == nil {
 		matches = []string{}
 	}
-	k.reply(sock, msg, "complete_reply", map[string]any{"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end, "metadata": map[string]any{}})
+	k.reply(sock, msg, "complete_reply", completeReply{Status: "ok", Matches: matches, CursorStart: start, CursorEnd: end})
 }
 
 func (k *Kernel) inspect(sock zmq4.Socket, msg *Message) {
-	var req struct {
-		Code      string `json:"code"`
-		CursorPos int    `json:"cursor_pos"`
-	}
+	var req inspectRequest
 	json.Unmarshal(msg.Content, &req)
 	found, text := complete.Inspect(k.interp, req.Code, req.CursorPos)
-	data := map[string]string{}
+	data := display.Bundle{}
 	if found {
-		data["text/plain"] = text
+		data[display.MIMEText] = text
 	}
-	k.reply(sock, msg, "inspect_reply", map[string]any{"status": "ok", "found": found, "data": data, "metadata": map[string]any{}})
+	k.reply(sock, msg, "inspect_reply", inspectReply{Status: "ok", Found: found, Data: data})
 }
 
 // historyReply serves the tail, range and search access types from this kernel's history.
 func (k *Kernel) historyReply(sock zmq4.Socket, msg *Message) {
-	var req struct {
-		Output         bool   `json:"output"`
-		HistAccessType string `json:"hist_access_type"`
-		Start          int    `json:"start"`
-		Stop           int    `json:"stop"`
-		N              int    `json:"n"`
-		Pattern        string `json:"pattern"`
-		Unique         bool   `json:"unique"`
-	}
+	var req historyRequest
 	json.Unmarshal(msg.Content, &req)
 	k.mu.Lock()
 	all := append([]historyEntry(nil), k.history...)
@@ -433,7 +406,7 @@ func (k *Kernel) historyReply(sock zmq4.Socket, msg *Message) {
 			out[i] = []any{0, h.n, h.input}
 		}
 	}
-	k.reply(sock, msg, "history_reply", map[string]any{"status": "ok", "history": out})
+	k.reply(sock, msg, "history_reply", historyReply{Status: "ok", History: out})
 }
 
 // globRegexp turns IPython's glob history pattern (* and ?) into a regular expression.
@@ -464,15 +437,11 @@ func (k *Kernel) installHooks() {
 			parent = ex.req
 			k.flushStreams()
 		}
-		content := map[string]any{"data": b, "metadata": map[string]any{}, "transient": map[string]any{}}
-		if displayID != "" {
-			content["transient"] = map[string]any{"display_id": displayID}
-		}
 		msgType := "display_data"
 		if update {
 			msgType = "update_display_data"
 		}
-		k.publish(parent, msgType, content)
+		k.publish(parent, msgType, displayData{Data: b, Transient: transient{DisplayID: displayID}})
 	})
 	display.SetClearer(func(wait bool) {
 		var parent *Message
@@ -480,7 +449,7 @@ func (k *Kernel) installHooks() {
 			parent = ex.req
 			k.flushStreams()
 		}
-		k.publish(parent, "clear_output", map[string]any{"wait": wait})
+		k.publish(parent, "clear_output", clearOutput{Wait: wait})
 	})
 	ct.OnDispatch(k.watchDispatch)
 	if os.Getenv("GOVALENT_AUTOSTART") == "1" {

@@ -143,7 +143,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	go k.serve(k.control, "control")
 	go k.serveStdin()
 	go k.interruptOnSIGINT()
-	k.publish(nil, "status", map[string]string{"execution_state": "starting"})
+	k.publish(nil, "status", kernelStatus{ExecutionState: "starting"})
 	return k, nil
 }
 
@@ -298,15 +298,13 @@ func (k *Kernel) reply(sock zmq4.Socket, req *Message, msgType string, content a
 }
 
 func (k *Kernel) status(parent *Message, state string) {
-	k.publish(parent, "status", map[string]string{"execution_state": state})
+	k.publish(parent, "status", kernelStatus{ExecutionState: state})
 }
 
 // handle runs one request between busy and idle on IOPub.
 func (k *Kernel) handle(sock zmq4.Socket, msg *Message) {
 	k.status(msg, "busy")
 	defer k.status(msg, "idle")
-	var content map[string]any
-	json.Unmarshal(msg.Content, &content)
 	switch msg.Header.MsgType {
 	case "kernel_info_request":
 		k.reply(sock, msg, "kernel_info_reply", kernelInfo())
@@ -321,18 +319,21 @@ func (k *Kernel) handle(sock zmq4.Socket, msg *Message) {
 	case "history_request":
 		k.historyReply(sock, msg)
 	case "comm_info_request":
-		k.reply(sock, msg, "comm_info_reply", map[string]any{"status": "ok", "comms": map[string]any{}})
+		k.reply(sock, msg, "comm_info_reply", commInfoReply{Status: "ok"})
 	case "comm_open":
 		// no comm targets: tell the frontend the comm is closed
-		k.publish(msg, "comm_close", map[string]any{"comm_id": content["comm_id"], "data": map[string]any{}})
+		var open commOpen
+		json.Unmarshal(msg.Content, &open)
+		k.publish(msg, "comm_close", commClose{CommID: open.CommID})
 	case "comm_msg", "comm_close":
 	case "interrupt_request":
 		k.interrupt()
-		k.reply(sock, msg, "interrupt_reply", map[string]any{"status": "ok"})
+		k.reply(sock, msg, "interrupt_reply", statusReply{Status: "ok"})
 	case "shutdown_request":
-		restart, _ := content["restart"].(bool)
+		var req shutdownRequest
+		json.Unmarshal(msg.Content, &req)
 		k.interrupt()
-		k.reply(sock, msg, "shutdown_reply", map[string]any{"status": "ok", "restart": restart})
+		k.reply(sock, msg, "shutdown_reply", shutdownReply{Status: "ok", Restart: req.Restart})
 		k.status(msg, "idle")
 		k.stop()
 	default:
@@ -340,20 +341,20 @@ func (k *Kernel) handle(sock zmq4.Socket, msg *Message) {
 	}
 }
 
-func kernelInfo() map[string]any {
-	return map[string]any{
-		"status":                 "ok",
-		"protocol_version":       ProtocolVersion,
-		"implementation":         "govalent",
-		"implementation_version": Version,
-		"language_info": map[string]any{
-			"name": "go", "version": runtime.Version(), "mimetype": "text/x-go", "file_extension": ".go",
-			"pygments_lexer": "go", "codemirror_mode": "go",
+func kernelInfo() kernelInfoReply {
+	return kernelInfoReply{
+		Status:                "ok",
+		ProtocolVersion:       ProtocolVersion,
+		Implementation:        "govalent",
+		ImplementationVersion: Version,
+		LanguageInfo: languageInfo{
+			Name: "go", Version: runtime.Version(), MIMEType: "text/x-go", FileExtension: ".go",
+			PygmentsLexer: "go", CodeMirrorMode: "go",
 		},
-		"banner": "Go (govalent " + Version + ", yaegi): electrons, lattices and ct.Dispatch; `ct` is pre-imported.",
-		"help_links": []map[string]string{
-			{"text": "govalent", "url": "https://github.com/govalent/govalent"},
-			{"text": "Go", "url": "https://go.dev/doc/"},
+		Banner: "Go (govalent " + Version + ", yaegi): electrons, lattices and ct.Dispatch; `ct` is pre-imported.",
+		HelpLinks: []helpLink{
+			{Text: "govalent", URL: "https://github.com/govalent/govalent"},
+			{Text: "Go", URL: "https://go.dev/doc/"},
 		},
 	}
 }

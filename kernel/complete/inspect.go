@@ -13,11 +13,9 @@ import (
 	"go/scanner"
 	"go/token"
 	"go/types"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -398,23 +396,21 @@ func methodSig(t reflect.Type, i int) string {
 	return strings.TrimPrefix(m.String(), "func")
 }
 
-// goroot is the Go installation whose sources document the standard library: the one this binary was built
-// with if it is still there, else the one the go command reports.
-var goroot = sync.OnceValue(func() string {
-	if r := runtime.GOROOT(); r != "" && isDir(filepath.Join(r, "src", "fmt")) {
-		return r
-	}
+// goroot is the Go installation whose sources document the standard library, asked of the go command once,
+// when first needed. Not runtime.GOROOT: that is where the binary was built, wrong once it is copied to
+// another machine.
+var goroot = sync.OnceValue(goEnvGOROOT)
+
+// goEnvGOROOT returns what `go env GOROOT` prints, or "" when there is no go command: standard-library members
+// are then described from the interpreter's symbols alone, by their signatures without doc comments.
+func goEnvGOROOT() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output(); err == nil {
-		return strings.TrimSpace(string(out))
+	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	if err != nil {
+		return ""
 	}
-	return ""
-})
-
-func isDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
+	return strings.TrimSpace(string(out))
 }
 
 var (
