@@ -3,7 +3,6 @@ package interp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -167,10 +166,4 @@ func (s *Session) call(fn reflect.Value, in []reflect.Value) (res []reflect.Valu
 		}
 	}()
 	return fn.Call(in), nil
-}
-
-// IsTaskError reports whether err is a failure of user code rather than of the machinery.
-func IsTaskError(err error) bool {
-	var te *TaskError
-	return errors.As(err, &te)
 }

@@ -51,6 +51,18 @@ func TestRunExampleEmbedded(t *testing.T) {
 	}
 }
 
+// The embedded dispatcher takes the same settings as `govalent start` (here: where the database goes).
+func TestRunEmbeddedHonoursSettings(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "elsewhere", "results.db")
+	out, err := govalent(t, []string{"GOVALENT_DB=" + db}, "run", "--embedded", "../../examples/pipeline.go")
+	if err != nil || !strings.Contains(out, "COMPLETED 770") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	if st, err := os.Stat(db); err != nil || st.Size() == 0 {
+		t.Fatalf("the database is not where the settings put it: %v", err)
+	}
+}
+
 func TestRunReportsCellErrorsAndExitsNonZero(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.go")

@@ -157,6 +157,21 @@ func withoutFlag(args []string, name string) []string {
 	return out
 }
 
+// newDispatcher starts the dispatcher these settings describe, in this process: `govalent start` and the
+// embedded one of `govalent run --embedded` alike.
+func (c config) newDispatcher(log *slog.Logger) (*dispatcher.Dispatcher, error) {
+	var key []byte
+	if c.Redis != "" {
+		var err error
+		if key, err = c.redisKey(true); err != nil {
+			return nil, err
+		}
+	}
+	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile,
+		Redis: c.Redis, RedisKey: key, Logger: log, ObjectStore: c.ObjectStore, Database: c.DB,
+		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers})
+}
+
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
 func serve(c config) error {
 	log := newLogger(os.Stderr, c.LogLevel)
@@ -165,15 +180,7 @@ func serve(c config) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w (is a dispatcher already running? see govalent status)", err)
 	}
-	var key []byte
-	if c.Redis != "" {
-		if key, err = c.redisKey(true); err != nil {
-			ln.Close()
-			return err
-		}
-	}
-	d, err := dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile, Redis: c.Redis, RedisKey: key, Logger: log,
-		ObjectStore: c.ObjectStore, Database: c.DB, ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers})
+	d, err := c.newDispatcher(log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -182,7 +189,8 @@ func serve(c config) error {
 		return err
 	}
 	defer os.Remove(pidFile(c))
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Event streams keep their requests for as long as they are open, so headers are kept small.
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -329,8 +337,8 @@ func startEmbedded(c config, fs *flag.FlagSet) (stop func(), err error) {
 		}
 	}
 	// A token of its own, for this process's SDK only: nothing else needs to reach this dispatcher.
-	token := rand.Text()
-	d, err := dispatcher.New(dispatcher.Config{DataDir: dataDir, Workers: c.Workers, Token: token, Logger: newLogger(io.Discard, "error")})
+	c.DataDir, c.Token = dataDir, rand.Text()
+	d, err := c.newDispatcher(newLogger(io.Discard, "error"))
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +350,7 @@ func startEmbedded(c config, fs *flag.FlagSet) (stop func(), err error) {
 	srv := &http.Server{Handler: d.Handler()}
 	go srv.Serve(ln)
 	os.Setenv("GOVALENT_DISPATCHER", "http://"+ln.Addr().String())
-	os.Setenv("GOVALENT_TOKEN", token)
+	os.Setenv("GOVALENT_TOKEN", c.Token)
 	return func() {
 		srv.Close()
 		d.Close()
