@@ -296,3 +296,27 @@ func TestWatchEndsWithItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The progress counted in the scheduler is, at every moment of a dispatch, what its result counts: the
+// same nodes show RUNNING while their outcome is being stored, and the dispatch while its end is.
+func TestProgressCountsWhatTheResultShows(t *testing.T) {
+	e := newEnv(t)
+	id := dispatchNaps(e, 12, 30, 5)
+	samples := 0
+	for deadline := time.Now().Add(time.Minute); ; samples++ {
+		p, res := dispatcher.ProgressAndResult(e.d, id)
+		if p == nil {
+			t.Fatal("the dispatch is not in memory")
+		}
+		if want := ct.ProgressOf(res); !reflect.DeepEqual(p, want) {
+			t.Fatalf("sample %d: the progress is\n%+v\nthe result counts\n%+v", samples, p, want)
+		}
+		if p.Done() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatch did not finish")
+		}
+	}
+	t.Logf("%d samples", samples)
+}
