@@ -201,11 +201,15 @@ type eventStream struct {
 func (c *Client) subscribe(ctx context.Context, id string) (*eventStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	hc := *c.HTTP
-	hc.Timeout = 0 // a client's timeout covers reading the body, which a stream never ends; stalls are caught below
-	answered := time.AfterFunc(watchStall, cancel)
+	hc.Timeout = 0     // a client's timeout covers reading the body, which a stream never ends; stalls are caught below
+	wait := watchStall // for the answer, which the dispatcher sends as soon as it has subscribed
+	if c.HTTP.Timeout > 0 {
+		wait = min(wait, c.HTTP.Timeout)
+	}
+	answered := time.AfterFunc(wait, cancel)
 	resp, err := c.send(ctx, &hc, http.MethodGet, "/api/v1/events?dispatch_id="+url.QueryEscape(id), nil)
 	if !answered.Stop() && err != nil {
-		err = &APIError{Code: http.StatusGatewayTimeout, Message: "the event stream did not answer in " + watchStall.String()}
+		err = &APIError{Code: http.StatusGatewayTimeout, Message: "the event stream did not answer in " + wait.String()}
 	}
 	if err != nil {
 		cancel()

@@ -246,8 +246,12 @@ func TestWatchSurvivesDropsAndARestart(t *testing.T) {
 	e, stop := startEnv(t, dispatcher.Config{DataDir: dir})
 	via := newRelay(t, strings.TrimPrefix(e.url, "http://"))
 	t.Setenv("GOVALENT_DISPATCHER", via.url())
-	id := dispatchNaps(e, 8, 400, -1)
 	c := ct.NewClient(via.url())
+	before := dispatchNaps(e, 2, 0, 1) // finished before the restart: after it, counted from the store
+	if _, err := c.GetResult(before, true); err != nil {
+		t.Fatal(err)
+	}
+	id := dispatchNaps(e, 8, 400, -1)
 	w, err := c.Watch(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +269,17 @@ func TestWatchSurvivesDropsAndARestart(t *testing.T) {
 	wantFinal(t, c, id, got)
 	if last := got[len(got)-1]; last.Status != ct.StatusCompleted || last.Nodes[ct.StatusCompleted] != 10 {
 		t.Errorf("final progress %+v", last)
+	}
+	if p, _ := dispatcher.ProgressAndResult(e2.d, before); p != nil {
+		t.Fatal("the dispatch finished before the restart is in memory")
+	}
+	p, err := c.Progress(context.Background(), before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFinal(t, c, before, []ct.Progress{*p})
+	if p.Status != ct.StatusFailed || len(p.Failures) != 1 || p.Failures[0].NodeID != 1 {
+		t.Errorf("stored progress %+v", p)
 	}
 }
 
