@@ -174,27 +174,41 @@ func (c *Client) DispatchSync(wf *Workflow, args ...any) (*Result, error) {
 	return c.GetResult(id, true)
 }
 
-// GetResult fetches a dispatch; with wait it long-polls until the dispatch has finished.
+// GetResult fetches a dispatch; with wait it first waits until the dispatch has finished.
 func (c *Client) GetResult(id string, wait bool) (*Result, error) {
 	return c.GetResultContext(context.Background(), id, wait)
 }
 
-// GetResultContext is GetResult that gives up when ctx is done.
+// GetResultContext is GetResult that gives up when ctx is done. It waits with Watch, which moves counts
+// only, and fetches the whole result once.
 func (c *Client) GetResultContext(ctx context.Context, id string, wait bool) (*Result, error) {
-	path := "/api/v1/dispatches/" + url.PathEscape(id)
-	if wait {
-		path += "?wait=20s"
-	}
 	for {
+		if wait {
+			if err := c.awaitEnd(ctx, id); err != nil {
+				return nil, err
+			}
+		}
 		var r Result
-		if err := c.do(ctx, http.MethodGet, path, nil, &r); err != nil {
+		if err := c.do(ctx, http.MethodGet, "/api/v1/dispatches/"+url.PathEscape(id), nil, &r); err != nil {
 			return nil, err
 		}
-		if !wait || r.Status.Finished() {
+		if !wait || r.Status.Finished() { // else Watch gave up, and the dispatcher answers again
 			r.fillValues()
 			return &r, nil
 		}
 	}
+}
+
+// awaitEnd returns once Watch has seen the dispatch finish, or has given up (the fetch that follows tells
+// why).
+func (c *Client) awaitEnd(ctx context.Context, id string) error {
+	ch, err := c.Watch(ctx, id)
+	if err != nil {
+		return err
+	}
+	for range ch {
+	}
+	return ctx.Err()
 }
 
 // Cancel cancels a dispatch or some of its nodes.
@@ -250,17 +264,34 @@ func (e *APIError) Error() string { return fmt.Sprintf("dispatcher: %s (HTTP %d)
 var ErrUnreachable = errors.New("no govalent dispatcher answers")
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, c.HTTP, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// send makes a request with hc and returns the answer when it is a success; the caller closes its body.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("ct: encoding request: %w", err)
+			return nil, fmt.Errorf("ct: encoding request: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	token := c.Token
@@ -270,29 +301,26 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return fmt.Errorf("%w at %s (set GOVALENT_DISPATCHER, or start one with `govalent start`): %v", ErrUnreachable, c.BaseURL, err)
+		return nil, fmt.Errorf("%w at %s (set GOVALENT_DISPATCHER, or start one with `govalent start`): %v", ErrUnreachable, c.BaseURL, err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &APIError{Code: resp.StatusCode, Message: e.Error}
+	var e struct {
+		Error string `json:"error"`
 	}
-	if out == nil {
-		return nil
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(data))
 	}
-	return json.Unmarshal(data, out)
+	return nil, &APIError{Code: resp.StatusCode, Message: e.Error}
 }

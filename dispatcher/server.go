@@ -136,6 +136,7 @@ func (d *Dispatcher) routes() {
 	api(http.MethodGet, "/dispatches/{id}", d.getDispatch)
 	api(http.MethodDelete, "/dispatches/{id}", d.deleteDispatch)
 	api(http.MethodGet, "/dispatches/{id}/nodes/{node}", d.getNode)
+	api(http.MethodGet, "/dispatches/{id}/progress", d.getProgress)
 	api(http.MethodPost, "/dispatches/{id}/cancel", d.cancelDispatch)
 	api(http.MethodGet, "/events", d.events)
 	api(http.MethodGet, "/status", d.status)

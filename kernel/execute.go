@@ -472,11 +472,13 @@ func (k *Kernel) installHooks() {
 	}
 }
 
-// progressInterval is how often a running dispatch's display is refreshed.
+// progressInterval is how often a running dispatch's display is redrawn, so that its running time moves on
+// between changes.
 const progressInterval = 250 * time.Millisecond
 
 // watchDispatch shows a dispatch's progress in the cell that made it and updates it in place until the
-// dispatch finishes or the cell ends.
+// dispatch finishes or the cell ends. It follows the dispatch with ct.Client.Watch: counts, never the
+// nodes' values.
 func (k *Kernel) watchDispatch(id string) {
 	ex := k.current()
 	if ex == nil || !ex.watching() {
@@ -487,28 +489,38 @@ func (k *Kernel) watchDispatch(id string) {
 	gui := ct.DispatcherURL() + "/#/dispatches/" + id
 	client := ct.NewClient(ct.DispatcherURL())
 	client.HTTP.Timeout = 5 * time.Second
-	show := func(update bool) bool {
-		res, err := client.GetResult(id, false)
-		if err != nil {
-			return true
-		}
-		display.Publish(display.ProgressBundle(res, gui), displayID, update)
-		return res.Status.Finished()
+	show := func(p ct.Progress, update bool) {
+		display.Publish(display.ProgressBundle(&p, gui), displayID, update)
 	}
-	show(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	updates, err := client.Watch(ctx, id)
+	if err != nil {
+		cancel()
+		return
+	}
+	p := <-updates
+	show(p, false)
 	ex.progress.Add(1)
 	go func() {
 		defer ex.progress.Done()
+		defer cancel()
 		tick := time.NewTicker(progressInterval)
 		defer tick.Stop()
 		for {
 			select {
-			case <-tick.C:
-				if show(true) {
-					return
+			case next, ok := <-updates:
+				if !ok {
+					return // shown when it was Done; else Watch gave up
 				}
+				p = next
+				show(p, true)
+			case <-tick.C:
+				show(p, true)
 			case <-ex.cellDone:
-				show(true)
+				cancel()
+				if last, err := client.Progress(context.Background(), id); err == nil {
+					show(*last, true)
+				}
 				return
 			}
 		}

@@ -238,12 +238,16 @@ type nbRunResult struct {
 	leftOver map[int]string // kernel processes still running after it exited
 }
 
-// nbRun executes a notebook of examples/ with nbconvert against the dispatcher at url, with extra environment
+// nbRun executes a notebook of examples/ (or at an absolute path) with nbconvert against the dispatcher at url, with extra environment
 // variables, and returns the executed notebook. It fails the test if nbconvert fails (a cell raised an error)
 // or if any output is an error.
 func nbRun(t *testing.T, url, name string, extraEnv ...string) *nbRunResult {
 	t.Helper()
-	src, err := filepath.Abs(filepath.Join(nbExamples, name))
+	src := name
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(nbExamples, name)
+	}
+	src, err := filepath.Abs(src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,8 +112,13 @@ func TestDaemonAndClientCommands(t *testing.T) {
 	if out, err = govalent(t, nil, append([]string{"result", id}, flags...)...); err != nil || !strings.Contains(out, "result: 770") {
 		t.Fatalf("result: %v\n%s", err, out)
 	}
-	if out, err = govalent(t, nil, append([]string{"result", "nope"}, flags...)...); err == nil || !strings.Contains(out, "not found") {
-		t.Fatalf("unknown id: %v\n%s", err, out)
+	if waited, err := govalent(t, nil, append([]string{"result", id, "--wait"}, flags...)...); err != nil || waited != out {
+		t.Fatalf("result --wait: %v\n%s\nwant what result printed:\n%s", err, waited, out)
+	}
+	for _, args := range [][]string{{"result", "nope"}, {"result", "nope", "--wait"}} {
+		if out, err = govalent(t, nil, append(args, flags...)...); err == nil || !strings.Contains(out, "not found") {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 	if out, err = govalent(t, nil, append([]string{"status"}, flags...)...); err != nil || !strings.Contains(out, "running") || !strings.Contains(out, "pool") {
 		t.Fatalf("status: %v\n%s", err, out)

@@ -88,7 +88,7 @@ func TestResultHTMLLink(t *testing.T) {
 func TestProgressBundle(t *testing.T) {
 	r := sampleResult()
 	r.Status = ct.StatusRunning
-	b := display.ProgressBundle(r, "https://gui.example/d-123")
+	b := display.ProgressBundle(ct.ProgressOf(r), "https://gui.example/d-123")
 	if got, want := b["text/plain"], "dispatch d-123: 2/4 nodes done, 1 failed — RUNNING"; got != want {
 		t.Errorf("text/plain = %q, want %q", got, want)
 	}

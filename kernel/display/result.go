@@ -19,7 +19,7 @@ const (
 	maxValueBytes   = 20000 // result value shown
 	maxPreviewBytes = 80    // node output in the table
 	maxNodeRows     = 500
-	maxFailures     = 5 // listed under a progress bar
+	maxFailures     = ct.ProgressFailures // listed under a progress bar
 )
 
 // Colours are mid-tones: readable as text and as badge backgrounds (with white text) in light and dark themes.
@@ -62,7 +62,7 @@ func ResultHTML(r *ct.Result, guiURL string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div style="%s">`, styleBox)
-	writeHeader(&b, r, guiURL)
+	writeHeader(&b, r.Status, r.Name, r.DispatchID, guiURL)
 	fmt.Fprintf(&b, `<div style="%s">%s</div>`, styleMuted, esc(timesText(r.StartTime, r.EndTime, time.Now())))
 	if v := valueText(r.RawResult, r.Result, true); v != "" {
 		fmt.Fprintf(&b, `<div style="margin-top:6px">result</div><pre style="%s">%s</pre>`, stylePre, esc(v))
@@ -78,7 +78,7 @@ func ResultHTML(r *ct.Result, guiURL string) string {
 		if len(r.Nodes) <= 20 || r.Status == ct.StatusFailed {
 			open = " open"
 		}
-		fmt.Fprintf(&b, `<details%s style="margin-top:6px"><summary>%d nodes: %s</summary>`, open, len(r.Nodes), esc(countsText(r)))
+		fmt.Fprintf(&b, `<details%s style="margin-top:6px"><summary>%d nodes: %s</summary>`, open, len(r.Nodes), esc(countsText(counts(r))))
 		writeNodeTable(&b, r)
 		b.WriteString(`</details>`)
 	}
@@ -86,8 +86,8 @@ func ResultHTML(r *ct.Result, guiURL string) string {
 	return b.String()
 }
 
-func writeHeader(b *strings.Builder, r *ct.Result, guiURL string) {
-	fmt.Fprintf(b, `<div>%s <b>%s</b> <code style="%s">%s</code>`, badge(r.Status), esc(r.Name), styleMuted, esc(r.DispatchID))
+func writeHeader(b *strings.Builder, status ct.Status, name, id, guiURL string) {
+	fmt.Fprintf(b, `<div>%s <b>%s</b> <code style="%s">%s</code>`, badge(status), esc(name), styleMuted, esc(id))
 	if u := safeURL(guiURL); u != "" {
 		fmt.Fprintf(b, ` <a href="%s" target="_blank" rel="noopener">open in the GUI</a>`, esc(u))
 	}
@@ -135,7 +135,7 @@ func ResultText(r *ct.Result) string {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
 	if len(r.Nodes) > 0 {
-		fmt.Fprintf(&b, "nodes (%s):\n", countsText(r))
+		fmt.Fprintf(&b, "nodes (%s):\n", countsText(counts(r)))
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tNAME\tSTATUS\tDURATION\tEXECUTOR\tERROR")
 		now := time.Now()
@@ -154,25 +154,25 @@ func ResultText(r *ct.Result) string {
 // ProgressBundle is the live display of a running dispatch: a one-line text/plain summary and text/html with
 // a progress bar, counts, the first failures and a link to guiURL. The kernel updates it with
 // update_display_data as the dispatch advances.
-func ProgressBundle(r *ct.Result, guiURL string) Bundle {
-	if r == nil {
+func ProgressBundle(p *ct.Progress, guiURL string) Bundle {
+	if p == nil {
 		return Bundle{MIMEText: "<nil>"}
 	}
-	c := counts(r)
-	total := len(r.Nodes)
+	c := p.Nodes
+	total := p.Total
 	done := c[ct.StatusCompleted] + c[ct.StatusFailed] + c[ct.StatusCancelled]
-	text := fmt.Sprintf("dispatch %s: %d/%d nodes done", r.DispatchID, done, total)
+	text := fmt.Sprintf("dispatch %s: %d/%d nodes done", p.DispatchID, done, total)
 	if c[ct.StatusFailed] > 0 {
 		text += fmt.Sprintf(", %d failed", c[ct.StatusFailed])
 	}
 	if c[ct.StatusCancelled] > 0 {
 		text += fmt.Sprintf(", %d cancelled", c[ct.StatusCancelled])
 	}
-	text += " — " + string(r.Status)
+	text += " — " + string(p.Status)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div style="%s">`, styleBox)
-	writeHeader(&b, r, guiURL)
+	writeHeader(&b, p.Status, p.Name, p.DispatchID, guiURL)
 	// The bar: one segment per final or running state, widths in percent of all nodes.
 	b.WriteString(`<div style="margin:4px 0;width:100%;max-width:480px;height:10px;border-radius:5px;overflow:hidden;background:rgba(128,128,128,.25);white-space:nowrap;font-size:0">`)
 	for _, s := range []ct.Status{ct.StatusCompleted, ct.StatusFailed, ct.StatusCancelled, ct.StatusRunning} {
@@ -181,24 +181,19 @@ func ProgressBundle(r *ct.Result, guiURL string) Bundle {
 		}
 	}
 	b.WriteString(`</div>`)
-	fmt.Fprintf(&b, `<div>%d/%d nodes done · %s`, done, total, esc(countsText(r)))
-	if d := duration(r.StartTime, r.EndTime, time.Now()); d != "" {
+	fmt.Fprintf(&b, `<div>%d/%d nodes done · %s`, done, total, esc(countsText(c)))
+	if d := duration(p.StartTime, p.EndTime, time.Now()); d != "" {
 		fmt.Fprintf(&b, ` · <span style="%s">%s</span>`, styleMuted, esc(d))
 	}
 	b.WriteString(`</div>`)
-	failed := 0
-	for _, n := range r.Nodes {
-		if n.Status != ct.StatusFailed {
-			continue
-		}
-		if failed++; failed > maxFailures {
-			fmt.Fprintf(&b, `<div style="%s">… %d more failed</div>`, styleMuted, c[ct.StatusFailed]-maxFailures)
-			break
-		}
-		fmt.Fprintf(&b, `<div style="%s">node %d <b>%s</b>: %s</div>`, styleError, n.NodeID, esc(n.Name), esc(firstLine(n.Error)))
+	for _, f := range p.Failures {
+		fmt.Fprintf(&b, `<div style="%s">node %d <b>%s</b>: %s</div>`, styleError, f.NodeID, esc(f.Name), esc(firstLine(f.Error)))
 	}
-	if r.Error != "" && failed == 0 {
-		fmt.Fprintf(&b, `<div style="%s">%s</div>`, styleError, esc(firstLine(r.Error)))
+	if more := c[ct.StatusFailed] - maxFailures; more > 0 {
+		fmt.Fprintf(&b, `<div style="%s">… %d more failed</div>`, styleMuted, more)
+	}
+	if p.Error != "" && c[ct.StatusFailed] == 0 {
+		fmt.Fprintf(&b, `<div style="%s">%s</div>`, styleError, esc(firstLine(p.Error)))
 	}
 	b.WriteString(`</div>`)
 	return Bundle{MIMEText: text, MIMEHTML: b.String()}
@@ -213,8 +208,7 @@ func counts(r *ct.Result) map[ct.Status]int {
 }
 
 // countsText is e.g. "20 completed, 1 failed, 2 running", in a fixed order.
-func countsText(r *ct.Result) string {
-	c := counts(r)
+func countsText(c map[ct.Status]int) string {
 	var parts []string
 	for _, s := range []struct {
 		status ct.Status
