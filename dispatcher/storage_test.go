@@ -154,11 +154,11 @@ id, err := ct.Dispatch(fanout, 4)
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rec, err := st.Dispatch(id)
+	rec, err := st.Dispatch(t.Context(), id)
 	if err != nil || rec.Status != ct.StatusCompleted {
 		t.Fatalf("stored dispatch %+v %v", rec, err)
 	}
-	nodes, err := st.Nodes(id)
+	nodes, err := st.Nodes(t.Context(), id)
 	if err != nil || len(nodes) != len(res.Nodes) {
 		t.Fatalf("stored nodes %d %v", len(nodes), err)
 	}
