@@ -45,8 +45,8 @@ type Engine struct {
 	executors map[string]executors.Executor
 	log       *slog.Logger
 	clock     clockwork.Clock // times the retries' backoff; tests advance a fake one
-	// ctx is the engine's store work (ctx is cancelled by Close: what it had not stored is resumed at the next
-	// start)
+	// ctx bounds the store work done off the scheduler goroutine; Close cancels it (what was not stored is
+	// resumed at the next start).
 	ctx      context.Context
 	cancelIO context.CancelFunc
 	mu       sync.Mutex

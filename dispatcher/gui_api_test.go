@@ -135,10 +135,7 @@ failed, _ := ct.DispatchSync(failing)`)
 
 func getJSON(t *testing.T, url string, code int, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := send(t, "GET", url, "")
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != code {
