@@ -59,7 +59,7 @@ func TestBackpressure(t *testing.T) {
 	ex := &countingExecutor{}
 	e := NewEngine(store, map[string]executors.Executor{"pool": ex}, log)
 	defer e.Close()
-	e.do(func() { e.maxInFlight = 50 })
+	e.do(t.Context(), func() { e.maxInFlight = 50 })
 
 	const n = 2000
 	g := ct.Graph{Name: "wide"}
@@ -71,14 +71,14 @@ func TestBackpressure(t *testing.T) {
 	}
 	g.Nodes = append(g.Nodes, list)
 	g.Output = ct.Arg{Node: &list.ID}
-	id, err := e.Submit(&ct.DispatchRequest{Graph: g, Program: ct.Program{Source: "package main"}})
+	id, err := e.Submit(t.Context(), &ct.DispatchRequest{Graph: g, Program: ct.Program{Source: "package main"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e.Wait(ctx, id, time.Minute)
-	res, err := e.Result(id)
+	res, err := e.Result(t.Context(), id)
 	if err != nil || res.Status != ct.StatusCompleted {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -95,16 +95,16 @@ func TestBackpressure(t *testing.T) {
 	ex.mu.Lock()
 	ex.gate = gate
 	ex.mu.Unlock()
-	id, err = e.Submit(&ct.DispatchRequest{Graph: g, Program: ct.Program{Source: "package main"}})
+	id, err = e.Submit(t.Context(), &ct.DispatchRequest{Graph: g, Program: ct.Program{Source: "package main"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Cancel(id, nil); err != nil {
+	if err := e.Cancel(t.Context(), id, nil); err != nil {
 		t.Fatal(err)
 	}
 	close(gate) // the 50 handed out finish (this executor cannot stop them)
 	e.Wait(ctx, id, time.Minute)
-	if res, err = e.Result(id); err != nil || res.Status != ct.StatusCancelled {
+	if res, err = e.Result(t.Context(), id); err != nil || res.Status != ct.StatusCancelled {
 		t.Fatalf("%+v %v", res, err)
 	}
 	cancelled := 0

@@ -4,6 +4,8 @@
 package dispatcher
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/results"
+	"github.com/jonboulle/clockwork"
 )
 
 // DefaultExecutor runs electrons that name none.
@@ -34,17 +37,24 @@ type heldTask struct {
 }
 
 // Engine is the scheduler. All dispatch state is owned by one goroutine, which runs the closures posted to its
-// queue; executors, the store and HTTP handlers talk to it only that way.
+// queue; executors, the store and HTTP handlers talk to it only that way. That goroutine never waits for the
+// store or the network: what reads or writes the store synchronously (storing a child dispatch, reading one)
+// runs on a goroutine of its own and posts its result back.
 type Engine struct {
 	store     *results.Manager
 	executors map[string]executors.Executor
 	log       *slog.Logger
-	mu        sync.Mutex
-	queue     []func() // closures for the scheduler goroutine, in order
-	wake      chan struct{}
-	runs      map[string]*run
-	recent    recentRuns // finished runs still in memory, so fetching a result just after the end is cheap
-	hub       *hub
+	clock     clockwork.Clock // times the retries' backoff; tests advance a fake one
+	// ctx bounds the store work done off the scheduler goroutine; Close cancels it (what was not stored is
+	// resumed at the next start).
+	ctx      context.Context
+	cancelIO context.CancelFunc
+	mu       sync.Mutex
+	queue    []func() // closures for the scheduler goroutine, in order
+	wake     chan struct{}
+	runs     map[string]*run
+	recent   recentRuns // finished runs still in memory, so fetching a result just after the end is cheap
+	hub      *hub
 	// Backpressure: at most maxInFlight tasks are handed to each executor at once; the rest wait as node
 	// numbers, their tasks (arguments and all) built only when there is room.
 	maxInFlight int
@@ -60,7 +70,7 @@ type run struct {
 	rec        results.DispatchRecord
 	graph      *ct.Graph
 	program    string
-	nodes      []nodeState
+	nodes      []node
 	dependents [][]int
 	active     int // nodes handed out (to an executor, a child dispatch, or the store) and not settled
 	cancelled  bool
@@ -72,31 +82,23 @@ type run struct {
 	decoded    map[int]any // outputs split by selection nodes, by source node
 }
 
-type nodeState struct {
-	status   ct.Status
-	output   json.RawMessage
-	err      string
-	stack    string
-	stdout   string
-	stderr   string
-	start    time.Time
-	end      time.Time
-	attempts int
-	executor string
-	subID    string
-	taskID   string
-	pending  int  // unfinished dependencies
-	busy     bool // handed out and not settled
-	held     bool // waiting for room on its executor
+// node is a node of a dispatch in progress: its state, as stored and shown, and what scheduling it needs.
+type node struct {
+	results.NodeState
+	taskID  string
+	pending int  // unfinished dependencies
+	busy    bool // handed out and not settled
+	held    bool // waiting for room on its executor
 	// retryPending: a failed attempt waits for its backoff before the next one; no executor holds it
 	retryPending bool
 }
 
 // NewEngine starts the scheduler goroutine.
 func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
-	e := &Engine{store: store, executors: execs, log: log, wake: make(chan struct{}, 1), runs: map[string]*run{}, hub: newHub(),
-		maxInFlight: defaultMaxInFlight, inFlight: map[string]int{}, held: map[string][]heldTask{},
-		stopped: make(chan struct{}), loopDone: make(chan struct{})}
+	e := &Engine{store: store, executors: execs, log: log, clock: clockwork.NewRealClock(), wake: make(chan struct{}, 1),
+		runs: map[string]*run{}, hub: newHub(), maxInFlight: defaultMaxInFlight, inFlight: map[string]int{},
+		held: map[string][]heldTask{}, stopped: make(chan struct{}), loopDone: make(chan struct{})}
+	e.ctx, e.cancelIO = context.WithCancel(context.Background())
 	go e.loop()
 	return e
 }
@@ -161,19 +163,27 @@ func (e *Engine) guard(r *run, f func()) {
 	f()
 }
 
-// do runs f on the scheduler goroutine and waits for it.
-func (e *Engine) do(f func()) {
+// do runs f on the scheduler goroutine and waits for it, or until ctx is done (ctx's error: f runs all the
+// same, so the caller must not read what f writes) or the engine stops (nil).
+func (e *Engine) do(ctx context.Context, f func()) error {
 	done := make(chan struct{})
 	e.post(func() { defer close(done); f() })
 	select {
 	case <-done:
+		return nil
 	case <-e.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
 // Close stops scheduling; running tasks are abandoned, to be resumed by the next start.
 func (e *Engine) Close() {
-	e.closeOnce.Do(func() { close(e.stopped) })
+	e.closeOnce.Do(func() {
+		e.cancelIO()
+		close(e.stopped)
+	})
 	<-e.loopDone
 }
 
@@ -242,17 +252,28 @@ func validate(g *ct.Graph) error {
 }
 
 // Submit stores a new dispatch durably and starts it; it returns the dispatch id.
-func (e *Engine) Submit(req *ct.DispatchRequest) (string, error) {
-	return e.submit(req, nil, -1)
+func (e *Engine) Submit(ctx context.Context, req *ct.DispatchRequest) (string, error) {
+	rec, graph, err := newDispatch(req)
+	if err != nil {
+		return "", err
+	}
+	if err := e.create(ctx, &rec, graph, req.Program.Source); err != nil {
+		return "", err
+	}
+	r := newRun(rec, &req.Graph, req.Program.Source)
+	// Not ctx: once stored, the dispatch starts, whether or not the client waits for its id.
+	e.do(context.Background(), func() { e.begin(r, nil, -1) })
+	return rec.ID, nil
 }
 
-func (e *Engine) submit(req *ct.DispatchRequest, parent *run, parentNode int) (string, error) {
+// newDispatch checks req and makes its record, a top-level dispatch's, and its graph's JSON.
+func newDispatch(req *ct.DispatchRequest) (results.DispatchRecord, []byte, error) {
 	if err := validate(&req.Graph); err != nil {
-		return "", err
+		return results.DispatchRecord{}, nil, err
 	}
 	graph, err := json.Marshal(&req.Graph)
 	if err != nil {
-		return "", err
+		return results.DispatchRecord{}, nil, err
 	}
 	id := uuid.NewString()
 	rec := results.DispatchRecord{
@@ -262,38 +283,36 @@ func (e *Engine) submit(req *ct.DispatchRequest, parent *run, parentNode int) (s
 	if req.Program.Source != "" {
 		rec.ProgramHash = results.ProgramHash(req.Program.Source)
 	}
-	if parent != nil {
-		rec.RootID, rec.ParentID, rec.ParentNode = parent.rec.RootID, parent.rec.ID, parentNode
-	}
-	// Refused while the store cannot write (its errors wrap results.ErrUnavailable): its nodes' outcomes could
-	// not be stored either.
+	return rec, graph, nil
+}
+
+// create stores a new dispatch durably; it is not called on the scheduler goroutine. It is refused while the
+// store cannot write (its errors wrap results.ErrUnavailable): the dispatch's outcomes could not be stored
+// either.
+func (e *Engine) create(ctx context.Context, rec *results.DispatchRecord, graph []byte, program string) error {
 	if err := e.store.Writable(); err != nil {
-		return "", err
+		return err
 	}
-	if err := e.store.CreateDispatch(&rec, graph, req.Program.Source); err != nil {
-		return "", fmt.Errorf("storing the dispatch: %w", err)
+	if err := e.store.CreateDispatch(ctx, rec, graph, program); err != nil {
+		return fmt.Errorf("storing the dispatch: %w", err)
 	}
-	r := newRun(rec, &req.Graph, req.Program.Source)
-	start := func() {
-		if parent != nil {
-			r.parent, r.parentNode = parent, parentNode
-			parent.children[parentNode] = r
-		}
-		e.runs[id] = r
-		e.guard(r, func() { e.start(r, nil) })
-	}
+	return nil
+}
+
+// begin starts the stored dispatch r: a child dispatch, run for node parentNode of parent, when parent is set.
+func (e *Engine) begin(r, parent *run, parentNode int) {
 	if parent != nil {
-		start() // already on the scheduler goroutine
-	} else {
-		e.do(start)
+		r.parent, r.parentNode = parent, parentNode
+		parent.children[parentNode] = r
 	}
-	return id, nil
+	e.runs[r.rec.ID] = r
+	e.guard(r, func() { e.start(r, nil) })
 }
 
 func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
-	r := &run{rec: rec, graph: g, program: program, nodes: make([]nodeState, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1, decoded: map[int]any{}}
+	r := &run{rec: rec, graph: g, program: program, nodes: make([]node, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1, decoded: map[int]any{}}
 	for i := range g.Nodes {
-		r.nodes[i].status = ct.StatusNew
+		r.nodes[i].Status = ct.StatusNew
 		for _, d := range g.Nodes[i].Deps() {
 			r.dependents[d] = append(r.dependents[d], i)
 		}
@@ -309,14 +328,15 @@ func (e *Engine) start(r *run, stored []results.NodeRecord) {
 			continue
 		}
 		n := &r.nodes[rec.NodeID]
-		n.attempts, n.executor, n.start, n.subID = rec.Attempts, rec.Executor, rec.Started, rec.SubDispatchID
 		if rec.Status.Finished() {
-			n.status, n.output, n.err, n.stack, n.stdout, n.stderr, n.end = rec.Status, rec.Output, rec.Error, rec.Stack, rec.Stdout, rec.Stderr, rec.Ended
+			n.NodeState = rec.NodeState
+		} else { // it runs again, with what a restart needs of its row (see handOut)
+			n.Attempts, n.Executor, n.Started, n.SubDispatchID = rec.Attempts, rec.Executor, rec.Started, rec.SubDispatchID
 		}
 	}
 	for i := range r.graph.Nodes {
 		for _, d := range r.graph.Nodes[i].Deps() {
-			if r.nodes[d].status != ct.StatusCompleted {
+			if r.nodes[d].Status != ct.StatusCompleted {
 				r.nodes[i].pending++
 			}
 		}
@@ -328,7 +348,7 @@ func (e *Engine) start(r *run, stored []results.NodeRecord) {
 	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
 	e.hub.publish(Event{Type: "dispatch", DispatchID: r.rec.ID, Status: r.rec.Status})
 	for i := range r.nodes {
-		if r.nodes[i].status == ct.StatusNew && r.nodes[i].pending == 0 {
+		if r.nodes[i].Status == ct.StatusNew && r.nodes[i].pending == 0 {
 			e.schedule(r, i)
 		}
 	}
@@ -342,17 +362,17 @@ func (e *Engine) schedule(r *run, i int) {
 	}
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
-	n.status, n.busy = ct.StatusRunning, true
-	n.start = time.Now().UTC()
-	n.err, n.stack = "", ""
+	n.Status, n.busy = ct.StatusRunning, true
+	n.Started = time.Now().UTC()
+	n.Error, n.Stack = "", ""
 	r.active++
-	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: nd.Name})
+	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.Status, Name: nd.Name})
 	switch nd.Kind {
 	case ct.KindElectron, ct.KindSublattice:
 		if child := r.children[i]; child != nil {
 			return // a resumed sublattice whose child dispatch is running again
 		}
-		if n.subID != "" {
+		if n.SubDispatchID != "" {
 			e.resumeChild(r, i)
 			return
 		}
@@ -381,17 +401,17 @@ func (e *Engine) executorName(r *run, nd *ct.Node) string {
 func (e *Engine) submitTask(r *run, i int) {
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
-	n.executor = e.executorName(r, nd)
-	ex := e.executors[n.executor]
+	n.Executor = e.executorName(r, nd)
+	ex := e.executors[n.Executor]
 	if ex == nil {
-		n.attempts++
+		n.Attempts++
 		now := time.Now().UTC()
-		e.settle(r, i, executors.Outcome{Error: fmt.Sprintf("unknown executor %q (this dispatcher has: %s)", n.executor, strings.Join(e.executorNames(), ", ")), Start: now, End: now})
+		e.settle(r, i, executors.Outcome{Error: fmt.Sprintf("unknown executor %q (this dispatcher has: %s)", n.Executor, strings.Join(e.executorNames(), ", ")), Start: now, End: now})
 		return
 	}
-	if e.inFlight[n.executor] >= e.maxInFlight {
+	if e.inFlight[n.Executor] >= e.maxInFlight {
 		n.held, n.taskID = true, ""
-		e.held[n.executor] = append(e.held[n.executor], heldTask{r, i})
+		e.held[n.Executor] = append(e.held[n.Executor], heldTask{r, i})
 		return
 	}
 	e.handOut(r, i, ex)
@@ -401,11 +421,11 @@ func (e *Engine) submitTask(r *run, i int) {
 func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
-	n.attempts++
-	e.inFlight[n.executor]++
+	n.Attempts++
+	e.inFlight[n.Executor]++
 	args := r.nodeArgs(i)
 	t := &executors.Task{
-		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
+		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.Attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
 		Entry: nd.Entry, ProgramHash: r.rec.ProgramHash, Program: r.program, Args: args,
 		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue, Settings: nd.Settings,
 	}
@@ -413,10 +433,10 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 	// A RUNNING node runs again after a restart anyway, so its row is written only when a restart needs what it
 	// holds: the attempts a retry has used, or a sublattice's link to its child. (Not waiting for it, and not
 	// writing it for the first attempt of every electron, halves the writes of a large fan-out.)
-	if n.attempts > 1 || nd.Kind == ct.KindSublattice {
+	if n.Attempts > 1 || nd.Kind == ct.KindSublattice {
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 	}
-	name := n.executor
+	name := n.Executor
 	ex.Submit(t, func(oc executors.Outcome) {
 		e.postFor(r, func() {
 			e.released(name)
@@ -453,7 +473,7 @@ func (e *Engine) executorNames() []string {
 
 func (r *run) argValue(a ct.Arg) json.RawMessage {
 	if a.Node != nil {
-		return r.nodes[*a.Node].output
+		return r.nodes[*a.Node].Output
 	}
 	if len(a.Value) == 0 {
 		return json.RawMessage("null")
@@ -554,18 +574,18 @@ func retryDelay(attempt int) time.Duration {
 func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
-	n.stdout, n.stderr = oc.Stdout, oc.Stderr
-	if !oc.Start.IsZero() && oc.Start.After(n.start) {
-		n.start = oc.Start.UTC() // when it really started, not when it was queued
+	n.Stdout, n.Stderr = oc.Stdout, oc.Stderr
+	if !oc.Start.IsZero() && oc.Start.After(n.Started) {
+		n.Started = oc.Start.UTC() // when it really started, not when it was queued
 	}
 	switch {
 	case oc.Cancelled:
-		n.status = ct.StatusCancelled
-	case oc.Error != "" && n.attempts > 0 && n.attempts <= nd.Retries && !r.cancelled:
+		n.Status = ct.StatusCancelled
+	case oc.Error != "" && n.Attempts > 0 && n.Attempts <= nd.Retries && !r.cancelled:
 		// attempts > 0: only tasks are retried; a collection or selection node fails the same way every time
-		e.log.Info("retrying node", "dispatch", r.rec.ID, "node", i, "attempt", n.attempts, "err", oc.Error)
+		e.log.Info("retrying node", "dispatch", r.rec.ID, "node", i, "attempt", n.Attempts, "err", oc.Error)
 		n.retryPending = true
-		time.AfterFunc(retryDelay(n.attempts), func() {
+		e.clock.AfterFunc(retryDelay(n.Attempts), func() {
 			e.postFor(r, func() {
 				if n.retryPending { // cancelNode clears it
 					n.retryPending = false
@@ -575,21 +595,21 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 		})
 		return
 	case oc.Error != "":
-		n.status, n.err, n.stack = ct.StatusFailed, oc.Error, oc.Stack
+		n.Status, n.Error, n.Stack = ct.StatusFailed, oc.Error, oc.Stack
 	case oc.Graph != nil && r.cancelled:
-		n.status = ct.StatusCancelled // built after the dispatch was cancelled: never start the child
+		n.Status = ct.StatusCancelled // built after the dispatch was cancelled: never start the child
 	case oc.Graph != nil:
 		e.startChild(r, i, oc)
 		return
 	default:
-		n.status, n.output = ct.StatusCompleted, oc.Output
+		n.Status, n.Output = ct.StatusCompleted, oc.Output
 	}
 	if !oc.End.IsZero() {
-		n.end = oc.End.UTC()
+		n.Ended = oc.End.UTC()
 	} else {
-		n.end = time.Now().UTC()
+		n.Ended = time.Now().UTC()
 	}
-	if nd.Kind != ct.KindElectron && nd.Kind != ct.KindSublattice && n.status == ct.StatusCompleted {
+	if nd.Kind != ct.KindElectron && nd.Kind != ct.KindSublattice && n.Status == ct.StatusCompleted {
 		// Collections and selections are recomputed on resume, so they need not wait until they are stored.
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 		e.complete(r, i)
@@ -610,11 +630,11 @@ func (e *Engine) complete(r *run, i int) {
 	n.busy = false
 	r.active--
 	name := r.graph.Nodes[i].Name
-	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: name})
-	if n.status == ct.StatusCompleted {
+	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.Status, Name: name})
+	if n.Status == ct.StatusCompleted {
 		for _, c := range r.dependents[i] {
 			cn := &r.nodes[c]
-			if cn.pending--; cn.pending == 0 && cn.status == ct.StatusNew {
+			if cn.pending--; cn.pending == 0 && cn.Status == ct.StatusNew {
 				e.schedule(r, c)
 			}
 		}
@@ -623,39 +643,58 @@ func (e *Engine) complete(r *run, i int) {
 }
 
 func (r *run) nodeRecord(i int) results.NodeRecord {
-	n := &r.nodes[i]
-	return results.NodeRecord{
-		DispatchID: r.rec.ID, NodeID: i, Status: n.status, Output: n.output, Error: n.err, Stack: n.stack,
-		Stdout: n.stdout, Stderr: n.stderr, Started: n.start, Ended: n.end, Executor: n.executor,
-		SubDispatchID: n.subID, Attempts: n.attempts,
-	}
+	return results.NodeRecord{DispatchID: r.rec.ID, NodeID: i, NodeState: r.nodes[i].NodeState}
 }
 
 // childRetryDelay is how long a built sublattice waits to become a child dispatch while the store cannot write.
 const childRetryDelay = time.Second
 
-// startChild turns a built sublattice graph into a child dispatch; node i completes when the child does.
+// startChild turns a built sublattice graph into a child dispatch; node i completes when the child does. The
+// child is stored (a commit, and uploads of its large values) off the scheduler goroutine; node i stays busy
+// meanwhile.
 func (e *Engine) startChild(r *run, i int, oc executors.Outcome) {
 	req := &ct.DispatchRequest{Graph: *oc.Graph, Program: *oc.Program, Inputs: mustJSON(r.nodeArgs(i))}
-	id, err := e.submit(req, r, i)
-	if errors.Is(err, results.ErrUnavailable) {
+	rootID, parentID := r.rec.RootID, r.rec.ID
+	go func() {
+		rec, graph, err := newDispatch(req)
+		if err == nil {
+			rec.RootID, rec.ParentID, rec.ParentNode = rootID, parentID, i
+			err = e.create(e.ctx, &rec, graph, req.Program.Source)
+		}
+		e.postFor(r, func() { e.childStored(r, i, oc, req, rec, err) })
+	}()
+}
+
+// childStored goes on with sublattice node i once its child dispatch rec is stored, or could not be (err).
+func (e *Engine) childStored(r *run, i int, oc executors.Outcome, req *ct.DispatchRequest, rec results.DispatchRecord, err error) {
+	n := &r.nodes[i]
+	switch {
+	case err != nil && !n.busy: // its dispatch failed meanwhile
+	case errors.Is(err, results.ErrUnavailable):
 		// Not the sublattice's fault: the node keeps its built graph and tries again.
-		time.AfterFunc(childRetryDelay, func() {
-			e.post(func() {
-				if r.nodes[i].busy {
+		e.clock.AfterFunc(childRetryDelay, func() {
+			e.postFor(r, func() {
+				if n.busy {
 					e.settle(r, i, oc)
 				}
 			})
 		})
-		return
-	}
-	if err != nil {
+	case err != nil:
 		e.settle(r, i, executors.Outcome{Error: "starting the sublattice: " + err.Error(), Start: oc.Start, End: time.Now()})
-		return
+	case r.cancelled:
+		// Cancelled (or failed) while the child was being stored: it never starts, and ends CANCELLED.
+		n.SubDispatchID = rec.ID
+		rec.Status, rec.Error, rec.Ended = ct.StatusCancelled, "cancelled", time.Now().UTC()
+		e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{rec}}, nil)
+		if n.busy {
+			e.settle(r, i, executors.Outcome{Cancelled: true, Start: oc.Start, End: time.Now()})
+		}
+	default:
+		n.SubDispatchID = rec.ID
+		// record the child's id, so a restart reattaches instead of building it again
+		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
+		e.begin(newRun(rec, &req.Graph, req.Program.Source), r, i)
 	}
-	r.nodes[i].subID = id
-	// record the child's id, so a restart reattaches instead of building it again
-	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 }
 
 func (r *run) nodeArgs(i int) []json.RawMessage {
@@ -694,25 +733,31 @@ func (e *Engine) childFinished(child *run) {
 	default:
 		oc.Error = "sublattice failed: " + child.rec.Error
 	}
-	p.nodes[i].attempts = p.graph.Nodes[i].Retries + 1 // a child dispatch is not retried as a whole
+	p.nodes[i].Attempts = p.graph.Nodes[i].Retries + 1 // a child dispatch is not retried as a whole
 	e.settle(p, i, oc)
 }
 
 // resumeChild handles a sublattice node whose child dispatch exists but is not running: it finished while the
-// dispatcher was down, or before its parent was resumed.
+// dispatcher was down, or before its parent was resumed. The child's row is read off the scheduler goroutine.
 func (e *Engine) resumeChild(r *run, i int) {
-	n := &r.nodes[i]
-	rec, err := e.store.Dispatch(n.subID)
-	if err != nil {
-		n.subID = ""
-		e.submitTask(r, i)
-		return
-	}
-	if !rec.Status.Finished() {
-		return // it is being resumed too and will attach itself
-	}
-	child := &run{rec: *rec, parent: r, parentNode: i}
-	e.childFinished(child)
+	id := r.nodes[i].SubDispatchID
+	go func() {
+		rec, err := e.store.Dispatch(e.ctx, id)
+		e.postFor(r, func() {
+			n := &r.nodes[i]
+			switch {
+			case !n.busy: // its dispatch failed meanwhile
+			case r.cancelled:
+				now := time.Now()
+				e.settle(r, i, executors.Outcome{Cancelled: true, Start: now, End: now})
+			case err != nil:
+				n.SubDispatchID = ""
+				e.submitTask(r, i)
+			case rec.Status.Finished():
+				e.childFinished(&run{rec: *rec, parent: r, parentNode: i})
+			} // else it is being resumed too and will attach itself
+		})
+	}()
 }
 
 // maybeFinish ends a dispatch once nothing is running: FAILED if a node failed, CANCELLED if it was cancelled,
@@ -724,9 +769,9 @@ func (e *Engine) maybeFinish(r *run) {
 	var failed, cancelled []string
 	unfinished := 0
 	for i := range r.nodes {
-		switch r.nodes[i].status {
+		switch r.nodes[i].Status {
 		case ct.StatusFailed:
-			failed = append(failed, fmt.Sprintf("node %d (%s): %s", i, r.graph.Nodes[i].Name, firstLine(r.nodes[i].err)))
+			failed = append(failed, fmt.Sprintf("node %d (%s): %s", i, r.graph.Nodes[i].Name, firstLine(r.nodes[i].Error)))
 		case ct.StatusCancelled:
 			cancelled = append(cancelled, fmt.Sprint(i))
 		case ct.StatusNew:
@@ -797,13 +842,13 @@ func (e *Engine) failRun(r *run, msg, stack string) {
 	var nodes []results.NodeRecord
 	for i := range r.nodes {
 		n := &r.nodes[i]
-		if n.status.Finished() {
+		if n.Status.Finished() {
 			continue
 		}
-		if ex := e.executors[n.executor]; ex != nil && n.busy && n.taskID != "" {
+		if ex := e.executors[n.Executor]; ex != nil && n.busy && n.taskID != "" {
 			ex.Cancel(n.taskID)
 		}
-		n.status, n.end, n.busy, n.held, n.retryPending = ct.StatusCancelled, now, false, false, false
+		n.Status, n.Ended, n.busy, n.held, n.retryPending = ct.StatusCancelled, now, false, false, false
 		nodes = append(nodes, r.nodeRecord(i))
 	}
 	r.active = 0
@@ -820,16 +865,15 @@ func firstLine(s string) string {
 var ErrNotFound = results.ErrNotFound
 
 // Cancel cancels a dispatch, or some of its nodes. Running tasks are stopped by their executors.
-func (e *Engine) Cancel(id string, nodes []int) error {
+func (e *Engine) Cancel(ctx context.Context, id string, nodes []int) error {
 	var err error
-	e.do(func() {
+	running := false
+	if derr := e.do(ctx, func() {
 		r := e.runs[id]
 		if r == nil {
-			if _, err = e.store.Dispatch(id); err == nil {
-				err = fmt.Errorf("%w: dispatch %s has already finished", ErrBadRequest, id)
-			}
 			return
 		}
+		running = true
 		for _, i := range nodes {
 			if i < 0 || i >= len(r.nodes) {
 				err = fmt.Errorf("%w: dispatch %s has no node %d", ErrBadRequest, id, i)
@@ -846,8 +890,14 @@ func (e *Engine) Cancel(id string, nodes []int) error {
 			}
 			e.maybeFinish(r)
 		})
-	})
-	return err
+	}); derr != nil || running {
+		return cmp.Or(derr, err)
+	}
+	// Not in progress: the store tells a finished dispatch from an unknown one.
+	if _, err := e.store.Dispatch(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: dispatch %s has already finished", ErrBadRequest, id)
 }
 
 func (e *Engine) cancelRun(r *run) {
@@ -861,40 +911,40 @@ func (e *Engine) cancelRun(r *run) {
 func (e *Engine) cancelNode(r *run, i int) {
 	n := &r.nodes[i]
 	switch {
-	case n.status == ct.StatusNew:
-		n.status, n.end = ct.StatusCancelled, time.Now().UTC()
+	case n.Status == ct.StatusNew:
+		n.Status, n.Ended = ct.StatusCancelled, time.Now().UTC()
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
-		e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.status, Name: r.graph.Nodes[i].Name})
+		e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.Status, Name: r.graph.Nodes[i].Name})
 	case n.retryPending || n.held:
 		n.retryPending, n.held = false, false
 		now := time.Now()
 		e.settle(r, i, executors.Outcome{Cancelled: true, Start: now, End: now})
-	case n.busy && n.status == ct.StatusRunning:
+	case n.busy && n.Status == ct.StatusRunning:
 		if child := r.children[i]; child != nil {
 			e.cancelRun(child)
 			return
 		}
-		if ex := e.executors[n.executor]; ex != nil && n.taskID != "" {
+		if ex := e.executors[n.Executor]; ex != nil && n.taskID != "" {
 			ex.Cancel(n.taskID)
 		}
 	}
 }
 
 // load reads an unfinished dispatch back from the store.
-func (e *Engine) load(id string) (*run, []results.NodeRecord, error) {
-	rec, err := e.store.Dispatch(id)
+func (e *Engine) load(ctx context.Context, id string) (*run, []results.NodeRecord, error) {
+	rec, err := e.store.Dispatch(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := e.store.Graph(id)
+	g, err := e.store.Graph(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	prog, err := e.store.Program(rec.ProgramHash)
+	prog, err := e.store.Program(ctx, rec.ProgramHash)
 	if err != nil {
 		return nil, nil, err
 	}
-	nodes, err := e.store.Nodes(id)
+	nodes, err := e.store.Nodes(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -903,8 +953,8 @@ func (e *Engine) load(id string) (*run, []results.NodeRecord, error) {
 
 // Resume restarts every dispatch the store holds as unfinished: completed nodes keep their outputs and do not
 // run again; nodes that were running when the dispatcher stopped run again.
-func (e *Engine) Resume() (int, error) {
-	ids, err := e.store.Unfinished()
+func (e *Engine) Resume(ctx context.Context) (int, error) {
+	ids, err := e.store.Unfinished(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -912,17 +962,17 @@ func (e *Engine) Resume() (int, error) {
 	stored := map[string][]results.NodeRecord{}
 	var resumable []string
 	for _, id := range ids {
-		r, nodes, err := e.load(id)
+		r, nodes, err := e.load(ctx, id)
 		if err != nil {
 			e.log.Error("cannot resume dispatch; marking it FAILED", "dispatch", id, "err", err)
-			e.store.SaveSync(results.Batch{Dispatches: []results.DispatchRecord{{ID: id, Status: ct.StatusFailed, Ended: time.Now().UTC(), Error: "could not be resumed after a restart: " + err.Error()}}})
+			e.store.SaveSync(ctx, results.Batch{Dispatches: []results.DispatchRecord{{ID: id, Status: ct.StatusFailed, Ended: time.Now().UTC(), Error: "could not be resumed after a restart: " + err.Error()}}})
 			continue
 		}
 		loaded[id], stored[id] = r, nodes
 		resumable = append(resumable, id)
 	}
 	ids = resumable
-	e.do(func() {
+	e.do(context.Background(), func() { // not ctx: they start, however long the caller waits
 		for id, r := range loaded {
 			if p := loaded[r.rec.ParentID]; p != nil {
 				r.parent, r.parentNode = p, r.rec.ParentNode

@@ -114,17 +114,17 @@ func TestPanicFailsOnlyItsDispatch(t *testing.T) {
 		var r *ct.Result
 		waitFor(t, "dispatch "+id+" to finish", 30*time.Second, func() bool {
 			var err error
-			r, err = e.Result(id)
+			r, err = e.Result(t.Context(), id)
 			return err == nil && r.Status.Finished()
 		})
 		return r
 	}
 	m, e := open()
-	bad, err := e.Submit(graph("buggy"))
+	bad, err := e.Submit(t.Context(), graph("buggy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, err := e.Submit(graph("pool"))
+	good, err := e.Submit(t.Context(), graph("pool"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestPanicFailsOnlyItsDispatch(t *testing.T) {
 	}
 	g := graph("buggy")
 	rec := results.DispatchRecord{ID: "left-running", RootID: "left-running", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), NodeCount: 1}
-	if err := st.CreateDispatch(&rec, mustMarshal(t, &g.Graph), ""); err != nil {
+	if err := st.CreateDispatch(t.Context(), &rec, mustMarshal(t, &g.Graph), ""); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -150,7 +150,7 @@ func TestPanicFailsOnlyItsDispatch(t *testing.T) {
 	m.Close()
 	for round := 0; round < 2; round++ {
 		m, e = open()
-		n, err := e.Resume()
+		n, err := e.Resume(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

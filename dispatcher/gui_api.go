@@ -27,8 +27,8 @@ func (d *Dispatcher) mountGUI(r *mux.Router) {
 // dashboardFailures is how many recent failures the summary lists.
 const dashboardFailures = 5
 
-func (d *Dispatcher) summary(w http.ResponseWriter, _ *http.Request) {
-	sum, err := d.store.Summary(dashboardFailures)
+func (d *Dispatcher) summary(w http.ResponseWriter, r *http.Request) {
+	sum, err := d.store.Summary(r.Context(), dashboardFailures)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -43,7 +43,7 @@ func (d *Dispatcher) summary(w http.ResponseWriter, _ *http.Request) {
 
 func (d *Dispatcher) getGraph(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	g, err := d.store.Graph(id)
+	g, err := d.store.Graph(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
@@ -53,12 +53,12 @@ func (d *Dispatcher) getGraph(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dispatcher) getProgram(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	rec, err := d.store.Dispatch(id)
+	rec, err := d.store.Dispatch(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
 	}
-	src, err := d.store.Program(rec.ProgramHash)
+	src, err := d.store.Program(r.Context(), rec.ProgramHash)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return

@@ -23,8 +23,14 @@ func resultFromRecord(rec *results.DispatchRecord) *ct.Result {
 	}
 }
 
-func nodeResult(nd *ct.Node) ct.NodeResult {
-	return ct.NodeResult{NodeID: nd.ID, Name: nd.Name, Kind: nd.Kind, Status: ct.StatusNew, Deps: nd.Deps()}
+// nodeResult is node nd, in state st, as the API shows it: the one conversion of a node's state to the SDK's.
+func nodeResult(nd *ct.Node, st *results.NodeState) ct.NodeResult {
+	return ct.NodeResult{
+		NodeID: nd.ID, Name: nd.Name, Kind: nd.Kind, Deps: nd.Deps(),
+		Status: st.Status, RawOutput: st.Output, Error: st.Error, Stack: st.Stack, Stdout: st.Stdout, Stderr: st.Stderr,
+		StartTime: timePtr(st.Started), EndTime: timePtr(st.Ended), Executor: st.Executor,
+		SubDispatchID: st.SubDispatchID, Attempts: st.Attempts,
+	}
 }
 
 // snapshot is the run's state as a result; called on the scheduler goroutine.
@@ -35,35 +41,34 @@ func (r *run) snapshot() *ct.Result {
 	}
 	res.Nodes = make([]ct.NodeResult, len(r.nodes))
 	for i := range r.nodes {
-		n := &r.nodes[i]
-		nr := nodeResult(&r.graph.Nodes[i])
-		nr.Status, nr.RawOutput, nr.Error, nr.Stack, nr.Stdout, nr.Stderr = n.status, n.output, n.err, n.stack, n.stdout, n.stderr
-		nr.StartTime, nr.EndTime, nr.Executor, nr.SubDispatchID, nr.Attempts = timePtr(n.start), timePtr(n.end), n.executor, n.subID, n.attempts
-		if n.busy { // settled but not yet stored: still RUNNING to the outside
-			nr.Status, nr.EndTime, nr.Error, nr.Stack = ct.StatusRunning, nil, "", ""
+		st := r.nodes[i].NodeState
+		if r.nodes[i].busy { // settled but not yet stored: still RUNNING to the outside
+			st.Status, st.Ended, st.Error, st.Stack = ct.StatusRunning, time.Time{}, "", ""
 		}
-		if nr.Status != ct.StatusCompleted {
-			nr.RawOutput = nil
+		if st.Status != ct.StatusCompleted {
+			st.Output = nil
 		}
-		res.Nodes[i] = nr
+		res.Nodes[i] = nodeResult(&r.graph.Nodes[i], &st)
 	}
 	return res
 }
 
 // Result returns a dispatch's state: from memory while it runs, from the store once it has finished.
-func (e *Engine) Result(id string) (*ct.Result, error) {
+func (e *Engine) Result(ctx context.Context, id string) (*ct.Result, error) {
 	var res *ct.Result
-	e.do(func() {
+	if err := e.do(ctx, func() {
 		if r := e.runs[id]; r != nil {
 			res = r.snapshot()
 		} else if r := e.recent.get(id); r != nil {
 			res = r.snapshot()
 		}
-	})
+	}); err != nil {
+		return nil, err
+	}
 	if res != nil {
 		return res, nil
 	}
-	return e.storedResult(id)
+	return e.storedResult(ctx, id)
 }
 
 // recentNodes bounds the nodes of finished runs kept in memory.
@@ -106,33 +111,34 @@ func (c *recentRuns) forget(id string) {
 }
 
 // Forget drops a deleted dispatch from memory.
-func (e *Engine) Forget(id string) { e.do(func() { e.recent.forget(id) }) }
+func (e *Engine) Forget(id string) { e.do(context.Background(), func() { e.recent.forget(id) }) }
 
-func (e *Engine) storedResult(id string) (*ct.Result, error) {
-	rec, err := e.store.Dispatch(id)
+func (e *Engine) storedResult(ctx context.Context, id string) (*ct.Result, error) {
+	rec, err := e.store.Dispatch(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	g, err := e.store.Graph(id)
+	g, err := e.store.Graph(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := e.store.Nodes(id)
+	rows, err := e.store.Nodes(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	states := make([]results.NodeState, len(g.Nodes)) // a node without a row has not started
+	for i := range states {
+		states[i].Status = ct.StatusNew
+	}
+	for _, n := range rows {
+		if n.NodeID >= 0 && n.NodeID < len(states) {
+			states[n.NodeID] = n.NodeState
+		}
 	}
 	res := resultFromRecord(rec)
 	res.Nodes = make([]ct.NodeResult, len(g.Nodes))
 	for i := range g.Nodes {
-		res.Nodes[i] = nodeResult(&g.Nodes[i])
-	}
-	for _, n := range nodes {
-		if n.NodeID < 0 || n.NodeID >= len(res.Nodes) {
-			continue
-		}
-		nr := &res.Nodes[n.NodeID]
-		nr.Status, nr.RawOutput, nr.Error, nr.Stack, nr.Stdout, nr.Stderr = n.Status, n.Output, n.Error, n.Stack, n.Stdout, n.Stderr
-		nr.StartTime, nr.EndTime, nr.Executor, nr.SubDispatchID, nr.Attempts = timePtr(n.Started), timePtr(n.Ended), n.Executor, n.SubDispatchID, n.Attempts
+		res.Nodes[i] = nodeResult(&g.Nodes[i], &states[i])
 	}
 	return res, nil
 }
@@ -140,13 +146,12 @@ func (e *Engine) storedResult(id string) (*ct.Result, error) {
 // Wait blocks until the dispatch has finished, ctx is done, or timeout passes.
 func (e *Engine) Wait(ctx context.Context, id string, timeout time.Duration) {
 	var ch chan struct{}
-	e.do(func() {
+	if e.do(ctx, func() {
 		if r := e.runs[id]; r != nil {
 			ch = make(chan struct{})
 			r.waiters = append(r.waiters, ch)
 		}
-	})
-	if ch == nil {
+	}) != nil || ch == nil {
 		return
 	}
 	t := time.NewTimer(timeout)
@@ -161,13 +166,13 @@ func (e *Engine) Wait(ctx context.Context, id string, timeout time.Duration) {
 // Running counts dispatches in progress.
 func (e *Engine) Running() int {
 	n := 0
-	e.do(func() { n = len(e.runs) })
+	e.do(context.Background(), func() { n = len(e.runs) })
 	return n
 }
 
 // IsRunning reports whether a dispatch is in progress.
 func (e *Engine) IsRunning(id string) bool {
 	running := false
-	e.do(func() { _, running = e.runs[id] })
+	e.do(context.Background(), func() { _, running = e.runs[id] })
 	return running
 }

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,7 +99,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now(), logins: newLoginCodes()}
 	d.engine.hub.max = cfg.MaxEventSubscribers // before any request can subscribe
-	n, err := d.engine.Resume()
+	n, err := d.engine.Resume(context.Background())
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("resuming dispatches: %w", err)
@@ -109,9 +110,6 @@ func New(cfg Config) (*Dispatcher, error) {
 	d.routes()
 	return d, nil
 }
-
-// Engine is the scheduler.
-func (d *Dispatcher) Engine() *Engine { return d.engine }
 
 // Close stops the scheduler and the executors, then flushes and closes the store.
 func (d *Dispatcher) Close() error {
@@ -235,7 +233,7 @@ func (d *Dispatcher) createDispatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", d.cfg.MaxBody))
 		return
 	}
-	id, err := d.engine.Submit(&req)
+	id, err := d.engine.Submit(r.Context(), &req)
 	if err != nil {
 		writeError(w, errorCode(err), err)
 		return
@@ -247,7 +245,7 @@ func (d *Dispatcher) listDispatches(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	offset, _ := strconv.Atoi(q.Get("offset"))
-	recs, total, err := d.store.List(results.ListQuery{
+	recs, total, err := d.store.List(r.Context(), results.ListQuery{
 		Status: q.Get("status"), Search: q.Get("search"), Sort: q.Get("sort"), Asc: q.Get("order") == "asc",
 		Limit: limit, Offset: offset, TopLevel: q.Get("all") == "",
 	})
@@ -273,7 +271,7 @@ func (d *Dispatcher) getDispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		d.engine.Wait(r.Context(), id, min(dur, time.Minute))
 	}
-	res, err := d.engine.Result(id)
+	res, err := d.engine.Result(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
@@ -288,7 +286,7 @@ func (d *Dispatcher) getNode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad node id %q", mux.Vars(r)["node"]))
 		return
 	}
-	res, err := d.engine.Result(id)
+	res, err := d.engine.Result(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
@@ -317,7 +315,7 @@ func (d *Dispatcher) cancelDispatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id := mux.Vars(r)["id"]
-	if err := d.engine.Cancel(id, body.Nodes); err != nil {
+	if err := d.engine.Cancel(r.Context(), id, body.Nodes); err != nil {
 		writeError(w, errorCode(err), err)
 		return
 	}
@@ -331,7 +329,7 @@ func (d *Dispatcher) deleteDispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.engine.Forget(id)
-	if err := d.store.Delete(id); err != nil {
+	if err := d.store.Delete(r.Context(), id); err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
 	}

@@ -127,21 +127,23 @@ id, err := ct.Dispatch(fanout, 4)
 	if err := cl.Status(&rep); err != nil || rep.Storage == nil || rep.Storage.Held == 0 {
 		t.Fatalf("status: %+v %v", rep.Storage, err)
 	}
-	// the outcomes are held: the API shows what is stored, RUNNING, for as long as the disk is full
-	for range 20 {
-		res, err := cl.GetResult(id, false)
-		if err != nil {
-			t.Fatal(err)
+	// Once the four outcomes are held (each is one save), the API shows what is stored, RUNNING, for as long as
+	// the disk is full.
+	waitFor(t, "the four outcomes to be held", 30*time.Second, func() bool {
+		var rep dispatcher.StatusReport
+		return cl.Status(&rep) == nil && rep.Storage != nil && rep.Storage.Held >= 4
+	})
+	res, err := cl.GetResult(id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range res.Nodes[:4] {
+		if n.Status != ct.StatusRunning {
+			t.Fatalf("node %d is %s (%s) while its outcome cannot be stored", n.NodeID, n.Status, n.Error)
 		}
-		for _, n := range res.Nodes[:4] {
-			if n.Status != ct.StatusRunning {
-				t.Fatalf("node %d is %s (%s) while its outcome cannot be stored", n.NodeID, n.Status, n.Error)
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	os.Remove(filler)
-	res, err := cl.GetResultContext(t.Context(), id, true)
+	res, err = cl.GetResultContext(t.Context(), id, true)
 	if err != nil || res.Status != ct.StatusCompleted || string(res.RawResult) != fmt.Sprint(2*100<<10+2*300<<10) {
 		t.Fatalf("after the disk has room: %+v %v", res, err)
 	}
@@ -154,11 +156,11 @@ id, err := ct.Dispatch(fanout, 4)
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rec, err := st.Dispatch(id)
+	rec, err := st.Dispatch(t.Context(), id)
 	if err != nil || rec.Status != ct.StatusCompleted {
 		t.Fatalf("stored dispatch %+v %v", rec, err)
 	}
-	nodes, err := st.Nodes(id)
+	nodes, err := st.Nodes(t.Context(), id)
 	if err != nil || len(nodes) != len(res.Nodes) {
 		t.Fatalf("stored nodes %d %v", len(nodes), err)
 	}

@@ -149,7 +149,7 @@ func Unpack(r io.Reader, dir string) (dispatches, objectCount int, err error) {
 		return 0, 0, err
 	}
 	defer s.Close()
-	if _, dispatches, err = s.List(ListQuery{Limit: 1}); err != nil {
+	if _, dispatches, err = s.List(context.Background(), ListQuery{Limit: 1}); err != nil {
 		return 0, 0, err
 	}
 	return dispatches, objectCount, nil

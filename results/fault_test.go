@@ -36,7 +36,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func createDispatch(t *testing.T, m *Manager, id string) {
 	t.Helper()
 	rec := &DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}
-	if err := m.CreateDispatch(rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
+	if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -82,7 +82,7 @@ func TestFullDatabaseHoldsWritesUntilThereIsRoom(t *testing.T) {
 	big := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`) // overflow pages: the database must grow
 	stored := make(chan error, 1)
 	go func() {
-		stored <- m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: 0, Status: ct.StatusCompleted, Output: big}}})
+		stored <- m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: big}}}})
 	}()
 	waitUntil(t, "the store to report it cannot write", func() bool { return m.Health() != nil })
 	h := m.Health()
@@ -98,7 +98,7 @@ func TestFullDatabaseHoldsWritesUntilThereIsRoom(t *testing.T) {
 	wg.Add(2 * maxBatch)
 	go func() {
 		for i := 1; i <= 2*maxBatch; i++ {
-			m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: i, Status: ct.StatusCompleted, Output: json.RawMessage(`1`)}}},
+			m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: i, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`1`)}}}},
 				func(err error) {
 					if err != nil {
 						t.Errorf("save %d: %v", i, err)
@@ -118,7 +118,7 @@ func TestFullDatabaseHoldsWritesUntilThereIsRoom(t *testing.T) {
 		t.Fatalf("SaveSync returned %v while the database was full", err)
 	default:
 	}
-	if nodes, err := m.Nodes("d"); err != nil || len(nodes) != 0 {
+	if nodes, err := m.Nodes(t.Context(), "d"); err != nil || len(nodes) != 0 {
 		t.Fatalf("stored while full: %d nodes, %v", len(nodes), err)
 	}
 	limitPages(t, m.Store, 1<<30) // room again
@@ -126,7 +126,7 @@ func TestFullDatabaseHoldsWritesUntilThereIsRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	nodes, err := m.Nodes("d")
+	nodes, err := m.Nodes(t.Context(), "d")
 	if err != nil || len(nodes) != 2*maxBatch+1 || string(nodes[0].Output) != string(big) {
 		t.Fatalf("%d nodes, %v", len(nodes), err)
 	}
@@ -146,7 +146,7 @@ func TestCloseGivesUpOnHeldWrites(t *testing.T) {
 	createDispatch(t, m, "d")
 	limitPages(t, s, pageCount(t, s))
 	got := make(chan error, 1)
-	m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: 0, Status: ct.StatusCompleted, Output: json.RawMessage(`"` + strings.Repeat("y", 64<<10) + `"`)}}},
+	m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`"` + strings.Repeat("y", 64<<10) + `"`)}}}},
 		func(err error) { got <- err })
 	waitUntil(t, "the store to report it cannot write", func() bool { return m.Health() != nil })
 	m.Close()
@@ -160,7 +160,7 @@ func TestCloseGivesUpOnHeldWrites(t *testing.T) {
 func TestRemovedDatabaseRefusesWritesAndCanBeBackedUp(t *testing.T) {
 	m, dir := openStore(t)
 	createDispatch(t, m, "before")
-	if err := m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: "before", NodeID: 0, Status: ct.StatusCompleted, Output: json.RawMessage(`42`)}}}); err != nil {
+	if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: "before", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`42`)}}}}); err != nil {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "govalent.db")
@@ -168,7 +168,7 @@ func TestRemovedDatabaseRefusesWritesAndCanBeBackedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &DispatchRecord{ID: "after", RootID: "after", ParentNode: -1, Status: ct.StatusNew, Created: time.Now()}
-	err := m.CreateDispatch(rec, []byte(`{}`), "")
+	err := m.CreateDispatch(t.Context(), rec, []byte(`{}`), "")
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), db+" was removed") || !strings.Contains(err.Error(), "govalent backup") {
 		t.Fatalf("create after removal: %v", err)
 	}
@@ -179,7 +179,7 @@ func TestRemovedDatabaseRefusesWritesAndCanBeBackedUp(t *testing.T) {
 		t.Fatal("an empty database was created in place of the removed one")
 	}
 	held := make(chan error, 1)
-	m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "before", NodeID: 1, Status: ct.StatusCompleted, Output: json.RawMessage(`7`)}}}, func(err error) { held <- err })
+	m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "before", NodeID: 1, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`7`)}}}}, func(err error) { held <- err })
 	waitUntil(t, "the write to be held", func() bool { h := m.Health(); return h != nil && h.Held == 1 })
 	select {
 	case err := <-held:
@@ -200,7 +200,7 @@ func TestRemovedDatabaseRefusesWritesAndCanBeBackedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if nodes, err := s.Nodes("before"); err != nil || len(nodes) != 1 || string(nodes[0].Output) != "42" {
+	if nodes, err := s.Nodes(t.Context(), "before"); err != nil || len(nodes) != 1 || string(nodes[0].Output) != "42" {
 		t.Fatalf("rescued nodes %+v, %v", nodes, err)
 	}
 }
@@ -220,7 +220,7 @@ func TestReplacedDatabaseRefusesWrites(t *testing.T) {
 	if err := os.Rename(db+".new", db); err != nil {
 		t.Fatal(err)
 	}
-	err = m.Delete("d")
+	err = m.Delete(t.Context(), "d")
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "was replaced") {
 		t.Fatalf("delete after replacement: %v", err)
 	}
@@ -304,7 +304,7 @@ func TestBackupWhileWriting(t *testing.T) {
 			}
 			id := fmt.Sprint("d", i)
 			createDispatch(t, m, id)
-			if err := m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: id, NodeID: 0, Status: ct.StatusCompleted, Output: big(i)}}}); err != nil {
+			if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: id, NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: big(i)}}}}); err != nil {
 				t.Error(err)
 				return
 			}
@@ -334,7 +334,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		}
 		for i := range n {
 			id := fmt.Sprint("d", i)
-			nodes, err := s.Nodes(id)
+			nodes, err := s.Nodes(t.Context(), id)
 			if err != nil || len(nodes) > 1 || (len(nodes) == 1 && string(nodes[0].Output) != string(big(i))) {
 				s.Close()
 				t.Fatalf("round %d: %s in the backup: %d nodes, %v", round, id, len(nodes), err)

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ type ListQuery struct {
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // List returns matching dispatches, newest first by default, and how many match in all.
-func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
+func (s *Store) List(ctx context.Context, q ListQuery) ([]DispatchRecord, int, error) {
 	var where []string
 	var args []any
 	if q.Status != "" {
@@ -41,7 +42,7 @@ func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.db.QueryRow(`SELECT count(*) FROM dispatches`+cond, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM dispatches`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	order := map[string]string{"started": "started", "ended": "ended", "runtime": "(ended - started)", "name": "name"}[q.Sort]
@@ -56,7 +57,7 @@ func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	rows, err := s.db.Query(`SELECT `+dispatchCols+` FROM dispatches`+cond+` ORDER BY `+order+dir+`, id LIMIT ? OFFSET ?`,
+	rows, err := s.db.QueryContext(ctx, `SELECT `+dispatchCols+` FROM dispatches`+cond+` ORDER BY `+order+dir+`, id LIMIT ? OFFSET ?`,
 		append(args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, err
@@ -64,7 +65,7 @@ func (s *Store) List(q ListQuery) ([]DispatchRecord, int, error) {
 	defer rows.Close()
 	var out []DispatchRecord
 	for rows.Next() {
-		r, err := s.scanDispatch(rows)
+		r, err := s.scanDispatch(ctx, rows)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -86,9 +87,9 @@ type Summary struct {
 }
 
 // Summary counts the top-level dispatches by status, adds up run times, and returns the failures latest to end.
-func (s *Store) Summary(failures int) (*Summary, error) {
+func (s *Store) Summary(ctx context.Context, failures int) (*Summary, error) {
 	sum := &Summary{Counts: map[ct.Status]int{}}
-	rows, err := s.db.Query(`SELECT status, count(*), coalesce(sum(CASE WHEN ended > 0 AND started > 0 THEN ended - started END), 0)
+	rows, err := s.db.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(CASE WHEN ended > 0 AND started > 0 THEN ended - started END), 0)
 		FROM dispatches WHERE parent_id = '' GROUP BY status`)
 	if err != nil {
 		return nil, err
@@ -109,13 +110,13 @@ func (s *Store) Summary(failures int) (*Summary, error) {
 		return nil, err
 	}
 	var compute int64
-	if err := s.db.QueryRow(`SELECT coalesce(sum(ended - started), 0) FROM nodes
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(ended - started), 0) FROM nodes
 		WHERE ended > 0 AND started > 0 AND sub_dispatch_id = ''`).Scan(&compute); err != nil {
 		return nil, err
 	}
 	sum.ComputeTime = time.Duration(compute)
 	if failures > 0 {
-		sum.RecentFailures, _, err = s.List(ListQuery{Status: string(ct.StatusFailed), Sort: "ended", Limit: failures, TopLevel: true})
+		sum.RecentFailures, _, err = s.List(ctx, ListQuery{Status: string(ct.StatusFailed), Sort: "ended", Limit: failures, TopLevel: true})
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,16 +15,17 @@ import (
 //
 // A write that fails (a full disk, an I/O error, the database file removed) is a condition of the store, not
 // of what was written: the Manager keeps the batch in memory, retries it with backoff, and reports the
-// condition through Health until a commit succeeds. Saves made meanwhile join the held batch, so Save never
-// waits for the disk.
+// condition through Health until a commit succeeds. Save never waits for the disk or the object store: saves
+// queue in memory while the writer commits, retries, or uploads a large value.
 type Manager struct {
 	*Store
-	reqs chan saveReq
+	wake chan struct{} // a save is queued, or Close was called
 	quit chan struct{} // closed by Close: stop retrying
 	done chan struct{}
 	log  *slog.Logger
 
-	mu     sync.RWMutex // Close waits for Saves in progress
+	qmu    sync.Mutex
+	queue  []saveReq // saves the writer has not taken yet
 	closed bool
 
 	hmu      sync.Mutex
@@ -51,7 +53,7 @@ const (
 
 // NewManager starts the writer goroutine of s.
 func NewManager(s *Store, log *slog.Logger) *Manager {
-	m := &Manager{Store: s, reqs: make(chan saveReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log}
+	m := &Manager{Store: s, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), log: log}
 	go m.loop()
 	return m
 }
@@ -59,35 +61,44 @@ func NewManager(s *Store, log *slog.Logger) *Manager {
 // ErrClosed is what saving after Close gives.
 var ErrClosed = errors.New("results: the store is closed")
 
-// Save writes b and then calls then (from the writer goroutine) with the outcome. The outcome is an error only
-// when the store is closed before b could be written.
+// Save queues b, and returns at once; then is called (from the writer goroutine) with the outcome once b is
+// written. The outcome is an error only when the store is closed before b could be written.
 func (m *Manager) Save(b Batch, then func(error)) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.qmu.Lock()
 	if m.closed {
+		m.qmu.Unlock()
 		if then != nil {
 			then(ErrClosed)
 		}
 		return
 	}
-	m.reqs <- saveReq{b, then}
+	m.queue = append(m.queue, saveReq{b, then})
+	m.qmu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
 }
 
-// SaveSync writes b and waits until it is durable.
-func (m *Manager) SaveSync(b Batch) error {
+// SaveSync writes b and waits until it is durable, or ctx is done (b is written all the same).
+func (m *Manager) SaveSync(ctx context.Context, b Batch) error {
 	ch := make(chan error, 1)
 	m.Save(b, func(err error) { ch <- err })
-	return <-ch
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close flushes pending writes and stops the writer. Writes the store cannot take are dropped (after one more
 // try): their nodes are RUNNING in the database and run again at the next start.
 func (m *Manager) Close() error {
-	m.mu.Lock()
+	m.qmu.Lock()
 	m.closed = true
-	m.mu.Unlock()
+	m.qmu.Unlock()
 	close(m.quit)
-	close(m.reqs)
 	<-m.done
 	return m.Store.Close()
 }
@@ -146,25 +157,28 @@ func (m *Manager) loop() {
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
-		var pending []saveReq
-		select {
-		case r, ok := <-m.reqs:
-			if !ok {
-				return
+		pending := m.take(nil, maxBatch)
+		if len(pending) == 0 {
+			select {
+			case <-m.wake:
+			case <-tick.C:
+				m.Health()
+			case <-m.quit:
+				if m.queued() == 0 { // else they get their one try
+					return
+				}
 			}
-			pending = append(pending, r)
-		case <-tick.C:
-			m.Health()
 			continue
 		}
-		m.take(&pending, maxBatch)
 		err := m.commit(pending)
 		for delay := retryFirst; err != nil && !m.closing(); delay = min(2*delay, retryMax) {
 			m.hmu.Lock()
 			m.retrying = true
-			m.setFault(err, len(pending))
+			m.setFault(err, len(pending)+m.queued())
 			m.hmu.Unlock()
-			m.wait(&pending, delay)
+			m.wait(delay)
+			// the saves made meanwhile join the held batch, however many: they are held in memory anyway
+			pending = m.take(pending, math.MaxInt)
 			err = m.commit(pending)
 		}
 		m.hmu.Lock()
@@ -184,41 +198,34 @@ func (m *Manager) loop() {
 	}
 }
 
-// take moves the saves waiting in the channel to pending, while it has fewer than limit.
-func (m *Manager) take(pending *[]saveReq, limit int) {
-	for len(*pending) < limit {
-		select {
-		case r, ok := <-m.reqs:
-			if !ok {
-				return
-			}
-			*pending = append(*pending, r)
-		default:
-			return
-		}
+// take moves queued saves to pending, while it has fewer than limit.
+func (m *Manager) take(pending []saveReq, limit int) []saveReq {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	n := min(len(m.queue), max(limit-len(pending), 0))
+	pending = append(pending, m.queue[:n]...)
+	clear(m.queue[:n])
+	m.queue = m.queue[n:]
+	if len(m.queue) == 0 {
+		m.queue = nil // let a large backlog's array go
 	}
+	return pending
 }
 
-// wait sleeps for d before a retry, taking the saves that arrive meanwhile (however many: they are held in
-// memory anyway, and a full channel would block the scheduler), until Close.
-func (m *Manager) wait(pending *[]saveReq, d time.Duration) {
+// queued counts the saves the writer has not taken.
+func (m *Manager) queued() int {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	return len(m.queue)
+}
+
+// wait sleeps for d before a retry, or until Close.
+func (m *Manager) wait(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	reqs := m.reqs
-	for {
-		select {
-		case r, ok := <-reqs:
-			if !ok {
-				reqs = nil
-				continue
-			}
-			*pending = append(*pending, r)
-		case <-t.C:
-			return
-		case <-m.quit:
-			m.take(pending, math.MaxInt)
-			return
-		}
+	select {
+	case <-t.C:
+	case <-m.quit:
 	}
 }
 
@@ -238,5 +245,6 @@ func (m *Manager) commit(pending []saveReq) error {
 		merged.Dispatches = append(merged.Dispatches, r.batch.Dispatches...)
 		merged.Nodes = append(merged.Nodes, r.batch.Nodes...)
 	}
-	return m.Commit(merged)
+	// Not cancelled by Close, which waits for the writes it flushes.
+	return m.Commit(context.Background(), merged)
 }

@@ -34,14 +34,14 @@ func TestS3ObjectStore(t *testing.T) {
 	big := json.RawMessage(`"` + strings.Repeat("s", InlineLimit+1) + `"`)
 	small := json.RawMessage(`42`)
 	logs := strings.Repeat("log line\n", InlineLimit/8)
-	if err := m.CreateDispatch(&DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning,
+	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning,
 		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), "package main"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.SaveSync(Batch{Nodes: []NodeRecord{
-		{DispatchID: "d", NodeID: 0, Status: ct.StatusCompleted, Output: big},
-		{DispatchID: "d", NodeID: 1, Status: ct.StatusCompleted, Output: small},
-		{DispatchID: "d", NodeID: 2, Status: ct.StatusCompleted, Output: small, Stdout: string(logs), Stderr: "short"},
+	if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{
+		{DispatchID: "d", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: big}},
+		{DispatchID: "d", NodeID: 1, NodeState: NodeState{Status: ct.StatusCompleted, Output: small}},
+		{DispatchID: "d", NodeID: 2, NodeState: NodeState{Status: ct.StatusCompleted, Output: small, Stdout: string(logs), Stderr: "short"}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +52,11 @@ func TestS3ObjectStore(t *testing.T) {
 
 	m = open()
 	defer m.Close()
-	d, err := m.Dispatch("d")
+	d, err := m.Dispatch(t.Context(), "d")
 	if err != nil || string(d.Inputs) != string(big) {
 		t.Fatalf("inputs after wiping the data directory: %v", err)
 	}
-	nodes, err := m.Nodes("d")
+	nodes, err := m.Nodes(t.Context(), "d")
 	if err != nil || len(nodes) != 3 || string(nodes[0].Output) != string(big) || string(nodes[1].Output) != "42" ||
 		nodes[2].Stdout != logs || nodes[2].Stderr != "short" {
 		t.Fatalf("nodes after wiping: %v", err)
@@ -77,18 +77,18 @@ func TestS3ObjectStore(t *testing.T) {
 		Body: strings.NewReader(`"tampered"`)}); err != nil {
 		t.Fatal(err)
 	}
-	nodes, err = m.Nodes("d")
+	nodes, err = m.Nodes(t.Context(), "d")
 	if err != nil || nodes[0].Output != nil || !strings.Contains(nodes[0].Error, "digest mismatch") || string(nodes[1].Output) != "42" {
 		t.Fatalf("tampered object: %+v, %v", nodes, err)
 	}
 	if _, err := st.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &st.Bucket, Key: &key}); err != nil {
 		t.Fatal(err)
 	}
-	nodes, err = m.Nodes("d")
+	nodes, err = m.Nodes(t.Context(), "d")
 	if err != nil || !strings.Contains(nodes[0].Error, "missing or unreadable") || string(nodes[1].Output) != "42" {
 		t.Fatalf("missing object: %+v, %v", nodes, err)
 	}
-	if _, err := m.Dispatch("d"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {
+	if _, err := m.Dispatch(t.Context(), "d"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {
 		t.Fatalf("dispatch whose inputs object is gone: %v", err)
 	}
 }

@@ -55,21 +55,28 @@ type DispatchRecord struct {
 	NodeCount   int
 }
 
-// NodeRecord is a node's row; only nodes that have started have one.
-type NodeRecord struct {
-	DispatchID    string
-	NodeID        int
+// NodeState is a node's state: the one record of a node's fields. The scheduler keeps it while the node runs
+// (embedded in its node), the store writes it as a row (embedded in NodeRecord; its columns are nodeColumns),
+// and the API shows it as a ct.NodeResult.
+type NodeState struct {
 	Status        ct.Status
 	Output        json.RawMessage
 	Error         string
-	Stack         string
+	Stack         string // where a panic happened
 	Stdout        string
 	Stderr        string
 	Started       time.Time
 	Ended         time.Time
 	Executor      string
-	SubDispatchID string
+	SubDispatchID string // a sublattice's child dispatch
 	Attempts      int
+}
+
+// NodeRecord is a node's row; only nodes that have started have one.
+type NodeRecord struct {
+	DispatchID string
+	NodeID     int
+	NodeState
 }
 
 // Batch is written in one transaction.
@@ -112,7 +119,25 @@ type Store struct {
 // InlineLimit is the size above which values are kept as files rather than in the database.
 const InlineLimit = 256 << 10
 
-const schema = `
+// nodeColumns are the columns of a node's row after its key (dispatch_id, node_id), in the order of nodeValues
+// and scanNode. A column added here must also be added to databases made before (ALTER TABLE).
+var nodeColumns = []struct{ name, def string }{
+	{"status", "TEXT NOT NULL"}, {"output", "BLOB"}, {"error", "TEXT NOT NULL"}, {"stack", "TEXT NOT NULL"},
+	{"stdout", "TEXT NOT NULL"}, {"stderr", "TEXT NOT NULL"}, {"started", "INTEGER NOT NULL"},
+	{"ended", "INTEGER NOT NULL"}, {"executor", "TEXT NOT NULL"}, {"sub_dispatch_id", "TEXT NOT NULL"},
+	{"attempts", "INTEGER NOT NULL"},
+}
+
+// nodeColumn lists the node columns, each as f makes it.
+func nodeColumn(f func(name, def string) string) string {
+	cols := make([]string, len(nodeColumns))
+	for i, c := range nodeColumns {
+		cols[i] = f(c.name, c.def)
+	}
+	return strings.Join(cols, ", ")
+}
+
+var schema = `
 CREATE TABLE IF NOT EXISTS programs (hash TEXT PRIMARY KEY, source BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dispatches (
 	id TEXT PRIMARY KEY, root_id TEXT NOT NULL, parent_id TEXT NOT NULL, parent_node INTEGER NOT NULL,
@@ -121,11 +146,9 @@ CREATE TABLE IF NOT EXISTS dispatches (
 	graph BLOB, notes TEXT NOT NULL, node_count INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS dispatches_created ON dispatches(created);
 CREATE INDEX IF NOT EXISTS dispatches_status ON dispatches(status);
-CREATE TABLE IF NOT EXISTS nodes (
-	dispatch_id TEXT NOT NULL, node_id INTEGER NOT NULL, status TEXT NOT NULL, output BLOB, error TEXT NOT NULL,
-	stack TEXT NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL, started INTEGER NOT NULL,
-	ended INTEGER NOT NULL, executor TEXT NOT NULL, sub_dispatch_id TEXT NOT NULL, attempts INTEGER NOT NULL,
-	PRIMARY KEY (dispatch_id, node_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (dispatch_id TEXT NOT NULL, node_id INTEGER NOT NULL, ` +
+	nodeColumn(func(name, def string) string { return name + " " + def }) +
+	`, PRIMARY KEY (dispatch_id, node_id)) WITHOUT ROWID;
 `
 
 // Options place a store's parts; the zero value keeps everything in the data directory.
@@ -290,16 +313,55 @@ func (s *Store) Check() error {
 // nodesPerStatement is how many node rows one multi-row upsert writes.
 const nodesPerStatement = 32
 
+// nodeArity is how many values a node row has: its key and nodeColumns.
+var nodeArity = 2 + len(nodeColumns)
+
 // upsertNodesSQL writes n node rows; a node already stored is updated (SQLite applies the rows in order, so a
 // node twice in one statement ends as the later row).
 func upsertNodesSQL(n int) string {
-	values := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?),", n), ",")
-	return `INSERT INTO nodes(dispatch_id, node_id, status, output, error, stack, stdout, stderr,
-		started, ended, executor, sub_dispatch_id, attempts) VALUES ` + values + `
-		ON CONFLICT(dispatch_id, node_id) DO UPDATE SET status=excluded.status, output=excluded.output,
-		error=excluded.error, stack=excluded.stack, stdout=excluded.stdout, stderr=excluded.stderr,
-		started=excluded.started, ended=excluded.ended, executor=excluded.executor,
-		sub_dispatch_id=excluded.sub_dispatch_id, attempts=excluded.attempts`
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", nodeArity), ",") + ")"
+	return `INSERT INTO nodes(dispatch_id, node_id, ` + nodeColumn(func(name, _ string) string { return name }) +
+		`) VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") +
+		` ON CONFLICT(dispatch_id, node_id) DO UPDATE SET ` +
+		nodeColumn(func(name, _ string) string { return name + "=excluded." + name })
+}
+
+// nodeValues appends r's row, in the order of its key and nodeColumns, with its large values put in the object
+// store.
+func (s *Store) nodeValues(ctx context.Context, args []any, r *NodeRecord) ([]any, error) {
+	var big [3][]byte
+	for i, v := range [3][]byte{r.Output, []byte(r.Stdout), []byte(r.Stderr)} {
+		var err error
+		if big[i], err = s.put(ctx, v); err != nil {
+			return nil, err
+		}
+	}
+	return append(args, r.DispatchID, r.NodeID, string(r.Status), big[0], r.Error, r.Stack, string(big[1]),
+		string(big[2]), ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts), nil
+}
+
+// scanNode reads a row of node_id and nodeColumns into r, its large values from the object store. A value that
+// cannot be read is an error on its node, never on the whole listing.
+func (s *Store) scanNode(ctx context.Context, rows *sql.Rows, r *NodeRecord) error {
+	var status string
+	var big [3][]byte // output, stdout, stderr
+	var started, ended int64
+	if err := rows.Scan(&r.NodeID, &status, &big[0], &r.Error, &r.Stack, &big[1], &big[2], &started, &ended,
+		&r.Executor, &r.SubDispatchID, &r.Attempts); err != nil {
+		return err
+	}
+	r.Status = ct.Status(status)
+	r.Started, r.Ended = fromTS(started), fromTS(ended)
+	for i := range big {
+		data, err := s.get(ctx, big[i])
+		if err != nil {
+			r.Error = strings.TrimSpace(r.Error + "\n" + err.Error())
+			data = nil
+		}
+		big[i] = data
+	}
+	r.Output, r.Stdout, r.Stderr = big[0], string(big[1]), string(big[2])
+	return nil
 }
 
 // Close closes the database.
@@ -314,13 +376,13 @@ const objectTimeout = 10 * time.Minute
 
 // put returns what to store in a column for data: the data itself, or a reference to the blob holding it,
 // named by its SHA-256 so that equal values are stored once.
-func (s *Store) put(data []byte) ([]byte, error) {
+func (s *Store) put(ctx context.Context, data []byte) ([]byte, error) {
 	if len(data) <= s.threshold {
 		return data, nil
 	}
 	sum := sha256.Sum256(data)
 	name := hex.EncodeToString(sum[:])
-	ctx, cancel := context.WithTimeout(context.Background(), objectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, objectTimeout)
 	defer cancel()
 	// A failed check (S3 without s3:ListBucket answers 403) only costs an upload; so does an object found
 	// corrupt once, which the upload repairs.
@@ -342,12 +404,12 @@ func (s *Store) put(data []byte) ([]byte, error) {
 }
 
 // get resolves a column value, streaming the blob it refers to and checking its digest.
-func (s *Store) get(v []byte) ([]byte, error) {
+func (s *Store) get(ctx context.Context, v []byte) ([]byte, error) {
 	if !strings.HasPrefix(string(v), objectMark) {
 		return v, nil
 	}
 	name := string(v[len(objectMark):])
-	ctx, cancel := context.WithTimeout(context.Background(), objectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, objectTimeout)
 	defer cancel()
 	r, err := s.objects.Get(ctx, name)
 	if err != nil {
@@ -388,39 +450,40 @@ func ProgramHash(src string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// CreateDispatch stores a new dispatch with its graph and program, durably. Its errors wrap ErrUnavailable.
-func (s *Store) CreateDispatch(rec *DispatchRecord, graph []byte, program string) error {
-	return unavailable(s.createDispatch(rec, graph, program))
+// CreateDispatch stores a new dispatch with its graph and program, durably. Its errors wrap ErrUnavailable
+// (ctx's own too: the dispatch was not stored).
+func (s *Store) CreateDispatch(ctx context.Context, rec *DispatchRecord, graph []byte, program string) error {
+	return unavailable(s.createDispatch(ctx, rec, graph, program))
 }
 
-func (s *Store) createDispatch(rec *DispatchRecord, graph []byte, program string) error {
+func (s *Store) createDispatch(ctx context.Context, rec *DispatchRecord, graph []byte, program string) error {
 	if err := s.Check(); err != nil {
 		return err
 	}
-	g, err := s.put(graph)
+	g, err := s.put(ctx, graph)
 	if err != nil {
 		return err
 	}
-	p, err := s.put([]byte(program))
+	p, err := s.put(ctx, []byte(program))
 	if err != nil {
 		return err
 	}
-	in, err := s.put(rec.Inputs)
+	in, err := s.put(ctx, rec.Inputs)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.Begin()
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	if program != "" {
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO programs(hash, source) VALUES (?, ?)`, rec.ProgramHash, p); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO programs(hash, source) VALUES (?, ?)`, rec.ProgramHash, p); err != nil {
 			return err
 		}
 	}
 	notes, _ := json.Marshal(rec.Notes)
-	_, err = tx.Exec(`INSERT INTO dispatches(id, root_id, parent_id, parent_node, name, status, created, started, ended,
+	_, err = tx.ExecContext(ctx, `INSERT INTO dispatches(id, root_id, parent_id, parent_node, name, status, created, started, ended,
 		error, inputs, result, program_hash, graph, notes, node_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		rec.ID, rec.RootID, rec.ParentID, rec.ParentNode, rec.Name, string(rec.Status), ts(rec.Created),
 		ts(rec.Started), ts(rec.Ended), rec.Error, in, nil, rec.ProgramHash, g, string(notes), rec.NodeCount)
@@ -431,68 +494,50 @@ func (s *Store) createDispatch(rec *DispatchRecord, graph []byte, program string
 }
 
 // Commit writes a batch in one transaction. Its errors wrap ErrUnavailable.
-func (s *Store) Commit(b Batch) error { return unavailable(s.commit(b)) }
+func (s *Store) Commit(ctx context.Context, b Batch) error { return unavailable(s.commit(ctx, b)) }
 
-func (s *Store) commit(b Batch) error {
+func (s *Store) commit(ctx context.Context, b Batch) error {
 	if err := s.Check(); err != nil {
 		return err
 	}
-	type nodeRow struct {
-		r                   *NodeRecord
-		out, stdout, stderr []byte
-	}
-	rows := make([]nodeRow, len(b.Nodes))
+	// Values go to the object store before the transaction: no upload holds the database's write lock.
+	args := make([]any, 0, nodeArity*len(b.Nodes))
 	for i := range b.Nodes {
-		r := &b.Nodes[i]
-		row := nodeRow{r: r}
-		for _, v := range []struct {
-			dst *[]byte
-			src []byte
-		}{{&row.out, r.Output}, {&row.stdout, []byte(r.Stdout)}, {&row.stderr, []byte(r.Stderr)}} {
-			var err error
-			if *v.dst, err = s.put(v.src); err != nil {
-				return err
-			}
+		var err error
+		if args, err = s.nodeValues(ctx, args, &b.Nodes[i]); err != nil {
+			return err
 		}
-		rows[i] = row
 	}
 	results := make([][]byte, len(b.Dispatches))
 	for i := range b.Dispatches {
-		r, err := s.put(b.Dispatches[i].Result)
+		r, err := s.put(ctx, b.Dispatches[i].Result)
 		if err != nil {
 			return err
 		}
 		results[i] = r
 	}
-	tx, err := s.db.Begin()
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if len(rows) > 0 {
-		one, many := tx.Stmt(s.upsertNode), tx.Stmt(s.upsertNodes)
-		args := make([]any, 0, 13*nodesPerStatement)
-		for len(rows) > 0 {
-			stmt, n := one, 1
-			if len(rows) >= nodesPerStatement {
-				stmt, n = many, nodesPerStatement
+	if len(args) > 0 {
+		one, many := tx.StmtContext(ctx, s.upsertNode), tx.StmtContext(ctx, s.upsertNodes)
+		for len(args) > 0 {
+			stmt, n := one, nodeArity
+			if len(args) >= nodesPerStatement*nodeArity {
+				stmt, n = many, nodesPerStatement*nodeArity
 			}
-			args = args[:0]
-			for _, row := range rows[:n] {
-				r := row.r
-				args = append(args, r.DispatchID, r.NodeID, string(r.Status), row.out, r.Error, r.Stack, string(row.stdout),
-					string(row.stderr), ts(r.Started), ts(r.Ended), r.Executor, r.SubDispatchID, r.Attempts)
-			}
-			if _, err := stmt.Exec(args...); err != nil {
+			if _, err := stmt.ExecContext(ctx, args[:n]...); err != nil {
 				return err
 			}
-			rows = rows[n:]
+			args = args[n:]
 		}
 		one.Close()
 		many.Close()
 	}
 	for i, d := range b.Dispatches {
-		if _, err := tx.Exec(`UPDATE dispatches SET status=?, started=?, ended=?, error=?, result=? WHERE id=?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE dispatches SET status=?, started=?, ended=?, error=?, result=? WHERE id=?`,
 			string(d.Status), ts(d.Started), ts(d.Ended), d.Error, results[i], d.ID); err != nil {
 			return err
 		}
@@ -503,7 +548,7 @@ func (s *Store) commit(b Batch) error {
 const dispatchCols = `id, root_id, parent_id, parent_node, name, status, created, started, ended, error, inputs,
 	result, program_hash, notes, node_count`
 
-func (s *Store) scanDispatch(row interface{ Scan(...any) error }) (*DispatchRecord, error) {
+func (s *Store) scanDispatch(ctx context.Context, row interface{ Scan(...any) error }) (*DispatchRecord, error) {
 	var r DispatchRecord
 	var status, notes string
 	var created, started, ended int64
@@ -519,30 +564,30 @@ func (s *Store) scanDispatch(row interface{ Scan(...any) error }) (*DispatchReco
 	r.Created, r.Started, r.Ended = fromTS(created), fromTS(started), fromTS(ended)
 	json.Unmarshal([]byte(notes), &r.Notes)
 	var err error
-	if r.Inputs, err = s.get(inputs); err != nil {
+	if r.Inputs, err = s.get(ctx, inputs); err != nil {
 		return nil, err
 	}
-	if r.Result, err = s.get(result); err != nil {
+	if r.Result, err = s.get(ctx, result); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
 // Dispatch returns a dispatch's row.
-func (s *Store) Dispatch(id string) (*DispatchRecord, error) {
-	return s.scanDispatch(s.db.QueryRow(`SELECT `+dispatchCols+` FROM dispatches WHERE id=?`, id))
+func (s *Store) Dispatch(ctx context.Context, id string) (*DispatchRecord, error) {
+	return s.scanDispatch(ctx, s.db.QueryRowContext(ctx, `SELECT `+dispatchCols+` FROM dispatches WHERE id=?`, id))
 }
 
 // Graph returns a dispatch's transport graph.
-func (s *Store) Graph(id string) (*ct.Graph, error) {
+func (s *Store) Graph(ctx context.Context, id string) (*ct.Graph, error) {
 	var raw []byte
-	if err := s.db.QueryRow(`SELECT graph FROM dispatches WHERE id=?`, id).Scan(&raw); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT graph FROM dispatches WHERE id=?`, id).Scan(&raw); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		return nil, err
 	}
-	data, err := s.get(raw)
+	data, err := s.get(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -554,22 +599,22 @@ func (s *Store) Graph(id string) (*ct.Graph, error) {
 }
 
 // Program returns a program's source by hash.
-func (s *Store) Program(hash string) (string, error) {
+func (s *Store) Program(ctx context.Context, hash string) (string, error) {
 	if hash == "" {
 		return "", nil
 	}
 	var raw []byte
-	if err := s.db.QueryRow(`SELECT source FROM programs WHERE hash=?`, hash).Scan(&raw); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT source FROM programs WHERE hash=?`, hash).Scan(&raw); err != nil {
 		return "", fmt.Errorf("results: program %s: %w", hash, err)
 	}
-	data, err := s.get(raw)
+	data, err := s.get(ctx, raw)
 	return string(data), err
 }
 
 // Nodes returns the rows of a dispatch's started nodes.
-func (s *Store) Nodes(id string) ([]NodeRecord, error) {
-	rows, err := s.db.Query(`SELECT node_id, status, output, error, stack, stdout, stderr, started, ended, executor,
-		sub_dispatch_id, attempts FROM nodes WHERE dispatch_id=? ORDER BY node_id`, id)
+func (s *Store) Nodes(ctx context.Context, id string) ([]NodeRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT node_id, `+nodeColumn(func(name, _ string) string { return name })+
+		` FROM nodes WHERE dispatch_id=? ORDER BY node_id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -577,29 +622,8 @@ func (s *Store) Nodes(id string) ([]NodeRecord, error) {
 	var out []NodeRecord
 	for rows.Next() {
 		r := NodeRecord{DispatchID: id}
-		var status string
-		var output, stdout, stderr []byte
-		var started, ended int64
-		if err := rows.Scan(&r.NodeID, &status, &output, &r.Error, &r.Stack, &stdout, &stderr, &started, &ended,
-			&r.Executor, &r.SubDispatchID, &r.Attempts); err != nil {
+		if err := s.scanNode(ctx, rows, &r); err != nil {
 			return nil, err
-		}
-		r.Status = ct.Status(status)
-		r.Started, r.Ended = fromTS(started), fromTS(ended)
-		// A lost object is an error on its node, never on the whole listing.
-		if r.Output, err = s.get(output); err != nil {
-			r.Error = strings.TrimSpace(r.Error + "\n" + err.Error())
-			r.Output = nil
-		}
-		for _, v := range []struct {
-			dst *string
-			src []byte
-		}{{&r.Stdout, stdout}, {&r.Stderr, stderr}} {
-			data, err := s.get(v.src)
-			if err != nil {
-				r.Error = strings.TrimSpace(r.Error + "\n" + err.Error())
-			}
-			*v.dst = string(data)
 		}
 		out = append(out, r)
 	}
@@ -607,8 +631,8 @@ func (s *Store) Nodes(id string) ([]NodeRecord, error) {
 }
 
 // Unfinished returns the ids of dispatches that had not finished, oldest first: the ones to resume.
-func (s *Store) Unfinished() ([]string, error) {
-	rows, err := s.db.Query(`SELECT id FROM dispatches WHERE status IN (?, ?) ORDER BY created`,
+func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM dispatches WHERE status IN (?, ?) ORDER BY created`,
 		string(ct.StatusNew), string(ct.StatusRunning))
 	if err != nil {
 		return nil, err
@@ -626,30 +650,30 @@ func (s *Store) Unfinished() ([]string, error) {
 }
 
 // Delete removes a dispatch and its nodes. Its errors are ErrNotFound, or wrap ErrUnavailable.
-func (s *Store) Delete(id string) error {
-	if err := s.delete(id); !errors.Is(err, ErrNotFound) {
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.delete(ctx, id); !errors.Is(err, ErrNotFound) {
 		return unavailable(err)
 	}
 	return ErrNotFound
 }
 
-func (s *Store) delete(id string) error {
+func (s *Store) delete(ctx context.Context, id string) error {
 	if err := s.Check(); err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(context.Background(), nil)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.Exec(`DELETE FROM dispatches WHERE id=?`, id)
+	res, err := tx.ExecContext(ctx, `DELETE FROM dispatches WHERE id=?`, id)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	if _, err := tx.Exec(`DELETE FROM nodes WHERE dispatch_id=?`, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM nodes WHERE dispatch_id=?`, id); err != nil {
 		return err
 	}
 	return tx.Commit()

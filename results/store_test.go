@@ -30,13 +30,13 @@ func TestLargeValuesLiveInCheckedFiles(t *testing.T) {
 	m, dir := openStore(t)
 	big := json.RawMessage(`"` + strings.Repeat("a", InlineLimit+10) + `"`)
 	rec := &DispatchRecord{ID: "d1", RootID: "d1", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), Inputs: big}
-	if err := m.CreateDispatch(rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
+	if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 0, Status: ct.StatusCompleted, Output: big}}}); err != nil {
+	if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: big}}}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := m.Dispatch("d1")
+	got, err := m.Dispatch(t.Context(), "d1")
 	if err != nil || string(got.Inputs) != string(big) {
 		t.Fatalf("inputs back: %v", err)
 	}
@@ -46,30 +46,30 @@ func TestLargeValuesLiveInCheckedFiles(t *testing.T) {
 	}
 	// a corrupt object is reported on the node, never a crash
 	os.WriteFile(objects[0], []byte(`"tampered"`), 0o644)
-	nodes, err := m.Nodes("d1")
+	nodes, err := m.Nodes(t.Context(), "d1")
 	if err != nil || len(nodes) != 1 || nodes[0].Output != nil || !strings.Contains(nodes[0].Error, "digest mismatch") {
 		t.Fatalf("corrupt: %+v %v", nodes, err)
 	}
 	// the same value stored again repairs the object rather than reusing it
-	if err := m.SaveSync(Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 1, Status: ct.StatusCompleted, Output: big}}}); err != nil {
+	if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 1, NodeState: NodeState{Status: ct.StatusCompleted, Output: big}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if nodes, err = m.Nodes("d1"); err != nil || string(nodes[0].Output) != string(big) || string(nodes[1].Output) != string(big) {
+	if nodes, err = m.Nodes(t.Context(), "d1"); err != nil || string(nodes[0].Output) != string(big) || string(nodes[1].Output) != string(big) {
 		t.Fatalf("after storing it again: %v", err)
 	}
 	os.Remove(objects[0])
-	nodes, _ = m.Nodes("d1")
+	nodes, _ = m.Nodes(t.Context(), "d1")
 	if len(nodes) != 2 || !strings.Contains(nodes[0].Error, "missing or unreadable") {
 		t.Fatalf("missing: %+v", nodes)
 	}
-	if _, err := m.Dispatch("d1"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {
+	if _, err := m.Dispatch(t.Context(), "d1"); err == nil || !strings.Contains(err.Error(), "missing or unreadable") {
 		t.Fatalf("dispatch with a missing input object: %v", err)
 	}
 }
 
 func TestGroupCommitKeepsEveryWrite(t *testing.T) {
 	m, _ := openStore(t)
-	if err := m.CreateDispatch(&DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{}`), ""); err != nil {
+	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -77,7 +77,7 @@ func TestGroupCommitKeepsEveryWrite(t *testing.T) {
 	var errs []error
 	for i := 0; i < 2000; i++ {
 		wg.Add(1)
-		m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: i, Status: ct.StatusCompleted, Output: json.RawMessage(`1`)}}}, func(err error) {
+		m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: i, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`1`)}}}}, func(err error) {
 			mu.Lock()
 			if err != nil {
 				errs = append(errs, err)
@@ -87,11 +87,11 @@ func TestGroupCommitKeepsEveryWrite(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	nodes, err := m.Nodes("d")
+	nodes, err := m.Nodes(t.Context(), "d")
 	if err != nil || len(nodes) != 2000 || len(errs) > 0 {
 		t.Fatalf("%d nodes, %v, %v", len(nodes), err, errs)
 	}
-	ids, _ := m.Unfinished()
+	ids, _ := m.Unfinished(t.Context())
 	if len(ids) != 1 || ids[0] != "d" {
 		t.Fatalf("unfinished %v", ids)
 	}
@@ -100,18 +100,18 @@ func TestGroupCommitKeepsEveryWrite(t *testing.T) {
 // A large batch goes in multi-row statements; a node written twice in one batch ends as its later record.
 func TestCommitManyNodes(t *testing.T) {
 	m, _ := openStore(t)
-	if err := m.CreateDispatch(&DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{"nodes":[]}`), ""); err != nil {
+	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{"nodes":[]}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	var b Batch
 	for i := 0; i < 3*nodesPerStatement+5; i++ {
-		b.Nodes = append(b.Nodes, NodeRecord{DispatchID: "d", NodeID: i, Status: ct.StatusRunning, Attempts: 1})
+		b.Nodes = append(b.Nodes, NodeRecord{DispatchID: "d", NodeID: i, NodeState: NodeState{Status: ct.StatusRunning, Attempts: 1}})
 	}
-	b.Nodes = append(b.Nodes, NodeRecord{DispatchID: "d", NodeID: 7, Status: ct.StatusCompleted, Output: json.RawMessage(`8`), Attempts: 1})
-	if err := m.Commit(b); err != nil {
+	b.Nodes = append(b.Nodes, NodeRecord{DispatchID: "d", NodeID: 7, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`8`), Attempts: 1}})
+	if err := m.Commit(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := m.Nodes("d")
+	nodes, err := m.Nodes(t.Context(), "d")
 	if err != nil || len(nodes) != 3*nodesPerStatement+5 {
 		t.Fatalf("%d nodes, %v", len(nodes), err)
 	}
@@ -132,12 +132,12 @@ func BenchmarkCommitNodes(b *testing.B) {
 	batch := Batch{Nodes: make([]NodeRecord, 1000)}
 	now := time.Now()
 	for i := range batch.Nodes {
-		batch.Nodes[i] = NodeRecord{DispatchID: "d", NodeID: i, Status: ct.StatusCompleted, Output: json.RawMessage(`12345`),
-			Started: now, Ended: now, Executor: "pool", Attempts: 1}
+		batch.Nodes[i] = NodeRecord{DispatchID: "d", NodeID: i, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`12345`),
+			Started: now, Ended: now, Executor: "pool", Attempts: 1}}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := s.Commit(batch); err != nil {
+		if err := s.Commit(b.Context(), batch); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -36,12 +36,12 @@ func TestBackupCommandAndADamagedStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, total, err := st.List(results.ListQuery{})
+	recs, total, err := st.List(t.Context(), results.ListQuery{})
 	if err != nil || total != 1 || recs[0].Status != ct.StatusCompleted || string(recs[0].Result) != "770" {
 		st.Close()
 		t.Fatalf("backup holds %d dispatches %+v: %v", total, recs, err)
 	}
-	nodes, err := st.Nodes(recs[0].ID)
+	nodes, err := st.Nodes(t.Context(), recs[0].ID)
 	st.Close()
 	if err != nil || len(nodes) == 0 {
 		t.Fatalf("backup holds %d nodes: %v", len(nodes), err)

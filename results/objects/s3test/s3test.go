@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -18,6 +19,48 @@ type Server struct {
 	URL     string
 	Backend *s3mem.Backend // for tests that tamper with stored objects
 	parts   atomic.Int64
+
+	mu   sync.Mutex
+	hold chan struct{} // while set, PUT requests wait until it is closed
+	held chan string   // told the path of each PUT that waits
+}
+
+// HoldPuts makes PUT requests wait until release is called (at the latest when the test ends); arrived is told
+// the path of each one that waits. It stands for a slow upload.
+func (s *Server) HoldPuts(t testing.TB) (arrived <-chan string, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hold, held := make(chan struct{}), make(chan string, 100)
+	s.hold, s.held = hold, held
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.hold, s.held = nil, nil
+			s.mu.Unlock()
+			close(hold)
+		})
+	}
+	t.Cleanup(release)
+	return held, release
+}
+
+// wait holds a PUT while HoldPuts says so.
+func (s *Server) wait(r *http.Request) {
+	if r.Method != http.MethodPut {
+		return
+	}
+	s.mu.Lock()
+	hold, held := s.hold, s.held
+	s.mu.Unlock()
+	if hold == nil {
+		return
+	}
+	select {
+	case held <- r.URL.Path:
+	default:
+	}
+	<-hold
 }
 
 // Parts counts the UploadPart requests served: the evidence that an upload went in parts.
@@ -40,6 +83,7 @@ func Start(t testing.TB, buckets ...string) *Server {
 		if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") {
 			s.parts.Add(1)
 		}
+		s.wait(r)
 		fake.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
