@@ -1,6 +1,10 @@
 package dispatcher
 
-import "github.com/govalent/govalent/ct"
+import (
+	"context"
+
+	"github.com/govalent/govalent/ct"
+)
 
 // SetEventRing makes d's event topics keep n events, so that a test can make a subscriber lag.
 func SetEventRing(d *Dispatcher, n int) {
@@ -14,7 +18,7 @@ func SetEventRing(d *Dispatcher, n int) {
 // is not in memory.
 func ProgressAndResult(d *Dispatcher, id string) (p *ct.Progress, res *ct.Result) {
 	e := d.engine
-	e.do(func() {
+	e.do(context.Background(), func() {
 		r := e.runs[id]
 		if r == nil {
 			r = e.recent.get(id)

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -12,7 +13,7 @@ import (
 // that follow the event stream and read the state again when it changes (ct.Client.Watch).
 func (d *Dispatcher) getProgress(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	p, err := d.engine.Progress(id)
+	p, err := d.engine.Progress(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
@@ -23,9 +24,9 @@ func (d *Dispatcher) getProgress(w http.ResponseWriter, r *http.Request) {
 // Progress returns a dispatch's state in counts. A dispatch in memory (running, or finished recently) is
 // counted on the scheduler goroutine, without copying its nodes; one that is not (it finished before a
 // restart, or long ago) is counted from its stored result.
-func (e *Engine) Progress(id string) (*ct.Progress, error) {
+func (e *Engine) Progress(ctx context.Context, id string) (*ct.Progress, error) {
 	var p *ct.Progress
-	e.do(func() {
+	if err := e.do(ctx, func() {
 		r := e.runs[id]
 		if r == nil {
 			r = e.recent.get(id)
@@ -33,13 +34,15 @@ func (e *Engine) Progress(id string) (*ct.Progress, error) {
 		if r != nil {
 			p = r.progress()
 		}
-	})
+	}); err != nil {
+		return nil, err
+	}
 	if p != nil {
 		return p, nil
 	}
 	// The store cannot count a dispatch's nodes by status yet (results.Store would need one GROUP BY), so
 	// they are read; a watcher does it once, for a dispatch that has finished.
-	res, err := e.storedResult(id)
+	res, err := e.storedResult(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -54,12 +57,8 @@ func (r *run) progress() *ct.Progress {
 		p.Status, p.Error, p.EndTime = ct.StatusRunning, "", nil
 	}
 	for i := range r.nodes {
-		n := &r.nodes[i]
-		status := n.status
-		if n.busy { // as in snapshot: settled but not yet stored
-			status = ct.StatusRunning
-		}
-		p.AddNode(i, r.graph.Nodes[i].Name, status, n.err)
+		st := r.shown(i)
+		p.AddNode(i, r.graph.Nodes[i].Name, st.Status, st.Error)
 	}
 	return p
 }

@@ -41,16 +41,22 @@ func (r *run) snapshot() *ct.Result {
 	}
 	res.Nodes = make([]ct.NodeResult, len(r.nodes))
 	for i := range r.nodes {
-		st := r.nodes[i].NodeState
-		if r.nodes[i].busy { // settled but not yet stored: still RUNNING to the outside
-			st.Status, st.Ended, st.Error, st.Stack = ct.StatusRunning, time.Time{}, "", ""
-		}
-		if st.Status != ct.StatusCompleted {
-			st.Output = nil
-		}
+		st := r.shown(i)
 		res.Nodes[i] = nodeResult(&r.graph.Nodes[i], &st)
 	}
 	return res
+}
+
+// shown is node i's state as the outside may see it: what is stored, or about to be.
+func (r *run) shown(i int) results.NodeState {
+	st := r.nodes[i].NodeState
+	if r.nodes[i].busy { // settled but not yet stored: still RUNNING to the outside
+		st.Status, st.Ended, st.Error, st.Stack = ct.StatusRunning, time.Time{}, "", ""
+	}
+	if st.Status != ct.StatusCompleted {
+		st.Output = nil
+	}
+	return st
 }
 
 // Result returns a dispatch's state: from memory while it runs, from the store once it has finished.
