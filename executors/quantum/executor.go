@@ -28,14 +28,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/govalent/govalent/ct"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
@@ -302,14 +300,14 @@ func qsimLimits(name string, defaults map[string]any) (map[string]any, qsim.Limi
 	rest := maps.Clone(defaults)
 	delete(rest, memorySetting)
 	delete(rest, maxGatesSetting)
-	memory, err := byteSize(defaults[memorySetting], defaultMemory)
+	memory, err := executors.SizeSetting(defaults[memorySetting], defaultMemory)
 	if err != nil {
 		return nil, qsim.Limits{}, fmt.Errorf("executor %s setting %s: %w", name, memorySetting, err)
 	}
 	lim := qsim.Limits{Gates: defaultMaxGates,
 		Memory: qsim.NewBudget(memory, fmt.Sprintf("executor %s (%s in [executors.%s])", name, memorySetting, name))}
 	if v, ok := defaults[maxGatesSetting]; ok {
-		n, ok := integer(v)
+		n, ok := executors.IntSetting(v)
 		if !ok || n < 1 || n > qasm.MaxOps {
 			return nil, lim, fmt.Errorf("executor %s setting %s: want a number of gates from 1 to %d, not %v", name, maxGatesSetting, qasm.MaxOps, v)
 		}
@@ -330,37 +328,6 @@ func configuredQubits(name string, merged []byte, budget *qsim.Budget) (int, err
 			name, n, n, qsim.Size(qsim.StateBytes(n)), qsim.MaxQubits, budget)
 	}
 	return s.MaxQubits, nil
-}
-
-// byteSize reads a size: a number of bytes, or a string such as "4GiB" or "512 MB".
-func byteSize(v any, def int64) (int64, error) {
-	if n, ok := integer(v); ok && n > 0 {
-		return n, nil
-	}
-	switch v := v.(type) {
-	case nil:
-		return def, nil
-	case string:
-		n, err := humanize.ParseBytes(v)
-		if err != nil {
-			return 0, err
-		}
-		if n > 0 && n <= math.MaxInt64 {
-			return int64(n), nil
-		}
-	}
-	return 0, fmt.Errorf("want a positive size (bytes, or a string such as \"4GiB\"), not %v", v)
-}
-
-// integer reads a whole number from the config file (int64) or from Go code (int).
-func integer(v any) (int64, bool) {
-	switch v := v.(type) {
-	case int64:
-		return v, true
-	case int:
-		return int64(v), true
-	}
-	return 0, false
 }
 
 // NewQsim is the qsim executor: electrons run on inner, their jobs on the state-vector simulator in this
