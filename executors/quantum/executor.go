@@ -17,7 +17,10 @@
 //	braket: device_arn (required), s3 (required: s3://bucket/prefix for the task's results), shots (default
 //	        1000), observables, region, endpoint (default AWS_ENDPOINT_URL_BRAKET, AWS_ENDPOINT_URL, or the
 //	        regional Braket endpoint), poll (first wait between GetQuantumTask calls, default "1s", doubling up
-//	        to max_poll, default "20s")
+//	        to max_poll, default "20s"), max_qubits (default 128; ct.With may only lower it); the operator's
+//	        alone: memory (default "2GiB", what the tasks of the executor hold at once in the dispatcher's
+//	        process while their programs are parsed and sent and their results read) and max_gates (default
+//	        262144)
 package quantum
 
 import (
@@ -269,8 +272,8 @@ type QsimSettings struct {
 	MaxQubits   int      `json:"max_qubits"`
 }
 
-// The qsim executor's memory budget and gate limit are the operator's alone ([executors.qsim]): the
-// simulations run in the dispatcher's process.
+// The quantum executors' memory budget and gate limit are the operator's alone ([executors.NAME]): the
+// simulations, and the parsing and results of Braket tasks, happen in the dispatcher's process.
 const (
 	memorySetting   = "memory"
 	maxGatesSetting = "max_gates"
@@ -295,12 +298,13 @@ func qsimSettings(name string, raw []byte, ceiling int, budget *qsim.Budget) (Qs
 	return s, nil
 }
 
-// qsimLimits takes the operator-only settings out of defaults.
-func qsimLimits(name string, defaults map[string]any) (map[string]any, qsim.Limits, error) {
+// operatorLimits takes the operator-only settings (memory, max_gates) out of defaults; memory defaults to
+// defMemory.
+func operatorLimits(name string, defaults map[string]any, defMemory int64) (map[string]any, qsim.Limits, error) {
 	rest := maps.Clone(defaults)
 	delete(rest, memorySetting)
 	delete(rest, maxGatesSetting)
-	memory, err := executors.SizeSetting(defaults[memorySetting], defaultMemory)
+	memory, err := executors.SizeSetting(defaults[memorySetting], defMemory)
 	if err != nil {
 		return nil, qsim.Limits{}, fmt.Errorf("executor %s setting %s: %w", name, memorySetting, err)
 	}
@@ -334,7 +338,7 @@ func configuredQubits(name string, merged []byte, budget *qsim.Budget) (int, err
 // process, as many at once as there are CPUs (each one also uses every core for large states) and as the
 // memory budget holds.
 func NewQsim(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
-	rest, lim, err := qsimLimits(name, defaults)
+	rest, lim, err := operatorLimits(name, defaults, defaultMemory)
 	if err != nil {
 		return nil, err
 	}
