@@ -99,8 +99,8 @@ func newReplyWriter(out io.Writer) *replyWriter {
 	return r
 }
 
-// write sends rep, or, if it takes more than max bytes, an error naming its sizes in its place.
-func (r *replyWriter) write(rep reply, max int64, now bool) error {
+// write sends rep, or, if it takes more than limit bytes, an error naming its sizes in its place.
+func (r *replyWriter) write(rep reply, limit int64, now bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -110,11 +110,11 @@ func (r *replyWriter) write(rep reply, max int64, now bool) error {
 	if err := r.enc.Encode(rep); err != nil {
 		return err
 	}
-	if size := r.one.Len(); max > 0 && int64(size) > max {
+	if size := r.one.Len(); limit > 0 && int64(size) > limit {
 		o := rep.Outcome
 		rep.Outcome = Outcome{Start: o.Start, End: o.End, Error: fmt.Sprintf(
 			"the task's reply to the dispatcher is %s as JSON, more than the %s allowed (%s): its output is %s, stdout %s, stderr %s, error and stack %s",
-			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(max)), MaxReplySetting, humanize.IBytes(uint64(len(o.Output))),
+			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(limit)), MaxReplySetting, humanize.IBytes(uint64(len(o.Output))),
 			humanize.IBytes(uint64(len(o.Stdout))), humanize.IBytes(uint64(len(o.Stderr))), humanize.IBytes(uint64(len(o.Error)+len(o.Stack))))}
 		r.one.Reset()
 		if err := r.enc.Encode(rep); err != nil {

@@ -434,7 +434,7 @@ const (
 
 	// ResultsBaseBytes: the schema headers, task metadata and device parameters; ResultsBytesPerSourceByte:
 	// the additional metadata, which repeats the program and adds what the device compiled it to.
-	ResultsBaseBytes          = 1 << 20
+	ResultsBaseBytes          = 256 << 10
 	ResultsBytesPerSourceByte = 32
 	// A shot in measurements: its brackets and separators, and a bit per measured qubit.
 	ResultsBytesPerShot = 16
@@ -447,16 +447,21 @@ const (
 	ResultsBytesPerProbability = 32
 	// A decoded shot: a slice header and a byte per bit.
 	DecodedBytesPerShot = 32
+	// DecodedBytesPerJSONByte bounds what decoding any results.json takes per byte of it.
+	DecodedBytesPerJSONByte = 10
 )
 
-// sourceBytes bounds the program sent to Braket: the job's text and the pragmas withResultTypes adds, whose
-// qubit references are at most the longest register name and an index.
+// sourceBytes bounds the program sent to Braket: the job's text, its inputs, and the pragmas withResultTypes
+// adds, whose qubit references are at most the longest register name and an index.
 func sourceBytes(job qc.Job, prog *qasm.Program) float64 {
 	ref := float64(len(fmt.Sprint(prog.NumQubits))) + 3 // "$12", "q[12]"
 	for _, r := range prog.Registers {
 		ref = max(ref, float64(len(r.Name)+len(fmt.Sprint(r.Size))+2))
 	}
 	n := float64(len(job.QASM)) + 1
+	for k := range job.Inputs { // sent with the program, in the action
+		n += float64(len(k)) + 32
+	}
 	for _, o := range job.Observables { // a factor takes at least two characters, "Z0"
 		n += 64 + float64(len(o)/2+1)*(ref+8)
 	}
@@ -508,8 +513,9 @@ func resultsBound(job qc.Job, prog *qasm.Program) resultsSize {
 	if job.Shots == 0 {
 		probability(m) // the pragma withResultTypes adds
 	}
-	// The bytes read (and ReadAll's growth), the raw values kept while decoding, and the decoded results.
-	r.memory = 3*r.json + decoded
+	// The bytes read (and ReadAll's growth), then whatever decoding them could make, honest or not (a map entry
+	// or a slice header of a few bytes of JSON takes up to ten times that), and the results made of them.
+	r.memory = (2+DecodedBytesPerJSONByte)*r.json + decoded
 	return r
 }
 

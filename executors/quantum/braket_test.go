@@ -219,7 +219,7 @@ func TestBraketLimits(t *testing.T) {
 		{with(task("Bell", "10"), "max_qubits", "1"), "the program has 2 qubits; executor braket is limited to 1 (max_qubits)"},
 		{task("Long", "1001"), "the program has more than 1000 gates once gate definitions are expanded"},
 		// 2^20 exact probabilities: 32 MiB of JSON, 480 MiB in the result.
-		{with(task("Long", "10"), "shots", "0"), "the results of 0 shots of 20 measured qubits with 1 result types could take 587 MiB of memory to read; the memory budget of executor braket (memory in [executors.braket]) is 8 MiB"},
+		{with(task("Long", "10"), "shots", "0"), "the results of 0 shots of 20 measured qubits with 1 result types could take 875.1 MiB of memory to read; the memory budget of executor braket (memory in [executors.braket]) is 8 MiB"},
 	} {
 		o := outcome(t, submit(e, tc.tk))
 		if !strings.Contains(o.Error, tc.want) || o.Output != nil {
@@ -244,7 +244,7 @@ func TestBraketLimits(t *testing.T) {
 	}
 	fake.Pad(2 << 20)
 	o := outcome(t, submit(e, task("Bell", "10")))
-	if !strings.Contains(o.Error, "results.json is larger than the 1.01 MiB expected of the results of 10 shots of 2 measured qubits with 2 result types; it was not read") {
+	if !strings.Contains(o.Error, "results.json is larger than the 266.3 KiB expected of the results of 10 shots of 2 measured qubits with 2 result types; it was not read") {
 		t.Fatalf("a padded results.json: %q", o.Error)
 	}
 	fake.Pad(0)
