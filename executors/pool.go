@@ -31,7 +31,8 @@ import (
 //
 // A process runs user code, so what it sends back is bounded: a task whose reply is larger than MaxReply fails
 // (naming its size and the limit), and its process is replaced. The pool holds at most MaxReply bytes of
-// replies per process that it has read and not yet reported, and about twice that while one is decoded.
+// replies per process that it has read and not yet reported, and about three times that while one is decoded
+// (the line, the decoder's copy of it, the values).
 type ProcessPool struct {
 	name     string
 	size     int
