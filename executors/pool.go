@@ -29,8 +29,9 @@ import (
 // rather than a round trip each. A pipelined task that is cancelled before it starts is skipped by the
 // process; one left waiting when its process dies or is killed goes back to the head of the queue.
 //
-// A process runs user code, so what it sends back is bounded: a task whose reply is larger than MaxReply fails
-// (naming its size and the limit), and its process is replaced. The pool holds at most MaxReply bytes of
+// A process runs user code, so what it sends back is bounded by MaxReply: the worker replaces a larger reply
+// with an error naming its sizes and the limit, and a process whose user code writes more than that to the
+// reply pipe is cut off and replaced, failing the task it was running. The pool holds at most MaxReply bytes of
 // replies per process that it has read and not yet reported, and about three times that while one is decoded
 // (the line, the decoder's copy of it, the values).
 type ProcessPool struct {
