@@ -24,6 +24,15 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 		return nil, err
 	}
 	execs["awslambda"] = lambda
+	// The [executors.pool] and [executors.local] tables bound what a worker process may send back.
+	poolReply, err := executors.PoolMaxReply("pool", cfg.ExecutorSettings["pool"])
+	if err != nil && cfg.Redis == "" {
+		return nil, err
+	}
+	localReply, err := executors.PoolMaxReply("local", cfg.ExecutorSettings["local"])
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Redis != "" {
 		q, err := redisq.Dial(cfg.Redis, redisq.Options{Key: cfg.RedisKey, Logger: cfg.Logger})
 		if err != nil {
@@ -31,9 +40,11 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 		}
 		execs["pool"] = redisq.NewExecutor("pool", q, cfg.Logger)
 	} else {
-		execs["pool"] = executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand, Logger: cfg.Logger})
+		execs["pool"] = executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand,
+			Logger: cfg.Logger, MaxReply: poolReply})
 	}
-	execs["local"] = executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand, Logger: cfg.Logger})
+	execs["local"] = executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand,
+		Logger: cfg.Logger, MaxReply: localReply})
 	// Quantum electrons run their Go code on the pool, then their circuit.
 	qsim, err := quantum.NewQsim("qsim", execs["pool"], cfg.ExecutorSettings["qsim"], cfg.Logger)
 	if err != nil {

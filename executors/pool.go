@@ -2,6 +2,7 @@ package executors
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	json "github.com/goccy/go-json"
+	"golang.org/x/sync/semaphore"
 )
 
 // ProcessPool runs tasks in worker processes started from Command (normally `govalent worker --pipe`).
@@ -25,13 +28,20 @@ import (
 // quick so far are already sent to it, so that a burst of tiny tasks costs a few pipe writes and wake-ups
 // rather than a round trip each. A pipelined task that is cancelled before it starts is skipped by the
 // process; one left waiting when its process dies or is killed goes back to the head of the queue.
+//
+// A process runs user code, so what it sends back is bounded by MaxReply: the worker replaces a larger reply
+// with an error naming its sizes and the limit, and a process whose user code writes more than that to the
+// reply pipe is cut off and replaced, failing the task it was running. The pool holds at most MaxReply bytes of
+// replies per process that it has read and not yet reported, and about three times that while one is decoded
+// (the line, the decoder's copy of it, the values).
 type ProcessPool struct {
-	name    string
-	size    int
-	reuse   bool
-	command []string
-	log     *slog.Logger
-	startBy func(*Task) time.Time
+	name     string
+	size     int
+	reuse    bool
+	command  []string
+	maxReply int64
+	log      *slog.Logger
+	startBy  func(*Task) time.Time
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -70,6 +80,37 @@ type PoolConfig struct {
 	// StartBy, if set, gives each task, when it is sent to a process, the time after which that process must
 	// not start it (the Redis pool: the lease is held until then); such a task ends Unstarted.
 	StartBy func(*Task) time.Time
+	// MaxReply bounds the JSON a worker process sends back for one task: its output (or a sublattice's graph),
+	// error, stack, and captured stdout and stderr (each already clipped to 1 MiB by the worker). 0 means
+	// DefaultMaxReply.
+	MaxReply int64
+}
+
+// DefaultMaxReply is the reply limit of a pool whose configuration sets none.
+const DefaultMaxReply = 1 << 30
+
+// minMaxReply is the smallest max_reply: the reply that names a reply's sizes fits it.
+const minMaxReply = 64 << 10
+
+// MaxReplySetting is the setting of an embedded pool's [executors.NAME] table that sets PoolConfig.MaxReply.
+const MaxReplySetting = "max_reply"
+
+// PoolMaxReply reads an embedded pool's [executors.NAME] table: max_reply, a size ("1GiB", "64 MB", or a
+// number of bytes; default DefaultMaxReply). Other keys are refused, as misspellings.
+func PoolMaxReply(name string, table map[string]any) (int64, error) {
+	for k := range table {
+		if k != MaxReplySetting {
+			return 0, fmt.Errorf("executor %s: unknown setting %q (the embedded pools take only %s)", name, k, MaxReplySetting)
+		}
+	}
+	n, err := SizeSetting(table[MaxReplySetting], DefaultMaxReply)
+	if err == nil && n < minMaxReply {
+		err = fmt.Errorf("%s is too small: at least %s (an error's reply must fit)", humanize.IBytes(uint64(n)), humanize.IBytes(minMaxReply))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("executor %s setting %s: %w", name, MaxReplySetting, err)
+	}
+	return n, nil
 }
 
 // NewProcessPool starts the pool's slots; processes start on first use.
@@ -80,7 +121,11 @@ func NewProcessPool(c PoolConfig) *ProcessPool {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, log: c.Logger, startBy: c.StartBy, running: map[string]*slot{}, quick: RunTimes{}}
+	if c.MaxReply <= 0 {
+		c.MaxReply = DefaultMaxReply
+	}
+	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, maxReply: c.MaxReply, log: c.Logger,
+		startBy: c.StartBy, running: map[string]*slot{}, quick: RunTimes{}}
 	p.cond = sync.NewCond(&p.mu)
 	for i := 0; i < c.Size; i++ {
 		s := &slot{pool: p, known: map[string]bool{}, wake: make(chan struct{}, 1)}
@@ -264,7 +309,7 @@ func (s *slot) send(j *job, est time.Duration) error {
 		return fmt.Errorf("executor %s is shut down", s.pool.name)
 	}
 	if s.proc == nil || s.proc.exited() {
-		proc, err := startWorker(s.pool.command, s.pool.log)
+		proc, err := startWorker(s.pool.command, s.pool.maxReply, s.pool.log)
 		if err != nil {
 			s.mu.Unlock()
 			s.inflight = append(s.inflight, &flight{job: j, est: est, started: time.Now()})
@@ -275,7 +320,7 @@ func (s *slot) send(j *job, est time.Duration) error {
 	proc := s.proc
 	s.mu.Unlock()
 	s.inflight = append(s.inflight, &flight{job: j, est: est, started: time.Now()})
-	req := request{Task: *j.task}
+	req := request{Task: *j.task, MaxReply: s.pool.maxReply}
 	if s.pool.startBy != nil {
 		req.StartBy = s.pool.startBy(j.task)
 	}
@@ -303,6 +348,12 @@ func (s *slot) await() {
 	case r, ok := <-proc.replies:
 		if !ok {
 			s.died(fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
+			return
+		}
+		proc.held.Release(r.size)
+		if r.err != nil { // its stream cannot be trusted past this point
+			proc.kill()
+			s.died(fmt.Sprintf("executor %s: %v; the process was replaced", s.pool.name, r.err))
 			return
 		}
 		if r.ID != head.job.task.ID {
@@ -412,14 +463,17 @@ type workerProc struct {
 	in      *os.File // we write tasks
 	enc     *json.Encoder
 	bw      *bufio.Writer
-	replies chan reply
-	dead    chan struct{}
-	err     error
-	tail    *tailBuffer
-	killed  atomic.Bool // we killed it: its exit is expected
+	replies chan received
+	// held bounds the bytes of the replies read and not yet taken by the slot: the reader waits for room.
+	held     *semaphore.Weighted
+	maxReply int64
+	dead     chan struct{}
+	err      error
+	tail     *tailBuffer
+	killed   atomic.Bool // we killed it: its exit is expected
 }
 
-func startWorker(command []string, log *slog.Logger) (*workerProc, error) {
+func startWorker(command []string, maxReply int64, log *slog.Logger) (*workerProc, error) {
 	if len(command) == 0 {
 		return nil, fmt.Errorf("no worker command configured")
 	}
@@ -446,18 +500,12 @@ func startWorker(command []string, log *slog.Logger) (*workerProc, error) {
 	}
 	taskR.Close()
 	replyW.Close()
-	w := &workerProc{cmd: cmd, in: taskW, replies: make(chan reply, pipelineDepth), dead: make(chan struct{}), tail: tail}
+	w := &workerProc{cmd: cmd, in: taskW, replies: make(chan received, pipelineDepth), held: semaphore.NewWeighted(maxReply),
+		maxReply: maxReply, dead: make(chan struct{}), tail: tail}
 	w.bw = bufio.NewWriter(taskW)
 	w.enc = json.NewEncoder(w.bw)
 	go func() {
-		dec := json.NewDecoder(bufio.NewReaderSize(replyR, 1<<16))
-		for {
-			var r reply
-			if err := dec.Decode(&r); err != nil {
-				break
-			}
-			w.replies <- r
-		}
+		w.readReplies(replyR)
 		replyR.Close()
 		w.err = cmd.Wait()
 		if w.err != nil && !w.killed.Load() {
@@ -497,7 +545,8 @@ func (w *workerProc) kill() {
 	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 	w.cmd.Process.Kill()
 	w.in.Close()
-	for range w.replies { // drain until the reader goroutine has seen the exit
+	for r := range w.replies { // drain until the reader goroutine has seen the exit
+		w.held.Release(r.size)
 	}
 	<-w.dead
 }
@@ -524,6 +573,69 @@ func (w *workerProc) exitReason() string {
 		msg += "; its last output:\n" + t
 	}
 	return msg
+}
+
+// received is a reply read from a worker process, or why its stream cannot be read on (err).
+type received struct {
+	reply
+	size int64 // of its line, held in workerProc.held until the slot takes it
+	err  error
+}
+
+// ReplyTooLargeError is a reply longer than the pool's limit. The worker checks its own replies (see
+// ServePipe), so this is a process whose user code wrote to the reply pipe: it is cut off at the limit.
+type ReplyTooLargeError struct{ Limit int64 }
+
+func (e *ReplyTooLargeError) Error() string {
+	return fmt.Sprintf("the worker process sent more than the %s a reply may take (%s)", humanize.IBytes(uint64(e.Limit)), MaxReplySetting)
+}
+
+// readReplies reads the process's replies until its output ends or cannot be read on. Each is a line:
+// json.Encoder ends every value with a newline and escapes the newlines within. Replies read and not taken
+// hold room in w.held, so that a process cannot make the dispatcher hold more than maxReply of them.
+func (w *workerProc) readReplies(r io.Reader) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	for {
+		line, err := w.readLine(br)
+		if err != nil {
+			if _, ok := err.(*ReplyTooLargeError); ok {
+				w.replies <- received{err: err} // the slot kills the process
+			}
+			return
+		}
+		rc := received{size: int64(len(line))}
+		if err := json.Unmarshal(line, &rc.reply); err != nil {
+			rc.err = fmt.Errorf("the worker process sent a malformed reply: %v", err)
+		}
+		w.replies <- rc
+	}
+}
+
+// readLine reads a line of up to w.maxReply bytes and holds its size in w.held; a line that is all in br's
+// buffer is returned from it, valid until the next read.
+func (w *workerProc) readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if int64(len(line)+len(chunk)) > w.maxReply {
+			w.held.Release(int64(len(line)))
+			return nil, &ReplyTooLargeError{Limit: w.maxReply}
+		}
+		// The slot takes replies in order and releases them, and kill drains them: room is always made.
+		w.held.Acquire(context.Background(), int64(len(chunk)))
+		switch {
+		case err == nil && line == nil:
+			return chunk, nil
+		case err == nil || err == bufio.ErrBufferFull:
+			line = append(line, chunk...)
+			if err == nil {
+				return line, nil
+			}
+		default:
+			w.held.Release(int64(len(line) + len(chunk)))
+			return nil, err
+		}
+	}
 }
 
 // tailBuffer keeps the last max bytes written to it.

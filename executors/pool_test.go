@@ -3,6 +3,7 @@ package executors
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ func workerCommand() []string { return []string{workerBin, "worker", "--pipe"} }
 
 const program = `package main
 
-import ("fmt"; "os"; "time")
+import ("fmt"; "os"; "strings"; "time")
 
 func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
 func Crash() int { time.AfterFunc(0, func() { panic("host goroutine") }); time.Sleep(time.Second); return 0 }
@@ -27,6 +28,17 @@ func CrashAfter(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); 
 func Pid() int { return os.Getpid() }
 func Say(s string) string { fmt.Println(s); fmt.Fprint(os.Stderr, "e" + s); return s }
 func Hold(ms int) int { return Sleep(ms) }
+func Big(n int) string { return strings.Repeat("x", n) }
+func Loud(n int) int { fmt.Print(strings.Repeat("y", n)); return n }
+func Forge(n int, newline bool) int {
+	reply := strings.Repeat("z", n)
+	if newline {
+		reply += "\n"
+	}
+	os.NewFile(4, "replies").WriteString(reply) // the worker's reply pipe, written around the worker
+	time.Sleep(time.Minute)
+	return n
+}
 `
 
 var taskSeq int
@@ -239,5 +251,82 @@ func TestPoolStartByPassedTaskDoesNotStart(t *testing.T) {
 	if out[0].Unstarted || string(out[0].Output) != `"early"` || !out[1].Unstarted || len(out[1].Output) != 0 ||
 		strings.Contains(out[1].Stdout, "late") || string(out[2].Output) != `"after"` {
 		t.Fatalf("%+v", out)
+	}
+}
+
+// What a worker process sends back for a task is bounded by MaxReply: a task that returns or prints more fails
+// naming the sizes and the limit (the worker measures its reply); one whose code writes past the worker to the
+// reply pipe is cut off at the limit and its process replaced. The tasks around them run, replies that
+// together exceed the limit go through, and the pool never holds a reply beyond the limit.
+func TestReplyLimit(t *testing.T) {
+	const limit = 64 << 10
+	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), MaxReply: limit})
+	defer p.Close()
+	pid := string(run(p, task("Pid"))[0].Output)
+	out := run(p, task("Big", "100000"), task("Loud", "90000"), task("Pid"), task("Big", "60000"))
+	sizes := regexp.MustCompile(`^the task's reply to the dispatcher is (9[89]|8[89]) KiB as JSON, more than the 64 KiB allowed \(max_reply\): its output is ([0-9.]+ [KM]?i?B), stdout ([0-9.]+ [KM]?i?B)`)
+	if m := sizes.FindStringSubmatch(out[0].Error); m == nil || m[2] != "98 KiB" || m[3] != "0 B" || out[0].Output != nil {
+		t.Fatalf("a large output: %+v", out[0].Error)
+	}
+	if m := sizes.FindStringSubmatch(out[1].Error); m == nil || m[2] != "5 B" || m[3] != "88 KiB" || out[1].Stdout != "" {
+		t.Fatalf("a large stdout: %q", out[1].Error)
+	}
+	if out[2].Error != "" || string(out[2].Output) != pid || out[3].Error != "" || len(out[3].Output) != 60002 {
+		t.Fatalf("the tasks after them, in the same process: %+v %v", out[2], out[3].Error)
+	}
+
+	// Replies of 40 KiB, pipelined behind one another: together past the limit, each within it.
+	p.mu.Lock()
+	p.quick[RunKey(&Task{ProgramHash: "p1", Entry: "Big"})] = time.Microsecond
+	p.mu.Unlock()
+	var burst []*Task
+	for range 20 {
+		burst = append(burst, task("Big", "40000"))
+	}
+	for i, oc := range run(p, burst...) {
+		if oc.Error != "" || len(oc.Output) != 40002 {
+			t.Fatalf("burst task %d: %v", i, oc.Error)
+		}
+	}
+
+	// Written around the worker: cut off at the limit, whether a line ends or not, without waiting for the
+	// task (it sleeps a minute); the process is replaced.
+	for _, newline := range []string{"false", "true"} {
+		start := time.Now()
+		out = run(p, task("Forge", "10000000", newline), task("Pid"))
+		if out[0].Error != "executor pool: the worker process sent more than the 64 KiB a reply may take (max_reply); the process was replaced" ||
+			time.Since(start) > 30*time.Second {
+			t.Fatalf("a forged reply: %+v after %s", out[0], time.Since(start))
+		}
+		if out[1].Error != "" || string(out[1].Output) == pid {
+			t.Fatalf("after a forged reply, a new process: %+v", out[1])
+		}
+	}
+	// A forged line within the limit is not JSON: the task fails, and the process is replaced.
+	if oc := run(p, task("Forge", "100", "true"))[0]; !strings.Contains(oc.Error, "the worker process sent a malformed reply") {
+		t.Fatalf("a malformed reply: %+v", oc)
+	}
+	if st := p.Stats(); st.Busy != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPoolMaxReply(t *testing.T) {
+	for _, tc := range []struct {
+		table map[string]any
+		want  int64
+		err   string
+	}{
+		{nil, DefaultMaxReply, ""},
+		{map[string]any{"max_reply": "256MiB"}, 256 << 20, ""},
+		{map[string]any{"max_reply": int64(1 << 20)}, 1 << 20, ""},
+		{map[string]any{"max_reply": "1KiB"}, 0, "at least 64 KiB"},
+		{map[string]any{"max_reply": "lots"}, 0, "max_reply"},
+		{map[string]any{"max_replies": "1GiB"}, 0, `unknown setting "max_replies"`},
+	} {
+		n, err := PoolMaxReply("pool", tc.table)
+		if n != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%v: %d, %v", tc.table, n, err)
+		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 
+	"github.com/dustin/go-humanize"
 	"github.com/govalent/govalent/executors/filetransfer"
 )
 
@@ -51,4 +53,36 @@ func DecodeSettings(name string, merged []byte, v any) error {
 		return fmt.Errorf("executor %s settings: %w", name, err)
 	}
 	return nil
+}
+
+// SizeSetting reads a size from a configuration table: a positive number of bytes, or a string such as
+// "4GiB" or "512 MB"; def if v is nil (the setting is absent).
+func SizeSetting(v any, def int64) (int64, error) {
+	if n, ok := IntSetting(v); ok && n > 0 {
+		return n, nil
+	}
+	switch v := v.(type) {
+	case nil:
+		return def, nil
+	case string:
+		n, err := humanize.ParseBytes(v)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 && n <= math.MaxInt64 {
+			return int64(n), nil
+		}
+	}
+	return 0, fmt.Errorf("want a positive size (bytes, or a string such as \"4GiB\"), not %v", v)
+}
+
+// IntSetting reads a whole number from a configuration table: int64 from the config file, int from Go code.
+func IntSetting(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
 }

@@ -2,6 +2,7 @@ package executors
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	json "github.com/goccy/go-json"
 	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/interp"
@@ -24,6 +26,9 @@ type request struct {
 	Skip    string `json:"skip,omitempty"`
 	// StartBy: the task must not start after this time (zero: no limit); checked right before it runs.
 	StartBy time.Time `json:"start_by,omitzero"`
+	// MaxReply is the most the task's reply may take (PoolConfig.MaxReply; 0: no limit). The dispatcher cuts
+	// off a longer one and kills the process; the worker sends an error naming the sizes instead.
+	MaxReply int64 `json:"max_reply,omitempty"`
 }
 
 // reply answers each task request, in order.
@@ -71,7 +76,7 @@ func ServePipe(in io.Reader, out io.Writer) error {
 		} else {
 			oc = w.run(&req.Task, req.StartBy)
 		}
-		if err := replies.write(reply{ID: req.Task.ID, Outcome: oc}, tasks.empty()); err != nil {
+		if err := replies.write(reply{ID: req.Task.ID, Outcome: oc}, req.MaxReply, tasks.empty()); err != nil {
 			return err
 		}
 	}
@@ -84,24 +89,45 @@ const replyDelay = 500 * time.Microsecond
 type replyWriter struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
+	one     bytes.Buffer // a reply, measured before it is sent
 	enc     *json.Encoder
 	err     error // of a delayed flush
 	pending bool  // a delayed flush is armed
 }
 
 func newReplyWriter(out io.Writer) *replyWriter {
-	bw := bufio.NewWriterSize(out, 1<<16)
-	return &replyWriter{bw: bw, enc: json.NewEncoder(bw)}
+	r := &replyWriter{bw: bufio.NewWriterSize(out, 1<<16)}
+	r.enc = json.NewEncoder(&r.one)
+	return r
 }
 
-func (r *replyWriter) write(rep reply, now bool) error {
+// write sends rep, or, if it takes more than limit bytes, an error naming its sizes in its place.
+func (r *replyWriter) write(rep reply, limit int64, now bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return r.err
 	}
+	r.one.Reset()
 	if err := r.enc.Encode(rep); err != nil {
 		return err
+	}
+	if size := r.one.Len(); limit > 0 && int64(size) > limit {
+		o := rep.Outcome
+		rep.Outcome = Outcome{Start: o.Start, End: o.End, Error: fmt.Sprintf(
+			"the task's reply to the dispatcher is %s as JSON, more than the %s allowed (%s): its output is %s, stdout %s, stderr %s, error and stack %s",
+			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(limit)), MaxReplySetting, humanize.IBytes(uint64(len(o.Output))),
+			humanize.IBytes(uint64(len(o.Stdout))), humanize.IBytes(uint64(len(o.Stderr))), humanize.IBytes(uint64(len(o.Error)+len(o.Stack))))}
+		r.one.Reset()
+		if err := r.enc.Encode(rep); err != nil {
+			return err
+		}
+	}
+	if _, err := r.bw.Write(r.one.Bytes()); err != nil {
+		return err
+	}
+	if r.one.Cap() > 1<<20 {
+		r.one = bytes.Buffer{} // a large reply's memory goes with it
 	}
 	if now {
 		return r.bw.Flush()

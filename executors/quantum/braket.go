@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,18 +40,30 @@ type BraketSettings struct {
 	Endpoint    string           `json:"endpoint"`
 	Poll        awstask.Duration `json:"poll"`
 	MaxPoll     awstask.Duration `json:"max_poll"`
+	MaxQubits   int              `json:"max_qubits"` // up to the configured one
 }
 
-func braketSettings(name string, raw []byte) (BraketSettings, error) {
-	s := BraketSettings{Shots: 1000, Poll: awstask.Duration(time.Second), MaxPoll: awstask.Duration(20 * time.Second)}
+// braketSettings decodes the settings; max_qubits may be from 1 to maxQubits, which is its default.
+func braketSettings(name string, raw []byte, maxQubits int) (BraketSettings, error) {
+	s := BraketSettings{Shots: 1000, Poll: awstask.Duration(time.Second), MaxPoll: awstask.Duration(20 * time.Second), MaxQubits: maxQubits}
 	if err := executors.DecodeSettings(name, raw, &s); err != nil {
 		return s, err
 	}
 	if s.Shots < 0 || s.Poll <= 0 || s.MaxPoll < s.Poll {
 		return s, fmt.Errorf("executor %s settings: shots must be >= 0, poll > 0 and max_poll >= poll", name)
 	}
+	if s.MaxQubits < 1 || s.MaxQubits > maxQubits {
+		return s, fmt.Errorf("executor %s settings: max_qubits %d is not from 1 to the %d configured in [executors.%s]", name, s.MaxQubits, maxQubits, name)
+	}
 	return s, nil
 }
+
+// The braket executor's limits by default. Its memory is held only while a task's program is parsed and sent,
+// and while its results are read: not while it waits on Braket.
+const (
+	braketMemory    = 2 << 30
+	braketMaxQubits = 128
+)
 
 // required reports the settings a task cannot start without; they may come from the electron, so the
 // configuration alone is not checked for them.
@@ -65,14 +79,31 @@ func (s BraketSettings) required(name string) error {
 
 // NewBraket is the braket executor: electrons run on inner, their jobs as Amazon Braket quantum tasks.
 // Requests are signed with SigV4 using the standard AWS configuration (environment, profiles, roles).
+//
+// A task's program is parsed, and its results are read, in this process: both within the limits of the
+// configuration (memory, max_gates, max_qubits), with the memory taken from the executor's budget before it
+// is allocated. A task whose program or results could not fit fails before it is created on Braket.
 func NewBraket(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
-	e, err := newExecutor(name, inner, defaults, 64, log) // the work is on AWS: many tasks may wait at once
+	rest, lim, err := operatorLimits(name, defaults, braketMemory)
 	if err != nil {
 		return nil, err
 	}
-	b := &braketClient{name: name, signer: v4.NewSigner(), http: &http.Client{Timeout: time.Minute}, log: e.log}
+	e, err := newExecutor(name, inner, rest, 64, log) // the work is on AWS: many tasks may wait at once
+	if err != nil {
+		return nil, err
+	}
+	e.operatorOnly = []string{memorySetting, maxGatesSetting}
+	configured, err := braketSettings(name, e.defaults.Merge(nil), qasm.MaxQubits)
+	if err != nil {
+		return nil, err
+	}
+	if _, set := rest["max_qubits"]; !set {
+		configured.MaxQubits = braketMaxQubits
+	}
+	lim.Qubits = configured.MaxQubits
+	b := &braketClient{name: name, signer: v4.NewSigner(), http: &http.Client{Timeout: time.Minute}, log: e.log, lim: lim}
 	e.textJob = func(raw []byte) (qc.Job, error) {
-		s, err := braketSettings(name, raw)
+		s, err := braketSettings(name, raw, lim.Qubits)
 		return qc.Job{Shots: s.Shots, Observables: s.Observables}, err
 	}
 	e.run = b.run
@@ -84,6 +115,7 @@ type braketClient struct {
 	signer *v4.Signer
 	http   *http.Client
 	log    *slog.Logger
+	lim    qsim.Limits // Qubits: the configured max_qubits
 }
 
 // braketTask is GetQuantumTask's answer (the fields read).
@@ -101,20 +133,37 @@ type session struct {
 }
 
 func (b *braketClient) run(ctx context.Context, job qc.Job, raw []byte) (qc.Result, error) {
-	s, err := braketSettings(b.name, raw)
+	s, err := braketSettings(b.name, raw, b.lim.Qubits)
 	if err != nil {
 		return qc.Result{}, err
 	}
 	if err := s.required(b.name); err != nil {
 		return qc.Result{}, err
 	}
-	// Parse locally first: a bad program fails with a line and column, without a round trip to AWS.
-	prog, err := qasm.Parse(job.QASM)
-	if err != nil {
-		return qc.Result{}, fmt.Errorf("OpenQASM: %w", err)
+	// Parse locally first: a bad program fails with a line and column, without a round trip to AWS. The
+	// program and the request made of it are held in the budget until the task is created.
+	lim := b.lim
+	lim.Qubits = s.MaxQubits
+	prog, held, err := qsim.ParseWithin(ctx, job.QASM, lim, func(prog *qasm.Program) (float64, string) {
+		program, request := qsim.ProgramBytes(len(job.QASM), prog), RequestBytesPerSourceByte*sourceBytes(job, prog)
+		return program + request, fmt.Sprintf("this task's program (%s) and its request to Braket (up to %s)", qsim.Size(program), qsim.Size(request))
+	})
+	var qe *qasm.QubitsError
+	if errors.As(err, &qe) {
+		return qc.Result{}, fmt.Errorf("the program has %d qubits; executor %s is limited to %d (max_qubits)", qe.Qubits, b.name, qe.Limit)
 	}
+	if err != nil {
+		return qc.Result{}, err
+	}
+	release := sync.OnceFunc(func() { b.lim.Memory.Release(held) })
+	defer release()
 	if _, err := prog.Bind(job.Inputs); err != nil {
 		return qc.Result{}, err
+	}
+	// The results are read once the task is done: a task whose results could not fit is not created.
+	results := resultsBound(job, prog)
+	if results.memory > float64(b.lim.Memory.Bytes()) {
+		return qc.Result{}, fmt.Errorf("%s could take %s of memory to read; %s", results, qsim.Size(results.memory), b.lim.Memory)
 	}
 	source, keys, err := withResultTypes(job, prog)
 	if err != nil {
@@ -147,17 +196,18 @@ func (b *braketClient) run(ctx context.Context, job qc.Job, raw []byte) (qc.Resu
 		"source":             source,
 		"inputs":             inputs,
 	})
-	var created struct {
+	var task struct {
 		QuantumTaskArn string `json:"quantumTaskArn"`
 	}
 	err = b.call(ctx, ss, "CreateQuantumTask", http.MethodPost, "/quantum-task", map[string]any{
 		"action": string(action), "clientToken": uuid.NewString(), "deviceArn": s.DeviceARN,
 		"outputS3Bucket": bucket, "outputS3KeyPrefix": strings.Trim(prefix, "/"), "shots": job.Shots,
-	}, &created)
+	}, &task)
+	release() // the program and the request are garbage once sent
 	if err != nil {
 		return qc.Result{}, err
 	}
-	arn := created.QuantumTaskArn
+	arn := task.QuantumTaskArn
 	b.log.Info("braket task created", "arn", arn, "device", s.DeviceARN, "shots", job.Shots)
 	wait := time.Duration(s.Poll)
 	failedPolls := 0
@@ -186,7 +236,7 @@ func (b *braketClient) run(ctx context.Context, job qc.Job, raw []byte) (qc.Resu
 		failedPolls = 0
 		switch t.Status {
 		case "COMPLETED":
-			res, err := readResults(ctx, cfg, t, keys)
+			res, err := b.readResults(ctx, cfg, t, keys, results)
 			if err != nil {
 				return qc.Result{}, fmt.Errorf("Braket task %s: %w", arn, err)
 			}
@@ -309,7 +359,7 @@ func withResultTypes(job qc.Job, prog *qasm.Program) (string, map[string][]strin
 // that the executor reads.
 type TaskResult struct {
 	Header                   SchemaHeader       `json:"braketSchemaHeader"`
-	Measurements             [][]int            `json:"measurements,omitempty"`
+	Measurements             [][]int8           `json:"measurements,omitempty"` // bits: a byte each once decoded
 	MeasurementProbabilities map[string]float64 `json:"measurementProbabilities,omitempty"`
 	MeasuredQubits           []int              `json:"measuredQubits,omitempty"`
 	ResultTypes              []ResultTypeValue  `json:"resultTypes,omitempty"`
@@ -347,18 +397,126 @@ type TaskMetadata struct {
 // ResultsSchema is the name of the results.json schema read.
 const ResultsSchema = "braket.task_result.gate_model_task_result"
 
-func readResults(ctx context.Context, cfg aws.Config, t braketTask, keys map[string][]string) (qc.Result, error) {
+// readResults reads results.json within bound, holding its memory in the budget.
+func (b *braketClient) readResults(ctx context.Context, cfg aws.Config, t braketTask, keys map[string][]string, bound resultsSize) (qc.Result, error) {
+	held, err := b.lim.Memory.Acquire(ctx, bound.memory, bound.String())
+	if err != nil {
+		return qc.Result{}, err
+	}
+	defer b.lim.Memory.Release(held)
 	store := &objects.S3{Client: objects.NewS3Client(cfg), Bucket: t.OutputS3Bucket, Prefix: strings.Trim(t.OutputS3Directory, "/")}
 	r, err := store.Get(ctx, "results.json")
 	if err != nil {
 		return qc.Result{}, err
 	}
 	defer r.Close()
+	limit := int64(bound.json)
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return qc.Result{}, fmt.Errorf("results.json: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return qc.Result{}, fmt.Errorf("results.json is larger than the %s expected of %s; it was not read", qsim.Size(bound.json), bound)
+	}
 	var tr TaskResult
-	if err := json.NewDecoder(r).Decode(&tr); err != nil {
+	if err := json.Unmarshal(data, &tr); err != nil {
 		return qc.Result{}, fmt.Errorf("results.json: %w", err)
 	}
 	return MapResults(tr, keys)
+}
+
+// The memory model of a Braket task in the dispatcher. What is sent: the program with its result-type
+// pragmas (sourceBytes), held with the copies made of it (the text built, the action's JSON, the request's JSON
+// around that) at RequestBytesPerSourceByte. What comes back (results.json, Braket's own JSON, written with
+// Python's separators): each term bounds its part generously, since a results.json beyond the sum is refused.
+const (
+	RequestBytesPerSourceByte = 24
+
+	// ResultsBaseBytes: the schema headers, task metadata and device parameters; ResultsBytesPerSourceByte:
+	// the additional metadata, which repeats the program and adds what the device compiled it to.
+	ResultsBaseBytes          = 256 << 10
+	ResultsBytesPerSourceByte = 32
+	// A shot in measurements: its brackets and separators, and a bit per measured qubit.
+	ResultsBytesPerShot = 16
+	ResultsBytesPerBit  = 8
+	// An outcome in measurementProbabilities: its quotes, separators and number, and its bitstring.
+	ResultsBytesPerOutcome = 48
+	// A result type's description (type, observable, targets per qubit) and value; a probability per outcome.
+	ResultsBytesPerResultType  = 256
+	ResultsBytesPerTarget      = 32
+	ResultsBytesPerProbability = 32
+	// A decoded shot: a slice header and a byte per bit.
+	DecodedBytesPerShot = 32
+	// DecodedBytesPerJSONByte bounds what decoding any results.json takes per byte of it.
+	DecodedBytesPerJSONByte = 10
+)
+
+// sourceBytes bounds the program sent to Braket: the job's text, its inputs, and the pragmas withResultTypes
+// adds, whose qubit references are at most the longest register name and an index.
+func sourceBytes(job qc.Job, prog *qasm.Program) float64 {
+	ref := float64(len(fmt.Sprint(prog.NumQubits))) + 3 // "$12", "q[12]"
+	for _, r := range prog.Registers {
+		ref = max(ref, float64(len(r.Name)+len(fmt.Sprint(r.Size))+2))
+	}
+	n := float64(len(job.QASM)) + 1
+	for k := range job.Inputs { // sent with the program, in the action
+		n += float64(len(k)) + 32
+	}
+	for _, o := range job.Observables { // a factor takes at least two characters, "Z0"
+		n += 64 + float64(len(o)/2+1)*(ref+8)
+	}
+	if job.Shots == 0 {
+		n += 64 + float64(qsim.MeasuredQubits(prog))*(ref+2)
+	}
+	return n
+}
+
+// resultsSize bounds a task's results: the size of results.json, and the memory of reading, decoding and
+// mapping it.
+type resultsSize struct {
+	json, memory             float64
+	shots, measured, results int
+}
+
+func (r resultsSize) String() string {
+	return fmt.Sprintf("the results of %d shots of %d measured qubits with %d result types", r.shots, r.measured, r.results)
+}
+
+func resultsBound(job qc.Job, prog *qasm.Program) resultsSize {
+	m := qsim.MeasuredQubits(prog)
+	r := resultsSize{shots: job.Shots, measured: m, json: ResultsBaseBytes + ResultsBytesPerSourceByte*sourceBytes(job, prog)}
+	var decoded float64
+	if job.Shots > 0 {
+		shots := float64(job.Shots)
+		r.json += shots*(ResultsBytesPerShot+ResultsBytesPerBit*float64(m)) + // measurements
+			min(shots, math.Ldexp(1, m))*(ResultsBytesPerOutcome+float64(m)) // measurementProbabilities
+		decoded += shots*(DecodedBytesPerShot+float64(m)) + 2*qsim.ResultBytes(m, job.Shots) // and Counts, Probabilities
+	}
+	probability := func(k int) {
+		r.results++
+		r.json += ResultsBytesPerResultType + ResultsBytesPerTarget*float64(k) + ResultsBytesPerProbability*math.Ldexp(1, k)
+		decoded += 8*math.Ldexp(1, k) + qsim.ResultBytes(k, 0) // the values, and their entries in Probabilities
+	}
+	r.results += len(job.Observables)
+	r.json += float64(len(job.Observables)) * (ResultsBytesPerResultType + ResultsBytesPerTarget*float64(prog.NumQubits))
+	for _, rt := range prog.Results {
+		switch {
+		case rt.Type == "probability" && len(rt.Qubits) > 0:
+			probability(len(rt.Qubits))
+		case rt.Type == "probability":
+			probability(prog.NumQubits)
+		default:
+			r.results++
+			r.json += ResultsBytesPerResultType + ResultsBytesPerTarget*float64(len(rt.Observable))
+		}
+	}
+	if job.Shots == 0 {
+		probability(m) // the pragma withResultTypes adds
+	}
+	// The bytes read (and ReadAll's growth), then whatever decoding them could make, honest or not (a map entry
+	// or a slice header of a few bytes of JSON takes up to ten times that), and the results made of them.
+	r.memory = (2+DecodedBytesPerJSONByte)*r.json + decoded
+	return r
 }
 
 // MapResults turns a Braket task result into a ct/quantum Result. keys maps canonical observables ("Z0 Z1")

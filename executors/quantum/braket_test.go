@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/quantum"
 	"github.com/govalent/govalent/executors/quantum/braketfake"
 	"github.com/govalent/govalent/results/objects"
@@ -18,16 +20,19 @@ import (
 
 const sv1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 
-// braketEnv starts the in-process S3 server, the fake Braket API and a braket executor pointed at both.
-func braketEnv(t *testing.T) (*quantum.Executor, *braketfake.Server) {
+// braketEnv starts the in-process S3 server, the fake Braket API and a braket executor pointed at both, with
+// more settings from extra.
+func braketEnv(t *testing.T, extra map[string]any) (*quantum.Executor, *braketfake.Server) {
 	s3test.Start(t, "braket-results")
 	cfg, err := objects.LoadAWS(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fake := braketfake.Start(t, cfg)
-	e, err := quantum.NewBraket("braket", pool(t), map[string]any{"device_arn": sv1, "s3": "s3://braket-results/tasks",
-		"endpoint": fake.URL, "poll": "5ms", "max_poll": "20ms", "shots": 64}, quiet())
+	settings := map[string]any{"device_arn": sv1, "s3": "s3://braket-results/tasks", "endpoint": fake.URL, "poll": "5ms",
+		"max_poll": "20ms", "shots": 64}
+	maps.Copy(settings, extra)
+	e, err := quantum.NewBraket("braket", pool(t), settings, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +41,7 @@ func braketEnv(t *testing.T) (*quantum.Executor, *braketfake.Server) {
 }
 
 func TestBraketEndToEnd(t *testing.T) {
-	e, fake := braketEnv(t)
+	e, fake := braketEnv(t, nil)
 
 	r := result(t, outcome(t, submit(e, task("Bell", "200"))))
 	if len(r.Counts) != 2 || r.Counts["00"]+r.Counts["11"] != 200 || r.Shots != 200 {
@@ -92,7 +97,7 @@ func TestBraketEndToEnd(t *testing.T) {
 }
 
 func TestBraketFailures(t *testing.T) {
-	e, fake := braketEnv(t)
+	e, fake := braketEnv(t, nil)
 
 	fake.FailWith("device offline for maintenance")
 	o := outcome(t, submit(e, task("Bell", "10")))
@@ -149,7 +154,7 @@ func TestBraketFailures(t *testing.T) {
 }
 
 func TestBraketCancel(t *testing.T) {
-	e, fake := braketEnv(t)
+	e, fake := braketEnv(t, nil)
 	fake.Hold(true)
 	tk := task("Bell", "10")
 	ch := submit(e, tk)
@@ -188,5 +193,73 @@ func TestMapResults(t *testing.T) {
 	tr.Header.Name = "braket.task_result.annealing_task_result"
 	if _, err := quantum.MapResults(tr, nil); err == nil || !strings.Contains(err.Error(), "not braket.task_result.gate_model_task_result") {
 		t.Fatalf("wrong schema: %v", err)
+	}
+}
+
+// The dispatcher parses a task's program and reads its results within the operator's limits: an electron
+// cannot raise them, a program beyond them and a task whose results could not fit the memory budget fail
+// before anything is created on Braket (no money spent), and a results.json larger than its shots, measured
+// qubits and result types account for is not read. The executor goes on running tasks that fit.
+func TestBraketLimits(t *testing.T) {
+	e, fake := braketEnv(t, map[string]any{"memory": "8MiB", "max_qubits": 20, "max_gates": 1000})
+	with := func(tk *executors.Task, settings ...string) *executors.Task {
+		tk.Settings = map[string]json.RawMessage{}
+		for i := 0; i < len(settings); i += 2 {
+			tk.Settings[settings[i]] = json.RawMessage(settings[i+1])
+		}
+		return tk
+	}
+	for _, tc := range []struct {
+		tk   *executors.Task
+		want string
+	}{
+		{with(task("Text"), "memory", `"64GiB"`), "executor braket setting memory is the operator's ([executors.braket] in the config file); an electron cannot set it"},
+		{with(task("Text"), "max_gates", "1000000"), "setting max_gates is the operator's"},
+		{with(task("Text"), "max_qubits", "21"), "max_qubits 21 is not from 1 to the 20 configured in [executors.braket]"},
+		{with(task("Bell", "10"), "max_qubits", "1"), "the program has 2 qubits; executor braket is limited to 1 (max_qubits)"},
+		{task("Long", "1001"), "the program has more than 1000 gates once gate definitions are expanded"},
+		// 2^20 exact probabilities: 32 MiB of JSON, 480 MiB in the result.
+		{with(task("Long", "10"), "shots", "0"), "the results of 0 shots of 20 measured qubits with 1 result types could take 875.1 MiB of memory to read; the memory budget of executor braket (memory in [executors.braket]) is 8 MiB"},
+	} {
+		o := outcome(t, submit(e, tc.tk))
+		if !strings.Contains(o.Error, tc.want) || o.Output != nil {
+			t.Errorf("%s %s: error %q, want %q", tc.tk.Entry, tc.tk.Settings, o.Error, tc.want)
+		}
+	}
+	// The parse alone of a 64 KiB program: 8 MiB for its text, 0.8 MiB for up to 1000 gates on 20 qubits.
+	big := with(task("Text"), "observables", `["Z0"]`)
+	big.Entry = "Padded"
+	big.Program = strings.Replace(program, "func Text()", "func Padded() string { return Text() + \"//\" + strings.Repeat(\" \", 64<<10) }\n\nfunc Text()", 1)
+	big.ProgramHash = "q-padded"
+	if o := outcome(t, submit(e, big)); !strings.Contains(o.Error, "parsing a 64.03 KiB program of up to 1000 gates on 20 qubits needs 8.798 MiB of memory; the memory budget of executor braket (memory in [executors.braket]) is 8 MiB") {
+		t.Errorf("a program whose parse could not fit: %q", o.Error)
+	}
+	if n := len(fake.Tasks()); n != 0 {
+		t.Fatalf("%d tasks were created for jobs beyond the limits", n)
+	}
+
+	// Within the limits, a task runs; a results.json padded past what its results account for is refused.
+	if r := result(t, outcome(t, submit(e, task("Long", "10")))); r.Shots != 64 || len(r.MeasuredQubits) != 20 {
+		t.Fatalf("within the limits: %+v", r)
+	}
+	fake.Pad(2 << 20)
+	o := outcome(t, submit(e, task("Bell", "10")))
+	if !strings.Contains(o.Error, "results.json is larger than the 266.3 KiB expected of the results of 10 shots of 2 measured qubits with 2 result types; it was not read") {
+		t.Fatalf("a padded results.json: %q", o.Error)
+	}
+	fake.Pad(0)
+	if r := result(t, outcome(t, submit(e, task("Bell", "10")))); r.Counts["00"]+r.Counts["11"] != 10 {
+		t.Fatalf("after a padded results.json: %+v", r)
+	}
+
+	for _, bad := range []map[string]any{
+		{"max_qubits": 1025},
+		{"max_qubits": 0},
+		{"memory": "lots"},
+		{"max_gates": 0},
+	} {
+		if _, err := quantum.NewBraket("braket", pool(t), bad, quiet()); err == nil {
+			t.Errorf("configuration %v: accepted", bad)
+		}
 	}
 }

@@ -17,7 +17,10 @@
 //	braket: device_arn (required), s3 (required: s3://bucket/prefix for the task's results), shots (default
 //	        1000), observables, region, endpoint (default AWS_ENDPOINT_URL_BRAKET, AWS_ENDPOINT_URL, or the
 //	        regional Braket endpoint), poll (first wait between GetQuantumTask calls, default "1s", doubling up
-//	        to max_poll, default "20s")
+//	        to max_poll, default "20s"), max_qubits (default 128; ct.With may only lower it); the operator's
+//	        alone: memory (default "2GiB", what the tasks of the executor hold at once in the dispatcher's
+//	        process while their programs are parsed and sent and their results read) and max_gates (default
+//	        262144)
 package quantum
 
 import (
@@ -28,14 +31,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/govalent/govalent/ct"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
@@ -271,8 +272,8 @@ type QsimSettings struct {
 	MaxQubits   int      `json:"max_qubits"`
 }
 
-// The qsim executor's memory budget and gate limit are the operator's alone ([executors.qsim]): the
-// simulations run in the dispatcher's process.
+// The quantum executors' memory budget and gate limit are the operator's alone ([executors.NAME]): the
+// simulations, and the parsing and results of Braket tasks, happen in the dispatcher's process.
 const (
 	memorySetting   = "memory"
 	maxGatesSetting = "max_gates"
@@ -297,19 +298,20 @@ func qsimSettings(name string, raw []byte, ceiling int, budget *qsim.Budget) (Qs
 	return s, nil
 }
 
-// qsimLimits takes the operator-only settings out of defaults.
-func qsimLimits(name string, defaults map[string]any) (map[string]any, qsim.Limits, error) {
+// operatorLimits takes the operator-only settings (memory, max_gates) out of defaults; memory defaults to
+// defMemory.
+func operatorLimits(name string, defaults map[string]any, defMemory int64) (map[string]any, qsim.Limits, error) {
 	rest := maps.Clone(defaults)
 	delete(rest, memorySetting)
 	delete(rest, maxGatesSetting)
-	memory, err := byteSize(defaults[memorySetting], defaultMemory)
+	memory, err := executors.SizeSetting(defaults[memorySetting], defMemory)
 	if err != nil {
 		return nil, qsim.Limits{}, fmt.Errorf("executor %s setting %s: %w", name, memorySetting, err)
 	}
 	lim := qsim.Limits{Gates: defaultMaxGates,
 		Memory: qsim.NewBudget(memory, fmt.Sprintf("executor %s (%s in [executors.%s])", name, memorySetting, name))}
 	if v, ok := defaults[maxGatesSetting]; ok {
-		n, ok := integer(v)
+		n, ok := executors.IntSetting(v)
 		if !ok || n < 1 || n > qasm.MaxOps {
 			return nil, lim, fmt.Errorf("executor %s setting %s: want a number of gates from 1 to %d, not %v", name, maxGatesSetting, qasm.MaxOps, v)
 		}
@@ -332,42 +334,11 @@ func configuredQubits(name string, merged []byte, budget *qsim.Budget) (int, err
 	return s.MaxQubits, nil
 }
 
-// byteSize reads a size: a number of bytes, or a string such as "4GiB" or "512 MB".
-func byteSize(v any, def int64) (int64, error) {
-	if n, ok := integer(v); ok && n > 0 {
-		return n, nil
-	}
-	switch v := v.(type) {
-	case nil:
-		return def, nil
-	case string:
-		n, err := humanize.ParseBytes(v)
-		if err != nil {
-			return 0, err
-		}
-		if n > 0 && n <= math.MaxInt64 {
-			return int64(n), nil
-		}
-	}
-	return 0, fmt.Errorf("want a positive size (bytes, or a string such as \"4GiB\"), not %v", v)
-}
-
-// integer reads a whole number from the config file (int64) or from Go code (int).
-func integer(v any) (int64, bool) {
-	switch v := v.(type) {
-	case int64:
-		return v, true
-	case int:
-		return int64(v), true
-	}
-	return 0, false
-}
-
 // NewQsim is the qsim executor: electrons run on inner, their jobs on the state-vector simulator in this
 // process, as many at once as there are CPUs (each one also uses every core for large states) and as the
 // memory budget holds.
 func NewQsim(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
-	rest, lim, err := qsimLimits(name, defaults)
+	rest, lim, err := operatorLimits(name, defaults, defaultMemory)
 	if err != nil {
 		return nil, err
 	}

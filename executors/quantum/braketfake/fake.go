@@ -53,6 +53,7 @@ type Server struct {
 	hold     bool
 	failWith string
 	badPolls int // GetQuantumTask calls still to answer with a server error
+	pad      int // bytes of padding in the additional metadata of results.json
 	s3       *objects.S3
 	unsigned int
 }
@@ -75,6 +76,10 @@ func (s *Server) FailWith(reason string) { s.mu.Lock(); s.failWith = reason; s.m
 
 // FailPolls answers the next n GetQuantumTask calls with 503 ServiceUnavailableException.
 func (s *Server) FailPolls(n int) { s.mu.Lock(); s.badPolls = n; s.mu.Unlock() }
+
+// Pad adds n bytes to the additional metadata of the results.json files written from now on (as a device
+// could, or whoever can write to the bucket).
+func (s *Server) Pad(n int) { s.mu.Lock(); s.pad = n; s.mu.Unlock() }
 
 // Tasks lists the tasks in creation order.
 func (s *Server) Tasks() []Task {
@@ -248,7 +253,8 @@ func (s *Server) complete(t *Task) error {
 			CreatedAt: time.Now().UTC().Format(time.RFC3339), EndedAt: time.Now().UTC().Format(time.RFC3339)},
 	}
 	tr.AdditionalMetadata, _ = json.Marshal(map[string]any{"action": t.Action, "simulatorMetadata": map[string]any{
-		"braketSchemaHeader": quantum.SchemaHeader{Name: "braket.task_result.simulator_metadata", Version: "1"}, "executionDuration": 1}})
+		"braketSchemaHeader": quantum.SchemaHeader{Name: "braket.task_result.simulator_metadata", Version: "1"}, "executionDuration": 1},
+		"padding": strings.Repeat(" ", s.pad)})
 	all := make([]int, prog.NumQubits)
 	for q := range all {
 		all[q] = q
@@ -261,9 +267,9 @@ func (s *Server) complete(t *Task) error {
 		m := len(tr.MeasuredQubits)
 		counts, _ := qsim.Sample(context.Background(), st.Probabilities(tr.MeasuredQubits), t.Shots, m, rand.New(rand.NewPCG(uint64(len(s.order)), 1)))
 		for bits, n := range counts {
-			shot := make([]int, m)
+			shot := make([]int8, m)
 			for j := range shot {
-				shot[j] = int(bits[j] - '0')
+				shot[j] = int8(bits[j] - '0')
 			}
 			for range n {
 				tr.Measurements = append(tr.Measurements, shot)

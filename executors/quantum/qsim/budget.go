@@ -53,8 +53,9 @@ func (b *Budget) String() string {
 	return fmt.Sprintf("the memory budget of %s is %s", b.owner, Size(float64(b.bytes)))
 }
 
-// acquire waits for need bytes, or fails at once if need exceeds the whole budget; what says what needs it.
-func (b *Budget) acquire(ctx context.Context, need float64, what string) (int64, error) {
+// Acquire waits for need bytes, or fails at once if need exceeds the whole budget; what says what needs it.
+// The caller gives back what it returns with Release.
+func (b *Budget) Acquire(ctx context.Context, need float64, what string) (int64, error) {
 	if need > float64(b.bytes) {
 		return 0, fmt.Errorf("%s needs %s of memory; %s", what, Size(need), b)
 	}
@@ -65,13 +66,65 @@ func (b *Budget) acquire(ctx context.Context, need float64, what string) (int64,
 	return n, nil
 }
 
-// parseBytes bounds the memory of parsing text bytes of program within lim, whatever the text says.
-func parseBytes(text int, lim qasm.Limits) float64 {
+// Release gives back n bytes taken with Acquire.
+func (b *Budget) Release(n int64) { b.sem.Release(n) }
+
+// ParseWithin parses text within lim (Qubits, Gates), holding its memory in lim.Memory before it is allocated:
+// first the most parsing the text could take, then need(prog), what the program and what the caller makes of
+// it take (with a description for errors). If that is more than is held, everything is given back and the
+// text parsed again once need is held: waiting for more while holding the parse's share could deadlock with
+// another job doing the same. The caller releases held. A program beyond lim.Qubits fails with a
+// *qasm.QubitsError.
+func ParseWithin(ctx context.Context, text string, lim Limits, need func(*qasm.Program) (float64, string)) (prog *qasm.Program, held int64, err error) {
+	qlim := qasm.Limits{Qubits: lim.Qubits, Gates: lim.Gates}
+	parse := func() (*qasm.Program, error) {
+		prog, err := qasm.ParseLimited(text, qlim)
+		if err != nil {
+			return nil, fmt.Errorf("OpenQASM: %w", err)
+		}
+		return prog, nil
+	}
+	held, err = lim.Memory.Acquire(ctx, ParseBytes(len(text), qlim),
+		fmt.Sprintf("parsing a %s program of up to %d gates on %d qubits", Size(float64(len(text))), qlim.Gates, qlim.Qubits))
+	if err != nil {
+		return nil, 0, err
+	}
+	if prog, err = parse(); err != nil {
+		lim.Memory.Release(held)
+		return nil, 0, err
+	}
+	n, what := need(prog)
+	if n <= float64(held) {
+		lim.Memory.Release(held - int64(n))
+		return prog, int64(n), nil
+	}
+	prog = nil
+	lim.Memory.Release(held)
+	if held, err = lim.Memory.Acquire(ctx, n, what); err != nil {
+		return nil, 0, err
+	}
+	if prog, err = parse(); err != nil {
+		lim.Memory.Release(held)
+		return nil, 0, err
+	}
+	return prog, held, nil
+}
+
+// MeasuredQubits is how many qubits a program's results are over: those it measures, or all of them.
+func MeasuredQubits(prog *qasm.Program) int {
+	if len(prog.Measured) > 0 {
+		return len(prog.Measured)
+	}
+	return prog.NumQubits
+}
+
+// ParseBytes bounds the memory of parsing text bytes of program within lim, whatever the text says.
+func ParseBytes(text int, lim qasm.Limits) float64 {
 	return TextBytesPerByte*float64(text) + float64(lim.Gates)*(GateBytes+GateBytesPerQubit*float64(lim.Qubits))
 }
 
-// programBytes is the memory of a parsed program: its text (held while it was lexed) and its gates.
-func programBytes(text int, prog *qasm.Program) float64 {
+// ProgramBytes is the memory of a parsed program: its text (held while it was lexed) and its gates.
+func ProgramBytes(text int, prog *qasm.Program) float64 {
 	b := TextBytesPerByte*float64(text) + GateBytes*float64(len(prog.Ops))
 	for _, op := range prog.Ops {
 		b += GateBytesPerQubit * float64(len(op.Qubits))
@@ -79,8 +132,8 @@ func programBytes(text int, prog *qasm.Program) float64 {
 	return b
 }
 
-// outcomeBytes bounds the memory of the results of measuring m qubits with shots (0: exact probabilities).
-func outcomeBytes(m, shots int) float64 {
+// ResultBytes bounds the memory of the results of measuring m qubits with shots (0: exact probabilities).
+func ResultBytes(m, shots int) float64 {
 	n := math.Ldexp(1, m)
 	if shots > 0 {
 		n = min(n, float64(shots))

@@ -39,53 +39,21 @@ func RunJob(ctx context.Context, job quantum.Job, lim Limits) (quantum.Result, e
 	if err := job.Validate(); err != nil {
 		return quantum.Result{}, err
 	}
-	qlim := qasm.Limits{Qubits: min(lim.Qubits, MaxQubits), Gates: lim.Gates}
-	held, err := lim.Memory.acquire(ctx, parseBytes(len(job.QASM), qlim),
-		fmt.Sprintf("parsing a %s program of up to %d gates on %d qubits", Size(float64(len(job.QASM))), qlim.Gates, qlim.Qubits))
-	if err != nil {
-		return quantum.Result{}, err
-	}
-	defer func() { lim.Memory.sem.Release(held) }()
-	parse := func() (*qasm.Program, error) {
-		prog, err := qasm.ParseLimited(job.QASM, qlim)
-		var qe *qasm.QubitsError
-		if errors.As(err, &qe) {
-			return nil, fmt.Errorf("the program has %d qubits; this simulator is limited to %d (a %d-qubit state needs %s, a %d-qubit one %s)",
-				qe.Qubits, qe.Limit, qe.Qubits, Size(StateBytes(qe.Qubits)), qe.Limit, Size(StateBytes(qe.Limit)))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("OpenQASM: %w", err)
-		}
-		return prog, nil
-	}
-	prog, err := parse()
-	if err != nil {
-		return quantum.Result{}, err
-	}
-	measured := len(prog.Measured)
-	if measured == 0 {
-		measured = prog.NumQubits
-	}
-	state, program, outcomes := StateBytes(prog.NumQubits), programBytes(len(job.QASM), prog), outcomeBytes(measured, job.Shots)
-	need := state + program + outcomes
-	if need > float64(held) {
-		// Waiting for more while holding the parse's share could deadlock with another job doing the same:
-		// give it back, with the program, and parse again once the whole need is held.
-		what := fmt.Sprintf("this job (a %d-qubit state: %s; the program: %s; up to %s of results)",
+	lim.Qubits = min(lim.Qubits, MaxQubits)
+	prog, held, err := ParseWithin(ctx, job.QASM, lim, func(prog *qasm.Program) (float64, string) {
+		state, program, outcomes := StateBytes(prog.NumQubits), ProgramBytes(len(job.QASM), prog), ResultBytes(MeasuredQubits(prog), job.Shots)
+		return state + program + outcomes, fmt.Sprintf("this job (a %d-qubit state: %s; the program: %s; up to %s of results)",
 			prog.NumQubits, Size(state), Size(program), Size(outcomes))
-		prog = nil
-		lim.Memory.sem.Release(held)
-		held = 0
-		if held, err = lim.Memory.acquire(ctx, need, what); err != nil {
-			return quantum.Result{}, err
-		}
-		if prog, err = parse(); err != nil {
-			return quantum.Result{}, err
-		}
-	} else {
-		lim.Memory.sem.Release(held - int64(need))
-		held = int64(need)
+	})
+	var qe *qasm.QubitsError
+	if errors.As(err, &qe) {
+		return quantum.Result{}, fmt.Errorf("the program has %d qubits; this simulator is limited to %d (a %d-qubit state needs %s, a %d-qubit one %s)",
+			qe.Qubits, qe.Limit, qe.Qubits, Size(StateBytes(qe.Qubits)), qe.Limit, Size(StateBytes(qe.Limit)))
 	}
+	if err != nil {
+		return quantum.Result{}, err
+	}
+	defer lim.Memory.Release(held)
 	ops, err := prog.Bind(job.Inputs)
 	if err != nil {
 		return quantum.Result{}, err
