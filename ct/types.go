@@ -89,6 +89,67 @@ type Graph struct {
 	Executor string `json:"executor,omitempty"` // the lattice's default executor
 }
 
+// Validate checks a graph's shape, as the dispatcher does before it accepts one: node ids are their positions,
+// every node kind has its inputs, references point at nodes, and there is no cycle.
+func (g *Graph) Validate() error {
+	n := len(g.Nodes)
+	indeg := make([]int, n)
+	deps := make([][]int, n)
+	for i := range g.Nodes {
+		nd := &g.Nodes[i]
+		if nd.ID != i {
+			return fmt.Errorf("node %d has id %d; ids must be 0..n-1 in order", i, nd.ID)
+		}
+		switch nd.Kind {
+		case KindElectron, KindSublattice:
+			if nd.Entry == "" {
+				return fmt.Errorf("node %d (%s) has no entry", i, nd.Name)
+			}
+		case KindList, KindDict:
+		case KindIndex, KindKey, KindField:
+			if len(nd.Args) != 1 {
+				return fmt.Errorf("node %d (%s) selects from %d inputs; a %s node takes exactly one", i, nd.Name, len(nd.Args), nd.Kind)
+			}
+		default:
+			return fmt.Errorf("node %d has unknown kind %q", i, nd.Kind)
+		}
+		if nd.Retries < 0 || nd.TimeLimit < 0 {
+			return fmt.Errorf("node %d (%s) has a negative retry count or time limit", i, nd.Name)
+		}
+		for _, d := range nd.Deps() {
+			if d < 0 || d >= n {
+				return fmt.Errorf("node %d refers to node %d, which does not exist", i, d)
+			}
+			deps[d] = append(deps[d], i)
+			indeg[i]++
+		}
+	}
+	if o := g.Output.Node; o != nil && (*o < 0 || *o >= n) {
+		return fmt.Errorf("the output refers to node %d, which does not exist", *o)
+	}
+	var queue []int
+	for i, d := range indeg {
+		if d == 0 {
+			queue = append(queue, i)
+		}
+	}
+	seen := 0
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		seen++
+		for _, c := range deps[i] {
+			if indeg[c]--; indeg[c] == 0 {
+				queue = append(queue, c)
+			}
+		}
+	}
+	if seen != n {
+		return fmt.Errorf("the graph has a cycle")
+	}
+	return nil
+}
+
 // Program is the source a worker rebuilds a dispatch's electrons from.
 type Program struct {
 	Source string   `json:"source"`

@@ -190,67 +190,6 @@ func (e *Engine) Close() {
 // ErrBadRequest wraps errors in what a client sent.
 var ErrBadRequest = errors.New("bad request")
 
-// validate checks a graph's shape: node ids are their positions, references point at nodes, and there is no
-// cycle.
-func validate(g *ct.Graph) error {
-	n := len(g.Nodes)
-	indeg := make([]int, n)
-	deps := make([][]int, n)
-	for i := range g.Nodes {
-		nd := &g.Nodes[i]
-		if nd.ID != i {
-			return fmt.Errorf("%w: node %d has id %d; ids must be 0..n-1 in order", ErrBadRequest, i, nd.ID)
-		}
-		switch nd.Kind {
-		case ct.KindElectron, ct.KindSublattice:
-			if nd.Entry == "" {
-				return fmt.Errorf("%w: node %d (%s) has no entry", ErrBadRequest, i, nd.Name)
-			}
-		case ct.KindList, ct.KindDict:
-		case ct.KindIndex, ct.KindKey, ct.KindField:
-			if len(nd.Args) != 1 {
-				return fmt.Errorf("%w: node %d (%s) selects from %d inputs; a %s node takes exactly one", ErrBadRequest, i, nd.Name, len(nd.Args), nd.Kind)
-			}
-		default:
-			return fmt.Errorf("%w: node %d has unknown kind %q", ErrBadRequest, i, nd.Kind)
-		}
-		if nd.Retries < 0 || nd.TimeLimit < 0 {
-			return fmt.Errorf("%w: node %d (%s) has a negative retry count or time limit", ErrBadRequest, i, nd.Name)
-		}
-		for _, d := range nd.Deps() {
-			if d < 0 || d >= n {
-				return fmt.Errorf("%w: node %d refers to node %d, which does not exist", ErrBadRequest, i, d)
-			}
-			deps[d] = append(deps[d], i)
-			indeg[i]++
-		}
-	}
-	if o := g.Output.Node; o != nil && (*o < 0 || *o >= n) {
-		return fmt.Errorf("%w: the output refers to node %d, which does not exist", ErrBadRequest, *o)
-	}
-	var queue []int
-	for i, d := range indeg {
-		if d == 0 {
-			queue = append(queue, i)
-		}
-	}
-	seen := 0
-	for len(queue) > 0 {
-		i := queue[0]
-		queue = queue[1:]
-		seen++
-		for _, c := range deps[i] {
-			if indeg[c]--; indeg[c] == 0 {
-				queue = append(queue, c)
-			}
-		}
-	}
-	if seen != n {
-		return fmt.Errorf("%w: the graph has a cycle", ErrBadRequest)
-	}
-	return nil
-}
-
 // Submit stores a new dispatch durably and starts it; it returns the dispatch id.
 func (e *Engine) Submit(ctx context.Context, req *ct.DispatchRequest) (string, error) {
 	rec, graph, err := newDispatch(req)
@@ -268,8 +207,8 @@ func (e *Engine) Submit(ctx context.Context, req *ct.DispatchRequest) (string, e
 
 // newDispatch checks req and makes its record, a top-level dispatch's, and its graph's JSON.
 func newDispatch(req *ct.DispatchRequest) (results.DispatchRecord, []byte, error) {
-	if err := validate(&req.Graph); err != nil {
-		return results.DispatchRecord{}, nil, err
+	if err := req.Graph.Validate(); err != nil {
+		return results.DispatchRecord{}, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	graph, err := json.Marshal(&req.Graph)
 	if err != nil {
