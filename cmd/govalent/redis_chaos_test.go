@@ -77,7 +77,7 @@ func TestRedisPoolChaos(t *testing.T) {
 func (r *redisSetup) dispatchChaos(t *testing.T, round, n int) (string, string) {
 	t.Helper()
 	runs := filepath.Join(r.dir, fmt.Sprintf("runs%d", round))
-	_, err := r.session.Eval(context.Background(), `
+	return r.dispatchCell(t, `
 import ("fmt"; "os"; "time")
 func mark(i int) {
 	f, _ := os.OpenFile("`+runs+`", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -96,12 +96,7 @@ var chaos = ct.Lattice(func(n int) ct.Future {
 	return total(parts)
 })
 id, err := ct.Dispatch(chaos, `+strconv.Itoa(n)+`)
-if err != nil { panic(err) }`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := r.session.Eval(context.Background(), "id")
-	return v.Value.Interface().(string), runs
+if err != nil { panic(err) }`), runs
 }
 
 func (r *redisSetup) fault(t *testing.T, kind string, rng *rand.Rand) {

@@ -128,7 +128,7 @@ func (r *redisSetup) startDispatcher(t *testing.T) {
 func (r *redisSetup) dispatchWork(t *testing.T, n, ms int) (string, string) {
 	t.Helper()
 	runs := filepath.Join(r.dir, "runs")
-	_, err := r.session.Eval(context.Background(), `
+	return r.dispatchCell(t, `
 import ("fmt"; "os"; "time")
 const runs = "`+runs+`"
 func Work(i int) int {
@@ -147,12 +147,20 @@ var fan = ct.Lattice(func(n int) ct.Future {
 	return sum(parts)
 })
 id, err := ct.Dispatch(fan, `+strconv.Itoa(n)+`)
-if err != nil { panic(err) }`)
+if err != nil { panic(err) }`), runs
+}
+
+// dispatchCell evaluates a cell that dispatches and sets id, and returns the dispatch id.
+func (r *redisSetup) dispatchCell(t *testing.T, src string) string {
+	t.Helper()
+	if _, err := r.session.Eval(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.session.Eval(context.Background(), "id")
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := r.session.Eval(context.Background(), "id")
-	return v.Value.Interface().(string), runs
+	return v.Value.Interface().(string)
 }
 
 // waitForRun waits until the log shows a task started by the worker process with pid.
