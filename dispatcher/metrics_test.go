@@ -2,13 +2,17 @@ package dispatcher_test
 
 import (
 	"bufio"
+	"net"
 	"net/http"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/executors/redisq"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -131,5 +135,45 @@ func TestMetricsNeedTheTokenUnlessOpen(t *testing.T) {
 	open, _ := startEnv(t, dispatcher.Config{MetricsOpen: true})
 	if m := scrape(t, open.url, "Authorization", ""); m["govalent_tasks_started_total"] == nil && m["govalent_dispatches"] == nil {
 		t.Fatal("the open /metrics lacks govalent's metrics")
+	}
+}
+
+// With the Redis pool, the tasks no worker has taken show as its queue's depth.
+func TestMetricsShowRedisQueueDepths(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	redis := exec.Command("/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := redis.Start(); err != nil {
+		t.Fatalf("redis-server (install/test-deps.sh installs it): %v", err)
+	}
+	t.Cleanup(func() { redis.Process.Kill(); redis.Wait() })
+	waitFor(t, "redis-server to listen", 5*time.Second, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	e, _ := startEnv(t, dispatcher.Config{Redis: "redis://127.0.0.1:" + port + "/0", RedisKey: []byte(strings.Repeat("k", redisq.MinKeyLen))})
+	e.cell(`
+func Wait(x int) int { return x }
+var wait = ct.Electron(Wait)
+var waiting = ct.Lattice(func() []ct.Future { return []ct.Future{wait(1), wait(2)} })
+id, err := ct.Dispatch(waiting) // no worker takes its tasks
+`)
+	waitFor(t, "two tasks queued in Redis", 10*time.Second, func() bool {
+		m := scrape(t, e.url)
+		return m["govalent_pool_queue_depth"] != nil && value(t, m, "govalent_pool_queue_depth", "executor", "pool") == 2
+	})
+	m := scrape(t, e.url)
+	if got := value(t, m, "govalent_pool_leased_tasks", "executor", "pool"); got != 0 {
+		t.Fatalf("leased with no worker: %v", got)
+	}
+	if got := value(t, m, "govalent_dispatches", "status", string(ct.StatusRunning)); got != 1 {
+		t.Fatalf("running dispatches: %v", got)
 	}
 }
