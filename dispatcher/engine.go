@@ -55,6 +55,7 @@ type Engine struct {
 	runs     map[string]*run
 	recent   recentRuns // finished runs still in memory, so fetching a result just after the end is cheap
 	hub      *hub
+	tasks    *taskMetrics
 	// Backpressure: at most maxInFlight tasks are handed to each executor at once; the rest wait as node
 	// numbers, their tasks (arguments and all) built only when there is room.
 	maxInFlight int
@@ -96,7 +97,7 @@ type node struct {
 // NewEngine starts the scheduler goroutine.
 func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
 	e := &Engine{store: store, executors: execs, log: log, clock: clockwork.NewRealClock(), wake: make(chan struct{}, 1),
-		runs: map[string]*run{}, hub: newHub(), maxInFlight: defaultMaxInFlight, inFlight: map[string]int{},
+		runs: map[string]*run{}, hub: newHub(), tasks: newTaskMetrics(), maxInFlight: defaultMaxInFlight, inFlight: map[string]int{},
 		held: map[string][]heldTask{}, stopped: make(chan struct{}), loopDone: make(chan struct{})}
 	e.ctx, e.cancelIO = context.WithCancel(context.Background())
 	go e.loop()
@@ -376,6 +377,7 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
 	}
 	name := n.Executor
+	e.tasks.started.WithLabelValues(name).Inc()
 	ex.Submit(t, func(oc executors.Outcome) {
 		e.postFor(r, func() {
 			e.released(name)
@@ -383,6 +385,7 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 				return // a late outcome of an attempt that was already settled
 			}
 			e.settle(r, i, oc)
+			e.tasks.settled(name, oc, n.retryPending) // settle marks a failure it retries as retryPending
 		})
 	})
 }

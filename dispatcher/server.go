@@ -40,6 +40,7 @@ type Config struct {
 	Logger      *slog.Logger
 	// MaxEventSubscribers caps the open event streams (/api/v1/events); 0 means DefaultMaxEventSubscribers.
 	MaxEventSubscribers int
+	MetricsOpen         bool // /metrics answers without the token (a scraper on a trusted network)
 	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
 	// electron's ct.With settings override.
 	ExecutorSettings map[string]map[string]any
@@ -87,7 +88,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		}
 		cfg.WorkerCommand = []string{exe, "worker", "--pipe"}
 	}
-	st, err := results.OpenWith(cfg.DataDir, results.Options{DB: cfg.Database, ObjectStore: cfg.ObjectStore})
+	st, err := results.OpenWith(cfg.DataDir, results.Options{DB: cfg.Database, ObjectStore: cfg.ObjectStore, Log: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +128,11 @@ func (d *Dispatcher) Handler() http.Handler { return d.router }
 func (d *Dispatcher) routes() {
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", d.healthz)
+	if d.cfg.MetricsOpen {
+		r.Handle("/metrics", d.metricsHandler()).Methods(http.MethodGet)
+	} else {
+		r.Handle("/metrics", d.auth(d.metricsHandler())).Methods(http.MethodGet)
+	}
 	// Routes are registered on r itself: gorilla/mux answers 404 instead of 405 for subrouter routes.
 	api := func(method, path string, h http.HandlerFunc) { r.Handle("/api/v1"+path, d.auth(h)).Methods(method) }
 	api(http.MethodPost, "/dispatches", d.createDispatch)

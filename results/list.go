@@ -123,3 +123,23 @@ func (s *Store) Summary(ctx context.Context, failures int) (*Summary, error) {
 	}
 	return sum, nil
 }
+
+// CountByStatus counts the top-level dispatches by status (from an index: cheap enough for every scrape of
+// /metrics).
+func (s *Store) CountByStatus(ctx context.Context) (map[ct.Status]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, count(*) FROM dispatches WHERE parent_id = '' GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	counts := map[ct.Status]int{}
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, err
+		}
+		counts[ct.Status(status)] = n
+	}
+	return counts, rows.Err()
+}

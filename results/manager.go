@@ -8,6 +8,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Manager batches writes into few transactions (group commit): each Save's callback runs once its data is
@@ -23,6 +25,8 @@ type Manager struct {
 	quit chan struct{} // closed by Close: stop retrying
 	done chan struct{}
 	log  *slog.Logger
+	// commitSeconds times the writer's commits that succeed: their large values' uploads and the transaction.
+	commitSeconds prometheus.Histogram
 
 	qmu    sync.Mutex
 	queue  []saveReq // saves the writer has not taken yet
@@ -53,10 +57,18 @@ const (
 
 // NewManager starts the writer goroutine of s.
 func NewManager(s *Store, log *slog.Logger) *Manager {
-	m := &Manager{Store: s, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), log: log}
+	m := &Manager{Store: s, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), log: log,
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "govalent_store_commit_seconds",
+			Help:    "Time to write one group commit of results (large values' uploads and the transaction), of those that succeeded.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms to 16 s
+		})}
 	go m.loop()
 	return m
 }
+
+// CommitLatency is the histogram of the store's commit times, for a metrics registry.
+func (m *Manager) CommitLatency() prometheus.Collector { return m.commitSeconds }
 
 // ErrClosed is what saving after Close gives.
 var ErrClosed = errors.New("results: the store is closed")
@@ -246,5 +258,10 @@ func (m *Manager) commit(pending []saveReq) error {
 		merged.Nodes = append(merged.Nodes, r.batch.Nodes...)
 	}
 	// Not cancelled by Close, which waits for the writes it flushes.
-	return m.Commit(context.Background(), merged)
+	start := time.Now()
+	err := m.Commit(context.Background(), merged)
+	if err == nil {
+		m.commitSeconds.Observe(time.Since(start).Seconds())
+	}
+	return err
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,41 +121,24 @@ type Store struct {
 const InlineLimit = 256 << 10
 
 // nodeColumns are the columns of a node's row after its key (dispatch_id, node_id), in the order of nodeValues
-// and scanNode. A column added here must also be added to databases made before (ALTER TABLE).
-var nodeColumns = []struct{ name, def string }{
-	{"status", "TEXT NOT NULL"}, {"output", "BLOB"}, {"error", "TEXT NOT NULL"}, {"stack", "TEXT NOT NULL"},
-	{"stdout", "TEXT NOT NULL"}, {"stderr", "TEXT NOT NULL"}, {"started", "INTEGER NOT NULL"},
-	{"ended", "INTEGER NOT NULL"}, {"executor", "TEXT NOT NULL"}, {"sub_dispatch_id", "TEXT NOT NULL"},
-	{"attempts", "INTEGER NOT NULL"},
-}
+// and scanNode. A column added here needs a migration that adds it (see migrations/).
+var nodeColumns = []string{"status", "output", "error", "stack", "stdout", "stderr", "started", "ended",
+	"executor", "sub_dispatch_id", "attempts"}
 
 // nodeColumn lists the node columns, each as f makes it.
-func nodeColumn(f func(name, def string) string) string {
+func nodeColumn(f func(name string) string) string {
 	cols := make([]string, len(nodeColumns))
 	for i, c := range nodeColumns {
-		cols[i] = f(c.name, c.def)
+		cols[i] = f(c)
 	}
 	return strings.Join(cols, ", ")
 }
 
-var schema = `
-CREATE TABLE IF NOT EXISTS programs (hash TEXT PRIMARY KEY, source BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS dispatches (
-	id TEXT PRIMARY KEY, root_id TEXT NOT NULL, parent_id TEXT NOT NULL, parent_node INTEGER NOT NULL,
-	name TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER NOT NULL,
-	ended INTEGER NOT NULL, error TEXT NOT NULL, inputs BLOB, result BLOB, program_hash TEXT NOT NULL,
-	graph BLOB, notes TEXT NOT NULL, node_count INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS dispatches_created ON dispatches(created);
-CREATE INDEX IF NOT EXISTS dispatches_status ON dispatches(status);
-CREATE TABLE IF NOT EXISTS nodes (dispatch_id TEXT NOT NULL, node_id INTEGER NOT NULL, ` +
-	nodeColumn(func(name, def string) string { return name + " " + def }) +
-	`, PRIMARY KEY (dispatch_id, node_id)) WITHOUT ROWID;
-`
-
 // Options place a store's parts; the zero value keeps everything in the data directory.
 type Options struct {
-	DB          string // the SQLite file; default DIR/govalent.db
-	ObjectStore string // where large values go: "" for DIR/objects, or s3://bucket/prefix
+	DB          string       // the SQLite file; default DIR/govalent.db
+	ObjectStore string       // where large values go: "" for DIR/objects, or s3://bucket/prefix
+	Log         *slog.Logger // reports schema migrations and their backups; nil for slog.Default()
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -199,7 +183,13 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	s := &Store{db: db, path: opts.DB, file: info, objects: objs, threshold: InlineLimit, corrupt: map[string]bool{}}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
 	err = s.open()
+	if err == nil {
+		err = s.migrate(context.Background(), opts.Log)
+	}
 	if err == nil {
 		err = s.prepare()
 	}
@@ -231,9 +221,6 @@ func (s *Store) open() error {
 	}
 	if err := s.quickCheck(conns[0]); err != nil {
 		return err
-	}
-	if _, err := conns[0].ExecContext(context.Background(), schema); err != nil {
-		return fmt.Errorf("results: creating schema in %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -320,10 +307,10 @@ var nodeArity = 2 + len(nodeColumns)
 // node twice in one statement ends as the later row).
 func upsertNodesSQL(n int) string {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", nodeArity), ",") + ")"
-	return `INSERT INTO nodes(dispatch_id, node_id, ` + nodeColumn(func(name, _ string) string { return name }) +
+	return `INSERT INTO nodes(dispatch_id, node_id, ` + nodeColumn(func(name string) string { return name }) +
 		`) VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") +
 		` ON CONFLICT(dispatch_id, node_id) DO UPDATE SET ` +
-		nodeColumn(func(name, _ string) string { return name + "=excluded." + name })
+		nodeColumn(func(name string) string { return name + "=excluded." + name })
 }
 
 // nodeValues appends r's row, in the order of its key and nodeColumns, with its large values put in the object
@@ -613,7 +600,7 @@ func (s *Store) Program(ctx context.Context, hash string) (string, error) {
 
 // Nodes returns the rows of a dispatch's started nodes.
 func (s *Store) Nodes(ctx context.Context, id string) ([]NodeRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT node_id, `+nodeColumn(func(name, _ string) string { return name })+
+	rows, err := s.db.QueryContext(ctx, `SELECT node_id, `+nodeColumn(func(name string) string { return name })+
 		` FROM nodes WHERE dispatch_id=? ORDER BY node_id`, id)
 	if err != nil {
 		return nil, err

@@ -35,7 +35,8 @@ type config struct {
 	ObjectStore string `toml:"object_store"`
 	DB          string `toml:"db"` // the SQLite file; default <data_dir>/govalent.db
 	// MaxEventSubscribers caps the open event streams (/api/v1/events); 0 means the dispatcher's default.
-	MaxEventSubscribers int `toml:"max_event_subscribers"`
+	MaxEventSubscribers int  `toml:"max_event_subscribers"`
+	MetricsOpen         bool `toml:"metrics_open"` // /metrics answers without the token
 	// Executors are the [executors.NAME] tables: each executor's settings, which ct.With overrides.
 	Executors map[string]map[string]any `toml:"executors"`
 }
@@ -76,6 +77,10 @@ func num(p func(*config) *int) func(*config, string) error {
 	return func(c *config, v string) (err error) { *p(c), err = strconv.Atoi(v); return err }
 }
 
+func boolean(p func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) (err error) { *p(c), err = strconv.ParseBool(v); return err }
+}
+
 var fields = []field{
 	{"host", "address the dispatcher listens on (default 127.0.0.1)", str(func(c *config) *string { return &c.Host })},
 	{"port", "dispatcher port (default 48008)", num(func(c *config) *int { return &c.Port })},
@@ -91,6 +96,7 @@ var fields = []field{
 	{"object-store", "where values over 256 KiB are kept: s3://bucket/prefix (default: the data directory)", str(func(c *config) *string { return &c.ObjectStore })},
 	{"db", "the results database file (default <data-dir>/govalent.db)", str(func(c *config) *string { return &c.DB })},
 	{"max-event-subscribers", "event streams (/api/v1/events) open at once; more are refused with 503 (default 1000)", num(func(c *config) *int { return &c.MaxEventSubscribers })},
+	{"metrics-open", "true: serve /metrics without the token, to a Prometheus on a trusted network (default false)", boolean(func(c *config) *bool { return &c.MetricsOpen })},
 }
 
 func envName(flag string) string {

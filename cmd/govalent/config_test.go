@@ -11,7 +11,7 @@ import (
 // Settings come from flags, then GOVALENT_* variables, then the config file, then defaults.
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "config.toml")
-	os.WriteFile(file, []byte("port = 1111\nworkers = 3\ntoken = \"from-file\"\nredis = \"redis://file:6379/0\"\nmax_event_subscribers = 7\n"), 0o644)
+	os.WriteFile(file, []byte("port = 1111\nworkers = 3\ntoken = \"from-file\"\nredis = \"redis://file:6379/0\"\nmax_event_subscribers = 7\nmetrics_open = true\n"), 0o644)
 	t.Setenv("GOVALENT_CONFIG", file)
 	t.Setenv("GOVALENT_PORT", "2222")
 	t.Setenv("GOVALENT_TOKEN", "from-env")
@@ -24,11 +24,15 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Token != "from-flag" || c.Port != 2222 || c.Workers != 3 || c.Redis != "redis://file:6379/0" || c.Host != "127.0.0.1" || c.MaxEventSubscribers != 7 {
+	if c.Token != "from-flag" || c.Port != 2222 || c.Workers != 3 || c.Redis != "redis://file:6379/0" || c.Host != "127.0.0.1" || c.MaxEventSubscribers != 7 || !c.MetricsOpen {
 		t.Fatalf("%+v", c)
 	}
 	if c.Dispatcher != "http://127.0.0.1:2222" {
 		t.Fatalf("dispatcher %q", c.Dispatcher)
+	}
+	t.Setenv("GOVALENT_METRICS_OPEN", "false")
+	if c, err := s.resolve(); err != nil || c.MetricsOpen {
+		t.Fatalf("GOVALENT_METRICS_OPEN=false over the file: %v %v", c.MetricsOpen, err)
 	}
 	t.Setenv("GOVALENT_WORKERS", "many")
 	if _, err := s.resolve(); err == nil {

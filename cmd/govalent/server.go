@@ -169,7 +169,7 @@ func (c config) newDispatcher(log *slog.Logger) (*dispatcher.Dispatcher, error) 
 	}
 	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile,
 		Redis: c.Redis, RedisKey: key, Logger: log, ObjectStore: c.ObjectStore, Database: c.DB,
-		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers})
+		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers, MetricsOpen: c.MetricsOpen})
 }
 
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
