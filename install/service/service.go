@@ -246,41 +246,51 @@ func Uninstall(o Options) ([]string, error) {
 	return removed, nil
 }
 
-// StartCommands are the commands that load and start what Install wrote.
-func StartCommands(o Options, files []File) []string {
-	if o.manager() == Launchd {
-		return []string{"launchctl bootstrap " + launchdDomain(o) + " " + shellQuote(files[0].Path)}
+// Command is a command line to run.
+type Command []string
+
+func (c Command) String() string {
+	q := make([]string, len(c))
+	for i, w := range c {
+		q[i] = shellQuote(w)
 	}
-	ctl := systemctl(o)
-	unit := "govalent"
-	if o.Worker {
-		unit = "govalent-worker@" + o.queue() // one instance per queue; start more with other names
-	}
-	return []string{ctl + " daemon-reload", ctl + " enable --now " + unit}
+	return strings.Join(q, " ")
 }
 
-// StopCommands stop and disable what an install of o's kind started; they come before Uninstall.
-func StopCommands(o Options) []string {
+// StartCommands are the commands that load and start what Install wrote.
+func StartCommands(o Options, files []File) []Command {
 	if o.manager() == Launchd {
-		units, _, _ := o.dirs()
-		return []string{"launchctl bootout " + launchdDomain(o) + " " + shellQuote(filepath.Join(units, labelPrefix+"dispatcher.plist"))}
+		return []Command{{"launchctl", "bootstrap", launchdDomain(o), files[0].Path}}
 	}
-	return []string{systemctl(o) + " disable --now govalent 'govalent-worker@*'"}
+	unit := DispatcherUnit
+	if o.Worker {
+		unit = "govalent-worker@" + o.queue() + ".service" // one instance per queue; enable more with other names
+	}
+	return []Command{systemctl(o, "daemon-reload"), systemctl(o, "enable", "--now", unit)}
+}
+
+// StopCommands stop what an install of o's kind started; they come before Uninstall, which removes the links
+// that enabled them.
+func StopCommands(o Options) []Command {
+	if o.manager() == Launchd {
+		return []Command{{"launchctl", "bootout", launchdDomain(o) + "/" + labelPrefix + "dispatcher"}}
+	}
+	return []Command{systemctl(o, "stop", DispatcherUnit, "govalent-worker@*.service")}
 }
 
 // ReloadCommands make the manager forget what Uninstall removed.
-func ReloadCommands(o Options) []string {
+func ReloadCommands(o Options) []Command {
 	if o.manager() == Launchd {
 		return nil
 	}
-	return []string{systemctl(o) + " daemon-reload"}
+	return []Command{systemctl(o, "daemon-reload")}
 }
 
-func systemctl(o Options) string {
+func systemctl(o Options, args ...string) Command {
 	if o.System {
-		return "systemctl"
+		return append(Command{"systemctl"}, args...)
 	}
-	return "systemctl --user"
+	return append(Command{"systemctl", "--user"}, args...)
 }
 
 func launchdDomain(o Options) string {

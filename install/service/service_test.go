@@ -266,11 +266,11 @@ func TestOptionsRefused(t *testing.T) {
 
 func TestStartCommands(t *testing.T) {
 	o := Options{Manager: Systemd, Binary: "/bin/govalent"}
-	if got := StartCommands(o, nil); !slices.Equal(got, []string{"systemctl --user daemon-reload", "systemctl --user enable --now govalent"}) {
+	if got := fmt.Sprint(StartCommands(o, nil)); got != "[systemctl --user daemon-reload systemctl --user enable --now govalent.service]" {
 		t.Fatalf("user: %q", got)
 	}
 	o.System, o.Worker, o.Queue = true, true, "gpu"
-	if got := StartCommands(o, nil); !slices.Equal(got, []string{"systemctl daemon-reload", "systemctl enable --now govalent-worker@gpu"}) {
+	if got := fmt.Sprint(StopCommands(o), StartCommands(o, nil)); got != "[systemctl stop govalent.service 'govalent-worker@*.service'] [systemctl daemon-reload systemctl enable --now govalent-worker@gpu.service]" {
 		t.Fatalf("system worker: %q", got)
 	}
 	if ManagerRunning(Options{Root: "/tmp"}) {
