@@ -38,6 +38,9 @@ type config struct {
 	MaxEventSubscribers int `toml:"max_event_subscribers"`
 	// Executors are the [executors.NAME] tables: each executor's settings, which ct.With overrides.
 	Executors map[string]map[string]any `toml:"executors"`
+
+	file    string            // the config file read, if any
+	sources map[string]string // where each field set came from, by flag name: "flag", "env …" or "file"
 }
 
 func defaultDataDir() string {
@@ -93,6 +96,9 @@ var fields = []field{
 	{"max-event-subscribers", "event streams (/api/v1/events) open at once; more are refused with 503 (default 1000)", num(func(c *config) *int { return &c.MaxEventSubscribers })},
 }
 
+// tomlKey is the config file's key of a flag.
+func tomlKey(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
+
 func envName(flag string) string {
 	return "GOVALENT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
@@ -119,16 +125,22 @@ func newSettings(fs *flag.FlagSet) *settings {
 }
 
 func (s *settings) resolve() (config, error) {
-	c := config{Host: "127.0.0.1", Port: 48008, DataDir: defaultDataDir(), LogLevel: "info"}
-	path := *s.configPath
-	explicit := path != ""
+	c := config{Host: "127.0.0.1", Port: 48008, DataDir: defaultDataDir(), LogLevel: "info", sources: map[string]string{}}
+	c.file = *s.configPath
+	explicit := c.file != ""
 	if !explicit {
-		path = defaultConfigPath()
+		c.file = defaultConfigPath()
 	}
-	if path != "" {
-		if _, err := os.Stat(path); err == nil || explicit {
-			if _, err := toml.DecodeFile(path, &c); err != nil {
-				return c, fmt.Errorf("config file %s: %w", path, err)
+	if c.file != "" {
+		if _, err := os.Stat(c.file); err == nil || explicit {
+			md, err := toml.DecodeFile(c.file, &c)
+			if err != nil {
+				return c, fmt.Errorf("config file %s: %w", c.file, err)
+			}
+			for _, f := range fields {
+				if md.IsDefined(tomlKey(f.flag)) {
+					c.sources[f.flag] = "file"
+				}
 			}
 		}
 	}
@@ -137,11 +149,13 @@ func (s *settings) resolve() (config, error) {
 			if err := f.set(&c, v); err != nil {
 				return c, fmt.Errorf("%s: %w", envName(f.flag), err)
 			}
+			c.sources[f.flag] = "env " + envName(f.flag)
 		}
 	}
 	for _, f := range fields {
 		if v, ok := s.flagged[f.flag]; ok {
 			f.set(&c, v) // checked when parsed
+			c.sources[f.flag] = "flag --" + f.flag
 		}
 	}
 	if c.Dispatcher == "" {
