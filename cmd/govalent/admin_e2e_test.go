@@ -97,6 +97,9 @@ func TestDispatcherUnderSystemd(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", cmd, err, out)
 		}
 	}
+	if out, err := govalent(t, nil, append([]string{"logs"}, flags...)...); exitCode(err) != 1 || !strings.Contains(out, "journalctl [--user] -u govalent") {
+		t.Fatalf("logs: %v\n%s", err, out)
+	}
 	if out, _ := govalent(t, nil, append([]string{"status"}, flags...)...); !strings.Contains(out, "running") {
 		t.Fatalf("stop or restart stopped a dispatcher that systemd runs:\n%s", out)
 	}

@@ -229,8 +229,8 @@ func cmdStop(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := underManager(c, "stop"); err != nil {
-		return err
+	if err := underManager(c, "stop it"); err != nil {
+		return fmt.Errorf("%w (systemctl [--user] stop govalent)", err)
 	}
 	data, err := os.ReadFile(pidFile(c))
 	if err != nil {
@@ -322,6 +322,9 @@ func cmdLogs(args []string) error {
 	}
 	f, err := os.Open(logFile(c))
 	if err != nil {
+		if err := underManager(c, "read the log"); err != nil {
+			return fmt.Errorf("%w: journalctl [--user] -u govalent", err)
+		}
 		return fmt.Errorf("no log yet: %w", err)
 	}
 	defer f.Close()

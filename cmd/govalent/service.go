@@ -131,7 +131,7 @@ func underManager(c config, what string) error {
 	if c.client().Status(&rep) != nil || rep.ServiceManager == "" {
 		return nil
 	}
-	return fmt.Errorf("the dispatcher is run by %s: %s it there (systemctl [--user] %s govalent)", rep.ServiceManager, what, what)
+	return fmt.Errorf("the dispatcher is run by %s: %s there", rep.ServiceManager, what)
 }
 
 // cmdRestart stops the dispatcher and starts it again with the settings given, as `start` takes them.
@@ -148,8 +148,8 @@ func cmdRestart(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := underManager(c, "restart"); err != nil {
-		return err
+	if err := underManager(c, "restart it"); err != nil {
+		return fmt.Errorf("%w (systemctl [--user] restart govalent)", err)
 	}
 	if err := cmdStop(args); err != nil {
 		return err
