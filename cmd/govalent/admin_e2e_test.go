@@ -121,7 +121,9 @@ func TestPurgeAndRestart(t *testing.T) {
 	if out, err := govalent(t, env, "run", "../../examples/pipeline.go"); err != nil || !strings.Contains(out, "COMPLETED 770") {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
-	purge := func(args ...string) (string, error) { return govalent(t, nil, append(append([]string{"purge"}, args...), flags...)...) }
+	purge := func(args ...string) (string, error) {
+		return govalent(t, nil, append(append([]string{"purge"}, args...), flags...)...)
+	}
 	if out, err := purge(); exitCode(err) != 2 || !strings.Contains(out, "usage: govalent purge") {
 		t.Fatalf("purge without a filter: %v\n%s", err, out)
 	}
