@@ -219,6 +219,11 @@ func (c *Client) Cancel(id string, nodeIDs ...int) error {
 	return c.do(context.Background(), http.MethodPost, "/api/v1/dispatches/"+url.PathEscape(id)+"/cancel", body, nil)
 }
 
+// Delete removes a finished dispatch and its nodes from the dispatcher's store; a running one is refused.
+func (c *Client) Delete(id string) error {
+	return c.do(context.Background(), http.MethodDelete, "/api/v1/dispatches/"+url.PathEscape(id), nil, nil)
+}
+
 // List returns dispatch summaries (without nodes), newest first.
 func (c *Client) List(status string, limit, offset int) ([]Result, int, error) {
 	q := url.Values{}

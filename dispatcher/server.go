@@ -44,6 +44,8 @@ type Config struct {
 	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
 	// electron's ct.With settings override.
 	ExecutorSettings map[string]map[string]any
+	// ServiceManager says what runs this process ("systemd (unit govalent.service)"), for the status report.
+	ServiceManager string
 }
 
 // Dispatcher is the service: store, executors, scheduler and HTTP API.
@@ -371,6 +373,8 @@ type StatusReport struct {
 	Leased  int64                  `json:"leased,omitempty"`
 	// Storage is set while the result store cannot write
 	Storage *results.Health `json:"storage,omitempty"`
+	// ServiceManager is what runs the dispatcher, as Config.ServiceManager; empty when none does.
+	ServiceManager string `json:"service_manager,omitempty"`
 }
 
 // healthz answers 200 while the dispatcher serves, with "status": "degraded" and the store's condition while
@@ -407,7 +411,7 @@ func (d *Dispatcher) backup(w http.ResponseWriter, r *http.Request) {
 func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
 	rep := StatusReport{PID: os.Getpid(), Uptime: time.Since(d.started).Round(time.Second).String(), DataDir: d.cfg.DataDir,
 		Running: d.engine.Running(), Goroutines: runtime.NumGoroutine(), Storage: d.store.Health(),
-		EventSubscribers: d.engine.hub.subscribers()}
+		EventSubscribers: d.engine.hub.subscribers(), ServiceManager: d.cfg.ServiceManager}
 	for _, name := range d.engine.executorNames() {
 		rep.Executors = append(rep.Executors, d.executors[name].Stats())
 		if p, ok := d.executors[name].(executors.Pool); ok {

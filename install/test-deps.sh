@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and is missing: a C compiler for the race detector, and Jupyter's own
 # clients from Debian (the kernel conformance suite, nbclient/nbconvert, jupyter_client) run with
-# /usr/bin/python3, redis-server for the Redis queue tests, and Chromium for the web UI's browser tests.
+# /usr/bin/python3, redis-server for the Redis queue tests, Chromium for the web UI's browser tests,
+# systemd's systemd-analyze for the generated units (no running systemd needed), and
+# zsh and fish for the completion scripts.
 set -euo pipefail
 
 missing=()
@@ -13,6 +15,9 @@ command -v git >/dev/null || missing+=(git)
 /usr/bin/python3 -c 'import jupyter_kernel_test' 2>/dev/null || missing+=(python3-jupyter-kernel-test)
 /usr/bin/python3 -c 'import nbclient' 2>/dev/null || missing+=(python3-nbclient)
 [ -x /usr/bin/chromium ] || missing+=(chromium) # driven headless by gui/e2e_test.go
+command -v systemd-analyze >/dev/null || missing+=(systemd) # install/service checks its units with verify
+command -v zsh >/dev/null || missing+=(zsh)     # the completion scripts are tried in their shells
+command -v fish >/dev/null || missing+=(fish)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -57,6 +57,11 @@ func cmdStatus(args []string) error {
 		return err
 	}
 	fmt.Printf("govalent dispatcher at %s: running (pid %d, up %s, data in %s)\n", c.Dispatcher, rep.PID, rep.Uptime, rep.DataDir)
+	if rep.ServiceManager != "" {
+		fmt.Printf("run by %s\n", rep.ServiceManager)
+	} else {
+		fmt.Println("run by no service manager (govalent start)")
+	}
 	fmt.Printf("dispatches running: %d\n", rep.Running)
 	if h := rep.Storage; h != nil {
 		fmt.Printf("STORAGE CANNOT WRITE since %s (%d writes held in memory and retried; new dispatches are refused): %s\n",

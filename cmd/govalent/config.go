@@ -39,6 +39,9 @@ type config struct {
 	MetricsOpen         bool `toml:"metrics_open"` // /metrics answers without the token
 	// Executors are the [executors.NAME] tables: each executor's settings, which ct.With overrides.
 	Executors map[string]map[string]any `toml:"executors"`
+
+	file    string            // the config file read, if any
+	sources map[string]string // where each field set came from, by flag name: "flag", "env …" or "file"
 }
 
 func defaultDataDir() string {
@@ -99,6 +102,9 @@ var fields = []field{
 	{"metrics-open", "true: serve /metrics without the token, to a Prometheus on a trusted network (default false)", boolean(func(c *config) *bool { return &c.MetricsOpen })},
 }
 
+// tomlKey is the config file's key of a flag.
+func tomlKey(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
+
 func envName(flag string) string {
 	return "GOVALENT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
@@ -125,16 +131,22 @@ func newSettings(fs *flag.FlagSet) *settings {
 }
 
 func (s *settings) resolve() (config, error) {
-	c := config{Host: "127.0.0.1", Port: 48008, DataDir: defaultDataDir(), LogLevel: "info"}
-	path := *s.configPath
-	explicit := path != ""
+	c := config{Host: "127.0.0.1", Port: 48008, DataDir: defaultDataDir(), LogLevel: "info", sources: map[string]string{}}
+	c.file = *s.configPath
+	explicit := c.file != ""
 	if !explicit {
-		path = defaultConfigPath()
+		c.file = defaultConfigPath()
 	}
-	if path != "" {
-		if _, err := os.Stat(path); err == nil || explicit {
-			if _, err := toml.DecodeFile(path, &c); err != nil {
-				return c, fmt.Errorf("config file %s: %w", path, err)
+	if c.file != "" {
+		if _, err := os.Stat(c.file); err == nil || explicit {
+			md, err := toml.DecodeFile(c.file, &c)
+			if err != nil {
+				return c, fmt.Errorf("config file %s: %w", c.file, err)
+			}
+			for _, f := range fields {
+				if md.IsDefined(tomlKey(f.flag)) {
+					c.sources[f.flag] = "file"
+				}
 			}
 		}
 	}
@@ -143,11 +155,13 @@ func (s *settings) resolve() (config, error) {
 			if err := f.set(&c, v); err != nil {
 				return c, fmt.Errorf("%s: %w", envName(f.flag), err)
 			}
+			c.sources[f.flag] = "env " + envName(f.flag)
 		}
 	}
 	for _, f := range fields {
 		if v, ok := s.flagged[f.flag]; ok {
 			f.set(&c, v) // checked when parsed
+			c.sources[f.flag] = "flag --" + f.flag
 		}
 	}
 	if c.Dispatcher == "" {

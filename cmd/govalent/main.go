@@ -31,6 +31,11 @@ func init() {
 		"run":        {"evaluate a Go file as one notebook cell: run FILE.go", cmdRun},
 		"worker":     {"run tasks (started by the dispatcher with --pipe)", cmdWorker},
 		"kernel":     {"the Jupyter kernel: kernel -f FILE, kernel install|uninstall", cmdKernel},
+		"restart":    {"stop the dispatcher and start it again with the settings given", cmdRestart},
+		"purge":      {"delete finished dispatches: purge --before DATE|AGE and/or --status S [--yes]", cmdPurge},
+		"config":     {"show the settings and where each comes from; config set KEY VALUE", cmdConfig},
+		"service":    {"run the dispatcher or workers under systemd or launchd: service install|uninstall", cmdService},
+		"completion": {"print a shell completion script: completion bash|zsh|fish", cmdCompletion},
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awstask"
 	"github.com/govalent/govalent/executors/redisq"
+	"github.com/govalent/govalent/install/service"
 )
 
 func pidFile(c config) string { return filepath.Join(c.DataDir, "govalent.pid") }
@@ -34,7 +35,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if w == os.Stderr && service.StderrIsJournal() { // the journal stamps each line itself
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func healthy(c config) bool {
@@ -169,7 +179,8 @@ func (c config) newDispatcher(log *slog.Logger) (*dispatcher.Dispatcher, error) 
 	}
 	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile,
 		Redis: c.Redis, RedisKey: key, Logger: log, ObjectStore: c.ObjectStore, Database: c.DB,
-		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers, MetricsOpen: c.MetricsOpen})
+		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers, MetricsOpen: c.MetricsOpen,
+		ServiceManager: service.Current()})
 }
 
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
@@ -218,6 +229,9 @@ func cmdStop(args []string) error {
 	c, err := s.resolve()
 	if err != nil {
 		return err
+	}
+	if err := underManager(c, "stop it"); err != nil {
+		return fmt.Errorf("%w (systemctl [--user] stop govalent)", err)
 	}
 	data, err := os.ReadFile(pidFile(c))
 	if err != nil {
@@ -309,6 +323,9 @@ func cmdLogs(args []string) error {
 	}
 	f, err := os.Open(logFile(c))
 	if err != nil {
+		if err := underManager(c, "read the log"); err != nil {
+			return fmt.Errorf("%w: journalctl [--user] -u govalent", err)
+		}
 		return fmt.Errorf("no log yet: %w", err)
 	}
 	defer f.Close()
