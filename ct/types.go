@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // Status is the state of a dispatch or a node. The names are Covalent's.
@@ -32,68 +34,25 @@ func (s Status) Finished() bool {
 	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
 }
 
-// NodeKind tells the dispatcher how to produce a node's output.
-type NodeKind string
-
-const (
-	KindElectron   NodeKind = "electron"   // user code, run by an executor
-	KindSublattice NodeKind = "sublattice" // a lattice run as a child dispatch
-	KindList       NodeKind = "list"       // collects its arguments into a JSON array
-	KindDict       NodeKind = "dict"       // collects its named arguments into a JSON object
-	KindIndex      NodeKind = "index"      // element Index of its argument
-	KindKey        NodeKind = "key"        // map value at Key of its argument
-	KindField      NodeKind = "field"      // struct field (JSON name Key) of its argument
+// The transport graph's types are package wire's, under the names the SDK has always had.
+type (
+	NodeKind = wire.NodeKind
+	Arg      = wire.Arg
+	Node     = wire.Node
+	Graph    = wire.Graph
+	Program  = wire.Program
+	Duration = wire.Duration
 )
 
-// Arg is one input of a node: either a constant JSON value or the output of another node.
-type Arg struct {
-	Name  string          `json:"name,omitempty"` // parameter name (or dict key for KindDict)
-	Node  *int            `json:"node,omitempty"`
-	Value json.RawMessage `json:"value,omitempty"`
-}
-
-// Node is one vertex of the transport graph.
-type Node struct {
-	ID        int      `json:"node_id"`
-	Name      string   `json:"name"`
-	Kind      NodeKind `json:"kind"`
-	Entry     string   `json:"entry,omitempty"` // program symbol a worker calls (electron, sublattice)
-	Args      []Arg    `json:"args,omitempty"`
-	Index     int      `json:"index,omitempty"` // KindIndex
-	Key       string   `json:"key,omitempty"`   // KindKey, KindField
-	WaitFor   []int    `json:"wait_for,omitempty"`
-	Executor  string   `json:"executor,omitempty"`
-	Queue     string   `json:"queue,omitempty"`
-	Retries   int      `json:"retries,omitempty"`
-	TimeLimit Duration `json:"time_limit,omitempty"`
-	// Settings are the electron's executor settings (ct.With), over the dispatcher's configured ones.
-	Settings map[string]json.RawMessage `json:"settings,omitempty"`
-}
-
-// Deps lists the nodes whose completion n waits for: its inputs and its wait-for edges.
-func (n *Node) Deps() []int {
-	deps := make([]int, 0, len(n.Args)+len(n.WaitFor))
-	for _, a := range n.Args {
-		if a.Node != nil {
-			deps = append(deps, *a.Node)
-		}
-	}
-	return append(deps, n.WaitFor...)
-}
-
-// Graph is a lattice unrolled for concrete arguments.
-type Graph struct {
-	Name     string `json:"name"`
-	Nodes    []Node `json:"nodes"`
-	Output   Arg    `json:"output"`             // what the lattice returned
-	Executor string `json:"executor,omitempty"` // the lattice's default executor
-}
-
-// Program is the source a worker rebuilds a dispatch's electrons from.
-type Program struct {
-	Source string   `json:"source"`
-	Notes  []string `json:"notes,omitempty"` // how captured variables were shipped
-}
+const (
+	KindElectron   = wire.KindElectron
+	KindSublattice = wire.KindSublattice
+	KindList       = wire.KindList
+	KindDict       = wire.KindDict
+	KindIndex      = wire.KindIndex
+	KindKey        = wire.KindKey
+	KindField      = wire.KindField
+)
 
 // DispatchRequest is the body of POST /api/v1/dispatches.
 type DispatchRequest struct {
@@ -226,20 +185,4 @@ func normalizeNumbers(v any) any {
 		}
 	}
 	return v
-}
-
-// Duration is a time.Duration that travels as milliseconds in JSON.
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).Milliseconds())
-}
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var ms int64
-	if err := json.Unmarshal(b, &ms); err != nil {
-		return err
-	}
-	*d = Duration(time.Duration(ms) * time.Millisecond)
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awsbatch"
 	"github.com/govalent/govalent/executors/aws/awslambda"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/quantum"
 	"github.com/govalent/govalent/executors/redisq"
 )
@@ -25,11 +26,11 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 	}
 	execs["awslambda"] = lambda
 	// The [executors.pool] and [executors.local] tables bound what a worker process may send back.
-	poolReply, err := executors.PoolMaxReply("pool", cfg.ExecutorSettings["pool"])
+	poolReply, err := process.MaxReply("pool", cfg.ExecutorSettings["pool"])
 	if err != nil && cfg.Redis == "" {
 		return nil, err
 	}
-	localReply, err := executors.PoolMaxReply("local", cfg.ExecutorSettings["local"])
+	localReply, err := process.MaxReply("local", cfg.ExecutorSettings["local"])
 	if err != nil {
 		return nil, err
 	}
@@ -40,10 +41,10 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 		}
 		execs["pool"] = redisq.NewExecutor("pool", q, cfg.Logger)
 	} else {
-		execs["pool"] = executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand,
+		execs["pool"] = process.NewPool(process.Config{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand,
 			Logger: cfg.Logger, MaxReply: poolReply})
 	}
-	execs["local"] = executors.NewProcessPool(executors.PoolConfig{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand,
+	execs["local"] = process.NewPool(process.Config{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand,
 		Logger: cfg.Logger, MaxReply: localReply})
 	// Quantum electrons run their Go code on the pool, then their circuit.
 	qsim, err := quantum.NewQsim("qsim", execs["pool"], cfg.ExecutorSettings["qsim"], cfg.Logger)

@@ -1,14 +1,13 @@
-// Package executors runs tasks: electrons, and the graph builds of sublattices.
+// Package executors is the contract between the dispatcher and the executors that run its tasks: Executor,
+// Task, Outcome, executor settings and run-time estimates. It depends on little beyond the standard library
+// (the transport graph's types come from ct/wire), so that an executor, the dispatcher and tests can share it
+// without pulling in each other's dependencies.
 //
-// An Executor takes tasks from the dispatcher's scheduler and reports each outcome exactly once. The embedded
-// ones here run user code in worker processes (the `govalent worker --pipe` command), so that a panic, an
-// os.Exit, a crash or an endless loop in an electron cannot take the dispatcher down:
-//
-//   - "pool": a fixed set of long-lived worker processes that cache rebuilt interpreters per program;
-//   - "local": a fresh worker process for every task.
-//
-// The Redis pool (executors/redisq), AWS Batch and Lambda (executors/aws) and the quantum executors
-// (executors/quantum) implement the same interface.
+// An Executor takes tasks from the dispatcher's scheduler and reports each outcome exactly once. The
+// implementations live in their own packages: executors/process (worker processes on this machine: "pool" and
+// "local"), executors/redisq (the Redis worker pool), executors/aws (AWS Batch and Lambda) and
+// executors/circuit (quantum circuits: "qsim" and "braket"); executors/builtins builds the set the dispatcher
+// starts with.
 package executors
 
 import (
@@ -16,7 +15,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // Task is one attempt at running a node.
@@ -24,7 +23,7 @@ type Task struct {
 	ID          string            `json:"id"` // unique per attempt
 	DispatchID  string            `json:"dispatch_id"`
 	NodeID      int               `json:"node_id"`
-	Kind        ct.NodeKind       `json:"kind"` // KindElectron, or KindSublattice to build the child graph
+	Kind        wire.NodeKind     `json:"kind"` // KindElectron, or KindSublattice to build the child graph
 	Entry       string            `json:"entry"`
 	ProgramHash string            `json:"program_hash"`
 	Program     string            `json:"-"` // source, sent to a worker process only once
@@ -48,8 +47,8 @@ type Outcome struct {
 	// Unstarted: the task never started because its start-by time (PoolConfig.StartBy) had passed.
 	Unstarted bool `json:"unstarted,omitempty"`
 	// Graph and Program are a sublattice's child workflow.
-	Graph   *ct.Graph   `json:"graph,omitempty"`
-	Program *ct.Program `json:"program,omitempty"`
+	Graph   *wire.Graph   `json:"graph,omitempty"`
+	Program *wire.Program `json:"program,omitempty"`
 }
 
 // Executor runs tasks.

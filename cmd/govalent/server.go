@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awstask"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
 )
 
@@ -259,7 +259,7 @@ func cmdWorker(args []string) error {
 		return err
 	}
 	if *pipe {
-		return executors.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
+		return process.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
 	}
 	if *once {
 		return awstask.RunURL(context.Background(), *task)

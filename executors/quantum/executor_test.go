@@ -13,6 +13,7 @@ import (
 
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/quantum"
 	"github.com/govalent/govalent/executors/workerbin"
 )
@@ -85,7 +86,7 @@ func task(entry string, args ...string) *executors.Task {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func pool(t *testing.T) executors.Executor {
-	p := executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: 2, Reuse: true,
+	p := process.NewPool(process.Config{Name: "pool", Size: 2, Reuse: true,
 		Command: []string{workerBin, "worker", "--pipe"}, Logger: quiet()})
 	t.Cleanup(func() { p.Close() })
 	return p

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/process"
 )
 
 // WorkerConfig configures a Redis pool worker (`govalent worker --redis URL`).
@@ -33,7 +34,7 @@ type WorkerConfig struct {
 type Worker struct {
 	cfg  WorkerConfig
 	q    *Queue
-	pool *executors.ProcessPool
+	pool *process.Pool
 	host string
 	ctx  context.Context // Run's
 
@@ -88,7 +89,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 		perLease: 1, programs: map[string]string{}, wake: make(chan struct{}, 1),
 		finished: make(chan finished, 1024),
 	}
-	w.pool = executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command,
+	w.pool = process.NewPool(process.Config{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command,
 		Logger: cfg.Logger, StartBy: w.startBy})
 	return w
 }
