@@ -7,8 +7,8 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/aws/awsfake"
-	"github.com/govalent/govalent/results/objects/s3test"
+	"github.com/govalent/govalent/internal/testkit/awsfake"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 )
 
 // awsEnv is a dispatcher whose awsbatch executor talks to a fake of the Batch API (jobs run the real govalent

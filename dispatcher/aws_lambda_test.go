@@ -9,7 +9,7 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/aws/awsfake"
+	"github.com/govalent/govalent/internal/testkit/awsfake"
 )
 
 // Electrons on awslambda run through the real handler (cmd/govalent-lambda, driven by a fake of the Lambda

@@ -7,7 +7,7 @@ import (
 	"github.com/govalent/govalent/executors/aws/awsbatch"
 	"github.com/govalent/govalent/executors/aws/awslambda"
 	"github.com/govalent/govalent/executors/process"
-	"github.com/govalent/govalent/executors/quantum"
+	"github.com/govalent/govalent/executors/circuit"
 	"github.com/govalent/govalent/executors/redisq"
 )
 
@@ -39,7 +39,7 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 		if err != nil {
 			return nil, err
 		}
-		execs["pool"] = redisq.NewExecutor("pool", q, cfg.Logger)
+		execs["pool"] = redisq.NewPool("pool", q, cfg.Logger)
 	} else {
 		execs["pool"] = process.NewPool(process.Config{Name: "pool", Size: cfg.Workers, Reuse: true, Command: cfg.WorkerCommand,
 			Logger: cfg.Logger, MaxReply: poolReply})
@@ -47,12 +47,12 @@ func newExecutors(cfg Config) (map[string]executors.Executor, error) {
 	execs["local"] = process.NewPool(process.Config{Name: "local", Size: runtime.NumCPU(), Reuse: false, Command: cfg.WorkerCommand,
 		Logger: cfg.Logger, MaxReply: localReply})
 	// Quantum electrons run their Go code on the pool, then their circuit.
-	qsim, err := quantum.NewQsim("qsim", execs["pool"], cfg.ExecutorSettings["qsim"], cfg.Logger)
+	qsim, err := circuit.NewQsim("qsim", execs["pool"], cfg.ExecutorSettings["qsim"], cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	execs["qsim"] = qsim
-	braket, err := quantum.NewBraket("braket", execs["pool"], cfg.ExecutorSettings["braket"], cfg.Logger)
+	braket, err := circuit.NewBraket("braket", execs["pool"], cfg.ExecutorSettings["braket"], cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

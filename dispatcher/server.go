@@ -404,7 +404,7 @@ func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
 		EventSubscribers: d.engine.hub.subscribers()}
 	for _, name := range d.engine.executorNames() {
 		rep.Executors = append(rep.Executors, d.executors[name].Stats())
-		if p, ok := d.executors[name].(executors.Pool); ok {
+		if p, ok := d.executors[name].(executors.RemoteWorkers); ok {
 			ws, err := p.Workers(r.Context())
 			if err == nil {
 				rep.Workers = append(rep.Workers, ws...)

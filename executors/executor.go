@@ -83,9 +83,9 @@ type WorkerInfo struct {
 	LastHeartbeat time.Time `json:"last_heartbeat"` // server time; set by Heartbeat, ignored on input
 }
 
-// Pool is implemented by executors whose workers run elsewhere and take tasks from named queues; status pages
+// RemoteWorkers is implemented by executors whose workers run elsewhere and take tasks from named queues; status pages
 // show what it reports.
-type Pool interface {
+type RemoteWorkers interface {
 	Workers(ctx context.Context) ([]WorkerInfo, error)
 	Depths(ctx context.Context) (queues map[string]int64, leased int64, err error)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/interp"
 	"github.com/govalent/govalent/results"
 )

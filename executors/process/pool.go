@@ -1,3 +1,7 @@
+// Package process runs tasks in worker processes on this machine, so that a panic, an os.Exit, a crash or an
+// endless loop in an electron cannot take the dispatcher down. Pool is the dispatcher's side (the "pool" and
+// "local" executors, and each `govalent worker --redis`); ServePipe and RunOnce are the worker's side
+// (`govalent worker --pipe`, and the AWS job runner), which rebuilds programs with package interp.
 package process
 
 import (

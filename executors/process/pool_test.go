@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 
 	"github.com/govalent/govalent/executors"
 )

@@ -22,7 +22,7 @@ type WorkerConfig struct {
 	Logger      *slog.Logger
 }
 
-// Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's ProcessPool, so
+// Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's process.Pool, so
 // user code is as isolated as on the dispatcher's machine), keeping their leases alive while they run.
 //
 // A task starts only while its lease is surely held: every lease comes with a time until which Redis cannot

@@ -1,4 +1,4 @@
-package quantum_test
+package circuit_test
 
 import (
 	"encoding/json"
@@ -14,8 +14,8 @@ import (
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/process"
-	"github.com/govalent/govalent/executors/quantum"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 )
 
 var workerBin string
@@ -92,8 +92,8 @@ func pool(t *testing.T) executors.Executor {
 	return p
 }
 
-func qsimExec(t *testing.T, defaults map[string]any) *quantum.Executor {
-	e, err := quantum.NewQsim("qsim", pool(t), defaults, quiet())
+func qsimExec(t *testing.T, defaults map[string]any) *circuit.Runner {
+	e, err := circuit.NewQsim("qsim", pool(t), defaults, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestQsimErrors(t *testing.T) {
 			t.Errorf("%s: error %q, want %q", tc.tk.Entry, o.Error, tc.want)
 		}
 	}
-	if _, err := quantum.NewQsim("qsim", pool(t), map[string]any{"max_qubits": 0}, quiet()); err == nil {
+	if _, err := circuit.NewQsim("qsim", pool(t), map[string]any{"max_qubits": 0}, quiet()); err == nil {
 		t.Error("a bad configured setting should fail at start")
 	}
 }
@@ -263,7 +263,7 @@ func TestQsimMemoryIsTheOperators(t *testing.T) {
 		{"memory": -1},
 		{"max_gates": 0},
 	} {
-		if _, err := quantum.NewQsim("qsim", pool(t), bad, quiet()); err == nil {
+		if _, err := circuit.NewQsim("qsim", pool(t), bad, quiet()); err == nil {
 			t.Errorf("configuration %v: accepted", bad)
 		}
 	}
