@@ -6,8 +6,8 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awsbatch"
 	"github.com/govalent/govalent/executors/aws/awslambda"
-	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
 )
 

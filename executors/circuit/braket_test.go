@@ -14,8 +14,8 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit"
 	"github.com/govalent/govalent/internal/testkit/braketfake"
-	"github.com/govalent/govalent/results/objects"
 	"github.com/govalent/govalent/internal/testkit/s3test"
+	"github.com/govalent/govalent/results/objects"
 )
 
 const sv1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"

@@ -13,8 +13,8 @@ import (
 
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/internal/testkit/workerbin"
 )
 
