@@ -22,6 +22,7 @@ import (
 
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors/aws/awstask"
+	"github.com/govalent/govalent/executors/builtins"
 	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
 )
@@ -167,9 +168,12 @@ func (c config) newDispatcher(log *slog.Logger) (*dispatcher.Dispatcher, error) 
 			return nil, err
 		}
 	}
-	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile,
-		Redis: c.Redis, RedisKey: key, Logger: log, ObjectStore: c.ObjectStore, Database: c.DB,
-		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers})
+	execs, err := builtins.New(builtins.Config{Workers: c.Workers, Redis: c.Redis, RedisKey: key, Settings: c.Executors, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Executors: execs, Token: c.Token, TokenFile: c.TokenFile,
+		Logger: log, ObjectStore: c.ObjectStore, Database: c.DB, MaxEventSubscribers: c.MaxEventSubscribers})
 }
 
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
