@@ -18,12 +18,20 @@ import (
 	"github.com/govalent/govalent/ct/wire"
 )
 
+// The kinds of task (Task.Kind). Electrons and sublattices are the graph's node kinds; a chunk is the Redis
+// pool's batch of electron tasks (its Args are the member tasks), which only its workers see.
+const (
+	KindElectron                 = wire.KindElectron   // run the electron's code; the output is its result
+	KindSublattice               = wire.KindSublattice // run the lattice's code to build the child graph (Outcome.Graph)
+	KindChunk      wire.NodeKind = "chunk"
+)
+
 // Task is one attempt at running a node.
 type Task struct {
 	ID          string            `json:"id"` // unique per attempt
 	DispatchID  string            `json:"dispatch_id"`
 	NodeID      int               `json:"node_id"`
-	Kind        wire.NodeKind     `json:"kind"` // KindElectron, or KindSublattice to build the child graph
+	Kind        wire.NodeKind     `json:"kind"` // KindElectron, KindSublattice or KindChunk
 	Entry       string            `json:"entry"`
 	ProgramHash string            `json:"program_hash"`
 	Program     string            `json:"-"` // source, sent to a worker process only once

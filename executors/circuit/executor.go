@@ -37,7 +37,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/govalent/govalent/ct"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit/qasm"
@@ -88,7 +87,7 @@ func newExecutor(name string, inner executors.Executor, defaults map[string]any,
 
 // Submit implements executors.Executor.
 func (e *Runner) Submit(t *executors.Task, done func(executors.Outcome)) {
-	if t.Kind != ct.KindElectron { // a sublattice's graph is built like anywhere else
+	if t.Kind != executors.KindElectron { // a sublattice's graph is built like anywhere else
 		e.inner.Submit(t, done)
 		return
 	}

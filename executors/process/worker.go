@@ -365,7 +365,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 		return oc
 	}
 	switch t.Kind {
-	case "sublattice":
+	case executors.KindSublattice:
 		g, prog, err := s.BuildSublattice(t.Entry, t.Args)
 		if err != nil {
 			oc.Error = err.Error()

@@ -375,7 +375,7 @@ func (e *Pool) takeSendable(limit int, now time.Time) (batch []*executors.Task, 
 }
 
 func (e *Pool) sendable(t *executors.Task, now time.Time) bool {
-	if t.Kind != "electron" || t.TimeLimit > 0 {
+	if t.Kind != executors.KindElectron || t.TimeLimit > 0 {
 		return true // never chunked
 	}
 	if _, known := e.runs.Estimate(t); known {

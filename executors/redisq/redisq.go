@@ -533,7 +533,7 @@ func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task
 			return nil, &EncodeError{TaskID: t.ID, Err: err}
 		}
 		members := ""
-		if t.Kind == chunkKind {
+		if t.Kind == executors.KindChunk {
 			ids, err := memberIDs(t)
 			if err != nil {
 				return nil, &EncodeError{TaskID: t.ID, Err: err}

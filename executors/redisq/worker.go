@@ -201,14 +201,14 @@ func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 		return
 	}
 	tasks := []*executors.Task{&t}
-	if t.Kind == chunkKind {
+	if t.Kind == executors.KindChunk {
 		if tasks, err = chunkMembers(&t); err != nil {
 			now := time.Now()
 			w.report1(ctx, l, executors.Outcome{Error: err.Error(), Start: now, End: now})
 			return
 		}
 	}
-	lr := &leaseRun{lease: l, ids: make([]string, len(tasks)), tasks: tasks, chunk: t.Kind == chunkKind, done: make([]bool, len(tasks)), left: len(tasks),
+	lr := &leaseRun{lease: l, ids: make([]string, len(tasks)), tasks: tasks, chunk: t.Kind == executors.KindChunk, done: make([]bool, len(tasks)), left: len(tasks),
 		valid: taken.Add(w.validFor())}
 	if lr.chunk {
 		lr.outs = make([]memberOutcome, len(tasks))
