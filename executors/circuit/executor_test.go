@@ -76,7 +76,7 @@ func Long(gates int) string {
 var seq atomic.Int64
 
 func task(entry string, args ...string) *executors.Task {
-	t := &executors.Task{ID: fmt.Sprintf("t%d", seq.Add(1)), Kind: "electron", Entry: entry, ProgramHash: "q1", Program: program}
+	t := &executors.Task{ID: fmt.Sprintf("t%d", seq.Add(1)), Kind: executors.KindElectron, Entry: entry, ProgramHash: "q1", Program: program}
 	for _, a := range args {
 		t.Args = append(t.Args, json.RawMessage(a))
 	}

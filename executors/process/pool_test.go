@@ -47,7 +47,7 @@ var taskSeq int
 
 func task(entry string, args ...string) *executors.Task {
 	taskSeq++
-	t := &executors.Task{ID: fmt.Sprintf("t%d", taskSeq), Kind: "electron", Entry: entry, ProgramHash: "p1", Program: program}
+	t := &executors.Task{ID: fmt.Sprintf("t%d", taskSeq), Kind: executors.KindElectron, Entry: entry, ProgramHash: "p1", Program: program}
 	for _, a := range args {
 		t.Args = append(t.Args, json.RawMessage(a))
 	}

@@ -121,7 +121,7 @@ func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); retur
 `
 
 func chunkTask(id, entry, arg string) *executors.Task {
-	return &executors.Task{ID: id, Kind: "electron", Entry: entry, ProgramHash: results.ProgramHash(chunkProgram), Program: chunkProgram,
+	return &executors.Task{ID: id, Kind: executors.KindElectron, Entry: entry, ProgramHash: results.ProgramHash(chunkProgram), Program: chunkProgram,
 		Args: []json.RawMessage{json.RawMessage(arg)}}
 }
 

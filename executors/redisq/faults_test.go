@@ -32,7 +32,7 @@ func Mark(path string, i int, ms int) int {
 `
 
 func markTask(id, path string, i, ms int) *executors.Task {
-	return &executors.Task{ID: id, Kind: "electron", Entry: "Mark", ProgramHash: results.ProgramHash(markProgram), Program: markProgram,
+	return &executors.Task{ID: id, Kind: executors.KindElectron, Entry: "Mark", ProgramHash: results.ProgramHash(markProgram), Program: markProgram,
 		Args: []json.RawMessage{json.RawMessage(strconv.Quote(path)), json.RawMessage(strconv.Itoa(i)), json.RawMessage(strconv.Itoa(ms))}}
 }
 
