@@ -52,7 +52,7 @@ type Outcome struct {
 	Start     time.Time       `json:"start"`
 	End       time.Time       `json:"end"`
 	Cancelled bool            `json:"cancelled,omitempty"`
-	// Unstarted: the task never started because its start-by time (PoolConfig.StartBy) had passed.
+	// Unstarted: the task never started because its start-by time (process.Config.StartBy) had passed.
 	Unstarted bool `json:"unstarted,omitempty"`
 	// Graph and Program are a sublattice's child workflow.
 	Graph   *wire.Graph   `json:"graph,omitempty"`

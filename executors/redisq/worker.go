@@ -27,7 +27,7 @@ type WorkerConfig struct {
 //
 // A task starts only while its lease is surely held: every lease comes with a time until which Redis cannot
 // hand it to anyone else (its expiry, as of the last Dequeue or Extend, less a margin), and the task's process
-// checks that time right before the task's body runs (PoolConfig.StartBy), whether it was waiting in this
+// checks that time right before the task's body runs (process.Config.StartBy), whether it was waiting in this
 // worker's backlog, in a chunk, or pipelined in a process. A task that finds it passed (the worker was paused,
 // or cut off from Redis) is parked until the next Extend tells whether the lease is still held: if so it starts,
 // if not the lease's unfinished tasks are stopped and nothing of it is reported.

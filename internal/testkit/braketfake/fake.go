@@ -2,7 +2,7 @@
 // service. It serves CreateQuantumTask, GetQuantumTask and CancelQuantumTask on loopback, refuses requests
 // without a SigV4 Authorization header for the braket service, runs each task's OpenQASM program with the qsim
 // simulator, and writes a results.json in Braket's gate_model_task_result v1 schema to the task's S3 output
-// location (any S3-protocol server the standard AWS configuration points at, e.g. results/objects/s3test).
+// location (any S3-protocol server the standard AWS configuration points at, e.g. internal/testkit/s3test).
 //
 // A task advances one status per GetQuantumTask call (CREATED, QUEUED, RUNNING, then COMPLETED or FAILED), so
 // tests see every transition without timers; Hold keeps tasks QUEUED, FailWith makes them fail.
