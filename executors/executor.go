@@ -45,8 +45,14 @@ type Task struct {
 // Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.
 type Outcome struct {
 	Output    json.RawMessage `json:"output,omitempty"`
-	Error     string          `json:"error,omitempty"`
+	Error     string          `json:"error,omitempty"` // the message, which the dispatcher stores as the node's error
 	Stack     string          `json:"stack,omitempty"`
+	// ErrorKind, Retryable and ErrorCell describe Error where the executor knows them, so that they survive
+	// the trip between processes with it: what failed, whether running the task again could help, and where
+	// in the user's cells ("cell3:5").
+	ErrorKind ErrorKind `json:"error_kind,omitempty"`
+	Retryable bool      `json:"retryable,omitempty"`
+	ErrorCell string    `json:"error_cell,omitempty"`
 	Stdout    string          `json:"stdout,omitempty"`
 	Stderr    string          `json:"stderr,omitempty"`
 	Start     time.Time       `json:"start"`
@@ -58,6 +64,16 @@ type Outcome struct {
 	Graph   *wire.Graph   `json:"graph,omitempty"`
 	Program *wire.Program `json:"program,omitempty"`
 }
+
+// ErrorKind says what an Outcome's Error is.
+type ErrorKind string
+
+const (
+	ErrorUser      ErrorKind = "user"       // the electron returned an error or panicked
+	ErrorCrash     ErrorKind = "crash"      // the process running it died or misbehaved (os.Exit, a crash)
+	ErrorTimeLimit ErrorKind = "time_limit" // it ran past Task.TimeLimit
+	ErrorSettings  ErrorKind = "settings"   // its executor settings are wrong: running it again cannot help
+)
 
 // Executor runs tasks.
 type Executor interface {

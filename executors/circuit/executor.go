@@ -95,7 +95,7 @@ func (e *Runner) Submit(t *executors.Task, done func(executors.Outcome)) {
 	settings := e.defaults.Merge(t.Settings)
 	// Bad settings fail the node before its code runs.
 	if err := e.check(t.Settings, settings); err != nil {
-		done(executors.Outcome{Error: err.Error(), Start: start, End: time.Now()})
+		done(executors.Outcome{Error: err.Error(), ErrorKind: executors.ErrorSettings, Start: start, End: time.Now()})
 		return
 	}
 	e.mu.Lock()

@@ -219,17 +219,18 @@ func (s *suite) outcomeOnce() {
 	}
 }
 
+// An electron's error is its task's, and says it is the electron's (the kind survives encoding).
 func (s *suite) failure() {
 	oc := s.run(s.task("Fail", "no good"))
-	if !strings.Contains(oc.Error, "failed: no good") || oc.Cancelled || oc.Output != nil {
+	if !strings.Contains(oc.Error, "failed: no good") || oc.ErrorKind != executors.ErrorUser || oc.Cancelled || oc.Output != nil {
 		s.t.Fatalf("a failing electron: %+v", oc)
 	}
 }
 
-// A panic fails its task only, with the panic's value, and the executor goes on.
+// A panic fails its task only, with the panic's value and stack, and the executor goes on.
 func (s *suite) panicking() {
 	oc := s.run(s.task("Panic", "boom"))
-	if !strings.Contains(oc.Error, "boom") || oc.Cancelled {
+	if !strings.Contains(oc.Error, "boom") || oc.ErrorKind != executors.ErrorUser || oc.Stack == "" || oc.Cancelled {
 		s.t.Fatalf("a panicking electron: %+v", oc)
 	}
 	s.wantOutput(s.run(s.task("Echo", "after")), "after")

@@ -353,18 +353,18 @@ func (s *slot) await() {
 	select {
 	case r, ok := <-proc.replies:
 		if !ok {
-			s.died(fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
+			s.died(executors.ErrorCrash, fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
 			return
 		}
 		proc.held.Release(r.size)
 		if r.err != nil { // its stream cannot be trusted past this point
 			proc.kill()
-			s.died(fmt.Sprintf("executor %s: %v; the process was replaced", s.pool.name, r.err))
+			s.died(executors.ErrorCrash, fmt.Sprintf("executor %s: %v; the process was replaced", s.pool.name, r.err))
 			return
 		}
 		if r.ID != head.job.task.ID {
 			proc.kill()
-			s.died(fmt.Sprintf("worker process answered for task %q while running %q", r.ID, head.job.task.ID))
+			s.died(executors.ErrorCrash, fmt.Sprintf("worker process answered for task %q while running %q", r.ID, head.job.task.ID))
 			return
 		}
 		s.settleFirst(r.Outcome)
@@ -372,7 +372,7 @@ func (s *slot) await() {
 		s.interrupted()
 	case <-timeout:
 		proc.kill()
-		s.died(fmt.Sprintf("time limit of %s exceeded", head.job.task.TimeLimit))
+		s.died(executors.ErrorTimeLimit, fmt.Sprintf("time limit of %s exceeded", head.job.task.TimeLimit))
 	}
 }
 
@@ -396,9 +396,9 @@ func (s *slot) settleFirst(oc executors.Outcome) {
 	}
 }
 
-// died settles the running task with msg: its process is gone.
-func (s *slot) died(msg string) {
-	s.abandon(executors.Outcome{Error: msg, Start: s.inflight[0].started, End: time.Now()})
+// died settles the running task with msg: its process is gone. A crash may not happen again elsewhere.
+func (s *slot) died(kind executors.ErrorKind, msg string) {
+	s.abandon(executors.Outcome{Error: msg, ErrorKind: kind, Retryable: kind == executors.ErrorCrash, Start: s.inflight[0].started, End: time.Now()})
 }
 
 // abandon settles the running task with oc and requeues the ones waiting behind it, after its process was

@@ -332,3 +332,23 @@ func TestPoolMaxReply(t *testing.T) {
 		}
 	}
 }
+
+// A failure's kind, whether a retry could help, and its place in the user's cells come back with its message.
+func TestErrorsSayWhatFailed(t *testing.T) {
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	defer p.Close()
+	const cells = "package main\n\n/*line cell3:1:1*/func P() int {\n\tpanic(\"boom\")\n}\n"
+	panicky := &executors.Task{ID: "cells-panic", Kind: executors.KindElectron, Entry: "P", ProgramHash: "p2", Program: cells}
+	slow := task("Sleep", "60000")
+	slow.TimeLimit = 300 * time.Millisecond
+	out := run(p, panicky, task("Crash"), slow)
+	if oc := out[0]; oc.ErrorKind != executors.ErrorUser || oc.Retryable || oc.ErrorCell != "cell3:2" {
+		t.Errorf("a panic in a cell: kind %q retryable %v cell %q (%s / %s)", oc.ErrorKind, oc.Retryable, oc.ErrorCell, oc.Error, oc.Stack)
+	}
+	if oc := out[1]; oc.ErrorKind != executors.ErrorCrash || !oc.Retryable {
+		t.Errorf("a crash: kind %q retryable %v", oc.ErrorKind, oc.Retryable)
+	}
+	if oc := out[2]; oc.ErrorKind != executors.ErrorTimeLimit || oc.Retryable {
+		t.Errorf("over the time limit: kind %q retryable %v", oc.ErrorKind, oc.Retryable)
+	}
+}

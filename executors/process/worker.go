@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -368,7 +369,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 	case executors.KindSublattice:
 		g, prog, err := s.BuildSublattice(t.Entry, t.Args)
 		if err != nil {
-			oc.Error = err.Error()
+			oc.Error, oc.ErrorKind = err.Error(), executors.ErrorUser
 			return oc
 		}
 		oc.Graph, oc.Program = g, &prog
@@ -377,7 +378,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 		if err != nil {
 			oc.Error = err.Error()
 			if te, ok := err.(*interp.TaskError); ok {
-				oc.Stack = te.Stack
+				oc.Stack, oc.ErrorKind, oc.ErrorCell = te.Stack, executors.ErrorUser, cellOf(te.Stack)
 			}
 			return oc
 		}
@@ -386,9 +387,20 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.goroutineErr != "" {
-		oc.Output, oc.Graph, oc.Program, oc.Error = nil, nil, nil, w.goroutineErr
+		oc.Output, oc.Graph, oc.Program, oc.Error, oc.ErrorKind = nil, nil, nil, w.goroutineErr, executors.ErrorUser
 	}
 	return oc
+}
+
+// cellPos matches the interpreted frame a stack starts with ("cell3:5:2: panic: ...").
+var cellPos = regexp.MustCompile(`^(cell\d+:\d+):\d+: `)
+
+// cellOf is where in the user's cells a stack starts, or "".
+func cellOf(stack string) string {
+	if m := cellPos.FindStringSubmatch(stack); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // RunOnce runs one task (with its Program) in this process, as `govalent worker --once` does for the AWS
