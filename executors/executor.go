@@ -44,20 +44,20 @@ type Task struct {
 
 // Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.
 type Outcome struct {
-	Output    json.RawMessage `json:"output,omitempty"`
-	Error     string          `json:"error,omitempty"` // the message, which the dispatcher stores as the node's error
-	Stack     string          `json:"stack,omitempty"`
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"` // the message, which the dispatcher stores as the node's error
+	Stack  string          `json:"stack,omitempty"`
 	// ErrorKind, Retryable and ErrorCell describe Error where the executor knows them, so that they survive
 	// the trip between processes with it: what failed, whether running the task again could help, and where
 	// in the user's cells ("cell3:5").
 	ErrorKind ErrorKind `json:"error_kind,omitempty"`
 	Retryable bool      `json:"retryable,omitempty"`
 	ErrorCell string    `json:"error_cell,omitempty"`
-	Stdout    string          `json:"stdout,omitempty"`
-	Stderr    string          `json:"stderr,omitempty"`
-	Start     time.Time       `json:"start"`
-	End       time.Time       `json:"end"`
-	Cancelled bool            `json:"cancelled,omitempty"`
+	Stdout    string    `json:"stdout,omitempty"`
+	Stderr    string    `json:"stderr,omitempty"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Cancelled bool      `json:"cancelled,omitempty"`
 	// Unstarted: the task never started because its start-by time (process.Config.StartBy) had passed.
 	Unstarted bool `json:"unstarted,omitempty"`
 	// Graph and Program are a sublattice's child workflow.
