@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct/quantum"
-	"github.com/govalent/govalent/executors/quantum/qsim"
+	"github.com/govalent/govalent/executors/circuit/qsim"
 )
 
 // copyTime is how long one parallel copy of src into dst takes.

@@ -3,6 +3,8 @@ package ct
 import (
 	"encoding/json"
 	"os"
+
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // Transfer is one file an electron's worker moves: from a local path, s3://bucket/key or http(s):// URL to
@@ -24,7 +26,7 @@ const (
 )
 
 // FilesSetting is the executor setting (ct.With key) that carries an electron's transfers to its worker.
-const FilesSetting = "files"
+const FilesSetting = wire.FilesSetting
 
 // FilesEnv is the environment variable through which the worker tells the electron (and the processes it
 // starts) which local files arrived, as a JSON array of paths; ArrivedFiles reads it.

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // Status is the state of a dispatch or a node. The names are Covalent's.
@@ -32,129 +34,25 @@ func (s Status) Finished() bool {
 	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
 }
 
-// NodeKind tells the dispatcher how to produce a node's output.
-type NodeKind string
-
-const (
-	KindElectron   NodeKind = "electron"   // user code, run by an executor
-	KindSublattice NodeKind = "sublattice" // a lattice run as a child dispatch
-	KindList       NodeKind = "list"       // collects its arguments into a JSON array
-	KindDict       NodeKind = "dict"       // collects its named arguments into a JSON object
-	KindIndex      NodeKind = "index"      // element Index of its argument
-	KindKey        NodeKind = "key"        // map value at Key of its argument
-	KindField      NodeKind = "field"      // struct field (JSON name Key) of its argument
+// The transport graph's types are package wire's, under the names the SDK has always had.
+type (
+	NodeKind = wire.NodeKind
+	Arg      = wire.Arg
+	Node     = wire.Node
+	Graph    = wire.Graph
+	Program  = wire.Program
+	Duration = wire.Duration
 )
 
-// Arg is one input of a node: either a constant JSON value or the output of another node.
-type Arg struct {
-	Name  string          `json:"name,omitempty"` // parameter name (or dict key for KindDict)
-	Node  *int            `json:"node,omitempty"`
-	Value json.RawMessage `json:"value,omitempty"`
-}
-
-// Node is one vertex of the transport graph.
-type Node struct {
-	ID        int      `json:"node_id"`
-	Name      string   `json:"name"`
-	Kind      NodeKind `json:"kind"`
-	Entry     string   `json:"entry,omitempty"` // program symbol a worker calls (electron, sublattice)
-	Args      []Arg    `json:"args,omitempty"`
-	Index     int      `json:"index,omitempty"` // KindIndex
-	Key       string   `json:"key,omitempty"`   // KindKey, KindField
-	WaitFor   []int    `json:"wait_for,omitempty"`
-	Executor  string   `json:"executor,omitempty"`
-	Queue     string   `json:"queue,omitempty"`
-	Retries   int      `json:"retries,omitempty"`
-	TimeLimit Duration `json:"time_limit,omitempty"`
-	// Settings are the electron's executor settings (ct.With), over the dispatcher's configured ones.
-	Settings map[string]json.RawMessage `json:"settings,omitempty"`
-}
-
-// Deps lists the nodes whose completion n waits for: its inputs and its wait-for edges.
-func (n *Node) Deps() []int {
-	deps := make([]int, 0, len(n.Args)+len(n.WaitFor))
-	for _, a := range n.Args {
-		if a.Node != nil {
-			deps = append(deps, *a.Node)
-		}
-	}
-	return append(deps, n.WaitFor...)
-}
-
-// Graph is a lattice unrolled for concrete arguments.
-type Graph struct {
-	Name     string `json:"name"`
-	Nodes    []Node `json:"nodes"`
-	Output   Arg    `json:"output"`             // what the lattice returned
-	Executor string `json:"executor,omitempty"` // the lattice's default executor
-}
-
-// Validate checks a graph's shape, as the dispatcher does before it accepts one: node ids are their positions,
-// every node kind has its inputs, references point at nodes, and there is no cycle.
-func (g *Graph) Validate() error {
-	n := len(g.Nodes)
-	indeg := make([]int, n)
-	deps := make([][]int, n)
-	for i := range g.Nodes {
-		nd := &g.Nodes[i]
-		if nd.ID != i {
-			return fmt.Errorf("node %d has id %d; ids must be 0..n-1 in order", i, nd.ID)
-		}
-		switch nd.Kind {
-		case KindElectron, KindSublattice:
-			if nd.Entry == "" {
-				return fmt.Errorf("node %d (%s) has no entry", i, nd.Name)
-			}
-		case KindList, KindDict:
-		case KindIndex, KindKey, KindField:
-			if len(nd.Args) != 1 {
-				return fmt.Errorf("node %d (%s) selects from %d inputs; a %s node takes exactly one", i, nd.Name, len(nd.Args), nd.Kind)
-			}
-		default:
-			return fmt.Errorf("node %d has unknown kind %q", i, nd.Kind)
-		}
-		if nd.Retries < 0 || nd.TimeLimit < 0 {
-			return fmt.Errorf("node %d (%s) has a negative retry count or time limit", i, nd.Name)
-		}
-		for _, d := range nd.Deps() {
-			if d < 0 || d >= n {
-				return fmt.Errorf("node %d refers to node %d, which does not exist", i, d)
-			}
-			deps[d] = append(deps[d], i)
-			indeg[i]++
-		}
-	}
-	if o := g.Output.Node; o != nil && (*o < 0 || *o >= n) {
-		return fmt.Errorf("the output refers to node %d, which does not exist", *o)
-	}
-	var queue []int
-	for i, d := range indeg {
-		if d == 0 {
-			queue = append(queue, i)
-		}
-	}
-	seen := 0
-	for len(queue) > 0 {
-		i := queue[0]
-		queue = queue[1:]
-		seen++
-		for _, c := range deps[i] {
-			if indeg[c]--; indeg[c] == 0 {
-				queue = append(queue, c)
-			}
-		}
-	}
-	if seen != n {
-		return fmt.Errorf("the graph has a cycle")
-	}
-	return nil
-}
-
-// Program is the source a worker rebuilds a dispatch's electrons from.
-type Program struct {
-	Source string   `json:"source"`
-	Notes  []string `json:"notes,omitempty"` // how captured variables were shipped
-}
+const (
+	KindElectron   = wire.KindElectron
+	KindSublattice = wire.KindSublattice
+	KindList       = wire.KindList
+	KindDict       = wire.KindDict
+	KindIndex      = wire.KindIndex
+	KindKey        = wire.KindKey
+	KindField      = wire.KindField
+)
 
 // DispatchRequest is the body of POST /api/v1/dispatches.
 type DispatchRequest struct {
@@ -287,20 +185,4 @@ func normalizeNumbers(v any) any {
 		}
 	}
 	return v
-}
-
-// Duration is a time.Duration that travels as milliseconds in JSON.
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).Milliseconds())
-}
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var ms int64
-	if err := json.Unmarshal(b, &ms); err != nil {
-		return err
-	}
-	*d = Duration(time.Duration(ms) * time.Millisecond)
-	return nil
 }

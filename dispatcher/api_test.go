@@ -139,7 +139,7 @@ func TestAPIToken(t *testing.T) {
 	// A token file others can read is refused, not trusted.
 	loose := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(loose, []byte("abc\n"), 0o644)
-	if _, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), TokenFile: loose}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), TokenFile: loose, Executors: testExecutors(t, nil)}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("loose token file: %v", err)
 	}
 }

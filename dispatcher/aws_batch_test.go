@@ -7,8 +7,8 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/aws/awsfake"
-	"github.com/govalent/govalent/results/objects/s3test"
+	"github.com/govalent/govalent/internal/testkit/awsfake"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 )
 
 // awsEnv is a dispatcher whose awsbatch executor talks to a fake of the Batch API (jobs run the real govalent
@@ -19,10 +19,12 @@ type awsEnv struct {
 	s3    *s3test.Server
 	batch *awsfake.Batch
 	cfg   dispatcher.Config
-	stop  func() // stops the dispatcher early
+	// settings are the [executors.NAME] tables of every dispatcher start
+	settings map[string]map[string]any
+	stop     func() // stops the dispatcher early
 }
 
-func newAWSEnv(t *testing.T, cfg dispatcher.Config) *awsEnv {
+func newAWSEnv(t *testing.T, cfg dispatcher.Config, settings map[string]map[string]any) *awsEnv {
 	t.Helper()
 	s3 := s3test.Start(t, "team")
 	fake := awsfake.StartBatch(t, map[string]string{"govalent": workerBinary, "sh": "/bin/sh"}, "jobs")
@@ -30,23 +32,28 @@ func newAWSEnv(t *testing.T, cfg dispatcher.Config) *awsEnv {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir() // kept across restarts of the dispatcher
 	}
-	if cfg.ExecutorSettings == nil {
-		cfg.ExecutorSettings = map[string]map[string]any{}
+	if settings == nil {
+		settings = map[string]map[string]any{}
 	}
-	cfg.ExecutorSettings["awsbatch"] = map[string]any{
+	settings["awsbatch"] = map[string]any{
 		"s3": "s3://team/govalent", "job_queue": "jobs", "image": "example/govalent:latest",
 		"poll": "20ms", "max_poll": "200ms", "vcpu": 1,
 	}
-	e := &awsEnv{t: t, s3: s3, batch: fake, cfg: cfg}
+	e := &awsEnv{t: t, s3: s3, batch: fake, cfg: cfg, settings: settings}
 	e.env, e.stop = e.start()
 	return e
 }
 
-// start runs a dispatcher on e.cfg with a fresh interpreter session, stopped when the test ends or by stop.
-func (e *awsEnv) start() (*env, func()) { return startEnv(e.t, e.cfg) }
+// start runs a dispatcher on e.cfg and fresh executors with a fresh interpreter session, stopped when the test
+// ends or by stop.
+func (e *awsEnv) start() (*env, func()) {
+	cfg := e.cfg
+	cfg.Executors = testExecutors(e.t, e.settings)
+	return startEnv(e.t, cfg)
+}
 
 func TestAWSBatchWorkflow(t *testing.T) {
-	e := newAWSEnv(t, dispatcher.Config{})
+	e := newAWSEnv(t, dispatcher.Config{}, nil)
 	e.cell(`
 import (
 	"errors"
@@ -93,7 +100,7 @@ bad, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return fail("input") }
 // What Batch reports goes on the node: a job that died without an outcome, a queue that does not exist, a
 // misspelt setting.
 func TestAWSBatchFailuresAreNodeErrors(t *testing.T) {
-	e := newAWSEnv(t, dispatcher.Config{})
+	e := newAWSEnv(t, dispatcher.Config{}, nil)
 	e.cell(`
 import "time"
 func One() int { return 1 }
@@ -142,7 +149,7 @@ id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return nap() }))
 }
 
 func TestAWSBatchCancelTerminatesTheJob(t *testing.T) {
-	e := newAWSEnv(t, dispatcher.Config{})
+	e := newAWSEnv(t, dispatcher.Config{}, nil)
 	id := e.dispatchNap()
 	waitFor(t, "the Batch job to run", 30*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
@@ -165,7 +172,7 @@ func TestAWSBatchCancelTerminatesTheJob(t *testing.T) {
 // When Batch stops answering, the node fails after a bounded number of status checks instead of waiting forever.
 func TestAWSBatchOutageFailsTheNode(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "1") // each status check fails at once instead of after the SDK's own retries
-	e := newAWSEnv(t, dispatcher.Config{})
+	e := newAWSEnv(t, dispatcher.Config{}, nil)
 	id := e.dispatchNap()
 	waitFor(t, "the Batch job to run", 30*time.Second, func() bool {
 		jobs := e.batch.Jobs()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/aws/awsfake"
+	"github.com/govalent/govalent/internal/testkit/awsfake"
 )
 
 // Electrons on awslambda run through the real handler (cmd/govalent-lambda, driven by a fake of the Lambda
@@ -23,9 +23,9 @@ func TestAWSLambdaWorkflow(t *testing.T) {
 		"govalent-worker": {Bootstrap: bootstrap, Environment: map[string]string{"GOVALENT_BIN": workerBinary}},
 	})
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", fake.URL)
-	e := newAWSEnv(t, dispatcher.Config{ExecutorSettings: map[string]map[string]any{"awslambda": {
+	e := newAWSEnv(t, dispatcher.Config{}, map[string]map[string]any{"awslambda": {
 		"s3": "s3://team/lambda", "function": "govalent-worker", "poll": "20ms", "max_poll": "200ms",
-	}}})
+	}})
 	e.cell(`
 import (
 	"errors"

@@ -22,7 +22,7 @@ func TestMixedWorkflowOutlivesTheDataDirectory(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "govalent.db")
 	report := filepath.Join(t.TempDir(), "report.txt")
 	t.Setenv(filetransfer.DirsEnv, filepath.Dir(report)) // the pool's workers may upload from there
-	e := newAWSEnv(t, dispatcher.Config{DataDir: dataDir, Database: db, ObjectStore: "s3://team/results"})
+	e := newAWSEnv(t, dispatcher.Config{DataDir: dataDir, Database: db, ObjectStore: "s3://team/results"}, nil)
 	ctx := context.Background()
 	bucket, err := objects.NewS3(ctx, "s3://team")
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 	"github.com/govalent/govalent/results"
-	"github.com/govalent/govalent/results/objects/s3test"
 	"github.com/jonboulle/clockwork"
 )
 

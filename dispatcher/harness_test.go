@@ -12,7 +12,9 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/builtins"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/interp"
 )
 
@@ -20,6 +22,18 @@ import (
 var workerBinary string
 
 func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
+
+// testExecutors builds the built-in executors as `govalent start` does, with two pool processes of the test
+// binary and the given [executors.NAME] tables.
+func testExecutors(t *testing.T, settings map[string]map[string]any) map[string]executors.Executor {
+	t.Helper()
+	execs, err := builtins.New(builtins.Config{Workers: 2, WorkerCommand: []string{workerBinary, "worker", "--pipe"},
+		Settings: settings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return execs
+}
 
 type env struct {
 	t    *testing.T
@@ -38,18 +52,15 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// startEnv is newEnv with cfg (its unset data dir, workers, worker command, body limit and logger filled in);
-// stop ends the dispatcher before the test does.
+// startEnv is newEnv with cfg (its unset data dir, executors, body limit and logger filled in); stop ends the
+// dispatcher before the test does.
 func startEnv(t *testing.T, cfg dispatcher.Config) (e *env, stop func()) {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	if cfg.Workers == 0 {
-		cfg.Workers = 2
-	}
-	if cfg.WorkerCommand == nil {
-		cfg.WorkerCommand = []string{workerBinary, "worker", "--pipe"}
+	if cfg.Executors == nil {
+		cfg.Executors = testExecutors(t, nil)
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 8 << 20

@@ -78,7 +78,7 @@ func (c dispatchCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // executorCollector reports each executor's load (executors.Stats) and, for worker pools, their queue depths
-// and leased tasks (executors.Pool), read at each scrape.
+// and leased tasks (executors.RemoteWorkers), read at each scrape.
 type executorCollector struct{ execs map[string]executors.Executor }
 
 var (
@@ -106,7 +106,7 @@ func (c executorCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(workersDesc, float64(st.Workers), name)
 		gauge(busyDesc, float64(st.Busy), name)
 		gauge(queuedDesc, float64(st.Queued), name)
-		p, ok := ex.(executors.Pool)
+		p, ok := ex.(executors.RemoteWorkers)
 		if !ok {
 			continue
 		}

@@ -2,6 +2,8 @@ package dispatcher_test
 
 import (
 	"bufio"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/executors/builtins"
 	"github.com/govalent/govalent/executors/redisq"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -158,7 +161,13 @@ func TestMetricsShowRedisQueueDepths(t *testing.T) {
 		}
 		return err == nil
 	})
-	e, _ := startEnv(t, dispatcher.Config{Redis: "redis://127.0.0.1:" + port + "/0", RedisKey: []byte(strings.Repeat("k", redisq.MinKeyLen))})
+	execs, err := builtins.New(builtins.Config{Workers: 1, WorkerCommand: []string{workerBinary, "worker", "--pipe"},
+		Redis: "redis://127.0.0.1:" + port + "/0", RedisKey: []byte(strings.Repeat("k", redisq.MinKeyLen)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := startEnv(t, dispatcher.Config{Executors: execs})
 	e.cell(`
 func Wait(x int) int { return x }
 var wait = ct.Electron(Wait)

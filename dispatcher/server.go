@@ -25,25 +25,21 @@ import (
 
 // Config configures a dispatcher.
 type Config struct {
-	DataDir       string
-	Workers       int      // processes of the embedded pool; 0 means one per CPU
-	WorkerCommand []string // how to start a worker process; default: this executable with "worker --pipe"
-	MaxBody       int64    // largest request body accepted; 0 means 256 MiB
+	DataDir string
+	// Executors run the tasks, by the name electrons pick them with (executors/builtins builds the usual set);
+	// the dispatcher closes them when it closes, or when New fails.
+	Executors map[string]executors.Executor
+	MaxBody   int64 // largest request body accepted; 0 means 256 MiB
 	// Token is the credential every API request needs ("Authorization: Bearer <token>", or the web UI's
 	// session cookie). When empty it is read from TokenFile, which is created on the first start.
 	Token       string
 	TokenFile   string // "" for credential.TokenPath()
-	RedisKey    []byte // authenticates tasks and outcomes on Redis (redisq.LoadKey)
-	Redis       string // when set (redis://host:port/db), the "pool" executor is the Redis worker pool
 	ObjectStore string // where values over the inline limit go: "" for DataDir/objects, or s3://bucket/prefix
 	Database    string // the SQLite file; "" for DataDir/govalent.db
 	Logger      *slog.Logger
 	// MaxEventSubscribers caps the open event streams (/api/v1/events); 0 means DefaultMaxEventSubscribers.
 	MaxEventSubscribers int
 	MetricsOpen         bool // /metrics answers without the token (a scraper on a trusted network)
-	// ExecutorSettings are the [executors.NAME] tables of the config file: each executor's defaults, which an
-	// electron's ct.With settings override.
-	ExecutorSettings map[string]map[string]any
 	// ServiceManager says what runs this process ("systemd (unit govalent.service)"), for the status report.
 	ServiceManager string
 }
@@ -59,13 +55,21 @@ type Dispatcher struct {
 	logins    *loginCodes
 }
 
-// New opens the store, starts the executors and the scheduler, and resumes unfinished dispatches.
+// New opens the store, starts the scheduler on cfg.Executors, and resumes unfinished dispatches.
 func New(cfg Config) (*Dispatcher, error) {
+	owned := false // once d owns the executors, d.Close closes them
+	defer func() {
+		if !owned {
+			for _, ex := range cfg.Executors {
+				ex.Close()
+			}
+		}
+	}()
+	if cfg.Executors[DefaultExecutor] == nil {
+		return nil, fmt.Errorf("no %q executor", DefaultExecutor)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.NumCPU()
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 256 << 20
@@ -83,24 +87,13 @@ func New(cfg Config) (*Dispatcher, error) {
 		}
 		cfg.Token = tok
 	}
-	if len(cfg.WorkerCommand) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		cfg.WorkerCommand = []string{exe, "worker", "--pipe"}
-	}
 	st, err := results.OpenWith(cfg.DataDir, results.Options{DB: cfg.Database, ObjectStore: cfg.ObjectStore, Log: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	store := results.NewManager(st, cfg.Logger)
-	execs, err := newExecutors(cfg)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	d := &Dispatcher{cfg: cfg, store: store, executors: execs, engine: NewEngine(store, execs, cfg.Logger), started: time.Now(), logins: newLoginCodes()}
+	d := &Dispatcher{cfg: cfg, store: store, executors: cfg.Executors, engine: NewEngine(store, cfg.Executors, cfg.Logger), started: time.Now(), logins: newLoginCodes()}
+	owned = true
 	d.engine.hub.max = cfg.MaxEventSubscribers // before any request can subscribe
 	n, err := d.engine.Resume(context.Background())
 	if err != nil {
@@ -414,7 +407,7 @@ func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
 		EventSubscribers: d.engine.hub.subscribers(), ServiceManager: d.cfg.ServiceManager}
 	for _, name := range d.engine.executorNames() {
 		rep.Executors = append(rep.Executors, d.executors[name].Stats())
-		if p, ok := d.executors[name].(executors.Pool); ok {
+		if p, ok := d.executors[name].(executors.RemoteWorkers); ok {
 			ws, err := p.Workers(r.Context())
 			if err == nil {
 				rep.Workers = append(rep.Workers, ws...)

@@ -226,7 +226,7 @@ func TestDamagedDatabaseStopsTheStart(t *testing.T) {
 	}
 	f.WriteAt([]byte(strings.Repeat("\xa5", 4096)), 3*4096) // a table page
 	f.Close()
-	_, err = dispatcher.New(dispatcher.Config{DataDir: e.dir, WorkerCommand: []string{workerBinary, "worker", "--pipe"}})
+	_, err = dispatcher.New(dispatcher.Config{DataDir: e.dir, Executors: testExecutors(t, nil)})
 	if err == nil || !strings.Contains(err.Error(), db+" is damaged") || !strings.Contains(err.Error(), "govalent backup") {
 		t.Fatalf("start on a damaged database: %v", err)
 	}

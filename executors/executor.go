@@ -1,14 +1,13 @@
-// Package executors runs tasks: electrons, and the graph builds of sublattices.
+// Package executors is the contract between the dispatcher and the executors that run its tasks: Executor,
+// Task, Outcome, executor settings and run-time estimates. It depends on little beyond the standard library
+// (the transport graph's types come from ct/wire), so that an executor, the dispatcher and tests can share it
+// without pulling in each other's dependencies.
 //
-// An Executor takes tasks from the dispatcher's scheduler and reports each outcome exactly once. The embedded
-// ones here run user code in worker processes (the `govalent worker --pipe` command), so that a panic, an
-// os.Exit, a crash or an endless loop in an electron cannot take the dispatcher down:
-//
-//   - "pool": a fixed set of long-lived worker processes that cache rebuilt interpreters per program;
-//   - "local": a fresh worker process for every task.
-//
-// The Redis pool (executors/redisq), AWS Batch and Lambda (executors/aws) and the quantum executors
-// (executors/quantum) implement the same interface.
+// An Executor takes tasks from the dispatcher's scheduler and reports each outcome exactly once. The
+// implementations live in their own packages: executors/process (worker processes on this machine: "pool" and
+// "local"), executors/redisq (the Redis worker pool), executors/aws (AWS Batch and Lambda) and
+// executors/circuit (quantum circuits: "qsim" and "braket"); executors/builtins builds the set the dispatcher
+// starts with.
 package executors
 
 import (
@@ -16,7 +15,15 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/wire"
+)
+
+// The kinds of task (Task.Kind). Electrons and sublattices are the graph's node kinds; a chunk is the Redis
+// pool's batch of electron tasks (its Args are the member tasks), which only its workers see.
+const (
+	KindElectron                 = wire.KindElectron   // run the electron's code; the output is its result
+	KindSublattice               = wire.KindSublattice // run the lattice's code to build the child graph (Outcome.Graph)
+	KindChunk      wire.NodeKind = "chunk"
 )
 
 // Task is one attempt at running a node.
@@ -24,7 +31,7 @@ type Task struct {
 	ID          string            `json:"id"` // unique per attempt
 	DispatchID  string            `json:"dispatch_id"`
 	NodeID      int               `json:"node_id"`
-	Kind        ct.NodeKind       `json:"kind"` // KindElectron, or KindSublattice to build the child graph
+	Kind        wire.NodeKind     `json:"kind"` // KindElectron, KindSublattice or KindChunk
 	Entry       string            `json:"entry"`
 	ProgramHash string            `json:"program_hash"`
 	Program     string            `json:"-"` // source, sent to a worker process only once
@@ -37,20 +44,36 @@ type Task struct {
 
 // Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.
 type Outcome struct {
-	Output    json.RawMessage `json:"output,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	Stack     string          `json:"stack,omitempty"`
-	Stdout    string          `json:"stdout,omitempty"`
-	Stderr    string          `json:"stderr,omitempty"`
-	Start     time.Time       `json:"start"`
-	End       time.Time       `json:"end"`
-	Cancelled bool            `json:"cancelled,omitempty"`
-	// Unstarted: the task never started because its start-by time (PoolConfig.StartBy) had passed.
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"` // the message, which the dispatcher stores as the node's error
+	Stack  string          `json:"stack,omitempty"`
+	// ErrorKind, Retryable and ErrorCell describe Error where the executor knows them, so that they survive
+	// the trip between processes with it: what failed, whether running the task again could help, and where
+	// in the user's cells ("cell3:5").
+	ErrorKind ErrorKind `json:"error_kind,omitempty"`
+	Retryable bool      `json:"retryable,omitempty"`
+	ErrorCell string    `json:"error_cell,omitempty"`
+	Stdout    string    `json:"stdout,omitempty"`
+	Stderr    string    `json:"stderr,omitempty"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Cancelled bool      `json:"cancelled,omitempty"`
+	// Unstarted: the task never started because its start-by time (process.Config.StartBy) had passed.
 	Unstarted bool `json:"unstarted,omitempty"`
 	// Graph and Program are a sublattice's child workflow.
-	Graph   *ct.Graph   `json:"graph,omitempty"`
-	Program *ct.Program `json:"program,omitempty"`
+	Graph   *wire.Graph   `json:"graph,omitempty"`
+	Program *wire.Program `json:"program,omitempty"`
 }
+
+// ErrorKind says what an Outcome's Error is.
+type ErrorKind string
+
+const (
+	ErrorUser      ErrorKind = "user"       // the electron returned an error or panicked
+	ErrorCrash     ErrorKind = "crash"      // the process running it died or misbehaved (os.Exit, a crash)
+	ErrorTimeLimit ErrorKind = "time_limit" // it ran past Task.TimeLimit
+	ErrorSettings  ErrorKind = "settings"   // its executor settings are wrong: running it again cannot help
+)
 
 // Executor runs tasks.
 type Executor interface {
@@ -84,9 +107,9 @@ type WorkerInfo struct {
 	LastHeartbeat time.Time `json:"last_heartbeat"` // server time; set by Heartbeat, ignored on input
 }
 
-// Pool is implemented by executors whose workers run elsewhere and take tasks from named queues; status pages
+// RemoteWorkers is implemented by executors whose workers run elsewhere and take tasks from named queues; status pages
 // show what it reports.
-type Pool interface {
+type RemoteWorkers interface {
 	Workers(ctx context.Context) ([]WorkerInfo, error)
 	Depths(ctx context.Context) (queues map[string]int64, leased int64, err error)
 }

@@ -7,7 +7,7 @@ import (
 	"math"
 
 	"github.com/dustin/go-humanize"
-	"github.com/govalent/govalent/executors/filetransfer"
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // Settings are an executor's configured settings (its [executors.NAME] table), under which each electron's
@@ -39,7 +39,7 @@ func (s Settings) Merge(own map[string]json.RawMessage) []byte {
 	for k, v := range own {
 		m[k] = v
 	}
-	delete(m, filetransfer.SettingKey)
+	delete(m, wire.FilesSetting)
 	b, _ := json.Marshal(m) // RawMessages from json.Marshal and from the engine are valid JSON
 	return b
 }

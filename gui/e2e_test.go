@@ -16,7 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/builtins"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/interp"
 	"github.com/govalent/govalent/results"
 )
@@ -24,6 +26,17 @@ import (
 var workerBinary string
 
 func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
+
+// testExecutors builds the built-in executors with n pool processes of the test binary.
+func testExecutors(t testing.TB, n int) map[string]executors.Executor {
+	t.Helper()
+	execs, err := builtins.New(builtins.Config{Workers: n, WorkerCommand: []string{workerBinary, "worker", "--pipe"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return execs
+}
 
 const chromium = "/usr/bin/chromium"
 
@@ -135,7 +148,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	}
 	t.Cleanup(func() { logf.Close() })
 	log := slog.New(slog.NewTextHandler(logf, nil))
-	d, err := dispatcher.New(dispatcher.Config{DataDir: dir, Workers: 2, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Logger: log})
+	d, err := dispatcher.New(dispatcher.Config{DataDir: dir, Executors: testExecutors(t, 2), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +524,7 @@ outerID, _ := ct.Dispatch(outer)
 
 	t.Run("Token", func(t *testing.T) {
 		b.t = t
-		d, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), Workers: 1, WorkerCommand: []string{workerBinary, "worker", "--pipe"}, Token: "s3cret",
+		d, err := dispatcher.New(dispatcher.Config{DataDir: t.TempDir(), Executors: testExecutors(t, 1), Token: "s3cret",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 )
 
 var binary string

@@ -13,8 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 	"github.com/govalent/govalent/results/objects"
-	"github.com/govalent/govalent/results/objects/s3test"
 )
 
 // With an S3 object store and the database outside the data directory, the data directory holds nothing a

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/govalent/govalent/results/objects/s3test"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 )
 
 // The object store, the database path and the [executors.NAME] tables come from the config file; the first

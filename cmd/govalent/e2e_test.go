@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/interp"
 )
 

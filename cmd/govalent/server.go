@@ -21,8 +21,9 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/dispatcher"
-	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awstask"
+	"github.com/govalent/govalent/executors/builtins"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
 	"github.com/govalent/govalent/install/service"
 )
@@ -177,10 +178,13 @@ func (c config) newDispatcher(log *slog.Logger) (*dispatcher.Dispatcher, error) 
 			return nil, err
 		}
 	}
-	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Workers: c.Workers, Token: c.Token, TokenFile: c.TokenFile,
-		Redis: c.Redis, RedisKey: key, Logger: log, ObjectStore: c.ObjectStore, Database: c.DB,
-		ExecutorSettings: c.Executors, MaxEventSubscribers: c.MaxEventSubscribers, MetricsOpen: c.MetricsOpen,
-		ServiceManager: service.Current()})
+	execs, err := builtins.New(builtins.Config{Workers: c.Workers, Redis: c.Redis, RedisKey: key, Settings: c.Executors, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Executors: execs, Token: c.Token, TokenFile: c.TokenFile,
+		Logger: log, ObjectStore: c.ObjectStore, Database: c.DB, MaxEventSubscribers: c.MaxEventSubscribers,
+		MetricsOpen: c.MetricsOpen, ServiceManager: service.Current()})
 }
 
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
@@ -273,7 +277,7 @@ func cmdWorker(args []string) error {
 		return err
 	}
 	if *pipe {
-		return executors.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
+		return process.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
 	}
 	if *once {
 		return awstask.RunURL(context.Background(), *task)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors/filetransfer"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 	"github.com/govalent/govalent/results/objects"
-	"github.com/govalent/govalent/results/objects/s3test"
 )
 
 func settings(t *testing.T, ts ...ct.Transfer) map[string]json.RawMessage {

@@ -17,7 +17,6 @@ import (
 // cancelled, each has its own outcome) and completes the chunk once with all their outcomes. The chunk is the
 // unit of hand-off: if its worker dies, all of its members run again elsewhere.
 const (
-	chunkKind   = "chunk"
 	chunkPrefix = "chunk/"
 )
 
@@ -33,7 +32,7 @@ func isChunk(taskID string) bool { return strings.HasPrefix(taskID, chunkPrefix)
 
 // newChunk packs members (same program and queue) into one task.
 func newChunk(members []*executors.Task) (*executors.Task, error) {
-	c := &executors.Task{ID: chunkPrefix + uuid.NewString(), Kind: chunkKind, ProgramHash: members[0].ProgramHash, Program: members[0].Program,
+	c := &executors.Task{ID: chunkPrefix + uuid.NewString(), Kind: executors.KindChunk, ProgramHash: members[0].ProgramHash, Program: members[0].Program,
 		Queue: members[0].Queue, Args: make([]json.RawMessage, len(members))}
 	for i, m := range members {
 		b, err := json.Marshal(m)
@@ -100,7 +99,7 @@ func memberOutcomes(oc executors.Outcome, memberIDs []string) []memberOutcome {
 // chunkable tells how many tasks of t's electron may share a chunk (1: t goes alone).
 func chunkable(r executors.RunTimes, t *executors.Task) int {
 	est, ok := r.Estimate(t)
-	if !ok || est >= chunkShort || t.Kind != "electron" || t.TimeLimit > 0 {
+	if !ok || est >= chunkShort || t.Kind != executors.KindElectron || t.TimeLimit > 0 {
 		return 1
 	}
 	return min(chunkMax, max(1, int(chunkBudget/max(est, time.Microsecond))))

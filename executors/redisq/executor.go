@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Executor is the dispatcher's side of the Redis pool: it queues tasks in Redis for `govalent worker --redis`
+// Pool is the dispatcher's side of the Redis pool: it queues tasks in Redis for `govalent worker --redis`
 // processes on any machine, reads their outcomes from the results stream, and recovers the tasks of workers
 // whose leases expired.
 //
@@ -25,7 +25,7 @@ import (
 // it waits for that completion; only a task whose completion was read and lost runs again. What the executor has
 // in Redis is checked against Redis every reconcileEvery and whenever Redis lost its data (Queue.Epoch): what
 // Redis no longer holds is queued again.
-type Executor struct {
+type Pool struct {
 	name string
 	q    *Queue
 	log  *slog.Logger
@@ -68,10 +68,10 @@ const ackDelay = 10 * time.Second
 // reconcileEvery is how often the tasks in Redis are checked against what Redis holds.
 const reconcileEvery = 10 * time.Second
 
-// NewExecutor starts reading results and recovering expired leases.
-func NewExecutor(name string, q *Queue, log *slog.Logger) *Executor {
+// NewPool starts reading results and recovering expired leases.
+func NewPool(name string, q *Queue, log *slog.Logger) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Executor{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: executors.RunTimes{},
+	e := &Pool{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: executors.RunTimes{},
 		probes: map[string]*probe{}, unsent: map[string]bool{}, sending: map[string]bool{}, sent: map[string]bool{}, cancelWake: make(chan struct{}, 1),
 		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}), cursor: "0",
 		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
@@ -101,7 +101,7 @@ const maxOrphans = 100_000
 // Submit implements executors.Executor: tasks wait in memory until the sender goroutine queues them in Redis,
 // in batches, keeping at most maxInRedis of them there (backpressure for very large workflows). A task whose
 // completion has already been read (it finished while the dispatcher was restarting) is done at once.
-func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
+func (e *Pool) Submit(t *executors.Task, done func(executors.Outcome)) {
 	e.mu.Lock()
 	if o, ok := e.orphans[t.ID]; ok {
 		delete(e.orphans, t.ID)
@@ -116,7 +116,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	e.wakeSender()
 }
 
-func (e *Executor) wakeSender() {
+func (e *Pool) wakeSender() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -128,7 +128,7 @@ const maxInRedis = 20_000
 
 // send queues waiting tasks in Redis, retrying while Redis is unreachable. It starts once the completions
 // already in Redis have been read, so that a resumed task that finished meanwhile is not queued again.
-func (e *Executor) send() {
+func (e *Pool) send() {
 	defer e.wg.Done()
 	select {
 	case <-e.caughtUp:
@@ -169,7 +169,7 @@ func (e *Executor) send() {
 }
 
 // retry runs f until it succeeds, backing off while Redis fails; false if the executor closed meanwhile.
-func (e *Executor) retry(what string, n int, f func() error) bool {
+func (e *Pool) retry(what string, n int, f func() error) bool {
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		err := f()
 		if err == nil {
@@ -187,7 +187,7 @@ func (e *Executor) retry(what string, n int, f func() error) bool {
 // sendBatch puts batch where it belongs: a task Redis already holds (submitted again after a restart) is waited
 // for where it is; one whose completion was read and lost runs again; the rest is queued, quick ones in chunks.
 // It may be called again for the same batch after an error.
-func (e *Executor) sendBatch(batch []*executors.Task) error {
+func (e *Pool) sendBatch(batch []*executors.Task) error {
 	ids := make([]string, len(batch))
 	for i, t := range batch {
 		ids[i] = t.ID
@@ -286,7 +286,7 @@ func (e *Executor) sendBatch(batch []*executors.Task) error {
 }
 
 // adopt records that task id is in Redis (in chunk, if not ""), if it is still waited for. e.mu held.
-func (e *Executor) adopt(id, chunk string) {
+func (e *Pool) adopt(id, chunk string) {
 	if _, wanted := e.waiting[id]; !wanted {
 		return
 	}
@@ -298,7 +298,7 @@ func (e *Executor) adopt(id, chunk string) {
 }
 
 // put stores the programs of tasks not yet stored, then runs queue; a program Redis lost is stored again.
-func (e *Executor) put(tasks []*executors.Task, queue func() error) error {
+func (e *Pool) put(tasks []*executors.Task, queue func() error) error {
 	for {
 		for _, t := range tasks {
 			e.mu.Lock()
@@ -352,7 +352,7 @@ type probe struct {
 
 // takeSendable takes up to limit tasks out of the outbox to be queued now, in order, holding back those
 // waiting for a probe (waiting tells if any were). e.mu held.
-func (e *Executor) takeSendable(limit int, now time.Time) (batch []*executors.Task, waiting bool) {
+func (e *Pool) takeSendable(limit int, now time.Time) (batch []*executors.Task, waiting bool) {
 	if limit <= 0 || len(e.outbox) == 0 {
 		return nil, false
 	}
@@ -374,8 +374,8 @@ func (e *Executor) takeSendable(limit int, now time.Time) (batch []*executors.Ta
 	return batch, waiting
 }
 
-func (e *Executor) sendable(t *executors.Task, now time.Time) bool {
-	if t.Kind != "electron" || t.TimeLimit > 0 {
+func (e *Pool) sendable(t *executors.Task, now time.Time) bool {
+	if t.Kind != executors.KindElectron || t.TimeLimit > 0 {
 		return true // never chunked
 	}
 	if _, known := e.runs.Estimate(t); known {
@@ -401,7 +401,7 @@ func (e *Executor) sendable(t *executors.Task, now time.Time) bool {
 // one is stopped by its worker. A task in a chunk is done as cancelled at once; its worker is told to stop it
 // if it runs, and the chunk is cancelled once none of its members is wanted. Cancel does not wait for Redis:
 // the cancellations of a whole dispatch go there in a few batched calls.
-func (e *Executor) Cancel(taskID string) {
+func (e *Pool) Cancel(taskID string) {
 	e.mu.Lock()
 	if e.unsent[taskID] { // still in the outbox: the sender drops it
 		delete(e.unsent, taskID)
@@ -447,7 +447,7 @@ func (e *Executor) Cancel(taskID string) {
 }
 
 // cancelLoop takes the cancellations to Redis in batches, retrying while Redis is unreachable.
-func (e *Executor) cancelLoop() {
+func (e *Pool) cancelLoop() {
 	defer e.wg.Done()
 	for {
 		select {
@@ -475,7 +475,7 @@ func (e *Executor) cancelLoop() {
 }
 
 // Stats implements executors.Executor.
-func (e *Executor) Stats() executors.Stats {
+func (e *Pool) Stats() executors.Stats {
 	st := executors.Stats{Name: e.name}
 	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Second)
 	defer cancel()
@@ -497,7 +497,7 @@ func (e *Executor) Stats() executors.Stats {
 }
 
 // Close stops reading results; tasks in Redis stay there for the next dispatcher.
-func (e *Executor) Close() error {
+func (e *Pool) Close() error {
 	e.cancel()
 	e.wg.Wait()
 	return nil
@@ -507,7 +507,7 @@ func (e *Executor) Close() error {
 const readBatch = 512
 
 // readResults hands completions to the tasks waiting for them; they are acknowledged ackDelay later.
-func (e *Executor) readResults() {
+func (e *Pool) readResults() {
 	defer e.wg.Done()
 	for e.ctx.Err() == nil {
 		block := time.Second
@@ -561,7 +561,7 @@ func (e *Executor) readResults() {
 
 // deliverChunk hands out the outcomes of a chunk's members. Only the chunk's own members get one: a signed
 // outcome still cannot complete a task that was not in the chunk (when the chunk is known here).
-func (e *Executor) deliverChunk(c Completion) {
+func (e *Pool) deliverChunk(c Completion) {
 	e.mu.Lock()
 	known := e.chunks[c.TaskID]
 	e.mu.Unlock()
@@ -585,7 +585,7 @@ func (e *Executor) deliverChunk(c Completion) {
 // watch, every second: requeues the tasks of workers that stopped extending their leases (killed, paused, cut
 // off), acknowledges completions read ackDelay ago, and checks that Redis still holds what this executor has
 // there (at once if Redis lost its data, else every reconcileEvery).
-func (e *Executor) watch() {
+func (e *Pool) watch() {
 	defer e.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -630,7 +630,7 @@ func (e *Executor) watch() {
 }
 
 // ackRead acknowledges the completions read before cutoff.
-func (e *Executor) ackRead(cutoff time.Time) {
+func (e *Pool) ackRead(cutoff time.Time) {
 	e.mu.Lock()
 	n := 0
 	for n < len(e.acks) && e.acks[n].read.Before(cutoff) {
@@ -658,7 +658,7 @@ func (e *Executor) ackRead(cutoff time.Time) {
 // reconcile checks the tasks this executor has in Redis against what Redis holds: a task Redis no longer holds
 // (lost with its data, refused by a worker) or whose completion was read without reaching it (refused as
 // unsigned) goes back to the outbox, where sendBatch places it again.
-func (e *Executor) reconcile() error {
+func (e *Pool) reconcile() error {
 	e.mu.Lock()
 	ids := make([]string, 0, len(e.sent))
 	for id := range e.sent {
@@ -708,7 +708,7 @@ func (e *Executor) reconcile() error {
 }
 
 // deliver hands a task's outcome to whoever waits for it, or keeps it as an orphan.
-func (e *Executor) deliver(taskID string, oc executors.Outcome) {
+func (e *Pool) deliver(taskID string, oc executors.Outcome) {
 	e.mu.Lock()
 	w, waited := e.waiting[taskID]
 	if waited {
@@ -737,7 +737,7 @@ func (e *Executor) deliver(taskID string, oc executors.Outcome) {
 }
 
 // forgetOrphans drops unclaimed completions read before cutoff: their dispatch is gone or was not resumed.
-func (e *Executor) forgetOrphans(cutoff time.Time) {
+func (e *Pool) forgetOrphans(cutoff time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for id, o := range e.orphans {
@@ -747,7 +747,7 @@ func (e *Executor) forgetOrphans(cutoff time.Time) {
 	}
 }
 
-var _ executors.Executor = (*Executor)(nil)
+var _ executors.Executor = (*Pool)(nil)
 
 // Dial connects to Redis at url (redis://[user:password@]host:port/db, or rediss:// for TLS) with retries that
 // ride out a restart. Errors never show the URL's password.
@@ -772,14 +772,14 @@ func Dial(url string, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// Workers implements executors.Pool.
-func (e *Executor) Workers(ctx context.Context) ([]executors.WorkerInfo, error) {
+// Workers implements executors.RemoteWorkers.
+func (e *Pool) Workers(ctx context.Context) ([]executors.WorkerInfo, error) {
 	return e.q.Workers(ctx)
 }
 
-// Depths implements executors.Pool.
-func (e *Executor) Depths(ctx context.Context) (map[string]int64, int64, error) {
+// Depths implements executors.RemoteWorkers.
+func (e *Pool) Depths(ctx context.Context) (map[string]int64, int64, error) {
 	return e.q.Depths(ctx)
 }
 
-var _ executors.Pool = (*Executor)(nil)
+var _ executors.RemoteWorkers = (*Pool)(nil)

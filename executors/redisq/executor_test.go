@@ -13,7 +13,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/results"
 )
 
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // submit submits t and returns the channel its outcome arrives on.
-func submit(e *Executor, t *executors.Task) chan executors.Outcome {
+func submit(e *Pool, t *executors.Task) chan executors.Outcome {
 	ch := make(chan executors.Outcome, 1)
 	e.Submit(t, func(oc executors.Outcome) { ch <- oc })
 	return ch
@@ -70,7 +70,7 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 	_, _, q := setup(t, Options{})
 	ctx := context.Background()
 
-	first := NewExecutor("pool", q, quietLog())
+	first := NewPool("pool", q, quietLog())
 	submit(first, task("finished-while-down", ""))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if depths, _, _ := q.Depths(ctx); depths[DefaultQueue] == 1 {
@@ -83,7 +83,7 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 	first.Close()
 	runOne(t, q, "7")
 
-	second := NewExecutor("pool", q, quietLog())
+	second := NewPool("pool", q, quietLog())
 	defer second.Close()
 	if oc := outcomeOf(t, submit(second, task("finished-while-down", ""))); string(oc.Output) != "7" {
 		t.Fatalf("outcome %+v", oc)
@@ -101,7 +101,7 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 		t.Fatal(cs, err)
 	}
 	q.Ack(ctx, cs[0].StreamID, cs[1].StreamID)
-	third := NewExecutor("pool", q, quietLog())
+	third := NewPool("pool", q, quietLog())
 	defer third.Close()
 	again := submit(third, task("read-not-stored", ""))
 	if l := runOne(t, q, "9"); l.Task.ID != "read-not-stored" || l.Token == lease.Token {
@@ -121,7 +121,7 @@ func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); retur
 `
 
 func chunkTask(id, entry, arg string) *executors.Task {
-	return &executors.Task{ID: id, Kind: "electron", Entry: entry, ProgramHash: results.ProgramHash(chunkProgram), Program: chunkProgram,
+	return &executors.Task{ID: id, Kind: executors.KindElectron, Entry: entry, ProgramHash: results.ProgramHash(chunkProgram), Program: chunkProgram,
 		Args: []json.RawMessage{json.RawMessage(arg)}}
 }
 
@@ -131,7 +131,7 @@ func TestChunkedTasks(t *testing.T) {
 	_, _, q := setup(t, Options{})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	e.mu.Lock()
 	e.runs[executors.RunKey(chunkTask("", "Inc", ""))] = 10 * time.Microsecond // as if learnt from earlier runs
@@ -197,7 +197,7 @@ func TestFirstBurstIsChunkedAfterAProbe(t *testing.T) {
 	_, rdb, q := setup(t, Options{})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	w := NewWorker(q, WorkerConfig{Concurrency: 1, Command: []string{workerBinary, "worker", "--pipe"}, Logger: quietLog()})
 	go w.Run(ctx)
@@ -229,7 +229,7 @@ func TestFirstBurstIsChunkedAfterAProbe(t *testing.T) {
 // its tasks, each outcome delivered once.
 func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 	_, _, q := setup(t, Options{Lease: 500 * time.Millisecond})
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	e.mu.Lock()
 	e.runs[executors.RunKey(chunkTask("", "Sleep", ""))] = 10 * time.Microsecond
@@ -272,7 +272,7 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 // A task that cannot be encoded fails alone, at once; the tasks queued with it are not held up.
 func TestUnencodableTaskFailsAlone(t *testing.T) {
 	_, _, q := setup(t, Options{})
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	bad := task("bad", "")
 	bad.Args = []json.RawMessage{json.RawMessage(`{not json`)}
@@ -290,7 +290,7 @@ func TestUnencodableTaskFailsAlone(t *testing.T) {
 // queued ones are done by batched calls to Redis.
 func TestCancelMany(t *testing.T) {
 	_, _, q := setup(t, Options{})
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	const n = 300
 	outs := make([]chan executors.Outcome, n)

@@ -32,7 +32,7 @@ func Mark(path string, i int, ms int) int {
 `
 
 func markTask(id, path string, i, ms int) *executors.Task {
-	return &executors.Task{ID: id, Kind: "electron", Entry: "Mark", ProgramHash: results.ProgramHash(markProgram), Program: markProgram,
+	return &executors.Task{ID: id, Kind: executors.KindElectron, Entry: "Mark", ProgramHash: results.ProgramHash(markProgram), Program: markProgram,
 		Args: []json.RawMessage{json.RawMessage(strconv.Quote(path)), json.RawMessage(strconv.Itoa(i)), json.RawMessage(strconv.Itoa(ms))}}
 }
 
@@ -85,7 +85,7 @@ func TestResubmittedChunkMembersRunOnce(t *testing.T) {
 		}
 		tasks[i] = markTask(fmt.Sprintf("d/%d/1", i), path, i, ms)
 	}
-	first := NewExecutor("pool", q, quietLog())
+	first := NewPool("pool", q, quietLog())
 	first.mu.Lock()
 	first.runs[executors.RunKey(tasks[0])] = 10 * time.Microsecond // quick so far: chunked
 	first.mu.Unlock()
@@ -98,7 +98,7 @@ func TestResubmittedChunkMembersRunOnce(t *testing.T) {
 	waitFor(t, "the first chunk runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
 	first.Close() // killed: what it queued stays in Redis
 
-	second := NewExecutor("pool", q, quietLog())
+	second := NewPool("pool", q, quietLog())
 	defer second.Close()
 	outs := make([]chan executors.Outcome, n)
 	for i, t := range tasks {
@@ -124,7 +124,7 @@ func TestResubmittedChunkMembersRunOnce(t *testing.T) {
 func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 	_, rdb, q := setup(t, Options{})
 	ctx := context.Background()
-	first := NewExecutor("pool", q, quietLog())
+	first := NewPool("pool", q, quietLog())
 	first.Submit(task("late", ""), func(executors.Outcome) {})
 	waitFor(t, "the task is queued", 10*time.Second, func() bool { d, _, _ := q.Depths(ctx); return d[DefaultQueue] == 1 })
 	first.Close()
@@ -133,7 +133,7 @@ func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 		t.Fatal(held, err)
 	}
 
-	second := NewExecutor("pool", q, quietLog())
+	second := NewPool("pool", q, quietLog())
 	defer second.Close()
 	<-second.caughtUp
 	// The reader has a backlog to get through (completions of other dispatchers' tasks) when the task completes
@@ -209,7 +209,7 @@ func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
 func TestRedisLosingItsDataLosesNoTask(t *testing.T) {
 	r := startRedisWith(t, false)
 	q := newQueue(t, newClient(t, r), Options{Lease: time.Second})
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -239,7 +239,7 @@ func TestRedisLosingItsDataLosesNoTask(t *testing.T) {
 func TestForgedOutcomesAreRefused(t *testing.T) {
 	_, rdb, q := setup(t, Options{})
 	ctx := context.Background()
-	e := NewExecutor("pool", q, quietLog())
+	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	ch := submit(e, task("real", ""))
 	waitFor(t, "the task is queued", 10*time.Second, func() bool { d, _, _ := q.Depths(ctx); return d[DefaultQueue] == 1 })

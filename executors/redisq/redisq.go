@@ -86,6 +86,9 @@ type Queue struct {
 	opts    Options
 	p       string // prefix
 	refused atomic.Int64
+	// recoverAhead (ms) moves the clock Recover judges leases by ahead of the server's: tests expire a lease by
+	// advancing it (advanceRecoverClock) rather than by sleeping past it. Zero outside tests.
+	recoverAhead atomic.Int64
 }
 
 // MinKeyLen is the shortest key New accepts.
@@ -384,6 +387,7 @@ return res
 // Requeues (at the head) expired leases; a cancelled one is completed as cancelled instead, with the signed
 // cancellation its dispatcher left. Returns {requeued, expired leases handled}.
 var recoverScript = redis.NewScript(luaNow + luaFinish + `
+now = now + tonumber(ARGV[4])
 local p = ARGV[1]
 local ret = tonumber(ARGV[2])
 local minid = string.format('%d', now - ret)
@@ -533,7 +537,7 @@ func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task
 			return nil, &EncodeError{TaskID: t.ID, Err: err}
 		}
 		members := ""
-		if t.Kind == chunkKind {
+		if t.Kind == executors.KindChunk {
 			ids, err := memberIDs(t)
 			if err != nil {
 				return nil, &EncodeError{TaskID: t.ID, Err: err}
@@ -750,7 +754,7 @@ func (q *Queue) Recover(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		res, err := recoverScript.Run(ctx, q.rdb, []string{q.key("leases"), q.key("results")},
-			q.p, ms(q.opts.ResultRetention), recoverLimit).Int64Slice()
+			q.p, ms(q.opts.ResultRetention), recoverLimit, q.recoverAhead.Load()).Int64Slice()
 		if err != nil {
 			return total, err
 		}

@@ -258,6 +258,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// advanceRecoverClock makes Recover judge leases d later than the server's clock says, as if d had passed.
+func advanceRecoverClock(q *Queue, d time.Duration) { q.recoverAhead.Add(d.Milliseconds()) }
+
 func TestExactlyOnceAfterLeaseExpiry(t *testing.T) {
 	ctx := context.Background()
 	_, rdb, q := setup(t, Options{Lease: 300 * time.Millisecond})
@@ -269,7 +272,7 @@ func TestExactlyOnceAfterLeaseExpiry(t *testing.T) {
 	if n, err := q.Recover(ctx); n != 0 || err != nil {
 		t.Fatalf("recover before expiry: %d %v", n, err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	advanceRecoverClock(q, 400*time.Millisecond)
 	if n, err := q.Recover(ctx); n != 1 || err != nil {
 		t.Fatalf("recover: %d %v", n, err)
 	}
@@ -297,7 +300,7 @@ func TestExactlyOnceAfterLeaseExpiry(t *testing.T) {
 	}
 	// The stale lease of w1 while w2 still holds it: also rejected.
 	l3, _ := q.Dequeue(ctx, "w1", nil, 1) // "b"
-	time.Sleep(400 * time.Millisecond)
+	advanceRecoverClock(q, 400*time.Millisecond)
 	q.Recover(ctx)
 	l4, _ := q.Dequeue(ctx, "w2", nil, 1)
 	if ok, _ := q.Complete(ctx, l3[0], okOutcome(`1`)); ok {
@@ -423,7 +426,7 @@ func TestCancel(t *testing.T) {
 	}
 	// A cancelled leased task whose worker vanished: Recover completes it as cancelled instead of requeueing.
 	q.Cancel(ctx, "expires")
-	time.Sleep(400 * time.Millisecond)
+	advanceRecoverClock(q, 400*time.Millisecond)
 	if n, _ := q.Recover(ctx); n != 0 {
 		t.Fatalf("requeued %d", n)
 	}

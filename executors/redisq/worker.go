@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/process"
 )
 
 // WorkerConfig configures a Redis pool worker (`govalent worker --redis URL`).
@@ -21,19 +22,19 @@ type WorkerConfig struct {
 	Logger      *slog.Logger
 }
 
-// Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's ProcessPool, so
+// Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's process.Pool, so
 // user code is as isolated as on the dispatcher's machine), keeping their leases alive while they run.
 //
 // A task starts only while its lease is surely held: every lease comes with a time until which Redis cannot
 // hand it to anyone else (its expiry, as of the last Dequeue or Extend, less a margin), and the task's process
-// checks that time right before the task's body runs (PoolConfig.StartBy), whether it was waiting in this
+// checks that time right before the task's body runs (process.Config.StartBy), whether it was waiting in this
 // worker's backlog, in a chunk, or pipelined in a process. A task that finds it passed (the worker was paused,
 // or cut off from Redis) is parked until the next Extend tells whether the lease is still held: if so it starts,
 // if not the lease's unfinished tasks are stopped and nothing of it is reported.
 type Worker struct {
 	cfg  WorkerConfig
 	q    *Queue
-	pool *executors.ProcessPool
+	pool *process.Pool
 	host string
 	ctx  context.Context // Run's
 
@@ -88,7 +89,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 		perLease: 1, programs: map[string]string{}, wake: make(chan struct{}, 1),
 		finished: make(chan finished, 1024),
 	}
-	w.pool = executors.NewProcessPool(executors.PoolConfig{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command,
+	w.pool = process.NewPool(process.Config{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command,
 		Logger: cfg.Logger, StartBy: w.startBy})
 	return w
 }
@@ -200,14 +201,14 @@ func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 		return
 	}
 	tasks := []*executors.Task{&t}
-	if t.Kind == chunkKind {
+	if t.Kind == executors.KindChunk {
 		if tasks, err = chunkMembers(&t); err != nil {
 			now := time.Now()
 			w.report1(ctx, l, executors.Outcome{Error: err.Error(), Start: now, End: now})
 			return
 		}
 	}
-	lr := &leaseRun{lease: l, ids: make([]string, len(tasks)), tasks: tasks, chunk: t.Kind == chunkKind, done: make([]bool, len(tasks)), left: len(tasks),
+	lr := &leaseRun{lease: l, ids: make([]string, len(tasks)), tasks: tasks, chunk: t.Kind == executors.KindChunk, done: make([]bool, len(tasks)), left: len(tasks),
 		valid: taken.Add(w.validFor())}
 	if lr.chunk {
 		lr.outs = make([]memberOutcome, len(tasks))

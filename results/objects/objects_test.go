@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govalent/govalent/internal/testkit/s3test"
 	"github.com/govalent/govalent/results/objects"
-	"github.com/govalent/govalent/results/objects/s3test"
 )
 
 // stores returns one store of each kind: a local directory and an S3 prefix on a real S3-protocol server.

@@ -58,7 +58,7 @@ type Settings struct {
 }
 
 type backend struct {
-	exec *awstask.Executor
+	exec *awstask.JobExecutor
 
 	once   sync.Once
 	client *batch.Client
@@ -70,7 +70,7 @@ type backend struct {
 
 // New makes the executor; defaults is its [executors.NAME] table. The AWS configuration is loaded at the
 // first task, the standard way (environment, profile, SSO, instance or task role).
-func New(name string, defaults map[string]any, log *slog.Logger) (*awstask.Executor, error) {
+func New(name string, defaults map[string]any, log *slog.Logger) (*awstask.JobExecutor, error) {
 	b := &backend{defs: map[string]string{}}
 	e, err := awstask.New(name, defaults, b, log)
 	b.exec = e

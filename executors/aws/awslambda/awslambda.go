@@ -47,14 +47,14 @@ type Event struct {
 }
 
 type backend struct {
-	exec   *awstask.Executor
+	exec   *awstask.JobExecutor
 	once   sync.Once
 	client *lambda.Client
 	err    error
 }
 
 // New makes the executor; defaults is its [executors.NAME] table.
-func New(name string, defaults map[string]any, log *slog.Logger) (*awstask.Executor, error) {
+func New(name string, defaults map[string]any, log *slog.Logger) (*awstask.JobExecutor, error) {
 	b := &backend{}
 	e, err := awstask.New(name, defaults, b, log)
 	b.exec = e

@@ -82,8 +82,8 @@ type Backend interface {
 	Start(ctx context.Context, t *executors.Task, taskURL string, s Settings) (Job, error)
 }
 
-// Executor runs tasks on a Backend.
-type Executor struct {
+// JobExecutor runs each task as one remote job (an AWS Batch job, a Lambda invocation) on a Backend.
+type JobExecutor struct {
 	name     string
 	defaults executors.Settings
 	backend  Backend
@@ -111,7 +111,7 @@ var (
 
 // New makes an executor; defaults are its [executors.NAME] table, which each electron's ct.With settings
 // override.
-func New(name string, defaults map[string]any, b Backend, log *slog.Logger) (*Executor, error) {
+func New(name string, defaults map[string]any, b Backend, log *slog.Logger) (*JobExecutor, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -119,7 +119,7 @@ func New(name string, defaults map[string]any, b Backend, log *slog.Logger) (*Ex
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{name: name, defaults: settings, backend: b, log: log, tasks: map[string]*remoteTask{}}
+	e := &JobExecutor{name: name, defaults: settings, backend: b, log: log, tasks: map[string]*remoteTask{}}
 	if _, err := e.settings(nil); err != nil && len(defaults) > 0 {
 		var missing *missingError
 		if !errors.As(err, &missing) { // a required setting may come from the electron; anything else is a typo
@@ -137,7 +137,7 @@ func (e *missingError) Error() string {
 
 // settings merges the configured defaults and the electron's settings into the backend's struct; unknown keys
 // are refused, so a misspelt setting is an error rather than silently ignored.
-func (e *Executor) settings(task map[string]json.RawMessage) (Settings, error) {
+func (e *JobExecutor) settings(task map[string]json.RawMessage) (Settings, error) {
 	s := e.backend.NewSettings()
 	if err := executors.DecodeSettings(e.name, e.defaults.Merge(task), s); err != nil {
 		return nil, err
@@ -160,10 +160,10 @@ func (e *Executor) settings(task map[string]json.RawMessage) (Settings, error) {
 }
 
 // Missing builds the error for a required backend setting that is not set.
-func (e *Executor) Missing(key string) error { return &missingError{e.name, key} }
+func (e *JobExecutor) Missing(key string) error { return &missingError{e.name, key} }
 
 // Submit implements executors.Executor.
-func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
+func (e *JobExecutor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -190,7 +190,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 }
 
 // Cancel implements executors.Executor.
-func (e *Executor) Cancel(taskID string) {
+func (e *JobExecutor) Cancel(taskID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if rt := e.tasks[taskID]; rt != nil {
@@ -199,7 +199,7 @@ func (e *Executor) Cancel(taskID string) {
 }
 
 // Stats implements executors.Executor: Busy counts jobs running on the service, Queued those waiting there.
-func (e *Executor) Stats() executors.Stats {
+func (e *JobExecutor) Stats() executors.Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := executors.Stats{Name: e.name, Done: e.done.Load()}
@@ -215,7 +215,7 @@ func (e *Executor) Stats() executors.Stats {
 
 // Close implements executors.Executor: jobs still on the service are stopped (their nodes run again when the
 // dispatcher resumes) and their outcomes are not reported.
-func (e *Executor) Close() error {
+func (e *JobExecutor) Close() error {
 	e.mu.Lock()
 	e.closed = true
 	for _, rt := range e.tasks {
@@ -227,7 +227,7 @@ func (e *Executor) Close() error {
 }
 
 // run takes one task from upload to outcome; report is false when the dispatcher is shutting down.
-func (e *Executor) run(ctx context.Context, t *executors.Task, rt *remoteTask) (oc executors.Outcome, report bool) {
+func (e *JobExecutor) run(ctx context.Context, t *executors.Task, rt *remoteTask) (oc executors.Outcome, report bool) {
 	start := time.Now()
 	fail := func(err error) (executors.Outcome, bool) {
 		return executors.Outcome{Error: err.Error(), Start: start, End: time.Now()}, true
@@ -312,7 +312,7 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *remoteTask) (
 	}
 }
 
-func (e *Executor) interrupted(ctx context.Context, start time.Time) (executors.Outcome, bool) {
+func (e *JobExecutor) interrupted(ctx context.Context, start time.Time) (executors.Outcome, bool) {
 	if errors.Is(context.Cause(ctx), errClosed) {
 		return executors.Outcome{}, false
 	}

@@ -8,7 +8,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -41,7 +41,7 @@ func RunURL(ctx context.Context, taskURL string) error {
 		return fmt.Errorf("task %s: %w", taskURL, err)
 	}
 	env.Task.Program = env.Program
-	oc, err := executors.RunOnce(&env.Task)
+	oc, err := process.RunOnce(&env.Task)
 	if err != nil {
 		return err
 	}

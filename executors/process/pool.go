@@ -1,4 +1,8 @@
-package executors
+// Package process runs tasks in worker processes on this machine, so that a panic, an os.Exit, a crash or an
+// endless loop in an electron cannot take the dispatcher down. Pool is the dispatcher's side (the "pool" and
+// "local" executors, and each `govalent worker --redis`); ServePipe and RunOnce are the worker's side
+// (`govalent worker --pipe`, and the AWS job runner), which rebuilds programs with package interp.
+package process
 
 import (
 	"bufio"
@@ -17,9 +21,11 @@ import (
 	"github.com/dustin/go-humanize"
 	json "github.com/goccy/go-json"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/govalent/govalent/executors"
 )
 
-// ProcessPool runs tasks in worker processes started from Command (normally `govalent worker --pipe`).
+// Pool runs tasks in worker processes started from Command (normally `govalent worker --pipe`).
 // With Reuse, Size processes live on and run task after task; without it, every task gets a fresh process and
 // at most Size run at once. Either way a task that is cancelled or exceeds its time limit has its process
 // killed, and a process that dies fails only the task it was running.
@@ -34,14 +40,14 @@ import (
 // reply pipe is cut off and replaced, failing the task it was running. The pool holds at most MaxReply bytes of
 // replies per process that it has read and not yet reported, and about three times that while one is decoded
 // (the line, the decoder's copy of it, the values).
-type ProcessPool struct {
+type Pool struct {
 	name     string
 	size     int
 	reuse    bool
 	command  []string
 	maxReply int64
 	log      *slog.Logger
-	startBy  func(*Task) time.Time
+	startBy  func(*executors.Task) time.Time
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -51,8 +57,8 @@ type ProcessPool struct {
 	closed  bool
 	done    atomic.Int64
 	slots   []*slot
-	idle    int      // slots waiting for a task
-	quick   RunTimes // to tell which tasks are worth pipelining
+	idle    int                // slots waiting for a task
+	quick   executors.RunTimes // to tell which tasks are worth pipelining
 	wg      sync.WaitGroup
 }
 
@@ -66,12 +72,12 @@ const (
 )
 
 type job struct {
-	task *Task
-	done func(Outcome)
+	task *executors.Task
+	done func(executors.Outcome)
 }
 
-// PoolConfig configures a ProcessPool.
-type PoolConfig struct {
+// Config configures a Pool.
+type Config struct {
 	Name    string
 	Size    int
 	Reuse   bool
@@ -79,7 +85,7 @@ type PoolConfig struct {
 	Logger  *slog.Logger
 	// StartBy, if set, gives each task, when it is sent to a process, the time after which that process must
 	// not start it (the Redis pool: the lease is held until then); such a task ends Unstarted.
-	StartBy func(*Task) time.Time
+	StartBy func(*executors.Task) time.Time
 	// MaxReply bounds the JSON a worker process sends back for one task: its output (or a sublattice's graph),
 	// error, stack, and captured stdout and stderr (each already clipped to 1 MiB by the worker). 0 means
 	// DefaultMaxReply.
@@ -92,18 +98,18 @@ const DefaultMaxReply = 1 << 30
 // minMaxReply is the smallest max_reply: the reply that names a reply's sizes fits it.
 const minMaxReply = 64 << 10
 
-// MaxReplySetting is the setting of an embedded pool's [executors.NAME] table that sets PoolConfig.MaxReply.
+// MaxReplySetting is the setting of an embedded pool's [executors.NAME] table that sets Config.MaxReply.
 const MaxReplySetting = "max_reply"
 
-// PoolMaxReply reads an embedded pool's [executors.NAME] table: max_reply, a size ("1GiB", "64 MB", or a
+// MaxReply reads an embedded pool's [executors.NAME] table: max_reply, a size ("1GiB", "64 MB", or a
 // number of bytes; default DefaultMaxReply). Other keys are refused, as misspellings.
-func PoolMaxReply(name string, table map[string]any) (int64, error) {
+func MaxReply(name string, table map[string]any) (int64, error) {
 	for k := range table {
 		if k != MaxReplySetting {
 			return 0, fmt.Errorf("executor %s: unknown setting %q (the embedded pools take only %s)", name, k, MaxReplySetting)
 		}
 	}
-	n, err := SizeSetting(table[MaxReplySetting], DefaultMaxReply)
+	n, err := executors.SizeSetting(table[MaxReplySetting], DefaultMaxReply)
 	if err == nil && n < minMaxReply {
 		err = fmt.Errorf("%s is too small: at least %s (an error's reply must fit)", humanize.IBytes(uint64(n)), humanize.IBytes(minMaxReply))
 	}
@@ -113,8 +119,8 @@ func PoolMaxReply(name string, table map[string]any) (int64, error) {
 	return n, nil
 }
 
-// NewProcessPool starts the pool's slots; processes start on first use.
-func NewProcessPool(c PoolConfig) *ProcessPool {
+// NewPool starts the pool's slots; processes start on first use.
+func NewPool(c Config) *Pool {
 	if c.Size < 1 {
 		c.Size = 1
 	}
@@ -124,8 +130,8 @@ func NewProcessPool(c PoolConfig) *ProcessPool {
 	if c.MaxReply <= 0 {
 		c.MaxReply = DefaultMaxReply
 	}
-	p := &ProcessPool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, maxReply: c.MaxReply, log: c.Logger,
-		startBy: c.StartBy, running: map[string]*slot{}, quick: RunTimes{}}
+	p := &Pool{name: c.Name, size: c.Size, reuse: c.Reuse, command: c.Command, maxReply: c.MaxReply, log: c.Logger,
+		startBy: c.StartBy, running: map[string]*slot{}, quick: executors.RunTimes{}}
 	p.cond = sync.NewCond(&p.mu)
 	for i := 0; i < c.Size; i++ {
 		s := &slot{pool: p, known: map[string]bool{}, wake: make(chan struct{}, 1)}
@@ -137,11 +143,11 @@ func NewProcessPool(c PoolConfig) *ProcessPool {
 }
 
 // Submit implements Executor.
-func (p *ProcessPool) Submit(t *Task, done func(Outcome)) {
+func (p *Pool) Submit(t *executors.Task, done func(executors.Outcome)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		go done(Outcome{Error: "executor " + p.name + " is shut down", Start: time.Now(), End: time.Now()})
+		go done(executors.Outcome{Error: "executor " + p.name + " is shut down", Start: time.Now(), End: time.Now()})
 		return
 	}
 	p.queue = append(p.queue, &job{task: t, done: done})
@@ -149,14 +155,14 @@ func (p *ProcessPool) Submit(t *Task, done func(Outcome)) {
 }
 
 // Cancel implements Executor.
-func (p *ProcessPool) Cancel(taskID string) {
+func (p *Pool) Cancel(taskID string) {
 	p.mu.Lock()
 	for i, j := range p.queue {
 		if j.task.ID == taskID {
 			p.queue = append(p.queue[:i], p.queue[i+1:]...)
 			p.mu.Unlock()
 			now := time.Now()
-			j.done(Outcome{Cancelled: true, Start: now, End: now})
+			j.done(executors.Outcome{Cancelled: true, Start: now, End: now})
 			return
 		}
 	}
@@ -168,14 +174,14 @@ func (p *ProcessPool) Cancel(taskID string) {
 }
 
 // Stats implements Executor.
-func (p *ProcessPool) Stats() Stats {
+func (p *Pool) Stats() executors.Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{Name: p.name, Workers: p.size, Busy: p.busy, Queued: len(p.queue), Done: p.done.Load()}
+	return executors.Stats{Name: p.name, Workers: p.size, Busy: p.busy, Queued: len(p.queue), Done: p.done.Load()}
 }
 
 // Close implements Executor: it kills every worker process.
-func (p *ProcessPool) Close() error {
+func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.queue = nil
@@ -191,7 +197,7 @@ func (p *ProcessPool) Close() error {
 // next assigns the next job to s, in one step so that a Cancel always finds the job somewhere. With wait it
 // blocks until there is one (nil once the pool is closed); without, it returns a job only if it is worth
 // pipelining behind the ones s already has (expected: their expected run time).
-func (p *ProcessPool) next(s *slot, wait bool, expected time.Duration) (*job, time.Duration) {
+func (p *Pool) next(s *slot, wait bool, expected time.Duration) (*job, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if wait {
@@ -217,7 +223,7 @@ func (p *ProcessPool) next(s *slot, wait bool, expected time.Duration) (*job, ti
 }
 
 // finished records a job's end: its slot is free of it, and its run time feeds the pipelining estimate.
-func (p *ProcessPool) finished(j *job, oc Outcome) (closed bool) {
+func (p *Pool) finished(j *job, oc executors.Outcome) (closed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.running, j.task.ID)
@@ -228,7 +234,7 @@ func (p *ProcessPool) finished(j *job, oc Outcome) (closed bool) {
 }
 
 // requeue puts jobs that never started back at the head of the queue, in order.
-func (p *ProcessPool) requeue(jobs []*job) {
+func (p *Pool) requeue(jobs []*job) {
 	if len(jobs) == 0 {
 		return
 	}
@@ -247,7 +253,7 @@ func (p *ProcessPool) requeue(jobs []*job) {
 
 // slot runs tasks in its worker process, one at a time, with short ones pipelined behind the running one.
 type slot struct {
-	pool     *ProcessPool
+	pool     *Pool
 	proc     *workerProc
 	known    map[string]bool // programs the current process has been sent
 	inflight []*flight       // sent to proc, in order; the first is running. Only the slot's goroutine uses it.
@@ -274,7 +280,7 @@ func (s *slot) loop() {
 				return
 			}
 			if err := s.send(j, est); err != nil {
-				s.settleFirst(Outcome{Error: err.Error(), Start: time.Now(), End: time.Now()})
+				s.settleFirst(executors.Outcome{Error: err.Error(), Start: time.Now(), End: time.Now()})
 				continue
 			}
 		}
@@ -347,18 +353,18 @@ func (s *slot) await() {
 	select {
 	case r, ok := <-proc.replies:
 		if !ok {
-			s.died(fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
+			s.died(executors.ErrorCrash, fmt.Sprintf("worker process died while running the task: %s", proc.exitReason()))
 			return
 		}
 		proc.held.Release(r.size)
 		if r.err != nil { // its stream cannot be trusted past this point
 			proc.kill()
-			s.died(fmt.Sprintf("executor %s: %v; the process was replaced", s.pool.name, r.err))
+			s.died(executors.ErrorCrash, fmt.Sprintf("executor %s: %v; the process was replaced", s.pool.name, r.err))
 			return
 		}
 		if r.ID != head.job.task.ID {
 			proc.kill()
-			s.died(fmt.Sprintf("worker process answered for task %q while running %q", r.ID, head.job.task.ID))
+			s.died(executors.ErrorCrash, fmt.Sprintf("worker process answered for task %q while running %q", r.ID, head.job.task.ID))
 			return
 		}
 		s.settleFirst(r.Outcome)
@@ -366,12 +372,12 @@ func (s *slot) await() {
 		s.interrupted()
 	case <-timeout:
 		proc.kill()
-		s.died(fmt.Sprintf("time limit of %s exceeded", head.job.task.TimeLimit))
+		s.died(executors.ErrorTimeLimit, fmt.Sprintf("time limit of %s exceeded", head.job.task.TimeLimit))
 	}
 }
 
 // settleFirst reports the running task's outcome; the next one in flight is now running.
-func (s *slot) settleFirst(oc Outcome) {
+func (s *slot) settleFirst(oc executors.Outcome) {
 	f := s.inflight[0]
 	s.inflight[0] = nil
 	s.inflight = s.inflight[1:]
@@ -390,14 +396,14 @@ func (s *slot) settleFirst(oc Outcome) {
 	}
 }
 
-// died settles the running task with msg: its process is gone.
-func (s *slot) died(msg string) {
-	s.abandon(Outcome{Error: msg, Start: s.inflight[0].started, End: time.Now()})
+// died settles the running task with msg: its process is gone. A crash may not happen again elsewhere.
+func (s *slot) died(kind executors.ErrorKind, msg string) {
+	s.abandon(executors.Outcome{Error: msg, ErrorKind: kind, Retryable: kind == executors.ErrorCrash, Start: s.inflight[0].started, End: time.Now()})
 }
 
 // abandon settles the running task with oc and requeues the ones waiting behind it, after its process was
 // killed or died.
-func (s *slot) abandon(oc Outcome) {
+func (s *slot) abandon(oc executors.Outcome) {
 	waiting := make([]*job, 0, len(s.inflight)-1)
 	for _, f := range s.inflight[1:] {
 		waiting = append(waiting, f.job)
@@ -421,7 +427,7 @@ func (s *slot) interrupted() {
 			}
 			if i == 0 {
 				s.proc.kill()
-				s.abandon(Outcome{Cancelled: true, Start: f.started, End: time.Now()})
+				s.abandon(executors.Outcome{Cancelled: true, Start: f.started, End: time.Now()})
 				return
 			}
 			if !f.skipped {

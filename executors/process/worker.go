@@ -1,4 +1,4 @@
-package executors
+package process
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -16,25 +17,27 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/interp"
+
+	"github.com/govalent/govalent/executors"
 )
 
 // request is what the dispatcher sends a worker process: a task (Program travels with the first task that
 // needs it), or the id of a task sent earlier that must be skipped because it was cancelled before it started.
 type request struct {
-	Task    Task   `json:"task"`
-	Program string `json:"program,omitempty"`
-	Skip    string `json:"skip,omitempty"`
+	Task    executors.Task `json:"task"`
+	Program string         `json:"program,omitempty"`
+	Skip    string         `json:"skip,omitempty"`
 	// StartBy: the task must not start after this time (zero: no limit); checked right before it runs.
 	StartBy time.Time `json:"start_by,omitzero"`
-	// MaxReply is the most the task's reply may take (PoolConfig.MaxReply; 0: no limit). The dispatcher cuts
+	// MaxReply is the most the task's reply may take (Config.MaxReply; 0: no limit). The dispatcher cuts
 	// off a longer one and kills the process; the worker sends an error naming the sizes instead.
 	MaxReply int64 `json:"max_reply,omitempty"`
 }
 
 // reply answers each task request, in order.
 type reply struct {
-	ID      string  `json:"id"`
-	Outcome Outcome `json:"outcome"`
+	ID      string            `json:"id"`
+	Outcome executors.Outcome `json:"outcome"`
 }
 
 // maxCapture bounds the stdout and stderr kept per task.
@@ -69,10 +72,10 @@ func ServePipe(in io.Reader, out io.Writer) error {
 		if req.Program != "" {
 			w.programs[req.Task.ProgramHash] = req.Program
 		}
-		var oc Outcome
+		var oc executors.Outcome
 		if skipped {
 			now := time.Now()
-			oc = Outcome{Cancelled: true, Start: now, End: now}
+			oc = executors.Outcome{Cancelled: true, Start: now, End: now}
 		} else {
 			oc = w.run(&req.Task, req.StartBy)
 		}
@@ -114,7 +117,7 @@ func (r *replyWriter) write(rep reply, limit int64, now bool) error {
 	}
 	if size := r.one.Len(); limit > 0 && int64(size) > limit {
 		o := rep.Outcome
-		rep.Outcome = Outcome{Start: o.Start, End: o.End, Error: fmt.Sprintf(
+		rep.Outcome = executors.Outcome{Start: o.Start, End: o.End, Error: fmt.Sprintf(
 			"the task's reply to the dispatcher is %s as JSON, more than the %s allowed (%s): its output is %s, stdout %s, stderr %s, error and stack %s",
 			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(limit)), MaxReplySetting, humanize.IBytes(uint64(len(o.Output))),
 			humanize.IBytes(uint64(len(o.Stdout))), humanize.IBytes(uint64(len(o.Stderr))), humanize.IBytes(uint64(len(o.Error)+len(o.Stack))))}
@@ -340,7 +343,7 @@ func (w *pipeWorker) goroutinePanic(v any) {
 	}
 }
 
-func (w *pipeWorker) run(t *Task, startBy time.Time) (oc Outcome) {
+func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Outcome) {
 	w.stdout.begin()
 	w.stderr.begin()
 	w.mu.Lock()
@@ -363,10 +366,10 @@ func (w *pipeWorker) run(t *Task, startBy time.Time) (oc Outcome) {
 		return oc
 	}
 	switch t.Kind {
-	case "sublattice":
+	case executors.KindSublattice:
 		g, prog, err := s.BuildSublattice(t.Entry, t.Args)
 		if err != nil {
-			oc.Error = err.Error()
+			oc.Error, oc.ErrorKind = err.Error(), executors.ErrorUser
 			return oc
 		}
 		oc.Graph, oc.Program = g, &prog
@@ -375,7 +378,7 @@ func (w *pipeWorker) run(t *Task, startBy time.Time) (oc Outcome) {
 		if err != nil {
 			oc.Error = err.Error()
 			if te, ok := err.(*interp.TaskError); ok {
-				oc.Stack = te.Stack
+				oc.Stack, oc.ErrorKind, oc.ErrorCell = te.Stack, executors.ErrorUser, cellOf(te.Stack)
 			}
 			return oc
 		}
@@ -384,25 +387,36 @@ func (w *pipeWorker) run(t *Task, startBy time.Time) (oc Outcome) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.goroutineErr != "" {
-		oc.Output, oc.Graph, oc.Program, oc.Error = nil, nil, nil, w.goroutineErr
+		oc.Output, oc.Graph, oc.Program, oc.Error, oc.ErrorKind = nil, nil, nil, w.goroutineErr, executors.ErrorUser
 	}
 	return oc
 }
 
+// cellPos matches the interpreted frame a stack starts with ("cell3:5:2: panic: ...").
+var cellPos = regexp.MustCompile(`^(cell\d+:\d+):\d+: `)
+
+// cellOf is where in the user's cells a stack starts, or "".
+func cellOf(stack string) string {
+	if m := cellPos.FindStringSubmatch(stack); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // RunOnce runs one task (with its Program) in this process, as `govalent worker --once` does for the AWS
 // executors: output is captured as in a pipe worker, and fds 1 and 2 are given back afterwards.
-func RunOnce(t *Task) (Outcome, error) {
+func RunOnce(t *executors.Task) (executors.Outcome, error) {
 	var saved [2]int
 	for i, fd := range []int{1, 2} {
 		var err error
 		if saved[i], err = syscall.Dup(fd); err != nil {
-			return Outcome{}, err
+			return executors.Outcome{}, err
 		}
 		defer func() { syscall.Dup3(saved[i], fd, 0); syscall.Close(saved[i]) }()
 	}
 	w, err := newPipeWorker()
 	if err != nil {
-		return Outcome{}, err
+		return executors.Outcome{}, err
 	}
 	w.programs[t.ProgramHash] = t.Program
 	return w.run(t, time.Time{}), nil

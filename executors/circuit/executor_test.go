@@ -1,4 +1,4 @@
-package quantum_test
+package circuit_test
 
 import (
 	"encoding/json"
@@ -13,8 +13,9 @@ import (
 
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/quantum"
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/executors/process"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
 )
 
 var workerBin string
@@ -75,7 +76,7 @@ func Long(gates int) string {
 var seq atomic.Int64
 
 func task(entry string, args ...string) *executors.Task {
-	t := &executors.Task{ID: fmt.Sprintf("t%d", seq.Add(1)), Kind: "electron", Entry: entry, ProgramHash: "q1", Program: program}
+	t := &executors.Task{ID: fmt.Sprintf("t%d", seq.Add(1)), Kind: executors.KindElectron, Entry: entry, ProgramHash: "q1", Program: program}
 	for _, a := range args {
 		t.Args = append(t.Args, json.RawMessage(a))
 	}
@@ -85,14 +86,14 @@ func task(entry string, args ...string) *executors.Task {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func pool(t *testing.T) executors.Executor {
-	p := executors.NewProcessPool(executors.PoolConfig{Name: "pool", Size: 2, Reuse: true,
+	p := process.NewPool(process.Config{Name: "pool", Size: 2, Reuse: true,
 		Command: []string{workerBin, "worker", "--pipe"}, Logger: quiet()})
 	t.Cleanup(func() { p.Close() })
 	return p
 }
 
-func qsimExec(t *testing.T, defaults map[string]any) *quantum.Executor {
-	e, err := quantum.NewQsim("qsim", pool(t), defaults, quiet())
+func qsimExec(t *testing.T, defaults map[string]any) *circuit.Runner {
+	e, err := circuit.NewQsim("qsim", pool(t), defaults, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestQsimErrors(t *testing.T) {
 			t.Errorf("%s: error %q, want %q", tc.tk.Entry, o.Error, tc.want)
 		}
 	}
-	if _, err := quantum.NewQsim("qsim", pool(t), map[string]any{"max_qubits": 0}, quiet()); err == nil {
+	if _, err := circuit.NewQsim("qsim", pool(t), map[string]any{"max_qubits": 0}, quiet()); err == nil {
 		t.Error("a bad configured setting should fail at start")
 	}
 }
@@ -262,7 +263,7 @@ func TestQsimMemoryIsTheOperators(t *testing.T) {
 		{"memory": -1},
 		{"max_gates": 0},
 	} {
-		if _, err := quantum.NewQsim("qsim", pool(t), bad, quiet()); err == nil {
+		if _, err := circuit.NewQsim("qsim", pool(t), bad, quiet()); err == nil {
 			t.Errorf("configuration %v: accepted", bad)
 		}
 	}

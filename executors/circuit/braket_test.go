@@ -1,4 +1,4 @@
-package quantum_test
+package circuit_test
 
 import (
 	"context"
@@ -12,17 +12,17 @@ import (
 	"testing"
 
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/quantum"
-	"github.com/govalent/govalent/executors/quantum/braketfake"
+	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/internal/testkit/braketfake"
+	"github.com/govalent/govalent/internal/testkit/s3test"
 	"github.com/govalent/govalent/results/objects"
-	"github.com/govalent/govalent/results/objects/s3test"
 )
 
 const sv1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 
 // braketEnv starts the in-process S3 server, the fake Braket API and a braket executor pointed at both, with
 // more settings from extra.
-func braketEnv(t *testing.T, extra map[string]any) (*quantum.Executor, *braketfake.Server) {
+func braketEnv(t *testing.T, extra map[string]any) (*circuit.Runner, *braketfake.Server) {
 	s3test.Start(t, "braket-results")
 	cfg, err := objects.LoadAWS(context.Background())
 	if err != nil {
@@ -32,7 +32,7 @@ func braketEnv(t *testing.T, extra map[string]any) (*quantum.Executor, *braketfa
 	settings := map[string]any{"device_arn": sv1, "s3": "s3://braket-results/tasks", "endpoint": fake.URL, "poll": "5ms",
 		"max_poll": "20ms", "shots": 64}
 	maps.Copy(settings, extra)
-	e, err := quantum.NewBraket("braket", pool(t), settings, quiet())
+	e, err := circuit.NewBraket("braket", pool(t), settings, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +178,11 @@ func TestMapResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tr quantum.TaskResult
+	var tr circuit.TaskResult
 	if err := json.Unmarshal(data, &tr); err != nil {
 		t.Fatal(err)
 	}
-	r, err := quantum.MapResults(tr, map[string][]string{"Z0 Z2": {"z0*z2"}})
+	r, err := circuit.MapResults(tr, map[string][]string{"Z0 Z2": {"z0*z2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestMapResults(t *testing.T) {
 		t.Fatalf("mapped %+v", r)
 	}
 	tr.Header.Name = "braket.task_result.annealing_task_result"
-	if _, err := quantum.MapResults(tr, nil); err == nil || !strings.Contains(err.Error(), "not braket.task_result.gate_model_task_result") {
+	if _, err := circuit.MapResults(tr, nil); err == nil || !strings.Contains(err.Error(), "not braket.task_result.gate_model_task_result") {
 		t.Fatalf("wrong schema: %v", err)
 	}
 }
@@ -258,7 +258,7 @@ func TestBraketLimits(t *testing.T) {
 		{"memory": "lots"},
 		{"max_gates": 0},
 	} {
-		if _, err := quantum.NewBraket("braket", pool(t), bad, quiet()); err == nil {
+		if _, err := circuit.NewBraket("braket", pool(t), bad, quiet()); err == nil {
 			t.Errorf("configuration %v: accepted", bad)
 		}
 	}

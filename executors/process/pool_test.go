@@ -1,4 +1,4 @@
-package executors
+package process
 
 import (
 	"encoding/json"
@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govalent/govalent/executors/workerbin"
+	"github.com/govalent/govalent/internal/testkit/workerbin"
+
+	"github.com/govalent/govalent/executors"
 )
 
 var workerBin string
@@ -43,9 +45,9 @@ func Forge(n int, newline bool) int {
 
 var taskSeq int
 
-func task(entry string, args ...string) *Task {
+func task(entry string, args ...string) *executors.Task {
 	taskSeq++
-	t := &Task{ID: fmt.Sprintf("t%d", taskSeq), Kind: "electron", Entry: entry, ProgramHash: "p1", Program: program}
+	t := &executors.Task{ID: fmt.Sprintf("t%d", taskSeq), Kind: executors.KindElectron, Entry: entry, ProgramHash: "p1", Program: program}
 	for _, a := range args {
 		t.Args = append(t.Args, json.RawMessage(a))
 	}
@@ -53,19 +55,19 @@ func task(entry string, args ...string) *Task {
 }
 
 // run submits tasks and returns their outcomes in order.
-func run(p *ProcessPool, tasks ...*Task) []Outcome {
-	out := make([]Outcome, len(tasks))
+func run(p *Pool, tasks ...*executors.Task) []executors.Outcome {
+	out := make([]executors.Outcome, len(tasks))
 	var wg sync.WaitGroup
 	for i, t := range tasks {
 		wg.Add(1)
-		p.Submit(t, func(oc Outcome) { out[i] = oc; wg.Done() })
+		p.Submit(t, func(oc executors.Outcome) { out[i] = oc; wg.Done() })
 	}
 	wg.Wait()
 	return out
 }
 
 func TestPoolRunsReusesAndRecovers(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	out := run(p, task("Pid"), task("Pid"), task("Crash"), task("Pid"))
 	if out[0].Error != "" || string(out[0].Output) != string(out[1].Output) {
@@ -83,7 +85,7 @@ func TestPoolRunsReusesAndRecovers(t *testing.T) {
 }
 
 func TestLocalStartsAProcessPerTask(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "local", Size: 2, Reuse: false, Command: workerCommand()})
+	p := NewPool(Config{Name: "local", Size: 2, Reuse: false, Command: workerCommand()})
 	defer p.Close()
 	out := run(p, task("Pid"), task("Pid"), task("Pid"))
 	seen := map[string]bool{}
@@ -96,12 +98,12 @@ func TestLocalStartsAProcessPerTask(t *testing.T) {
 }
 
 func TestCancelAndTimeLimit(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	running, queued := task("Sleep", "20000"), task("Sleep", "1")
-	results := make(chan Outcome, 2)
-	p.Submit(running, func(oc Outcome) { results <- oc })
-	p.Submit(queued, func(oc Outcome) { results <- oc })
+	results := make(chan executors.Outcome, 2)
+	p.Submit(running, func(oc executors.Outcome) { results <- oc })
+	p.Submit(queued, func(oc executors.Outcome) { results <- oc })
 	p.Cancel(queued.ID)
 	if oc := <-results; !oc.Cancelled {
 		t.Fatalf("queued: %+v", oc)
@@ -123,7 +125,7 @@ func TestCancelAndTimeLimit(t *testing.T) {
 }
 
 func TestMissingProgramAndBadArgs(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	noProg := task("Pid")
 	noProg.ProgramHash, noProg.Program = "other", ""
@@ -143,9 +145,9 @@ func TestMissingProgramAndBadArgs(t *testing.T) {
 // A worker keeps only a few rebuilt programs, but never forgets a program's source: the dispatcher sends each
 // one once.
 func TestEvictedProgramsCanRunAgain(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
-	var tasks []*Task
+	var tasks []*executors.Task
 	for i := 0; i <= maxSessions+1; i++ {
 		tk := task("Pid")
 		tk.ProgramHash = fmt.Sprintf("prog%d", i)
@@ -161,7 +163,7 @@ func TestEvictedProgramsCanRunAgain(t *testing.T) {
 }
 
 // inSlot waits until n tasks have been handed to the pool's processes (running or pipelined behind).
-func inSlot(t *testing.T, p *ProcessPool, n int) {
+func inSlot(t *testing.T, p *Pool, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); p.Stats().Busy < n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -173,23 +175,23 @@ func inSlot(t *testing.T, p *ProcessPool, n int) {
 // Quick tasks are sent to a process while it runs another; one cancelled before it starts is skipped, and the
 // ones behind a task whose process dies run again in a new process instead of failing.
 func TestPipelinedTasks(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	quick := func(entries ...string) { // as if they had run quickly before
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, e := range entries {
-			p.quick[RunKey(&Task{ProgramHash: "p1", Entry: e})] = time.Microsecond
+			p.quick[executors.RunKey(&executors.Task{ProgramHash: "p1", Entry: e})] = time.Microsecond
 		}
 	}
 	quick("Sleep")
 
 	// While a first task runs, the others queue up; then the slow one runs with the other two sent behind it.
 	first, slow, skipped, after := task("Hold", "200"), task("Sleep", "300"), task("Sleep", "0"), task("Sleep", "0")
-	results := map[*Task]chan Outcome{}
-	for _, tk := range []*Task{first, slow, skipped, after} {
-		results[tk] = make(chan Outcome, 1)
-		p.Submit(tk, func(oc Outcome) { results[tk] <- oc })
+	results := map[*executors.Task]chan executors.Outcome{}
+	for _, tk := range []*executors.Task{first, slow, skipped, after} {
+		results[tk] = make(chan executors.Outcome, 1)
+		p.Submit(tk, func(oc executors.Outcome) { results[tk] <- oc })
 	}
 	<-results[first]
 	inSlot(t, p, 3) // pipelined: all three are with the one process
@@ -205,12 +207,12 @@ func TestPipelinedTasks(t *testing.T) {
 	}
 
 	quick("CrashAfter", "Pid")
-	dies, behind := task("CrashAfter", "100"), []*Task{task("Pid"), task("Pid")}
+	dies, behind := task("CrashAfter", "100"), []*executors.Task{task("Pid"), task("Pid")}
 	var wg sync.WaitGroup
-	outs := make([]Outcome, 4)
-	for i, tk := range append([]*Task{task("Hold", "200"), dies}, behind...) {
+	outs := make([]executors.Outcome, 4)
+	for i, tk := range append([]*executors.Task{task("Hold", "200"), dies}, behind...) {
 		wg.Add(1)
-		p.Submit(tk, func(oc Outcome) { outs[i] = oc; wg.Done() })
+		p.Submit(tk, func(oc executors.Outcome) { outs[i] = oc; wg.Done() })
 	}
 	inSlot(t, p, 3)
 	wg.Wait()
@@ -227,7 +229,7 @@ func TestPipelinedTasks(t *testing.T) {
 
 // Each task's stdout and stderr hold what it wrote, and nothing of the tasks before it.
 func TestOutputPerTask(t *testing.T) {
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	out := run(p, task("Say", `"a"`), task("Pid"), task("Say", `"b"`))
 	if out[0].Stdout != "a\n" || out[0].Stderr != "ea" || out[1].Stdout != "" || out[1].Stderr != "" ||
@@ -240,7 +242,7 @@ func TestOutputPerTask(t *testing.T) {
 // Redis pool's workers give each task the time until which its lease is surely held.)
 func TestPoolStartByPassedTaskDoesNotStart(t *testing.T) {
 	late := task("Say", `"late"`)
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), StartBy: func(t *Task) time.Time {
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), StartBy: func(t *executors.Task) time.Time {
 		if t.ID == late.ID {
 			return time.Now().Add(-time.Millisecond)
 		}
@@ -260,7 +262,7 @@ func TestPoolStartByPassedTaskDoesNotStart(t *testing.T) {
 // together exceed the limit go through, and the pool never holds a reply beyond the limit.
 func TestReplyLimit(t *testing.T) {
 	const limit = 64 << 10
-	p := NewProcessPool(PoolConfig{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), MaxReply: limit})
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), MaxReply: limit})
 	defer p.Close()
 	pid := string(run(p, task("Pid"))[0].Output)
 	out := run(p, task("Big", "100000"), task("Loud", "90000"), task("Pid"), task("Big", "60000"))
@@ -277,9 +279,9 @@ func TestReplyLimit(t *testing.T) {
 
 	// Replies of 40 KiB, pipelined behind one another: together past the limit, each within it.
 	p.mu.Lock()
-	p.quick[RunKey(&Task{ProgramHash: "p1", Entry: "Big"})] = time.Microsecond
+	p.quick[executors.RunKey(&executors.Task{ProgramHash: "p1", Entry: "Big"})] = time.Microsecond
 	p.mu.Unlock()
-	var burst []*Task
+	var burst []*executors.Task
 	for range 20 {
 		burst = append(burst, task("Big", "40000"))
 	}
@@ -324,9 +326,29 @@ func TestPoolMaxReply(t *testing.T) {
 		{map[string]any{"max_reply": "lots"}, 0, "max_reply"},
 		{map[string]any{"max_replies": "1GiB"}, 0, `unknown setting "max_replies"`},
 	} {
-		n, err := PoolMaxReply("pool", tc.table)
+		n, err := MaxReply("pool", tc.table)
 		if n != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%v: %d, %v", tc.table, n, err)
 		}
+	}
+}
+
+// A failure's kind, whether a retry could help, and its place in the user's cells come back with its message.
+func TestErrorsSayWhatFailed(t *testing.T) {
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	defer p.Close()
+	const cells = "package main\n\n/*line cell3:1:1*/func P() int {\n\tpanic(\"boom\")\n}\n"
+	panicky := &executors.Task{ID: "cells-panic", Kind: executors.KindElectron, Entry: "P", ProgramHash: "p2", Program: cells}
+	slow := task("Sleep", "60000")
+	slow.TimeLimit = 300 * time.Millisecond
+	out := run(p, panicky, task("Crash"), slow)
+	if oc := out[0]; oc.ErrorKind != executors.ErrorUser || oc.Retryable || oc.ErrorCell != "cell3:2" {
+		t.Errorf("a panic in a cell: kind %q retryable %v cell %q (%s / %s)", oc.ErrorKind, oc.Retryable, oc.ErrorCell, oc.Error, oc.Stack)
+	}
+	if oc := out[1]; oc.ErrorKind != executors.ErrorCrash || !oc.Retryable {
+		t.Errorf("a crash: kind %q retryable %v", oc.ErrorKind, oc.Retryable)
+	}
+	if oc := out[2]; oc.ErrorKind != executors.ErrorTimeLimit || oc.Retryable {
+		t.Errorf("over the time limit: kind %q retryable %v", oc.ErrorKind, oc.Retryable)
 	}
 }

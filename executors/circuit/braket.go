@@ -1,4 +1,4 @@
-package quantum
+package circuit
 
 import (
 	"bytes"
@@ -25,8 +25,8 @@ import (
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awstask"
-	"github.com/govalent/govalent/executors/quantum/qasm"
-	"github.com/govalent/govalent/executors/quantum/qsim"
+	"github.com/govalent/govalent/executors/circuit/qasm"
+	"github.com/govalent/govalent/executors/circuit/qsim"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -83,7 +83,7 @@ func (s BraketSettings) required(name string) error {
 // A task's program is parsed, and its results are read, in this process: both within the limits of the
 // configuration (memory, max_gates, max_qubits), with the memory taken from the executor's budget before it
 // is allocated. A task whose program or results could not fit fails before it is created on Braket.
-func NewBraket(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
+func NewBraket(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Runner, error) {
 	rest, lim, err := operatorLimits(name, defaults, braketMemory)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,7 @@
 // service. It serves CreateQuantumTask, GetQuantumTask and CancelQuantumTask on loopback, refuses requests
 // without a SigV4 Authorization header for the braket service, runs each task's OpenQASM program with the qsim
 // simulator, and writes a results.json in Braket's gate_model_task_result v1 schema to the task's S3 output
-// location (any S3-protocol server the standard AWS configuration points at, e.g. results/objects/s3test).
+// location (any S3-protocol server the standard AWS configuration points at, e.g. internal/testkit/s3test).
 //
 // A task advances one status per GetQuantumTask call (CREATED, QUEUED, RUNNING, then COMPLETED or FAILED), so
 // tests see every transition without timers; Hold keeps tasks QUEUED, FailWith makes them fail.
@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/govalent/govalent/executors/quantum"
-	"github.com/govalent/govalent/executors/quantum/qasm"
-	"github.com/govalent/govalent/executors/quantum/qsim"
+	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/executors/circuit/qasm"
+	"github.com/govalent/govalent/executors/circuit/qsim"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -38,7 +38,7 @@ type Task struct {
 
 // Action is the OpenQASM program action of a task.
 type Action struct {
-	Header quantum.SchemaHeader `json:"braketSchemaHeader"`
+	Header circuit.SchemaHeader `json:"braketSchemaHeader"`
 	Source string               `json:"source"`
 	Inputs map[string]float64   `json:"inputs"`
 }
@@ -246,14 +246,14 @@ func (s *Server) complete(t *Task) error {
 	if err := st.Run(context.Background(), ops); err != nil {
 		return err
 	}
-	tr := quantum.TaskResult{
-		Header: quantum.SchemaHeader{Name: quantum.ResultsSchema, Version: "1"},
-		TaskMetadata: quantum.TaskMetadata{Header: quantum.SchemaHeader{Name: "braket.task_result.task_metadata", Version: "1"},
+	tr := circuit.TaskResult{
+		Header: circuit.SchemaHeader{Name: circuit.ResultsSchema, Version: "1"},
+		TaskMetadata: circuit.TaskMetadata{Header: circuit.SchemaHeader{Name: "braket.task_result.task_metadata", Version: "1"},
 			ID: t.ARN, Shots: t.Shots, DeviceID: t.Device, Status: "COMPLETED",
 			CreatedAt: time.Now().UTC().Format(time.RFC3339), EndedAt: time.Now().UTC().Format(time.RFC3339)},
 	}
 	tr.AdditionalMetadata, _ = json.Marshal(map[string]any{"action": t.Action, "simulatorMetadata": map[string]any{
-		"braketSchemaHeader": quantum.SchemaHeader{Name: "braket.task_result.simulator_metadata", Version: "1"}, "executionDuration": 1},
+		"braketSchemaHeader": circuit.SchemaHeader{Name: "braket.task_result.simulator_metadata", Version: "1"}, "executionDuration": 1},
 		"padding": strings.Repeat(" ", s.pad)})
 	all := make([]int, prog.NumQubits)
 	for q := range all {
@@ -277,7 +277,7 @@ func (s *Server) complete(t *Task) error {
 		}
 	}
 	for _, rt := range prog.Results {
-		var v quantum.ResultTypeValue
+		var v circuit.ResultTypeValue
 		v.Type.Type = rt.Type
 		switch rt.Type {
 		case "expectation":

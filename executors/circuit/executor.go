@@ -1,5 +1,5 @@
-// Package quantum holds the quantum executors: "qsim" (the in-process state-vector simulator of package qsim)
-// and "braket" (Amazon Braket quantum tasks).
+// Package circuit holds the executors that run quantum circuits: "qsim" (the in-process state-vector simulator
+// of package qsim) and "braket" (Amazon Braket quantum tasks). Circuits are written with the SDK's ct/quantum.
 //
 // A quantum electron runs in two phases. First its Go code runs like any electron, on an inner executor (the
 // dispatcher's pool); its output must be a ct/quantum Job or an OpenQASM 3 program as a string. Then the
@@ -21,7 +21,7 @@
 //	        alone: memory (default "2GiB", what the tasks of the executor hold at once in the dispatcher's
 //	        process while their programs are parsed and sent and their results read) and max_gates (default
 //	        262144)
-package quantum
+package circuit
 
 import (
 	"bytes"
@@ -37,18 +37,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/govalent/govalent/ct"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/executors/quantum/qasm"
-	"github.com/govalent/govalent/executors/quantum/qsim"
+	"github.com/govalent/govalent/executors/circuit/qasm"
+	"github.com/govalent/govalent/executors/circuit/qsim"
 )
 
 // runFunc runs a job with the merged settings (raw JSON, decoded by the runner).
 type runFunc func(ctx context.Context, job qc.Job, settings []byte) (qc.Result, error)
 
-// Executor runs quantum electrons: the electron on an inner executor, then its job.
-type Executor struct {
+// Runner runs quantum electrons: the electron on an inner executor, then its job.
+type Runner struct {
 	name     string
 	inner    executors.Executor
 	defaults executors.Settings
@@ -74,7 +73,7 @@ type task struct {
 	cancel    context.CancelFunc
 }
 
-func newExecutor(name string, inner executors.Executor, defaults map[string]any, parallel int, log *slog.Logger) (*Executor, error) {
+func newExecutor(name string, inner executors.Executor, defaults map[string]any, parallel int, log *slog.Logger) (*Runner, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -82,13 +81,13 @@ func newExecutor(name string, inner executors.Executor, defaults map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	return &Executor{name: name, inner: inner, defaults: settings, log: log.With("executor", name),
+	return &Runner{name: name, inner: inner, defaults: settings, log: log.With("executor", name),
 		tasks: map[string]*task{}, sem: make(chan struct{}, max(parallel, 1))}, nil
 }
 
 // Submit implements executors.Executor.
-func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
-	if t.Kind != ct.KindElectron { // a sublattice's graph is built like anywhere else
+func (e *Runner) Submit(t *executors.Task, done func(executors.Outcome)) {
+	if t.Kind != executors.KindElectron { // a sublattice's graph is built like anywhere else
 		e.inner.Submit(t, done)
 		return
 	}
@@ -96,7 +95,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	settings := e.defaults.Merge(t.Settings)
 	// Bad settings fail the node before its code runs.
 	if err := e.check(t.Settings, settings); err != nil {
-		done(executors.Outcome{Error: err.Error(), Start: start, End: time.Now()})
+		done(executors.Outcome{Error: err.Error(), ErrorKind: executors.ErrorSettings, Start: start, End: time.Now()})
 		return
 	}
 	e.mu.Lock()
@@ -166,7 +165,7 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 	})
 }
 
-func (e *Executor) runLimited(ctx context.Context, job qc.Job, settings []byte) (qc.Result, error) {
+func (e *Runner) runLimited(ctx context.Context, job qc.Job, settings []byte) (qc.Result, error) {
 	select {
 	case e.sem <- struct{}{}:
 		defer func() { <-e.sem }()
@@ -177,7 +176,7 @@ func (e *Executor) runLimited(ctx context.Context, job qc.Job, settings []byte) 
 }
 
 // check refuses the operator's settings in an electron's own, and decodes the merged settings once up front.
-func (e *Executor) check(own map[string]json.RawMessage, settings []byte) error {
+func (e *Runner) check(own map[string]json.RawMessage, settings []byte) error {
 	for _, k := range e.operatorOnly {
 		if _, ok := own[k]; ok {
 			return fmt.Errorf("executor %s setting %s is the operator's ([executors.%s] in the config file); an electron cannot set it", e.name, k, e.name)
@@ -189,7 +188,7 @@ func (e *Executor) check(own map[string]json.RawMessage, settings []byte) error 
 
 // job reads the electron's output: a Job, or OpenQASM text (a *quantum.Circuit is encoded as its text) run
 // with the settings' shots, seed and observables.
-func (e *Executor) job(out json.RawMessage, settings []byte) (qc.Job, error) {
+func (e *Runner) job(out json.RawMessage, settings []byte) (qc.Job, error) {
 	var src string
 	if json.Unmarshal(out, &src) == nil {
 		job, err := e.textJob(settings)
@@ -214,7 +213,7 @@ func (e *Executor) job(out json.RawMessage, settings []byte) (qc.Job, error) {
 }
 
 // Cancel implements executors.Executor.
-func (e *Executor) Cancel(taskID string) {
+func (e *Runner) Cancel(taskID string) {
 	e.mu.Lock()
 	tk, ok := e.tasks[taskID]
 	var stop context.CancelFunc
@@ -234,7 +233,7 @@ func (e *Executor) Cancel(taskID string) {
 
 // Stats implements executors.Executor: Busy counts jobs in their second phase, Queued electrons still running
 // their code.
-func (e *Executor) Stats() executors.Stats {
+func (e *Runner) Stats() executors.Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := executors.Stats{Name: e.name, Workers: cap(e.sem), Done: e.done.Load()}
@@ -250,7 +249,7 @@ func (e *Executor) Stats() executors.Stats {
 
 // Close implements executors.Executor: running jobs are cancelled (Braket tasks with CancelQuantumTask) and
 // not reported. The inner executor belongs to the caller.
-func (e *Executor) Close() error {
+func (e *Runner) Close() error {
 	e.mu.Lock()
 	e.closed = true
 	for _, t := range e.tasks {
@@ -337,7 +336,7 @@ func configuredQubits(name string, merged []byte, budget *qsim.Budget) (int, err
 // NewQsim is the qsim executor: electrons run on inner, their jobs on the state-vector simulator in this
 // process, as many at once as there are CPUs (each one also uses every core for large states) and as the
 // memory budget holds.
-func NewQsim(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Executor, error) {
+func NewQsim(name string, inner executors.Executor, defaults map[string]any, log *slog.Logger) (*Runner, error) {
 	rest, lim, err := operatorLimits(name, defaults, defaultMemory)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
-	"github.com/govalent/govalent/executors/quantum/qasm"
+	"github.com/govalent/govalent/executors/circuit/qasm"
 )
 
 // The memory model of a job, charged to its Budget before the memory is taken. Each term has a bound that

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/govalent/govalent/ct/quantum"
-	"github.com/govalent/govalent/executors/quantum/qasm"
+	"github.com/govalent/govalent/executors/circuit/qasm"
 )
 
 // minProbability is the smallest exact probability reported; below it is rounding noise of amplitudes that
