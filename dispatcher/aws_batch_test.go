@@ -9,6 +9,7 @@ import (
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/internal/testkit/awsfake"
 	"github.com/govalent/govalent/internal/testkit/s3test"
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 // awsEnv is a dispatcher whose awsbatch executor talks to a fake of the Batch API (jobs run the real govalent
@@ -127,7 +128,7 @@ overtime, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return slow() }))
 			}
 		}
 	}
-	waitFor(t, "the job over its time limit to be terminated", 10*time.Second, func() bool {
+	wait.For(t, "the job over its time limit to be terminated", 10*time.Second, func() bool {
 		for _, j := range e.batch.Jobs() {
 			if j.Status == "FAILED" && j.Reason == "govalent: time limit" {
 				return true
@@ -151,7 +152,7 @@ id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return nap() }))
 func TestAWSBatchCancelTerminatesTheJob(t *testing.T) {
 	e := newAWSEnv(t, dispatcher.Config{}, nil)
 	id := e.dispatchNap()
-	waitFor(t, "the Batch job to run", 30*time.Second, func() bool {
+	wait.For(t, "the Batch job to run", 30*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		jobs := e.batch.Jobs()
 		return len(r.Nodes) == 1 && r.Nodes[0].Status == ct.StatusRunning && len(jobs) == 1 && jobs[0].Status == "RUNNING"
@@ -163,7 +164,7 @@ func TestAWSBatchCancelTerminatesTheJob(t *testing.T) {
 	if err != nil || r.Status != ct.StatusCancelled || r.Nodes[0].Status != ct.StatusCancelled {
 		t.Fatalf("%v: %+v", err, r)
 	}
-	waitFor(t, "the job to be terminated", 10*time.Second, func() bool {
+	wait.For(t, "the job to be terminated", 10*time.Second, func() bool {
 		j := e.batch.Jobs()[0]
 		return j.Status == "FAILED" && strings.Contains(j.Reason, "cancelled")
 	})
@@ -174,7 +175,7 @@ func TestAWSBatchOutageFailsTheNode(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "1") // each status check fails at once instead of after the SDK's own retries
 	e := newAWSEnv(t, dispatcher.Config{}, nil)
 	id := e.dispatchNap()
-	waitFor(t, "the Batch job to run", 30*time.Second, func() bool {
+	wait.For(t, "the Batch job to run", 30*time.Second, func() bool {
 		jobs := e.batch.Jobs()
 		return len(jobs) == 1 && jobs[0].Status == "RUNNING"
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/internal/testkit/awsfake"
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 // Electrons on awslambda run through the real handler (cmd/govalent-lambda, driven by a fake of the Lambda
@@ -63,7 +64,7 @@ napping, err := ct.Dispatch(ct.Lattice(func() ct.Future { return nap() }))
 	}
 	// Cancelling cannot stop the invocation; the node is cancelled at once all the same.
 	id := e.value("napping").(string)
-	waitFor(t, "the invocation to start", 30*time.Second, func() bool {
+	wait.For(t, "the invocation to start", 30*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		return len(r.Nodes) == 1 && r.Nodes[0].Status == ct.StatusRunning
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/results"
 )
 
@@ -112,7 +113,7 @@ func TestPanicFailsOnlyItsDispatch(t *testing.T) {
 	wait := func(e *dispatcher.Engine, id string) *ct.Result {
 		t.Helper()
 		var r *ct.Result
-		waitFor(t, "dispatch "+id+" to finish", 30*time.Second, func() bool {
+		wait.For(t, "dispatch "+id+" to finish", 30*time.Second, func() bool {
 			var err error
 			r, err = e.Result(t.Context(), id)
 			return err == nil && r.Status.Finished()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 func nodeEvent(dispatch string, i int) Event {
@@ -155,16 +157,6 @@ func openStream(t *testing.T, srv *httptest.Server) net.Conn {
 	return c
 }
 
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
-		}
-	}
-}
-
 // Clients that never read cannot hold the publisher up, nor keep their goroutines and connections: once a
 // write to them times out they are dropped.
 func TestEventStreamDropsClientsThatNeverRead(t *testing.T) {
@@ -176,13 +168,13 @@ func TestEventStreamDropsClientsThatNeverRead(t *testing.T) {
 	for range clients {
 		openStream(t, srv)
 	}
-	waitFor(t, "the clients subscribed", func() bool { return h.subscribers() == clients })
+	wait.For(t, "the clients subscribed", 10*time.Second, func() bool { return h.subscribers() == clients })
 	// 40,000 events of about 150 bytes: far more than a connection's buffers hold.
 	for i := range 40_000 {
 		h.publish(nodeEvent("d", i))
 	}
-	waitFor(t, "the clients that never read were dropped", func() bool { return h.subscribers() == 0 })
-	waitFor(t, "their goroutines ended", func() bool { return runtime.NumGoroutine() <= base })
+	wait.For(t, "the clients that never read were dropped", 10*time.Second, func() bool { return h.subscribers() == 0 })
+	wait.For(t, "their goroutines ended", 10*time.Second, func() bool { return runtime.NumGoroutine() <= base })
 }
 
 // A client that stops reading and falls more than the ring behind gets the events it could take, in order,
@@ -192,7 +184,7 @@ func TestEventStreamSendsLaggedThenCloses(t *testing.T) {
 	h.ring = 64
 	srv := streamServer(t, h)
 	c := openStream(t, srv)
-	waitFor(t, "the client subscribed", func() bool { return h.subscribers() == 1 })
+	wait.For(t, "the client subscribed", 10*time.Second, func() bool { return h.subscribers() == 1 })
 	h.publish(nodeEvent("d", 0))
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -233,7 +225,7 @@ func TestEventStreamSendsLaggedThenCloses(t *testing.T) {
 	if n >= 40_000-h.ring {
 		t.Fatalf("%d events before lagged: the client was not behind", n)
 	}
-	waitFor(t, "the lagging subscriber was dropped", func() bool { return h.subscribers() == 0 })
+	wait.For(t, "the lagging subscriber was dropped", 10*time.Second, func() bool { return h.subscribers() == 0 })
 }
 
 // Publishing costs the same whatever the number of subscribers, idle or not, and allocates only the frame.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 func TestBasicChain(t *testing.T) {
@@ -314,7 +315,7 @@ var long = ct.Lattice(func() []ct.Future { return []ct.Future{sleep(30), spin(),
 id, err := ct.Dispatch(long)
 `)
 	id := e.value("id").(string)
-	waitFor(t, "tasks to run", 10*time.Second, func() bool {
+	wait.For(t, "tasks to run", 10*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		return r.Nodes[0].Status == ct.StatusRunning && r.Nodes[1].Status == ct.StatusRunning
 	})
@@ -354,7 +355,7 @@ var two = ct.Lattice(func() []ct.Future { return []ct.Future{plus(sleep(30000)),
 id, err := ct.Dispatch(two)
 `)
 	id := e.value("id").(string)
-	waitFor(t, "node 0 to run", 10*time.Second, func() bool {
+	wait.For(t, "node 0 to run", 10*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		return r.Nodes[0].Status == ct.StatusRunning
 	})
@@ -570,7 +571,7 @@ id, err := ct.Dispatch(partial)
 `)
 	id := e.value("id").(string)
 	var r *ct.Result
-	waitFor(t, "the quick node", 10*time.Second, func() bool {
+	wait.For(t, "the quick node", 10*time.Second, func() bool {
 		var err error
 		r, err = e.client().GetResult(id, false)
 		return err == nil && r.Nodes[0].Status == ct.StatusCompleted
@@ -668,7 +669,7 @@ var outer = ct.Lattice(func() ct.Future { return innerNode() })
 id, err := ct.Dispatch(outer)`)
 	id := e.value("id").(string)
 	var child string
-	waitFor(t, "the child to run", 10*time.Second, func() bool {
+	wait.For(t, "the child to run", 10*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		if child = r.Nodes[0].SubDispatchID; child == "" {
 			return false
@@ -717,7 +718,7 @@ func Never() (int, error) { return 0, errors.New("not yet") }
 var never = ct.Electron(Never, ct.Retries(7))
 id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return never() }))`)
 	id := e.value("id").(string)
-	waitFor(t, "a retry", 10*time.Second, func() bool {
+	wait.For(t, "a retry", 10*time.Second, func() bool {
 		r, _ := e.client().GetResult(id, false)
 		return r.Nodes[0].Attempts >= 2
 	})

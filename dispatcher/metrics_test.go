@@ -16,6 +16,7 @@ import (
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors/builtins"
 	"github.com/govalent/govalent/executors/redisq"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -120,7 +121,7 @@ completed, err2 := ct.DispatchSync(fine)
 	resp := send(t, "GET", e.url+"/api/v1/events", "")
 	defer resp.Body.Close()
 	bufio.NewReader(resp.Body).ReadString('\n') // the stream has begun
-	waitFor(t, "the subscriber to be counted", 5*time.Second, func() bool {
+	wait.For(t, "the subscriber to be counted", 5*time.Second, func() bool {
 		return value(t, scrape(t, e.url), "govalent_event_subscribers") == 1
 	})
 }
@@ -154,7 +155,7 @@ func TestMetricsShowRedisQueueDepths(t *testing.T) {
 		t.Fatalf("redis-server (install/test-deps.sh installs it): %v", err)
 	}
 	t.Cleanup(func() { redis.Process.Kill(); redis.Wait() })
-	waitFor(t, "redis-server to listen", 5*time.Second, func() bool {
+	wait.For(t, "redis-server to listen", 5*time.Second, func() bool {
 		c, err := net.Dial("tcp", "127.0.0.1:"+port)
 		if err == nil {
 			c.Close()
@@ -174,7 +175,7 @@ var wait = ct.Electron(Wait)
 var waiting = ct.Lattice(func() []ct.Future { return []ct.Future{wait(1), wait(2)} })
 id, err := ct.Dispatch(waiting) // no worker takes its tasks
 `)
-	waitFor(t, "two tasks queued in Redis", 10*time.Second, func() bool {
+	wait.For(t, "two tasks queued in Redis", 10*time.Second, func() bool {
 		m := scrape(t, e.url)
 		return m["govalent_pool_queue_depth"] != nil && value(t, m, "govalent_pool_queue_depth", "executor", "pool") == 2
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/results"
 )
 
@@ -104,13 +105,13 @@ id, err := ct.Dispatch(fanout, 4)
 `, gate))
 	id := e.value("id").(string)
 	cl := e.client()
-	waitFor(t, "the nodes to run", 30*time.Second, func() bool {
+	wait.For(t, "the nodes to run", 30*time.Second, func() bool {
 		res, err := cl.GetResult(id, false)
 		return err == nil && res.Nodes[0].Status == ct.StatusRunning && res.Nodes[3].Status == ct.StatusRunning
 	})
 	filler := fill(t, data)
 	os.WriteFile(gate, nil, 0o644)
-	waitFor(t, "/healthz to report the full disk", 30*time.Second, func() bool {
+	wait.For(t, "/healthz to report the full disk", 30*time.Second, func() bool {
 		_, h := e.health()
 		return h["status"] == "degraded"
 	})
@@ -129,7 +130,7 @@ id, err := ct.Dispatch(fanout, 4)
 	}
 	// Once the four outcomes are held (each is one save), the API shows what is stored, RUNNING, for as long as
 	// the disk is full.
-	waitFor(t, "the four outcomes to be held", 30*time.Second, func() bool {
+	wait.For(t, "the four outcomes to be held", 30*time.Second, func() bool {
 		var rep dispatcher.StatusReport
 		return cl.Status(&rep) == nil && rep.Storage != nil && rep.Storage.Held >= 4
 	})
@@ -182,7 +183,7 @@ func TestRemovedDatabaseRefusesDispatchesAndCanBeBackedUp(t *testing.T) {
 		t.Fatalf("dispatch: %d %v", code, body)
 	}
 	first := body["dispatch_id"].(string)
-	waitFor(t, "the dispatch to finish", 10*time.Second, func() bool {
+	wait.For(t, "the dispatch to finish", 10*time.Second, func() bool {
 		_, b := request(t, "GET", e.url+"/api/v1/dispatches/"+first, "", auth...)
 		return b["status"] == "COMPLETED"
 	})
@@ -261,7 +262,7 @@ id, err := ct.Dispatch(outer, 41)
 `, gate))
 	id := e.value("id").(string)
 	cl := e.client()
-	waitFor(t, "the sublattice to be built", 30*time.Second, func() bool {
+	wait.For(t, "the sublattice to be built", 30*time.Second, func() bool {
 		res, err := cl.GetResult(id, false)
 		return err == nil && res.Nodes[0].Status == ct.StatusRunning
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 // napsCell defines naps(n, ms, fail): n electrons that sleep ms each, node fail panicking (with a two-line
@@ -303,7 +304,7 @@ func TestWatchEndsWithItsContext(t *testing.T) {
 			t.Errorf("a progress after the cancel is Done: %+v", p)
 		}
 	}
-	waitFor(t, "the event stream was closed", 5*time.Second, func() bool {
+	wait.For(t, "the event stream was closed", 5*time.Second, func() bool {
 		var rep dispatcher.StatusReport
 		return c.Status(&rep) == nil && rep.EventSubscribers == 0
 	})

@@ -18,20 +18,10 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func createDispatch(t *testing.T, m *Manager, id string) {
 	t.Helper()
@@ -84,7 +74,7 @@ func TestFullDatabaseHoldsWritesUntilThereIsRoom(t *testing.T) {
 	go func() {
 		stored <- m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: big}}}})
 	}()
-	waitUntil(t, "the store to report it cannot write", func() bool { return m.Health() != nil })
+	wait.For(t, "the store to report it cannot write", 20*time.Second, func() bool { return m.Health() != nil })
 	h := m.Health()
 	if !strings.Contains(h.Error, "full") || h.Held < 1 || h.Since.IsZero() {
 		t.Fatalf("health %+v", h)
@@ -148,7 +138,7 @@ func TestCloseGivesUpOnHeldWrites(t *testing.T) {
 	got := make(chan error, 1)
 	m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "d", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`"` + strings.Repeat("y", 64<<10) + `"`)}}}},
 		func(err error) { got <- err })
-	waitUntil(t, "the store to report it cannot write", func() bool { return m.Health() != nil })
+	wait.For(t, "the store to report it cannot write", 20*time.Second, func() bool { return m.Health() != nil })
 	m.Close()
 	if err := <-got; err == nil {
 		t.Fatal("a write that never reached the disk was reported stored")
@@ -180,7 +170,7 @@ func TestRemovedDatabaseRefusesWritesAndCanBeBackedUp(t *testing.T) {
 	}
 	held := make(chan error, 1)
 	m.Save(Batch{Nodes: []NodeRecord{{DispatchID: "before", NodeID: 1, NodeState: NodeState{Status: ct.StatusCompleted, Output: json.RawMessage(`7`)}}}}, func(err error) { held <- err })
-	waitUntil(t, "the write to be held", func() bool { h := m.Health(); return h != nil && h.Held == 1 })
+	wait.For(t, "the write to be held", 20*time.Second, func() bool { h := m.Health(); return h != nil && h.Held == 1 })
 	select {
 	case err := <-held:
 		t.Fatalf("a write to a removed database was reported: %v", err)
@@ -315,7 +305,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 	for round := range 3 {
-		waitUntil(t, "more dispatches", func() bool { mu.Lock(); defer mu.Unlock(); return created > 5*(round+1) })
+		wait.For(t, "more dispatches", 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return created > 5*(round+1) })
 		mu.Lock()
 		before := created
 		mu.Unlock()

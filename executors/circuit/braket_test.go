@@ -10,11 +10,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit"
 	"github.com/govalent/govalent/internal/testkit/braketfake"
 	"github.com/govalent/govalent/internal/testkit/s3test"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -158,7 +160,7 @@ func TestBraketCancel(t *testing.T) {
 	fake.Hold(true)
 	tk := task("Bell", "10")
 	ch := submit(e, tk)
-	waitFor(t, "the task to queue on Braket", func() bool {
+	wait.For(t, "the task to queue on Braket", time.Minute, func() bool {
 		ts := fake.Tasks()
 		return len(ts) == 1 && ts[0].Status == "QUEUED"
 	})

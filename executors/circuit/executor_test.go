@@ -15,6 +15,7 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit"
 	"github.com/govalent/govalent/executors/process"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/internal/testkit/workerbin"
 )
 
@@ -129,17 +130,6 @@ func result(t *testing.T, o executors.Outcome) qc.Result {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestQsimJobs(t *testing.T) {
@@ -274,7 +264,7 @@ func TestQsimCancel(t *testing.T) {
 	// While the electron's code runs on the inner executor.
 	tk := task("Sleep", "30000")
 	ch := submit(e, tk)
-	waitFor(t, "the electron to start", func() bool { return e.Stats().Queued == 1 })
+	wait.For(t, "the electron to start", time.Minute, func() bool { return e.Stats().Queued == 1 })
 	time.Sleep(100 * time.Millisecond)
 	e.Cancel(tk.ID)
 	if o := outcome(t, ch); !o.Cancelled {
@@ -283,7 +273,7 @@ func TestQsimCancel(t *testing.T) {
 	// While the simulator runs.
 	tk = task("Long", "200000")
 	ch = submit(e, tk)
-	waitFor(t, "the simulation to start", func() bool { return e.Stats().Busy == 1 })
+	wait.For(t, "the simulation to start", time.Minute, func() bool { return e.Stats().Busy == 1 })
 	e.Cancel(tk.ID)
 	if o := outcome(t, ch); !o.Cancelled || o.Output != nil || o.Stdout != "program built\n" {
 		t.Fatalf("cancel in the second phase: %+v", o)

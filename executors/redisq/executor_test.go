@@ -13,6 +13,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/results"
 )
@@ -72,14 +73,10 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 
 	first := NewPool("pool", q, quietLog())
 	submit(first, task("finished-while-down", ""))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if depths, _, _ := q.Depths(ctx); depths[DefaultQueue] == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the task never reached Redis")
-		}
-	}
+	wait.For(t, "the task to reach Redis", 10*time.Second, func() bool {
+		depths, _, _ := q.Depths(ctx)
+		return depths[DefaultQueue] == 1
+	})
 	first.Close()
 	runOne(t, q, "7")
 
@@ -144,11 +141,7 @@ func TestChunkedTasks(t *testing.T) {
 		outs[i] = submit(e, chunkTask(fmt.Sprintf("inc%d", i), "Inc", strconv.Itoa(i)))
 	}
 	queued := func() int64 { d, _, _ := q.Depths(ctx); return d[DefaultQueue] }
-	for deadline := time.Now().Add(10 * time.Second); queued() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("nothing reached Redis")
-		}
-	}
+	wait.For(t, "tasks to reach Redis", 10*time.Second, func() bool { return queued() > 0 })
 	if got := queued(); got*10 > n { // chunks of up to chunkMax, cut where a send took what had been submitted
 		t.Fatalf("%d queued entries for %d tasks: not chunked", got, n)
 	}
@@ -171,17 +164,12 @@ func TestChunkedTasks(t *testing.T) {
 
 	// A running member of a chunk stops when cancelled; the rest of its chunk completes.
 	long, short := submit(e, chunkTask("long", "Sleep", "20000")), submit(e, chunkTask("short", "Sleep", "1"))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	wait.For(t, "the chunk to reach the worker", 10*time.Second, func() bool {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		_, running := w.byTask["long"]
-		w.mu.Unlock()
-		if running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the chunk never reached the worker")
-		}
-	}
+		return running
+	})
 	e.Cancel("long")
 	if oc := outcomeOf(t, long); !oc.Cancelled {
 		t.Fatalf("running member: %+v", oc)
@@ -245,17 +233,11 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 	for i, a := range args {
 		outs[i] = submit(e, chunkTask("s"+a, "Sleep", a))
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	wait.For(t, "the chunk to reach the first worker", 10*time.Second, func() bool {
 		dies.mu.Lock()
-		held := len(dies.byTask)
-		dies.mu.Unlock()
-		if held == len(args) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the chunk never reached the first worker (it holds %d tasks)", held)
-		}
-	}
+		defer dies.mu.Unlock()
+		return len(dies.byTask) == len(args)
+	})
 	kill() // its processes are killed and it reports nothing more, like a worker that died
 	<-stopped
 

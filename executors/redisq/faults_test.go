@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/results"
 )
 
@@ -45,15 +46,6 @@ func marks(path string) map[int]int {
 		n[i]++
 	}
 	return n
-}
-
-func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(limit); !ok(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
 }
 
 func outcomeWithin(t *testing.T, ch chan executors.Outcome, limit time.Duration) executors.Outcome {
@@ -95,7 +87,7 @@ func TestResubmittedChunkMembersRunOnce(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go newWorker(q, "w").Run(ctx)
-	waitFor(t, "the first chunk runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
+	wait.For(t, "the first chunk runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
 	first.Close() // killed: what it queued stays in Redis
 
 	second := NewPool("pool", q, quietLog())
@@ -126,7 +118,7 @@ func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 	ctx := context.Background()
 	first := NewPool("pool", q, quietLog())
 	first.Submit(task("late", ""), func(executors.Outcome) {})
-	waitFor(t, "the task is queued", 10*time.Second, func() bool { d, _, _ := q.Depths(ctx); return d[DefaultQueue] == 1 })
+	wait.For(t, "the task is queued", 10*time.Second, func() bool { d, _, _ := q.Depths(ctx); return d[DefaultQueue] == 1 })
 	first.Close()
 	held, err := q.Dequeue(ctx, "w1", nil, 1) // a worker runs it across the restart
 	if err != nil || len(held) != 1 {
@@ -181,7 +173,7 @@ func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
 	}
 	w := newWorker(q, "slow")
 	go w.Run(ctx)
-	waitFor(t, "the first member runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
+	wait.For(t, "the first member runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
 	// Its lease expires (as if the worker were paused) and another worker takes the chunk.
 	rdb.ZAdd(ctx, q.key("leases"), redis.Z{Score: 0, Member: c.ID})
 	if n, err := q.Recover(ctx); n != 1 || err != nil {
@@ -242,7 +234,7 @@ func TestForgedOutcomesAreRefused(t *testing.T) {
 	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	ch := submit(e, task("real", ""))
-	waitFor(t, "the task is queued", 10*time.Second, func() bool { d, _, _ := q.Depths(ctx); return d[DefaultQueue] == 1 })
+	wait.For(t, "the task is queued", 10*time.Second, func() bool { d, _, _ := q.Depths(ctx); return d[DefaultQueue] == 1 })
 	other := newQueue(t, rdb, Options{Key: []byte("another key of 16 bytes or more")})
 	o := `{"output":666}`
 	for _, v := range [][]any{
@@ -254,7 +246,7 @@ func TestForgedOutcomesAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the forgeries are refused", 10*time.Second, func() bool { return q.Refused() == 3 })
+	wait.For(t, "the forgeries are refused", 10*time.Second, func() bool { return q.Refused() == 3 })
 	select {
 	case oc := <-ch:
 		t.Fatalf("a forged outcome was taken: %+v", oc)
@@ -289,11 +281,11 @@ func TestWorkerRunsOnlySignedTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	go newWorker(q, "w").Run(ctx)
-	waitFor(t, "the good task runs", 15*time.Second, func() bool { return marks(path)[1] == 1 })
+	wait.For(t, "the good task runs", 15*time.Second, func() bool { return marks(path)[1] == 1 })
 	rdb.Publish(ctx, q.CancelChannel(), "good")
 	rdb.Publish(ctx, q.CancelChannel(), "good "+strings.Repeat("0", 64))
 	var cs []Completion
-	waitFor(t, "both signed tasks complete", 15*time.Second, func() bool {
+	wait.For(t, "both signed tasks complete", 15*time.Second, func() bool {
 		cs, _, _ = q.Results(ctx, "0", 10, 0)
 		return len(cs) == 2
 	})
