@@ -62,8 +62,11 @@ export CELERY_BROKER=redis://127.0.0.1:$RPORT/1
 
 # --- govalent: dispatcher with --redis and two workers -----------------------------------------------------
 DPORT=$(free_port)
+DATA=$(mktemp -d "$TMP/data.XXXX")
+# The workers share the dispatcher's Redis key (made in its data directory on start), as a copied key file.
+export GOVALENT_REDIS_KEY_FILE=$DATA/redis.key
 spawn "$OUT/redis_dispatcher.log" "$GV" start --foreground --host 127.0.0.1 --port "$DPORT" \
-	--data-dir "$(mktemp -d "$TMP/data.XXXX")" --redis "$GV_REDIS"
+	--data-dir "$DATA" --redis "$GV_REDIS"
 DISP_PID=$LAST
 export GOVALENT_DISPATCHER=http://127.0.0.1:$DPORT
 for i in $(seq 100); do
