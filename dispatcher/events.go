@@ -32,9 +32,9 @@ const (
 	// eventBatch is how many frames a subscriber takes (and writes with one writev) at a time; it bounds how
 	// long a subscriber holds the hub's lock.
 	eventBatch = 256
-	// eventCoalesce is how long a woken subscriber waits for more events before writing, so a burst costs
-	// each subscriber a few writes rather than one per event.
-	eventCoalesce = 20 * time.Millisecond
+	// eventCoalesce is the least time between two writes to a subscriber, so a burst costs each subscriber a
+	// few writes rather than one per event.
+	eventCoalesce = 5 * time.Millisecond
 	// eventWriteTimeout is how long one write to a subscriber may take: a client that stops reading is
 	// dropped after it, and releases its goroutine and connection.
 	eventWriteTimeout = 10 * time.Second
@@ -264,10 +264,16 @@ func (h *hub) serve(w http.ResponseWriter, f eventFilter) {
 	ping := time.NewTicker(eventPing)
 	defer ping.Stop()
 	batch := make([][]byte, 0, eventBatch)
+	var lastWrite time.Time
 	for {
 		select {
 		case <-s.ready():
-			time.Sleep(eventCoalesce)
+			// The first event after a quiet spell goes at once (a waiting client sees its dispatch end without
+			// delay); within a burst, writes are at least eventCoalesce apart, so it costs a few writes.
+			if wait := eventCoalesce - time.Since(lastWrite); wait > 0 {
+				time.Sleep(wait)
+			}
+			lastWrite = time.Now()
 			for {
 				frames, lagged := s.take(batch[:0])
 				if lagged {
