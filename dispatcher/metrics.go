@@ -82,15 +82,16 @@ func (c dispatchCollector) Collect(ch chan<- prometheus.Metric) {
 type executorCollector struct{ execs map[string]executors.Executor }
 
 var (
-	workersDesc = prometheus.NewDesc("govalent_executor_workers", "Workers of an executor.", []string{"executor"}, nil)
-	busyDesc    = prometheus.NewDesc("govalent_executor_busy", "Tasks an executor is running.", []string{"executor"}, nil)
-	queuedDesc  = prometheus.NewDesc("govalent_executor_queued", "Tasks waiting in an executor for a worker.", []string{"executor"}, nil)
-	depthDesc   = prometheus.NewDesc("govalent_pool_queue_depth", "Tasks waiting in a worker pool's queue (Redis).", []string{"executor", "queue"}, nil)
-	leasedDesc  = prometheus.NewDesc("govalent_pool_leased_tasks", "Tasks a worker pool's workers hold leases on (Redis).", []string{"executor"}, nil)
+	workersDesc   = prometheus.NewDesc("govalent_executor_workers", "Workers of an executor.", []string{"executor"}, nil)
+	busyDesc      = prometheus.NewDesc("govalent_executor_busy", "Tasks an executor is running.", []string{"executor"}, nil)
+	queuedDesc    = prometheus.NewDesc("govalent_executor_queued", "Tasks waiting in an executor for a worker.", []string{"executor"}, nil)
+	depthDesc     = prometheus.NewDesc("govalent_pool_queue_depth", "Tasks waiting in a worker pool's queue (Redis).", []string{"executor", "queue"}, nil)
+	leasedDesc    = prometheus.NewDesc("govalent_pool_leased_tasks", "Tasks a worker pool's workers hold leases on (Redis).", []string{"executor"}, nil)
+	recoveredDesc = prometheus.NewDesc("govalent_pool_lease_recoveries_total", "Queued entries requeued because the lease of the worker holding them expired (Redis).", []string{"executor"}, nil)
 )
 
 func (c executorCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{workersDesc, busyDesc, queuedDesc, depthDesc, leasedDesc} {
+	for _, d := range []*prometheus.Desc{workersDesc, busyDesc, queuedDesc, depthDesc, leasedDesc, recoveredDesc} {
 		ch <- d
 	}
 }
@@ -110,6 +111,7 @@ func (c executorCollector) Collect(ch chan<- prometheus.Metric) {
 		if !ok {
 			continue
 		}
+		ch <- prometheus.MustNewConstMetric(recoveredDesc, prometheus.CounterValue, float64(st.Recovered), name)
 		queues, leased, err := p.Depths(ctx)
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(depthDesc, err)

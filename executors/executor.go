@@ -94,6 +94,9 @@ type Stats struct {
 	Busy    int    `json:"busy"`
 	Queued  int    `json:"queued"`
 	Done    int64  `json:"done"`
+	// Recovered counts tasks queued again because the lease of the worker holding them expired (pools of
+	// remote workers).
+	Recovered int64 `json:"recovered,omitempty"`
 }
 
 // WorkerInfo describes a live remote worker.

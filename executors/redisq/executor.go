@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/govalent/govalent/executors"
@@ -26,9 +27,10 @@ import (
 // in Redis is checked against Redis every reconcileEvery and whenever Redis lost its data (Queue.Epoch): what
 // Redis no longer holds is queued again.
 type Pool struct {
-	name string
-	q    *Queue
-	log  *slog.Logger
+	name      string
+	q         *Queue
+	log       *slog.Logger
+	recovered atomic.Int64 // tasks requeued because their lease expired
 
 	mu         sync.Mutex
 	waiting    map[string]waiter // task id -> who waits for its outcome, until its completion is read
@@ -493,6 +495,7 @@ func (e *Pool) Stats() executors.Stats {
 	e.mu.Lock()
 	st.Done = e.done
 	e.mu.Unlock()
+	st.Recovered = e.recovered.Load()
 	return st
 }
 
@@ -602,6 +605,7 @@ func (e *Pool) watch() {
 			e.log.Warn("recovering expired leases failed", "err", err)
 			continue
 		} else if n > 0 {
+			e.recovered.Add(int64(n))
 			e.log.Info("requeued tasks whose lease expired", "count", n)
 		}
 		e.ackRead(time.Now().Add(-ackDelay))

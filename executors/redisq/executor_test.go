@@ -249,6 +249,9 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 			t.Fatalf("task %s: %+v", a, oc)
 		}
 	}
+	if n := e.Stats().Recovered; n < 1 { // the chunk's lease: one entry in Redis
+		t.Fatalf("recovered leases counted: %d", n)
+	}
 }
 
 // A task that cannot be encoded fails alone, at once; the tasks queued with it are not held up.
