@@ -168,8 +168,11 @@ type boundedConn struct {
 	body     uint64 // body bytes of the current frame still to come
 	first    bool   // the next body byte is the current frame's first
 	msg      uint64 // bytes of the current multipart message so far
-	reserved int64  // the budget the current frame holds
-	err      error
+	reserved int64  // the budget the current message (or command) holds until its last frame is read
+	// busyBy is when the message (or command) being read must be complete: zmq4 holds every frame of a
+	// message until its last, so a peer that stops half-way must not keep what it sent. Zero between messages.
+	busyBy time.Time
+	err    error
 }
 
 func (c *boundedConn) Read(p []byte) (int, error) {
@@ -199,18 +202,12 @@ func (c *boundedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// setDeadline bounds the wait for bytes during the handshake and while a reservation is held; otherwise a
+// setDeadline bounds the wait for bytes during the handshake and within a message; between messages a
 // connection may be idle as long as it likes, as a frontend's is between requests.
 func (c *boundedConn) setDeadline() {
-	c.mu.Lock()
-	reserved := c.reserved > 0
-	c.mu.Unlock()
-	var by time.Time
-	switch {
-	case !c.handshakeBy.IsZero():
+	by := c.busyBy
+	if !c.handshakeBy.IsZero() {
 		by = c.handshakeBy
-	case reserved:
-		by = time.Now().Add(c.lim.wire.stall)
 	}
 	c.Conn.SetReadDeadline(by)
 }
@@ -263,6 +260,7 @@ func (c *boundedConn) check(b []byte) error {
 
 // startFrame checks a frame's header before zmq4 sees it (and allocates its body).
 func (c *boundedConn) startFrame(size uint64) error {
+	held := size // what zmq4 holds once this frame is read: the command, or the message so far
 	if c.flags&flagCommand != 0 {
 		if c.lim.subscriptionsOnly && c.handshakeBy.IsZero() {
 			return c.refuse("a command after the handshake")
@@ -275,16 +273,25 @@ func (c *boundedConn) startFrame(size uint64) error {
 			return c.refuse(fmt.Sprintf("a message of more than %d bytes", c.lim.maxMessage))
 		}
 		c.msg += size
+		held = c.msg
 		if c.lim.subscriptionsOnly && (c.flags&flagMore != 0 || size == 0) {
 			return c.refuse("a message that is not a subscription")
 		}
 	}
-	if size > maxSmallMessage {
-		if err := c.lim.budget.Acquire(c.ctx, int64(size)); err != nil {
-			return errRefused // closed while waiting
+	if c.busyBy.IsZero() {
+		c.busyBy = time.Now().Add(c.lim.wire.stall)
+	}
+	// Small messages cost nothing; a larger one holds budget for all it has sent so far until its last frame.
+	if held > maxSmallMessage && int64(held) > c.reserved {
+		first := c.reserved == 0
+		wait, cancel := context.WithTimeout(c.ctx, c.lim.wire.stall)
+		err := c.lim.budget.Acquire(wait, int64(held)-c.reserved)
+		cancel()
+		if err != nil {
+			return c.refuse("a message while the budget stayed full") // or closed while waiting
 		}
 		c.mu.Lock()
-		c.reserved = int64(size)
+		c.reserved = int64(held)
 		closed := c.ctx.Err() != nil
 		if closed {
 			c.release() // Close came between Acquire and here
@@ -292,6 +299,9 @@ func (c *boundedConn) startFrame(size uint64) error {
 		c.mu.Unlock()
 		if closed {
 			return errRefused
+		}
+		if first { // its time runs from when it may be read, not from when it began to wait
+			c.busyBy = time.Now().Add(c.lim.wire.stall)
 		}
 	}
 	c.body, c.first = size, true
@@ -301,19 +311,23 @@ func (c *boundedConn) startFrame(size uint64) error {
 	return nil
 }
 
+// frameDone ends a frame; at the end of a command or of a message's last frame, zmq4 hands it on and its
+// reservation goes back.
 func (c *boundedConn) frameDone() {
+	if c.flags&flagCommand == 0 && c.flags&flagMore != 0 {
+		return
+	}
 	c.mu.Lock()
 	c.release()
 	c.mu.Unlock()
+	c.msg, c.busyBy = 0, time.Time{}
 	if c.flags&flagCommand != 0 {
 		// the first command after the greeting is the NULL mechanism's READY: the handshake is done
 		c.handshakeBy = time.Time{}
-	} else if c.flags&flagMore == 0 {
-		c.msg = 0
 	}
 }
 
-// release gives the current frame's reservation back; c.mu is held.
+// release gives the reservation back; c.mu is held.
 func (c *boundedConn) release() {
 	if c.reserved > 0 {
 		c.lim.budget.Release(c.reserved)

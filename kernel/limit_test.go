@@ -310,3 +310,33 @@ func TestBadRequestsAreDroppedWhileACellRuns(t *testing.T) {
 	c.drainUntilIdle(5 * time.Second)
 	checkAnswers(t, c)
 }
+
+// zmq4 holds every frame of a message until its last: a peer that sends big frames with MORE and then stops
+// keeps holding budget (not the kernel's memory beyond it) only until its time runs out, and is closed.
+func TestUnfinishedMessagesHoldTheBudgetAndAreClosed(t *testing.T) {
+	const conns, size = 6, 30 << 20
+	limits := defaultLimits
+	limits.stall = 3 * time.Second
+	k, c := startTestKernelLimits(t, limits)
+	before := totalAlloc()
+	var peers []net.Conn
+	for range conns {
+		conn := zmtpPeer(t, k.ci.ShellPort, "DEALER")
+		if _, err := conn.Write(append(dealerFrames(), frameHeader(flagMore, size)...)); err != nil {
+			t.Fatal(err)
+		}
+		go sendBody(conn, size) // then silence, the message unfinished
+		peers = append(peers, conn)
+	}
+	time.Sleep(time.Second) // for the kernel to read what fits its budget
+	if grown := totalAlloc() - before; grown > uint64(limits.budget)+(8<<20) {
+		t.Fatalf("%d unfinished messages of %d MiB made the kernel allocate %d MiB (budget %d MiB)",
+			conns, size>>20, grown>>20, limits.budget>>20)
+	}
+	for i, conn := range peers {
+		if !closedByKernel(conn, 3*limits.stall+10*time.Second) {
+			t.Fatalf("unfinished message %d: its connection was not closed", i)
+		}
+	}
+	checkAnswers(t, c)
+}
