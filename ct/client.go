@@ -183,18 +183,16 @@ func (c *Client) GetResult(id string, wait bool) (*Result, error) {
 // only, and fetches the whole result once.
 func (c *Client) GetResultContext(ctx context.Context, id string, wait bool) (*Result, error) {
 	for {
-		if wait {
-			if err := c.awaitEnd(ctx, id); err != nil {
-				return nil, err
-			}
-		}
 		var r Result
 		if err := c.do(ctx, http.MethodGet, "/api/v1/dispatches/"+url.PathEscape(id), nil, &r); err != nil {
 			return nil, err
 		}
-		if !wait || r.Status.Finished() { // else Watch gave up, and the dispatcher answers again
+		if !wait || r.Status.Finished() {
 			r.fillValues()
 			return &r, nil
+		}
+		if err := c.awaitEnd(ctx, id); err != nil { // then fetch it again (also when Watch gave up)
+			return nil, err
 		}
 	}
 }
@@ -243,7 +241,6 @@ func (c *Client) List(status string, limit, offset int) ([]Result, int, error) {
 	return resp.Items, resp.Total, err
 }
 
-// Status returns the dispatcher's own status document.
 // LoginLink asks the dispatcher for a one-time link that logs a browser into its web UI.
 func (c *Client) LoginLink() (string, error) {
 	var out struct {
@@ -253,6 +250,7 @@ func (c *Client) LoginLink() (string, error) {
 	return out.URL, err
 }
 
+// Status returns the dispatcher's own status document.
 func (c *Client) Status(v any) error {
 	return c.do(context.Background(), http.MethodGet, "/api/v1/status", nil, v)
 }

@@ -42,7 +42,7 @@ func (d *Dispatcher) auth(next http.Handler) http.Handler {
 }
 
 func (d *Dispatcher) authorized(r *http.Request) bool {
-	if c, err := r.Cookie(sessionCookie); err == nil && equal(c.Value, d.sessionValue()) {
+	if c, err := r.Cookie(sessionCookie); err == nil && equal(c.Value, d.session) {
 		return true
 	}
 	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -56,8 +56,8 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 
 // sessionValue is what the web UI's cookie holds: derived from the token, so it lasts as long as the token
 // does (across restarts) without the token itself being kept in the browser.
-func (d *Dispatcher) sessionValue() string {
-	m := hmac.New(sha256.New, []byte(d.cfg.Token))
+func sessionValue(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte("govalent web UI session"))
 	return hex.EncodeToString(m.Sum(nil))
 }
@@ -131,12 +131,12 @@ func (d *Dispatcher) login(w http.ResponseWriter, r *http.Request) {
 		next = "/"
 	}
 	c, err := r.Cookie(sessionCookie)
-	loggedIn := err == nil && equal(c.Value, d.sessionValue())
+	loggedIn := err == nil && equal(c.Value, d.session)
 	if !loggedIn && !d.logins.use(r.URL.Query().Get("code")) {
 		writeError(w, http.StatusUnauthorized, errors.New("this login link is not valid (each works once, for a day): get a new one with `govalent start` or `govalent login-link`"))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sessionValue(), Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.session, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int((30 * 24 * time.Hour).Seconds())})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -53,6 +53,7 @@ type Dispatcher struct {
 	started   time.Time
 	router    *mux.Router
 	logins    *loginCodes
+	session   string // the web UI's session cookie value, derived from the token
 }
 
 // New opens the store, starts the scheduler on cfg.Executors, and resumes unfinished dispatches.
@@ -92,7 +93,8 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	store := results.NewManager(st, cfg.Logger)
-	d := &Dispatcher{cfg: cfg, store: store, executors: cfg.Executors, engine: NewEngine(store, cfg.Executors, cfg.Logger), started: time.Now(), logins: newLoginCodes()}
+	d := &Dispatcher{cfg: cfg, store: store, executors: cfg.Executors, engine: NewEngine(store, cfg.Executors, cfg.Logger), started: time.Now(), logins: newLoginCodes(),
+		session: sessionValue(cfg.Token)}
 	owned = true
 	d.engine.hub.max = cfg.MaxEventSubscribers // before any request can subscribe
 	n, err := d.engine.Resume(context.Background())

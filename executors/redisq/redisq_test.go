@@ -49,7 +49,7 @@ func startRedis(tb testing.TB) *testRedis { return startRedisWith(tb, true) }
 func startRedisWith(tb testing.TB, persist bool) *testRedis {
 	tb.Helper()
 	if _, err := os.Stat(redisServer); err != nil {
-		tb.Skipf("%s not available: %v", redisServer, err)
+		tb.Fatalf("%s is missing (%v): install/test-deps.sh installs it", redisServer, err)
 	}
 	r := &testRedis{tb: tb, port: freePort(tb), dir: tb.TempDir(), persist: persist}
 	r.start()

@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // TokenFileEnv names the environment variable that overrides where the token file is.
@@ -91,7 +93,8 @@ func LoadOrCreate(path string) (string, error) {
 
 // ReadPrivate returns the secret kept in the file at path, refusing a file that others can read or write.
 func ReadPrivate(path string) (string, error) {
-	f, err := os.Open(path)
+	// Not through a symlink: in a shared directory another user could plant one.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return "", err
 	}
@@ -103,12 +106,14 @@ func ReadPrivate(path string) (string, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("%s can be read or written by other users (mode %04o): run chmod 600 %s", path, st.Mode().Perm(), path)
 	}
-	b := make([]byte, 4096)
-	n, err := f.Read(b)
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return "", fmt.Errorf("%s belongs to another user (uid %d): a secret of yours must be your own file", path, sys.Uid)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", path, err)
 	}
-	s := strings.TrimSpace(string(b[:n]))
+	s := strings.TrimSpace(string(b))
 	if s == "" {
 		return "", fmt.Errorf("%s is empty: remove it to make a new secret", path)
 	}

@@ -44,8 +44,21 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	os.WriteFile(empty, nil, 0o600)
-	if _, err := LoadOrCreate(empty); err == nil {
-		t.Fatal("an empty secret was accepted")
+	if _, err := LoadOrCreate(empty); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Fatalf("an empty secret: %v", err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	os.Symlink(path, link)
+	if _, err := ReadPrivate(link); err == nil {
+		t.Fatal("a secret was read through a symlink")
+	}
+	if os.Geteuid() == 0 { // another user's file, 0600: refused even where it can be read
+		theirs := filepath.Join(t.TempDir(), "theirs")
+		os.WriteFile(theirs, []byte("their-secret\n"), 0o600)
+		os.Chown(theirs, 65534, 65534)
+		if _, err := ReadPrivate(theirs); err == nil || !strings.Contains(err.Error(), "another user") {
+			t.Fatalf("another user's file: %v", err)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"go/scanner"
 	"go/token"
 	"go/types"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -406,7 +407,11 @@ var goroot = sync.OnceValue(goEnvGOROOT)
 func goEnvGOROOT() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	// GOTOOLCHAIN=local, away from the notebook's folder: a go.mod there must not make an inspect request
+	// download a toolchain.
+	cmd := exec.CommandContext(ctx, "go", "env", "GOROOT")
+	cmd.Env, cmd.Dir = append(os.Environ(), "GOTOOLCHAIN=local"), os.TempDir()
+	out, err := cmd.Output()
 	if err != nil {
 		return ""
 	}
