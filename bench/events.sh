@@ -31,6 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
 export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
+export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # CPU the dispatcher (without its workers) used so far
 fanout() { # fanout LABEL: one fan-out, recorded as "LABEL govalent tasks=N ... dispatcher_cpu_s=..."

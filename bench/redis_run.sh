@@ -35,6 +35,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST GOVALENT_REDIS GOVALENT_DISPATCHER
 export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
+export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
 
 spawn() { # spawn LOG CMD...: starts CMD in its own process group, logging to LOG; sets LAST
 	setsid "${@:2}" >>"$1" 2>&1 &

@@ -29,6 +29,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
 export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
+export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
 
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; } # CPU ticks worked by the machine
 dispatcher_cpu() { # CPU ticks of the dispatcher and its workers so far (0 when none runs)

@@ -67,7 +67,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	}
 	// The end marker: an archive cut short at a file's end is otherwise a well-formed, smaller archive.
 	end := []byte(strconv.Itoa(count))
-	if err := tw.WriteHeader(&tar.Header{Name: backupEnd, Mode: 0o644, Size: int64(len(end)), Typeflag: tar.TypeReg}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: backupEnd, Mode: 0o600, Size: int64(len(end)), Typeflag: tar.TypeReg}); err != nil {
 		return err
 	}
 	if _, err := tw.Write(end); err != nil {
@@ -90,7 +90,7 @@ func addFile(tw *tar.Writer, path, name string) error {
 	if err != nil {
 		return err
 	}
-	hdr := &tar.Header{Name: name, Mode: 0o644, Size: info.Size(), ModTime: info.ModTime().Truncate(time.Second), Typeflag: tar.TypeReg}
+	hdr := &tar.Header{Name: name, Mode: 0o600, Size: info.Size(), ModTime: info.ModTime().Truncate(time.Second), Typeflag: tar.TypeReg}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func Unpack(r io.Reader, dir string) (dispatches, objectCount int, err error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return 0, 0, fmt.Errorf("%s is not empty: a backup goes into a new directory", dir)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o700); err != nil {
 		return 0, 0, err
 	}
 	tr := tar.NewReader(r)
@@ -157,10 +157,10 @@ func Unpack(r io.Reader, dir string) (dispatches, objectCount int, err error) {
 
 // unpackFile writes r to path; an object whose name is a SHA-256 digest must match it.
 func unpackFile(r io.Reader, path, name string, isObject bool) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

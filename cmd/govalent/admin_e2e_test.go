@@ -169,13 +169,13 @@ func TestConfigCommand(t *testing.T) {
 	os.MkdirAll(filepath.Dir(file), 0o700)
 	os.WriteFile(file, []byte("workers = 3\n\n[executors.pool]\nmemory = \"1GiB\"\n"), 0o644)
 	env := []string{"GOVALENT_CONFIG=" + file}
-	for _, kv := range [][]string{{"port", "1234"}, {"redis", "redis://:hunter2@h:6379/0"}, {"token", "sekrit"}, {"log-level", "warn"}} {
+	for _, kv := range [][]string{{"port", "1234"}, {"redis", "redis://:hunter2@h:6379/0"}, {"token", "sekrit"}, {"log-level", "warn"}, {"metrics-open", "true"}} {
 		if out, err := govalent(t, env, append([]string{"config", "set"}, kv...)...); err != nil || !strings.Contains(out, "set "+tomlKey(kv[0])+" in "+file) {
 			t.Fatalf("config set %v: %v\n%s", kv, err, out)
 		}
 	}
 	var m map[string]any
-	if _, err := toml.DecodeFile(file, &m); err != nil || m["port"] != int64(1234) || m["workers"] != int64(3) || m["log_level"] != "warn" ||
+	if _, err := toml.DecodeFile(file, &m); err != nil || m["port"] != int64(1234) || m["workers"] != int64(3) || m["log_level"] != "warn" || m["metrics_open"] != true ||
 		m["executors"].(map[string]any)["pool"].(map[string]any)["memory"] != "1GiB" {
 		t.Fatalf("the file after config set: %v %#v", err, m)
 	}

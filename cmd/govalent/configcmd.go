@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -120,10 +119,7 @@ func setConfig(path string, kv []string) error {
 		if err := fld.set(&probe, kv[1]); err != nil {
 			return fmt.Errorf("%s %q: %w", key, kv[1], err)
 		}
-		m[key] = kv[1]
-		if isNumber(key) {
-			m[key], _ = strconv.Atoi(kv[1]) // checked by set
-		}
+		m[key] = typedValue(&probe, key) // as TOML reads it back: a number or a boolean is not a string
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -152,10 +148,13 @@ func setConfig(path string, kv []string) error {
 }
 
 // isNumber reports whether the setting key is a number in the file.
-func isNumber(key string) bool {
-	f, ok := reflect.TypeOf(config{}).FieldByNameFunc(func(name string) bool {
-		sf, _ := reflect.TypeOf(config{}).FieldByName(name)
-		return sf.Tag.Get("toml") == key
-	})
-	return ok && f.Type.Kind() == reflect.Int
+// typedValue is the value of c's setting key (its toml tag).
+func typedValue(c *config, key string) any {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("toml") == key {
+			return v.Field(i).Interface()
+		}
+	}
+	return nil
 }

@@ -51,15 +51,20 @@ func TestRunExampleEmbedded(t *testing.T) {
 	}
 }
 
-// The embedded dispatcher takes the same settings as `govalent start` (here: where the database goes).
+// The embedded dispatcher takes the same settings as `govalent start` (here: where values over the inline limit
+// go), but keeps its database in its own data directory, never a running dispatcher's.
 func TestRunEmbeddedHonoursSettings(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "elsewhere", "results.db")
-	out, err := govalent(t, []string{"GOVALENT_DB=" + db}, "run", "--embedded", "../../examples/pipeline.go")
+	out, err := govalent(t, []string{"GOVALENT_OBJECT_STORE=ftp://elsewhere/objects"}, "run", "--embedded", "../../examples/pipeline.go")
+	if err == nil || !strings.Contains(out, "ftp://elsewhere/objects") {
+		t.Fatalf("the object store setting was not used: err %v, output:\n%s", err, out)
+	}
+	db := filepath.Join(t.TempDir(), "daemon.db")
+	out, err = govalent(t, []string{"GOVALENT_DB=" + db}, "run", "--embedded", "../../examples/pipeline.go")
 	if err != nil || !strings.Contains(out, "COMPLETED 770") {
 		t.Fatalf("err %v, output:\n%s", err, out)
 	}
-	if st, err := os.Stat(db); err != nil || st.Size() == 0 {
-		t.Fatalf("the database is not where the settings put it: %v", err)
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("the embedded dispatcher opened the database of the settings")
 	}
 }
 

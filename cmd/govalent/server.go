@@ -123,11 +123,13 @@ func daemonize(c config, args []string) error {
 	if err := logf.Chmod(0o600); err != nil { // a log made by an older version
 		return err
 	}
-	// The token goes by environment, not on the command line, where every user's ps would show it.
-	cmd := exec.Command(exe, append([]string{"start", "--foreground"}, withoutFlag(args, "token")...)...)
+	// Secrets go by environment, not on the command line, where every user's ps would show them.
+	cmd := exec.Command(exe, append([]string{"start", "--foreground"}, withoutFlag(withoutFlag(withoutFlag(args, "token"), "redis-key"), "redis")...)...)
 	cmd.Env = os.Environ()
-	if c.Token != "" {
-		cmd.Env = append(cmd.Env, "GOVALENT_TOKEN="+c.Token)
+	for name, v := range map[string]string{"GOVALENT_TOKEN": c.Token, "GOVALENT_REDIS_KEY": c.RedisKey, "GOVALENT_REDIS": c.Redis} {
+		if v != "" {
+			cmd.Env = append(cmd.Env, name+"="+v)
+		}
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -357,8 +359,9 @@ func startEmbedded(c config, fs *flag.FlagSet) (stop func(), err error) {
 			return nil, err
 		}
 	}
-	// A token of its own, for this process's SDK only: nothing else needs to reach this dispatcher.
-	c.DataDir, c.Token = dataDir, rand.Text()
+	// A token of its own, for this process's SDK only: nothing else needs to reach this dispatcher. Its
+	// database is in its own data directory, never a running dispatcher's (db in the settings).
+	c.DataDir, c.Token, c.DB = dataDir, rand.Text(), ""
 	d, err := c.newDispatcher(newLogger(io.Discard, "error"))
 	if err != nil {
 		return nil, err

@@ -325,13 +325,16 @@ func ManagerRunning(o Options) bool {
 func Current() string {
 	name := os.Getenv("GOVALENT_SERVICE")
 	if os.Getenv("INVOCATION_ID") != "" {
+		// Every process of a terminal that systemd started inherits INVOCATION_ID: only a govalent unit (ours
+		// set GOVALENT_SERVICE) counts as running govalent.
 		if name == "" {
-			name = unitFromCgroup()
+			if unit := unitFromCgroup(); strings.HasPrefix(unit, "govalent") {
+				name = unit
+			}
 		}
-		if name == "" {
-			return "systemd"
+		if name != "" {
+			return "systemd (unit " + name + ")"
 		}
-		return "systemd (unit " + name + ")"
 	}
 	if name != "" && runtime.GOOS == "darwin" {
 		return "launchd (job " + name + ")"
