@@ -346,3 +346,23 @@ func TestDialErrorsHideThePassword(t *testing.T) {
 		t.Fatalf("dial error shows the password: %v", err)
 	}
 }
+
+// A worker keeps a bounded number of programs, however many a long day of edited notebooks sends it.
+func TestWorkerProgramCacheIsBounded(t *testing.T) {
+	_, _, q := setup(t, Options{})
+	ctx := context.Background()
+	w := newWorker(q, "w")
+	for i := range 3 * maxCachedPrograms {
+		src := fmt.Sprintf("package main\n\nfunc F() int { return %d }\n", i)
+		hash := results.ProgramHash(src)
+		if err := q.PutProgram(ctx, hash, src); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := w.program(ctx, hash); err != nil || got != src {
+			t.Fatalf("program %d: %q %v", i, got, err)
+		}
+		if n := len(w.programs); n > maxCachedPrograms {
+			t.Fatalf("%d programs kept", n)
+		}
+	}
+}

@@ -45,7 +45,7 @@ type Worker struct {
 	held     int                  // tasks held: single tasks and unfinished chunk members
 	perLease float64              // moving average of the tasks per lease (chunks hold many)
 	typical  time.Duration        // moving average of its tasks' run times; 0 until one has run
-	programs map[string]string
+	programs map[string]string    // program hash -> source, at most maxCachedPrograms
 	wake     chan struct{}
 	finished chan finished // outcomes waiting to be reported in a batch
 }
@@ -258,10 +258,16 @@ func (w *Worker) program(ctx context.Context, hash string) (string, error) {
 		return "", err
 	}
 	w.mu.Lock()
+	if len(w.programs) >= maxCachedPrograms { // a notebook edited all day makes a program per dispatch
+		clear(w.programs) // the ones still in use are fetched again, once
+	}
 	w.programs[hash] = src
 	w.mu.Unlock()
 	return src, nil
 }
+
+// maxCachedPrograms bounds the programs a worker keeps between tasks.
+const maxCachedPrograms = 64
 
 // finish frees a task's process slot at once (the next task need not wait for Redis); the outcome of its lease
 // goes to the reporter when it is a single task, or when it is the last member of a chunk to finish. A task
