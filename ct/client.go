@@ -282,6 +282,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return json.Unmarshal(data, out)
 }
 
+// Stream GETs path for a long answer (a backup): no time limit but ctx's; the caller closes the body.
+func (c *Client) Stream(ctx context.Context, path string) (*http.Response, error) {
+	hc := *c.HTTP
+	hc.Timeout = 0
+	return c.send(ctx, &hc, http.MethodGet, path, nil)
+}
+
 // send makes a request with hc and returns the answer when it is a success; the caller closes its body.
 func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -262,26 +261,11 @@ func cmdBackup(args []string) error {
 		return errors.New("usage: govalent backup DIR (a new or empty directory)")
 	}
 	dir := fs.Arg(0)
-	cl := c.client()
-	req, err := http.NewRequest(http.MethodGet, cl.BaseURL+"/api/v1/backup", nil)
+	resp, err := c.client().Stream(context.Background(), "/api/v1/backup")
 	if err != nil {
 		return err
 	}
-	if cl.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+cl.Token)
-	}
-	resp, err := cl.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ct.ErrUnreachable, cl.BaseURL, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.NewDecoder(resp.Body).Decode(&e)
-		return &ct.APIError{Code: resp.StatusCode, Message: e.Error}
-	}
 	dispatches, objects, err := results.Unpack(resp.Body, dir)
 	if err != nil {
 		return fmt.Errorf("backup into %s failed (remove it before trying again): %w", dir, err)
