@@ -183,16 +183,18 @@ func (c *Client) GetResult(id string, wait bool) (*Result, error) {
 // only, and fetches the whole result once.
 func (c *Client) GetResultContext(ctx context.Context, id string, wait bool) (*Result, error) {
 	for {
+		if wait {
+			if err := c.awaitEnd(ctx, id); err != nil {
+				return nil, err
+			}
+		}
 		var r Result
 		if err := c.do(ctx, http.MethodGet, "/api/v1/dispatches/"+url.PathEscape(id), nil, &r); err != nil {
 			return nil, err
 		}
-		if !wait || r.Status.Finished() {
+		if !wait || r.Status.Finished() { // else Watch gave up, and the dispatcher answers again
 			r.fillValues()
 			return &r, nil
-		}
-		if err := c.awaitEnd(ctx, id); err != nil { // then fetch it again (also when Watch gave up)
-			return nil, err
 		}
 	}
 }
