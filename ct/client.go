@@ -3,9 +3,9 @@ package ct
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/govalent/govalent/internal/credential"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"sync"
 
-	json "github.com/goccy/go-json"
+	"github.com/govalent/govalent/internal/credential"
 )
 
 // DefaultDispatcher is where the SDK looks for the dispatcher when GOVALENT_DISPATCHER is unset.

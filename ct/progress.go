@@ -22,6 +22,9 @@ type Progress struct {
 	Nodes map[Status]int `json:"nodes"` // how many nodes are in each status
 	// Failures are the first ProgressFailures failed nodes, by node id.
 	Failures []NodeFailure `json:"failures,omitempty"`
+	// Notes are the dispatch's notes: how captured values were shipped, whether its electrons run native, and
+	// while the first run of a program waits for its native build, that it does.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // NodeFailure is a failed node in a Progress.
@@ -49,7 +52,7 @@ func (p *Progress) AddNode(id int, name string, s Status, err string) {
 // ProgressOf is r's Progress.
 func ProgressOf(r *Result) *Progress {
 	p := &Progress{DispatchID: r.DispatchID, Name: r.Name, Status: r.Status, StartTime: r.StartTime, EndTime: r.EndTime,
-		Error: ErrorHead(r.Error), Nodes: map[Status]int{}}
+		Error: ErrorHead(r.Error), Nodes: map[Status]int{}, Notes: r.Notes}
 	for _, n := range r.Nodes {
 		p.AddNode(n.NodeID, n.Name, n.Status, n.Error)
 	}

@@ -15,12 +15,13 @@ import (
 type Option func(*options)
 
 type options struct {
-	executor  string
-	queue     string
-	name      string
-	retries   int
-	timeLimit time.Duration
-	settings  map[string]any
+	interpreted bool
+	executor    string
+	queue       string
+	name        string
+	retries     int
+	timeLimit   time.Duration
+	settings    map[string]any
 }
 
 // Executor picks where an electron runs ("pool", the default, "local", "awsbatch", "awslambda", "qsim" or
@@ -42,6 +43,10 @@ func With(key string, value any) Option {
 		o.settings[key] = value
 	}
 }
+
+// Interpreted runs an electron in the interpreter even where the dispatcher builds its program into native
+// code (the default when it has a Go toolchain): for code that relies on the interpreter's behaviour.
+func Interpreted() Option { return func(o *options) { o.interpreted = true } }
 
 // Name sets the node name shown in results (default: the Go func's name).
 func Name(s string) Option { return func(o *options) { o.name = s } }
@@ -371,7 +376,7 @@ func (b *builder) addCall(kind NodeKind, ref, name string, fnType reflect.Type, 
 	} else if len(args) != nIn {
 		b.fail(fmt.Errorf("ct: %s takes %d arguments, got %d", name, nIn, len(args)))
 	}
-	n := Node{Kind: kind, Name: name, Executor: o.executor, Queue: o.queue, Retries: o.retries, TimeLimit: Duration(o.timeLimit)}
+	n := Node{Kind: kind, Name: name, Executor: o.executor, Queue: o.queue, Retries: o.retries, TimeLimit: Duration(o.timeLimit), Interpreted: o.interpreted}
 	for k, v := range o.settings {
 		raw, err := json.Marshal(v)
 		if err != nil {

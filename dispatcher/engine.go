@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results"
 	"github.com/jonboulle/clockwork"
 )
@@ -64,6 +65,7 @@ type Engine struct {
 	stopped     chan struct{}
 	loopDone    chan struct{}
 	closeOnce   sync.Once
+	native      nativeTier
 }
 
 // run is a dispatch in progress.
@@ -81,6 +83,9 @@ type run struct {
 	waiters    []chan struct{}
 	finishing  bool
 	decoded    map[int]any // outputs split by selection nodes, by source node
+	// native is the program's worker binary, once built; nativeTried: a build was started or ruled out.
+	native      *native.Binary
+	nativeTried bool
 }
 
 // node is a node of a dispatch in progress: its state, as stored and shown, and what scheduling it needs.
@@ -287,6 +292,14 @@ func (e *Engine) start(r *run, stored []results.NodeRecord) {
 	r.rec.Status = ct.StatusRunning
 	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
 	e.hub.publish(Event{Type: "dispatch", DispatchID: r.rec.ID, Status: r.rec.Status})
+	if e.startNative(r) {
+		return // its nodes are scheduled once the build ends
+	}
+	e.scheduleReady(r)
+}
+
+// scheduleReady schedules every node of r whose dependencies are done.
+func (e *Engine) scheduleReady(r *run) {
 	for i := range r.nodes {
 		if r.nodes[i].Status == ct.StatusNew && r.nodes[i].pending == 0 {
 			e.schedule(r, i)
@@ -369,6 +382,7 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 		Entry: nd.Entry, ProgramHash: r.rec.ProgramHash, Program: r.program, Args: args,
 		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue, Settings: nd.Settings,
 	}
+	e.nativeTask(r, nd, t)
 	n.taskID = t.ID
 	// A RUNNING node runs again after a restart anyway, so its row is written only when a restart needs what it
 	// holds: the attempts a retry has used, or a sublattice's link to its child. (Not waiting for it, and not

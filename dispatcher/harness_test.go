@@ -21,6 +21,13 @@ import (
 // workerBinary is the govalent binary the embedded executors start as worker processes.
 var workerBinary string
 
+// testTier is the tier electrons run in: GOVALENT_TEST_TIER=interpreted runs the suite in the interpreter,
+// otherwise electrons run native (and a missing toolchain fails the tests, rather than quietly interpreting).
+var testTier = map[bool]string{true: "interpreted", false: "native"}[os.Getenv("GOVALENT_TEST_TIER") == "interpreted"]
+
+// native tells whether electrons run as compiled Go in this run of the suite.
+func native() bool { return testTier == "native" }
+
 func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
 
 // testExecutors builds the built-in executors as `govalent start` does, with two pool processes of the test
@@ -64,6 +71,9 @@ func startEnv(t *testing.T, cfg dispatcher.Config) (e *env, stop func()) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 8 << 20
+	}
+	if cfg.Native == "" {
+		cfg.Native = map[bool]string{true: dispatcher.NativeAlways, false: dispatcher.NativeNever}[native()]
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

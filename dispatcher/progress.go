@@ -52,7 +52,7 @@ func (e *Engine) Progress(ctx context.Context, id string) (*ct.Progress, error) 
 // progress is ct.ProgressOf(r.snapshot()), without the snapshot: the same states are shown.
 func (r *run) progress() *ct.Progress {
 	p := &ct.Progress{DispatchID: r.rec.ID, Name: r.rec.Name, Status: r.rec.Status, StartTime: timePtr(r.rec.Started),
-		EndTime: timePtr(r.rec.Ended), Error: ct.ErrorHead(r.rec.Error), Nodes: map[ct.Status]int{}}
+		EndTime: timePtr(r.rec.Ended), Error: ct.ErrorHead(r.rec.Error), Nodes: map[ct.Status]int{}, Notes: r.rec.Notes}
 	if r.finishing { // as in snapshot: the final state is not stored yet
 		p.Status, p.Error, p.EndTime = ct.StatusRunning, "", nil
 	}

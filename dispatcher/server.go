@@ -42,6 +42,8 @@ type Config struct {
 	MetricsOpen         bool // /metrics answers without the token (a scraper on a trusted network)
 	// ServiceManager says what runs this process ("systemd (unit govalent.service)"), for the status report.
 	ServiceManager string
+	// Native says whether electrons run as compiled Go: NativeAuto ("" too), NativeAlways or NativeNever.
+	Native string
 }
 
 // Dispatcher is the service: store, executors, scheduler and HTTP API.
@@ -88,6 +90,10 @@ func New(cfg Config) (*Dispatcher, error) {
 		}
 		cfg.Token = tok
 	}
+	nativeBuilder, nativeOff, err := newNativeBuilder(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := results.OpenWith(cfg.DataDir, results.Options{DB: cfg.Database, ObjectStore: cfg.ObjectStore, Log: cfg.Logger})
 	if err != nil {
 		return nil, err
@@ -97,6 +103,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		session: sessionValue(cfg.Token)}
 	owned = true
 	d.engine.hub.max = cfg.MaxEventSubscribers // before any request can subscribe
+	d.engine.SetNative(nativeBuilder, nativeOff)
 	n, err := d.engine.Resume(context.Background())
 	if err != nil {
 		d.Close()

@@ -28,16 +28,21 @@ const (
 
 // Task is one attempt at running a node.
 type Task struct {
-	ID          string            `json:"id"` // unique per attempt
-	DispatchID  string            `json:"dispatch_id"`
-	NodeID      int               `json:"node_id"`
-	Kind        wire.NodeKind     `json:"kind"` // KindElectron, KindSublattice or KindChunk
-	Entry       string            `json:"entry"`
-	ProgramHash string            `json:"program_hash"`
-	Program     string            `json:"-"` // source, sent to a worker process only once
-	Args        []json.RawMessage `json:"args"`
-	TimeLimit   time.Duration     `json:"time_limit,omitempty"`
-	Queue       string            `json:"queue,omitempty"`
+	ID          string        `json:"id"` // unique per attempt
+	DispatchID  string        `json:"dispatch_id"`
+	NodeID      int           `json:"node_id"`
+	Kind        wire.NodeKind `json:"kind"` // KindElectron, KindSublattice or KindChunk
+	Entry       string        `json:"entry"`
+	ProgramHash string        `json:"program_hash"`
+	Program     string        `json:"-"` // source, sent to a worker process only once
+	// Binary is the sha256 of the program's native worker binary (package native) when the dispatcher built one
+	// for the executor's platform, and BinaryPath where it is on the dispatcher's machine; an electron task
+	// with them runs compiled, without them interpreted.
+	Binary     string            `json:"binary,omitempty"`
+	BinaryPath string            `json:"binary_path,omitempty"`
+	Args       []json.RawMessage `json:"args"`
+	TimeLimit  time.Duration     `json:"time_limit,omitempty"`
+	Queue      string            `json:"queue,omitempty"`
 	// Settings are the electron's own executor settings (ct.With); the executor's configured ones fill the rest.
 	Settings map[string]json.RawMessage `json:"settings,omitempty"`
 }
@@ -85,6 +90,13 @@ type Executor interface {
 	Stats() Stats
 	// Close stops every worker; outcomes of unfinished tasks are not reported.
 	Close() error
+}
+
+// NativeRunner is implemented by executors that run electrons from a program's native worker binary
+// (Task.Binary) when the dispatcher gives them one, on the platforms they name ("linux/amd64", GOOS/GOARCH);
+// the dispatcher builds binaries for the executors that do.
+type NativeRunner interface {
+	NativePlatforms() []string
 }
 
 // Stats is an executor's load.

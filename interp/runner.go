@@ -64,39 +64,19 @@ func (s *Session) Call(entry string, args []json.RawMessage) (out json.RawMessag
 	if fn.Kind() != reflect.Func {
 		return nil, &TaskError{Msg: fmt.Sprintf("%s is a %s, not a func", entry, fn.Type())}
 	}
-	in, err := decodeArgs(fn.Type(), entry, args)
+	in, err := ct.DecodeArgs(fn.Type(), entry, args)
 	if err != nil {
-		return nil, err
+		return nil, &TaskError{Msg: err.Error()}
 	}
 	res, err := s.call(fn, in)
 	if err != nil {
 		return nil, err
 	}
-	outs, hasErr := ct.OutputTypes(fn.Type())
-	if hasErr {
-		if e := res[len(res)-1]; !e.IsNil() {
-			return nil, &TaskError{Msg: e.Interface().(error).Error()}
-		}
-		res = res[:len(outs)]
-	}
-	var v any
-	switch len(res) {
-	case 0:
-		return json.RawMessage("null"), nil
-	case 1:
-		v = res[0].Interface()
-	default:
-		vals := make([]any, len(res))
-		for i, r := range res {
-			vals[i] = r.Interface()
-		}
-		v = vals
-	}
-	raw, err := json.Marshal(v)
+	out, err = ct.EncodeOutput(fn.Type(), entry, res)
 	if err != nil {
-		return nil, &TaskError{Msg: fmt.Sprintf("%s returned a value that cannot be encoded as JSON: %v", entry, err)}
+		return nil, &TaskError{Msg: err.Error()}
 	}
-	return raw, nil
+	return out, nil
 }
 
 // BuildSublattice calls the lattice held by the variable entry with JSON arguments and returns its graph.
@@ -112,9 +92,9 @@ func (s *Session) BuildSublattice(entry string, args []json.RawMessage) (*ct.Gra
 		}
 		wf = ct.Lattice(v.Interface())
 	}
-	in, err := decodeArgs(wf.FuncType(), entry, args)
+	in, err := ct.DecodeArgs(wf.FuncType(), entry, args)
 	if err != nil {
-		return nil, ct.Program{}, err
+		return nil, ct.Program{}, &TaskError{Msg: err.Error()}
 	}
 	vals := make([]any, len(in))
 	for i, a := range in {
@@ -125,26 +105,6 @@ func (s *Session) BuildSublattice(entry string, args []json.RawMessage) (*ct.Gra
 		return nil, prog, &TaskError{Msg: err.Error()}
 	}
 	return g, prog, nil
-}
-
-func decodeArgs(ft reflect.Type, entry string, args []json.RawMessage) ([]reflect.Value, error) {
-	n := ft.NumIn()
-	if ft.IsVariadic() && len(args) < n-1 || !ft.IsVariadic() && len(args) != n {
-		return nil, &TaskError{Msg: fmt.Sprintf("%s takes %d arguments, got %d", entry, n, len(args))}
-	}
-	in := make([]reflect.Value, len(args))
-	for i, raw := range args {
-		t := ft.In(min(i, n-1))
-		if ft.IsVariadic() && i >= n-1 {
-			t = t.Elem()
-		}
-		p := reflect.New(t)
-		if err := json.Unmarshal(raw, p.Interface()); err != nil {
-			return nil, &TaskError{Msg: fmt.Sprintf("%s argument %d: cannot decode %s into %s: %v", entry, i+1, truncate(string(raw), 100), t, err)}
-		}
-		in[i] = p.Elem()
-	}
-	return in, nil
 }
 
 // call invokes an interpreted func, turning a panic into a TaskError with the interpreted frames and the source

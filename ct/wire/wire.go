@@ -49,6 +49,8 @@ type Node struct {
 	TimeLimit Duration `json:"time_limit,omitempty"`
 	// Settings are the electron's executor settings (ct.With), over the dispatcher's configured ones.
 	Settings map[string]json.RawMessage `json:"settings,omitempty"`
+	// Interpreted runs the electron in the interpreter even where its program has a native binary.
+	Interpreted bool `json:"interpreted,omitempty"`
 }
 
 // Deps lists the nodes whose completion n waits for: its inputs and its wait-for edges.
@@ -151,4 +153,20 @@ func (g *Graph) Validate() error {
 		return fmt.Errorf("the graph has a cycle")
 	}
 	return nil
+}
+
+// NativeCall is what a worker process sends the native binary of a program (see ct.ServeNative): one electron
+// to run, with its arguments as the dispatcher encoded them.
+type NativeCall struct {
+	Entry string
+	Args  [][]byte
+}
+
+// NativeReply answers a NativeCall: the electron's output, or how it failed (a returned error, a panic, or
+// arguments it cannot take), with the stack and the cell line ("cell3:5") of a panic.
+type NativeReply struct {
+	Output []byte
+	Error  string
+	Stack  string
+	Cell   string
 }

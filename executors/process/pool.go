@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,9 @@ func (p *Pool) Cancel(taskID string) {
 }
 
 // Stats implements Executor.
+// NativePlatforms: its workers run on this machine, which runs native binaries built for it.
+func (p *Pool) NativePlatforms() []string { return []string{runtime.GOOS + "/" + runtime.GOARCH} }
+
 func (p *Pool) Stats() executors.Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()

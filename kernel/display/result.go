@@ -169,6 +169,9 @@ func ProgressBundle(p *ct.Progress, guiURL string) Bundle {
 		text += fmt.Sprintf(", %d cancelled", c[ct.StatusCancelled])
 	}
 	text += " — " + string(p.Status)
+	for _, n := range p.Notes {
+		text += "\n" + n
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div style="%s">`, styleBox)
@@ -194,6 +197,9 @@ func ProgressBundle(p *ct.Progress, guiURL string) Bundle {
 	}
 	if p.Error != "" && c[ct.StatusFailed] == 0 {
 		fmt.Fprintf(&b, `<div style="%s">%s</div>`, styleError, esc(firstLine(p.Error)))
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, `<div style="%s">%s</div>`, styleMuted, esc(n))
 	}
 	b.WriteString(`</div>`)
 	return Bundle{MIMEText: text, MIMEHTML: b.String()}

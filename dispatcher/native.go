@@ -1,0 +1,144 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/native"
+	"github.com/govalent/govalent/results"
+)
+
+// Native modes (Config.Native): whether electrons run as compiled Go.
+const (
+	NativeAuto   = "auto"   // when a Go toolchain is found; otherwise interpreted, with a note saying why
+	NativeAlways = "always" // the dispatcher does not start without a toolchain
+	NativeNever  = "never"  // always interpreted
+)
+
+// nativeTier is how the engine builds native worker binaries: builder is nil when they are off, and then
+// unavailable says why, for the notes of dispatches that could have used them.
+type nativeTier struct {
+	builder     *native.Builder
+	unavailable string
+}
+
+// newNativeBuilder makes the builder of native binaries that cfg.Native asks for: nil, with the reason, when
+// electrons are to run interpreted.
+func newNativeBuilder(cfg Config) (*native.Builder, string, error) {
+	switch cfg.Native {
+	case NativeNever:
+		return nil, "", nil
+	case "", NativeAuto, NativeAlways:
+	default:
+		return nil, "", fmt.Errorf("native: %q is not auto, always or never", cfg.Native)
+	}
+	b, err := native.NewBuilder(filepath.Join(cfg.DataDir, "native"), cfg.Logger)
+	if err != nil {
+		if cfg.Native == NativeAlways {
+			return nil, "", fmt.Errorf("native: always, but %w", err)
+		}
+		return nil, err.Error(), nil
+	}
+	return b, "", nil
+}
+
+// SetNative gives the engine its native tier; call it before the first dispatch.
+func (e *Engine) SetNative(b *native.Builder, unavailable string) {
+	e.native = nativeTier{builder: b, unavailable: unavailable}
+}
+
+// wantsNative tells whether node nd of r would run compiled if its program had a binary.
+func (e *Engine) wantsNative(r *run, nd *ct.Node) bool {
+	if nd.Kind != ct.KindElectron || nd.Interpreted || r.program == "" {
+		return false
+	}
+	_, ok := e.executors[e.executorName(r, nd)].(executors.NativeRunner)
+	return ok
+}
+
+// startNative builds r's native worker binary when its electrons can use one, and reports whether it did
+// start a build: then r's nodes are scheduled when it ends (nativeBuilt).
+func (e *Engine) startNative(r *run) bool {
+	if r.nativeTried {
+		return false
+	}
+	r.nativeTried = true
+	wanted := false
+	for i := range r.graph.Nodes {
+		if wanted = e.wantsNative(r, &r.graph.Nodes[i]); wanted {
+			break
+		}
+	}
+	if !wanted {
+		return false
+	}
+	if e.native.builder == nil {
+		if e.native.unavailable != "" {
+			e.addNote(r, "electrons run interpreted: "+e.native.unavailable)
+		}
+		return false
+	}
+	b, program, platform := e.native.builder, r.program, native.Host()
+	if !b.Cached(program, platform) {
+		e.addNote(r, buildingNote)
+	}
+	go func() {
+		bin, err := b.Build(e.ctx, program, platform)
+		e.postFor(r, func() { e.nativeBuilt(r, bin, err) })
+	}()
+	return true
+}
+
+const buildingNote = "building the native worker of this program: the first run of a program waits for its build, later runs reuse it"
+
+// nativeBuilt schedules r's nodes once its binary is built, or fails r if its code does not compile.
+func (e *Engine) nativeBuilt(r *run, bin *native.Binary, err error) {
+	if r.rec.Status.Finished() || r.finishing {
+		return // cancelled while it was built
+	}
+	r.rec.Notes = without(r.rec.Notes, buildingNote)
+	var compileErr *native.CompileError
+	switch {
+	case errors.As(err, &compileErr):
+		e.failRun(r, "the Go compiler rejected the electrons' code:\n"+compileErr.Output, "")
+		return
+	case err != nil:
+		e.log.Error("native build failed; running the dispatch interpreted", "dispatch", r.rec.ID, "err", err)
+		e.addNote(r, "electrons run interpreted: "+err.Error())
+	default:
+		r.native = bin
+		if bin.BuildTime > 0 {
+			e.addNote(r, fmt.Sprintf("built the native worker of this program in %s", bin.BuildTime.Round(time.Millisecond)))
+		}
+	}
+	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
+	e.scheduleReady(r)
+}
+
+// addNote adds a note to r's record and stores it, so that clients see it while the dispatch runs (in its
+// result and its progress; it is not an event, since the dispatch's status has not changed).
+func (e *Engine) addNote(r *run, note string) {
+	r.rec.Notes = append(r.rec.Notes, note)
+	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
+}
+
+func without(list []string, s string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// nativeTask makes t run in r's native binary when node nd can.
+func (e *Engine) nativeTask(r *run, nd *ct.Node, t *executors.Task) {
+	if r.native != nil && e.wantsNative(r, nd) {
+		t.Binary, t.BinaryPath = r.native.Hash, r.native.Path
+	}
+}

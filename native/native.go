@@ -1,0 +1,437 @@
+// Package native builds the programs that dispatches ship (package interp writes them from notebook cells) into
+// worker binaries: compiled Go that runs electrons at machine speed, where the interpreter runs them 100-300x
+// slower. A binary is the shipped source plus a generated main that calls ct.ServeNative, built by the Go
+// toolchain in a module whose vendor directory holds the SDK's source, embedded in govalent itself (package
+// govalent at the module root), so a build needs nothing but a toolchain: no network, no module cache.
+//
+// Builds are cached by content (the program, the toolchain's version, the platform and the embedded source),
+// and concurrent requests for one binary share one build.
+package native
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govalent/govalent"
+)
+
+// Platform is where a binary runs.
+type Platform struct {
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
+}
+
+// Host is the platform of this process.
+func Host() Platform { return Platform{runtime.GOOS, runtime.GOARCH} }
+
+func (p Platform) String() string { return p.GOOS + "/" + p.GOARCH }
+
+// Binary is a built worker binary.
+type Binary struct {
+	Path      string
+	Hash      string // sha256 of its content, by which workers elsewhere fetch it
+	Platform  Platform
+	BuildTime time.Duration // 0 for a cache hit
+}
+
+// ErrNoToolchain is returned (wrapped, with the reason) when no Go toolchain can be found.
+var ErrNoToolchain = errors.New("no Go toolchain")
+
+// CompileError is the Go compiler rejecting the user's code: its messages, at the cells' lines.
+type CompileError struct {
+	Output string // the compiler's messages, one per line ("cell3:5:2: declared and not used: x")
+}
+
+func (e *CompileError) Error() string { return "the Go compiler rejected the program:\n" + e.Output }
+
+// Builder builds and caches worker binaries under a directory.
+type Builder struct {
+	dir     string
+	goCmd   string
+	version string // `go env GOVERSION`
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[string]*build
+	srcOnce  sync.Once
+	srcDir   string // the module the programs are built in
+	srcErr   error
+}
+
+type build struct {
+	done chan struct{}
+	bin  *Binary
+	err  error
+}
+
+// NewBuilder finds the Go toolchain (GOVALENT_GO, else go on PATH) and caches under dir. Without a toolchain
+// it returns an error wrapping ErrNoToolchain.
+func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
+	goCmd := os.Getenv("GOVALENT_GO")
+	if goCmd == "" {
+		p, err := exec.LookPath("go")
+		if err != nil {
+			return nil, fmt.Errorf("%w: go is not on PATH (set GOVALENT_GO to the go command)", ErrNoToolchain)
+		}
+		goCmd = p
+	}
+	cmd := exec.Command(goCmd, "env", "GOVERSION")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s env GOVERSION: %v", ErrNoToolchain, goCmd, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{}}, nil
+}
+
+// GoVersion is the toolchain's version ("go1.26.8").
+func (b *Builder) GoVersion() string { return b.version }
+
+// Build returns the binary of source for p, building it unless it is cached; concurrent calls for one binary
+// share one build. A *CompileError is the user's code failing to compile; any other error is govalent's.
+func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary, error) {
+	key := b.key(source, p)
+	b.mu.Lock()
+	if bd, ok := b.inflight[key]; ok {
+		b.mu.Unlock()
+		select {
+		case <-bd.done:
+			return bd.bin, bd.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	bd := &build{done: make(chan struct{})}
+	b.inflight[key] = bd
+	b.mu.Unlock()
+
+	bd.bin, bd.err = b.cachedOrBuild(key, source, p)
+	close(bd.done)
+	b.mu.Lock()
+	if bd.err != nil {
+		delete(b.inflight, key) // a failure is not cached: the next dispatch tries again
+	}
+	b.mu.Unlock()
+	return bd.bin, bd.err
+}
+
+// Cached tells whether the binary of source for p is built already (then Build returns at once).
+func (b *Builder) Cached(source string, p Platform) bool {
+	key := b.key(source, p)
+	b.mu.Lock()
+	bd, ok := b.inflight[key]
+	b.mu.Unlock()
+	if ok {
+		select {
+		case <-bd.done:
+			return bd.err == nil
+		default:
+			return false
+		}
+	}
+	_, err := os.Stat(filepath.Join(b.dir, "bin", key+".sha256"))
+	return err == nil
+}
+
+// key names a binary by everything it is built from.
+func (b *Builder) key(source string, p Platform) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", b.version, p, sourceHash(), source)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// sourceHash identifies the embedded SDK source.
+var sourceHash = sync.OnceValue(func() string {
+	h := sha256.New()
+	fs.WalkDir(govalent.Source, ".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := fs.ReadFile(govalent.Source, path)
+			fmt.Fprintf(h, "%s\x00%d\x00", path, len(data))
+			h.Write(data)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:16]
+})
+
+func (b *Builder) cachedOrBuild(key, source string, p Platform) (*Binary, error) {
+	binPath := filepath.Join(b.dir, "bin", key)
+	if hash, err := os.ReadFile(binPath + ".sha256"); err == nil {
+		if _, err := os.Stat(binPath); err == nil {
+			return &Binary{Path: binPath, Hash: string(hash), Platform: p}, nil
+		}
+	}
+	start := time.Now()
+	if err := b.compile(key, source, p, binPath); err != nil {
+		return nil, err
+	}
+	hash, err := fileHash(binPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(binPath+".sha256", []byte(hash), 0o600); err != nil {
+		return nil, err
+	}
+	bin := &Binary{Path: binPath, Hash: hash, Platform: p, BuildTime: time.Since(start)}
+	b.log.Info("built a native worker", "platform", p.String(), "key", key, "took", bin.BuildTime)
+	return bin, nil
+}
+
+func (b *Builder) compile(key, source string, p Platform, binPath string) error {
+	mod, err := b.module()
+	if err != nil {
+		return err
+	}
+	main, err := generatedMain(source)
+	if err != nil {
+		return err
+	}
+	pkgDir := filepath.Join(mod, "p", key)
+	if err := os.MkdirAll(pkgDir, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(pkgDir)
+	if err := os.WriteFile(filepath.Join(pkgDir, "program.go"), []byte(source), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(pkgDir, generatedFile), main, 0o600); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(binPath), 0o700); err != nil {
+		return err
+	}
+	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
+	cmd := exec.Command(b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, "./p/"+key)
+	cmd.Dir = mod
+	cmd.Env = b.buildEnv(p)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(tmp)
+		return buildFailure(stderr.String(), err)
+	}
+	return os.Rename(tmp, binPath)
+}
+
+// buildEnv is the toolchain's environment for a build for p: offline, outside any workspace, statically linked
+// (so a binary runs on any machine of its platform), with a build cache even where HOME is unset (a service).
+func (b *Builder) buildEnv(p Platform) []string {
+	env := make([]string, 0, len(os.Environ())+8)
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "GOOS", "GOARCH", "GOFLAGS", "GOWORK", "GOPROXY", "GOTOOLCHAIN", "CGO_ENABLED", "GO111MODULE":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "GOOS="+p.GOOS, "GOARCH="+p.GOARCH, "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off", "GOPROXY=off",
+		"GOTOOLCHAIN=local", "GO111MODULE=on")
+	if os.Getenv("GOCACHE") == "" && os.Getenv("HOME") == "" && os.Getenv("XDG_CACHE_HOME") == "" {
+		env = append(env, "GOCACHE="+filepath.Join(b.dir, "gocache"))
+	}
+	return env
+}
+
+// errorLine matches a compiler message: "file:line:col: message" or "file:line: message".
+var errorLine = regexp.MustCompile(`^(\S+?):(\d+)(?::\d+)?: `)
+
+// buildFailure tells a compile error of the user's code from a failure of govalent's own: messages about the
+// generated main, the SDK or the build itself are ours.
+func buildFailure(out string, runErr error) error {
+	var user []string
+	ours := false
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := errorLine.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+			if strings.HasPrefix(line, "\t") && len(user) > 0 { // a continuation of the message above
+				user = append(user, line)
+				continue
+			}
+			ours = true
+		case m[1] == generatedFile || strings.Contains(m[1], "/"):
+			ours = true
+		default:
+			user = append(user, line)
+		}
+	}
+	if len(user) > 0 && !ours {
+		return &CompileError{Output: strings.Join(user, "\n")}
+	}
+	return fmt.Errorf("building the native worker failed (a govalent bug, not your code): %v\n%s", runErr, strings.TrimSpace(out))
+}
+
+// generatedFile is the file holding the generated main.
+const generatedFile = "govalent_native_main.go"
+
+// generatedMain writes the main of a program's binary: it serves the program's top-level funcs and vars
+// (entries of the transport graph are among them).
+func generatedMain(source string) ([]byte, error) {
+	f, err := parser.ParseFile(token.NewFileSet(), "program.go", source, parser.SkipObjectResolution)
+	if err != nil {
+		return nil, &CompileError{Output: err.Error()}
+	}
+	var names []string
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil && d.Type.TypeParams == nil && d.Name.Name != "init" && d.Name.Name != "_" {
+				names = append(names, d.Name.Name)
+			}
+		case *ast.GenDecl:
+			if d.Tok != token.VAR {
+				continue
+			}
+			for _, s := range d.Specs {
+				for _, n := range s.(*ast.ValueSpec).Names {
+					if n.Name != "_" {
+						names = append(names, n.Name)
+					}
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if n == "main" {
+			return nil, fmt.Errorf("the program declares func main, which its native worker's main would clash with")
+		}
+	}
+	sort.Strings(names)
+	var src bytes.Buffer
+	src.WriteString("package main\n\nimport govalentnative \"github.com/govalent/govalent/ct\"\n\n")
+	src.WriteString("func main() {\n\tgovalentnative.ServeNative(map[string]any{\n")
+	for _, n := range names {
+		fmt.Fprintf(&src, "\t\t%q: %s,\n", n, n)
+	}
+	src.WriteString("\t})\n}\n")
+	return src.Bytes(), nil
+}
+
+// module returns the directory of the module programs are built in, writing it from the embedded source the
+// first time: go.mod, and a vendor directory holding the SDK.
+func (b *Builder) module() (string, error) {
+	b.srcOnce.Do(func() {
+		b.srcDir = filepath.Join(b.dir, "src", sourceHash())
+		if _, err := os.Stat(filepath.Join(b.srcDir, "go.mod")); err == nil {
+			return
+		}
+		b.srcErr = writeModule(b.srcDir)
+	})
+	return b.srcDir, b.srcErr
+}
+
+// modulePath is the generated module's path; programs are its packages p/<key>.
+const modulePath = "govalent.native"
+
+func writeModule(dir string) error {
+	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
+	os.RemoveAll(tmp)
+	vendor := filepath.Join(tmp, "vendor", govalentModule)
+	err := fs.WalkDir(govalent.Source, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") || path == "go.mod" {
+			return err
+		}
+		data, err := fs.ReadFile(govalent.Source, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(vendor, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o600)
+	})
+	if err != nil {
+		return err
+	}
+	goVersion, err := moduleGoVersion()
+	if err != nil {
+		return err
+	}
+	gomod := fmt.Sprintf("module %s\n\ngo %s\n\nrequire %s v0.0.0\n", modulePath, goVersion, govalentModule)
+	var modules strings.Builder
+	fmt.Fprintf(&modules, "# %s v0.0.0\n## explicit; go %s\n", govalentModule, goVersion)
+	for _, p := range govalent.SourcePackages {
+		fmt.Fprintf(&modules, "%s/%s\n", govalentModule, p)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(gomod), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "vendor", "modules.txt"), []byte(modules.String()), 0o600); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
+			return nil // another process wrote it first
+		}
+		return err
+	}
+	return nil
+}
+
+const govalentModule = "github.com/govalent/govalent"
+
+// moduleGoVersion is the go directive of govalent's go.mod, which the generated module repeats.
+func moduleGoVersion() (string, error) {
+	data, err := fs.ReadFile(govalent.Source, "go.mod")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "go "); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("govalent's go.mod has no go directive")
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
