@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/govalent
 # packages with goroutines of their own run under the race detector
-RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/... ./kernel/... ./gui/...
+RACE    := ./dispatcher/... ./executors/... ./interp/... ./results/... ./kernel/... ./gui/... ./native/...
 
 .PHONY: build demo test deps check generate bench clean
 
@@ -24,6 +24,8 @@ test: deps check
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
 	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/... ./install/...
 	$(GO) test -count=1 -timeout 5m -run Interrupt ./kernel/
+	# the dispatcher's suite again with electrons in the interpreter (above they run native)
+	GOVALENT_TEST_TIER=interpreted $(GO) test -count=1 -timeout 10m ./dispatcher/
 
 generate:
 	$(GO) generate ./...
