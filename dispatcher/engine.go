@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
-	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results"
 	"github.com/jonboulle/clockwork"
 )
@@ -84,7 +83,7 @@ type run struct {
 	finishing  bool
 	decoded    map[int]any // outputs split by selection nodes, by source node
 	// native is the program's worker binary, once built; nativeTried: a build was started or ruled out.
-	native      *native.Binary
+	native      map[string]executors.Binary // by platform
 	nativeTried bool
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/govalent/govalent/ct"
@@ -82,21 +83,52 @@ func (e *Engine) startNative(r *run) bool {
 		}
 		return false
 	}
-	b, program, platform := e.native.builder, r.program, native.Host()
-	if !b.Cached(program, platform) {
-		e.addNote(r, buildingNote)
+	b, program, platforms := e.native.builder, r.program, e.nativePlatforms(r)
+	for _, p := range platforms {
+		if !b.Cached(program, p) {
+			e.addNote(r, buildingNote)
+			break
+		}
 	}
 	go func() {
-		bin, err := b.Build(e.ctx, program, platform)
-		e.postFor(r, func() { e.nativeBuilt(r, bin, err) })
+		bins := map[string]*native.Binary{}
+		var err error
+		for _, p := range platforms {
+			var bin *native.Binary
+			if bin, err = b.Build(e.ctx, program, p); err != nil {
+				break
+			}
+			bins[p.String()] = bin
+		}
+		e.postFor(r, func() { e.nativeBuilt(r, bins, err) })
 	}()
 	return true
+}
+
+// nativePlatforms are the platforms of the executors that r's electrons would run native on.
+func (e *Engine) nativePlatforms(r *run) []native.Platform {
+	seen := map[string]bool{}
+	var out []native.Platform
+	for i := range r.graph.Nodes {
+		nd := &r.graph.Nodes[i]
+		if !e.wantsNative(r, nd) {
+			continue
+		}
+		for _, p := range e.executors[e.executorName(r, nd)].(executors.NativeRunner).NativePlatforms() {
+			goos, goarch, ok := strings.Cut(p, "/")
+			if ok && !seen[p] {
+				seen[p] = true
+				out = append(out, native.Platform{GOOS: goos, GOARCH: goarch})
+			}
+		}
+	}
+	return out
 }
 
 const buildingNote = "building the native worker of this program: the first run of a program waits for its build, later runs reuse it"
 
 // nativeBuilt schedules r's nodes once its binary is built, or fails r if its code does not compile.
-func (e *Engine) nativeBuilt(r *run, bin *native.Binary, err error) {
+func (e *Engine) nativeBuilt(r *run, bins map[string]*native.Binary, err error) {
 	if r.rec.Status.Finished() || r.finishing {
 		return // cancelled while it was built
 	}
@@ -110,9 +142,12 @@ func (e *Engine) nativeBuilt(r *run, bin *native.Binary, err error) {
 		e.log.Error("native build failed; running the dispatch interpreted", "dispatch", r.rec.ID, "err", err)
 		e.addNote(r, "electrons run interpreted: "+err.Error())
 	default:
-		r.native = bin
-		if bin.BuildTime > 0 {
-			e.addNote(r, fmt.Sprintf("built the native worker of this program in %s", bin.BuildTime.Round(time.Millisecond)))
+		r.native = map[string]executors.Binary{}
+		for p, bin := range bins {
+			r.native[p] = executors.Binary{Hash: bin.Hash, Path: bin.Path}
+			if bin.BuildTime > 0 {
+				e.addNote(r, fmt.Sprintf("built the native worker of this program for %s in %s", p, bin.BuildTime.Round(time.Millisecond)))
+			}
 		}
 	}
 	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
@@ -138,7 +173,7 @@ func without(list []string, s string) []string {
 
 // nativeTask makes t run in r's native binary when node nd can.
 func (e *Engine) nativeTask(r *run, nd *ct.Node, t *executors.Task) {
-	if r.native != nil && e.wantsNative(r, nd) {
-		t.Binary, t.BinaryPath = r.native.Hash, r.native.Path
+	if len(r.native) > 0 && e.wantsNative(r, nd) {
+		t.Binaries = r.native
 	}
 }

@@ -13,6 +13,7 @@ package executors
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"time"
 
 	"github.com/govalent/govalent/ct/wire"
@@ -35,17 +36,26 @@ type Task struct {
 	Entry       string        `json:"entry"`
 	ProgramHash string        `json:"program_hash"`
 	Program     string        `json:"-"` // source, sent to a worker process only once
-	// Binary is the sha256 of the program's native worker binary (package native) when the dispatcher built one
-	// for the executor's platform, and BinaryPath where it is on the dispatcher's machine; an electron task
-	// with them runs compiled, without them interpreted.
-	Binary     string            `json:"binary,omitempty"`
-	BinaryPath string            `json:"binary_path,omitempty"`
-	Args       []json.RawMessage `json:"args"`
-	TimeLimit  time.Duration     `json:"time_limit,omitempty"`
-	Queue      string            `json:"queue,omitempty"`
+	// Binaries are the program's native worker binaries (package native) that the dispatcher built, by
+	// platform ("linux/amd64"): an electron task runs compiled where its worker's platform has one, and
+	// interpreted elsewhere.
+	Binaries  map[string]Binary `json:"binaries,omitempty"`
+	Args      []json.RawMessage `json:"args"`
+	TimeLimit time.Duration     `json:"time_limit,omitempty"`
+	Queue     string            `json:"queue,omitempty"`
 	// Settings are the electron's own executor settings (ct.With); the executor's configured ones fill the rest.
 	Settings map[string]json.RawMessage `json:"settings,omitempty"`
 }
+
+// Binary is a native worker binary: its content's sha256, by which workers on other machines fetch it and
+// check what they fetched, and where it is on the dispatcher's machine.
+type Binary struct {
+	Hash string `json:"hash"`
+	Path string `json:"path"`
+}
+
+// Platform is this process's platform, as Task.Binaries and NativeRunner name them.
+const Platform = runtime.GOOS + "/" + runtime.GOARCH
 
 // Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.
 type Outcome struct {
@@ -93,7 +103,7 @@ type Executor interface {
 }
 
 // NativeRunner is implemented by executors that run electrons from a program's native worker binary
-// (Task.Binary) when the dispatcher gives them one, on the platforms they name ("linux/amd64", GOOS/GOARCH);
+// (Task.Binaries) when the dispatcher gives them one, on the platforms they name ("linux/amd64", GOOS/GOARCH);
 // the dispatcher builds binaries for the executors that do.
 type NativeRunner interface {
 	NativePlatforms() []string

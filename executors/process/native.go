@@ -109,10 +109,10 @@ func (c *nativeChild) close() {
 }
 
 // callNative runs an electron task in its program's native worker c and fills oc with how it went.
-func (w *pipeWorker) callNative(c *nativeChild, t *executors.Task, oc *executors.Outcome) (json.RawMessage, error) {
+func (w *pipeWorker) callNative(c *nativeChild, hash string, t *executors.Task, oc *executors.Outcome) (json.RawMessage, error) {
 	rep, err := c.call(t.Entry, t.Args)
 	if err != nil {
-		w.dropNative(t.Binary)
+		w.dropNative(hash)
 		oc.ErrorKind, err = w.nativeDeath(err, "panic in a goroutine of the electron")
 		return nil, err
 	}
@@ -155,7 +155,8 @@ func cellLine(site string) string {
 }
 
 // native returns the running native worker of a binary, starting it if need be.
-func (w *pipeWorker) native(hash, path string) (*nativeChild, error) {
+func (w *pipeWorker) native(bin executors.Binary) (*nativeChild, error) {
+	hash := bin.Hash
 	if c := w.natives[hash]; c != nil {
 		select {
 		case <-c.exited:
@@ -164,10 +165,7 @@ func (w *pipeWorker) native(hash, path string) (*nativeChild, error) {
 			return c, nil
 		}
 	}
-	if hash == "" || path == "" {
-		return nil, fmt.Errorf("the task names no native binary")
-	}
-	c, err := startNative(path)
+	c, err := startNative(bin.Path)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,7 +175,7 @@ func (p *Pool) Cancel(taskID string) {
 
 // Stats implements Executor.
 // NativePlatforms: its workers run on this machine, which runs native binaries built for it.
-func (p *Pool) NativePlatforms() []string { return []string{runtime.GOOS + "/" + runtime.GOARCH} }
+func (p *Pool) NativePlatforms() []string { return []string{executors.Platform} }
 
 func (p *Pool) Stats() executors.Stats {
 	p.mu.Lock()

@@ -356,8 +356,8 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 		oc.End = time.Now()
 		oc.Stdout, oc.Stderr = w.stdout.read(), w.stderr.read()
 	}()
-	if t.Kind == executors.KindElectron && t.Binary != "" {
-		c, err := w.native(t.Binary, t.BinaryPath)
+	if bin, ok := t.Binaries[executors.Platform]; ok && t.Kind == executors.KindElectron {
+		c, err := w.native(bin)
 		if err != nil {
 			oc.ErrorKind, err = w.nativeDeath(err, "panic while the program initialised")
 			oc.Error = err.Error()
@@ -368,7 +368,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 			oc.Unstarted = true
 			return oc
 		}
-		out, err := filetransfer.Around(context.Background(), t.Settings, func() (json.RawMessage, error) { return w.callNative(c, t, &oc) })
+		out, err := filetransfer.Around(context.Background(), t.Settings, func() (json.RawMessage, error) { return w.callNative(c, bin.Hash, t, &oc) })
 		if err != nil {
 			oc.Error = err.Error()
 			return oc
