@@ -4,6 +4,7 @@ package interp
 
 import (
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/wire"
 	"go/constant"
 	"go/token"
 	"reflect"
@@ -15,13 +16,16 @@ func init() {
 		"ArrivedFiles":             reflect.ValueOf(ct.ArrivedFiles),
 		"BuildGraph":               reflect.ValueOf(ct.BuildGraph),
 		"Cancel":                   reflect.ValueOf(ct.Cancel),
+		"DecodeArgs":               reflect.ValueOf(ct.DecodeArgs),
 		"DecodeInto":               reflect.ValueOf(ct.DecodeInto),
 		"DefaultDispatcher":        reflect.ValueOf(constant.MakeFromLiteral("\"http://127.0.0.1:48008\"", token.STRING, 0)),
 		"Dispatch":                 reflect.ValueOf(ct.Dispatch),
 		"DispatchSync":             reflect.ValueOf(ct.DispatchSync),
 		"DispatcherURL":            reflect.ValueOf(ct.DispatcherURL),
 		"Electron":                 reflect.ValueOf(ct.Electron),
+		"EncodeOutput":             reflect.ValueOf(ct.EncodeOutput),
 		"ErrUnreachable":           reflect.ValueOf(&ct.ErrUnreachable).Elem(),
+		"ErrorHead":                reflect.ValueOf(ct.ErrorHead),
 		"Executor":                 reflect.ValueOf(ct.Executor),
 		"FileTransfer":             reflect.ValueOf(ct.FileTransfer),
 		"Files":                    reflect.ValueOf(ct.Files),
@@ -29,6 +33,7 @@ func init() {
 		"FilesSetting":             reflect.ValueOf(constant.MakeFromLiteral("\"files\"", token.STRING, 0)),
 		"GetResult":                reflect.ValueOf(ct.GetResult),
 		"GoPanic":                  reflect.ValueOf(ct.GoPanic),
+		"Interpreted":              reflect.ValueOf(ct.Interpreted),
 		"KindDict":                 reflect.ValueOf(ct.KindDict),
 		"KindElectron":             reflect.ValueOf(ct.KindElectron),
 		"KindField":                reflect.ValueOf(ct.KindField),
@@ -41,9 +46,12 @@ func init() {
 		"NewClient":                reflect.ValueOf(ct.NewClient),
 		"OnDispatch":               reflect.ValueOf(ct.OnDispatch),
 		"OutputTypes":              reflect.ValueOf(ct.OutputTypes),
+		"ProgressFailures":         reflect.ValueOf(constant.MakeFromLiteral("5", token.INT, 0)),
+		"ProgressOf":               reflect.ValueOf(ct.ProgressOf),
 		"Queue":                    reflect.ValueOf(ct.Queue),
 		"RegisterShipper":          reflect.ValueOf(ct.RegisterShipper),
 		"Retries":                  reflect.ValueOf(ct.Retries),
+		"ServeNative":              reflect.ValueOf(ct.ServeNative),
 		"SetAutostart":             reflect.ValueOf(ct.SetAutostart),
 		"SetCallContext":           reflect.ValueOf(ct.SetCallContext),
 		"SetGoroutinePanicHandler": reflect.ValueOf(ct.SetGoroutinePanicHandler),
@@ -71,10 +79,12 @@ func init() {
 		"Future":          reflect.ValueOf((*ct.Future)(nil)),
 		"Graph":           reflect.ValueOf((*ct.Graph)(nil)),
 		"Node":            reflect.ValueOf((*ct.Node)(nil)),
+		"NodeFailure":     reflect.ValueOf((*ct.NodeFailure)(nil)),
 		"NodeKind":        reflect.ValueOf((*ct.NodeKind)(nil)),
 		"NodeResult":      reflect.ValueOf((*ct.NodeResult)(nil)),
 		"Option":          reflect.ValueOf((*ct.Option)(nil)),
 		"Program":         reflect.ValueOf((*ct.Program)(nil)),
+		"Progress":        reflect.ValueOf((*ct.Progress)(nil)),
 		"Result":          reflect.ValueOf((*ct.Result)(nil)),
 		"Shipped":         reflect.ValueOf((*ct.Shipped)(nil)),
 		"Shipper":         reflect.ValueOf((*ct.Shipper)(nil)),
@@ -91,9 +101,9 @@ func init() {
 // _github_com_govalent_govalent_ct_Shipper is an interface wrapper for Shipper type
 type _github_com_govalent_govalent_ct_Shipper struct {
 	IValue interface{}
-	WShip  func(refs []string) (prog ct.Program, entries map[string]string, err error)
+	WShip  func(refs []string) (prog wire.Program, entries map[string]string, err error)
 }
 
-func (W _github_com_govalent_govalent_ct_Shipper) Ship(refs []string) (prog ct.Program, entries map[string]string, err error) {
+func (W _github_com_govalent_govalent_ct_Shipper) Ship(refs []string) (prog wire.Program, entries map[string]string, err error) {
 	return W.WShip(refs)
 }

@@ -118,6 +118,15 @@ func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary
 		b.mu.Unlock()
 		select {
 		case <-bd.done:
+			if bd.err == nil {
+				cached := *bd.bin
+				cached.BuildTime = 0 // built for an earlier caller: a cache hit for this one
+				return &cached, nil
+			}
+		default:
+		}
+		select {
+		case <-bd.done: // built while this caller waited for it
 			return bd.bin, bd.err
 		case <-ctx.Done():
 			return nil, ctx.Err()

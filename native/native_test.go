@@ -2,22 +2,168 @@ package native
 
 import (
 	"context"
+	"encoding/gob"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/govalent/govalent/ct/wire"
 )
 
-func TestQuickBuild(t *testing.T) {
-	b, err := NewBuilder(t.TempDir(), nil)
+const addProgram = "package main\n\nimport (\n\t\"fmt\"\n)\n\n/*line cell1:1:1*/func add(a, b int) int { fmt.Println(a); return a + b }\n"
+
+func newBuilder(t *testing.T, dir string) *Builder {
+	t.Helper()
+	b, err := NewBuilder(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := "package main\n\nimport (\n\t\"fmt\"\n)\n\n/*line cell1:1:1*/func add(a, b int) int { fmt.Println(a); return a + b }\n"
-	bin, err := b.Build(context.Background(), src, Host())
+	return b
+}
+
+// call runs one electron call in a built binary, as a worker process does.
+func call(t *testing.T, path string, c wire.NativeCall) wire.NativeReply {
+	t.Helper()
+	callsR, callsW, _ := os.Pipe()
+	repliesR, repliesW, _ := os.Pipe()
+	cmd := exec.Command(path)
+	cmd.ExtraFiles = []*os.File{callsR, repliesW}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	callsR.Close()
+	repliesW.Close()
+	if err := gob.NewEncoder(callsW).Encode(&c); err != nil {
+		t.Fatal(err)
+	}
+	var rep wire.NativeReply
+	if err := gob.NewDecoder(repliesR).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	callsW.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the binary should exit cleanly at the end of its calls: %v", err)
+	}
+	return rep
+}
+
+func TestBuildsAreSharedAndCached(t *testing.T) {
+	dir := t.TempDir()
+	b := newBuilder(t, dir)
+	bins := make([]*Binary, 4)
+	var wg sync.WaitGroup
+	for i := range bins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if bins[i], err = b.Build(context.Background(), addProgram, Host()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for _, bin := range bins[1:] {
+		if bin.Path != bins[0].Path || bin.Hash != bins[0].Hash {
+			t.Fatalf("concurrent builds of one program gave different binaries: %+v, %+v", bin, bins[0])
+		}
+	}
+	entries, _ := os.ReadDir(dir + "/bin")
+	if len(entries) != 2 { // the binary and its hash
+		t.Fatalf("bin holds %d files, want one binary and its hash", len(entries))
+	}
+	if rep := call(t, bins[0].Path, wire.NativeCall{Entry: "add", Args: [][]byte{[]byte("2"), []byte("40")}}); rep.Error != "" || string(rep.Output) != "42" {
+		t.Fatalf("add(2, 40): %+v", rep)
+	}
+	// A later builder (a restarted dispatcher) finds it on disk.
+	again := newBuilder(t, dir)
+	if !again.Cached(addProgram, Host()) {
+		t.Fatal("not cached")
+	}
+	bin, err := again.Build(context.Background(), addProgram, Host())
+	if err != nil || bin.BuildTime != 0 || bin.Hash != bins[0].Hash {
+		t.Fatalf("cache hit: %+v %v", bin, err)
+	}
+	if again.Cached(addProgram+"\n// changed\n", Host()) || again.Cached(addProgram, Platform{"linux", "riscv64"}) {
+		t.Fatal("another program or platform is not cached")
+	}
+}
+
+func TestPanicsAndErrorsComeBackWithTheCellLine(t *testing.T) {
+	src := "package main\n\nimport \"errors\"\n\n/*line cell2:1:1*/func f(n int) (int, error) {\n\tif n < 0 {\n\t\treturn 0, errors.New(\"negative\")\n\t}\n\tvar xs []int\n\treturn xs[n], nil\n}\n"
+	bin, err := newBuilder(t, t.TempDir()).Build(context.Background(), src, Host())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log(bin.Path, bin.BuildTime)
-	bin, err = b.Build(context.Background(), src, Host())
-	t.Log(bin.Path, bin.BuildTime, err)
-	_, err = b.Build(context.Background(), src+"/*line cell2:3:1*/func bad() { x := 1 }\n", Host())
-	t.Log(err)
+	if rep := call(t, bin.Path, wire.NativeCall{Entry: "f", Args: [][]byte{[]byte("-1")}}); rep.Error != "negative" || rep.Stack != "" {
+		t.Fatalf("returned error: %+v", rep)
+	}
+	rep := call(t, bin.Path, wire.NativeCall{Entry: "f", Args: [][]byte{[]byte("3")}})
+	if !strings.HasPrefix(rep.Error, "panic: runtime error: index out of range [3] with length 0") || rep.Cell != "cell2:6" || !strings.Contains(rep.Error, "(at cell2:6)") || !strings.Contains(rep.Stack, "main.f(") {
+		t.Fatalf("panic: %+v", rep)
+	}
+	if rep := call(t, bin.Path, wire.NativeCall{Entry: "f", Args: [][]byte{[]byte(`"x"`)}}); !strings.Contains(rep.Error, "f argument 1: cannot decode") {
+		t.Fatalf("bad argument: %+v", rep)
+	}
+	if rep := call(t, bin.Path, wire.NativeCall{Entry: "g"}); rep.Error != "cannot find g in the native program" {
+		t.Fatalf("unknown entry: %+v", rep)
+	}
+}
+
+func TestCompileErrorsAreTheUsers(t *testing.T) {
+	b := newBuilder(t, t.TempDir())
+	_, err := b.Build(context.Background(), addProgram+"/*line cell2:3:1*/func bad() { x := 1 }\n", Host())
+	var ce *CompileError
+	if !errors.As(err, &ce) || ce.Output != "cell2:3:14: declared and not used: x" {
+		t.Fatalf("want the compiler's message at the cell's line, got %v", err)
+	}
+	_, err = b.Build(context.Background(), "package main\nfunc (", Host())
+	if !errors.As(err, &ce) {
+		t.Fatalf("a syntax error is the user's: %v", err)
+	}
+}
+
+func TestFailuresOfGovalentsOwnCodeAreNotTheUsers(t *testing.T) {
+	for _, out := range []string{
+		"# govalent.native/p/x\n" + generatedFile + ":4:2: undefined: f",
+		"# govalent.native/p/x\nvendor/github.com/govalent/govalent/ct/native.go:3:1: syntax error",
+		"go: go.mod requires go >= 1.99 (running go 1.26.8; GOTOOLCHAIN=local)",
+		"cell1:2:3: undefined: x\n" + generatedFile + ":5:2: undefined: y",
+	} {
+		var ce *CompileError
+		if err := buildFailure(out, errors.New("exit status 1")); errors.As(err, &ce) || !strings.Contains(err.Error(), "a govalent bug") {
+			t.Errorf("%q: got %v", out, err)
+		}
+	}
+	err := buildFailure("# govalent.native/p/x\ncell1:2:3: cannot use x (variable of type int) as string value in return statement\n\thave (int)\n\twant (string)", errors.New("exit status 1"))
+	var ce *CompileError
+	if !errors.As(err, &ce) || !strings.HasSuffix(ce.Output, "\twant (string)") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestGeneratedMainServesTopLevelFuncsAndVars(t *testing.T) {
+	main, err := generatedMain("package main\nimport \"fmt\"\ntype T int\nfunc (T) M() {}\nfunc G[X any](x X) X { return x }\nfunc init() {}\nfunc F() { fmt.Println() }\nvar V, _ = func() int { return 1 }, 2\nvar w = 1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"F": F,`, `"V": V,`, `"w": w,`} {
+		if !strings.Contains(string(main), want) {
+			t.Errorf("main lacks %s:\n%s", want, main)
+		}
+	}
+	for _, not := range []string{`"M"`, `"G"`, `"init"`, `"_"`} {
+		if strings.Contains(string(main), not) {
+			t.Errorf("main serves %s:\n%s", not, main)
+		}
+	}
+	if _, err := generatedMain("package main\nfunc main() {}\n"); err == nil {
+		t.Fatal("a program with its own main")
+	}
 }

@@ -37,6 +37,8 @@ type config struct {
 	// MaxEventSubscribers caps the open event streams (/api/v1/events); 0 means the dispatcher's default.
 	MaxEventSubscribers int  `toml:"max_event_subscribers"`
 	MetricsOpen         bool `toml:"metrics_open"` // /metrics answers without the token
+	// Native is whether electrons run as compiled Go: auto (when a Go toolchain is found), always or never.
+	Native string `toml:"native"`
 	// Executors are the [executors.NAME] tables: each executor's settings, which ct.With overrides.
 	Executors map[string]map[string]any `toml:"executors"`
 
@@ -99,6 +101,7 @@ var fields = []field{
 	{"object-store", "where values over 256 KiB are kept: s3://bucket/prefix (default: the data directory)", str(func(c *config) *string { return &c.ObjectStore })},
 	{"db", "the results database file (default <data-dir>/govalent.db)", str(func(c *config) *string { return &c.DB })},
 	{"max-event-subscribers", "event streams (/api/v1/events) open at once; more are refused with 503 (default 1000)", num(func(c *config) *int { return &c.MaxEventSubscribers })},
+	{"native", "auto, always or never: run electrons as compiled Go, built with the Go toolchain on PATH or GOVALENT_GO (default auto: when one is found)", str(func(c *config) *string { return &c.Native })},
 	{"metrics-open", "true: serve /metrics without the token, to a Prometheus on a trusted network (default false)", boolean(func(c *config) *bool { return &c.MetricsOpen })},
 }
 

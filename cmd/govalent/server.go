@@ -186,7 +186,7 @@ func (c config) newDispatcher(log *slog.Logger) (*dispatcher.Dispatcher, error) 
 	}
 	return dispatcher.New(dispatcher.Config{DataDir: c.DataDir, Executors: execs, Token: c.Token, TokenFile: c.TokenFile,
 		Logger: log, ObjectStore: c.ObjectStore, Database: c.DB, MaxEventSubscribers: c.MaxEventSubscribers,
-		MetricsOpen: c.MetricsOpen, ServiceManager: service.Current()})
+		MetricsOpen: c.MetricsOpen, ServiceManager: service.Current(), Native: c.Native})
 }
 
 // serve runs the dispatcher in this process until SIGINT or SIGTERM.
