@@ -65,6 +65,8 @@ type Engine struct {
 	loopDone    chan struct{}
 	closeOnce   sync.Once
 	native      nativeTier
+	// nativeMetrics count native builds; written from build goroutines (the counters are safe for that).
+	nativeMetrics *nativeMetrics
 }
 
 // run is a dispatch in progress.
@@ -101,7 +103,7 @@ type node struct {
 // NewEngine starts the scheduler goroutine.
 func NewEngine(store *results.Manager, execs map[string]executors.Executor, log *slog.Logger) *Engine {
 	e := &Engine{store: store, executors: execs, log: log, clock: clockwork.NewRealClock(), wake: make(chan struct{}, 1),
-		runs: map[string]*run{}, hub: newHub(), tasks: newTaskMetrics(), maxInFlight: defaultMaxInFlight, inFlight: map[string]int{},
+		runs: map[string]*run{}, hub: newHub(), tasks: newTaskMetrics(), nativeMetrics: newNativeMetrics(), maxInFlight: defaultMaxInFlight, inFlight: map[string]int{},
 		held: map[string][]heldTask{}, stopped: make(chan struct{}), loopDone: make(chan struct{})}
 	e.ctx, e.cancelIO = context.WithCancel(context.Background())
 	go e.loop()

@@ -2,12 +2,14 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -48,6 +50,41 @@ func (m *taskMetrics) settled(executor string, oc executors.Outcome, retried boo
 
 func (m *taskMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.started, m.completed, m.failed, m.retried, m.cancelled}
+}
+
+// nativeMetrics count the engine's requests for native worker binaries and time the builds.
+type nativeMetrics struct {
+	builds    *prometheus.CounterVec
+	buildTime prometheus.Histogram
+}
+
+func newNativeMetrics() *nativeMetrics {
+	return &nativeMetrics{
+		builds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "govalent_native_builds_total",
+			Help: "Native worker binaries a dispatch asked for, by result: built, cached (a cache hit), compile_error (the user's code), failed (govalent's)."}, []string{"result"}),
+		buildTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "govalent_native_build_seconds",
+			Help: "How long building a native worker binary took (cache hits are not builds).", Buckets: []float64{.1, .25, .5, 1, 2, 5, 10, 30, 60, 120}}),
+	}
+}
+
+// built counts one Build's result.
+func (m *nativeMetrics) built(bin *native.Binary, err error) {
+	var compileErr *native.CompileError
+	switch {
+	case errors.As(err, &compileErr):
+		m.builds.WithLabelValues("compile_error").Inc()
+	case err != nil:
+		m.builds.WithLabelValues("failed").Inc()
+	case bin.BuildTime == 0:
+		m.builds.WithLabelValues("cached").Inc()
+	default:
+		m.builds.WithLabelValues("built").Inc()
+		m.buildTime.Observe(bin.BuildTime.Seconds())
+	}
+}
+
+func (m *nativeMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.builds, m.buildTime}
 }
 
 // scrapeTimeout bounds what one scrape asks the store and the worker pools.
@@ -139,6 +176,7 @@ func (d *Dispatcher) metricsHandler() http.Handler {
 		executorCollector{d.executors},
 	)
 	reg.MustRegister(d.engine.tasks.collectors()...)
+	reg.MustRegister(d.engine.nativeMetrics.collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(d.cfg.Logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,

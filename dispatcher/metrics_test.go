@@ -113,6 +113,18 @@ completed, err2 := ct.DispatchSync(fine)
 	if got := value(t, m, "govalent_store_commit_seconds"); got < 1 {
 		t.Errorf("store commits observed: %v", got)
 	}
+	if native() { // the two lattices ship different programs: two builds
+		if got := value(t, m, "govalent_native_builds_total", "result", "built"); got != 2 {
+			t.Errorf("native builds: %v", got)
+		}
+		if got := value(t, m, "govalent_native_build_seconds"); got != 2 {
+			t.Errorf("native build times observed: %v", got)
+		}
+		e.cell(`again, err3 := ct.DispatchSync(fine)`)
+		if got := value(t, scrape(t, e.url), "govalent_native_builds_total", "result", "cached"); got != 1 {
+			t.Errorf("native build cache hits: %v", got)
+		}
+	}
 	// DispatchSync watched its dispatch over the event stream; the dispatcher notices that stream close soon after.
 	wait.For(t, "the cells' event streams to close", 5*time.Second, func() bool {
 		return value(t, scrape(t, e.url), "govalent_event_subscribers") == 0

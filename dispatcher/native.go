@@ -95,7 +95,9 @@ func (e *Engine) startNative(r *run) bool {
 		var err error
 		for _, p := range platforms {
 			var bin *native.Binary
-			if bin, err = b.Build(e.ctx, program, p); err != nil {
+			bin, err = b.Build(e.ctx, program, p)
+			e.nativeMetrics.built(bin, err)
+			if err != nil {
 				break
 			}
 			bins[p.String()] = bin

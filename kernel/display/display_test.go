@@ -101,6 +101,19 @@ func TestProgressBundle(t *testing.T) {
 	}
 }
 
+// The first run of a program waits for its native build, and the progress display says so.
+func TestProgressBundleShowsNotes(t *testing.T) {
+	p := &ct.Progress{DispatchID: "d-1", Status: ct.StatusRunning, Total: 3, Nodes: map[ct.Status]int{ct.StatusNew: 3},
+		Notes: []string{"building the native worker of this program <now>"}}
+	b := display.ProgressBundle(p, "")
+	if got, want := b["text/plain"], "dispatch d-1: 0/3 nodes done — RUNNING\nbuilding the native worker of this program <now>"; got != want {
+		t.Errorf("text/plain = %q, want %q", got, want)
+	}
+	if h := b["text/html"].(string); !strings.Contains(h, "building the native worker of this program &lt;now&gt;") {
+		t.Errorf("progress HTML lacks the note:\n%s", h)
+	}
+}
+
 func TestRenderImage(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 3, 2))
 	img.Set(1, 1, color.RGBA{R: 255, A: 255})
