@@ -1,9 +1,12 @@
 package dispatcher_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
 
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
@@ -183,5 +186,38 @@ func TestAWSBatchOutageFailsTheNode(t *testing.T) {
 	r, err := e.client().GetResult(id, true)
 	if err != nil || r.Status != ct.StatusFailed || !strings.Contains(r.Nodes[0].Error, "lost track of the job after 10 failed status checks") {
 		t.Fatalf("%v: %s %q", err, r.Status, r.Nodes[0].Error)
+	}
+}
+
+// A Batch job runs the electron from the program's native binary, which the executor put in S3 once and the
+// job fetched into its machine's cache, checked against its hash.
+func TestAWSBatchRunsTheNativeBinaryFromS3(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("GOVALENT_NATIVE_CACHE", cache) // the jobs' environment is the test's
+	e := newAWSEnv(t, dispatcher.Config{}, nil)
+	e.cell(`
+import "os"
+func Where() string { return os.Args[0] }
+var where = ct.Electron(Where, ct.Executor("awsbatch"))
+var flow = ct.Lattice(func() []ct.Future { return []ct.Future{where(), where()} })
+res, err := ct.DispatchSync(flow)
+`)
+	res := e.result("res")
+	if res.Status != ct.StatusCompleted {
+		t.Fatalf("%s: %s", res.Status, res.Error)
+	}
+	fetched, _ := filepath.Glob(filepath.Join(cache, "*"))
+	if !native() {
+		if len(fetched) != 0 || res.Nodes[0].Output == filepath.Join(cache, "x") {
+			t.Fatalf("interpreted, nothing is fetched: %v", fetched)
+		}
+		return
+	}
+	if len(fetched) != 1 || res.Nodes[0].Output != fetched[0] || res.Nodes[1].Output != fetched[0] {
+		t.Fatalf("want both electrons run from the one fetched binary %v, ran at %v and %v", fetched, res.Nodes[0].Output, res.Nodes[1].Output)
+	}
+	list, err := e.s3.Backend.ListBucket("team", &gofakes3.Prefix{Prefix: "govalent/native/", HasPrefix: true}, gofakes3.ListBucketPage{})
+	if err != nil || len(list.Contents) != 1 || list.Contents[0].Key != "govalent/native/"+filepath.Base(fetched[0]) {
+		t.Fatalf("S3 native binaries: %+v %v", list, err)
 	}
 }

@@ -1,9 +1,13 @@
 package native
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/gob"
+	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -165,5 +169,35 @@ func TestGeneratedMainServesTopLevelFuncsAndVars(t *testing.T) {
 	}
 	if _, err := generatedMain("package main\nfunc main() {}\n"); err == nil {
 		t.Fatal("a program with its own main")
+	}
+}
+
+func TestFetchKeepsOnlyWhatMatchesTheHash(t *testing.T) {
+	dir := t.TempDir()
+	content := []byte("#!/bin/sh\necho hi\n")
+	sum := sha256.Sum256(content)
+	hash := hex.EncodeToString(sum[:])
+	opens := 0
+	open := func(data []byte) func(context.Context) (io.ReadCloser, error) {
+		return func(context.Context) (io.ReadCloser, error) { opens++; return io.NopCloser(bytes.NewReader(data)), nil }
+	}
+	if _, err := Fetch(context.Background(), dir, hash, open([]byte("#!/bin/sh\nrm -rf /\n"))); err == nil || !strings.Contains(err.Error(), "refusing to run it") {
+		t.Fatalf("a binary whose content is not the hash's: %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("a refused binary left %v", left)
+	}
+	p, err := Fetch(context.Background(), dir, hash, open(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("fetched %s: %v %v", p, st.Mode(), err)
+	}
+	if _, err := Fetch(context.Background(), dir, hash, open(nil)); err != nil || opens != 2 {
+		t.Fatalf("a fetched binary is fetched again (%d opens): %v", opens, err)
+	}
+	if _, err := Fetch(context.Background(), dir, "../../etc/passwd", open(content)); err == nil {
+		t.Fatal("a hash that is a path")
 	}
 }

@@ -189,3 +189,10 @@ func (w *pipeWorker) dropNative(hash string) {
 		}
 	}
 }
+
+// stopNatives ends every native worker this worker started.
+func (w *pipeWorker) stopNatives() {
+	for hash := range w.natives {
+		w.dropNative(hash)
+	}
+}

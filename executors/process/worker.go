@@ -441,6 +441,7 @@ func RunOnce(t *executors.Task) (executors.Outcome, error) {
 		return executors.Outcome{}, err
 	}
 	w.programs[t.ProgramHash] = t.Program
+	defer w.stopNatives() // a Lambda runs task after task in one process
 	return w.run(t, time.Time{}), nil
 }
 

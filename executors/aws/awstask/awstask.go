@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,10 @@ type Common struct {
 	// Poll is the first wait between status checks; it doubles up to MaxPoll.
 	Poll    Duration `json:"poll"`
 	MaxPoll Duration `json:"max_poll"`
+	// NativePlatform is the GOOS/GOARCH of the machines jobs run on (default linux/amd64): electrons run there
+	// from the program's native binary built for it, fetched from S3. "none" runs them interpreted. It is read
+	// from the executor's configured settings only: the dispatcher builds before any electron's settings apply.
+	NativePlatform string `json:"native_platform"`
 }
 
 func (c *Common) common() *Common { return c }
@@ -89,11 +94,12 @@ type JobExecutor struct {
 	backend  Backend
 	log      *slog.Logger
 
-	mu     sync.Mutex
-	tasks  map[string]*remoteTask
-	closed bool
-	wg     sync.WaitGroup
-	done   atomic.Int64
+	mu       sync.Mutex
+	tasks    map[string]*remoteTask
+	closed   bool
+	wg       sync.WaitGroup
+	done     atomic.Int64
+	uploaded sync.Map // S3 URLs of native binaries known to be there
 }
 
 type remoteTask struct {
@@ -157,6 +163,60 @@ func (e *JobExecutor) settings(task map[string]json.RawMessage) (Settings, error
 	}
 	c.MaxPoll = max(c.MaxPoll, c.Poll)
 	return s, nil
+}
+
+// DefaultNativePlatform is where AWS jobs run unless native_platform says otherwise.
+const DefaultNativePlatform = "linux/amd64"
+
+// NativePlatforms implements executors.NativeRunner: the configured native_platform.
+func (e *JobExecutor) NativePlatforms() []string {
+	var c struct {
+		NativePlatform string `json:"native_platform"`
+	}
+	json.Unmarshal(e.defaults.Merge(nil), &c) // the settings were checked when the executor was made
+	switch c.NativePlatform {
+	case "none":
+		return nil
+	case "":
+		return []string{DefaultNativePlatform}
+	}
+	return []string{c.NativePlatform}
+}
+
+// withBinary makes sure the task's native binary for the executor's platform is in S3 (under native/, by its
+// hash, uploaded once) and returns the task as the job sees it: that binary alone, its path the S3 URL.
+func (e *JobExecutor) withBinary(ctx context.Context, st *objects.S3, c *Common, t executors.Task) (executors.Task, error) {
+	platform := c.NativePlatform
+	if platform == "" {
+		platform = DefaultNativePlatform
+	}
+	bin, ok := t.Binaries[platform]
+	t.Binaries = nil
+	if !ok {
+		return t, nil
+	}
+	name := path.Join("native", bin.Hash)
+	url := st.URL(name)
+	if _, done := e.uploaded.Load(url); !done {
+		there, err := st.Exists(ctx, name)
+		if err != nil {
+			return t, err
+		}
+		if !there {
+			f, err := os.Open(bin.Path)
+			if err != nil {
+				return t, err
+			}
+			err = st.Put(ctx, name, f)
+			f.Close()
+			if err != nil {
+				return t, err
+			}
+		}
+		e.uploaded.Store(url, true)
+	}
+	t.Binaries = map[string]executors.Binary{platform: {Hash: bin.Hash, Path: url}}
+	return t, nil
 }
 
 // Missing builds the error for a required backend setting that is not set.
@@ -242,7 +302,14 @@ func (e *JobExecutor) run(ctx context.Context, t *executors.Task, rt *remoteTask
 		return fail(err)
 	}
 	dir := path.Join("tasks", t.DispatchID, t.ID)
-	env, _ := json.Marshal(Envelope{Task: *t, Program: t.Program})
+	sent, err := e.withBinary(ctx, st, c, *t)
+	if err != nil {
+		if context.Cause(ctx) != nil {
+			return e.interrupted(ctx, start)
+		}
+		return fail(fmt.Errorf("%s: uploading the native binary: %w", e.name, err))
+	}
+	env, _ := json.Marshal(Envelope{Task: sent, Program: t.Program})
 	if err := st.Put(ctx, path.Join(dir, "task.json"), bytes.NewReader(env)); err != nil {
 		if context.Cause(ctx) != nil {
 			return e.interrupted(ctx, start)

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 
+	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/process"
+	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results/objects"
 )
 
@@ -41,6 +44,12 @@ func RunURL(ctx context.Context, taskURL string) error {
 		return fmt.Errorf("task %s: %w", taskURL, err)
 	}
 	env.Task.Program = env.Program
+	if bin, ok := env.Task.Binaries[executors.Platform]; ok {
+		if bin.Path, err = fetchBinary(ctx, bin); err != nil {
+			return err
+		}
+		env.Task.Binaries = map[string]executors.Binary{executors.Platform: bin}
+	}
 	oc, err := process.RunOnce(&env.Task)
 	if err != nil {
 		return err
@@ -50,4 +59,19 @@ func RunURL(ctx context.Context, taskURL string) error {
 		return err
 	}
 	return st.Put(ctx, "outcome.json", bytes.NewReader(data))
+}
+
+// fetchBinary copies a task's native binary from S3 into this machine's cache, once per binary.
+func fetchBinary(ctx context.Context, bin executors.Binary) (string, error) {
+	bucket, key, err := objects.ParseS3URL(bin.Path)
+	if err != nil {
+		return "", err
+	}
+	st, err := objects.NewS3(ctx, "s3://"+bucket+"/"+path.Dir(key))
+	if err != nil {
+		return "", err
+	}
+	return native.Fetch(ctx, native.WorkerCache(), bin.Hash, func(ctx context.Context) (io.ReadCloser, error) {
+		return st.Get(ctx, path.Base(key))
+	})
 }
