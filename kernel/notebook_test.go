@@ -320,7 +320,8 @@ var nbProgressRe = regexp.MustCompile(`^dispatch ([0-9a-f-]{36}): (\d+)/(\d+) no
 
 // nbProgress checks that the cell has exactly one progress display (updates replace it in place), for a
 // dispatch of total nodes, and returns the dispatch id, how many nodes it says are done and the status it
-// shows.
+// shows. Lines after the first are the dispatch's notes (the first run of a program says that it waits for its
+// native build).
 func nbProgress(t *testing.T, c *nbCell, total int) (id string, done int, status string) {
 	t.Helper()
 	ds := c.outputs("display_data")
@@ -328,7 +329,8 @@ func nbProgress(t *testing.T, c *nbCell, total int) (id string, done int, status
 		t.Fatalf("cell %q: %d display_data outputs, want one progress display: %+v", c.source(), len(ds), c.Outputs)
 	}
 	plain, html := nbText(ds[0].Data["text/plain"]), nbText(ds[0].Data["text/html"])
-	m := nbProgressRe.FindStringSubmatch(plain)
+	first, _, _ := strings.Cut(plain, "\n")
+	m := nbProgressRe.FindStringSubmatch(first)
 	if m == nil {
 		t.Fatalf("cell %q: progress text/plain %q is not `dispatch ID: D/N nodes done — STATUS`", c.source(), plain)
 	}
