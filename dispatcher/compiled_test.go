@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 // Electrons of this test binary, a compiled program (TestMain calls ct.Main first).
@@ -18,7 +21,19 @@ var (
 	compiledPID         = ct.Electron(os.Getpid)
 	compiledOnLambda    = ct.Electron(strings.ToUpper, ct.Executor("awslambda"))
 	compiledInterpreted = ct.Electron(strings.ToLower, ct.Interpreted())
+	compiledAwait       = ct.Electron(awaitFile)
 )
+
+// awaitFile returns the name of the executable it runs in once path exists.
+func awaitFile(path string) (string, error) {
+	for {
+		if _, err := os.Stat(path); err == nil {
+			exe, err := os.Executable()
+			return filepath.Base(exe), err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 func ownExecutableHash(t *testing.T) string {
 	t.Helper()
@@ -85,6 +100,31 @@ func TestCompiledProgramDispatch(t *testing.T) {
 	want := `executor "pool" cannot run sq: its workers run on ` + executors.Platform + `, and the compiled program that dispatched it was built for plan9/arm (run the program on a machine of the executor's platform)`
 	if n := res.Node(0); n.Status != ct.StatusFailed || n.Error != want {
 		t.Fatalf("%s %q, want FAILED %q", n.Status, n.Error, want)
+	}
+}
+
+// A compiled program's dispatch survives a restart of the dispatcher: its graph names the executable, which
+// stays uploaded.
+func TestCompiledDispatchResumes(t *testing.T) {
+	dir := t.TempDir()
+	e, stop := startEnv(t, dispatcher.Config{DataDir: dir})
+	gate := filepath.Join(t.TempDir(), "gate")
+	id, err := e.client().Dispatch(ct.Lattice(func() ct.Future { return compiledAwait(gate) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the electron to start", time.Minute, func() bool {
+		res, err := e.client().GetResult(id, false)
+		return err == nil && res.Node(0).Status == ct.StatusRunning
+	})
+	stop()
+	e2, _ := startEnv(t, dispatcher.Config{DataDir: dir})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e2.client().GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCompleted || string(res.RawResult) != `"`+ownExecutableHash(t)+`"` {
+		t.Fatalf("after a restart: %v, %v", res, err)
 	}
 }
 
