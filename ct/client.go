@@ -140,8 +140,14 @@ func DispatchSync(wf *Workflow, args ...any) (*Result, error) {
 
 // Dispatch builds the workflow's graph for args and submits it.
 func (c *Client) Dispatch(wf *Workflow, args ...any) (string, error) {
+	if servingNative.Load() {
+		return "", errors.New("ct: an electron running in a native worker cannot dispatch")
+	}
 	g, prog, err := BuildGraph(wf, args...)
 	if err != nil {
+		return "", err
+	}
+	if err := c.uploadExecutable(context.Background(), g); err != nil {
 		return "", err
 	}
 	inputs, err := json.Marshal(args)
@@ -294,7 +300,12 @@ func (c *Client) Stream(ctx context.Context, path string) (*http.Response, error
 // send makes a request with hc and returns the answer when it is a success; the caller closes its body.
 func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
-	if body != nil {
+	contentType := "application/json"
+	switch body := body.(type) {
+	case nil:
+	case io.Reader: // sent as it is: an executable (uploadExecutable)
+		rd, contentType = body, "application/octet-stream"
+	default:
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("ct: encoding request: %w", err)
@@ -305,7 +316,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	token := c.Token
 	if token == "" { // read at each request: the dispatcher may make its token file after this client was made
 		token = credential.Token()

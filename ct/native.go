@@ -17,8 +17,10 @@ import (
 // ServeNative is the main of a native worker binary, which package native builds from a shipped program: it
 // runs the electron calls a worker process sends on fd 3 and answers each on fd 4, in order, until fd 3 closes.
 // entries are the program's top-level funcs, by the names the transport graph calls them. The electrons' own
-// output goes to fds 1 and 2, which the worker process captures.
+// output goes to fds 1 and 2, which the worker process captures. A process that serves never dispatches.
 func ServeNative(entries map[string]any) {
+	servingNative.Store(true)
+	os.Unsetenv(wire.NativeServeEnv) // the electrons' own child processes are not workers
 	if err := serveNative(entries, os.NewFile(3, "calls"), os.NewFile(4, "replies")); err != nil {
 		fmt.Fprintf(os.Stderr, "govalent native worker: %v\n", err)
 		os.Exit(1)

@@ -84,9 +84,10 @@ func UnregisterShipper(session string) { shippers.Delete(session) }
 
 // code is what an electron or lattice runs: a Go func and where its source comes from.
 type code struct {
-	fn   reflect.Value
-	ref  string
-	name string
+	fn    reflect.Value
+	ref   string
+	name  string
+	entry string // of an electron of compiled code (no ref): what a worker calls it by (registerCompiled)
 }
 
 func newCode(f any) (code, error) {
@@ -178,6 +179,9 @@ func Electron(fn any, opts ...Option) ElectronFunc {
 		if c, err = newCode(fn); err != nil {
 			panic(err)
 		}
+		if !isShipped {
+			c.entry = registerCompiled(c.fn)
+		}
 	}
 	name := c.name
 	if o.name != "" {
@@ -188,7 +192,7 @@ func Electron(fn any, opts ...Option) ElectronFunc {
 		if b == nil {
 			panic(fmt.Errorf("ct: electron %s called outside a lattice; call it inside ct.Lattice, or call the plain Go func", name))
 		}
-		return b.addCall(kind, c.ref, name, c.fn.Type(), o, args)
+		return b.addCall(kind, c, name, o, args)
 	}
 }
 
@@ -336,7 +340,9 @@ func OutputTypes(fnType reflect.Type) (outs []reflect.Type, returnsError bool) {
 type builder struct {
 	nodes []Node
 	refs  map[int]string // node -> shipped ref (electrons and sublattices)
-	err   error
+	// compiled names an electron of compiled code in the graph, if any: then the program is this executable
+	compiled string
+	err      error
 }
 
 var (
@@ -364,9 +370,11 @@ func (b *builder) addSelect(f Future, n Node, t reflect.Type) Future {
 	return Future{b: b, node: b.add(n), typ: t}
 }
 
-func (b *builder) addCall(kind NodeKind, ref, name string, fnType reflect.Type, o options, args []any) Future {
-	if ref == "" {
-		b.fail(fmt.Errorf("ct: electron %s has no shippable source: electrons must be declared in notebook cells or files run by govalent run", name))
+func (b *builder) addCall(kind NodeKind, c code, name string, o options, args []any) Future {
+	fnType := c.fn.Type()
+	entry := ""
+	if c.ref == "" {
+		entry = b.compiledEntry(kind, c, name)
 	}
 	nIn := fnType.NumIn()
 	if fnType.IsVariadic() {
@@ -376,7 +384,7 @@ func (b *builder) addCall(kind NodeKind, ref, name string, fnType reflect.Type, 
 	} else if len(args) != nIn {
 		b.fail(fmt.Errorf("ct: %s takes %d arguments, got %d", name, nIn, len(args)))
 	}
-	n := Node{Kind: kind, Name: name, Executor: o.executor, Queue: o.queue, Retries: o.retries, TimeLimit: Duration(o.timeLimit), Interpreted: o.interpreted}
+	n := Node{Kind: kind, Name: name, Entry: entry, Executor: o.executor, Queue: o.queue, Retries: o.retries, TimeLimit: Duration(o.timeLimit), Interpreted: o.interpreted}
 	for k, v := range o.settings {
 		raw, err := json.Marshal(v)
 		if err != nil {
@@ -396,7 +404,9 @@ func (b *builder) addCall(kind NodeKind, ref, name string, fnType reflect.Type, 
 		n.Args = append(n.Args, arg)
 	}
 	id := b.add(n)
-	b.refs[id] = ref
+	if c.ref != "" {
+		b.refs[id] = c.ref
+	}
 	var t reflect.Type
 	if kind == KindElectron {
 		switch outs, _ := OutputTypes(fnType); len(outs) {
@@ -576,8 +586,15 @@ func convertArg(a any, t reflect.Type) (reflect.Value, error) {
 	return p.Elem(), nil
 }
 
-// ship asks the shipper of the electrons' session for one program that holds all of them.
+// ship asks the shipper of the electrons' session for one program that holds all of them; electrons of compiled
+// code run in this program's executable instead.
 func (b *builder) ship(g *Graph) (Program, error) {
+	if b.compiled != "" {
+		if len(b.refs) > 0 {
+			return Program{}, fmt.Errorf("ct: lattice %s mixes electrons of notebook cells with electrons of compiled code (%s)", g.Name, b.compiled)
+		}
+		return Program{}, shipExecutable(g, b.compiled)
+	}
 	if len(b.refs) == 0 {
 		return Program{}, nil
 	}

@@ -56,7 +56,8 @@ var (
 	eShow    = shipped("show", func(v any) string { return fmt.Sprint(v) })
 	eSum     = shipped("sum", func(first int, rest ...int) int { return first })
 	eTouch   = shipped("touch", func() {})
-	// Electrons need a source reference to ship; one from compiled code has none.
+	// Electrons need a source reference to ship; one from compiled code has none, and runs in its program's
+	// executable only when the program's main calls ct.Main (compiled_test.go), which this test's does not.
 	eUnshipped = Electron(addInts)
 )
 
@@ -552,7 +553,7 @@ func TestBuildErrors(t *testing.T) {
 		{"panic", lattice(func() Future { panic("boom") }), nil, "ct: lattice wf: boom"},
 		{"panic with an error", lattice(func() Future { panic(errors.New("bad")) }), nil, "ct: lattice wf: bad"},
 		{"unshipped electron", lattice(func() Future { return eUnshipped(1, 2) }), nil,
-			"ct: electron addInts has no shippable source: electrons must be declared in notebook cells or files run by govalent run"},
+			"ct: electron addInts has no shippable source: electrons must be declared in notebook cells or files run by govalent run, or be package-level values of a compiled program whose main calls ct.Main() first"},
 		{"too few electron arguments", lattice(func() Future { return eAdd(1) }), nil, "ct: add takes 2 arguments, got 1"},
 		{"too many electron arguments", lattice(func() Future { return eAdd(1, 2, 3) }), nil, "ct: add takes 2 arguments, got 3"},
 		{"too few variadic electron arguments", lattice(func() Future { return eSum() }), nil, "ct: sum takes at least 1 arguments, got 0"},

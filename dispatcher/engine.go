@@ -203,6 +203,9 @@ func (e *Engine) Submit(ctx context.Context, req *ct.DispatchRequest) (string, e
 	if err != nil {
 		return "", err
 	}
+	if err := e.native.uploads.check(req.Graph.Binaries); err != nil {
+		return "", err
+	}
 	if err := e.create(ctx, &rec, graph, req.Program.Source); err != nil {
 		return "", err
 	}
@@ -361,6 +364,11 @@ func (e *Engine) submitTask(r *run, i int) {
 		n.Attempts++
 		now := time.Now().UTC()
 		e.settle(r, i, executors.Outcome{Error: fmt.Sprintf("unknown executor %q (this dispatcher has: %s)", n.Executor, strings.Join(e.executorNames(), ", ")), Start: now, End: now})
+		return
+	}
+	if msg := e.compiledMismatch(r, nd, ex); msg != "" { // not an attempt: running it again cannot help
+		now := time.Now().UTC()
+		e.settle(r, i, executors.Outcome{Error: msg, Start: now, End: now})
 		return
 	}
 	if e.inFlight[n.Executor] >= e.maxInFlight {

@@ -28,7 +28,12 @@ var testTier = map[bool]string{true: "interpreted", false: "native"}[os.Getenv("
 // native tells whether electrons run as compiled Go in this run of the suite.
 func native() bool { return testTier == "native" }
 
-func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
+// TestMain calls ct.Main first: the test binary is a compiled program whose electrons (compiled_test.go) run in
+// its own executable, which a worker starts to serve them.
+func TestMain(m *testing.M) {
+	ct.Main()
+	workerbin.Main(m, &workerBinary)
+}
 
 // testExecutors builds the built-in executors as `govalent start` does, with two pool processes of the test
 // binary and the given [executors.NAME] tables.

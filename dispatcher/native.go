@@ -3,7 +3,9 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,10 +23,12 @@ const (
 )
 
 // nativeTier is how the engine builds native worker binaries: builder is nil when they are off, and then
-// unavailable says why, for the notes of dispatches that could have used them.
+// unavailable says why, for the notes of dispatches that could have used them. uploads holds the executables
+// of compiled programs, which are their own worker binaries and need no builder.
 type nativeTier struct {
 	builder     *native.Builder
 	unavailable string
+	uploads     binaryStore
 }
 
 // newNativeBuilder makes the builder of native binaries that cfg.Native asks for: nil, with the reason, when
@@ -47,14 +51,15 @@ func newNativeBuilder(cfg Config) (*native.Builder, string, error) {
 	return b, "", nil
 }
 
-// SetNative gives the engine its native tier; call it before the first dispatch.
-func (e *Engine) SetNative(b *native.Builder, unavailable string) {
-	e.native = nativeTier{builder: b, unavailable: unavailable}
+// SetNative gives the engine its native tier, and the directory of the executables compiled programs upload;
+// call it before the first dispatch.
+func (e *Engine) SetNative(b *native.Builder, unavailable, uploadDir string) {
+	e.native = nativeTier{builder: b, unavailable: unavailable, uploads: binaryStore{dir: uploadDir}}
 }
 
 // wantsNative tells whether node nd of r would run compiled if its program had a binary.
 func (e *Engine) wantsNative(r *run, nd *ct.Node) bool {
-	if nd.Kind != ct.KindElectron || nd.Interpreted || r.program == "" {
+	if nd.Kind != ct.KindElectron || nd.Interpreted || r.program == "" && len(r.graph.Binaries) == 0 {
 		return false
 	}
 	_, ok := e.executors[e.executorName(r, nd)].(executors.NativeRunner)
@@ -68,6 +73,10 @@ func (e *Engine) startNative(r *run) bool {
 		return false
 	}
 	r.nativeTried = true
+	if len(r.graph.Binaries) > 0 { // a compiled program: its electrons run in its own executable, uploaded
+		r.native = e.native.uploads.binaries(r.graph.Binaries)
+		return false
+	}
 	wanted := false
 	for i := range r.graph.Nodes {
 		if wanted = e.wantsNative(r, &r.graph.Nodes[i]); wanted {
@@ -171,6 +180,31 @@ func without(list []string, s string) []string {
 		}
 	}
 	return out
+}
+
+// compiledMismatch says why electron nd of r cannot run on executor ex when r comes from a compiled program:
+// such an electron exists only in the program's executable, so it runs in that, on an executor that runs
+// native binaries of its platform.
+func (e *Engine) compiledMismatch(r *run, nd *ct.Node, ex executors.Executor) string {
+	if len(r.graph.Binaries) == 0 || nd.Kind != ct.KindElectron {
+		return ""
+	}
+	if nd.Interpreted {
+		return fmt.Sprintf("%s cannot run interpreted (ct.Interpreted): it comes from a compiled program, which has no source to interpret", nd.Name)
+	}
+	name := e.executorName(r, nd)
+	runner, ok := ex.(executors.NativeRunner)
+	if !ok {
+		return fmt.Sprintf("executor %q cannot run %s: an electron of a compiled program runs in the program's own executable, and %q runs no native binaries (pool and local do)", name, nd.Name, name)
+	}
+	platforms := runner.NativePlatforms()
+	for _, p := range platforms {
+		if _, ok := r.native[p]; ok {
+			return ""
+		}
+	}
+	return fmt.Sprintf("executor %q cannot run %s: its workers run on %s, and the compiled program that dispatched it was built for %s (run the program on a machine of the executor's platform)",
+		name, nd.Name, strings.Join(platforms, ", "), strings.Join(slices.Sorted(maps.Keys(r.graph.Binaries)), ", "))
 }
 
 // nativeTask makes t run in r's native binary when node nd can.

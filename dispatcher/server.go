@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -56,6 +57,7 @@ type Dispatcher struct {
 	router    *mux.Router
 	logins    *loginCodes
 	session   string // the web UI's session cookie value, derived from the token
+	binaries  binaryStore
 }
 
 // New opens the store, starts the scheduler on cfg.Executors, and resumes unfinished dispatches.
@@ -100,10 +102,10 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	store := results.NewManager(st, cfg.Logger)
 	d := &Dispatcher{cfg: cfg, store: store, executors: cfg.Executors, engine: NewEngine(store, cfg.Executors, cfg.Logger), started: time.Now(), logins: newLoginCodes(),
-		session: sessionValue(cfg.Token)}
+		session: sessionValue(cfg.Token), binaries: binaryStore{dir: filepath.Join(cfg.DataDir, "native", "uploads")}}
 	owned = true
 	d.engine.hub.max = cfg.MaxEventSubscribers // before any request can subscribe
-	d.engine.SetNative(nativeBuilder, nativeOff)
+	d.engine.SetNative(nativeBuilder, nativeOff, d.binaries.dir)
 	n, err := d.engine.Resume(context.Background())
 	if err != nil {
 		d.Close()
@@ -153,6 +155,9 @@ func (d *Dispatcher) routes() {
 	api(http.MethodGet, "/backup", d.backup)
 	api(http.MethodGet, "/dispatches/{id}/graph", d.getGraph)
 	api(http.MethodGet, "/dispatches/{id}/program", d.getProgram)
+	api(http.MethodHead, "/binaries/{sha256}", d.getBinary)
+	api(http.MethodGet, "/binaries/{sha256}", d.getBinary)
+	api(http.MethodPut, "/binaries/{sha256}", d.putBinary)
 	api(http.MethodPost, "/login-links", d.createLoginLink)
 	r.HandleFunc("/login", d.login).Methods(http.MethodGet)
 	d.mountGUI(r)

@@ -70,7 +70,16 @@ type Graph struct {
 	Nodes    []Node `json:"nodes"`
 	Output   Arg    `json:"output"`             // what the lattice returned
 	Executor string `json:"executor,omitempty"` // the lattice's default executor
+	// Binaries are set when a compiled Go program built the graph (see ct.Main): that program's own executable,
+	// by platform ("linux/amd64"), named by the sha256 of its content, which the program uploads to the
+	// dispatcher (PUT /api/v1/binaries/{sha256}). Its electrons' entries are funcs registered in that
+	// executable, so they run in it and nowhere else.
+	Binaries map[string]string `json:"binaries,omitempty"`
 }
+
+// NativeServeEnv is set to "1" in the environment of a native worker binary's process: a compiled program
+// started that way serves its electrons (ct.Main) instead of running its main.
+const NativeServeEnv = "GOVALENT_NATIVE_SERVE"
 
 // Program is the source a worker rebuilds a dispatch's electrons from.
 type Program struct {
@@ -97,6 +106,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Validate checks a graph's shape, as the dispatcher does before it accepts one: node ids are their positions,
 // every node kind has its inputs, references point at nodes, and there is no cycle.
 func (g *Graph) Validate() error {
+	for platform, hash := range g.Binaries {
+		if !IsSHA256(hash) {
+			return fmt.Errorf("the executable for %s is named %q, not by a sha256 (64 lowercase hex digits)", platform, hash)
+		}
+	}
 	n := len(g.Nodes)
 	indeg := make([]int, n)
 	deps := make([][]int, n)
@@ -109,6 +123,9 @@ func (g *Graph) Validate() error {
 		case KindElectron, KindSublattice:
 			if nd.Entry == "" {
 				return fmt.Errorf("node %d (%s) has no entry", i, nd.Name)
+			}
+			if nd.Kind == KindSublattice && len(g.Binaries) > 0 {
+				return fmt.Errorf("node %d (%s) is a sublattice, which a compiled program cannot dispatch", i, nd.Name)
 			}
 		case KindList, KindDict:
 		case KindIndex, KindKey, KindField:
@@ -153,6 +170,19 @@ func (g *Graph) Validate() error {
 		return fmt.Errorf("the graph has a cycle")
 	}
 	return nil
+}
+
+// IsSHA256 tells whether s is a sha256 in hex, as binaries are named.
+func IsSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // NativeCall is what a worker process sends the native binary of a program (see ct.ServeNative): one electron

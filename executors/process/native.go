@@ -43,6 +43,9 @@ func startNative(path string) (*nativeChild, error) {
 	}
 	cmd := exec.Command(path)
 	cmd.Stdin = nil // /dev/null: there is nobody to type
+	// A compiled program's own executable serves its electrons, rather than running its main, when it sees this
+	// (ct.Main).
+	cmd.Env = append(os.Environ(), wire.NativeServeEnv+"=1")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{callsR, repliesW} // fds 3 and 4, as ct.ServeNative expects
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
