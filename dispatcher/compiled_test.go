@@ -19,7 +19,7 @@ import (
 var (
 	compiledSquare      = ct.Electron(func(x int) int { return x * x })
 	compiledPID         = ct.Electron(os.Getpid)
-	compiledOnLambda    = ct.Electron(strings.ToUpper, ct.Executor("awslambda"))
+	compiledOnQsim      = ct.Electron(strings.ToUpper, ct.Executor("qsim"))
 	compiledInterpreted = ct.Electron(strings.ToLower, ct.Interpreted())
 	compiledAwait       = ct.Electron(awaitFile)
 )
@@ -69,13 +69,13 @@ func TestCompiledProgramDispatch(t *testing.T) {
 	}
 
 	res, err = c.DispatchSync(ct.Lattice(func() []ct.Future {
-		return []ct.Future{compiledOnLambda("a"), compiledInterpreted("B"), compiledSquare(3)}
+		return []ct.Future{compiledOnQsim("a"), compiledInterpreted("B"), compiledSquare(3)}
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wants := []string{
-		`executor "awslambda" cannot run ToUpper: an electron of a compiled program runs in the program's own executable, and "awslambda" runs no native binaries (pool and local do)`,
+		`executor "qsim" cannot run ToUpper: an electron of a compiled program runs in the program's own executable, and "qsim" runs no native binaries`,
 		"ToLower cannot run interpreted (ct.Interpreted): it comes from a compiled program, which has no source to interpret",
 	}
 	for i, want := range wants {

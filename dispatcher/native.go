@@ -195,7 +195,7 @@ func (e *Engine) compiledMismatch(r *run, nd *ct.Node, ex executors.Executor) st
 	name := e.executorName(r, nd)
 	runner, ok := ex.(executors.NativeRunner)
 	if !ok {
-		return fmt.Sprintf("executor %q cannot run %s: an electron of a compiled program runs in the program's own executable, and %q runs no native binaries (pool and local do)", name, nd.Name, name)
+		return fmt.Sprintf("executor %q cannot run %s: an electron of a compiled program runs in the program's own executable, and %q runs no native binaries", name, nd.Name, name)
 	}
 	platforms := runner.NativePlatforms()
 	for _, p := range platforms {
