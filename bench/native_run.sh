@@ -37,6 +37,22 @@ export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
 export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
 
 serve() { start_dispatcher "$OUT/serve" --native "$1" --worker "$PWD/$GV"; } # serve always|never
+ticks() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'; }
+cpu_parts() { # CPU ticks so far of the dispatcher alone, of its worker processes, and of theirs (the native workers)
+	local workers
+	workers=$(pgrep -P "$PID" || true)
+	echo "$(ticks "$PID") $(ticks $workers) $(ticks $(for w in $workers; do pgrep -P "$w" || true; done))"
+}
+split_measured() { # split_measured LABEL CMD...: measured CMD, then "cpu LABEL dispatcher_s=... workers_s=... natives_s=..."
+	local label=$1 before after
+	shift
+	before=$(cpu_parts)
+	measured "$@"
+	after=$(cpu_parts)
+	awk -v b="$before" -v a="$after" -v hz="$(getconf CLK_TCK)" -v label="$label" 'BEGIN {split(b, x); split(a, y)
+		printf "cpu %s dispatcher_s=%.2f workers_s=%.2f natives_s=%.2f\n", label, (y[1] - x[1]) / hz, (y[2] - x[2]) / hz, (y[3] - x[3]) / hz}' |
+		tee -a "$RES"
+}
 gobench() { # gobench ARGS...: runs the nativebench benchmarks; one line "gotest bench=NAME s=SECONDS_PER_OP" each
 	"$OUT/nativebench.test" -test.run '^$' "$@" |
 		awk '/^Benchmark/ {name = $1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$/, "", name); printf "gotest bench=%s s=%.9f\n", name, $3 / 1e9}' |
@@ -59,7 +75,9 @@ stop_dispatcher
 echo "== 2. chain: Make($CHAIN_N floats) -> Sum, $CHAIN_RUNS runs per tier; then its value's steps one by one"
 for tier in native interpreted; do
 	serve "$([[ $tier == native ]] && echo always || echo never)"
-	for i in $(seq "$CHAIN_RUNS"); do measured env N="$CHAIN_N" SCALE="$i" TIER=$tier "$GV" run bench/chain.go; done
+	for i in $(seq "$CHAIN_RUNS"); do
+		split_measured "chain tier=$tier" env N="$CHAIN_N" SCALE="$i" TIER=$tier "$GV" run bench/chain.go
+	done
 	stop_dispatcher
 done
 gobench -test.bench '^BenchmarkChainValue$' -test.benchtime 1x -test.count 3
@@ -72,7 +90,7 @@ echo "== 4. fan-out, $N tasks: native, interpreted (a warm-up each, then $FAN_RU
 for tier in native interpreted; do
 	serve "$([[ $tier == native ]] && echo always || echo never)"
 	N=10 "$GV" run bench/fanout.go >/dev/null # the native build, the worker processes
-	for _ in $(seq "$FAN_RUNS"); do TAG=$tier measured env N="$N" "$GV" run bench/fanout.go; done
+	for _ in $(seq "$FAN_RUNS"); do TAG=$tier split_measured "fanout tier=$tier" env N="$N" "$GV" run bench/fanout.go; done
 	stop_dispatcher
 done
 for i in $(seq "$FAN_RUNS"); do
@@ -107,6 +125,9 @@ others() { field "$@" | sum; }
 		finish_s:"  Sum ends -> dispatch ends" result_s:"ct.Dispatch -> ct.GetResult returns (all values)"; do
 		row "${k#*:}" "$(sec "$(med chain "${k%%:*}" 'tier=native ')")" "$(sec "$(med chain "${k%%:*}" 'tier=interpreted ')")"
 	done
+	for k in dispatcher_s:"CPU: the dispatcher" workers_s:"CPU: its worker processes" natives_s:"CPU: their native workers"; do
+		row "${k#*:}" "$(sec "$(med cpu "${k%%:*}" 'chain tier=native ')")" "$(sec "$(med cpu "${k%%:*}" 'chain tier=interpreted ')")"
+	done
 	echo "   the steps of a 5,000,000-float value alone (go test -bench, median of 3):"
 	for s in encode native-hop outcome task store decode; do row "     $s" "$(sec "$(med gotest s "bench=ChainValue/$s ")")"; done
 	echo "3. native builds"
@@ -120,6 +141,10 @@ others() { field "$@" | sum; }
 	row "dispatch -> COMPLETED" "$(sec "$nat")" "$(sec "$itp")" "$(sec "$dk")"
 	row "tasks/s" "$(rate "$nat")" "$(rate "$itp")" "$(rate "$dk")"
 	row "dispatcher StartTime -> EndTime" "$(sec "$(med native server_s)")" "$(sec "$(med interpreted server_s)")"
+	per() { awk -v t="$(med cpu "$1" "fanout tier=$2 ")" -v n="$N" 'BEGIN {printf "%.1f us", t / (n + 1) * 1e6}'; }
+	for k in dispatcher_s:"CPU per task: the dispatcher" workers_s:"CPU per task: its worker processes" natives_s:"CPU per task: their native workers"; do
+		row "${k#*:}" "$(per "${k%%:*}" native)" "$(per "${k%%:*}" interpreted)"
+	done
 	row "Dask / govalent (target: native >= 50x)" "$(x "$dk" "$nat")" "$(x "$dk" "$itp")"
 	echo "CPU-s used by other processes meanwhile: compute $(others compute others_cpu_s), chain $(others chain others_cpu_s)," \
 		"fan-out native $(others native others_cpu_s), interpreted $(others interpreted others_cpu_s), dask $(others dask others_cpu_s)"
