@@ -106,17 +106,19 @@ ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
 us() { awk -v s="$1" 'BEGIN {printf "%.1f us", s * 1e6}'; }
 sec() { awk -v s="$1" 'BEGIN {printf "%.3f s", s}'; }
 x() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
-row() { printf '%-48s %16s %16s %16s %s\n' "$@"; }
+row() { printf '%-48s %18s %18s %16s %s\n' "$@"; }
 others() { field "$@" | sum; }
 {
 	echo
 	echo "== summary ($(date -u +%Y-%m-%dT%H:%MZ); commit $REV; $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version | cut -d' ' -f3))"
-	echo "1. compute, medians of $RUNS: node EndTime-StartTime against go test -bench (ns/op)"
-	row "" "native" "go test -bench" "interpreted" "native/go test (target <= 1.2x); interpreted/native"
+	echo "1. compute, median (best) of $RUNS: node EndTime-StartTime against go test -bench (ns/op)"
+	row "" "native" "go test -bench" "interpreted" "native/go test, median (best) (target <= 1.2x); interpreted/native"
 	for f in fib30:Fib30 matmul200:MatMul200; do
 		nat=$(med compute node_s "tier=native func=${f%:*} ") gt=$(med gotest s "bench=${f#*:} ")
+		natb=$(field compute node_s "tier=native func=${f%:*} " | best) gtb=$(field gotest s "bench=${f#*:} " | best)
 		itp=$(med compute node_s "tier=interpreted func=${f%:*} ")
-		row "${f%:*}" "$(ms "$nat")" "$(ms "$gt")" "$(ms "$itp")" "$(x "$nat" "$gt"); $(x "$itp" "$nat")"
+		row "${f%:*}" "$(ms "$nat") ($(ms "$natb"))" "$(ms "$gt") ($(ms "$gtb"))" "$(ms "$itp")" \
+			"$(x "$nat" "$gt") ($(x "$natb" "$gtb")); $(x "$itp" "$nat")"
 	done
 	echo "2. chain, $CHAIN_N floats as JSON, medians of $CHAIN_RUNS"
 	row "" "native" "interpreted"
