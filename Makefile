@@ -32,6 +32,7 @@ generate:
 
 bench:
 	./bench/run.sh
+	./bench/native_run.sh
 	./bench/redis_run.sh
 	$(GO) run bench/qsim.go
 

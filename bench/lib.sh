@@ -18,10 +18,13 @@ median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 
 # start_dispatcher and stop_dispatcher run "$GV" (the govalent binary) in $TMP, logging to $OUT; PID is its pid.
-start_dispatcher() { # a fresh dispatcher on a free loopback port with an empty data dir
-	local port
+# start_dispatcher [CMD...]: a fresh dispatcher on a free loopback port with an empty data dir; CMD, when given,
+# replaces `"$GV" start --foreground` (bench/serve.go takes the same --host, --port and --data-dir).
+start_dispatcher() {
+	local port cmd=("$@")
+	((${#cmd[@]})) || cmd=("$GV" start --foreground)
 	port=$(free_port)
-	"$GV" start --foreground --host 127.0.0.1 --port "$port" --data-dir "$(mktemp -d "$TMP/data.XXXX")" \
+	"${cmd[@]}" --host 127.0.0.1 --port "$port" --data-dir "$(mktemp -d "$TMP/data.XXXX")" \
 		>>"$OUT/dispatcher.log" 2>&1 &
 	PID=$!
 	export GOVALENT_DISPATCHER=http://127.0.0.1:$port
@@ -39,3 +42,24 @@ stop_dispatcher() { # sets RSS_MIB (dispatcher VmHWM) and WORKERS_MIB (sum of it
 	wait "$PID" || true
 	PID=""
 }
+
+# CPU accounting of a benchmark run: measured runs "$@", prints its result line with others_cpu_s (the CPU seconds
+# that processes other than it and the dispatcher with all its descendants used meanwhile) appended and "$TAG "
+# prepended when TAG is set, and appends that line to $RES. It sets RUNPID while it runs, for the caller's cleanup.
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; } # CPU ticks worked by the machine
+descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
+dispatcher_cpu() { # CPU ticks of the dispatcher and its descendants (workers, native workers) so far; 0 when none runs
+	[[ -z $PID ]] && { echo 0; return; }
+	for p in $PID $(descendants "$PID"); do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'
+}
+measured() {
+	local b0 d0
+	b0=$(busy) d0=$(dispatcher_cpu)
+	setsid /usr/bin/time -f '%U %S' -o "$TMP/cpu" "$@" >"$TMP/line" 2>>"$OUT/client.log" &
+	RUNPID=$!
+	wait "$RUNPID"
+	RUNPID=""
+	awk -v b=$(($(busy) - b0)) -v d=$(($(dispatcher_cpu) - d0)) -v hz="$(getconf CLK_TCK)" -v line="${TAG:+$TAG }$(cat "$TMP/line")" \
+		'{printf "%s others_cpu_s=%.2f\n", line, (b - d) / hz - $1 - $2}' "$TMP/cpu" | tee -a "$RES"
+}
+sum() { awk '{s += $1} END {printf "%.2f", s}'; }

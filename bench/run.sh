@@ -9,7 +9,8 @@ N=${N:-10000} BIG=${BIG:-100000} RUNS=${RUNS:-3}
 DASK_REPEAT_UNDER_S=30 # run Dask RUNS times only if its first run takes less than this
 OUT=bench/out
 mkdir -p "$OUT"
-: >"$OUT/results.txt"
+RES=$OUT/results.txt # measured appends here
+: >"$RES"
 
 need_python_modules 'import distributed' python3-distributed
 
@@ -31,23 +32,7 @@ unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
 export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
 export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
 
-busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; } # CPU ticks worked by the machine
-dispatcher_cpu() { # CPU ticks of the dispatcher and its workers so far (0 when none runs)
-	[[ -z $PID ]] && { echo 0; return; }
-	for p in $PID $(pgrep -P "$PID"); do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'
-}
-measured() { # runs "$@", prints and records its result line plus others_cpu_s, the CPU other processes used meanwhile
-	local b0 d0
-	b0=$(busy) d0=$(dispatcher_cpu)
-	setsid /usr/bin/time -f '%U %S' -o "$TMP/cpu" "$@" >"$TMP/line" 2>>"$OUT/client.log" &
-	RUNPID=$!
-	wait "$RUNPID"
-	RUNPID=""
-	awk -v b=$(($(busy) - b0)) -v d=$(($(dispatcher_cpu) - d0)) -v hz="$(getconf CLK_TCK)" -v line="$(cat "$TMP/line")" \
-		'{printf "%s others_cpu_s=%.2f\n", line, (b - d) / hz - $1 - $2}' "$TMP/cpu" | tee -a "$OUT/results.txt"
-}
 results() { grep "^$1 tasks=$2 " "$OUT/results.txt" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; } # a field of some lines
-sum() { awk '{s += $1} END {printf "%.2f", s}'; }
 
 echo "== govalent, $N tasks, $RUNS runs"
 start_dispatcher
