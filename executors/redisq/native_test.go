@@ -352,7 +352,7 @@ func TestWorkerChecksFetchedBinaries(t *testing.T) {
 func TestCancelWhileFetchingTheBinary(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	_, _, q := setup(t, Options{})
+	_, rdb, q := setup(t, Options{})
 	markFile := filepath.Join(t.TempDir(), "marks")
 	path, hash := fakeBinary(t, 100)
 	if err := q.PutBinary(ctx, hash, path); err != nil {
@@ -374,6 +374,9 @@ func TestCancelWhileFetchingTheBinary(t *testing.T) {
 		defer w.mu.Unlock()
 		lr := w.leases["t"]
 		return lr != nil && len(lr.fetching) == 1
+	})
+	wait.For(t, "the worker to listen for cancellations", 10*time.Second, func() bool {
+		return rdb.PubSubNumSub(ctx, q.CancelChannel()).Val()[q.CancelChannel()] == 1
 	})
 	if err := q.Cancel(ctx, "t"); err != nil {
 		t.Fatal(err)
