@@ -53,8 +53,8 @@ type Pool struct {
 	outbox     []*executors.Task   // submitted, not yet in Redis
 	wake       chan struct{}
 	done       int64
-	// binaries are the native binaries met so far, by hash: stored in Redis (true), or unreadable here (false:
-	// their tasks run interpreted).
+	// binaries are the native binaries met so far, by hash: stored in Redis (true), or not storable (false: not
+	// readable here, or refused by Redis; their tasks run interpreted).
 	binaries map[string]bool
 	// platforms are those of the live workers, as their heartbeats said when watch last looked.
 	platforms atomic.Pointer[[]string]
@@ -343,7 +343,7 @@ func (e *Pool) put(tasks []*executors.Task, queue func() error) error {
 			e.forgetStoredBinaries()
 			e.mu.Unlock()
 			if !stored {
-				// It became unreadable here since these tasks were planned: sendBatch plans them again without it.
+				// It could not be stored again since these tasks were planned: sendBatch plans them again without it.
 				return err
 			}
 			e.log.Warn("Redis lost a stored native binary; storing it again", "err", err)
@@ -355,7 +355,8 @@ func (e *Pool) put(tasks []*executors.Task, queue func() error) error {
 
 // storeBinaries stores the native binaries of tasks that Redis does not hold yet, once each: Enqueue then keeps
 // them from expiring, and tells when Redis lost one. It returns tasks, except that a task whose binary cannot
-// be read here is replaced by a copy without it, which runs interpreted.
+// be stored (not readable here, or refused by Redis: out of memory) is replaced by a copy without it, which
+// runs interpreted.
 func (e *Pool) storeBinaries(tasks []*executors.Task) ([]*executors.Task, error) {
 	out := tasks
 	for i, t := range tasks {
@@ -397,7 +398,7 @@ func (e *Pool) storeBinary(platform string, bin executors.Binary) (stored bool, 
 	err = e.q.PutBinary(e.ctx, bin.Hash, bin.Path)
 	var fileErr *BinaryFileError
 	switch {
-	case errors.As(err, &fileErr):
+	case errors.As(err, &fileErr) || binaryRefused(err):
 		e.log.Error("a native binary cannot be sent to the Redis workers: its electrons run interpreted there", "platform", platform, "err", err)
 	case err != nil:
 		return false, err
@@ -411,8 +412,8 @@ func (e *Pool) storeBinary(platform string, bin executors.Binary) (stored bool, 
 	return stored, nil
 }
 
-// forgetStoredBinaries makes the binaries stored so far be stored again when next used (Redis lost them); the
-// unreadable ones stay known as such. e.mu held.
+// forgetStoredBinaries makes the binaries stored so far be stored again when next used (Redis lost them); those
+// that could not be stored stay known as such. e.mu held.
 func (e *Pool) forgetStoredBinaries() {
 	maps.DeleteFunc(e.binaries, func(_ string, stored bool) bool { return stored })
 }

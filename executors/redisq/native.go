@@ -44,7 +44,7 @@ func (e *MissingBinaryError) Error() string { return ErrNoBinary.Error() + ": " 
 func (e *MissingBinaryError) Unwrap() error { return ErrNoBinary }
 
 // BinaryFileError is a binary that cannot be stored because its file cannot be read, or does not have the hash
-// it was stored under: storing it again cannot help.
+// it was to be stored under: storing it again cannot help.
 type BinaryFileError struct {
 	Path string
 	Err  error
@@ -55,8 +55,20 @@ func (e *BinaryFileError) Error() string {
 }
 func (e *BinaryFileError) Unwrap() error { return e.Err }
 
+// binaryRefused tells whether err is Redis refusing to store a binary: it is out of memory (maxmemory), or the
+// ACL user may not write it. Storing it again at once would not help.
+func binaryRefused(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && (strings.HasPrefix(reply.Error(), "OOM") || strings.HasPrefix(reply.Error(), "NOPERM"))
+}
+
+// errUploadLost is Redis losing part of a binary while it was stored (restarted without it, or flushed).
+var errUploadLost = errors.New("redisq: Redis lost part of a native binary while it was being stored; storing it again")
+
 // PutBinary stores the native binary at path under its sha256 hash, unless Redis holds it already; either way its
-// expiry is refreshed. It is written under a temporary key and renamed, so that nobody reads part of it.
+// expiry is refreshed. It is written in pieces under a temporary key and renamed once whole, so that nobody
+// reads part of it; a piece is added only where the previous one ended, so that pieces lost in Redis (a restart
+// or flush meanwhile) or sent twice (a retry) cannot make a binary that is not the file.
 func (q *Queue) PutBinary(ctx context.Context, hash, path string) error {
 	key := q.key("bin", hash)
 	if held, err := q.rdb.PExpire(ctx, key, q.opts.BinaryTTL).Result(); err != nil || held {
@@ -70,6 +82,7 @@ func (q *Queue) PutBinary(ctx context.Context, hash, path string) error {
 	tmp := q.key("binup", uuid.NewString()) // what an upload that fails leaves expires after binaryUploadTTL
 	sum := sha256.New()
 	buf := make([]byte, binaryPiece)
+	var size int64
 	for {
 		n, err := io.ReadFull(f, buf)
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -77,37 +90,74 @@ func (q *Queue) PutBinary(ctx context.Context, hash, path string) error {
 		}
 		sum.Write(buf[:n])
 		if n > 0 {
-			if _, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				p.Append(ctx, tmp, string(buf[:n]))
-				p.PExpire(ctx, tmp, binaryUploadTTL)
-				return nil
-			}); err != nil {
+			if err := q.appendPiece(ctx, tmp, size, buf[:n]); err != nil {
+				q.rdb.Del(ctx, tmp) // frees Redis's memory at once (it may be short of it)
 				return err
 			}
+			size += int64(n)
 		}
 		if n < len(buf) {
 			break
 		}
 	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != hash {
+	if got := hex.EncodeToString(sum.Sum(nil)); got != hash || size == 0 {
 		q.rdb.Del(ctx, tmp)
 		return &BinaryFileError{Path: path, Err: fmt.Errorf("its sha256 is %s, not %s (changed since it was built?)", got, hash)}
 	}
-	return putBinaryScript.Run(ctx, q.rdb, []string{tmp, key}, ms(q.opts.BinaryTTL)).Err()
+	return q.commitBinary(ctx, tmp, key, size)
 }
 
-// KEYS[1] the uploaded binary, KEYS[2] its key. ARGV: ttl ms. Another upload of the same binary may have won.
-var putBinaryScript = redis.NewScript(`
+// appendPiece adds piece to the upload tmp, which must hold exactly off bytes (or off+len(piece): this call,
+// retried after it was done).
+func (q *Queue) appendPiece(ctx context.Context, tmp string, off int64, piece []byte) error {
+	err := appendPieceScript.Run(ctx, q.rdb, []string{tmp}, off, piece, ms(binaryUploadTTL)).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "LOST") {
+		return errUploadLost
+	}
+	return err
+}
+
+// commitBinary renames the upload tmp, once it holds size bytes, to key (unless another upload of the binary
+// did so first) and refreshes its expiry.
+func (q *Queue) commitBinary(ctx context.Context, tmp, key string, size int64) error {
+	err := commitBinaryScript.Run(ctx, q.rdb, []string{tmp, key}, size, ms(q.opts.BinaryTTL)).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "LOST") {
+		return errUploadLost
+	}
+	return err
+}
+
+// KEYS[1] an upload. ARGV: offset, piece, ttl ms.
+var appendPieceScript = redis.NewScript(`
+local n, off = redis.call('STRLEN', KEYS[1]), tonumber(ARGV[1])
+if n == off + #ARGV[2] then
+  return n
+end
+if n ~= off then
+  return redis.error_reply('LOST part of the upload')
+end
+redis.call('APPEND', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return n + #ARGV[2]
+`)
+
+// KEYS[1] an upload, KEYS[2] the binary's key. ARGV: size, ttl ms.
+var commitBinaryScript = redis.NewScript(`
+if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return redis.error_reply('LOST part of the upload')
+end
 if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 0 then
   redis.call('DEL', KEYS[1])
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 0
 `)
 
 // Binary writes the native binary stored under hash to w, and checks it: an error wrapping ErrNoBinary if
 // Redis does not hold it; an error (and a refusal counted) if what it holds does not have that hash, in which
-// case what w got must not be run.
+// case what w got must not be run. Such a binary is deleted, so that its dispatcher stores it again with the next
+// task that names it (Enqueue: ErrNoBinary).
 func (q *Queue) Binary(ctx context.Context, hash string, w io.Writer) error {
 	key := q.key("bin", hash)
 	size, err := q.rdb.StrLen(ctx, key).Result()
@@ -135,6 +185,7 @@ func (q *Queue) Binary(ctx context.Context, hash string, w io.Writer) error {
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); got != hash {
 		q.refuse("a native binary", "hash", hash)
+		q.rdb.Del(ctx, key)
 		return fmt.Errorf("redisq: the native binary stored under %s has sha256 %s: corrupted in Redis, or written there by someone without the key", hash, got)
 	}
 	return nil

@@ -90,7 +90,7 @@ func TestBinaryStoredOnceAndChecked(t *testing.T) {
 	if err == nil || errors.Is(err, ErrNoBinary) || !strings.Contains(err.Error(), "corrupted in Redis") || q.Refused() != 1 {
 		t.Fatalf("a changed binary: %v (refused %d)", err, q.Refused())
 	}
-	rdb.Del(ctx, q.key("bin", hash))
+	// It was deleted, so that the dispatcher stores it again with its next task.
 	if err := q.Binary(ctx, hash, io.Discard); !errors.Is(err, ErrNoBinary) {
 		t.Fatalf("a missing binary: %v", err)
 	}
@@ -418,4 +418,74 @@ func BenchmarkBinaryStoreAndFetch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// An upload adds a piece only where the last one ended: a piece sent twice (a retry) is added once, and pieces
+// Redis lost (restarted or flushed meanwhile) fail the upload rather than store a binary that is not the file.
+func TestBinaryUploadIsWholeOrNothing(t *testing.T) {
+	ctx := context.Background()
+	_, rdb, q := setup(t, Options{})
+	tmp, key := q.key("binup", "test"), q.key("bin", "test")
+	for _, p := range []struct {
+		off   int64
+		piece string
+	}{{0, "abc"}, {0, "abc"}, {3, "def"}, {3, "def"}} {
+		if err := q.appendPiece(ctx, tmp, p.off, []byte(p.piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := rdb.Get(ctx, tmp).Val(); v != "abcdef" {
+		t.Fatalf("upload %q", v)
+	}
+	rdb.Del(ctx, tmp) // Redis restarted empty
+	if err := q.appendPiece(ctx, tmp, 6, []byte("ghi")); !errors.Is(err, errUploadLost) {
+		t.Fatalf("a piece after lost ones: %v", err)
+	}
+	q.appendPiece(ctx, tmp, 0, []byte("abc"))
+	if err := q.commitBinary(ctx, tmp, key, 9); !errors.Is(err, errUploadLost) || rdb.Exists(ctx, tmp, key).Val() != 0 {
+		t.Fatalf("an upload short of its size: %v", err)
+	}
+}
+
+// A binary Redis has no memory for is not stored (the upload's part is freed at once), and its tasks are queued
+// without it, to run interpreted.
+func TestBinaryRedisHasNoRoomFor(t *testing.T) {
+	ctx := context.Background()
+	_, rdb, q := setup(t, Options{})
+	used, _ := strconv.ParseInt(infoField(t, rdb, "used_memory"), 10, 64)
+	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used+(4<<20), 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	path, hash := fakeBinary(t, 8<<20)
+	err := q.PutBinary(ctx, hash, path)
+	if !binaryRefused(err) {
+		t.Fatalf("storing a binary Redis has no room for: %v", err)
+	}
+	if keys := rdb.Keys(ctx, q.key("bin*")).Val(); len(keys) != 0 {
+		t.Fatalf("left in Redis: %v", keys)
+	}
+	e := NewPool("pool", q, quietLog())
+	defer e.Close()
+	tk := chunkTask("a", "Inc", "1")
+	tk.Binaries = map[string]executors.Binary{executors.Platform: {Hash: hash, Path: path}}
+	submit(e, tk)
+	var l []Lease
+	wait.For(t, "the task queued", 10*time.Second, func() bool {
+		l, _ = q.Dequeue(ctx, "w", nil, 1)
+		return len(l) == 1
+	})
+	if len(l[0].Task.Binaries) != 0 {
+		t.Fatalf("queued with binaries %+v", l[0].Task.Binaries)
+	}
+}
+
+func infoField(t *testing.T, rdb *redis.Client, name string) string {
+	t.Helper()
+	for _, line := range strings.Split(rdb.Info(context.Background(), "memory").Val(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in INFO", name)
+	return ""
 }
