@@ -127,6 +127,7 @@ type WorkerInfo struct {
 	Host          string    `json:"host"`
 	PID           int       `json:"pid"`
 	Concurrency   int       `json:"concurrency"`
+	Platform      string    `json:"platform,omitempty"` // GOOS/GOARCH, as Platform; "" from workers older than the native tier
 	Queues        []string  `json:"queues"`
 	Running       []string  `json:"running"`        // task ids
 	LastHeartbeat time.Time `json:"last_heartbeat"` // server time; set by Heartbeat, ignored on input

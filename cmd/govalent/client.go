@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,9 +73,9 @@ func cmdStatus(args []string) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", ex.Name, ex.Workers, ex.Busy, ex.Queued, ex.Done)
 	}
 	if len(rep.Workers) > 0 || len(rep.Queues) > 0 {
-		fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tCONCURRENCY\tRUNNING\tQUEUES\tLAST HEARTBEAT")
+		fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tPLATFORM\tCONCURRENCY\tRUNNING\tQUEUES\tLAST HEARTBEAT")
 		for _, w := range rep.Workers {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s ago\n", w.ID, w.Host, w.PID, w.Concurrency, len(w.Running),
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s ago\n", w.ID, w.Host, w.PID, cmp.Or(w.Platform, "?"), w.Concurrency, len(w.Running),
 				strings.Join(w.Queues, ","), time.Since(w.LastHeartbeat).Round(100*time.Millisecond))
 		}
 		fmt.Fprintln(tw, "\nQUEUE\tDEPTH")

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,11 +71,17 @@ func (r *testRedis) restart(t *testing.T, down time.Duration) {
 }
 
 // startWorker starts a Redis worker that reads the dispatcher's key file from dataDir, as a worker on another
-// machine reads the copy it was given.
+// machine reads the copy it was given. It keeps what it fetches in a data directory of its own.
 func startWorker(t *testing.T, redisURL, dataDir string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"worker", "--redis", redisURL, "--concurrency", "1", "--lease", "1s"}, extra...)...)
-	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"),
+	return startWorkerIn(t, os.Environ(), redisURL, dataDir, t.TempDir(), extra...)
+}
+
+// startWorkerIn is startWorker with the environment env and the data directory workerDir.
+func startWorkerIn(t *testing.T, env []string, redisURL, dataDir, workerDir string, extra ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"worker", "--redis", redisURL, "--concurrency", "1", "--lease", "1s", "--data-dir", workerDir}, extra...)...)
+	cmd.Env = append(env, "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"),
 		"GOVALENT_REDIS_KEY_FILE="+filepath.Join(dataDir, "redis.key"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -123,17 +132,32 @@ func (r *redisSetup) startDispatcher(t *testing.T) {
 	r.dispatcher, r.client = startForeground(t, r.dir, r.port, "--redis", r.redisURL), ct.NewClient(r.url)
 }
 
-// dispatchWork dispatches n Work electrons that log "node parent-pid" to a file, sleep ms and return 10*i,
+// workerPIDFunc is a cell's func workerPID: the pid of the Redis worker whose task process runs the electron.
+// Interpreted, the electron runs in that process (`govalent worker --pipe`), whose parent is the worker; native,
+// it runs in the program's binary, which that process started.
+const workerPIDFunc = `
+import ("os"; "path/filepath"; "strconv"; "strings")
+func workerPID() int {
+	pid := os.Getppid()
+	if exe, _ := os.Executable(); filepath.Base(exe) != "govalent" {
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		pid, _ = strconv.Atoi(strings.Fields(string(stat))[3])
+	}
+	return pid
+}
+`
+
+// dispatchWork dispatches n Work electrons that log "node worker-pid" to a file, sleep ms and return 10*i,
 // summed; it returns the dispatch id and the log file.
 func (r *redisSetup) dispatchWork(t *testing.T, n, ms int) (string, string) {
 	t.Helper()
 	runs := filepath.Join(r.dir, "runs")
-	return r.dispatchCell(t, `
-import ("fmt"; "os"; "time")
+	return r.dispatchCell(t, workerPIDFunc+`
+import ("fmt"; "time")
 const runs = "`+runs+`"
 func Work(i int) int {
 	f, _ := os.OpenFile(runs, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	fmt.Fprintln(f, i, os.Getppid())
+	fmt.Fprintln(f, i, workerPID())
 	f.Close()
 	time.Sleep(`+strconv.Itoa(ms)+` * time.Millisecond)
 	return i * 10
@@ -290,7 +314,7 @@ func TestRedisPoolSurvivesARedisRestart(t *testing.T) {
 	}
 }
 
-// govalent status lists the Redis workers and the queue depths.
+// govalent status lists the Redis workers, with their platforms, and the queue depths.
 func TestRedisPoolStatusShowsWorkers(t *testing.T) {
 	r := newRedisSetup(t, 2)
 	var out string
@@ -306,7 +330,7 @@ func TestRedisPoolStatusShowsWorkers(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !strings.Contains(out, "QUEUE") || !strings.Contains(out, "WORKER") {
+	if !strings.Contains(out, "QUEUE") || !strings.Contains(out, "WORKER") || !strings.Contains(out, runtime.GOOS+"/"+runtime.GOARCH) {
 		t.Fatalf("status:\n%s", out)
 	}
 }
@@ -315,9 +339,8 @@ func TestRedisPoolStatusShowsWorkers(t *testing.T) {
 func TestRedisPoolNamedQueues(t *testing.T) {
 	r := newRedisSetup(t, 1) // serves "default"
 	gpu := startWorker(t, r.redisURL, r.dir, "--queue", "gpu")
-	_, err := r.session.Eval(context.Background(), `
-import "os"
-func Where() int { return os.Getppid() }
+	_, err := r.session.Eval(context.Background(), workerPIDFunc+`
+func Where() int { return workerPID() }
 var onGPU = ct.Electron(Where, ct.Queue("gpu"))
 var anywhere = ct.Electron(Where)
 res, err := ct.DispatchSync(ct.Lattice(func() []ct.Future { return []ct.Future{onGPU(), onGPU(), anywhere()} }))
@@ -333,4 +356,77 @@ if err != nil { panic(err) }`)
 			t.Fatalf("node %d ran on %v, want worker %d (%s)", i, n.Output, want[i], res.Error)
 		}
 	}
+}
+
+// A Redis worker on a machine without a Go toolchain runs electrons natively: the dispatcher builds the program
+// for the worker's platform (from its heartbeat) and stores the binary in Redis, and the worker fetches it
+// into its data directory, checks it and runs it. The electron reports the executable running it, which is the
+// fetched binary (interpreted, it would be the govalent binary).
+func TestRedisWorkerRunsAFetchedNativeBinary(t *testing.T) {
+	r := newRedisSetup(t, 0)
+	noGo := t.TempDir() // the worker's whole PATH
+	env := []string{"PATH=" + noGo}
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); name != "PATH" && name != "GOVALENT_GO" && name != "GOROOT" {
+			env = append(env, kv)
+		}
+	}
+	workerDir := t.TempDir()
+	worker := startWorkerIn(t, env, r.redisURL, r.dir, workerDir)
+	waitForStatus(t, r, strconv.Itoa(worker.Process.Pid))
+	_, err := r.session.Eval(context.Background(), workerPIDFunc+`
+func Exe() []string { p, _ := os.Executable(); return []string{p, strconv.Itoa(workerPID())} }
+var exe = ct.Electron(Exe)
+res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return exe() }))
+if err != nil { panic(err) }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := r.session.Eval(context.Background(), "res")
+	res := v.Value.Interface().(*ct.Result)
+	if res.Status != ct.StatusCompleted {
+		t.Fatalf("%s: %s (notes %q)", res.Status, res.Error, res.Notes)
+	}
+	out, _ := res.Result.([]any)
+	if len(out) != 2 {
+		t.Fatalf("result %#v", res.Result)
+	}
+	exe, _ := out[0].(string)
+	if dir, hash := filepath.Split(exe); dir != filepath.Join(workerDir, "native", "fetched")+"/" {
+		t.Fatalf("the electron ran in %s, not in a binary the worker fetched (notes %q)", exe, res.Notes)
+	} else if got := fileSHA256(t, exe); got != hash {
+		t.Fatalf("the fetched binary's sha256 is %s, its name says %s", got, hash)
+	}
+	if out[1] != strconv.Itoa(worker.Process.Pid) {
+		t.Fatalf("ran under %v, not the worker %d", out[1], worker.Process.Pid)
+	}
+	if fi, err := os.Stat(exe); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the fetched binary: %v %v", fi.Mode(), err)
+	}
+}
+
+// waitForStatus waits until govalent status shows want (a live worker's pid, say).
+func waitForStatus(t *testing.T, r *redisSetup, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := govalent(t, nil, "status", "--port", strconv.Itoa(r.port))
+		if err == nil && strings.Contains(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed %s: %v\n%s", want, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

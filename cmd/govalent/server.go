@@ -306,7 +306,10 @@ func cmdWorker(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	w := redisq.NewWorker(q, redisq.WorkerConfig{Concurrency: *concurrency, Queues: queues, Command: []string{exe, "worker", "--pipe"}, Logger: log})
+	// Native binaries fetched from Redis are kept in the worker's data directory, beside (not in) the cache of a
+	// dispatcher's builds on the same machine.
+	w := redisq.NewWorker(q, redisq.WorkerConfig{Concurrency: *concurrency, Queues: queues, Command: []string{exe, "worker", "--pipe"},
+		BinaryDir: filepath.Join(c.DataDir, "native", "fetched"), Logger: log})
 	return w.Run(ctx)
 }
 

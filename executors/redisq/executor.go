@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,11 @@ type Pool struct {
 	outbox     []*executors.Task   // submitted, not yet in Redis
 	wake       chan struct{}
 	done       int64
+	// binaries are the native binaries met so far, by hash: stored in Redis (true), or not storable (false: not
+	// readable here, or refused by Redis; their tasks run interpreted).
+	binaries map[string]bool
+	// platforms are those of the live workers, as their heartbeats said when watch last looked.
+	platforms atomic.Pointer[[]string]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,7 +82,7 @@ func NewPool(name string, q *Queue, log *slog.Logger) *Pool {
 	e := &Pool{name: name, q: q, log: log, waiting: map[string]waiter{}, orphans: map[string]orphan{}, runs: executors.RunTimes{},
 		probes: map[string]*probe{}, unsent: map[string]bool{}, sending: map[string]bool{}, sent: map[string]bool{}, cancelWake: make(chan struct{}, 1),
 		chunks: map[string][]string{}, chunkOf: map[string]string{}, caughtUp: make(chan struct{}), cursor: "0",
-		programs: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+		programs: map[string]bool{}, binaries: map[string]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	e.wg.Add(4)
 	go e.send()
 	go e.cancelLoop()
@@ -190,6 +196,10 @@ func (e *Pool) retry(what string, n int, f func() error) bool {
 // for where it is; one whose completion was read and lost runs again; the rest is queued, quick ones in chunks.
 // It may be called again for the same batch after an error.
 func (e *Pool) sendBatch(batch []*executors.Task) error {
+	batch, err := e.storeBinaries(batch)
+	if err != nil {
+		return err
+	}
 	ids := make([]string, len(batch))
 	for i, t := range batch {
 		ids[i] = t.ID
@@ -299,7 +309,8 @@ func (e *Pool) adopt(id, chunk string) {
 	}
 }
 
-// put stores the programs of tasks not yet stored, then runs queue; a program Redis lost is stored again.
+// put stores the programs and native binaries of tasks not yet stored, then runs queue; a program or binary
+// Redis lost is stored again.
 func (e *Pool) put(tasks []*executors.Task, queue func() error) error {
 	for {
 		for _, t := range tasks {
@@ -315,14 +326,115 @@ func (e *Pool) put(tasks []*executors.Task, queue func() error) error {
 				e.mu.Unlock()
 			}
 		}
-		err := queue()
-		if !errors.Is(err, ErrNoProgram) {
+		if _, err := e.storeBinaries(tasks); err != nil {
 			return err
 		}
-		e.log.Warn("Redis lost a stored program; storing it again", "err", err)
-		e.mu.Lock()
-		clear(e.programs)
-		e.mu.Unlock()
+		err := queue()
+		var lostBinary *MissingBinaryError
+		switch {
+		case errors.Is(err, ErrNoProgram):
+			e.log.Warn("Redis lost a stored program; storing it again", "err", err)
+			e.mu.Lock()
+			clear(e.programs)
+			e.mu.Unlock()
+		case errors.As(err, &lostBinary):
+			e.mu.Lock()
+			stored := e.binaries[lostBinary.Hash]
+			e.forgetStoredBinaries()
+			e.mu.Unlock()
+			if !stored {
+				// It could not be stored again since these tasks were planned: sendBatch plans them again without it.
+				return err
+			}
+			e.log.Warn("Redis lost a stored native binary; storing it again", "err", err)
+		default:
+			return err
+		}
+	}
+}
+
+// storeBinaries stores the native binaries of tasks that Redis does not hold yet, once each: Enqueue then keeps
+// them from expiring, and tells when Redis lost one. It returns tasks, except that a task whose binary cannot
+// be stored (not readable here, or refused by Redis: out of memory) is replaced by a copy without it, which
+// runs interpreted.
+func (e *Pool) storeBinaries(tasks []*executors.Task) ([]*executors.Task, error) {
+	out := tasks
+	for i, t := range tasks {
+		var drop []string
+		for platform, bin := range t.Binaries {
+			stored, err := e.storeBinary(platform, bin)
+			if err != nil {
+				return tasks, err
+			}
+			if !stored {
+				drop = append(drop, platform)
+			}
+		}
+		if len(drop) == 0 {
+			continue
+		}
+		c := *t
+		c.Binaries = maps.Clone(t.Binaries) // the dispatcher shares the map among a dispatch's tasks
+		for _, platform := range drop {
+			delete(c.Binaries, platform)
+		}
+		if &out[0] == &tasks[0] {
+			out = slices.Clone(tasks)
+		}
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// storeBinary stores a binary unless it did so already, and tells whether Redis has it; an error is Redis's.
+func (e *Pool) storeBinary(platform string, bin executors.Binary) (stored bool, err error) {
+	e.mu.Lock()
+	stored, known := e.binaries[bin.Hash]
+	e.mu.Unlock()
+	if known {
+		return stored, nil
+	}
+	start := time.Now()
+	err = e.q.PutBinary(e.ctx, bin.Hash, bin.Path)
+	var fileErr *BinaryFileError
+	switch {
+	case errors.As(err, &fileErr) || binaryRefused(err):
+		e.log.Error("a native binary cannot be sent to the Redis workers: its electrons run interpreted there", "platform", platform, "err", err)
+	case err != nil:
+		return false, err
+	default:
+		stored = true
+		e.log.Info("stored a native binary in Redis for the workers", "platform", platform, "hash", bin.Hash, "took", time.Since(start).Round(time.Millisecond))
+	}
+	e.mu.Lock()
+	e.binaries[bin.Hash] = stored
+	e.mu.Unlock()
+	return stored, nil
+}
+
+// forgetStoredBinaries makes the binaries stored so far be stored again when next used (Redis lost them); those
+// that could not be stored stay known as such. e.mu held.
+func (e *Pool) forgetStoredBinaries() {
+	maps.DeleteFunc(e.binaries, func(_ string, stored bool) bool { return stored })
+}
+
+// NativePlatforms implements executors.NativeRunner: the platforms of the live workers, as their heartbeats said
+// when watch last looked (every second), so that it never waits for Redis. With no live worker it names the
+// dispatcher's own platform: workers usually run on the same one, and one that starts later on another runs
+// the dispatch's electrons interpreted.
+func (e *Pool) NativePlatforms() []string {
+	if p := e.platforms.Load(); p != nil && len(*p) > 0 {
+		return slices.Clone(*p)
+	}
+	return []string{executors.Platform}
+}
+
+// refreshPlatforms reads the platforms of the live workers; while Redis does not answer, the last ones stand.
+func (e *Pool) refreshPlatforms() {
+	ctx, cancel := context.WithTimeout(e.ctx, time.Second)
+	defer cancel()
+	if platforms, err := e.q.Platforms(ctx); err == nil {
+		e.platforms.Store(&platforms)
 	}
 }
 
@@ -592,6 +704,7 @@ func (e *Pool) watch() {
 	defer e.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	e.refreshPlatforms()
 	epoch, _ := e.q.Epoch(e.ctx) // "" if Redis is down now: the first answer then counts as a change
 	lastCheck := time.Now()
 	for {
@@ -600,6 +713,7 @@ func (e *Pool) watch() {
 			return
 		case <-tick.C:
 		}
+		e.refreshPlatforms()
 		e.forgetOrphans(time.Now().Add(-e.q.Options().ResultRetention))
 		if n, err := e.q.Recover(e.ctx); err != nil {
 			e.log.Warn("recovering expired leases failed", "err", err)
@@ -623,6 +737,7 @@ func (e *Pool) watch() {
 			e.cursor = "0" // a new stream
 			e.acks = nil
 			clear(e.programs)
+			e.forgetStoredBinaries()
 			e.mu.Unlock()
 		}
 		if err := e.reconcile(); err != nil {
@@ -751,7 +866,10 @@ func (e *Pool) forgetOrphans(cutoff time.Time) {
 	}
 }
 
-var _ executors.Executor = (*Pool)(nil)
+var (
+	_ executors.Executor     = (*Pool)(nil)
+	_ executors.NativeRunner = (*Pool)(nil)
+)
 
 // Dial connects to Redis at url (redis://[user:password@]host:port/db, or rediss:// for TLS) with retries that
 // ride out a restart. Errors never show the URL's password.

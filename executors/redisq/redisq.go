@@ -9,7 +9,8 @@
 //
 // Redis is not trusted: tasks, outcomes and cancellations are signed with HMAC-SHA256 under a key that the
 // dispatcher and its workers share (Options.Key). Workers refuse unsigned tasks, the dispatcher refuses
-// unsigned outcomes, and a worker runs a program only if it matches the hash its signed task names.
+// unsigned outcomes, and a worker runs a program or a native binary (native.go) only if it matches the hash its
+// signed task names.
 //
 // Keys, under a prefix P (default "govalent"):
 //
@@ -26,6 +27,9 @@
 //	                t2, ...} per completed batch (task id, worker, token, outcome, signature), or
 //	                {task, worker, cancel} for a cancellation (cancel is its signature)
 //	P:prog:<hash>   STRING program source, SET NX, expiring after ProgramTTL (refreshed on use)
+//	P:bin:<hash>    STRING a native worker binary (sha256 <hash>), expiring after BinaryTTL (refreshed on use);
+//	                written whole under P:binup:<random> first, then renamed, so that it is never seen in part
+//	P:platforms     ZSET platform ("linux/amd64") -> expiry of the last heartbeat naming it (server unix ms)
 //	P:w:<id>        HASH worker info + last beat, expiring after 3 leases; P:workers SET of ids
 //	P:epoch         STRING naming this dataset: a change means Redis lost its data
 //	P:cancel        pub/sub channel announcing cancelled leased tasks (message = "task id signature")
@@ -74,6 +78,10 @@ type Options struct {
 	Lease           time.Duration // lease length; default 3s. Workers should Extend every Lease/3 or so.
 	ResultRetention time.Duration // how long completions and done-task tombstones stay; default 1h
 	ProgramTTL      time.Duration // expiry of stored programs, refreshed by PutProgram and Enqueue; default 24h
+	// BinaryTTL is the expiry of stored native binaries, refreshed by PutBinary and Enqueue; default 6h: they
+	// are large (5-10 MB each, one per program and platform), workers keep the ones they fetched, and a worker
+	// that finds one gone runs its task interpreted.
+	BinaryTTL time.Duration
 	// Key authenticates tasks, outcomes and cancellations (HMAC-SHA256): the dispatcher and its workers share
 	// it; whoever merely reaches Redis does not have it. At least 16 bytes; see LoadKey.
 	Key    []byte
@@ -110,6 +118,9 @@ func New(rdb *redis.Client, opts Options) (*Queue, error) {
 	}
 	if opts.ProgramTTL <= 0 {
 		opts.ProgramTTL = 24 * time.Hour
+	}
+	if opts.BinaryTTL <= 0 {
+		opts.BinaryTTL = 6 * time.Hour
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -191,9 +202,10 @@ end
 `
 
 // KEYS[1] queues set. ARGV: prefix, program ttl ms, rerun (1: requeue done tasks too), number of program
-// hashes, hashes..., then (id, queue, payload, sig, members)... where members are a chunk's member ids joined by
-// "\n" ("" for a task). Returns the ids that were left alone because they were done, or an error NOPROG if a
-// program is not stored (checked before anything is written).
+// hashes, hashes..., binary ttl ms, number of binary hashes, hashes..., then (id, queue, payload, sig, members)...
+// where members are a chunk's member ids joined by "\n" ("" for a task). Returns the ids that were left alone
+// because they were done, or an error NOPROG or NOBIN if a program or a binary is not stored (checked before
+// anything is written).
 var enqueueScript = redis.NewScript(`
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
@@ -204,9 +216,16 @@ for i = 1, np do
     return redis.error_reply('NOPROG ' .. ARGV[4 + i])
   end
 end
+local b = 5 + np
+local bttl, nb = tonumber(ARGV[b]), tonumber(ARGV[b + 1])
+for i = b + 2, b + 1 + nb do
+  if redis.call('PEXPIRE', p .. ':bin:' .. ARGV[i], bttl) == 0 then
+    return redis.error_reply('NOBIN ' .. ARGV[i])
+  end
+end
 local done = {}
 local queues = {}
-for i = 5 + np, #ARGV, 5 do
+for i = b + 2 + nb, #ARGV, 5 do
   local id, q, members = ARGV[i], ARGV[i + 1], ARGV[i + 4]
   local tk = p .. ':t:' .. id
   local state = redis.call('HGET', tk, 'state')
@@ -445,11 +464,15 @@ end
 return 0
 `)
 
-// KEYS[1] workers set, KEYS[2] worker hash. ARGV: id, info JSON, ttl ms.
+// KEYS[1] workers set, KEYS[2] worker hash, KEYS[3] platforms. ARGV: id, info JSON, ttl ms, platform ("" for
+// none).
 var heartbeatScript = redis.NewScript(luaNow + `
 redis.call('HSET', KEYS[2], 'info', ARGV[2], 'beat', now)
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
 redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[3]), ARGV[4])
+end
 return now
 `)
 
@@ -483,8 +506,8 @@ func queueName(s string) string {
 // its id to its queue. Re-enqueueing an id that is already queued or leased does nothing, so a failed call can
 // simply be retried; an id that is done is left alone too and returned in done: its completion is on the results
 // stream, or was read from it (see Rerun). A chunk's members are indexed, so that Locate finds them. Enqueue also
-// refreshes the expiry of the tasks' programs; if one is not stored (PutProgram) it queues nothing and returns
-// an error wrapping ErrNoProgram.
+// refreshes the expiry of the tasks' programs and native binaries; if one is not stored (PutProgram,
+// PutBinary) it queues nothing and returns an error wrapping ErrNoProgram or ErrNoBinary.
 func (q *Queue) Enqueue(ctx context.Context, tasks ...*executors.Task) (done []string, err error) {
 	return q.enqueueAll(ctx, false, tasks)
 }
@@ -513,19 +536,26 @@ func (q *Queue) enqueueAll(ctx context.Context, rerun bool, tasks []*executors.T
 }
 
 func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task) ([]string, error) {
-	hashes := map[string]bool{}
+	hashes, binaries := map[string]bool{}, map[string]bool{}
 	for _, t := range tasks {
 		if t.ProgramHash != "" {
 			hashes[t.ProgramHash] = true
+		}
+		for _, b := range t.Binaries {
+			binaries[b.Hash] = true
 		}
 	}
 	flag := "0"
 	if rerun {
 		flag = "1"
 	}
-	args := make([]any, 0, 4+len(hashes)+5*len(tasks))
+	args := make([]any, 0, 6+len(hashes)+len(binaries)+5*len(tasks))
 	args = append(args, q.p, ms(q.opts.ProgramTTL), flag, len(hashes))
 	for h := range hashes {
+		args = append(args, h)
+	}
+	args = append(args, ms(q.opts.BinaryTTL), len(binaries))
+	for h := range binaries {
 		args = append(args, h)
 	}
 	for _, t := range tasks {
@@ -547,8 +577,13 @@ func (q *Queue) enqueue(ctx context.Context, rerun bool, tasks []*executors.Task
 		args = append(args, t.ID, queueName(t.Queue), payload, q.mac("task", t.ID, string(payload)), members)
 	}
 	done, err := enqueueScript.Run(ctx, q.rdb, []string{q.key("queues")}, args...).StringSlice()
-	if err != nil && strings.HasPrefix(err.Error(), "NOPROG ") {
-		return nil, fmt.Errorf("%w: %s", ErrNoProgram, strings.TrimPrefix(err.Error(), "NOPROG "))
+	if err != nil {
+		if hash, ok := strings.CutPrefix(err.Error(), "NOPROG "); ok {
+			return nil, fmt.Errorf("%w: %s", ErrNoProgram, hash)
+		}
+		if hash, ok := strings.CutPrefix(err.Error(), "NOBIN "); ok {
+			return nil, &MissingBinaryError{Hash: hash}
+		}
 	}
 	return done, err
 }
@@ -917,8 +952,8 @@ func (q *Queue) Heartbeat(ctx context.Context, w WorkerInfo) error {
 	if err != nil {
 		return err
 	}
-	return heartbeatScript.Run(ctx, q.rdb, []string{q.key("workers"), q.key("w", w.ID)},
-		w.ID, b, ms(3*q.opts.Lease)).Err()
+	return heartbeatScript.Run(ctx, q.rdb, []string{q.key("workers"), q.key("w", w.ID), q.key("platforms")},
+		w.ID, b, ms(3*q.opts.Lease), w.Platform).Err()
 }
 
 // Workers lists live workers, sorted by id.

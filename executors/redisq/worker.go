@@ -2,9 +2,11 @@ package redisq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,7 +21,10 @@ type WorkerConfig struct {
 	Concurrency int      // tasks at once, each in its own worker process
 	Queues      []string // queues served, in priority order; default "default"
 	Command     []string // the worker-process command (`govalent worker --pipe`)
-	Logger      *slog.Logger
+	// BinaryDir is where the native binaries fetched from Redis are kept (mode 0700); default
+	// <user cache dir>/govalent/native.
+	BinaryDir string
+	Logger    *slog.Logger
 }
 
 // Worker takes tasks from Redis and runs them in local worker processes (the embedded pool's process.Pool, so
@@ -35,6 +40,7 @@ type Worker struct {
 	cfg  WorkerConfig
 	q    *Queue
 	pool *process.Pool
+	bins *binaryCache
 	host string
 	ctx  context.Context // Run's
 
@@ -62,6 +68,8 @@ type leaseRun struct {
 	left   int
 	valid  time.Time // its tasks may start until then
 	parked []int     // tasks that found valid passed, waiting for the next Extend
+	// fetching are tasks waiting for their native binary (fetchBinaries) before they go to the process pool.
+	fetching []int
 }
 
 type finished struct {
@@ -84,10 +92,17 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.BinaryDir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		cfg.BinaryDir = filepath.Join(cache, "govalent", "native")
+	}
 	w := &Worker{
 		cfg: cfg, q: q, host: host, leases: map[string]*leaseRun{}, byTask: map[string]*leaseRun{}, byPool: map[string]*leaseRun{},
 		perLease: 1, programs: map[string]string{}, wake: make(chan struct{}, 1),
-		finished: make(chan finished, 1024),
+		finished: make(chan finished, 1024), bins: newBinaryCache(cfg.BinaryDir, q, cfg.Logger),
 	}
 	w.pool = process.NewPool(process.Config{Name: "worker", Size: cfg.Concurrency, Reuse: true, Command: cfg.Command,
 		Logger: cfg.Logger, StartBy: w.startBy})
@@ -98,10 +113,12 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.pool.Close()
 	w.ctx = ctx
+	w.bins.prune()
 	go w.keepLeases(ctx)
 	go w.listen(ctx)
 	go w.report(ctx)
-	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
+	w.cfg.Logger.Info("worker serving", "id", w.cfg.ID, "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
+		"platform", executors.Platform)
 	idle := time.Millisecond
 	for ctx.Err() == nil {
 		free, hungry := w.room()
@@ -226,8 +243,78 @@ func (w *Worker) start(ctx context.Context, l Lease, taken time.Time) {
 	}
 	w.held += len(tasks)
 	w.perLease = 0.75*w.perLease + 0.25*float64(len(tasks))
+	fetch := !w.haveBinaries(tasks)
+	if fetch {
+		lr.fetching = make([]int, len(tasks))
+		for i := range lr.fetching {
+			lr.fetching[i] = i
+		}
+	}
 	w.mu.Unlock()
+	if fetch {
+		go w.fetchBinaries(lr) // the lease is kept meanwhile, and the worker takes other tasks
+		return
+	}
 	for i := range tasks {
+		w.submit(lr, i)
+	}
+}
+
+// haveBinaries makes the tasks that run native on this worker run from its own copies of their binaries, and
+// tells whether it has them all.
+func (w *Worker) haveBinaries(tasks []*executors.Task) bool {
+	for _, t := range tasks {
+		hash := nativeHash(t)
+		if hash == "" {
+			continue
+		}
+		path, ok := w.bins.ready(hash)
+		if !ok {
+			return false
+		}
+		useBinary(t, hash, path)
+	}
+	return true
+}
+
+// fetchBinaries fetches the native binaries of lr's tasks from Redis, then hands the tasks to the process pool.
+// A binary Redis no longer holds (expired, evicted) leaves its task to run interpreted, from the program source
+// the worker has fetched; one that does not match the hash its signed task names fails the task, as does a
+// binary the worker cannot fetch or keep.
+func (w *Worker) fetchBinaries(lr *leaseRun) {
+	failed := make([]error, len(lr.tasks))
+	for i, t := range lr.tasks {
+		hash := nativeHash(t)
+		if hash == "" {
+			continue
+		}
+		path, err := w.bins.get(w.ctx, hash)
+		switch {
+		case err == nil:
+			useBinary(t, hash, path)
+		case errors.Is(err, ErrNoBinary):
+			w.cfg.Logger.Warn("the native binary of a task's program is no longer in Redis (expired or evicted): the task runs interpreted",
+				"task", lr.ids[i], "hash", hash)
+			t.Binaries = nil
+		default:
+			failed[i] = err
+		}
+	}
+	w.mu.Lock()
+	ready := lr.fetching // less those cancelled meanwhile
+	lr.fetching = nil
+	current := w.leases[lr.lease.Task.ID] == lr
+	w.mu.Unlock()
+	if !current {
+		return // given up meanwhile
+	}
+	for _, i := range ready {
+		if failed[i] != nil {
+			now := time.Now()
+			w.finish(lr, i, executors.Outcome{Error: "the worker could not fetch the native binary of the task's program: " + failed[i].Error(),
+				Start: now, End: now})
+			continue
+		}
 		w.submit(lr, i)
 	}
 }
@@ -356,7 +443,7 @@ func (w *Worker) abandon(lr *leaseRun) {
 		}
 	}
 	w.held -= lr.left
-	lr.parked = nil
+	lr.parked, lr.fetching = nil, nil
 	w.mu.Unlock()
 	w.cfg.Logger.Info("lost a lease (it expired while this worker was paused or cut off from Redis); its unfinished tasks are stopped and not reported",
 		"task", lr.lease.Task.ID, "unfinished", len(stop))
@@ -461,7 +548,8 @@ func (w *Worker) keepLeases(ctx context.Context) {
 				}
 			}
 		}
-		info := WorkerInfo{ID: w.cfg.ID, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency, Queues: w.cfg.Queues, Running: ids}
+		info := WorkerInfo{ID: w.cfg.ID, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency, Platform: executors.Platform,
+			Queues: w.cfg.Queues, Running: ids}
 		if err := w.q.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
 			w.cfg.Logger.Warn("heartbeat failed", "err", err)
 		}
@@ -514,12 +602,11 @@ func (w *Worker) cancel(id string) {
 		return
 	}
 	var stop []string
-	var parked []int
+	var held []int // parked, or waiting for their binary: not in the pool
 	for i, t := range lr.tasks {
 		if (all || lr.ids[i] == id) && !lr.done[i] {
-			if j := slices.Index(lr.parked, i); j >= 0 {
-				lr.parked = slices.Delete(lr.parked, j, j+1)
-				parked = append(parked, i)
+			if take(&lr.parked, i) || take(&lr.fetching, i) {
+				held = append(held, i)
 			} else {
 				stop = append(stop, t.ID)
 			}
@@ -530,7 +617,16 @@ func (w *Worker) cancel(id string) {
 		w.pool.Cancel(id)
 	}
 	now := time.Now()
-	for _, i := range parked { // not in the pool: it ends here
+	for _, i := range held { // it ends here
 		w.finish(lr, i, executors.Outcome{Cancelled: true, Start: now, End: now})
 	}
+}
+
+// take removes i from list, and tells whether it was there.
+func take(list *[]int, i int) bool {
+	j := slices.Index(*list, i)
+	if j >= 0 {
+		*list = slices.Delete(*list, j, j+1)
+	}
+	return j >= 0
 }

@@ -181,7 +181,7 @@ function workersPage(main) {
         smallTable(ex, [['name', (e) => e.name], ['workers', (e) => String(e.workers)], ['busy', (e) => String(e.busy)], ['queued', (e) => String(e.queued)], ['done', (e) => String(e.done)]]),
         h('h3', null, 'Remote workers'),
         st.workers && st.workers.length
-          ? smallTable(st.workers, [['worker', (w) => w.id], ['host', (w) => w.host], ['pid', (w) => String(w.pid)], ['concurrency', (w) => String(w.concurrency)],
+          ? smallTable(st.workers, [['worker', (w) => w.id], ['host', (w) => w.host], ['pid', (w) => String(w.pid)], ['platform', (w) => w.platform || '?'], ['concurrency', (w) => String(w.concurrency)],
             ['queues', (w) => (w.queues || []).join(', ')], ['running', (w) => String((w.running || []).length)], ['last heartbeat', (w) => fmtTime(w.last_heartbeat)]])
           : h('p', { class: 'muted' }, 'No remote workers: electrons run in the dispatcher\'s own worker processes (start it with --redis to use a Redis pool).'),
         st.queues ? h('h3', null, `Queues (${st.leased || 0} tasks leased)`) : null,
