@@ -100,18 +100,23 @@ func (e *Engine) startNative(r *run) bool {
 		}
 	}
 	go func() {
-		bins := map[string]*native.Binary{}
-		var err error
+		// Each platform's build on its own: a failure on one leaves the others native. A compile error is the
+		// code's, whatever the platform, and stops the rest.
+		bins, errs := map[string]*native.Binary{}, map[string]error{}
 		for _, p := range platforms {
-			var bin *native.Binary
-			bin, err = b.Build(e.ctx, program, p)
+			bin, err := b.Build(e.ctx, program, p)
 			e.nativeMetrics.built(bin, err)
 			if err != nil {
-				break
+				errs[p.String()] = err
+				var compileErr *native.CompileError
+				if errors.As(err, &compileErr) {
+					break
+				}
+				continue
 			}
 			bins[p.String()] = bin
 		}
-		e.postFor(r, func() { e.nativeBuilt(r, bins, err) })
+		e.postFor(r, func() { e.nativeBuilt(r, bins, errs) })
 	}()
 	return true
 }
@@ -139,26 +144,25 @@ func (e *Engine) nativePlatforms(r *run) []native.Platform {
 const buildingNote = "building the native worker of this program: the first run of a program waits for its build, later runs reuse it"
 
 // nativeBuilt schedules r's nodes once its binary is built, or fails r if its code does not compile.
-func (e *Engine) nativeBuilt(r *run, bins map[string]*native.Binary, err error) {
+func (e *Engine) nativeBuilt(r *run, bins map[string]*native.Binary, errs map[string]error) {
 	if r.rec.Status.Finished() || r.finishing {
 		return // cancelled while it was built
 	}
 	r.rec.Notes = without(r.rec.Notes, buildingNote)
-	var compileErr *native.CompileError
-	switch {
-	case errors.As(err, &compileErr):
-		e.failRun(r, "the Go compiler rejected the electrons' code:\n"+compileErr.Output, "")
-		return
-	case err != nil:
-		e.log.Error("native build failed; running the dispatch interpreted", "dispatch", r.rec.ID, "err", err)
-		e.addNote(r, "electrons run interpreted: "+err.Error())
-	default:
-		r.native = map[string]executors.Binary{}
-		for p, bin := range bins {
-			r.native[p] = executors.Binary{Hash: bin.Hash, Path: bin.Path}
-			if bin.BuildTime > 0 {
-				e.addNote(r, fmt.Sprintf("built the native worker of this program for %s in %s", p, bin.BuildTime.Round(time.Millisecond)))
-			}
+	for p, err := range errs {
+		var compileErr *native.CompileError
+		if errors.As(err, &compileErr) {
+			e.failRun(r, "the Go compiler rejected the electrons' code:\n"+compileErr.Output, "")
+			return
+		}
+		e.log.Error("native build failed; electrons for this platform run interpreted", "dispatch", r.rec.ID, "platform", p, "err", err)
+		e.addNote(r, fmt.Sprintf("electrons run interpreted on %s: %v", p, err))
+	}
+	r.native = map[string]executors.Binary{}
+	for p, bin := range bins {
+		r.native[p] = executors.Binary{Hash: bin.Hash, Path: bin.Path}
+		if bin.BuildTime > 0 {
+			e.addNote(r, fmt.Sprintf("built the native worker of this program for %s in %s", p, bin.BuildTime.Round(time.Millisecond)))
 		}
 	}
 	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
