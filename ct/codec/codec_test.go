@@ -47,8 +47,8 @@ type (
 		Cs       []complex128      `json:"cs"`
 		CMap     map[string]complex128
 		CPtr     *complex128
-		Any      any      `json:"any"`
-		Anys     []any    `json:"anys"`
+		Any      any   `json:"any"`
+		Anys     []any `json:"anys"`
 		When     time.Time
 		Took     time.Duration
 		Temps    []Celsius
@@ -314,11 +314,16 @@ func TestBigNumbers(t *testing.T) {
 	}
 	f := new(big.Float).SetPrec(300).SetMode(big.ToZero)
 	f.SetString("3.14159265358979323846264338327950288419716939937510582097494459")
-	for _, x := range []*big.Float{f, new(big.Float).SetInf(true), new(big.Float).SetPrec(7).SetFloat64(-0.0)} {
+	for _, x := range []*big.Float{f, new(big.Float).SetInf(true), new(big.Float).SetPrec(7).SetFloat64(-0.0), new(big.Float), big.NewFloat(-1e300)} {
 		got, _ := roundTrip(t, x)
 		g := got.(*big.Float)
 		if g.Cmp(x) != 0 || g.Prec() != x.Prec() || g.Mode() != x.Mode() || g.Signbit() != x.Signbit() {
 			t.Errorf("big.Float: got %s prec %d mode %v, want %s prec %d mode %v", g.Text('g', -1), g.Prec(), g.Mode(), x.Text('g', -1), x.Prec(), x.Mode())
+		}
+	}
+	for _, x := range []*big.Float{new(big.Float).SetPrec(MaxBigFloatBits + 1), new(big.Float).SetMantExp(big.NewFloat(1), MaxBigFloatBits+1)} {
+		if _, err := Marshal(x); err == nil {
+			t.Errorf("a big.Float beyond MaxBigFloatBits was encoded")
 		}
 	}
 	rat := new(big.Rat).SetFrac(new(big.Int).Neg(huge), big.NewInt(7))

@@ -302,7 +302,10 @@ func (r *reader) readNumber(h head) (n number, ok bool, err error) {
 		return intNumber(-1 - int64(h.arg)), true, nil
 	case h.major == majorNeg, h.major == majorTag && (h.arg == tagPosBignum || h.arg == tagNegBignum):
 		x, err := r.readBigInt(h)
-		return bigNumber(x), err == nil, err
+		if err != nil {
+			return number{}, false, err
+		}
+		return bigNumber(x), true, nil
 	case h.major == majorSimple && h.info == infoFloat16:
 		return floatNumber(float64(float16.Frombits(uint16(h.arg)).Float32())), true, nil
 	case h.major == majorSimple && h.info == infoFloat32:
@@ -595,46 +598,96 @@ func decodeBigInt(r *reader, h head, v reflect.Value) error {
 	return nil
 }
 
+// decodeBigFloat reads what encodeBigFloat writes, or a plain number.
 func decodeBigFloat(r *reader, h head, v reflect.Value) error {
-	x := new(big.Float)
-	switch {
-	case h.isNull():
+	if h.isNull() {
 		v.SetZero()
 		return nil
-	case h.major == majorBytes:
-		b, err := r.take(h.arg)
-		if err != nil {
-			return err
-		}
-		if err := x.GobDecode(b); err != nil {
-			return &DecodeError{Msg: "cannot decode big.Float: " + err.Error()}
-		}
-	case h.major == majorText:
-		s, err := r.take(h.arg)
-		if err != nil {
-			return err
-		}
-		if _, _, err := x.Parse(string(s), 10); err != nil {
-			return &DecodeError{Msg: "cannot decode the text " + strconv.Quote(string(s)) + " into big.Float"}
-		}
-	default:
-		n, ok, err := r.readNumber(h)
-		if err != nil {
-			return err
-		}
-		switch {
-		case !ok:
-			return mismatch(h, v.Type())
-		case n.class == classFloat && math.IsNaN(n.f):
-			return &DecodeError{Msg: "cannot decode NaN into big.Float"}
-		case n.class == classFloat:
-			x.SetFloat64(n.f)
-		default:
-			x.SetInt(n.bigInt())
-		}
+	}
+	var x *big.Float
+	var err error
+	if h.major == majorArray {
+		x, err = r.readBigFloat(h)
+	} else {
+		x, err = r.bigFloatFromNumber(h, 0, big.ToNearestEven)
+	}
+	if err != nil {
+		return err
 	}
 	v.Set(reflect.ValueOf(x).Elem())
 	return nil
+}
+
+func (r *reader) readBigFloat(h head) (*big.Float, error) {
+	if h.arg != 4 {
+		return nil, r.errorf("a big.Float must be a list of precision, mode, mantissa and exponent, not %s", describe(h))
+	}
+	prec, err := r.readSmallInt(0, MaxBigFloatBits, "big.Float precision")
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.readSmallInt(0, int64(big.ToPositiveInf), "big.Float rounding mode")
+	if err != nil {
+		return nil, err
+	}
+	mh, err := r.next()
+	if err != nil {
+		return nil, err
+	}
+	x, err := r.bigFloatFromNumber(mh, uint(prec), big.RoundingMode(mode))
+	if err != nil {
+		return nil, err
+	}
+	exp, err := r.readSmallInt(-MaxBigFloatBits, MaxBigFloatBits, "big.Float exponent")
+	if err != nil {
+		return nil, err
+	}
+	x.SetMantExp(x, int(exp)).SetPrec(uint(prec)) // SetPrec again: a zero's precision may be 0
+	if why := bigFloatTooBig(x); why != "" {
+		return nil, &DecodeError{Msg: "cannot decode a big.Float: " + why}
+	}
+	return x, nil
+}
+
+// bigFloatFromNumber reads a number whose head was just read as a big.Float; precision 0
+// means as much as the number needs.
+func (r *reader) bigFloatFromNumber(h head, prec uint, mode big.RoundingMode) (*big.Float, error) {
+	n, ok, err := r.readNumber(h)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, mismatch(h, bigFloatType)
+	case n.class == classFloat && math.IsNaN(n.f):
+		return nil, &DecodeError{Msg: "cannot decode NaN into big.Float"}
+	}
+	x := new(big.Float).SetPrec(prec).SetMode(mode)
+	if n.class == classFloat {
+		return x.SetFloat64(n.f), nil
+	}
+	if prec == 0 && n.class == classBig && n.big.BitLen() > MaxBigFloatBits {
+		return nil, &DecodeError{Msg: "cannot decode " + strconv.Itoa(n.big.BitLen()) + "-bit integer into big.Float: beyond " + strconv.Itoa(MaxBigFloatBits) + " bits"}
+	}
+	return x.SetInt(n.bigInt()), nil
+}
+
+// readSmallInt reads an integer in [lo, hi].
+func (r *reader) readSmallInt(lo, hi int64, what string) (int64, error) {
+	h, err := r.next()
+	if err != nil {
+		return 0, err
+	}
+	n, ok, err := r.readNumber(h)
+	if err != nil {
+		return 0, err
+	}
+	if !ok || n.class == classFloat || n.class == classBig || n.class == classUint && (n.u > uint64(hi) || int64(n.u) < lo) || n.class == classSint && (n.i < lo || n.i > hi) {
+		return 0, &DecodeError{Msg: "the " + what + " must be an integer from " + strconv.FormatInt(lo, 10) + " to " + strconv.FormatInt(hi, 10) + ", not " + describe(h)}
+	}
+	if n.class == classUint {
+		return int64(n.u), nil
+	}
+	return n.i, nil
 }
 
 func decodeBigRat(r *reader, h head, v reflect.Value) error {
@@ -809,7 +862,7 @@ func sliceDecoder(t reflect.Type) decoderFunc {
 			copy(unsafe.Slice((*byte)(s.UnsafePointer()), len(b)), b)
 			v.Set(s)
 		case h.major == majorTag:
-			packed, ok, err := r.readPackedFor(h, t)
+			packed, ok, err := r.readPackedFor(h)
 			if err != nil {
 				return err
 			}
@@ -858,14 +911,14 @@ func (p packed) len() int {
 
 // readPackedFor reads a typed array, or a complex tag around one, whose tag head was just read;
 // ok is false when h is another tag (and then nothing more was read).
-func (r *reader) readPackedFor(h head, t reflect.Type) (p packed, ok bool, err error) {
+func (r *reader) readPackedFor(h head) (p packed, ok bool, err error) {
 	if h.arg == tagComplex {
 		p.complex = true
 		if h, err = r.next(); err != nil {
 			return p, false, err
 		}
 		if h.major != majorTag || typedArrays[h.arg].class != classFloat {
-			return p, false, &DecodeError{Msg: "cannot decode a complex tag holding " + describe(h) + " into " + t.String()}
+			return p, false, r.errorf("a complex tag must hold a list of two parts or a float typed array, not %s", describe(h))
 		}
 	}
 	var known bool
@@ -959,7 +1012,7 @@ func arrayDecoder(t reflect.Type) decoderFunc {
 				v.Index(i).SetUint(uint64(c))
 			}
 		case h.major == majorTag:
-			packed, ok, err := r.readPackedFor(h, t)
+			packed, ok, err := r.readPackedFor(h)
 			if err != nil {
 				return err
 			}

@@ -31,8 +31,9 @@
 //   - time.Time: tag 0 around its RFC 3339 text with nanoseconds and zone offset (years 0 to
 //     9999); time.Duration: its integer nanoseconds
 //   - *big.Int: an integer when it fits in 64 bits, else a bignum (tag 2 or 3); *big.Rat: tag 30
-//     around [numerator, denominator]; *big.Float: tag 27 around ["math/big.Float", its
-//     GobEncode bytes], which keep its precision and rounding mode
+//     around [numerator, denominator]; *big.Float: tag 27 around ["math/big.Float", [precision,
+//     rounding mode, mantissa, exponent]] (mantissa × 2^exponent, an integer mantissa; ±0 and
+//     ±Inf as a float mantissa), precision and exponent at most MaxBigFloatBits
 //   - types with MarshalText and UnmarshalText: their text
 //   - a value of a registered type (see Register) held by an interface, or given to Marshal
 //     directly: tag 27 around [type name, value]

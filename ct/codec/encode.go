@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -293,14 +295,46 @@ func appendBigInt(b []byte, x *big.Int) []byte {
 	return appendBytes(appendHead(b, majorTag, tagNegBignum), magnitude.Bytes())
 }
 
+// MaxBigFloatBits bounds a big.Float's precision in bits (about 19,700 decimal digits) and the
+// magnitude of its binary exponent: rendering one as decimal text takes time quadratic in both,
+// so hostile data must not choose them freely.
+const MaxBigFloatBits = 1 << 16
+
+// bigFloatTooBig says why x is beyond MaxBigFloatBits, or returns "".
+func bigFloatTooBig(x *big.Float) string {
+	if x.Prec() > MaxBigFloatBits {
+		return "its precision " + strconv.FormatUint(uint64(x.Prec()), 10) + " is beyond " + strconv.Itoa(MaxBigFloatBits) + " bits"
+	}
+	if exp := x.MantExp(nil); exp > MaxBigFloatBits || exp < -MaxBigFloatBits {
+		return "its binary exponent " + strconv.Itoa(exp) + " is beyond ±" + strconv.Itoa(MaxBigFloatBits)
+	}
+	return ""
+}
+
+// encodeBigFloat writes [precision, rounding mode, mantissa, exponent], the value being
+// mantissa × 2^exponent with an integer mantissa; zeros and infinities have a float mantissa
+// (±0, ±Inf) and exponent 0. (GobEncode bytes would be shorter, but GobDecode trusts its input.)
 func encodeBigFloat(e *encState, v reflect.Value) error {
-	g, err := addressable(v).Interface().(*big.Float).GobEncode()
-	if err != nil {
-		return fmt.Errorf("codec: encoding a big.Float: %w", err)
+	x := addressable(v).Interface().(*big.Float)
+	if why := bigFloatTooBig(x); why != "" {
+		return errors.New("codec: cannot encode a big.Float: " + why)
 	}
 	e.buf = appendHead(e.buf, majorTag, tagTypeName)
 	e.buf = appendHead(e.buf, majorArray, 2)
-	e.buf = appendBytes(appendText(e.buf, bigFloatName), g)
+	e.buf = appendText(e.buf, bigFloatName)
+	e.buf = appendHead(e.buf, majorArray, 4)
+	e.buf = appendHead(e.buf, majorUint, uint64(x.Prec()))
+	e.buf = appendHead(e.buf, majorUint, uint64(x.Mode()))
+	if x.IsInf() || x.Sign() == 0 {
+		f, _ := x.Float64()
+		e.buf = appendInt(appendFloat64(e.buf, f), 0)
+		return nil
+	}
+	mant := new(big.Float)
+	exp := x.MantExp(mant) // mant in [0.5, 1)
+	bits := int(mant.MinPrec())
+	mantInt, _ := mant.SetMantExp(mant, bits).Int(nil)
+	e.buf = appendInt(appendBigInt(e.buf, mantInt), int64(exp-bits))
 	return nil
 }
 

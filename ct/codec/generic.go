@@ -73,7 +73,7 @@ func (r *reader) decodeAny(h head) (any, error) {
 		n, _, err := r.readNumber(h)
 		return n.f, err
 	}
-	return nil, r.errorf("unsupported %s", describe(h))
+	return nil, r.errorf("cannot decode %s", describe(h))
 }
 
 func (r *reader) decodeAnyMap(h head) (any, error) {

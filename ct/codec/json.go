@@ -84,7 +84,7 @@ func (w *jsonWriter) value(h head) error {
 			n, _, _ := r.readNumber(h)
 			w.buf = appendJSONFloat(w.buf, n.f, 32+32*b2i(h.info == infoFloat64))
 		default:
-			return r.errorf("unsupported %s", describe(h))
+			return r.errorf("cannot decode %s", describe(h))
 		}
 	}
 	return nil
@@ -184,7 +184,7 @@ func (w *jsonWriter) tag(h head) error {
 			return w.complexParts()
 		}
 		r.pos = save
-		p, ok, err := r.readPackedFor(h, reflect.TypeFor[[]complex128]())
+		p, ok, err := r.readPackedFor(h)
 		if err != nil || !ok {
 			return err
 		}
@@ -193,14 +193,14 @@ func (w *jsonWriter) tag(h head) error {
 			if i > 0 {
 				w.buf = append(w.buf, ',')
 			}
-			w.buf = append(appendJSONFloat(append(w.buf, `{"real":`...), p.ta.element(p.raw, 2*i).f, 8*p.ta.size), `,"imag":`...)
-			w.buf = append(appendJSONFloat(w.buf, p.ta.element(p.raw, 2*i+1).f, 8*p.ta.size), '}')
+			w.buf = append(appendJSONFloat(append(w.buf, `{"real":`...), p.ta.element(p.raw, 2*i).f, p.ta.floatBits()), `,"imag":`...)
+			w.buf = append(appendJSONFloat(w.buf, p.ta.element(p.raw, 2*i+1).f, p.ta.floatBits()), '}')
 		}
 		w.buf = append(w.buf, ']')
 		return nil
 	}
 	if _, ok := typedArrays[h.arg]; ok {
-		p, _, err := r.readPackedFor(h, nil)
+		p, _, err := r.readPackedFor(h)
 		if err != nil {
 			return err
 		}
@@ -263,7 +263,7 @@ func appendJSONArray(b []byte, p packed) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONFloat(b, p.ta.element(p.raw, i).f, 32)
+			b = appendJSONFloat(b, p.ta.element(p.raw, i).f, p.ta.floatBits())
 		}
 	default:
 		for i := range n {

@@ -71,7 +71,7 @@ func Index(data []byte, i int) ([]byte, error) {
 		}
 		return appendHead(withPrefix(nil), majorUint, uint64(b[i])), nil
 	case h.major == majorTag:
-		p, ok, err := r.readPackedFor(h, nil)
+		p, ok, err := r.readPackedFor(h)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +84,7 @@ func Index(data []byte, i int) ([]byte, error) {
 		out := withPrefix(nil)
 		if p.complex {
 			re, im := p.ta.element(p.raw, 2*i).f, p.ta.element(p.raw, 2*i+1).f
-			return appendComplex(out, complex(re, im), 8*p.ta.size), nil
+			return appendComplex(out, complex(re, im), p.ta.floatBits()), nil
 		}
 		switch e := p.ta.element(p.raw, i); {
 		case e.class == classFloat && p.ta.size == 8:

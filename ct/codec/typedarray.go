@@ -91,6 +91,14 @@ func (ta typedArray) goType() reflect.Type {
 	return [...]reflect.Type{1: reflect.TypeFor[uint8](), 2: reflect.TypeFor[uint16](), 4: reflect.TypeFor[uint32](), 8: reflect.TypeFor[uint64]()}[ta.size]
 }
 
+// floatBits is the precision in which a float element is written on its own (float16 as float32).
+func (ta typedArray) floatBits() int {
+	if ta.size == 8 {
+		return 64
+	}
+	return 32
+}
+
 func (ta typedArray) goName() string {
 	if ta.class == classFloat && ta.size == 2 {
 		return "float16"
