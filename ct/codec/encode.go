@@ -468,7 +468,9 @@ func arrayEncoder(t reflect.Type) encoderFunc {
 	return listEncoder(t)
 }
 
-// mapEncoder writes pairs sorted by their encoded keys, so that equal maps encode equally.
+// mapEncoder writes pairs sorted by their encoded keys, so that equal maps encode equally. The
+// keys are encoded and sorted first, then the values written in that order, so that large values
+// are not copied again.
 func mapEncoder(t reflect.Type) encoderFunc {
 	keyEnc, valueEnc := encoderFor(t.Key()), encoderFor(t.Elem())
 	return func(e *encState, v reflect.Value) error {
@@ -480,33 +482,29 @@ func mapEncoder(t reflect.Type) encoderFunc {
 			return err
 		}
 		defer e.leave()
-		e.buf = appendHead(e.buf, majorMap, uint64(v.Len()))
-		// Encode the pairs after the head, then reorder them in place.
-		start := len(e.buf)
-		type span struct{ key, value, end int } // offsets into e.buf
-		spans := make([]span, 0, v.Len())
+		type entry struct {
+			start, end int // of the encoded key in keys.buf
+			key        reflect.Value
+		}
+		keys := encState{depth: e.depth}
+		entries := make([]entry, 0, v.Len())
 		for iter := v.MapRange(); iter.Next(); {
-			key := len(e.buf)
-			if err := keyEnc(e, iter.Key()); err != nil {
+			start := len(keys.buf)
+			if err := keyEnc(&keys, iter.Key()); err != nil {
 				return err
 			}
-			value := len(e.buf)
-			if err := valueEnc(e, iter.Value()); err != nil {
-				return err
-			}
-			spans = append(spans, span{key, value, len(e.buf)})
+			entries = append(entries, entry{start, len(keys.buf), iter.Key()})
 		}
-		if len(spans) < 2 {
-			return nil
-		}
-		slices.SortFunc(spans, func(a, b span) int {
-			return bytes.Compare(e.buf[a.key:a.value], e.buf[b.key:b.value])
+		slices.SortFunc(entries, func(a, b entry) int {
+			return bytes.Compare(keys.buf[a.start:a.end], keys.buf[b.start:b.end])
 		})
-		sorted := make([]byte, 0, len(e.buf)-start)
-		for _, s := range spans {
-			sorted = append(sorted, e.buf[s.key:s.end]...)
+		e.buf = appendHead(e.buf, majorMap, uint64(len(entries)))
+		for _, en := range entries {
+			e.buf = append(e.buf, keys.buf[en.start:en.end]...)
+			if err := valueEnc(e, v.MapIndex(en.key)); err != nil {
+				return err
+			}
 		}
-		copy(e.buf[start:], sorted)
 		return nil
 	}
 }

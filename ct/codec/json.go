@@ -11,8 +11,10 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -246,30 +248,43 @@ func appendBigFloat(b []byte, x *big.Float) []byte {
 	return append(x.Append(append(b, '"'), 'g', -1), '"')
 }
 
+// parallelJSONElements is the typed-array length from which ToJSON renders the elements on
+// several cores: formatting floats takes about 75 ns each, 0.4 s for 5 million.
+const parallelJSONElements = 1 << 16
+
 // appendJSONArray renders a typed array's elements.
 func appendJSONArray(b []byte, p packed) []byte {
 	n := p.len()
 	b = append(b, '[')
-	switch {
-	case p.ta.class == classFloat && p.ta.size == 8 && !p.ta.bigEndian:
-		for i := range n {
-			if i > 0 {
-				b = append(b, ',')
-			}
+	workers := min(runtime.GOMAXPROCS(0), n/parallelJSONElements)
+	if workers < 2 {
+		return append(appendJSONElements(b, p, 0, n), ']')
+	}
+	parts := make([][]byte, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Go(func() { parts[w] = appendJSONElements(make([]byte, 0, (hi-lo)*24), p, lo, hi) })
+	}
+	wg.Wait()
+	for _, part := range parts {
+		b = append(b, part...)
+	}
+	return append(b, ']')
+}
+
+// appendJSONElements renders elements lo to hi-1 of a typed array, each after a comma but the first.
+func appendJSONElements(b []byte, p packed, lo, hi int) []byte {
+	for i := lo; i < hi; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch {
+		case p.ta.class == classFloat && p.ta.size == 8 && !p.ta.bigEndian:
 			b = appendJSONFloat(b, math.Float64frombits(binary.LittleEndian.Uint64(p.raw[8*i:])), 64)
-		}
-	case p.ta.class == classFloat:
-		for i := range n {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		case p.ta.class == classFloat:
 			b = appendJSONFloat(b, p.ta.element(p.raw, i).f, p.ta.floatBits())
-		}
-	default:
-		for i := range n {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		default:
 			if e := p.ta.element(p.raw, i); e.class == classSint {
 				b = strconv.AppendInt(b, e.i, 10)
 			} else {
@@ -277,7 +292,7 @@ func appendJSONArray(b []byte, p packed) []byte {
 			}
 		}
 	}
-	return append(b, ']')
+	return b
 }
 
 // appendJSONFloat writes f as encoding/json does, and NaN and the infinities as strings.
