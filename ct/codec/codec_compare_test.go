@@ -34,8 +34,12 @@ var libraries = []library{
 		err := gob.NewEncoder(&b).Encode(v)
 		return b.Bytes(), err
 	}, func(data []byte, ptr any) error { return gob.NewDecoder(bytes.NewReader(data)).Decode(ptr) }},
-	{"fxamacker", cbor.Marshal, cbor.Unmarshal},
+	{"fxamacker", cbor.Marshal, fxamackerLarge.Unmarshal},
 }
+
+// fxamackerLarge is fxamacker's default decoding with its largest array limit (the default,
+// 131072 elements, refuses the 5,000,000-float case).
+var fxamackerLarge, _ = cbor.DecOptions{MaxArrayElements: math.MaxInt32}.DecMode()
 
 func init() {
 	gob.Register(Circle{}) // gob's own registration, for the interface case

@@ -27,7 +27,7 @@ func IsEncoded(b []byte) bool { return bytes.HasPrefix(b, selfDescribe) }
 // Marshal encodes v. A registered type (see Register) is written with its name, so that it
 // decodes back into an interface-typed destination.
 func Marshal(v any) ([]byte, error) {
-	e := encState{buf: append(make([]byte, 0, 64), selfDescribe...)}
+	e := encState{buf: append(make([]byte, 0, 256), selfDescribe...)}
 	if err := e.encodeDynamic(reflect.ValueOf(v)); err != nil {
 		return nil, err
 	}
