@@ -38,8 +38,8 @@
 //   - a value of a registered type (see Register) held by an interface, or given to Marshal
 //     directly: tag 27 around [type name, value]
 //
-// Unmarshal decodes into a Go type, converting where nothing is lost (an integer into a float,
-// a typed array of int32 into []int64, an integral float into an int) and otherwise returning a
+// Unmarshal decodes into a Go type, converting numbers where the value fits (an integer into a
+// float, a typed array of int32 into []int64, an integral float into an int) and otherwise returning a
 // *DecodeError that names the Go type, what was found and where. It also accepts what FromJSON
 // makes of values that went through JSON: base64 text for byte slices, RFC 3339 text for
 // times, "NaN"/"+Inf"/"-Inf" for floats, {"real":..,"imag":..} for complex numbers, text map
