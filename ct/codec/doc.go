@@ -40,10 +40,10 @@
 //
 // Unmarshal decodes into a Go type, converting numbers where the value fits (an integer into a
 // float, a typed array of int32 into []int64, an integral float into an int), and otherwise
-// returns a *DecodeError that names the Go type, what was found and where. It also accepts what FromJSON
-// makes of values that went through JSON: base64 text for byte slices, RFC 3339 text for
-// times, "NaN"/"+Inf"/"-Inf" for floats, {"real":..,"imag":..} for complex numbers, text map
-// keys for numeric key types. Decode decodes without a Go type, into plain values.
+// returns a *DecodeError that names the Go type, what was found and where. It also accepts what
+// FromJSON makes of values that went through JSON: base64 text for byte slices, RFC 3339 text for
+// times, "NaN"/"+Inf"/"-Inf" for floats, {"real":..,"imag":..} for complex numbers, text map keys
+// for numeric key types. Decode decodes without a Go type, into plain values.
 //
 // Decoding is safe on hostile input: a size claimed by a string, list, map or typed array is
 // checked against the bytes left before anything is allocated, nesting is limited to MaxDepth,
