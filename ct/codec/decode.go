@@ -13,7 +13,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/x448/float16"
 )
 
 // Unmarshal decodes data, with or without the self-describe prefix, into the value ptr points
@@ -307,7 +306,7 @@ func (r *reader) readNumber(h head) (n number, ok bool, err error) {
 		}
 		return bigNumber(x), true, nil
 	case h.major == majorSimple && h.info == infoFloat16:
-		return floatNumber(float64(float16.Frombits(uint16(h.arg)).Float32())), true, nil
+		return floatNumber(float64(halfToFloat32(uint16(h.arg)))), true, nil
 	case h.major == majorSimple && h.info == infoFloat32:
 		return floatNumber(float64(math.Float32frombits(uint32(h.arg)))), true, nil
 	case h.major == majorSimple && h.info == infoFloat64:

@@ -5,8 +5,6 @@ import (
 	"math"
 	"reflect"
 	"unsafe"
-
-	"github.com/x448/float16"
 )
 
 // Tag numbers this package writes or understands.
@@ -124,7 +122,7 @@ func (ta typedArray) element(data []byte, i int) number {
 	case classFloat:
 		switch ta.size {
 		case 2:
-			return floatNumber(float64(float16.Frombits(uint16(bits)).Float32()))
+			return floatNumber(float64(halfToFloat32(uint16(bits))))
 		case 4:
 			return floatNumber(float64(math.Float32frombits(uint32(bits))))
 		}
@@ -192,4 +190,28 @@ func unpack(dst unsafe.Pointer, src []byte, size int, order binary.ByteOrder) {
 			*(*uint64)(q) = order.Uint64(p)
 		}
 	}
+}
+
+// halfToFloat32 widens an IEEE 754 half-precision float (CBOR's float16) to float32, exactly: every half is a
+// float32. (Written out rather than imported so that the package needs the standard library alone.)
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f && frac == 0: // ±Inf
+		return math.Float32frombits(sign | 0xff<<23)
+	case exp == 0x1f: // NaN, keeping its payload and made quiet, as conversion instructions do
+		return math.Float32frombits(sign | 0xff<<23 | 1<<22 | frac<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
+	case frac == 0: // ±0
+		return math.Float32frombits(sign)
+	}
+	// subnormal: frac × 2^-24
+	f := float32(frac) / (1 << 24)
+	if sign != 0 {
+		f = -f
+	}
+	return f
 }
