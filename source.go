@@ -8,8 +8,8 @@ import "embed"
 // Source holds go.mod and the non-test Go files of the packages a shipped program can import from this module,
 // at their paths in the module.
 //
-//go:embed go.mod ct/*.go ct/wire/*.go ct/quantum/*.go kernel/display/*.go internal/credential/*.go
+//go:embed go.mod ct/*.go ct/wire/*.go ct/codec/*.go ct/quantum/*.go kernel/display/*.go internal/credential/*.go
 var Source embed.FS
 
 // SourcePackages are the packages in Source, by import path below the module's.
-var SourcePackages = []string{"ct", "ct/wire", "ct/quantum", "kernel/display", "internal/credential"}
+var SourcePackages = []string{"ct", "ct/wire", "ct/codec", "ct/quantum", "kernel/display", "internal/credential"}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/internal/credential"
 )
 
@@ -150,14 +151,14 @@ func (c *Client) Dispatch(wf *Workflow, args ...any) (string, error) {
 	if err := c.uploadExecutable(context.Background(), g); err != nil {
 		return "", err
 	}
-	inputs, err := json.Marshal(args)
+	inputs, err := codec.Marshal(args)
 	if err != nil {
 		return "", fmt.Errorf("ct: lattice arguments: %w", err)
 	}
 	for _, n := range prog.Notes {
 		fmt.Fprintln(os.Stderr, "govalent:", n)
 	}
-	return c.Submit(&DispatchRequest{Graph: *g, Program: prog, Inputs: inputs})
+	return c.Submit(&DispatchRequest{Graph: *g, Program: prog, EncodedInputs: inputs})
 }
 
 // Submit sends an already built graph.
@@ -195,7 +196,7 @@ func (c *Client) GetResultContext(ctx context.Context, id string, wait bool) (*R
 			}
 		}
 		var r Result
-		if err := c.do(ctx, http.MethodGet, "/api/v1/dispatches/"+url.PathEscape(id), nil, &r); err != nil {
+		if err := c.do(ctx, http.MethodGet, "/api/v1/dispatches/"+url.PathEscape(id)+"?values=encoded", nil, &r); err != nil {
 			return nil, err
 		}
 		if !wait || r.Status.Finished() { // else Watch gave up, and the dispatcher answers again
@@ -238,6 +239,7 @@ func (c *Client) List(status string, limit, offset int) ([]Result, int, error) {
 	}
 	q.Set("limit", strconv.Itoa(limit))
 	q.Set("offset", strconv.Itoa(offset))
+	q.Set("values", "encoded")
 	var resp struct {
 		Items []Result `json:"items"`
 		Total int      `json:"total"`

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/ct/wire"
 )
 
@@ -104,7 +105,11 @@ func TestCompiledGraph(t *testing.T) {
 	for _, want := range []wire.NativeReply{{Output: []byte("11")}, {Output: []byte("12")}, {Output: []byte("5")},
 		{Error: "cannot find " + pkg + "nothing in the native program"}} {
 		var rep wire.NativeReply
-		if err := dec.Decode(&rep); err != nil || string(rep.Output) != string(want.Output) || rep.Error != want.Error {
+		err := dec.Decode(&rep)
+		if rep.Output != nil {
+			rep.Output, _ = codec.ToJSON(rep.Output)
+		}
+		if err != nil || string(rep.Output) != string(want.Output) || rep.Error != want.Error {
 			t.Fatalf("reply %+v (%v), want %+v", rep, err, want)
 		}
 	}

@@ -3,7 +3,6 @@ package ct
 import (
 	"bufio"
 	"encoding/gob"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -61,11 +60,11 @@ func callNative(entries map[string]any, c *wire.NativeCall) (rep wire.NativeRepl
 		rep.Error = fmt.Sprintf("%s is a %s, not a func", c.Entry, fn.Type())
 		return rep
 	}
-	args := make([]json.RawMessage, len(c.Args))
-	for i, a := range c.Args {
-		args[i] = a
+	if c.Files != "" {
+		os.Setenv(FilesEnv, c.Files)
+		defer os.Unsetenv(FilesEnv)
 	}
-	in, err := DecodeArgs(fn.Type(), c.Entry, args)
+	in, err := DecodeArgs(fn.Type(), c.Entry, c.Args)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/ct/wire"
 )
 
@@ -54,11 +55,13 @@ const (
 	KindField      = wire.KindField
 )
 
-// DispatchRequest is the body of POST /api/v1/dispatches.
+// DispatchRequest is the body of POST /api/v1/dispatches. The lattice's arguments, kept for the result, are
+// EncodedInputs (ct/codec), as the SDK sends them, or JSON Inputs from a client in another language.
 type DispatchRequest struct {
-	Graph   Graph           `json:"graph"`
-	Program Program         `json:"program"`
-	Inputs  json.RawMessage `json:"inputs,omitempty"`
+	Graph         Graph           `json:"graph"`
+	Program       Program         `json:"program"`
+	Inputs        json.RawMessage `json:"inputs,omitempty"`
+	EncodedInputs []byte          `json:"inputs_encoded,omitempty"`
 }
 
 // NodeResult is the state of one node of a dispatch.
@@ -67,7 +70,8 @@ type NodeResult struct {
 	Name          string          `json:"name"`
 	Kind          NodeKind        `json:"kind"`
 	Status        Status          `json:"status"`
-	RawOutput     json.RawMessage `json:"output,omitempty"`
+	RawOutput     json.RawMessage `json:"output,omitempty"` // as JSON (see package ct/codec's rendering)
+	EncodedOutput []byte          `json:"output_encoded,omitempty"`
 	Output        any             `json:"-"`
 	Error         string          `json:"error,omitempty"`
 	Stack         string          `json:"stack,omitempty"` // where a panic happened: cell frames, then Go's
@@ -81,8 +85,8 @@ type NodeResult struct {
 	Deps          []int           `json:"deps,omitempty"`
 }
 
-// Decode unmarshals the node's output into v.
-func (n *NodeResult) Decode(v any) error { return decodeRaw(n.RawOutput, v) }
+// Decode decodes the node's output into v.
+func (n *NodeResult) Decode(v any) error { return decodeValue(n.EncodedOutput, n.RawOutput, v) }
 
 // Result is the state of a dispatch, partial or final.
 type Result struct {
@@ -91,19 +95,24 @@ type Result struct {
 	ParentID   string          `json:"parent_id,omitempty"`
 	Name       string          `json:"name"`
 	Status     Status          `json:"status"`
-	RawResult  json.RawMessage `json:"result,omitempty"`
-	Result     any             `json:"-"`
-	Error      string          `json:"error,omitempty"`
-	StartTime  *time.Time      `json:"start_time,omitempty"`
-	EndTime    *time.Time      `json:"end_time,omitempty"`
-	RawInputs  json.RawMessage `json:"inputs,omitempty"`
-	Inputs     any             `json:"-"`
-	Notes      []string        `json:"notes,omitempty"`
-	Nodes      []NodeResult    `json:"nodes"`
+	RawResult  json.RawMessage `json:"result,omitempty"` // as JSON (see package ct/codec's rendering)
+	// EncodedResult, EncodedInputs and each node's EncodedOutput are the values as they were encoded
+	// (ct/codec), which the API sends instead of JSON when asked (?values=encoded), as the SDK does: they keep
+	// every Go value (NaN, complex numbers, nil versus empty...).
+	EncodedResult []byte          `json:"result_encoded,omitempty"`
+	EncodedInputs []byte          `json:"inputs_encoded,omitempty"`
+	Result        any             `json:"-"`
+	Error         string          `json:"error,omitempty"`
+	StartTime     *time.Time      `json:"start_time,omitempty"`
+	EndTime       *time.Time      `json:"end_time,omitempty"`
+	RawInputs     json.RawMessage `json:"inputs,omitempty"`
+	Inputs        any             `json:"-"`
+	Notes         []string        `json:"notes,omitempty"`
+	Nodes         []NodeResult    `json:"nodes"`
 }
 
-// Decode unmarshals the workflow's result into v.
-func (r *Result) Decode(v any) error { return decodeRaw(r.RawResult, v) }
+// Decode decodes the workflow's result into v.
+func (r *Result) Decode(v any) error { return decodeValue(r.EncodedResult, r.RawResult, v) }
 
 // Node returns the node with the given id, or nil.
 func (r *Result) Node(id int) *NodeResult {
@@ -136,16 +145,37 @@ func (r *Result) String() string {
 	return s
 }
 
-// fillValues sets the convenience fields decoded from the raw JSON ones.
+// fillValues sets the convenience fields (Result, Inputs, each node's Output) and, for values that came
+// encoded, their JSON renderings.
 func (r *Result) fillValues() {
-	r.Result = Value(r.RawResult)
-	r.Inputs = Value(r.RawInputs)
+	r.Result, r.RawResult = plainValue(r.EncodedResult, r.RawResult)
+	r.Inputs, r.RawInputs = plainValue(r.EncodedInputs, r.RawInputs)
 	for i := range r.Nodes {
-		r.Nodes[i].Output = Value(r.Nodes[i].RawOutput)
+		n := &r.Nodes[i]
+		n.Output, n.RawOutput = plainValue(n.EncodedOutput, n.RawOutput)
 	}
 }
 
-func decodeRaw(raw json.RawMessage, v any) error {
+// plainValue decodes a value into plain Go values, from its encoding when there is one, and returns it with
+// its JSON rendering.
+func plainValue(encoded []byte, raw json.RawMessage) (any, json.RawMessage) {
+	if len(encoded) == 0 {
+		return Value(raw), raw
+	}
+	v, err := codec.Decode(encoded)
+	if err != nil {
+		return nil, raw
+	}
+	if len(raw) == 0 {
+		raw, _ = codec.ToJSON(encoded)
+	}
+	return v, raw
+}
+
+func decodeValue(encoded []byte, raw json.RawMessage, v any) error {
+	if len(encoded) > 0 {
+		return codec.Unmarshal(encoded, v)
+	}
 	if len(raw) == 0 {
 		return fmt.Errorf("ct: no value to decode")
 	}

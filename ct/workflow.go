@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/govalent/govalent/ct/codec"
 )
 
 // Option configures an electron or a lattice.
@@ -396,6 +398,9 @@ func (b *builder) addCall(kind NodeKind, c code, name string, o options, args []
 		n.Settings[k] = raw
 	}
 	for i, a := range args {
+		if err := checkInterfaceParam(fnType, i, a, c.ref != ""); err != nil {
+			b.fail(fmt.Errorf("ct: %s argument %d: %w", name, i+1, err))
+		}
 		arg, err := b.arg(a)
 		if err != nil {
 			b.fail(fmt.Errorf("ct: %s argument %d: %w", name, i+1, err))
@@ -431,11 +436,11 @@ func (b *builder) arg(a any) (Arg, error) {
 	}
 	v := reflect.ValueOf(a)
 	if !containsFuture(v) {
-		raw, err := json.Marshal(a)
+		raw, err := codec.Marshal(a)
 		if err != nil {
 			return Arg{}, err
 		}
-		return Arg{Value: raw}, nil
+		return Arg{Encoded: raw}, nil
 	}
 	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
 		v = v.Elem()
@@ -566,7 +571,7 @@ func (b *builder) run(wf *Workflow, args []any) (out Arg, err error) {
 	}
 }
 
-// convertArg makes a into a value of type t, going through JSON when the types differ (e.g. float64 -> int).
+// convertArg makes a into a value of type t, through the codec when the types differ (e.g. float64 -> int).
 func convertArg(a any, t reflect.Type) (reflect.Value, error) {
 	if a == nil {
 		return reflect.Zero(t), nil
@@ -575,15 +580,46 @@ func convertArg(a any, t reflect.Type) (reflect.Value, error) {
 	if v.Type().AssignableTo(t) {
 		return v, nil
 	}
-	raw, err := json.Marshal(a)
+	raw, err := codec.Marshal(a)
 	if err != nil {
 		return v, err
 	}
 	p := reflect.New(t)
-	if err := json.Unmarshal(raw, p.Interface()); err != nil {
+	if err := codec.Unmarshal(raw, p.Interface()); err != nil {
 		return v, fmt.Errorf("cannot use %T as %s: %w", a, t, err)
 	}
 	return p.Elem(), nil
+}
+
+// checkInterfaceParam refuses, at dispatch, an argument that could not be decoded on a worker: values cross
+// processes encoded, and a parameter of an interface type other than any decodes only into a type registered
+// on both sides (Register). Notebook cells cannot register for their workers, so their electrons take concrete
+// types or any there.
+func checkInterfaceParam(ft reflect.Type, i int, a any, notebook bool) error {
+	if i >= ft.NumIn() && !ft.IsVariadic() {
+		return nil // the count is reported on its own
+	}
+	pt := ft.In(min(i, ft.NumIn()-1))
+	if ft.IsVariadic() && i >= ft.NumIn()-1 {
+		pt = pt.Elem()
+	}
+	if pt.Kind() != reflect.Interface || pt.NumMethod() == 0 || a == nil {
+		return nil
+	}
+	if notebook {
+		return fmt.Errorf("its parameter has the interface type %s, which a value cannot be decoded into on a worker: declare the parameter with a concrete type (or any, for plain values)", pt)
+	}
+	t := reflect.TypeOf(a)
+	if f, ok := a.(Future); ok {
+		if f.typ == nil || f.typ.Kind() == reflect.Interface {
+			return nil // an interface output carries its dynamic type's registered name, if it has one
+		}
+		t = f.typ
+	}
+	if !codec.Registered(t) {
+		return fmt.Errorf("its parameter has the interface type %s and the value is a %s, which is not registered: call ct.Register(%s{}) at init, so that the worker decodes it into the same type", pt, t, t)
+	}
+	return nil
 }
 
 // ship asks the shipper of the electrons' session for one program that holds all of them; electrons of compiled

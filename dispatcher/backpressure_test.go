@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/results"
 )
@@ -35,12 +36,14 @@ func (c *countingExecutor) Submit(t *executors.Task, done func(executors.Outcome
 		if gate != nil {
 			<-gate
 		}
-		n, _ := strconv.Atoi(string(t.Args[0]))
+		var n int
+		codec.Unmarshal(t.Args[0], &n)
 		c.mu.Lock()
 		c.held--
 		c.mu.Unlock()
 		now := time.Now()
-		done(executors.Outcome{Output: json.RawMessage(strconv.Itoa(n + 1)), Start: now, End: now})
+		out, _ := codec.Marshal(n + 1)
+		done(executors.Outcome{Output: out, Start: now, End: now})
 	}()
 }
 func (c *countingExecutor) Cancel(string)          {}

@@ -18,6 +18,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/results"
 	"github.com/jonboulle/clockwork"
@@ -83,7 +84,6 @@ type run struct {
 	children   map[int]*run // sublattice node -> child dispatch
 	waiters    []chan struct{}
 	finishing  bool
-	decoded    map[int]any // outputs split by selection nodes, by source node
 	// native is the program's worker binary, once built; nativeTried: a build was started or ruled out.
 	native      map[string]executors.Binary // by platform
 	nativeTried bool
@@ -220,6 +220,13 @@ func newDispatch(req *ct.DispatchRequest) (results.DispatchRecord, []byte, error
 	if err := req.Graph.Validate(); err != nil {
 		return results.DispatchRecord{}, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
+	if err := encodeGraph(&req.Graph); err != nil {
+		return results.DispatchRecord{}, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	inputs, err := encodeInputs(req)
+	if err != nil {
+		return results.DispatchRecord{}, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
 	graph, err := json.Marshal(&req.Graph)
 	if err != nil {
 		return results.DispatchRecord{}, nil, err
@@ -227,7 +234,7 @@ func newDispatch(req *ct.DispatchRequest) (results.DispatchRecord, []byte, error
 	id := uuid.NewString()
 	rec := results.DispatchRecord{
 		ID: id, RootID: id, ParentNode: -1, Name: req.Graph.Name, Status: ct.StatusNew, Created: time.Now().UTC(),
-		Inputs: req.Inputs, Notes: req.Program.Notes, NodeCount: len(req.Graph.Nodes),
+		Inputs: inputs, Notes: req.Program.Notes, NodeCount: len(req.Graph.Nodes),
 	}
 	if req.Program.Source != "" {
 		rec.ProgramHash = results.ProgramHash(req.Program.Source)
@@ -259,7 +266,7 @@ func (e *Engine) begin(r, parent *run, parentNode int) {
 }
 
 func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
-	r := &run{rec: rec, graph: g, program: program, nodes: make([]node, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1, decoded: map[int]any{}}
+	r := &run{rec: rec, graph: g, program: program, nodes: make([]node, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1}
 	for i := range g.Nodes {
 		r.nodes[i].Status = ct.StatusNew
 		for _, d := range g.Nodes[i].Deps() {
@@ -436,96 +443,34 @@ func (e *Engine) executorNames() []string {
 	return names
 }
 
-func (r *run) argValue(a ct.Arg) json.RawMessage {
+func (r *run) argValue(a ct.Arg) []byte {
 	if a.Node != nil {
 		return r.nodes[*a.Node].Output
 	}
-	if len(a.Value) == 0 {
-		return json.RawMessage("null")
+	if len(a.Encoded) == 0 {
+		return encodedNull
 	}
-	return a.Value
+	return a.Encoded
 }
 
 // collect computes the output of a collection or selection node from its inputs.
-func (r *run) collect(nd *ct.Node) (json.RawMessage, error) {
+func (r *run) collect(nd *ct.Node) ([]byte, error) {
 	switch nd.Kind {
 	case ct.KindList:
-		return json.Marshal(r.nodeArgs(nd.ID))
+		return codec.List(r.nodeArgs(nd.ID)), nil
 	case ct.KindDict:
-		m := make(map[string]json.RawMessage, len(nd.Args))
-		for _, a := range nd.Args {
-			m[a.Name] = r.argValue(a)
+		keys := make([]string, len(nd.Args))
+		for i, a := range nd.Args {
+			keys[i] = a.Name
 		}
-		return json.Marshal(m)
-	case ct.KindIndex:
-		arr, err := r.decodedList(nd.Args[0])
+		return codec.Dict(keys, r.nodeArgs(nd.ID))
+	default:
+		out, err := selectFrom(nd, r.argValue(nd.Args[0]))
 		if err != nil {
-			return nil, fmt.Errorf("index %d: %w", nd.Index, err)
+			return nil, fmt.Errorf("%s: %w", nd.Kind, err)
 		}
-		if nd.Index < 0 || nd.Index >= len(arr) {
-			return nil, fmt.Errorf("index %d out of range (length %d)", nd.Index, len(arr))
-		}
-		return arr[nd.Index], nil
-	default: // key, field
-		obj, err := r.decodedObject(nd.Args[0])
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", nd.Kind, nd.Key, err)
-		}
-		if v, ok := obj[nd.Key]; ok {
-			return v, nil
-		}
-		if nd.Kind == ct.KindField {
-			for k, v := range obj {
-				if strings.EqualFold(k, nd.Key) {
-					return v, nil
-				}
-			}
-		}
-		return nil, fmt.Errorf("%s %q not found", nd.Kind, nd.Key)
+		return out, nil
 	}
-}
-
-// decodedList splits a list output once, however many Index nodes select from it.
-func (r *run) decodedList(a ct.Arg) ([]json.RawMessage, error) {
-	if a.Node != nil {
-		if v, ok := r.decoded[*a.Node].([]json.RawMessage); ok {
-			return v, nil
-		}
-	}
-	in := r.argValue(a)
-	var arr []json.RawMessage
-	if err := json.Unmarshal(in, &arr); err != nil {
-		return nil, fmt.Errorf("the input is not a list: %s", clip(in))
-	}
-	if a.Node != nil {
-		r.decoded[*a.Node] = arr
-	}
-	return arr, nil
-}
-
-// decodedObject is decodedList for maps and structs.
-func (r *run) decodedObject(a ct.Arg) (map[string]json.RawMessage, error) {
-	if a.Node != nil {
-		if v, ok := r.decoded[*a.Node].(map[string]json.RawMessage); ok {
-			return v, nil
-		}
-	}
-	in := r.argValue(a)
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(in, &obj); err != nil {
-		return nil, fmt.Errorf("the input is not a map or struct: %s", clip(in))
-	}
-	if a.Node != nil {
-		r.decoded[*a.Node] = obj
-	}
-	return obj, nil
-}
-
-func clip(b []byte) string {
-	if len(b) > 100 {
-		return string(b[:100]) + "..."
-	}
-	return string(b)
 }
 
 // retryDelay is the backoff before attempt n+1 (n >= 1).
@@ -540,6 +485,13 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 	nd := &r.graph.Nodes[i]
 	n := &r.nodes[i]
 	n.Stdout, n.Stderr = oc.Stdout, oc.Stderr
+	if oc.Error == "" && !oc.Cancelled && oc.Graph == nil {
+		// Executors send outputs encoded; one that sends JSON (written before values were) is encoded here.
+		var err error
+		if oc.Output, err = encode(oc.Output); err != nil {
+			oc.Output, oc.Error = nil, fmt.Sprintf("executor %s sent an output that is neither encoded nor JSON: %v", n.Executor, err)
+		}
+	}
 	if !oc.Start.IsZero() && oc.Start.After(n.Started) {
 		n.Started = oc.Start.UTC() // when it really started, not when it was queued
 	}
@@ -618,7 +570,7 @@ const childRetryDelay = time.Second
 // child is stored (a commit, and uploads of its large values) off the scheduler goroutine; node i stays busy
 // meanwhile.
 func (e *Engine) startChild(r *run, i int, oc executors.Outcome) {
-	req := &ct.DispatchRequest{Graph: *oc.Graph, Program: *oc.Program, Inputs: mustJSON(r.nodeArgs(i))}
+	req := &ct.DispatchRequest{Graph: *oc.Graph, Program: *oc.Program, EncodedInputs: codec.List(r.nodeArgs(i))}
 	rootID, parentID := r.rec.RootID, r.rec.ID
 	go func() {
 		rec, graph, err := newDispatch(req)
@@ -662,18 +614,13 @@ func (e *Engine) childStored(r *run, i int, oc executors.Outcome, req *ct.Dispat
 	}
 }
 
-func (r *run) nodeArgs(i int) []json.RawMessage {
+func (r *run) nodeArgs(i int) [][]byte {
 	nd := &r.graph.Nodes[i]
-	args := make([]json.RawMessage, len(nd.Args))
+	args := make([][]byte, len(nd.Args))
 	for k, a := range nd.Args {
 		args[k] = r.argValue(a)
 	}
 	return args
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
 }
 
 // childFinished settles the parent's sublattice node with the child's result.
@@ -691,7 +638,7 @@ func (e *Engine) childFinished(child *run) {
 	case ct.StatusCompleted:
 		oc.Output = child.rec.Result
 		if len(oc.Output) == 0 {
-			oc.Output = json.RawMessage("null")
+			oc.Output = encodedNull
 		}
 	case ct.StatusCancelled:
 		oc.Cancelled = true
@@ -772,7 +719,7 @@ func (e *Engine) finish(r *run, nodes []results.NodeRecord) {
 			return // the store closed first: the dispatch is resumed at the next start
 		}
 		e.postFor(r, func() {
-			r.finishing, r.decoded = false, nil
+			r.finishing = false
 			delete(e.runs, r.rec.ID)
 			e.recent.add(r)
 			for _, w := range r.waiters {
@@ -912,6 +859,15 @@ func (e *Engine) load(ctx context.Context, id string) (*run, []results.NodeRecor
 	nodes, err := e.store.Nodes(ctx, id)
 	if err != nil {
 		return nil, nil, err
+	}
+	// A dispatch stored before values were encoded holds JSON: it goes on encoded.
+	if err := encodeGraph(g); err != nil {
+		return nil, nil, err
+	}
+	for i := range nodes {
+		if nodes[i].Output, err = encode(nodes[i].Output); err != nil {
+			return nil, nil, fmt.Errorf("node %d's output: %w", nodes[i].NodeID, err)
+		}
 	}
 	return newRun(*rec, g, prog), nodes, nil
 }

@@ -36,7 +36,7 @@ var missingKey = ct.Lattice(func() ct.Future { return show(ages().Key("bob")) })
 r1, err1 := ct.DispatchSync(outOfRange)
 r2, err2 := ct.DispatchSync(missingKey)
 `)
-	for expr, want := range map[string]string{"r1": "index 5 out of range (length 3)", "r2": `key "bob" not found`} {
+	for expr, want := range map[string]string{"r1": "index: codec: index 5 out of range of a typed array of 3", "r2": `key: codec: no key "bob" in a map of`} {
 		r := e.result(expr)
 		if r.Status != ct.StatusFailed || !strings.Contains(r.Error, want) {
 			t.Fatalf("%s: want FAILED with %q, got %s: %s", expr, want, r.Status, r.Error)

@@ -658,7 +658,7 @@ var upper = ct.Electron(strings.ToUpper)
 var mixed = ct.Lattice(func() []ct.Future { return []ct.Future{norm(Vec{3, 4}), upper("go")} })
 res, err := ct.DispatchSync(mixed)`)
 	r := e.result("res")
-	if r.Status != ct.StatusCompleted || r.Nodes[0].Output != 10 || r.Nodes[1].Output != "GO" || r.Nodes[1].Name != "ToUpper" || r.Nodes[0].Name != "norm" {
+	if r.Status != ct.StatusCompleted || r.Nodes[0].Output != 10.0 || r.Nodes[1].Output != "GO" || r.Nodes[1].Name != "ToUpper" || r.Nodes[0].Name != "norm" {
 		t.Fatalf("%s %+v (%s)", r.Status, r.Nodes, r.Error)
 	}
 }

@@ -37,6 +37,7 @@ func (d *Dispatcher) summary(w http.ResponseWriter, r *http.Request) {
 	for i := range sum.RecentFailures {
 		failures[i] = resultFromRecord(&sum.RecentFailures[i])
 		failures[i].Nodes = nil
+		showValues(failures[i], false)
 	}
 	writeJSON(w, 200, map[string]any{"summary": sum, "recent_failures": failures, "running_now": d.engine.Running()})
 }

@@ -18,8 +18,8 @@ func timePtr(t time.Time) *time.Time {
 func resultFromRecord(rec *results.DispatchRecord) *ct.Result {
 	return &ct.Result{
 		DispatchID: rec.ID, RootID: rec.RootID, ParentID: rec.ParentID, Name: rec.Name, Status: rec.Status,
-		RawResult: rec.Result, Error: rec.Error, StartTime: timePtr(rec.Started), EndTime: timePtr(rec.Ended),
-		RawInputs: rec.Inputs, Notes: rec.Notes,
+		EncodedResult: rec.Result, Error: rec.Error, StartTime: timePtr(rec.Started), EndTime: timePtr(rec.Ended),
+		EncodedInputs: rec.Inputs, Notes: rec.Notes,
 	}
 }
 
@@ -27,7 +27,7 @@ func resultFromRecord(rec *results.DispatchRecord) *ct.Result {
 func nodeResult(nd *ct.Node, st *results.NodeState) ct.NodeResult {
 	return ct.NodeResult{
 		NodeID: nd.ID, Name: nd.Name, Kind: nd.Kind, Deps: nd.Deps(),
-		Status: st.Status, RawOutput: st.Output, Error: st.Error, Stack: st.Stack, Stdout: st.Stdout, Stderr: st.Stderr,
+		Status: st.Status, EncodedOutput: st.Output, Error: st.Error, Stack: st.Stack, Stdout: st.Stdout, Stderr: st.Stderr,
 		StartTime: timePtr(st.Started), EndTime: timePtr(st.Ended), Executor: st.Executor,
 		SubDispatchID: st.SubDispatchID, Attempts: st.Attempts,
 	}
@@ -37,7 +37,7 @@ func nodeResult(nd *ct.Node, st *results.NodeState) ct.NodeResult {
 func (r *run) snapshot() *ct.Result {
 	res := resultFromRecord(&r.rec)
 	if r.finishing { // the final state is not stored yet: do not show it
-		res.Status, res.RawResult, res.Error, res.EndTime = ct.StatusRunning, nil, "", nil
+		res.Status, res.EncodedResult, res.Error, res.EndTime = ct.StatusRunning, nil, "", nil
 	}
 	res.Nodes = make([]ct.NodeResult, len(r.nodes))
 	for i := range r.nodes {
@@ -59,8 +59,18 @@ func (r *run) shown(i int) results.NodeState {
 	return st
 }
 
-// Result returns a dispatch's state: from memory while it runs, from the store once it has finished.
+// Result returns a dispatch's state, its values rendered as JSON: from memory while it runs, from the store
+// once it has finished.
 func (e *Engine) Result(ctx context.Context, id string) (*ct.Result, error) {
+	res, err := e.result(ctx, id)
+	if err == nil {
+		showValues(res, false)
+	}
+	return res, err
+}
+
+// result is Result with the values as they are kept, encoded (the Encoded fields), for showValues.
+func (e *Engine) result(ctx context.Context, id string) (*ct.Result, error) {
 	var res *ct.Result
 	if err := e.do(ctx, func() {
 		if r := e.runs[id]; r != nil {

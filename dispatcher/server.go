@@ -272,6 +272,7 @@ func (d *Dispatcher) listDispatches(w http.ResponseWriter, r *http.Request) {
 	for i := range recs {
 		items[i] = resultFromRecord(&recs[i])
 		items[i].Nodes = nil
+		showValues(items[i], valuesEncoded(r))
 	}
 	writeJSON(w, 200, map[string]any{"items": items, "total": total})
 }
@@ -286,11 +287,12 @@ func (d *Dispatcher) getDispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		d.engine.Wait(r.Context(), id, min(dur, time.Minute))
 	}
-	res, err := d.engine.Result(r.Context(), id)
+	res, err := d.engine.result(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
 	}
+	showValues(res, valuesEncoded(r))
 	writeJSON(w, 200, res)
 }
 
@@ -301,7 +303,7 @@ func (d *Dispatcher) getNode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad node id %q", mux.Vars(r)["node"]))
 		return
 	}
-	res, err := d.engine.Result(r.Context(), id)
+	res, err := d.engine.result(r.Context(), id)
 	if err != nil {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
@@ -311,6 +313,7 @@ func (d *Dispatcher) getNode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("dispatch %s has no node %d", id, node))
 		return
 	}
+	showNode(n, valuesEncoded(r))
 	writeJSON(w, 200, n)
 }
 

@@ -40,7 +40,7 @@ type Task struct {
 	// platform ("linux/amd64"): an electron task runs compiled where its worker's platform has one, and
 	// interpreted elsewhere.
 	Binaries  map[string]Binary `json:"binaries,omitempty"`
-	Args      []json.RawMessage `json:"args"`
+	Args      [][]byte          `json:"args"` // encoded (ct/codec)
 	TimeLimit time.Duration     `json:"time_limit,omitempty"`
 	Queue     string            `json:"queue,omitempty"`
 	// Settings are the electron's own executor settings (ct.With); the executor's configured ones fill the rest.
@@ -59,9 +59,9 @@ const Platform = runtime.GOOS + "/" + runtime.GOARCH
 
 // Outcome is how a task ended. Exactly one of: Output set (success), Error set (failure), Cancelled.
 type Outcome struct {
-	Output json.RawMessage `json:"output,omitempty"`
-	Error  string          `json:"error,omitempty"` // the message, which the dispatcher stores as the node's error
-	Stack  string          `json:"stack,omitempty"`
+	Output []byte `json:"output,omitempty"` // encoded (ct/codec)
+	Error  string `json:"error,omitempty"`  // the message, which the dispatcher stores as the node's error
+	Stack  string `json:"stack,omitempty"`
 	// ErrorKind, Retryable and ErrorCell describe Error where the executor knows them, so that they survive
 	// the trip between processes with it: what failed, whether running the task again could help, and where
 	// in the user's cells ("cell3:5").

@@ -2,7 +2,6 @@ package interp
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -54,9 +53,9 @@ type TaskError struct {
 
 func (e *TaskError) Error() string { return e.Msg }
 
-// Call runs the electron entry with JSON arguments and returns its JSON output: the single result, or an array
+// Call runs the electron entry with encoded arguments (ct/codec) and returns its encoded output: the single result, or a list
 // of them when there are several; a non-nil trailing error fails the call.
-func (s *Session) Call(entry string, args []json.RawMessage) (out json.RawMessage, err error) {
+func (s *Session) Call(entry string, args [][]byte) (out []byte, err error) {
 	fn, err := s.Lookup(entry)
 	if err != nil {
 		return nil, &TaskError{Msg: fmt.Sprintf("cannot find %s in the shipped program: %v", entry, err)}
@@ -79,8 +78,8 @@ func (s *Session) Call(entry string, args []json.RawMessage) (out json.RawMessag
 	return out, nil
 }
 
-// BuildSublattice calls the lattice held by the variable entry with JSON arguments and returns its graph.
-func (s *Session) BuildSublattice(entry string, args []json.RawMessage) (*ct.Graph, ct.Program, error) {
+// BuildSublattice calls the lattice held by the variable entry with encoded arguments and returns its graph.
+func (s *Session) BuildSublattice(entry string, args [][]byte) (*ct.Graph, ct.Program, error) {
 	v, err := s.Lookup(entry)
 	if err != nil {
 		return nil, ct.Program{}, &TaskError{Msg: fmt.Sprintf("cannot find lattice %s: %v", entry, err)}

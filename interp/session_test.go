@@ -3,12 +3,12 @@ package interp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/codec"
 )
 
 func newSession(t *testing.T) (*Session, *bytes.Buffer, *bytes.Buffer) {
@@ -55,21 +55,21 @@ g, prog, err := ct.BuildGraph(pipeline, 10)
 
 // runGraph executes a graph in-process, in a second session built only from the shipped program, the way a
 // worker does.
-func runGraph(t *testing.T, g *ct.Graph, prog ct.Program) json.RawMessage {
+func runGraph(t *testing.T, g *ct.Graph, prog ct.Program) string {
 	t.Helper()
 	w, _, _ := newSession(t)
 	if err := w.LoadProgram(context.Background(), prog.Source); err != nil {
 		t.Fatalf("load program: %v\n%s", err, prog.Source)
 	}
-	outs := map[int]json.RawMessage{}
-	argVal := func(a ct.Arg) json.RawMessage {
+	outs := map[int][]byte{}
+	argVal := func(a ct.Arg) []byte {
 		if a.Node != nil {
 			return outs[*a.Node]
 		}
-		return a.Value
+		return a.Encoded
 	}
 	for _, n := range g.Nodes { // nodes are recorded in dependency order
-		var args []json.RawMessage
+		var args [][]byte
 		for _, a := range n.Args {
 			args = append(args, argVal(a))
 		}
@@ -81,13 +81,16 @@ func runGraph(t *testing.T, g *ct.Graph, prog ct.Program) json.RawMessage {
 			}
 			outs[n.ID] = out
 		case ct.KindList:
-			b, _ := json.Marshal(args)
-			outs[n.ID] = b
+			outs[n.ID] = codec.List(args)
 		default:
 			t.Fatalf("kind %s not handled here", n.Kind)
 		}
 	}
-	return argVal(g.Output)
+	out, err := codec.ToJSON(argVal(g.Output))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 func TestPipelineShipsAndRuns(t *testing.T) {
@@ -102,7 +105,7 @@ func TestPipelineShipsAndRuns(t *testing.T) {
 	if len(g.Nodes) != 23 {
 		t.Errorf("nodes = %d, want 23 (10 add, 10 square, list, total, double)", len(g.Nodes))
 	}
-	if got := string(runGraph(t, g, prog)); got != "770" {
+	if got := runGraph(t, g, prog); got != "770" {
 		t.Fatalf("result = %s, want 770\n%s", got, prog.Source)
 	}
 	if g.Nodes[0].Name != "Add" || g.Nodes[22].Name != "double" || g.Nodes[1].Executor != "local" ||
@@ -119,7 +122,7 @@ func TestRedefinedFuncIsShipped(t *testing.T) {
 	g := eval(t, s, "g").Value.Interface().(*ct.Graph)
 	prog := eval(t, s, "prog").Value.Interface().(ct.Program)
 	// 2 * (1 + 8 + 27)
-	if got := string(runGraph(t, g, prog)); got != "72" {
+	if got := runGraph(t, g, prog); got != "72" {
 		t.Fatalf("result = %s, want 72\n%s", got, prog.Source)
 	}
 	if !strings.Contains(prog.Source, "x * x * x") {

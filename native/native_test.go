@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/ct/wire"
 )
 
@@ -84,7 +85,10 @@ func TestBuildsAreSharedAndCached(t *testing.T) {
 	if len(entries) != 2 { // the binary and its hash
 		t.Fatalf("bin holds %d files, want one binary and its hash", len(entries))
 	}
-	if rep := call(t, bins[0].Path, wire.NativeCall{Entry: "add", Args: [][]byte{[]byte("2"), []byte("40")}}); rep.Error != "" || string(rep.Output) != "42" {
+	two, _ := codec.Marshal(2)
+	forty, _ := codec.Marshal(40)
+	var sum int
+	if rep := call(t, bins[0].Path, wire.NativeCall{Entry: "add", Args: [][]byte{two, forty}}); rep.Error != "" || codec.Unmarshal(rep.Output, &sum) != nil || sum != 42 {
 		t.Fatalf("add(2, 40): %+v", rep)
 	}
 	// A later builder (a restarted dispatcher) finds it on disk.

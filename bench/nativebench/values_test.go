@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/gob"
-	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -28,7 +27,7 @@ func chainFloats() []float64 {
 }
 
 // BenchmarkChainValue times, one by one, the steps that the chain's value takes between its two electrons, with
-// the codecs govalent uses for each (values travel as JSON): encode is Make's output (ct.EncodeOutput), native-hop
+// the codecs govalent uses for each (values are encoded with ct/codec): encode is Make's output (ct.EncodeOutput), native-hop
 // one pipe message between a worker process and its native worker (gob of wire.NativeReply, encoded and decoded;
 // the value makes this hop twice), outcome the worker's outcome to the dispatcher and task Sum's task to a worker
 // (goccy/go-json, encoded and decoded), store the object store's write (temporary file, fsync, rename), decode
@@ -39,7 +38,7 @@ func BenchmarkChainValue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("the value is %d bytes of JSON", len(raw))
+	b.Logf("the value is %d bytes encoded", len(raw))
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := ct.EncodeOutput(reflect.TypeOf(chainFloats), "Make", []reflect.Value{reflect.ValueOf(xs)}); err != nil {
@@ -66,7 +65,7 @@ func BenchmarkChainValue(b *testing.B) {
 	})
 	b.Run("task", func(b *testing.B) {
 		for b.Loop() {
-			roundTrip(b, &executors.Task{Entry: "Sum", Args: []json.RawMessage{raw}}, &executors.Task{})
+			roundTrip(b, &executors.Task{Entry: "Sum", Args: [][]byte{raw}}, &executors.Task{})
 		}
 	})
 	b.Run("store", func(b *testing.B) {
@@ -83,7 +82,7 @@ func BenchmarkChainValue(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		sumType := reflect.TypeOf(func([]float64) float64 { return 0 })
 		for b.Loop() {
-			if _, err := ct.DecodeArgs(sumType, "Sum", []json.RawMessage{raw}); err != nil {
+			if _, err := ct.DecodeArgs(sumType, "Sum", [][]byte{raw}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 	"unsafe"
-
 )
 
 // Unmarshal decodes data, with or without the self-describe prefix, into the value ptr points

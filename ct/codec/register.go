@@ -58,6 +58,12 @@ func typeName(t reflect.Type) string {
 	return star + t.PkgPath() + "." + t.Name()
 }
 
+// Registered reports whether t was registered, so that its values decode back into it from an interface.
+func Registered(t reflect.Type) bool {
+	_, ok := registeredName(t)
+	return ok
+}
+
 func registeredName(t reflect.Type) (string, bool) {
 	registry.RLock()
 	defer registry.RUnlock()

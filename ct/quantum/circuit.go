@@ -16,7 +16,6 @@
 package quantum
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -351,14 +350,19 @@ func (c *Circuit) ToQASM() (string, error) {
 	return b.String(), nil
 }
 
-// MarshalJSON encodes the circuit as its OpenQASM text, so that an electron may return a *Circuit: the
-// executor runs it like OpenQASM text, with the shots and observables of its settings.
-func (c *Circuit) MarshalJSON() ([]byte, error) {
+// MarshalText writes the circuit as its OpenQASM text (in JSON too, as a string), so that an electron may
+// return a *Circuit: the executor runs it like OpenQASM text, with the shots and observables of its settings.
+func (c *Circuit) MarshalText() ([]byte, error) {
 	src, err := c.ToQASM()
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(src)
+	return []byte(src), nil
+}
+
+// UnmarshalText refuses: a circuit travels as OpenQASM text, which an electron takes as a string.
+func (c *Circuit) UnmarshalText([]byte) error {
+	return errors.New("quantum: a Circuit cannot be decoded; take its OpenQASM text as a string")
 }
 
 // Job is what a quantum electron returns and a quantum executor runs.

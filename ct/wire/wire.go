@@ -26,11 +26,14 @@ const (
 // FilesSetting is the executor setting (ct.With key) that carries an electron's transfers to its worker.
 const FilesSetting = "files"
 
-// Arg is one input of a node: either a constant JSON value or the output of another node.
+// Arg is one input of a node: a constant or the output of another node. The SDK writes a constant encoded
+// (package ct/codec), which keeps every Go value; a client in another language may write it as JSON in Value
+// instead, which the dispatcher encodes when it accepts the graph.
 type Arg struct {
-	Name  string          `json:"name,omitempty"` // parameter name (or dict key for KindDict)
-	Node  *int            `json:"node,omitempty"`
-	Value json.RawMessage `json:"value,omitempty"`
+	Name    string          `json:"name,omitempty"` // parameter name (or dict key for KindDict)
+	Node    *int            `json:"node,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+	Encoded []byte          `json:"encoded,omitempty"`
 }
 
 // Node is one vertex of the transport graph.
@@ -190,6 +193,9 @@ func IsSHA256(s string) bool {
 type NativeCall struct {
 	Entry string
 	Args  [][]byte
+	// Files is what ct.ArrivedFiles reads (the environment variable ct.FilesEnv), which the worker process
+	// sets for the call after the electron's file transfers.
+	Files string
 }
 
 // NativeReply answers a NativeCall: the electron's output, or how it failed (a returned error, a panic, or

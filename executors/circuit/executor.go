@@ -38,6 +38,7 @@ import (
 	"time"
 
 	qc "github.com/govalent/govalent/ct/quantum"
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit/qasm"
 	"github.com/govalent/govalent/executors/circuit/qsim"
@@ -155,7 +156,7 @@ func (e *Runner) Submit(t *executors.Task, done func(executors.Outcome)) {
 			case err != nil:
 				out.Error = err.Error()
 			default:
-				out.Output, err = json.Marshal(res)
+				out.Output, err = codec.Marshal(res)
 				if err != nil {
 					out.Error = fmt.Sprintf("encoding the result: %v", err)
 				}
@@ -188,7 +189,12 @@ func (e *Runner) check(own map[string]json.RawMessage, settings []byte) error {
 
 // job reads the electron's output: a Job, or OpenQASM text (a *quantum.Circuit is encoded as its text) run
 // with the settings' shots, seed and observables.
-func (e *Runner) job(out json.RawMessage, settings []byte) (qc.Job, error) {
+func (e *Runner) job(encoded []byte, settings []byte) (qc.Job, error) {
+	// The job is read with encoding/json's strictness (unknown fields refused), from its JSON rendering.
+	out, err := codec.ToJSON(encoded)
+	if err != nil {
+		return qc.Job{}, fmt.Errorf("a %s electron's output cannot be read: %w", e.name, err)
+	}
 	var src string
 	if json.Unmarshal(out, &src) == nil {
 		job, err := e.textJob(settings)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govalent/govalent/ct/codec"
 	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit"
@@ -79,7 +80,7 @@ var seq atomic.Int64
 func task(entry string, args ...string) *executors.Task {
 	t := &executors.Task{ID: fmt.Sprintf("t%d", seq.Add(1)), Kind: executors.KindElectron, Entry: entry, ProgramHash: "q1", Program: program}
 	for _, a := range args {
-		t.Args = append(t.Args, json.RawMessage(a))
+		t.Args = append(t.Args, []byte(a))
 	}
 	return t
 }
@@ -126,7 +127,7 @@ func result(t *testing.T, o executors.Outcome) qc.Result {
 		t.Fatalf("outcome: error %q cancelled %v", o.Error, o.Cancelled)
 	}
 	var r qc.Result
-	if err := json.Unmarshal(o.Output, &r); err != nil {
+	if err := codec.Unmarshal(o.Output, &r); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/executors"
 )
 
@@ -197,7 +198,7 @@ func (s *suite) wantOutput(oc executors.Outcome, want any) {
 		return
 	}
 	b, _ := json.Marshal(want)
-	if oc.Error != "" || oc.Cancelled || string(oc.Output) != string(b) {
+	if oc.Error != "" || oc.Cancelled || Text(oc.Output) != Text(b) {
 		s.t.Fatalf("outcome: output %.200s error %q cancelled %v; want output %.200s", oc.Output, oc.Error, oc.Cancelled, b)
 	}
 	if oc.Start.IsZero() || oc.End.Before(oc.Start) {
@@ -338,4 +339,17 @@ func (s *suite) closeInFlight() {
 	case <-time.After(s.opts.Wait):
 		s.t.Fatalf("Close did not return within %s with a task running", s.opts.Wait)
 	}
+}
+
+// Text is an output as text to compare with: its JSON rendering when it is encoded (ct/codec), as it is
+// otherwise.
+func Text(output []byte) string {
+	if !codec.IsEncoded(output) {
+		return string(output)
+	}
+	js, err := codec.ToJSON(output)
+	if err != nil {
+		return "undecodable: " + err.Error()
+	}
+	return string(js)
 }

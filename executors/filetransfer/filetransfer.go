@@ -102,7 +102,7 @@ func hasDotDot(p string) bool {
 
 // Around runs the before-transfers, then fn with ct.ArrivedFiles telling what arrived, then, if fn succeeded,
 // the after-transfers. A failed transfer is fn's error.
-func Around(ctx context.Context, settings map[string]json.RawMessage, fn func() (json.RawMessage, error)) (json.RawMessage, error) {
+func Around(ctx context.Context, settings map[string]json.RawMessage, fn func() ([]byte, error)) ([]byte, error) {
 	ts, err := Parse(settings)
 	if err != nil {
 		return nil, err

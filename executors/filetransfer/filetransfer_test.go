@@ -76,7 +76,7 @@ func TestTransfersAroundAnElectron(t *testing.T) {
 		ct.FileTransfer(filepath.Join(dir, "out.txt"), web.URL+"/uploads/out.txt", ct.TransferAfter),
 	)
 	var seen []string
-	out, err := filetransfer.Around(ctx, s, func() (json.RawMessage, error) {
+	out, err := filetransfer.Around(ctx, s, func() ([]byte, error) {
 		seen = ct.ArrivedFiles()
 		a, _ := os.ReadFile(filepath.Join(dir, "in/a.csv"))
 		w, _ := os.ReadFile(filepath.Join(dir, "in/web.txt"))
@@ -123,7 +123,7 @@ func TestBadTransfersAreClearErrors(t *testing.T) {
 		{ct.FileTransfer(filepath.Join(dir, "none"), "s3://bucket/x"), "no such file"},
 		{ct.Transfer{From: "a", To: "b", Order: "sometime"}, "order"},
 	} {
-		_, err := filetransfer.Around(context.Background(), settings(t, c.tr), func() (json.RawMessage, error) {
+		_, err := filetransfer.Around(context.Background(), settings(t, c.tr), func() ([]byte, error) {
 			ran = ran || c.tr.Order == ct.TransferBefore
 			return nil, nil
 		})

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	json "github.com/goccy/go-json"
-
+	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
 )
@@ -72,11 +71,8 @@ func startNative(path string) (*nativeChild, error) {
 }
 
 // call runs one electron. An error means the process died (or could not be talked to) and must be replaced.
-func (c *nativeChild) call(entry string, args []json.RawMessage) (wire.NativeReply, error) {
-	call := wire.NativeCall{Entry: entry, Args: make([][]byte, len(args))}
-	for i, a := range args {
-		call.Args[i] = a
-	}
+func (c *nativeChild) call(entry string, args [][]byte) (wire.NativeReply, error) {
+	call := wire.NativeCall{Entry: entry, Args: args, Files: os.Getenv(ct.FilesEnv)}
 	var rep wire.NativeReply
 	if err := c.enc.Encode(&call); err != nil {
 		return rep, c.died()
@@ -112,7 +108,7 @@ func (c *nativeChild) close() {
 }
 
 // callNative runs an electron task in its program's native worker c and fills oc with how it went.
-func (w *pipeWorker) callNative(c *nativeChild, hash string, t *executors.Task, oc *executors.Outcome) (json.RawMessage, error) {
+func (w *pipeWorker) callNative(c *nativeChild, hash string, t *executors.Task, oc *executors.Outcome) ([]byte, error) {
 	rep, err := c.call(t.Entry, t.Args)
 	if err != nil {
 		w.dropNative(hash)

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/govalent/govalent/internal/testkit/workerbin"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/executortest"
 )
 
 var workerBin string
@@ -49,7 +49,7 @@ func task(entry string, args ...string) *executors.Task {
 	taskSeq++
 	t := &executors.Task{ID: fmt.Sprintf("t%d", taskSeq), Kind: executors.KindElectron, Entry: entry, ProgramHash: "p1", Program: program}
 	for _, a := range args {
-		t.Args = append(t.Args, json.RawMessage(a))
+		t.Args = append(t.Args, []byte(a))
 	}
 	return t
 }
@@ -70,13 +70,13 @@ func TestPoolRunsReusesAndRecovers(t *testing.T) {
 	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
 	defer p.Close()
 	out := run(p, task("Pid"), task("Pid"), task("Crash"), task("Pid"))
-	if out[0].Error != "" || string(out[0].Output) != string(out[1].Output) {
+	if out[0].Error != "" || executortest.Text(out[0].Output) != executortest.Text(out[1].Output) {
 		t.Fatalf("one process runs both: %+v %+v", out[0], out[1])
 	}
 	if !strings.Contains(out[2].Error, "worker process died") || !strings.Contains(out[2].Error, "host goroutine") {
 		t.Fatalf("crash: %+v", out[2])
 	}
-	if out[3].Error != "" || string(out[3].Output) == string(out[0].Output) {
+	if out[3].Error != "" || executortest.Text(out[3].Output) == executortest.Text(out[0].Output) {
 		t.Fatalf("a new process after the crash: %+v", out[3])
 	}
 	if st := p.Stats(); st.Done != 4 || st.Busy != 0 || st.Queued != 0 {
@@ -90,10 +90,10 @@ func TestLocalStartsAProcessPerTask(t *testing.T) {
 	out := run(p, task("Pid"), task("Pid"), task("Pid"))
 	seen := map[string]bool{}
 	for _, oc := range out {
-		if oc.Error != "" || seen[string(oc.Output)] {
+		if oc.Error != "" || seen[executortest.Text(oc.Output)] {
 			t.Fatalf("outcomes %+v", out)
 		}
-		seen[string(oc.Output)] = true
+		seen[executortest.Text(oc.Output)] = true
 	}
 }
 
@@ -119,7 +119,7 @@ func TestCancelAndTimeLimit(t *testing.T) {
 	if oc := run(p, limited)[0]; !strings.Contains(oc.Error, "time limit of 300ms exceeded") {
 		t.Fatalf("limited: %+v", oc)
 	}
-	if oc := run(p, task("Sleep", "5"))[0]; string(oc.Output) != "5" {
+	if oc := run(p, task("Sleep", "5"))[0]; executortest.Text(oc.Output) != "5" {
 		t.Fatalf("after kills: %+v", oc)
 	}
 }
@@ -196,13 +196,13 @@ func TestPipelinedTasks(t *testing.T) {
 	<-results[first]
 	inSlot(t, p, 3) // pipelined: all three are with the one process
 	p.Cancel(skipped.ID)
-	if oc := <-results[slow]; string(oc.Output) != "300" {
+	if oc := <-results[slow]; executortest.Text(oc.Output) != "300" {
 		t.Fatalf("slow: %+v", oc)
 	}
 	if oc := <-results[skipped]; !oc.Cancelled {
 		t.Fatalf("cancelled while waiting behind the slow one: %+v", oc)
 	}
-	if oc := <-results[after]; string(oc.Output) != "0" {
+	if oc := <-results[after]; executortest.Text(oc.Output) != "0" {
 		t.Fatalf("after: %+v", oc)
 	}
 
@@ -219,7 +219,7 @@ func TestPipelinedTasks(t *testing.T) {
 	if !strings.Contains(outs[1].Error, "worker process died") {
 		t.Fatalf("exit: %+v", outs[1])
 	}
-	if outs[2].Error != "" || outs[3].Error != "" || string(outs[2].Output) != string(outs[3].Output) {
+	if outs[2].Error != "" || outs[3].Error != "" || executortest.Text(outs[2].Output) != executortest.Text(outs[3].Output) {
 		t.Fatalf("tasks behind the one that died run in the next process: %+v %+v", outs[2], outs[3])
 	}
 	if st := p.Stats(); st.Busy != 0 || st.Queued != 0 {
@@ -250,8 +250,8 @@ func TestPoolStartByPassedTaskDoesNotStart(t *testing.T) {
 	}})
 	defer p.Close()
 	out := run(p, task("Say", `"early"`), late, task("Say", `"after"`))
-	if out[0].Unstarted || string(out[0].Output) != `"early"` || !out[1].Unstarted || len(out[1].Output) != 0 ||
-		strings.Contains(out[1].Stdout, "late") || string(out[2].Output) != `"after"` {
+	if out[0].Unstarted || executortest.Text(out[0].Output) != `"early"` || !out[1].Unstarted || len(executortest.Text(out[1].Output)) != 0 ||
+		strings.Contains(out[1].Stdout, "late") || executortest.Text(out[2].Output) != `"after"` {
 		t.Fatalf("%+v", out)
 	}
 }
@@ -264,16 +264,16 @@ func TestReplyLimit(t *testing.T) {
 	const limit = 64 << 10
 	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), MaxReply: limit})
 	defer p.Close()
-	pid := string(run(p, task("Pid"))[0].Output)
-	out := run(p, task("Big", "100000"), task("Loud", "90000"), task("Pid"), task("Big", "60000"))
-	sizes := regexp.MustCompile(`^the task's reply to the dispatcher is (9[89]|8[89]) KiB as JSON, more than the 64 KiB allowed \(max_reply\): its output is ([0-9.]+ [KM]?i?B), stdout ([0-9.]+ [KM]?i?B)`)
+	pid := executortest.Text(run(p, task("Pid"))[0].Output)
+	out := run(p, task("Big", "100000"), task("Loud", "90000"), task("Pid"), task("Big", "45000"))
+	sizes := regexp.MustCompile(`^the task's reply to the dispatcher is (\d+) KiB as JSON, more than the 64 KiB allowed \(max_reply\): its output is ([0-9.]+ [KM]?i?B), stdout ([0-9.]+ [KM]?i?B)`)
 	if m := sizes.FindStringSubmatch(out[0].Error); m == nil || m[2] != "98 KiB" || m[3] != "0 B" || out[0].Output != nil {
 		t.Fatalf("a large output: %+v", out[0].Error)
 	}
-	if m := sizes.FindStringSubmatch(out[1].Error); m == nil || m[2] != "5 B" || m[3] != "88 KiB" || out[1].Stdout != "" {
+	if m := sizes.FindStringSubmatch(out[1].Error); m == nil || m[2] != "8 B" || m[3] != "88 KiB" || out[1].Stdout != "" {
 		t.Fatalf("a large stdout: %q", out[1].Error)
 	}
-	if out[2].Error != "" || string(out[2].Output) != pid || out[3].Error != "" || len(out[3].Output) != 60002 {
+	if out[2].Error != "" || executortest.Text(out[2].Output) != pid || out[3].Error != "" || len(executortest.Text(out[3].Output)) != 45002 {
 		t.Fatalf("the tasks after them, in the same process: %+v %v", out[2], out[3].Error)
 	}
 
@@ -286,7 +286,7 @@ func TestReplyLimit(t *testing.T) {
 		burst = append(burst, task("Big", "40000"))
 	}
 	for i, oc := range run(p, burst...) {
-		if oc.Error != "" || len(oc.Output) != 40002 {
+		if oc.Error != "" || len(executortest.Text(oc.Output)) != 40002 {
 			t.Fatalf("burst task %d: %v", i, oc.Error)
 		}
 	}
@@ -300,7 +300,7 @@ func TestReplyLimit(t *testing.T) {
 			time.Since(start) > 30*time.Second {
 			t.Fatalf("a forged reply: %+v after %s", out[0], time.Since(start))
 		}
-		if out[1].Error != "" || string(out[1].Output) == pid {
+		if out[1].Error != "" || executortest.Text(out[1].Output) == pid {
 			t.Fatalf("after a forged reply, a new process: %+v", out[1])
 		}
 	}

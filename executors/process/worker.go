@@ -368,7 +368,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 			oc.Unstarted = true
 			return oc
 		}
-		out, err := filetransfer.Around(context.Background(), t.Settings, func() (json.RawMessage, error) { return w.callNative(c, bin.Hash, t, &oc) })
+		out, err := filetransfer.Around(context.Background(), t.Settings, func() ([]byte, error) { return w.callNative(c, bin.Hash, t, &oc) })
 		if err != nil {
 			oc.Error = err.Error()
 			return oc
@@ -396,7 +396,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 		}
 		oc.Graph, oc.Program = g, &prog
 	default:
-		out, err := filetransfer.Around(context.Background(), t.Settings, func() (json.RawMessage, error) { return s.Call(t.Entry, t.Args) })
+		out, err := filetransfer.Around(context.Background(), t.Settings, func() ([]byte, error) { return s.Call(t.Entry, t.Args) })
 		if err != nil {
 			oc.Error = err.Error()
 			if te, ok := err.(*interp.TaskError); ok {

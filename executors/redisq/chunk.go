@@ -35,7 +35,7 @@ func newChunk(members []*executors.Task) (*executors.Task, error) {
 	// Its members share their program, and so its native binaries, which the chunk names too so that the
 	// executor stores them and Enqueue checks them.
 	c := &executors.Task{ID: chunkPrefix + uuid.NewString(), Kind: executors.KindChunk, ProgramHash: members[0].ProgramHash, Program: members[0].Program,
-		Binaries: members[0].Binaries, Queue: members[0].Queue, Args: make([]json.RawMessage, len(members))}
+		Binaries: members[0].Binaries, Queue: members[0].Queue, Args: make([][]byte, len(members))}
 	for i, m := range members {
 		b, err := json.Marshal(m)
 		if err != nil {

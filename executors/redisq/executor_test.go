@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/executortest"
 	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/results"
@@ -82,7 +82,7 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 
 	second := NewPool("pool", q, quietLog())
 	defer second.Close()
-	if oc := outcomeOf(t, submit(second, task("finished-while-down", ""))); string(oc.Output) != "7" {
+	if oc := outcomeOf(t, submit(second, task("finished-while-down", ""))); executortest.Text(oc.Output) != "7" {
 		t.Fatalf("outcome %+v", oc)
 	}
 	if depths, leased, _ := q.Depths(ctx); depths[DefaultQueue] != 0 || leased != 0 {
@@ -104,7 +104,7 @@ func TestResubmittedTasksAfterARestart(t *testing.T) {
 	if l := runOne(t, q, "9"); l.Task.ID != "read-not-stored" || l.Token == lease.Token {
 		t.Fatalf("rerun lease %+v", l)
 	}
-	if oc := outcomeOf(t, again); string(oc.Output) != "9" {
+	if oc := outcomeOf(t, again); executortest.Text(oc.Output) != "9" {
 		t.Fatalf("outcome %+v", oc)
 	}
 }
@@ -119,7 +119,7 @@ func Sleep(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); retur
 
 func chunkTask(id, entry, arg string) *executors.Task {
 	return &executors.Task{ID: id, Kind: executors.KindElectron, Entry: entry, ProgramHash: results.ProgramHash(chunkProgram), Program: chunkProgram,
-		Args: []json.RawMessage{json.RawMessage(arg)}}
+		Args: [][]byte{[]byte(arg)}}
 }
 
 // Tasks of an electron known to be quick travel in chunks: far fewer queued entries than tasks, each task still
@@ -157,7 +157,7 @@ func TestChunkedTasks(t *testing.T) {
 		if i == 7 {
 			continue
 		}
-		if oc := outcomeOf(t, ch); oc.Error != "" || string(oc.Output) != strconv.Itoa(i+1) {
+		if oc := outcomeOf(t, ch); oc.Error != "" || executortest.Text(oc.Output) != strconv.Itoa(i+1) {
 			t.Fatalf("task %d: %+v", i, oc)
 		}
 	}
@@ -174,7 +174,7 @@ func TestChunkedTasks(t *testing.T) {
 	if oc := outcomeOf(t, long); !oc.Cancelled {
 		t.Fatalf("running member: %+v", oc)
 	}
-	if oc := outcomeOf(t, short); string(oc.Output) != "1" {
+	if oc := outcomeOf(t, short); executortest.Text(oc.Output) != "1" {
 		t.Fatalf("its chunk mate: %+v", oc)
 	}
 }
@@ -200,7 +200,7 @@ func TestFirstBurstIsChunkedAfterAProbe(t *testing.T) {
 		outs[i] = submit(e, chunkTask(fmt.Sprintf("t%d", i), "Inc", strconv.Itoa(i)))
 	}
 	for i, ch := range outs {
-		if oc := outcomeOf(t, ch); string(oc.Output) != strconv.Itoa(i+1) {
+		if oc := outcomeOf(t, ch); executortest.Text(oc.Output) != strconv.Itoa(i+1) {
 			t.Fatalf("task %d: %+v", i, oc)
 		}
 	}
@@ -245,7 +245,7 @@ func TestChunkOfADeadWorkerRunsElsewhere(t *testing.T) {
 	defer stop()
 	go NewWorker(q, WorkerConfig{ID: "lives", Concurrency: 1, Command: command, Logger: quietLog()}).Run(ctx)
 	for i, a := range args {
-		if oc := outcomeOf(t, outs[i]); oc.Error != "" || string(oc.Output) != a {
+		if oc := outcomeOf(t, outs[i]); oc.Error != "" || executortest.Text(oc.Output) != a {
 			t.Fatalf("task %s: %+v", a, oc)
 		}
 	}
@@ -260,13 +260,13 @@ func TestUnencodableTaskFailsAlone(t *testing.T) {
 	e := NewPool("pool", q, quietLog())
 	defer e.Close()
 	bad := task("bad", "")
-	bad.Args = []json.RawMessage{json.RawMessage(`{not json`)}
+	bad.Settings = map[string]json.RawMessage{"x": json.RawMessage(`{not json`)}
 	badOut, goodOut := submit(e, bad), submit(e, task("good", ""))
 	if oc := outcomeOf(t, badOut); !strings.Contains(oc.Error, "encoding task bad") {
 		t.Fatalf("bad: %+v", oc)
 	}
 	runOne(t, q, "3")
-	if oc := outcomeOf(t, goodOut); string(oc.Output) != "3" {
+	if oc := outcomeOf(t, goodOut); executortest.Text(oc.Output) != "3" {
 		t.Fatalf("good: %+v", oc)
 	}
 }

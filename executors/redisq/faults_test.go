@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/executortest"
 	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/results"
 )
@@ -34,7 +35,7 @@ func Mark(path string, i int, ms int) int {
 
 func markTask(id, path string, i, ms int) *executors.Task {
 	return &executors.Task{ID: id, Kind: executors.KindElectron, Entry: "Mark", ProgramHash: results.ProgramHash(markProgram), Program: markProgram,
-		Args: []json.RawMessage{json.RawMessage(strconv.Quote(path)), json.RawMessage(strconv.Itoa(i)), json.RawMessage(strconv.Itoa(ms))}}
+		Args: [][]byte{[]byte(strconv.Quote(path)), []byte(strconv.Itoa(i)), []byte(strconv.Itoa(ms))}}
 }
 
 // marks counts the starts of each Mark body recorded in path.
@@ -97,7 +98,7 @@ func TestResubmittedChunkMembersRunOnce(t *testing.T) {
 		outs[i] = submit(second, t)
 	}
 	for i, ch := range outs {
-		if oc := outcomeWithin(t, ch, 20*time.Second); oc.Error != "" || string(oc.Output) != strconv.Itoa(i) {
+		if oc := outcomeWithin(t, ch, 20*time.Second); oc.Error != "" || executortest.Text(oc.Output) != strconv.Itoa(i) {
 			t.Fatalf("task %d: %+v", i, oc)
 		}
 	}
@@ -144,7 +145,7 @@ func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	ch := submit(second, task("late", ""))
-	if oc := outcomeWithin(t, ch, 20*time.Second); string(oc.Output) != "5" {
+	if oc := outcomeWithin(t, ch, 20*time.Second); executortest.Text(oc.Output) != "5" {
 		t.Fatalf("outcome %+v", oc)
 	}
 	if again, _ := q.Dequeue(ctx, "w2", nil, 10); len(again) != 0 {
@@ -217,11 +218,11 @@ func TestRedisLosingItsDataLosesNoTask(t *testing.T) {
 	first := outcomeWithin(t, outs[0], 20*time.Second)
 	r.restart() // no AOF, no RDB: the queues, leases and stream are gone
 	for i, ch := range outs[1:] {
-		if oc := outcomeWithin(t, ch, 30*time.Second); string(oc.Output) != strconv.Itoa(i+1) {
+		if oc := outcomeWithin(t, ch, 30*time.Second); executortest.Text(oc.Output) != strconv.Itoa(i+1) {
 			t.Fatalf("task %d: %+v", i+1, oc)
 		}
 	}
-	if string(first.Output) != "0" || marks(path)[0] != 1 {
+	if executortest.Text(first.Output) != "0" || marks(path)[0] != 1 {
 		t.Fatalf("the task delivered before the restart ran %d times (%+v)", marks(path)[0], first)
 	}
 }
@@ -253,7 +254,7 @@ func TestForgedOutcomesAreRefused(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	runOne(t, q, "3")
-	if oc := outcomeOf(t, ch); string(oc.Output) != "3" {
+	if oc := outcomeOf(t, ch); executortest.Text(oc.Output) != "3" {
 		t.Fatalf("outcome %+v", oc)
 	}
 }
@@ -292,7 +293,7 @@ func TestWorkerRunsOnlySignedTasks(t *testing.T) {
 	for _, c := range cs {
 		switch c.TaskID {
 		case "good":
-			if string(c.Outcome.Output) != "1" {
+			if executortest.Text(c.Outcome.Output) != "1" {
 				t.Fatalf("stopped by a forged cancellation: %+v", c.Outcome)
 			}
 		case "swapped":

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/executortest"
 	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
@@ -335,7 +336,7 @@ func TestWorkerChecksFetchedBinaries(t *testing.T) {
 				t.Fatalf("corrupt binary: %+v", c.Outcome)
 			}
 		case "missing":
-			if c.Outcome.Error != "" || string(c.Outcome.Output) != "2" {
+			if c.Outcome.Error != "" || executortest.Text(c.Outcome.Output) != "2" {
 				t.Fatalf("missing binary: %+v", c.Outcome)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/executortest"
 	"github.com/govalent/govalent/results"
 )
 
@@ -155,7 +156,7 @@ var h1 = results.ProgramHash(testProgram)
 
 func task(id string, queue string) *executors.Task {
 	return &executors.Task{ID: id, DispatchID: "d1", NodeID: 1, Entry: "Add", ProgramHash: h1,
-		Program: testProgram, Args: []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`2`)},
+		Program: testProgram, Args: [][]byte{[]byte(`1`), []byte(`2`)},
 		TimeLimit: time.Minute, Queue: queue}
 }
 
@@ -215,7 +216,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("results: %v %v", cs, err)
 	}
 	c := cs[0]
-	if c.TaskID != "t1" || c.Worker != "w1" || string(c.Outcome.Output) != "3" || c.Outcome.Stdout != "hi\n" ||
+	if c.TaskID != "t1" || c.Worker != "w1" || executortest.Text(c.Outcome.Output) != "3" || c.Outcome.Stdout != "hi\n" ||
 		!c.Outcome.Start.Equal(oc.Start) || !c.Outcome.End.Equal(oc.End) || last != c.StreamID {
 		t.Fatalf("completion %+v last %s", c, last)
 	}
@@ -292,7 +293,7 @@ func TestExactlyOnceAfterLeaseExpiry(t *testing.T) {
 		t.Fatalf("late w1 complete %v %v", ok, err)
 	}
 	cs, _, _ := q.Results(ctx, "0", 100, 0)
-	if len(cs) != 1 || cs[0].TaskID != "a" || string(cs[0].Outcome.Output) != `"w2"` || cs[0].Worker != "w2" {
+	if len(cs) != 1 || cs[0].TaskID != "a" || executortest.Text(cs[0].Outcome.Output) != `"w2"` || cs[0].Worker != "w2" {
 		t.Fatalf("results %+v", cs)
 	}
 	if n := streamLen(t, rdb, q); n != 1 {
