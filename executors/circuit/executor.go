@@ -37,8 +37,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/ct/codec"
+	qc "github.com/govalent/govalent/ct/quantum"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/circuit/qasm"
 	"github.com/govalent/govalent/executors/circuit/qsim"
