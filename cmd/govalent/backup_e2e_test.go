@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/executors/executortest"
 	"github.com/govalent/govalent/results"
 )
 
@@ -37,7 +38,7 @@ func TestBackupCommandAndADamagedStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, total, err := st.List(t.Context(), results.ListQuery{})
-	if err != nil || total != 1 || recs[0].Status != ct.StatusCompleted || string(recs[0].Result) != "770" {
+	if err != nil || total != 1 || recs[0].Status != ct.StatusCompleted || executortest.Text(recs[0].Result) != "770" {
 		st.Close()
 		t.Fatalf("backup holds %d dispatches %+v: %v", total, recs, err)
 	}

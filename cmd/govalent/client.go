@@ -145,6 +145,11 @@ func cmdResult(args []string) error {
 		return err
 	}
 	if asJSON {
+		// The JSON renderings only: the encodings the SDK fetched are for decoding into Go values.
+		res.EncodedResult, res.EncodedInputs = nil, nil
+		for i := range res.Nodes {
+			res.Nodes[i].EncodedOutput = nil
+		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)

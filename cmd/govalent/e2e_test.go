@@ -111,7 +111,7 @@ func TestDaemonAndClientCommands(t *testing.T) {
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
 	out, err = govalent(t, nil, append([]string{"result", id, "--json"}, flags...)...)
 	var res ct.Result
-	if err != nil || json.Unmarshal([]byte(out), &res) != nil || string(res.RawResult) != "770" || len(res.Nodes) != 23 {
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || string(res.RawResult) != "770" || res.EncodedResult != nil || len(res.Nodes) != 23 {
 		t.Fatalf("result --json: %v\n%s", err, out)
 	}
 	if out, err = govalent(t, nil, append([]string{"result", id}, flags...)...); err != nil || !strings.Contains(out, "result: 770") {
