@@ -806,3 +806,33 @@ func TestOutputTypes(t *testing.T) {
 		}
 	}
 }
+
+type shape struct{ Side float64 }
+
+func (s shape) String() string { return fmt.Sprint("side ", s.Side) }
+
+type unregistered struct{}
+
+func (unregistered) String() string { return "?" }
+
+// A parameter of an interface type decodes only into registered types: a notebook's electron cannot take one
+// (its workers cannot register), a compiled program's can, for types it registered; any takes plain values.
+func TestInterfaceParametersAreCheckedAtDispatch(t *testing.T) {
+	useShipper(t)
+	describe := Electron(Ship(testSession+"/describe", "describe", func(s fmt.Stringer) string { return s.String() }))
+	_, _, err := BuildGraph(lattice(func() Future { return describe(shape{2}) }))
+	if err == nil || !strings.Contains(err.Error(), "ct: describe argument 1: its parameter has the interface type fmt.Stringer") {
+		t.Fatalf("a notebook electron with an interface parameter: %v", err)
+	}
+	stringer := reflect.TypeFor[func(fmt.Stringer) string]()
+	Register(shape{})
+	if err := checkInterfaceParam(stringer, 0, shape{3}, false); err != nil {
+		t.Fatalf("a registered type: %v", err)
+	}
+	if err := checkInterfaceParam(stringer, 0, unregistered{}, false); err == nil || !strings.Contains(err.Error(), "ct.unregistered, which is not registered: call ct.Register(ct.unregistered{})") {
+		t.Fatalf("an unregistered type: %v", err)
+	}
+	if err := checkInterfaceParam(reflect.TypeFor[func(any) string](), 0, unregistered{}, true); err != nil {
+		t.Fatalf("any takes plain values: %v", err)
+	}
+}
