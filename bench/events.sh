@@ -15,23 +15,14 @@ RES=$OUT/events_results.txt
 
 go build -o "$OUT/govalent" ./cmd/govalent
 go build -o "$OUT/idle_sse" bench/idle_sse.go
-REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff-index --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || REV="$REV+local changes"
-GV=$OUT/govalent
-
-TMP=$(mktemp -d)
-PID="" IDLE_PID="" # the dispatcher; the idle clients
+IDLE_PID="" # the idle clients (PID is the dispatcher)
 cleanup() { # each step may fail (already gone); none may stop the others (set -e)
 	local p
 	for p in $IDLE_PID $PID; do kill "$p" 2>/dev/null || true; done
 	for p in $IDLE_PID $PID; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
-export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
-export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
+bench_begin
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # CPU the dispatcher (without its workers) used so far
 fanout() { # fanout LABEL: one fan-out, recorded as "LABEL govalent tasks=N ... dispatcher_cpu_s=..."

@@ -12,6 +12,30 @@ need_python_modules() {
 	fi
 }
 
+# bench_begin sets up what every benchmark script needs once $OUT/govalent is built: REV (the commit measured,
+# marked when the code outside bench/ has local changes), GV, TMP (a scratch directory; the script's cleanup,
+# run at exit, removes it) and an environment of its own: no user config file, token or worker settings.
+bench_begin() {
+	REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git diff-index --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || REV="$REV+local changes"
+	GV=$OUT/govalent
+	TMP=$(mktemp -d)
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST GOVALENT_REDIS GOVALENT_DISPATCHER
+	export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
+	export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
+}
+
+# stop_dispatcher_and_client is the cleanup of scripts with one dispatcher (PID) and one benchmark client
+# (RUNPID, the leader of its own process group).
+PID="" RUNPID=""
+stop_dispatcher_and_client() {
+	[[ -n $RUNPID ]] && kill -- "-$RUNPID" 2>/dev/null
+	[[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	rm -rf "$TMP"
+}
+
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 best() { sort -g | head -1; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }

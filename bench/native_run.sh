@@ -19,22 +19,8 @@ need_python_modules 'import dask, distributed' python3-distributed
 go build -o "$OUT/govalent" ./cmd/govalent
 go build -o "$OUT/serve" bench/serve.go
 go test -c -o "$OUT/nativebench.test" ./bench/nativebench
-REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff-index --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || REV="$REV+local changes"
-GV=$OUT/govalent
-
-TMP=$(mktemp -d)
-PID="" RUNPID="" # the dispatcher; the benchmark client running (leader of its own process group)
-cleanup() {
-	[[ -n $RUNPID ]] && kill -- "-$RUNPID" 2>/dev/null
-	[[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
-export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
-export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
+cleanup() { stop_dispatcher_and_client; }
+bench_begin
 
 serve() { start_dispatcher "$OUT/serve" --native "$1" --worker "$PWD/$GV"; } # serve always|never
 ticks() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'; }

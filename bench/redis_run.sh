@@ -19,11 +19,6 @@ RES=$OUT/redis_results.txt
 need_python_modules 'import celery, redis' python3-celery python3-redis
 
 go build -o "$OUT/govalent" ./cmd/govalent
-REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff-index --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || REV="$REV+local changes"
-GV=$OUT/govalent
-
-TMP=$(mktemp -d)
 PIDS=() # every background process started here; each leads its own process group (setsid)
 cleanup() {
 	local p
@@ -31,11 +26,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST GOVALENT_REDIS GOVALENT_DISPATCHER
-export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
-export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
+bench_begin
 
 spawn() { # spawn LOG CMD...: starts CMD in its own process group, logging to LOG; sets LAST
 	setsid "${@:2}" >>"$1" 2>&1 &

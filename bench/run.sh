@@ -15,22 +15,8 @@ RES=$OUT/results.txt # measured appends here
 need_python_modules 'import distributed' python3-distributed
 
 go build -o "$OUT/govalent" ./cmd/govalent
-REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff-index --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || REV="$REV+local changes"
-GV=$OUT/govalent
-
-TMP=$(mktemp -d)
-PID="" RUNPID="" # the dispatcher; the benchmark client running (leader of its own process group)
-cleanup() {
-	[[ -n $RUNPID ]] && kill -- "-$RUNPID" 2>/dev/null
-	[[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-unset GOVALENT_TOKEN GOVALENT_WORKERS GOVALENT_HOST
-export GOVALENT_CONFIG=$TMP/no-config.toml # ignore any user config file
-export GOVALENT_TOKEN_FILE=$TMP/token # the benchmark dispatchers' token, not the user's own
+cleanup() { stop_dispatcher_and_client; }
+bench_begin
 
 results() { grep "^$1 tasks=$2 " "$OUT/results.txt" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; } # a field of some lines
 
