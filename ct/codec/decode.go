@@ -1028,24 +1028,31 @@ func arrayDecoder(t reflect.Type) decoderFunc {
 	}
 }
 
+// enterMap begins decoding a map into v, of type t: null sets v's zero value (null is true), anything else
+// but a map is an error; for a map it enters one nesting level, which the caller leaves, and returns its
+// number of pairs.
+func (r *reader) enterMap(h head, t reflect.Type, v reflect.Value) (pairs int, null bool, err error) {
+	if h.isNull() {
+		v.SetZero()
+		return 0, true, nil
+	}
+	if h.major != majorMap {
+		return 0, false, mismatch(h, t)
+	}
+	if pairs, err = r.count(h); err != nil {
+		return 0, false, err
+	}
+	return pairs, false, r.enter()
+}
+
 func mapDecoder(t reflect.Type) decoderFunc {
 	kt, vt := t.Key(), t.Elem()
 	keyDec, valueDec := decoderFor(kt), decoderFor(vt)
 	_, numericKey := numericClass(kt.Kind())
 	numericKey = numericKey && !isTextType(kt)
 	return func(r *reader, h head, v reflect.Value) error {
-		if h.isNull() {
-			v.SetZero()
-			return nil
-		}
-		if h.major != majorMap {
-			return mismatch(h, t)
-		}
-		n, err := r.count(h)
-		if err != nil {
-			return err
-		}
-		if err := r.enter(); err != nil {
+		n, null, err := r.enterMap(h, t, v)
+		if null || err != nil {
 			return err
 		}
 		defer r.leave()
@@ -1099,18 +1106,8 @@ func structDecoder(t reflect.Type) decoderFunc {
 		return 0, false
 	}
 	return func(r *reader, h head, v reflect.Value) error {
-		if h.isNull() {
-			v.SetZero()
-			return nil
-		}
-		if h.major != majorMap {
-			return mismatch(h, t)
-		}
-		n, err := r.count(h)
-		if err != nil {
-			return err
-		}
-		if err := r.enter(); err != nil {
+		n, null, err := r.enterMap(h, t, v)
+		if null || err != nil {
 			return err
 		}
 		defer r.leave()
