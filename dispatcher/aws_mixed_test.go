@@ -31,7 +31,7 @@ func TestMixedWorkflowOutlivesTheDataDirectory(t *testing.T) {
 	if err := bucket.Put(ctx, "inputs/numbers.txt", strings.NewReader("1 2 3 4 5 6 7 8 9 10")); err != nil {
 		t.Fatal(err)
 	}
-	e.cell(`
+	workflow := `
 import (
 	"os"
 	"strconv"
@@ -78,7 +78,8 @@ var flow = ct.Lattice(func() ct.Future {
 	return report(sq)
 })
 res, err := ct.DispatchSync(flow)
-`)
+`
+	e.cell(workflow)
 	res := e.result("res")
 	if res.Status != ct.StatusCompleted {
 		t.Fatalf("%s: %s %+v", res.Status, res.Error, res.Nodes)
@@ -126,5 +127,19 @@ res, err := ct.DispatchSync(flow)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dataDir, "objects")); len(entries) != 0 {
 		t.Fatalf("values went to the data directory: %v", entries)
+	}
+
+	// The native worker was kept in S3 with the results: the new dispatcher, whose cache went with the data
+	// directory, runs the program again without building it.
+	e.cell(workflow)
+	again := e.result("res")
+	if again.Status != ct.StatusCompleted || again.Result != want {
+		t.Fatalf("again: %s %s", again.Status, again.Error)
+	}
+	if notes := strings.Join(again.Notes, "\n"); native() && strings.Contains(notes, "built the native worker") {
+		t.Fatalf("the program was built again: %s", notes)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "native", "bin")); native() && err != nil {
+		t.Fatalf("the binary did not reach the new cache: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results"
+	"github.com/govalent/govalent/results/objects"
 )
 
 // Native modes (Config.Native): whether electrons run as compiled Go.
@@ -47,6 +49,14 @@ func newNativeBuilder(cfg Config) (*native.Builder, string, error) {
 			return nil, "", fmt.Errorf("native: always, but %w", err)
 		}
 		return nil, err.Error(), nil
+	}
+	if strings.HasPrefix(cfg.ObjectStore, "s3://") {
+		// Built binaries are kept with the results, so that a dispatcher elsewhere on the same store finds them.
+		s3, err := objects.NewS3(context.Background(), cfg.ObjectStore)
+		if err != nil {
+			return nil, "", fmt.Errorf("native: the object store: %w", err)
+		}
+		b.Share(s3)
 	}
 	return b, "", nil
 }

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -63,12 +64,23 @@ type CompileError struct {
 
 func (e *CompileError) Error() string { return "the Go compiler rejected the program:\n" + e.Output }
 
+// Shared is where built binaries are kept besides the local cache: the dispatcher's object store when it is
+// S3 (objects.Store has these methods), so that a dispatcher on another machine, or one whose cache was lost,
+// finds a program built. A binary is kept as native/<sha256>, and native/builds/<key> names the binary of a
+// build key.
+type Shared interface {
+	Put(ctx context.Context, name string, r io.Reader) error
+	Get(ctx context.Context, name string) (io.ReadCloser, error)
+	Exists(ctx context.Context, name string) (bool, error)
+}
+
 // Builder builds and caches worker binaries under a directory.
 type Builder struct {
 	dir     string
 	goCmd   string
 	version string // `go env GOVERSION`
 	log     *slog.Logger
+	shared  Shared // nil: the local cache only
 
 	mu       sync.Mutex
 	inflight map[string]*build
@@ -105,6 +117,9 @@ func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
 	}
 	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{}}, nil
 }
+
+// Share keeps built binaries in s too, and looks there before building one; call it before the first Build.
+func (b *Builder) Share(s Shared) { b.shared = s }
 
 // GoVersion is the toolchain's version ("go1.26.8").
 func (b *Builder) GoVersion() string { return b.version }
@@ -192,6 +207,9 @@ func (b *Builder) cachedOrBuild(key, source string, p Platform) (*Binary, error)
 			return &Binary{Path: binPath, Hash: string(hash), Platform: p}, nil
 		}
 	}
+	if bin := b.fromShared(key, p, binPath); bin != nil {
+		return bin, nil
+	}
 	start := time.Now()
 	if err := b.compile(key, source, p, binPath); err != nil {
 		return nil, err
@@ -205,7 +223,74 @@ func (b *Builder) cachedOrBuild(key, source string, p Platform) (*Binary, error)
 	}
 	bin := &Binary{Path: binPath, Hash: hash, Platform: p, BuildTime: time.Since(start)}
 	b.log.Info("built a native worker", "platform", p.String(), "key", key, "took", bin.BuildTime)
+	b.toShared(key, bin)
 	return bin, nil
+}
+
+// sharedTimeout bounds a binary's trip to or from the shared store: past it, the build goes on without.
+const sharedTimeout = 2 * time.Minute
+
+// fromShared copies the binary of key from the shared store into the local cache, or returns nil (not
+// there, or not reachable: then it is built).
+func (b *Builder) fromShared(key string, p Platform, binPath string) *Binary {
+	if b.shared == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	r, err := b.shared.Get(ctx, path.Join("native", "builds", key))
+	if err != nil {
+		return nil
+	}
+	hash, err := io.ReadAll(io.LimitReader(r, 100))
+	r.Close()
+	if err != nil {
+		return nil
+	}
+	fetched, err := Fetch(ctx, filepath.Join(b.dir, "shared"), strings.TrimSpace(string(hash)), func(ctx context.Context) (io.ReadCloser, error) {
+		return b.shared.Get(ctx, path.Join("native", strings.TrimSpace(string(hash))))
+	})
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(binPath), 0o700)
+	}
+	if err == nil {
+		err = os.Rename(fetched, binPath)
+	}
+	if err == nil {
+		err = writeFileAtomic(binPath+".sha256", []byte(strings.TrimSpace(string(hash))), 0o600)
+	}
+	if err != nil {
+		b.log.Warn("a native worker in the shared store could not be used; building it", "key", key, "err", err)
+		return nil
+	}
+	return &Binary{Path: binPath, Hash: strings.TrimSpace(string(hash)), Platform: p}
+}
+
+// toShared keeps a new binary in the shared store, best effort: the local cache has it either way.
+func (b *Builder) toShared(key string, bin *Binary) {
+	if b.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	name := path.Join("native", bin.Hash)
+	err := func() error {
+		if there, err := b.shared.Exists(ctx, name); err != nil || there {
+			return err
+		}
+		f, err := os.Open(bin.Path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return b.shared.Put(ctx, name, f)
+	}()
+	if err == nil { // the key's name last: it never names a binary that is not there
+		err = b.shared.Put(ctx, path.Join("native", "builds", key), strings.NewReader(bin.Hash))
+	}
+	if err != nil {
+		b.log.Warn("keeping a native worker in the shared store", "key", key, "err", err)
+	}
 }
 
 func (b *Builder) compile(key, source string, p Platform, binPath string) error {

@@ -240,3 +240,67 @@ func TestBuildForAnotherPlatform(t *testing.T) {
 		t.Fatalf("hash %s, binary %+v: %v", hash, bin, err)
 	}
 }
+
+// memShared is a Shared store in memory.
+type memShared struct {
+	mu    sync.Mutex
+	blobs map[string][]byte
+}
+
+func (m *memShared) Put(_ context.Context, name string, r io.Reader) error {
+	data, err := io.ReadAll(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blobs[name] = data
+	return err
+}
+
+func (m *memShared) Get(_ context.Context, name string) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.blobs[name]
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+func (m *memShared) Exists(_ context.Context, name string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.blobs[name]
+	return ok, nil
+}
+
+// A dispatcher whose cache is empty finds a program built by another in the shared store (S3), and builds
+// nothing; a binary there that is not what its build key names is not used.
+func TestBuildsAreKeptInTheSharedStore(t *testing.T) {
+	shared := &memShared{blobs: map[string][]byte{}}
+	first := newBuilder(t, t.TempDir())
+	first.Share(shared)
+	built, err := first.Build(context.Background(), addProgram, Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := shared.blobs["native/"+built.Hash]; !ok {
+		t.Fatalf("the shared store holds %d blobs, not the binary", len(shared.blobs))
+	}
+	other := newBuilder(t, t.TempDir())
+	other.Share(shared)
+	other.goCmd = "/nonexistent/go" // it must not build
+	bin, err := other.Build(context.Background(), addProgram, Host())
+	if err != nil || bin.Hash != built.Hash || bin.BuildTime != 0 {
+		t.Fatalf("from the shared store: %+v %v", bin, err)
+	}
+	if rep := call(t, bin.Path, wire.NativeCall{Entry: "add", Args: [][]byte{[]byte("1"), []byte("2")}}); rep.Error != "" {
+		t.Fatalf("the fetched binary: %+v", rep)
+	}
+
+	shared.blobs["native/"+built.Hash] = []byte("tampered")
+	third := newBuilder(t, t.TempDir())
+	third.Share(shared)
+	third.goCmd = "/nonexistent/go"
+	if _, err := third.Build(context.Background(), addProgram, Host()); err == nil {
+		t.Fatal("a tampered binary was used")
+	}
+}
