@@ -186,17 +186,31 @@ func IsSHA256(s string) bool {
 }
 
 // NativeCall is what a worker process sends the native binary of a program (see ct.ServeNative): one electron
-// to run, with its arguments as the dispatcher encoded them.
+// to run, with its arguments as the dispatcher encoded them. The worker sends calls ahead, while earlier ones
+// run; the binary answers each with a NativeReply, in order.
 type NativeCall struct {
-	Entry string
-	Args  [][]byte
+	Seq     uint64 // numbers the calls sent to one process, from 1, so that a Skip can name one
+	Entry   string
+	Args    [][]byte
+	StartBy int64 // unix nanoseconds after which the call must not start; 0: no limit
+	// Skip, when nonzero, makes this no call but the cancellation of call Seq == Skip, sent earlier: if it has
+	// not started, it does not, and its reply says Skipped.
+	Skip uint64
 }
 
 // NativeReply answers a NativeCall: the electron's output, or how it failed (a returned error, a panic, or
-// arguments it cannot take), with the stack and the cell line ("cell3:5") of a panic.
+// arguments it cannot take), with the stack and the cell line ("cell3:5") of a panic; or that it did not start.
+// Start and End are the call's own time, and Stdout and Stderr the sizes of fds 1 and 2 before and after it,
+// which the worker process, whose capture files those are, reads the call's output between.
 type NativeReply struct {
-	Output []byte
-	Error  string
-	Stack  string
-	Cell   string
+	Output  []byte
+	Error   string
+	Stack   string
+	Cell    string
+	Skipped bool // cancelled by a Skip before it started
+	Late    bool // its StartBy had passed
+	Start   int64
+	End     int64
+	Stdout  [2]int64
+	Stderr  [2]int64
 }

@@ -9,12 +9,15 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/filetransfer"
 )
 
 // nativeChild is a program's native worker binary (package native), started by a worker process and kept for
@@ -22,9 +25,15 @@ import (
 // interpreter's; it dies with the worker (same process group, and Pdeathsig), so a time limit or a cancel that
 // kills the worker kills it too.
 type nativeChild struct {
-	cmd    *exec.Cmd
-	calls  *os.File
-	enc    *gob.Encoder
+	cmd *exec.Cmd
+	seq uint64 // of the last call numbered; only the task loop numbers calls
+
+	mu    sync.Mutex // over the calls: the task loop sends them, and the inbox's reader sends skips
+	calls *os.File
+	bw    *bufio.Writer
+	enc   *gob.Encoder
+	args  [][]byte // a call's arguments, reused
+
 	dec    *gob.Decoder
 	exited chan struct{} // closed when the process has been waited for
 	err    error         // how it exited
@@ -57,7 +66,9 @@ func startNative(path string) (*nativeChild, error) {
 		repliesR.Close()
 		return nil, fmt.Errorf("starting the program's native worker: %w", err)
 	}
-	c := &nativeChild{cmd: cmd, calls: callsW, enc: gob.NewEncoder(callsW), dec: gob.NewDecoder(bufio.NewReaderSize(repliesR, 1<<16)), exited: make(chan struct{})}
+	c := &nativeChild{cmd: cmd, calls: callsW, bw: bufio.NewWriterSize(callsW, 1<<16),
+		dec: gob.NewDecoder(bufio.NewReaderSize(repliesR, 1<<16)), exited: make(chan struct{})}
+	c.enc = gob.NewEncoder(c.bw)
 	go func() {
 		c.err = cmd.Wait()
 		repliesR.Close()
@@ -71,25 +82,65 @@ func startNative(path string) (*nativeChild, error) {
 	return c, nil
 }
 
-// call runs one electron. An error means the process died (or could not be talked to) and must be replaced.
-func (c *nativeChild) call(entry string, args []json.RawMessage) (wire.NativeReply, error) {
-	call := wire.NativeCall{Entry: entry, Args: make([][]byte, len(args))}
-	for i, a := range args {
-		call.Args[i] = a
+// number gives the next call its Seq.
+func (c *nativeChild) number() uint64 {
+	c.seq++
+	return c.seq
+}
+
+// send buffers call seq of entry; flush sends what is buffered. A failure to send shows when the reply is
+// awaited: the process is gone.
+func (c *nativeChild) send(seq uint64, entry string, args []json.RawMessage, startBy time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.args = c.args[:0]
+	for _, a := range args {
+		c.args = append(c.args, a)
 	}
+	call := wire.NativeCall{Seq: seq, Entry: entry, Args: c.args}
+	if !startBy.IsZero() {
+		call.StartBy = startBy.UnixNano()
+	}
+	c.enc.Encode(&call)
+	clear(c.args) // the arguments' memory goes with their task
+}
+
+func (c *nativeChild) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bw.Flush()
+}
+
+// skip cancels call seq, sent earlier, unless it has started.
+func (c *nativeChild) skip(seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enc.Encode(&wire.NativeCall{Skip: seq})
+	c.bw.Flush()
+}
+
+// receive reads the reply to the oldest call not yet answered. An error means the process died (or could not
+// be talked to) and must be replaced.
+func (c *nativeChild) receive() (wire.NativeReply, error) {
 	var rep wire.NativeReply
-	if err := c.enc.Encode(&call); err != nil {
-		return rep, c.died()
-	}
 	if err := c.dec.Decode(&rep); err != nil {
 		return rep, c.died()
 	}
 	return rep, nil
 }
 
+// call runs one electron, with no call in flight.
+func (c *nativeChild) call(entry string, args []json.RawMessage) (wire.NativeReply, error) {
+	c.send(c.number(), entry, args, time.Time{})
+	c.flush()
+	return c.receive()
+}
+
 // died waits for the process to end and says how it ended.
 func (c *nativeChild) died() error {
+	c.mu.Lock()
 	c.calls.Close()
+	c.mu.Unlock()
 	<-c.exited
 	var exit *exec.ExitError
 	if errors.As(c.err, &exit) && exit.ExitCode() >= 0 {
@@ -103,12 +154,130 @@ func (c *nativeChild) died() error {
 }
 
 func (c *nativeChild) close() {
+	c.mu.Lock()
 	c.calls.Close() // ServeNative returns at the end of its input
+	c.mu.Unlock()
 	select {
 	case <-c.exited:
 	default:
 		go func() { <-c.exited }()
 	}
+}
+
+// streamable tells whether task t runs in its program's native worker with further tasks sent on ahead of it
+// (see streamNative), and in which: an electron with a native binary for this platform, and no file transfers to
+// make around it.
+func streamable(t *executors.Task) (executors.Binary, bool) {
+	bin, ok := t.Binaries[executors.Platform]
+	_, files := t.Settings[filetransfer.SettingKey]
+	return bin, ok && t.Kind == executors.KindElectron && !files
+}
+
+// streamNative runs the tasks at the head of the inbox that bin's native worker runs (streamable), the first of
+// them at least: it sends their calls on ahead, up to pipelineDepth, and sends more as tasks arrive, while it
+// reads the replies in order and answers each task, so that the native worker goes from one call to the next
+// without waiting for this process. Each outcome has the call's own time and output, as the native worker
+// measured them. A task cancelled before its call started, or whose start-by had passed, does not start. When
+// the native worker dies, the task it was running fails and the ones sent after it run in a new one.
+func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replies *replyWriter) error {
+	w.stdout.begin()
+	w.stderr.begin()
+	start := time.Now()
+	c, err := w.native(bin)
+	if err != nil {
+		req, skipped, _ := tasks.next()
+		w.learn(req)
+		oc := cancelledNow()
+		if !skipped {
+			oc = w.nativeStartFailed(err, start)
+		}
+		return replies.write(reply{ID: req.Task.ID, Outcome: oc}, req.MaxReply, tasks.empty())
+	}
+	accept := func(t *executors.Task) bool {
+		b, ok := streamable(t)
+		return ok && b.Hash == bin.Hash
+	}
+	var window []sentCall // sent, in order; the first one's reply is the next
+	lastEnd := start      // of the last call answered
+	for {
+		// Past recycleAt the capture files wait for the calls in flight to end, and are emptied by the next stream.
+		if len(window) < pipelineDepth && !w.stdout.full() && !w.stderr.full() {
+			n := len(window)
+			window = tasks.forward(c, accept, pipelineDepth, window)
+			for _, s := range window[n:] {
+				w.learn(s.req)
+				if s.seq != 0 {
+					c.send(s.seq, s.req.Task.Entry, s.req.Task.Args, s.req.StartBy)
+				}
+			}
+			if len(window) > n {
+				c.flush()
+			}
+		}
+		if len(window) == 0 {
+			return nil
+		}
+		s := window[0]
+		window = window[1:]
+		oc := cancelledNow()
+		var died error
+		if s.seq != 0 {
+			var rep wire.NativeReply
+			if rep, died = c.receive(); died == nil {
+				oc = w.nativeOutcome(&rep)
+				lastEnd = oc.End
+			} else {
+				w.dropNative(bin.Hash)
+				tasks.putBack(window) // they never started: the next stream runs them in a new native worker
+				window = nil
+				oc = executors.Outcome{Start: lastEnd, End: time.Now(), Stdout: w.stdout.read(), Stderr: w.stderr.read()}
+				if s.sent.After(lastEnd) {
+					oc.Start = s.sent
+				}
+				oc.ErrorKind, died = w.nativeDeath(died, "panic in a goroutine of the electron")
+				oc.Error = died.Error()
+			}
+		}
+		tasks.answered(s.req.Task.ID)
+		if err := replies.write(reply{ID: s.req.Task.ID, Outcome: oc}, s.req.MaxReply, len(window) == 0 && tasks.empty()); err != nil || died != nil {
+			return err
+		}
+	}
+}
+
+// sentCall is a task of a stream: sent to the native worker as call seq, or, if seq is 0, skipped before that.
+type sentCall struct {
+	req  *request
+	seq  uint64
+	sent time.Time
+}
+
+// nativeOutcome is the outcome of a call that the native worker answered.
+func (w *pipeWorker) nativeOutcome(rep *wire.NativeReply) executors.Outcome {
+	oc := executors.Outcome{Start: time.Unix(0, rep.Start), End: time.Unix(0, rep.End),
+		Stdout: w.stdout.between(rep.Stdout[0], rep.Stdout[1]), Stderr: w.stderr.between(rep.Stderr[0], rep.Stderr[1])}
+	w.stdout.start, w.stderr.start = rep.Stdout[1], rep.Stderr[1] // what the next call that dies wrote starts here
+	switch {
+	case rep.Skipped:
+		oc.Cancelled = true
+	case rep.Late:
+		oc.Unstarted = true
+	case rep.Error != "":
+		oc.Error, oc.Stack, oc.ErrorKind, oc.ErrorCell = rep.Error, rep.Stack, executors.ErrorUser, cellLine(rep.Cell)
+	default:
+		oc.Output = rep.Output
+	}
+	return oc
+}
+
+// nativeStartFailed is the outcome of a task whose program's native worker, started at start, did not start.
+func (w *pipeWorker) nativeStartFailed(err error, start time.Time) executors.Outcome {
+	oc := executors.Outcome{Start: start}
+	oc.ErrorKind, err = w.nativeDeath(err, "panic while the program initialised")
+	oc.Error = err.Error()
+	oc.End = time.Now()
+	oc.Stdout, oc.Stderr = w.stdout.read(), w.stderr.read()
+	return oc
 }
 
 // callNative runs an electron task in its program's native worker c and fills oc with how it went.
