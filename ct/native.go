@@ -50,7 +50,6 @@ func serveNative(entries map[string]any, in io.Reader, out io.Writer) error {
 			return calls.err
 		}
 		var rep wire.NativeReply
-		rep.Stdout[0], rep.Stderr[0] = fileSize(os.Stdout), fileSize(os.Stderr)
 		rep.Start = time.Now().UnixNano()
 		switch {
 		case skipped:
@@ -61,7 +60,7 @@ func serveNative(entries map[string]any, in io.Reader, out io.Writer) error {
 			callNative(entries, c, &rep)
 		}
 		rep.End = time.Now().UnixNano()
-		rep.Stdout[1], rep.Stderr[1] = fileSize(os.Stdout), fileSize(os.Stderr)
+		rep.Stdout, rep.Stderr = fileSize(os.Stdout), fileSize(os.Stderr)
 		if err := enc.Encode(&rep); err != nil {
 			return fmt.Errorf("writing a reply: %w", err)
 		}

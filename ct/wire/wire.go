@@ -200,8 +200,9 @@ type NativeCall struct {
 
 // NativeReply answers a NativeCall: the electron's output, or how it failed (a returned error, a panic, or
 // arguments it cannot take), with the stack and the cell line ("cell3:5") of a panic; or that it did not start.
-// Start and End are the call's own time, and Stdout and Stderr the sizes of fds 1 and 2 before and after it,
-// which the worker process, whose capture files those are, reads the call's output between.
+// Start and End are the call's own time. Stdout and Stderr are the sizes of fds 1 and 2 when it ended: the
+// worker process, whose capture files those are, takes what was written to them since the call before (or since
+// it sent the first call of a run) for this call's output.
 type NativeReply struct {
 	Output  []byte
 	Error   string
@@ -211,6 +212,6 @@ type NativeReply struct {
 	Late    bool // its StartBy had passed
 	Start   int64
 	End     int64
-	Stdout  [2]int64
-	Stderr  [2]int64
+	Stdout  int64
+	Stderr  int64
 }

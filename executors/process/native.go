@@ -176,8 +176,9 @@ func streamable(t *executors.Task) (executors.Binary, bool) {
 // streamNative runs the tasks at the head of the inbox that bin's native worker runs (streamable), the first of
 // them at least: it sends their calls on ahead, up to pipelineDepth, and sends more as tasks arrive, while it
 // reads the replies in order and answers each task, so that the native worker goes from one call to the next
-// without waiting for this process. Each outcome has the call's own time and output, as the native worker
-// measured them. A task cancelled before its call started, or whose start-by had passed, does not start. When
+// without waiting for this process. Each outcome has the call's own time, as the native worker measured it, and
+// for output what was written to fds 1 and 2 from the end of the call before it (or the start of the stream) to
+// its own end, by the sizes the native worker found then. A task cancelled before its call started, or whose start-by had passed, does not start. When
 // the native worker dies, the task it was running fails and the ones sent after it run in a new one.
 func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replies *replyWriter) error {
 	w.stdout.begin()
@@ -255,8 +256,8 @@ type sentCall struct {
 // nativeOutcome is the outcome of a call that the native worker answered.
 func (w *pipeWorker) nativeOutcome(rep *wire.NativeReply) executors.Outcome {
 	oc := executors.Outcome{Start: time.Unix(0, rep.Start), End: time.Unix(0, rep.End),
-		Stdout: w.stdout.between(rep.Stdout[0], rep.Stdout[1]), Stderr: w.stderr.between(rep.Stderr[0], rep.Stderr[1])}
-	w.stdout.start, w.stderr.start = rep.Stdout[1], rep.Stderr[1] // what the next call that dies wrote starts here
+		Stdout: w.stdout.between(w.stdout.start, rep.Stdout), Stderr: w.stderr.between(w.stderr.start, rep.Stderr)}
+	w.stdout.start, w.stderr.start = rep.Stdout, rep.Stderr
 	switch {
 	case rep.Skipped:
 		oc.Cancelled = true

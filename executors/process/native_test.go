@@ -3,6 +3,9 @@ package process
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ const nativeProgram = `package main
 
 import ("fmt"; "os"; "time")
 
+func Inc(i int) int { return i + 1 }
 func Hold(ms int) int { time.Sleep(time.Duration(ms) * time.Millisecond); return ms }
 func Say(s string) string { fmt.Println(s); fmt.Fprint(os.Stderr, "e" + s); return fmt.Sprint(s, " ", os.Getpid()) }
 func Exit(code int) int { fmt.Print("bye"); os.Exit(code); return 0 }
@@ -23,7 +27,7 @@ func GoPanic() int { go func() { panic("boom") }(); time.Sleep(time.Minute); ret
 
 // nativeTasks builds nativeProgram's native worker binary, as the dispatcher does, and returns a maker of tasks
 // that run in it.
-func nativeTasks(t *testing.T) func(entry string, args ...string) *executors.Task {
+func nativeTasks(t testing.TB) func(entry string, args ...string) *executors.Task {
 	t.Helper()
 	b, err := native.NewBuilder(t.TempDir(), nil)
 	if err != nil {
@@ -165,4 +169,67 @@ func TestNativeStreamDeathFailsOnlyItsTask(t *testing.T) {
 	if st := p.Stats(); st.Done != int64(len(tasks)) || st.Busy != 0 || st.Queued != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// BenchmarkPoolFanout runs b.N tiny tasks (Inc) on a pool of 2 reused processes, as the fan-out benchmark
+// (bench/fanout.go) does, natively and interpreted. Beside the time per task it reports the CPU time per task of
+// the worker processes and of their native workers (from /proc, in clock ticks: use a large b.N).
+func BenchmarkPoolFanout(b *testing.B) {
+	newNative := nativeTasks(b)
+	newInterpreted := func(entry string, args ...string) *executors.Task {
+		tk := newNative(entry, args...)
+		tk.Binaries = nil
+		return tk
+	}
+	for _, tier := range []struct {
+		name    string
+		newTask func(entry string, args ...string) *executors.Task
+	}{{"native", newNative}, {"interpreted", newInterpreted}} {
+		b.Run(tier.name, func(b *testing.B) {
+			p := NewPool(Config{Name: "pool", Size: 2, Reuse: true, Command: workerCommand()})
+			defer p.Close()
+			run(p, tier.newTask("Inc", "0"), tier.newTask("Inc", "0")) // start the processes; learn that Inc is quick
+			tasks := make([]*executors.Task, b.N)
+			for i := range tasks {
+				tasks[i] = tier.newTask("Inc", strconv.Itoa(i))
+			}
+			cpu0 := poolCPU(b, p)
+			b.ResetTimer()
+			for i, oc := range run(p, tasks...) {
+				if want := strconv.Itoa(i + 1); string(oc.Output) != want {
+					b.Fatalf("Inc(%d): %+v", i, oc)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(poolCPU(b, p)-cpu0)/float64(b.N)*1e6, "cpu-us/op")
+		})
+	}
+}
+
+// poolCPU is the CPU time, in seconds, that p's worker processes and their children have used so far.
+func poolCPU(b *testing.B, p *Pool) float64 {
+	var ticks int64
+	var add func(pid string)
+	add = func(pid string) {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:])) // fields from the 3rd on
+		for _, k := range []int{11, 12} {                                              // utime, stime
+			n, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += n
+		}
+		threads, _ := filepath.Glob("/proc/" + pid + "/task/*/children") // children are listed by the thread that started them
+		for _, th := range threads {
+			children, _ := os.ReadFile(th)
+			for _, c := range strings.Fields(string(children)) {
+				add(c)
+			}
+		}
+	}
+	for _, s := range p.slots {
+		add(strconv.Itoa(s.proc.cmd.Process.Pid))
+	}
+	return float64(ticks) / 100 // USER_HZ
 }
