@@ -2,7 +2,6 @@ package ct
 
 import (
 	"bufio"
-	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,7 +42,6 @@ func serveNative(entries map[string]any, in io.Reader, out io.Writer) error {
 	calls := newNativeCalls()
 	go calls.fill(in)
 	bw := bufio.NewWriterSize(out, 1<<16)
-	enc := gob.NewEncoder(bw)
 	for {
 		c, skipped, ok := calls.next()
 		if !ok {
@@ -61,9 +59,7 @@ func serveNative(entries map[string]any, in io.Reader, out io.Writer) error {
 		}
 		rep.End = time.Now().UnixNano()
 		rep.Stdout, rep.Stderr = fileSize(os.Stdout), fileSize(os.Stderr)
-		if err := enc.Encode(&rep); err != nil {
-			return fmt.Errorf("writing a reply: %w", err)
-		}
+		wire.WriteNativeReply(bw, &rep)
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("writing a reply: %w", err)
 		}
@@ -97,16 +93,15 @@ func newNativeCalls() *nativeCalls {
 }
 
 func (q *nativeCalls) fill(in io.Reader) {
-	dec := gob.NewDecoder(bufio.NewReaderSize(in, 1<<16))
+	r := bufio.NewReaderSize(in, 1<<16)
 	for {
-		c := new(wire.NativeCall)
-		err := dec.Decode(c)
+		c, err := wire.ReadNativeCall(r)
 		q.mu.Lock()
 		switch {
 		case err == io.EOF:
 			q.ended = true
 		case err != nil:
-			q.ended, q.err = true, fmt.Errorf("reading a call: %w", err)
+			q.ended, q.err = true, err
 		case c.Skip > q.started: // a skip may overtake its call; one for a call that started is too late
 			q.skip[c.Skip] = true
 		case c.Skip == 0:

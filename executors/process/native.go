@@ -2,7 +2,6 @@ package process
 
 import (
 	"bufio"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"os"
@@ -31,12 +30,11 @@ type nativeChild struct {
 	mu    sync.Mutex // over the calls: the task loop sends them, and the inbox's reader sends skips
 	calls *os.File
 	bw    *bufio.Writer
-	enc   *gob.Encoder
 	args  [][]byte // a call's arguments, reused
 
-	dec    *gob.Decoder
-	exited chan struct{} // closed when the process has been waited for
-	err    error         // how it exited
+	replies *bufio.Reader
+	exited  chan struct{} // closed when the process has been waited for
+	err     error         // how it exited
 }
 
 func startNative(path string) (*nativeChild, error) {
@@ -67,8 +65,7 @@ func startNative(path string) (*nativeChild, error) {
 		return nil, fmt.Errorf("starting the program's native worker: %w", err)
 	}
 	c := &nativeChild{cmd: cmd, calls: callsW, bw: bufio.NewWriterSize(callsW, 1<<16),
-		dec: gob.NewDecoder(bufio.NewReaderSize(repliesR, 1<<16)), exited: make(chan struct{})}
-	c.enc = gob.NewEncoder(c.bw)
+		replies: bufio.NewReaderSize(repliesR, 1<<16), exited: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
 		repliesR.Close()
@@ -101,7 +98,7 @@ func (c *nativeChild) send(seq uint64, entry string, args []json.RawMessage, sta
 	if !startBy.IsZero() {
 		call.StartBy = startBy.UnixNano()
 	}
-	c.enc.Encode(&call)
+	wire.WriteNativeCall(c.bw, &call)
 	clear(c.args) // the arguments' memory goes with their task
 }
 
@@ -115,22 +112,22 @@ func (c *nativeChild) flush() {
 func (c *nativeChild) skip(seq uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.enc.Encode(&wire.NativeCall{Skip: seq})
+	wire.WriteNativeCall(c.bw, &wire.NativeCall{Skip: seq})
 	c.bw.Flush()
 }
 
 // receive reads the reply to the oldest call not yet answered. An error means the process died (or could not
 // be talked to) and must be replaced.
-func (c *nativeChild) receive() (wire.NativeReply, error) {
-	var rep wire.NativeReply
-	if err := c.dec.Decode(&rep); err != nil {
-		return rep, c.died()
+func (c *nativeChild) receive() (*wire.NativeReply, error) {
+	rep, err := wire.ReadNativeReply(c.replies)
+	if err != nil {
+		return nil, c.died()
 	}
 	return rep, nil
 }
 
 // call runs one electron, with no call in flight.
-func (c *nativeChild) call(entry string, args []json.RawMessage) (wire.NativeReply, error) {
+func (c *nativeChild) call(entry string, args []json.RawMessage) (*wire.NativeReply, error) {
 	c.send(c.number(), entry, args, time.Time{})
 	c.flush()
 	return c.receive()
@@ -174,7 +171,7 @@ func streamable(t *executors.Task) (executors.Binary, bool) {
 }
 
 // streamNative runs the tasks at the head of the inbox that bin's native worker runs (streamable), the first of
-// them at least: it sends their calls on ahead, up to pipelineDepth, and sends more as tasks arrive, while it
+// them at least: it sends their calls on ahead, up to pipelineDepth, and more as calls end, while it
 // reads the replies in order and answers each task, so that the native worker goes from one call to the next
 // without waiting for this process. Each outcome has the call's own time, as the native worker measured it, and
 // for output what was written to fds 1 and 2 from the end of the call before it (or the start of the stream) to
@@ -202,7 +199,7 @@ func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replie
 	lastEnd := start      // of the last call answered
 	for {
 		// Past recycleAt the capture files wait for the calls in flight to end, and are emptied by the next stream.
-		if len(window) < pipelineDepth && !w.stdout.full() && !w.stderr.full() {
+		if len(window) <= refillAt && !w.stdout.full() && !w.stderr.full() {
 			n := len(window)
 			window = tasks.forward(c, accept, pipelineDepth, window)
 			for _, s := range window[n:] {
@@ -223,9 +220,9 @@ func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replie
 		oc := cancelledNow()
 		var died error
 		if s.seq != 0 {
-			var rep wire.NativeReply
+			var rep *wire.NativeReply
 			if rep, died = c.receive(); died == nil {
-				oc = w.nativeOutcome(&rep)
+				oc = w.nativeOutcome(rep)
 				lastEnd = oc.End
 			} else {
 				w.dropNative(bin.Hash)
@@ -245,6 +242,10 @@ func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replie
 		}
 	}
 }
+
+// refillAt is how few calls a stream has in flight before it sends more: waiting until then, rather than
+// sending each task as it comes, lets the native worker find many calls at once, and wake up less often.
+const refillAt = pipelineDepth / 2
 
 // sentCall is a task of a stream: sent to the native worker as call seq, or, if seq is 0, skipped before that.
 type sentCall struct {
