@@ -23,7 +23,10 @@ import (
 func ServeNative(entries map[string]any) {
 	servingNative.Store(true)
 	os.Unsetenv(wire.NativeServeEnv) // the electrons' own child processes are not workers
-	// Read calls through the poller: a read that waits must not hold up the electron that is running.
+	// The processes electrons start do not get the worker's pipes. Calls are read through the poller: a read
+	// that waits must not hold up the electron that is running.
+	syscall.CloseOnExec(3)
+	syscall.CloseOnExec(4)
 	if err := syscall.SetNonblock(3, true); err != nil {
 		fmt.Fprintf(os.Stderr, "govalent native worker: fd 3: %v\n", err)
 		os.Exit(1)

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,9 +34,10 @@ type nativeChild struct {
 	bw    *bufio.Writer
 	args  [][]byte // a call's arguments, reused
 
-	replies *bufio.Reader
-	exited  chan struct{} // closed when the process has been waited for
-	err     error         // how it exited
+	replies     *bufio.Reader
+	repliesPipe *replyPipe
+	exited      chan struct{} // closed when the process has been waited for
+	err         error         // how it exited
 }
 
 func startNative(path string) (*nativeChild, error) {
@@ -64,11 +67,18 @@ func startNative(path string) (*nativeChild, error) {
 		repliesR.Close()
 		return nil, fmt.Errorf("starting the program's native worker: %w", err)
 	}
+	pipe, err := newReplyPipe(repliesR)
+	if err != nil {
+		cmd.Process.Kill()
+		callsW.Close()
+		repliesR.Close()
+		return nil, err
+	}
 	c := &nativeChild{cmd: cmd, calls: callsW, bw: bufio.NewWriterSize(callsW, 1<<16),
-		replies: bufio.NewReaderSize(repliesR, 1<<16), exited: make(chan struct{})}
+		replies: bufio.NewReaderSize(pipe, 1<<16), repliesPipe: pipe, exited: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
-		repliesR.Close()
+		pipe.ended()
 		close(c.exited)
 	}()
 	// A call of no entry answers once the program's package initialisation has run: a panic there ends the
@@ -154,11 +164,58 @@ func (c *nativeChild) close() {
 	c.mu.Lock()
 	c.calls.Close() // ServeNative returns at the end of its input
 	c.mu.Unlock()
-	select {
-	case <-c.exited:
-	default:
-		go func() { <-c.exited }()
+	go func() {
+		<-c.exited
+		c.repliesPipe.f.Close()
+	}()
+}
+
+// replyPipe reads the replies of a native worker. Once the process has exited, what it wrote is all there is
+// to read: a read that would wait (a process it started may hold the pipe open) is the end instead. The pipe is
+// not closed then, for the replies it holds may not have been read yet: a call that ended just before the
+// process did has its outcome.
+type replyPipe struct {
+	f      *os.File
+	raw    syscall.RawConn
+	exited atomic.Bool
+}
+
+func newReplyPipe(f *os.File) (*replyPipe, error) {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
 	}
+	return &replyPipe{f: f, raw: raw}, nil
+}
+
+func (p *replyPipe) Read(b []byte) (int, error) {
+	if !p.exited.Load() {
+		n, err := p.f.Read(b)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+	}
+	var n int
+	var err error
+	if cerr := p.raw.Control(func(fd uintptr) { // the pipe is in non-blocking mode (os.Pipe)
+		for n, err = syscall.Read(int(fd), b); err == syscall.EINTR; n, err = syscall.Read(int(fd), b) {
+		}
+	}); cerr != nil {
+		return 0, cerr
+	}
+	switch {
+	case err == syscall.EAGAIN || n == 0 && err == nil:
+		return 0, io.EOF
+	case err != nil:
+		return 0, err
+	}
+	return n, nil
+}
+
+// ended tells that the process has exited.
+func (p *replyPipe) ended() {
+	p.exited.Store(true)
+	p.f.SetReadDeadline(time.Now()) // wakes a read that waits
 }
 
 // streamable tells whether task t runs in its program's native worker with further tasks sent on ahead of it

@@ -55,13 +55,17 @@ func quick(p *Pool, entries ...string) {
 	}
 }
 
-// submit submits tasks and returns channels of their outcomes.
+// submit submits tasks all at once, as Submit does one by one, so that the pool's slot finds them all queued
+// and sends the quick ones behind the first; it returns channels of their outcomes.
 func submit(p *Pool, tasks ...*executors.Task) []chan executors.Outcome {
 	out := make([]chan executors.Outcome, len(tasks))
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for i, tk := range tasks {
 		out[i] = make(chan executors.Outcome, 1)
-		p.Submit(tk, func(oc executors.Outcome) { out[i] <- oc })
+		p.queue = append(p.queue, &job{task: tk, done: func(oc executors.Outcome) { out[i] <- oc }})
 	}
+	p.cond.Broadcast()
 	return out
 }
 
