@@ -67,13 +67,7 @@ func startNative(path string) (*nativeChild, error) {
 		repliesR.Close()
 		return nil, fmt.Errorf("starting the program's native worker: %w", err)
 	}
-	pipe, err := newReplyPipe(repliesR)
-	if err != nil {
-		cmd.Process.Kill()
-		callsW.Close()
-		repliesR.Close()
-		return nil, err
-	}
+	pipe := &replyPipe{f: repliesR}
 	c := &nativeChild{cmd: cmd, calls: callsW, bw: bufio.NewWriterSize(callsW, 1<<16),
 		replies: bufio.NewReaderSize(pipe, 1<<16), repliesPipe: pipe, exited: make(chan struct{})}
 	go func() {
@@ -176,16 +170,7 @@ func (c *nativeChild) close() {
 // process did has its outcome.
 type replyPipe struct {
 	f      *os.File
-	raw    syscall.RawConn
 	exited atomic.Bool
-}
-
-func newReplyPipe(f *os.File) (*replyPipe, error) {
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	return &replyPipe{f: f, raw: raw}, nil
 }
 
 func (p *replyPipe) Read(b []byte) (int, error) {
@@ -195,9 +180,12 @@ func (p *replyPipe) Read(b []byte) (int, error) {
 			return n, err
 		}
 	}
+	raw, err := p.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	var err error
-	if cerr := p.raw.Control(func(fd uintptr) { // the pipe is in non-blocking mode (os.Pipe)
+	if cerr := raw.Control(func(fd uintptr) { // the pipe is in non-blocking mode (os.Pipe)
 		for n, err = syscall.Read(int(fd), b); err == syscall.EINTR; n, err = syscall.Read(int(fd), b) {
 		}
 	}); cerr != nil {
@@ -228,12 +216,13 @@ func streamable(t *executors.Task) (executors.Binary, bool) {
 }
 
 // streamNative runs the tasks at the head of the inbox that bin's native worker runs (streamable), the first of
-// them at least: it sends their calls on ahead, up to pipelineDepth, and more as calls end, while it
-// reads the replies in order and answers each task, so that the native worker goes from one call to the next
-// without waiting for this process. Each outcome has the call's own time, as the native worker measured it, and
+// them at least: it sends their calls on ahead, up to pipelineDepth, and more as calls end, while it reads the
+// replies in order and answers each task, so that the native worker goes from one call to the next without
+// waiting for this process. Each outcome has the call's own time, as the native worker measured it, and
 // for output what was written to fds 1 and 2 from the end of the call before it (or the start of the stream) to
-// its own end, by the sizes the native worker found then. A task cancelled before its call started, or whose start-by had passed, does not start. When
-// the native worker dies, the task it was running fails and the ones sent after it run in a new one.
+// its own end, by the sizes the native worker found then. A task cancelled before its call started, or whose
+// start-by had passed, does not start. When the native worker dies, the task it was running fails and the ones
+// sent after it run in a new one.
 func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replies *replyWriter) error {
 	w.stdout.begin()
 	w.stderr.begin()
@@ -294,8 +283,9 @@ func (w *pipeWorker) streamNative(bin executors.Binary, tasks *taskInbox, replie
 			}
 		}
 		tasks.answered(s.req.Task.ID)
-		if err := replies.write(reply{ID: s.req.Task.ID, Outcome: oc}, s.req.MaxReply, len(window) == 0 && tasks.empty()); err != nil || died != nil {
-			return err
+		now := len(window) == 0 && tasks.empty()
+		if err := replies.write(reply{ID: s.req.Task.ID, Outcome: oc}, s.req.MaxReply, now); err != nil || died != nil {
+			return err // after a death, the next stream starts a new native worker
 		}
 	}
 }

@@ -49,6 +49,8 @@ const maxCapture = 1 << 20
 // replyDelay: a burst of short tasks costs a few pipe writes, not one per task, while the outcome of a task
 // followed by a long one is not held back. Output written to the process's stdout and stderr while a task runs
 // (by fmt, os.Stdout, or anything else) is captured for that task: fds 1 and 2 are pointed at temporary files.
+// Electrons of a program with a native binary run in its native worker, which the tasks queued for it are sent
+// on to while it runs the first (streamNative).
 func ServePipe(in io.Reader, out io.Writer) error {
 	w, err := newPipeWorker()
 	if err != nil {
