@@ -1,9 +1,9 @@
 package ct
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -89,23 +89,23 @@ func TestCompiledGraph(t *testing.T) {
 	served := maps.Clone(compiled.entries)
 	compiled.mu.Unlock()
 	var calls, replies bytes.Buffer
-	enc := gob.NewEncoder(&calls)
+	bw := bufio.NewWriter(&calls)
 	for _, c := range []wire.NativeCall{
 		{Entry: entries[0], Args: [][]byte{[]byte("10")}},
 		{Entry: entries[1], Args: [][]byte{[]byte("10")}},
 		{Entry: entries[2], Args: [][]byte{[]byte("2"), []byte("3")}},
 		{Entry: pkg + "nothing"},
 	} {
-		enc.Encode(&c)
+		wire.WriteNativeCall(bw, &c)
 	}
+	bw.Flush()
 	if err := serveNative(served, &calls, &replies); err != nil {
 		t.Fatal(err)
 	}
-	dec := gob.NewDecoder(&replies)
+	br := bufio.NewReader(&replies)
 	for _, want := range []wire.NativeReply{{Output: []byte("11")}, {Output: []byte("12")}, {Output: []byte("5")},
 		{Error: "cannot find " + pkg + "nothing in the native program"}} {
-		var rep wire.NativeReply
-		err := dec.Decode(&rep)
+		rep, err := wire.ReadNativeReply(br)
 		if rep.Output != nil {
 			rep.Output, _ = codec.ToJSON(rep.Output)
 		}

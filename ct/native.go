@@ -2,13 +2,15 @@ package ct
 
 import (
 	"bufio"
-	"encoding/gob"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/govalent/govalent/ct/wire"
 )
@@ -20,6 +22,14 @@ import (
 func ServeNative(entries map[string]any) {
 	servingNative.Store(true)
 	os.Unsetenv(wire.NativeServeEnv) // the electrons' own child processes are not workers
+	// The processes electrons start do not get the worker's pipes. Calls are read through the poller: a read
+	// that waits must not hold up the electron that is running.
+	syscall.CloseOnExec(3)
+	syscall.CloseOnExec(4)
+	if err := syscall.SetNonblock(3, true); err != nil {
+		fmt.Fprintf(os.Stderr, "govalent native worker: fd 3: %v\n", err)
+		os.Exit(1)
+	}
 	if err := serveNative(entries, os.NewFile(3, "calls"), os.NewFile(4, "replies")); err != nil {
 		fmt.Fprintf(os.Stderr, "govalent native worker: %v\n", err)
 		os.Exit(1)
@@ -27,38 +37,117 @@ func ServeNative(entries map[string]any) {
 	os.Exit(0)
 }
 
+// serveNative runs the calls read from in, one at a time, and writes each one's reply to out as soon as it
+// ends: were the process to end in the next call (an os.Exit, a panic in a goroutine), the worker must know
+// which calls finished. Calls are read ahead, so that a skip sent after a call is seen before that call starts.
 func serveNative(entries map[string]any, in io.Reader, out io.Writer) error {
-	dec := gob.NewDecoder(bufio.NewReaderSize(in, 1<<16))
+	calls := newNativeCalls()
+	go calls.fill(in)
 	bw := bufio.NewWriterSize(out, 1<<16)
-	enc := gob.NewEncoder(bw)
 	for {
-		var c wire.NativeCall
-		if err := dec.Decode(&c); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return fmt.Errorf("reading a call: %w", err)
+		c, skipped, ok := calls.next()
+		if !ok {
+			return calls.err
 		}
-		rep := callNative(entries, &c)
-		if err := enc.Encode(&rep); err != nil {
-			return fmt.Errorf("writing a reply: %w", err)
+		var rep wire.NativeReply
+		rep.Start = time.Now().UnixNano()
+		switch {
+		case skipped:
+			rep.Skipped = true
+		case c.StartBy != 0 && rep.Start > c.StartBy:
+			rep.Late = true
+		default:
+			callNative(entries, c, &rep)
 		}
+		rep.End = time.Now().UnixNano()
+		rep.Stdout, rep.Stderr = fileSize(os.Stdout), fileSize(os.Stderr)
+		wire.WriteNativeReply(bw, &rep)
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("writing a reply: %w", err)
 		}
 	}
 }
 
-func callNative(entries map[string]any, c *wire.NativeCall) (rep wire.NativeReply) {
+// fileSize is the size of what f is (a worker's capture file), or 0 if it has none.
+func fileSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// nativeCalls holds the calls a native worker has read and not yet started.
+type nativeCalls struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*wire.NativeCall
+	skip    map[uint64]bool // Seqs of calls to skip, sent or still to come
+	started uint64          // the Seq of the last call taken
+	ended   bool            // the input ended
+	err     error           // why, if not at its end
+}
+
+func newNativeCalls() *nativeCalls {
+	q := &nativeCalls{skip: map[uint64]bool{}}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *nativeCalls) fill(in io.Reader) {
+	r := bufio.NewReaderSize(in, 1<<16)
+	for {
+		c, err := wire.ReadNativeCall(r)
+		q.mu.Lock()
+		switch {
+		case err == io.EOF:
+			q.ended = true
+		case err != nil:
+			q.ended, q.err = true, err
+		case c.Skip > q.started: // a skip may overtake its call; one for a call that started is too late
+			q.skip[c.Skip] = true
+		case c.Skip == 0:
+			q.queue = append(q.queue, c)
+		}
+		q.cond.Signal()
+		q.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// next waits for the next call; skipped tells that it was cancelled. ok is false once the input has ended and
+// every call read has been taken.
+func (q *nativeCalls) next() (c *wire.NativeCall, skipped, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.queue) == 0 && !q.ended {
+		q.cond.Wait()
+	}
+	if len(q.queue) == 0 {
+		return nil, false, false
+	}
+	c = q.queue[0]
+	q.queue[0] = nil
+	q.queue = q.queue[1:]
+	q.started = max(q.started, c.Seq)
+	skipped = q.skip[c.Seq]
+	delete(q.skip, c.Seq)
+	return c, skipped, true
+}
+
+// callNative runs call c and fills rep with its output or how it failed.
+func callNative(entries map[string]any, c *wire.NativeCall, rep *wire.NativeReply) {
 	f, ok := entries[c.Entry]
 	if !ok {
 		rep.Error = fmt.Sprintf("cannot find %s in the native program", c.Entry)
-		return rep
+		return
 	}
 	fn := reflect.ValueOf(f)
 	if fn.Kind() != reflect.Func {
 		rep.Error = fmt.Sprintf("%s is a %s, not a func", c.Entry, fn.Type())
-		return rep
+		return
 	}
 	if c.Files != "" {
 		os.Setenv(FilesEnv, c.Files)
@@ -67,7 +156,7 @@ func callNative(entries map[string]any, c *wire.NativeCall) (rep wire.NativeRepl
 	in, err := DecodeArgs(fn.Type(), c.Entry, c.Args)
 	if err != nil {
 		rep.Error = err.Error()
-		return rep
+		return
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -81,10 +170,9 @@ func callNative(entries map[string]any, c *wire.NativeCall) (rep wire.NativeRepl
 	out, err := EncodeOutput(fn.Type(), c.Entry, fn.Call(in))
 	if err != nil {
 		rep.Error = err.Error()
-		return rep
+		return
 	}
 	rep.Output = out
-	return rep
 }
 
 // panicSite finds, in a stack taken while recovering, the file:line of the frame that panicked: the first

@@ -1,11 +1,11 @@
 package native
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
-	"encoding/gob"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -32,7 +32,7 @@ func newBuilder(t *testing.T, dir string) *Builder {
 }
 
 // call runs one electron call in a built binary, as a worker process does.
-func call(t *testing.T, path string, c wire.NativeCall) wire.NativeReply {
+func call(t *testing.T, path string, c wire.NativeCall) *wire.NativeReply {
 	t.Helper()
 	callsR, callsW, _ := os.Pipe()
 	repliesR, repliesW, _ := os.Pipe()
@@ -43,11 +43,13 @@ func call(t *testing.T, path string, c wire.NativeCall) wire.NativeReply {
 	}
 	callsR.Close()
 	repliesW.Close()
-	if err := gob.NewEncoder(callsW).Encode(&c); err != nil {
+	bw := bufio.NewWriter(callsW)
+	wire.WriteNativeCall(bw, &c)
+	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	var rep wire.NativeReply
-	if err := gob.NewDecoder(repliesR).Decode(&rep); err != nil {
+	rep, err := wire.ReadNativeReply(bufio.NewReader(repliesR))
+	if err != nil {
 		t.Fatal(err)
 	}
 	callsW.Close()

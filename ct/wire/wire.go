@@ -4,8 +4,12 @@
 package wire
 
 import (
+	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
 	"time"
 )
 
@@ -189,20 +193,210 @@ func IsSHA256(s string) bool {
 }
 
 // NativeCall is what a worker process sends the native binary of a program (see ct.ServeNative): one electron
-// to run, with its arguments as the dispatcher encoded them.
+// to run, with its arguments as the dispatcher encoded them. The worker sends calls ahead, while earlier ones
+// run; the binary answers each with a NativeReply, in order.
 type NativeCall struct {
-	Entry string
-	Args  [][]byte
+	Seq     uint64 // numbers the calls sent to one process, from 1, so that a Skip can name one
+	Entry   string
+	Args    [][]byte
+	StartBy int64 // unix nanoseconds after which the call must not start; 0: no limit
+	// Skip, when nonzero, makes this no call but the cancellation of call Seq == Skip, sent earlier: if it has
+	// not started, it does not, and its reply says Skipped.
+	Skip uint64
 	// Files is what ct.ArrivedFiles reads (the environment variable ct.FilesEnv), which the worker process
 	// sets for the call after the electron's file transfers.
 	Files string
 }
 
 // NativeReply answers a NativeCall: the electron's output, or how it failed (a returned error, a panic, or
-// arguments it cannot take), with the stack and the cell line ("cell3:5") of a panic.
+// arguments it cannot take), with the stack and the cell line ("cell3:5") of a panic; or that it did not start.
+// Start and End are the call's own time. Stdout and Stderr are the sizes of fds 1 and 2 when it ended: the
+// worker process, whose capture files those are, takes what was written to them since the call before (or since
+// it sent the first call of a run) for this call's output.
 type NativeReply struct {
-	Output []byte
-	Error  string
-	Stack  string
-	Cell   string
+	Output  []byte
+	Error   string
+	Stack   string
+	Cell    string
+	Skipped bool // cancelled by a Skip before it started
+	Late    bool // its StartBy had passed
+	Start   int64
+	End     int64
+	Stdout  int64
+	Stderr  int64
+}
+
+// Calls and replies travel between a worker process and a native worker as their fields in order: integers as
+// varints, strings and byte slices after their length, as encoding/binary writes them, and the reply's flags as
+// one byte. A worker sends one call per task, so they are coded by hand, without reflection.
+
+// WriteNativeCall writes c to w. An error shows when w is flushed.
+func WriteNativeCall(w *bufio.Writer, c *NativeCall) {
+	writeUvarint(w, c.Seq)
+	writeString(w, c.Entry)
+	writeUvarint(w, uint64(len(c.Args)))
+	for _, a := range c.Args {
+		writeUvarint(w, uint64(len(a)))
+		w.Write(a)
+	}
+	writeVarint(w, c.StartBy)
+	writeUvarint(w, c.Skip)
+	writeString(w, c.Files)
+}
+
+// ReadNativeCall reads a call that WriteNativeCall wrote. At the end of r, before a call, it returns io.EOF.
+func ReadNativeCall(r *bufio.Reader) (*NativeCall, error) {
+	var c NativeCall
+	d := nativeReader{r: r}
+	c.Seq = d.uvarint()
+	if d.err == io.EOF {
+		return nil, io.EOF
+	}
+	c.Entry = string(d.bytes())
+	n := d.uvarint()
+	c.Args = make([][]byte, 0, min(n, 64)) // a count is trusted no more than a length (see bigField)
+	for ; n > 0 && d.err == nil; n-- {
+		c.Args = append(c.Args, d.bytes())
+	}
+	c.StartBy = d.varint()
+	c.Skip = d.uvarint()
+	c.Files = string(d.bytes())
+	return &c, d.failed("call")
+}
+
+// WriteNativeReply writes rep to w. An error shows when w is flushed.
+func WriteNativeReply(w *bufio.Writer, rep *NativeReply) {
+	writeUvarint(w, uint64(len(rep.Output)))
+	w.Write(rep.Output)
+	writeString(w, rep.Error)
+	writeString(w, rep.Stack)
+	writeString(w, rep.Cell)
+	var flags byte
+	if rep.Skipped {
+		flags |= replySkipped
+	}
+	if rep.Late {
+		flags |= replyLate
+	}
+	w.WriteByte(flags)
+	writeVarint(w, rep.Start)
+	writeVarint(w, rep.End)
+	writeVarint(w, rep.Stdout)
+	writeVarint(w, rep.Stderr)
+}
+
+// ReadNativeReply reads a reply that WriteNativeReply wrote. At the end of r, before a reply, it returns io.EOF.
+func ReadNativeReply(r *bufio.Reader) (*NativeReply, error) {
+	var rep NativeReply
+	d := nativeReader{r: r}
+	n := d.uvarint()
+	if d.err == io.EOF {
+		return nil, io.EOF
+	}
+	if rep.Output = d.read(n); len(rep.Output) == 0 {
+		rep.Output = nil
+	}
+	rep.Error = string(d.bytes())
+	rep.Stack = string(d.bytes())
+	rep.Cell = string(d.bytes())
+	flags := d.byte()
+	rep.Skipped, rep.Late = flags&replySkipped != 0, flags&replyLate != 0
+	rep.Start = d.varint()
+	rep.End = d.varint()
+	rep.Stdout = d.varint()
+	rep.Stderr = d.varint()
+	return &rep, d.failed("reply")
+}
+
+const (
+	replySkipped = 1 << iota
+	replyLate
+)
+
+func writeUvarint(w *bufio.Writer, v uint64) {
+	for ; v >= 0x80; v >>= 7 {
+		w.WriteByte(byte(v) | 0x80)
+	}
+	w.WriteByte(byte(v))
+}
+
+// writeVarint writes v zig-zag encoded, as binary.AppendVarint does.
+func writeVarint(w *bufio.Writer, v int64) {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	writeUvarint(w, u)
+}
+
+func writeString(w *bufio.Writer, s string) {
+	writeUvarint(w, uint64(len(s)))
+	w.WriteString(s)
+}
+
+// nativeReader reads the fields of a call or a reply, keeping the first error: after it, fields read as zero.
+type nativeReader struct {
+	r   *bufio.Reader
+	err error
+}
+
+func (d *nativeReader) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var v uint64
+	v, d.err = binary.ReadUvarint(d.r)
+	return v
+}
+
+func (d *nativeReader) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	var b byte
+	b, d.err = d.r.ReadByte()
+	return b
+}
+
+func (d *nativeReader) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	var v int64
+	v, d.err = binary.ReadVarint(d.r)
+	return v
+}
+
+// bigField is the length up to which a byte slice is allocated at once. Past it, the slice grows as its bytes
+// come, so that a length that the stream does not hold fails at the stream's end rather than allocate it all.
+const bigField = 64 << 20
+
+// bytes reads a byte slice after its length.
+func (d *nativeReader) bytes() []byte { return d.read(d.uvarint()) }
+
+// read reads n bytes.
+func (d *nativeReader) read(n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	p := make([]byte, 0, min(n, bigField))
+	for uint64(len(p)) < n && d.err == nil {
+		chunk := int(min(n-uint64(len(p)), bigField))
+		p = slices.Grow(p, chunk)
+		var k int
+		k, d.err = io.ReadFull(d.r, p[len(p):len(p)+chunk])
+		p = p[:len(p)+k]
+	}
+	return p
+}
+
+// failed is the error that ended the reading of a call or a reply, if any.
+func (d *nativeReader) failed(what string) error {
+	switch d.err {
+	case nil:
+		return nil
+	case io.EOF:
+		d.err = io.ErrUnexpectedEOF // within a call or a reply
+	}
+	return fmt.Errorf("reading a native %s: %w", what, d.err)
 }

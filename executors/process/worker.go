@@ -49,6 +49,8 @@ const maxCapture = 1 << 20
 // replyDelay: a burst of short tasks costs a few pipe writes, not one per task, while the outcome of a task
 // followed by a long one is not held back. Output written to the process's stdout and stderr while a task runs
 // (by fmt, os.Stdout, or anything else) is captured for that task: fds 1 and 2 are pointed at temporary files.
+// Electrons of a program with a native binary run in its native worker, which the tasks queued for it are sent
+// on to while it runs the first (streamNative).
 func ServePipe(in io.Reader, out io.Writer) error {
 	w, err := newPipeWorker()
 	if err != nil {
@@ -59,7 +61,7 @@ func ServePipe(in io.Reader, out io.Writer) error {
 	go func() { readErr <- tasks.fill(in) }()
 	replies := newReplyWriter(out)
 	for {
-		req, skipped, ok := tasks.next()
+		head, ok := tasks.peek()
 		if !ok {
 			if err := replies.flush(); err != nil {
 				return err
@@ -69,20 +71,28 @@ func ServePipe(in io.Reader, out io.Writer) error {
 			}
 			return nil
 		}
-		if req.Program != "" {
-			w.programs[req.Task.ProgramHash] = req.Program
+		if bin, ok := streamable(&head.Task); ok {
+			if err := w.streamNative(bin, tasks, replies); err != nil {
+				return err
+			}
+			continue
 		}
-		var oc executors.Outcome
-		if skipped {
-			now := time.Now()
-			oc = executors.Outcome{Cancelled: true, Start: now, End: now}
-		} else {
+		req, skipped, _ := tasks.next()
+		w.learn(req)
+		oc := cancelledNow()
+		if !skipped {
 			oc = w.run(&req.Task, req.StartBy)
 		}
 		if err := replies.write(reply{ID: req.Task.ID, Outcome: oc}, req.MaxReply, tasks.empty()); err != nil {
 			return err
 		}
 	}
+}
+
+// cancelledNow is the outcome of a task cancelled before it started.
+func cancelledNow() executors.Outcome {
+	now := time.Now()
+	return executors.Outcome{Cancelled: true, Start: now, End: now}
 }
 
 // replyDelay bounds how long a written outcome may wait in the buffer while further tasks run.
@@ -158,17 +168,25 @@ func (r *replyWriter) flush() error {
 	return r.bw.Flush()
 }
 
-// taskInbox holds the tasks a worker process has read and not yet started.
+// taskInbox holds the tasks a worker process has read and not yet started, and those it has sent on to a
+// native worker and not yet answered.
 type taskInbox struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	queue   []*request
 	skip    map[string]bool
 	drained bool // the input ended
+	// forwarded are the calls of tasks sent on to a native worker: a skip for one of them goes on to it.
+	forwarded map[string]forwardedCall
+}
+
+type forwardedCall struct {
+	child *nativeChild
+	seq   uint64
 }
 
 func newTaskInbox() *taskInbox {
-	b := &taskInbox{skip: map[string]bool{}}
+	b := &taskInbox{skip: map[string]bool{}, forwarded: map[string]forwardedCall{}}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
@@ -179,40 +197,98 @@ func (b *taskInbox) fill(in io.Reader) error {
 	for {
 		req := new(request)
 		err := dec.Decode(req)
+		var forwarded forwardedCall
 		b.mu.Lock()
 		switch {
 		case err != nil:
 			b.drained = true
 		case req.Skip != "":
-			b.skip[req.Skip] = true
+			b.skip[req.Skip] = true // kept until the task is answered: a call that was sent on may come back (putBack)
+			forwarded = b.forwarded[req.Skip]
 		default:
 			b.queue = append(b.queue, req)
 		}
 		b.cond.Signal()
 		b.mu.Unlock()
+		if forwarded.child != nil {
+			forwarded.child.skip(forwarded.seq)
+		}
 		if err != nil {
 			return err
 		}
 	}
 }
 
-// next waits for the next task; skipped tells that it was cancelled before it started. ok is false once the
-// input has ended and every task read has been handed out.
-func (b *taskInbox) next() (req *request, skipped, ok bool) {
+// peek waits for a task and returns the next one, leaving it queued; ok is false once the input has ended and
+// every task read has been handed out.
+func (b *taskInbox) peek() (req *request, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for len(b.queue) == 0 && !b.drained {
 		b.cond.Wait()
 	}
 	if len(b.queue) == 0 {
+		return nil, false
+	}
+	return b.queue[0], true
+}
+
+// next waits for the next task; skipped tells that it was cancelled before it started. ok is false once the
+// input has ended and every task read has been handed out.
+func (b *taskInbox) next() (req *request, skipped, ok bool) {
+	if _, ok := b.peek(); !ok {
 		return nil, false, false
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	req = b.queue[0]
 	b.queue[0] = nil
 	b.queue = b.queue[1:]
 	skipped = b.skip[req.Task.ID]
 	delete(b.skip, req.Task.ID)
 	return req, skipped, true
+}
+
+// forward takes, for native worker c, the tasks at the head of the queue that accept takes, until window holds
+// max, and appends them to window: those not skipped are numbered as c's calls, for the caller to send, and a
+// skip that comes for one later goes on to c.
+func (b *taskInbox) forward(c *nativeChild, accept func(*executors.Task) bool, max int, window []sentCall) []sentCall {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	n := 0
+	for ; n < len(b.queue) && len(window) < max && accept(&b.queue[n].Task); n++ {
+		req := b.queue[n]
+		b.queue[n] = nil
+		s := sentCall{req: req, sent: now}
+		if !b.skip[req.Task.ID] {
+			s.seq = c.number()
+			b.forwarded[req.Task.ID] = forwardedCall{child: c, seq: s.seq}
+		}
+		window = append(window, s)
+	}
+	b.queue = b.queue[n:]
+	return window
+}
+
+// putBack returns tasks taken by forward and never started to the head of the queue, in order.
+func (b *taskInbox) putBack(window []sentCall) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	queue := make([]*request, 0, len(window)+len(b.queue))
+	for _, s := range window {
+		delete(b.forwarded, s.req.Task.ID)
+		queue = append(queue, s.req)
+	}
+	b.queue = append(queue, b.queue...)
+}
+
+// answered forgets a task taken by forward, now answered.
+func (b *taskInbox) answered(taskID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.forwarded, taskID)
+	delete(b.skip, taskID)
 }
 
 func (b *taskInbox) empty() bool {
@@ -292,22 +368,38 @@ func (c *capture) begin() {
 	}
 }
 
+// read is what was written to the file since start.
 func (c *capture) read() string {
 	st, err := c.f.Stat()
 	if err != nil {
 		return ""
 	}
-	size := st.Size() - c.start
+	return c.between(c.start, st.Size())
+}
+
+// between is what was written to the file from offset from to offset to.
+func (c *capture) between(from, to int64) string {
+	size := to - from
 	if size <= 0 {
 		return ""
 	}
 	buf := make([]byte, min(size, maxCapture))
-	k, _ := c.f.ReadAt(buf, c.start)
+	k, _ := c.f.ReadAt(buf, from)
 	s := string(buf[:k])
 	if size > maxCapture {
 		s += fmt.Sprintf("\n[govalent: output truncated, %d bytes in all]", size)
 	}
 	return s
+}
+
+// full tells that the file has grown past recycleAt, as far as known.
+func (c *capture) full() bool { return c.start > recycleAt }
+
+// learn keeps the program a request brings: the dispatcher sends each only once.
+func (w *pipeWorker) learn(req *request) {
+	if req.Program != "" {
+		w.programs[req.Task.ProgramHash] = req.Program
+	}
 }
 
 func (w *pipeWorker) session(hash string) (*interp.Session, error) {
@@ -359,9 +451,7 @@ func (w *pipeWorker) run(t *executors.Task, startBy time.Time) (oc executors.Out
 	if bin, ok := t.Binaries[executors.Platform]; ok && t.Kind == executors.KindElectron {
 		c, err := w.native(bin)
 		if err != nil {
-			oc.ErrorKind, err = w.nativeDeath(err, "panic while the program initialised")
-			oc.Error = err.Error()
-			return oc
+			return w.nativeStartFailed(err, oc.Start)
 		}
 		oc.Start = time.Now() // the task's time, not the starting of its program's process
 		if !startBy.IsZero() && oc.Start.After(startBy) {
