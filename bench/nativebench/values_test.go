@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
 	"math"
 	"reflect"
@@ -28,7 +28,7 @@ func chainFloats() []float64 {
 
 // BenchmarkChainValue times, one by one, the steps that the chain's value takes between its two electrons, with
 // the codecs govalent uses for each (values are encoded with ct/codec): encode is Make's output (ct.EncodeOutput), native-hop
-// one pipe message between a worker process and its native worker (gob of wire.NativeReply, encoded and decoded;
+// one pipe message between a worker process and its native worker (wire.WriteNativeReply and ReadNativeReply;
 // the value makes this hop twice), outcome the worker's outcome to the dispatcher and task Sum's task to a worker
 // (goccy/go-json, encoded and decoded), store the object store's write (temporary file, fsync, rename), decode
 // Sum's argument (ct.DecodeArgs).
@@ -49,11 +49,12 @@ func BenchmarkChainValue(b *testing.B) {
 	b.Run("native-hop", func(b *testing.B) {
 		for b.Loop() {
 			var pipe bytes.Buffer
-			if err := gob.NewEncoder(&pipe).Encode(&wire.NativeReply{Output: raw}); err != nil {
+			w := bufio.NewWriter(&pipe)
+			wire.WriteNativeReply(w, &wire.NativeReply{Output: raw})
+			if err := w.Flush(); err != nil {
 				b.Fatal(err)
 			}
-			var rep wire.NativeReply
-			if err := gob.NewDecoder(&pipe).Decode(&rep); err != nil {
+			if _, err := wire.ReadNativeReply(bufio.NewReader(&pipe)); err != nil {
 				b.Fatal(err)
 			}
 		}
