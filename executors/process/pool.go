@@ -7,6 +7,7 @@ package process
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -526,8 +527,31 @@ func startWorker(command []string, maxReply int64, log *slog.Logger) (*workerPro
 	return w, nil
 }
 
-// send buffers a request; flush sends what is buffered.
-func (w *workerProc) send(r *request) error { return w.enc.Encode(r) }
+// send buffers a request; flush sends what is buffered. Large arguments follow its line as they are.
+func (w *workerProc) send(r *request) error {
+	args := r.Task.Args
+	large := false
+	for _, a := range args {
+		large = large || len(a) >= attachFrom
+	}
+	if !large {
+		return w.enc.Encode(r)
+	}
+	line := *r
+	line.Task.Args, line.ArgSizes = nil, make([]int, len(args))
+	for i, a := range args {
+		line.ArgSizes[i] = len(a)
+	}
+	if err := w.enc.Encode(&line); err != nil {
+		return err
+	}
+	for _, a := range args {
+		if _, err := w.bw.Write(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (w *workerProc) flush() error { return w.bw.Flush() }
 
@@ -599,51 +623,41 @@ func (e *ReplyTooLargeError) Error() string {
 	return fmt.Sprintf("the worker process sent more than the %s a reply may take (%s)", humanize.IBytes(uint64(e.Limit)), MaxReplySetting)
 }
 
-// readReplies reads the process's replies until its output ends or cannot be read on. Each is a line:
-// json.Encoder ends every value with a newline and escapes the newlines within. Replies read and not taken
-// hold room in w.held, so that a process cannot make the dispatcher hold more than maxReply of them.
+// readReplies reads the process's replies until its output ends or cannot be read on. Each is a JSON line
+// (json.Encoder ends every value with a newline and escapes the newlines within), then the output when it
+// travels after the line. Replies read and not taken hold room in w.held, so that a process cannot make the
+// dispatcher hold more than maxReply of them.
 func (w *workerProc) readReplies(r io.Reader) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	for {
-		line, err := w.readLine(br)
-		if err != nil {
+		var rc received
+		output, err := readMessage(br, &rc.reply, func() []int {
+			if rc.reply.OutputSize > 0 {
+				return []int{rc.reply.OutputSize}
+			}
+			return nil
+		}, func(n int64) error {
+			if rc.size+n > w.maxReply {
+				return &ReplyTooLargeError{Limit: w.maxReply}
+			}
+			// The slot takes replies in order and releases them, and kill drains them: room is always made.
+			w.held.Acquire(context.Background(), n)
+			rc.size += n
+			return nil
+		})
+		switch {
+		case errors.Is(err, errMalformed):
+			rc.err = fmt.Errorf("the worker process sent a malformed reply: %v", err)
+		case err != nil:
+			w.held.Release(rc.size)
 			if _, ok := err.(*ReplyTooLargeError); ok {
 				w.replies <- received{err: err} // the slot kills the process
 			}
 			return
-		}
-		rc := received{size: int64(len(line))}
-		if err := json.Unmarshal(line, &rc.reply); err != nil {
-			rc.err = fmt.Errorf("the worker process sent a malformed reply: %v", err)
+		case output != nil:
+			rc.reply.Outcome.Output = output[0]
 		}
 		w.replies <- rc
-	}
-}
-
-// readLine reads a line of up to w.maxReply bytes and holds its size in w.held; a line that is all in br's
-// buffer is returned from it, valid until the next read.
-func (w *workerProc) readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if int64(len(line)+len(chunk)) > w.maxReply {
-			w.held.Release(int64(len(line)))
-			return nil, &ReplyTooLargeError{Limit: w.maxReply}
-		}
-		// The slot takes replies in order and releases them, and kill drains them: room is always made.
-		w.held.Acquire(context.Background(), int64(len(chunk)))
-		switch {
-		case err == nil && line == nil:
-			return chunk, nil
-		case err == nil || err == bufio.ErrBufferFull:
-			line = append(line, chunk...)
-			if err == nil {
-				return line, nil
-			}
-		default:
-			w.held.Release(int64(len(line) + len(chunk)))
-			return nil, err
-		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package process
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
@@ -265,15 +267,15 @@ func TestReplyLimit(t *testing.T) {
 	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand(), MaxReply: limit})
 	defer p.Close()
 	pid := executortest.Text(run(p, task("Pid"))[0].Output)
-	out := run(p, task("Big", "100000"), task("Loud", "90000"), task("Pid"), task("Big", "45000"))
-	sizes := regexp.MustCompile(`^the task's reply to the dispatcher is (\d+) KiB as JSON, more than the 64 KiB allowed \(max_reply\): its output is ([0-9.]+ [KM]?i?B), stdout ([0-9.]+ [KM]?i?B)`)
+	out := run(p, task("Big", "100000"), task("Loud", "90000"), task("Pid"), task("Big", "60000"))
+	sizes := regexp.MustCompile(`^the task's reply to the dispatcher is (\d+) KiB, more than the 64 KiB allowed \(max_reply\): its output is ([0-9.]+ [KM]?i?B), stdout ([0-9.]+ [KM]?i?B)`)
 	if m := sizes.FindStringSubmatch(out[0].Error); m == nil || m[2] != "98 KiB" || m[3] != "0 B" || out[0].Output != nil {
 		t.Fatalf("a large output: %+v", out[0].Error)
 	}
 	if m := sizes.FindStringSubmatch(out[1].Error); m == nil || m[2] != "8 B" || m[3] != "88 KiB" || out[1].Stdout != "" {
 		t.Fatalf("a large stdout: %q", out[1].Error)
 	}
-	if out[2].Error != "" || executortest.Text(out[2].Output) != pid || out[3].Error != "" || len(executortest.Text(out[3].Output)) != 45002 {
+	if out[2].Error != "" || executortest.Text(out[2].Output) != pid || out[3].Error != "" || len(executortest.Text(out[3].Output)) != 60002 {
 		t.Fatalf("the tasks after them, in the same process: %+v %v", out[2], out[3].Error)
 	}
 
@@ -350,5 +352,49 @@ func TestErrorsSayWhatFailed(t *testing.T) {
 	}
 	if oc := out[2]; oc.ErrorKind != executors.ErrorTimeLimit || oc.Retryable {
 		t.Errorf("over the time limit: kind %q retryable %v", oc.ErrorKind, oc.Retryable)
+	}
+}
+
+// Large values travel after their message's line as they are, not in it as base64: a 1 MiB output costs a
+// 1 MiB reply, and arrives whole; small ones stay in the line.
+func TestLargeValuesFollowTheirLine(t *testing.T) {
+	var pipe bytes.Buffer
+	rw := newReplyWriter(&pipe)
+	big := bytes.Repeat([]byte{0xd9, 0x00, 0xff, '\n'}, 1<<18)
+	if err := rw.write(reply{ID: "big", Outcome: executors.Outcome{Output: big}}, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.write(reply{ID: "small", Outcome: executors.Outcome{Output: []byte("tiny")}}, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if extra := pipe.Len() - len(big); extra > 1<<10 {
+		t.Fatalf("a 1 MiB output took %d bytes more than itself", extra)
+	}
+	br := bufio.NewReader(&pipe)
+	for _, want := range []reply{{ID: "big", Outcome: executors.Outcome{Output: big}}, {ID: "small", Outcome: executors.Outcome{Output: []byte("tiny")}}} {
+		var rep reply
+		values, err := readMessage(br, &rep, func() []int {
+			if rep.OutputSize > 0 {
+				return []int{rep.OutputSize}
+			}
+			return nil
+		}, func(int64) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if values != nil {
+			rep.Outcome.Output = values[0]
+		}
+		if rep.ID != want.ID || !bytes.Equal(rep.Outcome.Output, want.Outcome.Output) {
+			t.Fatalf("read %s with %d bytes of output, want %s with %d", rep.ID, len(rep.Outcome.Output), want.ID, len(want.Outcome.Output))
+		}
+	}
+	// A stream cut inside a value is an error, not a short value.
+	pipe.Reset()
+	rw.write(reply{ID: "cut", Outcome: executors.Outcome{Output: big}}, 0, true)
+	pipe.Truncate(pipe.Len() - 10)
+	var rep reply
+	if _, err := readMessage(bufio.NewReader(&pipe), &rep, func() []int { return []int{rep.OutputSize} }, func(int64) error { return nil }); err == nil {
+		t.Fatal("a cut value was read")
 	}
 }

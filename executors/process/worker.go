@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,12 +33,63 @@ type request struct {
 	// MaxReply is the most the task's reply may take (Config.MaxReply; 0: no limit). The dispatcher cuts
 	// off a longer one and kills the process; the worker sends an error naming the sizes instead.
 	MaxReply int64 `json:"max_reply,omitempty"`
+	// ArgSizes, when set, are the sizes of the task's arguments, which follow the request's line as they are
+	// instead of in it (as base64): large values move at the speed of a copy.
+	ArgSizes []int `json:"arg_sizes,omitempty"`
 }
 
 // reply answers each task request, in order.
 type reply struct {
 	ID      string            `json:"id"`
 	Outcome executors.Outcome `json:"outcome"`
+	// OutputSize, when nonzero, is the size of the output, which follows the reply's line as it is.
+	OutputSize int `json:"output_size,omitempty"`
+}
+
+// errMalformed is a message whose line is not what it should be: the stream may go on after it.
+var errMalformed = errors.New("malformed message")
+
+// attachFrom is the size from which a value travels after its message's line rather than in it.
+const attachFrom = 4 << 10
+
+// readMessage reads one message: a JSON line into v, then the values that follow it, of the sizes attached
+// tells once v is decoded; take is told each line's and value's size before it is read, and may refuse it.
+func readMessage(br *bufio.Reader, v any, attached func() []int, take func(size int64) error) ([][]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if terr := take(int64(len(chunk))); terr != nil {
+			return nil, terr
+		}
+		line = append(line, chunk...)
+		if err == nil {
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			if err == io.EOF && len(line) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	if err := json.Unmarshal(line, v); err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	var values [][]byte
+	for _, size := range attached() {
+		if size < 0 {
+			return nil, fmt.Errorf("%w: a value of %d bytes", errMalformed, size)
+		}
+		if err := take(int64(size)); err != nil {
+			return nil, err
+		}
+		value := make([]byte, size)
+		if _, err := io.ReadFull(br, value); err != nil {
+			return nil, fmt.Errorf("reading a value of %d bytes: %w", size, io.ErrUnexpectedEOF)
+		}
+		values = append(values, value)
+	}
+	return values, nil
 }
 
 // maxCapture bounds the stdout and stderr kept per task.
@@ -121,15 +173,22 @@ func (r *replyWriter) write(rep reply, limit int64, now bool) error {
 	if r.err != nil {
 		return r.err
 	}
+	output, outputSize := rep.Outcome.Output, len(rep.Outcome.Output)
+	if outputSize >= attachFrom {
+		rep.OutputSize, rep.Outcome.Output = len(output), nil
+	} else {
+		output = nil
+	}
 	r.one.Reset()
 	if err := r.enc.Encode(rep); err != nil {
 		return err
 	}
-	if size := r.one.Len(); limit > 0 && int64(size) > limit {
+	if size := r.one.Len() + len(output); limit > 0 && int64(size) > limit {
 		o := rep.Outcome
+		rep.OutputSize, output = 0, nil
 		rep.Outcome = executors.Outcome{Start: o.Start, End: o.End, Error: fmt.Sprintf(
-			"the task's reply to the dispatcher is %s as JSON, more than the %s allowed (%s): its output is %s, stdout %s, stderr %s, error and stack %s",
-			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(limit)), MaxReplySetting, humanize.IBytes(uint64(len(o.Output))),
+			"the task's reply to the dispatcher is %s, more than the %s allowed (%s): its output is %s, stdout %s, stderr %s, error and stack %s",
+			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(limit)), MaxReplySetting, humanize.IBytes(uint64(outputSize)),
 			humanize.IBytes(uint64(len(o.Stdout))), humanize.IBytes(uint64(len(o.Stderr))), humanize.IBytes(uint64(len(o.Error)+len(o.Stack))))}
 		r.one.Reset()
 		if err := r.enc.Encode(rep); err != nil {
@@ -137,6 +196,9 @@ func (r *replyWriter) write(rep reply, limit int64, now bool) error {
 		}
 	}
 	if _, err := r.bw.Write(r.one.Bytes()); err != nil {
+		return err
+	}
+	if _, err := r.bw.Write(output); err != nil {
 		return err
 	}
 	if r.one.Cap() > 1<<20 {
@@ -193,10 +255,13 @@ func newTaskInbox() *taskInbox {
 
 // fill reads requests until in ends, returning why it ended.
 func (b *taskInbox) fill(in io.Reader) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(in, 1<<16))
+	br := bufio.NewReaderSize(in, 1<<16)
 	for {
 		req := new(request)
-		err := dec.Decode(req)
+		args, err := readMessage(br, req, func() []int { return req.ArgSizes }, func(int64) error { return nil })
+		if req.ArgSizes != nil && err == nil {
+			req.Task.Args = args
+		}
 		var forwarded forwardedCall
 		b.mu.Lock()
 		switch {
