@@ -43,7 +43,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 
 # start_dispatcher and stop_dispatcher run "$GV" (the govalent binary) in $TMP, logging to $OUT; PID is its pid.
 # start_dispatcher [CMD...]: a fresh dispatcher on a free loopback port with an empty data dir; CMD, when given,
-# replaces `"$GV" start --foreground` (bench/serve.go takes the same --host, --port and --data-dir).
+# replaces `"$GV" start --foreground` (it must take --host, --port and --data-dir).
 start_dispatcher() {
 	local port cmd=("$@")
 	((${#cmd[@]})) || cmd=("$GV" start --foreground)

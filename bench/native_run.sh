@@ -17,12 +17,11 @@ RES=$OUT/native_results.txt # measured and gobench append here
 need_python_modules 'import dask, distributed' python3-distributed
 
 go build -o "$OUT/govalent" ./cmd/govalent
-go build -o "$OUT/serve" bench/serve.go
 go test -c -o "$OUT/nativebench.test" ./bench/nativebench
 cleanup() { stop_dispatcher_and_client; }
 bench_begin
 
-serve() { start_dispatcher "$OUT/serve" --native "$1" --worker "$PWD/$GV"; } # serve always|never
+serve() { start_dispatcher "$GV" start --foreground --native "$1"; } # serve always|never
 ticks() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'; }
 cpu_parts() { # CPU ticks so far of the dispatcher alone, of its worker processes, and of theirs (the native workers)
 	local workers
@@ -106,7 +105,7 @@ others() { field "$@" | sum; }
 		row "${f%:*}" "$(ms "$nat") ($(ms "$natb"))" "$(ms "$gt") ($(ms "$gtb"))" "$(ms "$itp")" \
 			"$(x "$nat" "$gt") ($(x "$natb" "$gtb")); $(x "$itp" "$nat")"
 	done
-	echo "2. chain, $CHAIN_N floats as JSON, medians of $CHAIN_RUNS"
+	echo "2. chain, $CHAIN_N floats, medians of $CHAIN_RUNS"
 	row "" "native" "interpreted"
 	for k in completed_s:"ct.Dispatch -> COMPLETED seen (target 0.3 s)" submit_s:"  submitting" queue_s:"  dispatch start -> Make starts" \
 		make_s:"  Make (run, encode output, pipes)" between_s:"  Make ends -> Sum starts" sum_s:"  Sum (pipes, decode argument, run)" \
