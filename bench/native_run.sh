@@ -21,7 +21,7 @@ go test -c -o "$OUT/nativebench.test" ./bench/nativebench
 cleanup() { stop_dispatcher_and_client; }
 bench_begin
 
-serve() { start_dispatcher "$GV" start --foreground --native "$1"; } # serve always|never
+serve() { start_dispatcher "$GV" start --foreground --native "$@"; } # serve always|never [FLAGS...]
 ticks() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $14 + $15} END {print s + 0}'; }
 cpu_parts() { # CPU ticks so far of the dispatcher alone, of its worker processes, and of theirs (the native workers)
 	local workers
@@ -45,13 +45,15 @@ gobench() { # gobench ARGS...: runs the nativebench benchmarks; one line "gotest
 }
 
 echo "== 1. compute: fib(30) and a 200x200 matmul; go test -bench and native electrons alternate, $RUNS rounds"
-serve always
+# One worker process: each electron runs alone, as go test -bench's loop does (with the pool's default two, about
+# half the timed calls ran 30-50 % slower, whichever worker's native process took them; not yet explained).
+serve always --workers 1
 for _ in $(seq "$RUNS"); do
 	gobench -test.bench '^Benchmark(Fib30|MatMul200)$' -test.benchtime 20x
 	for f in fib30 matmul200; do measured env FUNC=$f TIER=native "$GV" run bench/nativebench/compute.go; done
 done
 stop_dispatcher
-serve never
+serve never --workers 1
 for _ in $(seq "$RUNS"); do
 	for f in fib30 matmul200; do measured env FUNC=$f TIER=interpreted "$GV" run bench/nativebench/compute.go; done
 done

@@ -39,11 +39,11 @@ type nativeChild struct {
 }
 
 func startNative(path string) (*nativeChild, error) {
-	callsR, callsW, err := os.Pipe()
+	callsR, callsW, err := pipe()
 	if err != nil {
 		return nil, err
 	}
-	repliesR, repliesW, err := os.Pipe()
+	repliesR, repliesW, err := pipe()
 	if err != nil {
 		callsR.Close()
 		callsW.Close()

@@ -487,11 +487,11 @@ func startWorker(command []string, maxReply int64, log *slog.Logger) (*workerPro
 	if len(command) == 0 {
 		return nil, fmt.Errorf("no worker command configured")
 	}
-	taskR, taskW, err := os.Pipe()
+	taskR, taskW, err := pipe()
 	if err != nil {
 		return nil, err
 	}
-	replyR, replyW, err := os.Pipe()
+	replyR, replyW, err := pipe()
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,29 @@
 package process
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // workerSysProcAttr puts a worker in its own process group (so killing it kills what it started) and has the
 // kernel kill it if the dispatcher dies.
 func workerSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// pipeSize is what pipes between the dispatcher, its workers and their native workers are grown to: a large
+// value crosses in a sixteenth of the hand-offs of the default 64 KiB (1 MiB is the default pipe-max-size).
+const pipeSize = 1 << 20
+
+// pipe is os.Pipe, grown to pipeSize where the system allows it.
+func pipe() (r, w *os.File, err error) {
+	if r, w, err = os.Pipe(); err != nil {
+		return nil, nil, err
+	}
+	if c, err := w.SyscallConn(); err == nil { // not w.Fd(), which would make the pipe blocking
+		c.Control(func(fd uintptr) { unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize) }) // best effort: a smaller pipe costs time only
+	}
+	return r, w, nil
 }
