@@ -214,7 +214,7 @@ func (b *Builder) cachedOrBuild(key, source string, p Platform) (*Binary, error)
 	if err := b.compile(key, source, p, binPath); err != nil {
 		return nil, err
 	}
-	hash, err := fileHash(binPath)
+	hash, err := FileHash(binPath)
 	if err != nil {
 		return nil, err
 	}
@@ -509,7 +509,8 @@ func moduleGoVersion() (string, error) {
 	return "", fmt.Errorf("govalent's go.mod has no go directive")
 }
 
-func fileHash(path string) (string, error) {
+// FileHash is the sha256 of a file's content, as Binary.Hash has it.
+func FileHash(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

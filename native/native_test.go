@@ -238,7 +238,7 @@ func TestBuildForAnotherPlatform(t *testing.T) {
 			t.Fatal("dynamically linked: it needs a loader (and maybe a libc) on the worker")
 		}
 	}
-	if hash, err := fileHash(bin.Path); err != nil || hash != bin.Hash || bin.Platform != other {
+	if hash, err := FileHash(bin.Path); err != nil || hash != bin.Hash || bin.Platform != other {
 		t.Fatalf("hash %s, binary %+v: %v", hash, bin, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/native"
 )
 
 // Native binaries (package native) go to workers on other machines through Redis: the dispatcher's executor
@@ -274,35 +275,20 @@ func (c *binaryCache) get(ctx context.Context, hash string) (string, error) {
 
 // fetch puts the binary with hash in the cache directory, unless a file there already has that content.
 func (c *binaryCache) fetch(ctx context.Context, hash string) (string, error) {
-	if len(hash) != sha256.Size*2 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("redisq: %q is not the sha256 of a native binary", hash) // it names the file
-	}
 	path := filepath.Join(c.dir, hash)
-	if got, err := fileSHA256(path); err == nil && got == hash {
+	if got, err := native.FileHash(path); err == nil && got == hash {
 		now := time.Now()
-		os.Chtimes(path, now, now) // in use: pruneBinaries keeps it
+		os.Chtimes(path, now, now) // in use: prune keeps it
 		return path, nil
 	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(c.dir, hash+".tmp*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name()) // gone once renamed
+	os.Remove(path) // not what its name says: fetched again
 	start := time.Now()
-	err = c.q.Binary(ctx, hash, tmp)
-	if closeErr := tmp.Close(); err == nil {
-		err = closeErr
-	}
+	path, err := native.Fetch(ctx, c.dir, hash, func(ctx context.Context) (io.ReadCloser, error) {
+		r, w := io.Pipe()
+		go func() { w.CloseWithError(c.q.Binary(ctx, hash, w)) }()
+		return r, nil
+	})
 	if err != nil {
-		return "", err
-	}
-	if err := os.Chmod(tmp.Name(), 0o700); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", err
 	}
 	c.log.Info("fetched a native binary from Redis", "hash", hash, "took", time.Since(start).Round(time.Millisecond))
@@ -337,19 +323,6 @@ func (c *binaryCache) prune() {
 			}
 		}
 	}
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(sum.Sum(nil)), nil
 }
 
 // nativeHash is the hash of the binary task t runs from on this worker's platform, or "" if it runs interpreted.

@@ -22,6 +22,7 @@ import (
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/executortest"
 	"github.com/govalent/govalent/internal/testkit/wait"
+	"github.com/govalent/govalent/native"
 )
 
 // fakeBinary writes size random bytes (a stand-in for a native binary: only its bytes travel) and returns its
@@ -263,7 +264,7 @@ func TestBinaryCacheFetchesOnce(t *testing.T) {
 			t.Fatalf("paths %v", paths)
 		}
 	}
-	if got, _ := fileSHA256(local); got != hash {
+	if got, _ := native.FileHash(local); got != hash {
 		t.Fatal("the cached file is not the binary")
 	}
 	for _, p := range []string{dir, local} {
@@ -283,7 +284,7 @@ func TestBinaryCacheFetchesOnce(t *testing.T) {
 	if p, err := newBinaryCache(dir, q, quietLog()).get(ctx, hash); err != nil || commandCalls(t, rdb, "strlen") != before+1 {
 		t.Fatalf("a damaged copy was used: %q %v", p, err)
 	}
-	if got, _ := fileSHA256(local); got != hash {
+	if got, _ := native.FileHash(local); got != hash {
 		t.Fatal("the damaged copy was not replaced")
 	}
 	// A failed fetch is not remembered: the next task tries again.
