@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/internal/credential"
@@ -229,6 +230,20 @@ func (c *Client) Cancel(id string, nodeIDs ...int) error {
 // Delete removes a finished dispatch and its nodes from the dispatcher's store; a running one is refused.
 func (c *Client) Delete(id string) error {
 	return c.do(context.Background(), http.MethodDelete, "/api/v1/dispatches/"+url.PathEscape(id), nil, nil)
+}
+
+// Collected is what CollectObjects deleted.
+type Collected struct {
+	Programs int `json:"programs"`
+	Objects  int `json:"objects"`
+}
+
+// CollectObjects has the dispatcher delete the stored values and programs that no dispatch refers to any more
+// (after Delete), that were written more than grace ago.
+func (c *Client) CollectObjects(grace time.Duration) (Collected, error) {
+	var out Collected
+	err := c.do(context.Background(), http.MethodPost, "/api/v1/objects/collect?grace="+url.QueryEscape(grace.String()), nil, &out)
+	return out, err
 }
 
 // List returns dispatch summaries (without nodes), newest first.

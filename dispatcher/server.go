@@ -145,6 +145,7 @@ func (d *Dispatcher) routes() {
 	api(http.MethodGet, "/dispatches", d.listDispatches)
 	api(http.MethodGet, "/dispatches/{id}", d.getDispatch)
 	api(http.MethodDelete, "/dispatches/{id}", d.deleteDispatch)
+	api(http.MethodPost, "/objects/collect", d.collectObjects)
 	api(http.MethodGet, "/dispatches/{id}/nodes/{node}", d.getNode)
 	api(http.MethodGet, "/dispatches/{id}/progress", d.getProgress)
 	api(http.MethodPost, "/dispatches/{id}/cancel", d.cancelDispatch)
@@ -435,4 +436,26 @@ func (d *Dispatcher) status(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, 200, rep)
+}
+
+// collectGrace is how old an object nothing refers to must be before collectObjects deletes it (?grace=), so that
+// another process's write under way is not caught.
+const collectGrace = 10 * time.Minute
+
+// collectObjects deletes the objects and programs that no stored dispatch refers to any more (after deletes).
+func (d *Dispatcher) collectObjects(w http.ResponseWriter, r *http.Request) {
+	grace := collectGrace
+	if g := r.URL.Query().Get("grace"); g != "" {
+		var err error
+		if grace, err = time.ParseDuration(g); err != nil || grace < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad grace duration %q", g))
+			return
+		}
+	}
+	programs, removed, err := d.store.CollectObjects(r.Context(), grace)
+	if err != nil {
+		writeError(w, errorCode(err), err)
+		return
+	}
+	writeJSON(w, 200, ct.Collected{Programs: programs, Objects: removed})
 }

@@ -112,3 +112,43 @@ func mustRaw(t *testing.T, m *Manager, id string) []byte {
 	}
 	return raw
 }
+
+// On S3, collecting after a delete removes the dispatch's objects and nothing else under the prefix: native
+// builds kept beside the objects (native/...) stay.
+func TestCollectObjectsOnS3(t *testing.T) {
+	s3test.Start(t, "results")
+	s, err := OpenWith(t.TempDir(), Options{ObjectStore: "s3://results/team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer m.Close()
+	big := json.RawMessage(`"` + strings.Repeat("s", InlineLimit+1) + `"`)
+	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusCompleted,
+		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	st, err := objects.NewS3(t.Context(), "s3://results/team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(t.Context(), "native/builds/k", strings.NewReader("hash")); err != nil {
+		t.Fatal(err)
+	}
+	names := func() (n []string) {
+		st.List(context.Background(), func(name string, _ time.Time) error { n = append(n, name); return nil })
+		return n
+	}
+	if got := names(); len(got) != 1 {
+		t.Fatalf("objects at the top before: %v", got)
+	}
+	if err := m.Delete(t.Context(), "d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, removed, err := m.CollectObjects(t.Context(), 0); err != nil || removed != 1 || len(names()) != 0 {
+		t.Fatalf("removed %d, left %v: %v", removed, names(), err)
+	}
+	if ok, err := st.Exists(t.Context(), "native/builds/k"); !ok || err != nil {
+		t.Fatalf("the native build key: %v %v", ok, err)
+	}
+}

@@ -104,6 +104,7 @@ func unavailable(err error) error {
 
 // Store is the embedded database and its object store.
 type Store struct {
+	gc        sync.RWMutex // writes hold it for reading; CollectObjects for writing
 	db        *sql.DB
 	path      string      // the database file
 	file      os.FileInfo // what path was when it was opened: Check compares
@@ -447,6 +448,8 @@ func (s *Store) createDispatch(ctx context.Context, rec *DispatchRecord, graph [
 	if err := s.Check(); err != nil {
 		return err
 	}
+	s.gc.RLock() // from the objects' uploads to the commit that refers to them
+	defer s.gc.RUnlock()
 	g, err := s.put(ctx, graph)
 	if err != nil {
 		return err
@@ -487,6 +490,8 @@ func (s *Store) commit(ctx context.Context, b Batch) error {
 	if err := s.Check(); err != nil {
 		return err
 	}
+	s.gc.RLock() // from the objects' uploads to the commit that refers to them
+	defer s.gc.RUnlock()
 	// Values go to the object store before the transaction: no upload holds the database's write lock.
 	args := make([]any, 0, nodeArity*len(b.Nodes))
 	for i := range b.Nodes {

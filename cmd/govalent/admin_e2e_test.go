@@ -121,6 +121,20 @@ func TestPurgeAndRestart(t *testing.T) {
 	if out, err := govalent(t, env, "run", "../../examples/pipeline.go"); err != nil || !strings.Contains(out, "COMPLETED 770") {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
+	// A value over the store's inline limit, which it keeps as an object in the data directory.
+	bigCell := filepath.Join(t.TempDir(), "big.go")
+	os.WriteFile(bigCell, []byte(`import ("fmt"; "strings")
+var big = ct.Electron(func() string { return strings.Repeat("v", 300000) })
+res, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return big() }))
+fmt.Println(res.Status)
+`), 0o600)
+	if out, err := govalent(t, env, "run", bigCell); err != nil || !strings.Contains(out, "COMPLETED") {
+		t.Fatalf("run %s: %v\n%s", bigCell, err, out)
+	}
+	objectFiles := func() []string { files, _ := filepath.Glob(filepath.Join(dir, "objects", "[0-9a-f]*")); return files }
+	if len(objectFiles()) == 0 {
+		t.Fatal("the large value is not in the object store")
+	}
 	purge := func(args ...string) (string, error) {
 		return govalent(t, nil, append(append([]string{"purge"}, args...), flags...)...)
 	}
@@ -136,14 +150,18 @@ func TestPurgeAndRestart(t *testing.T) {
 		}
 	}
 	out, err := purge("--before", "2999-01-01T00:00:00Z")
-	if err != nil || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, "1 dispatches would be deleted") {
+	if err != nil || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, "2 dispatches would be deleted") {
 		t.Fatalf("purge dry run: %v\n%s", err, out)
 	}
-	if out, _ := govalent(t, nil, append([]string{"list"}, flags...)...); !strings.Contains(out, "1 of 1") {
+	if out, _ := govalent(t, nil, append([]string{"list"}, flags...)...); !strings.Contains(out, "2 of 2") {
 		t.Fatalf("a dry run deleted:\n%s", out)
 	}
-	if out, err := purge("--status", "COMPLETED", "--before", "0s", "--yes"); err != nil || !strings.Contains(out, "deleted 1 dispatches") {
+	out, err = purge("--status", "COMPLETED", "--before", "0s", "--yes", "--grace", "0s")
+	if err != nil || !strings.Contains(out, "deleted 2 dispatches") || !regexp.MustCompile(`removed [1-9]\d* stored values and 2 programs`).MatchString(out) {
 		t.Fatalf("purge --yes: %v\n%s", err, out)
+	}
+	if left := objectFiles(); len(left) != 0 {
+		t.Fatalf("objects left after purge: %v", left)
 	}
 	if out, _ := govalent(t, nil, append([]string{"list"}, flags...)...); !strings.Contains(out, "0 of 0") {
 		t.Fatalf("after purge:\n%s", out)

@@ -14,15 +14,18 @@ import (
 )
 
 // cmdPurge deletes finished dispatches older than a date or with a status, through the API (DELETE
-// /api/v1/dispatches/{id}, as the web UI's delete does): their records and nodes go; values kept in the object
-// store stay, since objects are shared by content between dispatches.
+// /api/v1/dispatches/{id}, as the web UI's delete does): their records and nodes go, then the dispatcher removes
+// the stored values and programs no dispatch refers to any more (POST /api/v1/objects/collect: objects are
+// shared by content, so a value another dispatch has stays).
 func cmdPurge(args []string) error {
 	var before, status string
 	var yes bool
+	var grace time.Duration
 	c, fs, err := parseClient("purge", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&before, "before", "", "dispatches started before a date (2024-05-01), a time (RFC 3339) or an age ago (30d, 12h)")
 		fs.StringVar(&status, "status", "", "dispatches with this status: COMPLETED, FAILED or CANCELLED")
 		fs.BoolVar(&yes, "yes", false, "delete them; without it, purge only shows what would go")
+		fs.DurationVar(&grace, "grace", 10*time.Minute, "stored values are removed once nothing refers to them and they are older than this")
 	})
 	if err != nil {
 		return err
@@ -93,6 +96,11 @@ func cmdPurge(args []string) error {
 		deleted++
 	}
 	fmt.Printf("deleted %d dispatches\n", deleted)
+	col, err := cl.CollectObjects(grace)
+	if err != nil {
+		return fmt.Errorf("deleted %d dispatches; then, removing their stored values: %w", deleted, err)
+	}
+	fmt.Printf("removed %d stored values and %d programs no dispatch refers to any more\n", col.Objects, col.Programs)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d not deleted:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}

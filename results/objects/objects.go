@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/govalent/govalent/internal/credential"
 )
@@ -24,6 +25,15 @@ type Store interface {
 	Exists(ctx context.Context, name string) (bool, error)
 	// String names the location, for messages.
 	String() string
+}
+
+// Lister is a Store that lists and deletes its blobs, for collecting those nothing refers to any more.
+type Lister interface {
+	// List calls fn with the name and the time of the last write of each blob at the top level (names without
+	// a slash).
+	List(ctx context.Context, fn func(name string, modified time.Time) error) error
+	// Delete removes a blob; one that is not there is no error.
+	Delete(ctx context.Context, name string) error
 }
 
 // ErrMissing is wrapped by Get errors for blobs that are not stored.
@@ -90,6 +100,39 @@ func (d *Dir) Put(_ context.Context, name string, r io.Reader) error {
 	if werr != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("objects: writing %s: %w", path, werr)
+	}
+	return nil
+}
+
+// List lists the blobs' files at the top of the directory (not the temporary files of writes under way).
+func (d *Dir) List(_ context.Context, fn func(name string, modified time.Time) error) error {
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if err := fn(e.Name(), info.ModTime()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete removes the blob's file.
+func (d *Dir) Delete(_ context.Context, name string) error {
+	path, err := d.file(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -174,6 +175,42 @@ func (s *S3) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 		return nil, s.wrap("reading", key, err)
 	}
 	return out.Body, nil
+}
+
+// List lists the objects directly under the prefix (ListObjectsV2 with a delimiter).
+func (s *S3) List(ctx context.Context, fn func(name string, modified time.Time) error) error {
+	prefix := s.Prefix
+	if prefix != "" {
+		prefix += "/"
+	}
+	pages := s3.NewListObjectsV2Paginator(s.Client, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: &prefix, Delimiter: aws.String("/")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return s.wrap("listing", prefix, err)
+		}
+		for _, o := range page.Contents {
+			if o.Key == nil || o.LastModified == nil {
+				continue
+			}
+			if err := fn(strings.TrimPrefix(*o.Key, prefix), *o.LastModified); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Delete removes the object (S3 answers a delete of a missing object with success).
+func (s *S3) Delete(ctx context.Context, name string) error {
+	key, err := s.key(name)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key}); err != nil {
+		return s.wrap("deleting", key, err)
+	}
+	return nil
 }
 
 // Exists asks for the object's head.
