@@ -87,6 +87,7 @@ type run struct {
 	// native is the program's worker binary, once built; nativeTried: a build was started or ruled out.
 	native      map[string]executors.Binary // by platform
 	nativeTried bool
+	nativeUsed  time.Time // when its binaries were last marked used (nativeTask)
 }
 
 // node is a node of a dispatch in progress: its state, as stored and shown, and what scheduling it needs.

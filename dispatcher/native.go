@@ -225,5 +225,15 @@ func (e *Engine) compiledMismatch(r *run, nd *ct.Node, ex executors.Executor) st
 func (e *Engine) nativeTask(r *run, nd *ct.Node, t *executors.Task) {
 	if len(r.native) > 0 && e.wantsNative(r, nd) {
 		t.Binaries = r.native
+		if time.Since(r.nativeUsed) > nativeTouchEvery { // keeps the binaries from the cache's pruning
+			r.nativeUsed = time.Now()
+			for _, bin := range r.native {
+				native.Touch(bin.Path)
+			}
+		}
 	}
 }
+
+// nativeTouchEvery is how often a running dispatch marks its binaries as used (native.Builder keeps those used
+// within the hour).
+const nativeTouchEvery = 10 * time.Minute

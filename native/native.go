@@ -81,6 +81,10 @@ type Builder struct {
 	version string // `go env GOVERSION`
 	log     *slog.Logger
 	shared  Shared // nil: the local cache only
+	// limit bounds the local cache's binaries: past it the least recently used go, but none used within keep
+	// (a worker may be about to start it).
+	limit int64
+	keep  time.Duration
 
 	mu       sync.Mutex
 	inflight map[string]*build
@@ -115,7 +119,8 @@ func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{}}, nil
+	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{},
+		limit: cacheLimit, keep: time.Hour}, nil
 }
 
 // Share keeps built binaries in s too, and looks there before building one; call it before the first Build.
@@ -136,6 +141,7 @@ func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary
 			if bd.err == nil {
 				cached := *bd.bin
 				cached.BuildTime = 0 // built for an earlier caller: a cache hit for this one
+				Touch(cached.Path)
 				return &cached, nil
 			}
 		default:
@@ -158,7 +164,60 @@ func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary
 		delete(b.inflight, key) // a failure is not cached: the next dispatch tries again
 	}
 	b.mu.Unlock()
+	if bd.err == nil && bd.bin.BuildTime > 0 {
+		b.prune()
+	}
 	return bd.bin, bd.err
+}
+
+// cacheLimit is the default bound of the local cache: a notebook makes a new program at every edit of an
+// electron, about 6 MB each.
+const cacheLimit = 4 << 30
+
+// Touch marks a cached binary as used now, so that the cache keeps it: a dispatch that runs for long touches
+// its binaries now and then.
+func Touch(binPath string) {
+	now := time.Now()
+	os.Chtimes(binPath+".sha256", now, now)
+}
+
+// prune deletes the least recently used binaries while the cache holds more than b.limit, sparing those used
+// within b.keep.
+func (b *Builder) prune() {
+	hashes, _ := filepath.Glob(filepath.Join(b.dir, "bin", "*.sha256"))
+	type cached struct {
+		key  string
+		size int64
+		used time.Time
+	}
+	var all []cached
+	var total int64
+	for _, h := range hashes {
+		hi, err := os.Stat(h)
+		if err != nil {
+			continue
+		}
+		bi, err := os.Stat(strings.TrimSuffix(h, ".sha256"))
+		if err != nil {
+			continue
+		}
+		all = append(all, cached{strings.TrimSuffix(filepath.Base(h), ".sha256"), bi.Size(), hi.ModTime()})
+		total += bi.Size()
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range all {
+		if total <= b.limit || time.Since(c.used) < b.keep {
+			break
+		}
+		binPath := filepath.Join(b.dir, "bin", c.key)
+		os.Remove(binPath + ".sha256") // first: a binary without it is not cached
+		os.Remove(binPath)
+		delete(b.inflight, c.key)
+		total -= c.size
+		b.log.Info("removed a native worker not used lately from the cache", "key", c.key)
+	}
 }
 
 // Cached tells whether the binary of source for p is built already (then Build returns at once).
@@ -204,6 +263,7 @@ func (b *Builder) cachedOrBuild(key, source string, p Platform) (*Binary, error)
 	binPath := filepath.Join(b.dir, "bin", key)
 	if hash, err := os.ReadFile(binPath + ".sha256"); err == nil {
 		if _, err := os.Stat(binPath); err == nil {
+			Touch(binPath)
 			return &Binary{Path: binPath, Hash: string(hash), Platform: p}, nil
 		}
 	}

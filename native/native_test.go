@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/ct/wire"
@@ -305,4 +306,49 @@ func TestBuildsAreKeptInTheSharedStore(t *testing.T) {
 	if _, err := third.Build(context.Background(), addProgram, Host()); err == nil {
 		t.Fatal("a tampered binary was used")
 	}
+}
+
+// The cache keeps to its bound by removing the least recently used binaries, except those used lately; a
+// removed one is built again when asked for.
+func TestCacheDropsTheLeastRecentlyUsed(t *testing.T) {
+	b := newBuilder(t, t.TempDir())
+	first, err := b.Build(context.Background(), addProgram, Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.limit, b.keep = first.size(t)*3/2, 0 // room for one binary
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(first.Path+".sha256", old, old)
+	second, err := b.Build(context.Background(), addProgram+"// two\n", Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(first.Path); err == nil {
+		t.Fatal("the least recently used binary stayed past the bound")
+	}
+	if _, err := os.Stat(second.Path); err != nil {
+		t.Fatalf("the new binary: %v", err)
+	}
+	again, err := b.Build(context.Background(), addProgram, Host())
+	if err != nil || again.BuildTime == 0 {
+		t.Fatalf("a removed binary is built again: %+v %v", again, err)
+	}
+	if _, err := os.Stat(second.Path); err == nil {
+		t.Fatal("the binary used least recently stayed past the bound")
+	}
+	b.keep = time.Hour // used just now: it stays, over the bound
+	if _, err := b.Build(context.Background(), addProgram+"// three\n", Host()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(again.Path); err != nil {
+		t.Fatalf("a binary used within keep was removed: %v", err)
+	}
+}
+
+func (bin *Binary) size(t *testing.T) int64 {
+	st, err := os.Stat(bin.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
