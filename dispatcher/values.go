@@ -26,6 +26,9 @@ func encode(v []byte) ([]byte, error) {
 // encodeGraph encodes the constants of g that came as JSON.
 func encodeGraph(g *ct.Graph) error {
 	fix := func(a *ct.Arg) error {
+		if len(a.Encoded) > 0 {
+			return checkEncoded(a.Encoded)
+		}
 		if len(a.Value) == 0 {
 			return nil
 		}
@@ -49,11 +52,23 @@ func encodeGraph(g *ct.Graph) error {
 	return nil
 }
 
+// checkEncoded refuses what a client sent as an encoded value but is not one, before a worker or a selection
+// node meets it.
+func checkEncoded(v []byte) error {
+	if !codec.IsEncoded(v) {
+		return fmt.Errorf("an encoded value must start with the self-describe tag (d9 d9 f7)")
+	}
+	if _, err := codec.Decode(v); err != nil {
+		return fmt.Errorf("not a well-formed encoded value: %w", err)
+	}
+	return nil
+}
+
 // encodeInputs is a request's lattice arguments, encoded.
 func encodeInputs(req *ct.DispatchRequest) ([]byte, error) {
 	if len(req.EncodedInputs) > 0 {
-		if !codec.IsEncoded(req.EncodedInputs) {
-			return nil, fmt.Errorf("inputs_encoded is not an encoded value")
+		if err := checkEncoded(req.EncodedInputs); err != nil {
+			return nil, fmt.Errorf("inputs_encoded: %w", err)
 		}
 		return req.EncodedInputs, nil
 	}

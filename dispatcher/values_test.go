@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
@@ -163,5 +164,20 @@ res, err := ct.DispatchSync(values)
 	}
 	if js := string(r.NodeByName("Plain").RawOutput); !strings.Contains(js, `"xs":["NaN"]`) {
 		t.Errorf("plain %s", js)
+	}
+}
+
+// A client's encoded constants and inputs are checked when the dispatch is made: what is not a well-formed
+// encoding is a 400, before any worker or selection node meets it.
+func TestMalformedEncodedValuesAreRefused(t *testing.T) {
+	e := newEnv(t)
+	for _, body := range []string{
+		`{"graph":{"name":"g","nodes":[{"node_id":0,"name":"l","kind":"list","args":[{"encoded":"AQID"}]}],"output":{"node":0}}}`,
+		`{"graph":{"name":"g","nodes":[{"node_id":0,"name":"l","kind":"list","args":[{"encoded":"2dn3gw=="}]}],"output":{"node":0}}}`,
+		`{"graph":{"name":"g","nodes":[],"output":{"value":1}},"inputs_encoded":"2dn3/w=="}`,
+	} {
+		if code, resp := request(t, "POST", e.url+"/api/v1/dispatches", body); code != 400 || !strings.Contains(fmt.Sprint(resp), "encoded") {
+			t.Errorf("%s: %d %v", body, code, resp)
+		}
 	}
 }
