@@ -58,7 +58,7 @@ func checkEncoded(v []byte) error {
 	if !codec.IsEncoded(v) {
 		return fmt.Errorf("an encoded value must start with the self-describe tag (d9 d9 f7)")
 	}
-	if _, err := codec.Decode(v); err != nil {
+	if err := codec.Check(v); err != nil {
 		return fmt.Errorf("not a well-formed encoded value: %w", err)
 	}
 	return nil

@@ -36,6 +36,16 @@ func Decode(data []byte) (any, error) {
 	return x, r.finish()
 }
 
+// Check reports whether data holds exactly one well-formed value (its structure: heads, lengths, nesting), without
+// decoding it: for checking what a client sends before it is stored or passed on.
+func Check(data []byte) error {
+	r := &reader{data: data}
+	if _, err := r.rawItem(); err != nil {
+		return err
+	}
+	return r.finish()
+}
+
 // decodeAny decodes the value whose head was just read into a plain Go value.
 func (r *reader) decodeAny(h head) (any, error) {
 	switch h.major {

@@ -151,3 +151,18 @@ func TestListAndDict(t *testing.T) {
 		t.Errorf("empty List: %#v", x)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	good, err := Marshal(map[string][]float64{"a": {1, 2}, "b": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(good); err != nil {
+		t.Fatalf("a value Marshal wrote: %v", err)
+	}
+	for _, bad := range [][]byte{good[:len(good)-1], append(append([]byte{}, good...), 0), {0xd9, 0xd9, 0xf7}, {0x83, 0x01}} {
+		if Check(bad) == nil {
+			t.Errorf("% x passed", bad)
+		}
+	}
+}
