@@ -269,7 +269,7 @@ func (f Future) Field(name string) Future {
 		if st.Kind() == reflect.Struct {
 			field, ok = st.FieldByName(name)
 		}
-		// Refuse now what the node could only fail at run time: the output is JSON.
+		// Refuse now what the node could only fail at run time: the output is encoded, with JSON's field names.
 		if tuple, isTuple := tupleOf(st); isTuple { // several results travel as an array
 			b.fail(fmt.Errorf("ct: Field(%q) on the %d results of an electron; use Index", name, len(tuple)))
 		} else if !ok || !field.IsExported() || field.Tag.Get("json") == "-" { // JSON leaves these out

@@ -49,6 +49,7 @@ func (d *Dispatcher) getGraph(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
 	}
+	showGraph(g, valuesEncoded(r))
 	writeJSON(w, 200, g)
 }
 

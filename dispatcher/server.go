@@ -270,10 +270,11 @@ func (d *Dispatcher) listDispatches(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items := make([]*ct.Result, len(recs))
+	encoded := valuesEncoded(r)
 	for i := range recs {
 		items[i] = resultFromRecord(&recs[i])
 		items[i].Nodes = nil
-		showValues(items[i], valuesEncoded(r))
+		showValues(items[i], encoded)
 	}
 	writeJSON(w, 200, map[string]any{"items": items, "total": total})
 }

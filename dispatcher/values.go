@@ -105,6 +105,17 @@ func showValues(res *ct.Result, encoded bool) {
 	}
 }
 
+// showGraph makes g's constants what the client asked for, as showValues does for results.
+func showGraph(g *ct.Graph, encoded bool) {
+	show := func(a *ct.Arg) { showValue(&a.Encoded, (*[]byte)(&a.Value), encoded) }
+	for i := range g.Nodes {
+		for k := range g.Nodes[i].Args {
+			show(&g.Nodes[i].Args[k])
+		}
+	}
+	show(&g.Output)
+}
+
 func showNode(n *ct.NodeResult, encoded bool) {
 	showValue(&n.EncodedOutput, (*[]byte)(&n.RawOutput), encoded)
 }

@@ -181,3 +181,20 @@ func TestMalformedEncodedValuesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// The graph the API shows has its constants as JSON, as the web UI reads them (or encoded, when asked).
+func TestGraphConstantsShowAsJSON(t *testing.T) {
+	e := newEnv(t)
+	e.cell(`import "math"
+func Scale(x, by float64) float64 { return x * by }
+id, err := ct.Dispatch(ct.Lattice(func() ct.Future { return ct.Electron(Scale)(math.Inf(1), 2) }))`)
+	id := e.value("id").(string)
+	code, body := request(t, "GET", e.url+"/api/v1/dispatches/"+id+"/graph", "")
+	args := fmt.Sprint(body)
+	if code != 200 || !strings.Contains(args, "value:+Inf") || !strings.Contains(args, "value:2") || strings.Contains(args, "encoded") {
+		t.Fatalf("graph: %d %v", code, body)
+	}
+	if code, body := request(t, "GET", e.url+"/api/v1/dispatches/"+id+"/graph?values=encoded", ""); code != 200 || !strings.Contains(fmt.Sprint(body), "encoded:") {
+		t.Fatalf("graph, encoded: %d %v", code, body)
+	}
+}
