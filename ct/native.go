@@ -153,12 +153,7 @@ func callNative(entries map[string]any, c *wire.NativeCall, rep *wire.NativeRepl
 		os.Setenv(FilesEnv, c.Files)
 		defer os.Unsetenv(FilesEnv)
 	}
-	in, err := DecodeArgs(fn.Type(), c.Entry, c.Args)
-	if err != nil {
-		rep.Error = err.Error()
-		return
-	}
-	defer func() {
+	defer func() { // first: decoding the arguments runs the user's UnmarshalText too
 		if r := recover(); r != nil {
 			rep.Stack = string(debug.Stack())
 			rep.Error = fmt.Sprintf("panic: %v", r)
@@ -167,6 +162,11 @@ func callNative(entries map[string]any, c *wire.NativeCall, rep *wire.NativeRepl
 			}
 		}
 	}()
+	in, err := DecodeArgs(fn.Type(), c.Entry, c.Args)
+	if err != nil {
+		rep.Error = err.Error()
+		return
+	}
 	out, err := EncodeOutput(fn.Type(), c.Entry, fn.Call(in))
 	if err != nil {
 		rep.Error = err.Error()

@@ -8,6 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // WorkerCache is where workers on other machines keep the binaries they fetch: GOVALENT_NATIVE_CACHE, else
@@ -23,22 +27,23 @@ func WorkerCache() string {
 }
 
 // Fetch returns the path of the binary whose content has sha256 hash in dir, copying it there from open
-// first unless it is there already. What open gives is checked against hash before it is kept, so a worker
-// never runs a binary other than the one its (signed) task names.
+// first unless it is there already. What open gives, and a file already there, is checked against hash before
+// it is used, so a worker never runs a binary other than the one its (signed) task names; dir must be the
+// user's own (not writable by others: the fallback caches are in the shared temporary directory).
 func Fetch(ctx context.Context, dir, hash string, open func(context.Context) (io.ReadCloser, error)) (string, error) {
-	if len(hash) != sha256.Size*2 {
+	if !wire.IsSHA256(hash) {
 		return "", fmt.Errorf("native binary %q: not a sha256", hash)
 	}
-	if _, err := hex.DecodeString(hash); err != nil {
-		return "", fmt.Errorf("native binary %q: not a sha256", hash)
-	}
-	dst := filepath.Join(dir, hash)
-	if _, err := os.Stat(dst); err == nil {
-		return dst, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := ownDir(dir); err != nil {
 		return "", err
 	}
+	dst := filepath.Join(dir, hash)
+	if got, err := FileHash(dst); err == nil && got == hash {
+		now := time.Now()
+		os.Chtimes(dst, now, now) // in use: caches that prune by age keep it
+		return dst, nil
+	}
+	os.Remove(dst) // not what its name says: fetched again
 	src, err := open(ctx)
 	if err != nil {
 		return "", fmt.Errorf("fetching native binary %s: %w", hash[:12], err)
@@ -67,4 +72,20 @@ func Fetch(ctx context.Context, dir, hash string, open func(context.Context) (io
 		return "", err
 	}
 	return dst, nil
+}
+
+// ownDir makes dir, or checks the one there: owned by this user and writable by nobody else.
+func ownDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !st.IsDir() || !ok || int(sys.Uid) != os.Getuid() || st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("native binaries: %s is not a directory of this user's that only they can write", dir)
+	}
+	return nil
 }

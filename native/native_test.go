@@ -209,6 +209,19 @@ func TestFetchKeepsOnlyWhatMatchesTheHash(t *testing.T) {
 	if _, err := Fetch(context.Background(), dir, "../../etc/passwd", open(content)); err == nil {
 		t.Fatal("a hash that is a path")
 	}
+	// A file planted under the hash's name is not trusted: it is replaced by what open gives.
+	os.WriteFile(p, []byte("planted"), 0o700)
+	if got, err := Fetch(context.Background(), dir, hash, open(content)); err != nil || opens != 3 {
+		t.Fatalf("a planted file: %v (%d opens)", err, opens)
+	} else if data, _ := os.ReadFile(got); !bytes.Equal(data, content) {
+		t.Fatalf("a planted file was kept: %q", data)
+	}
+	// A directory others may write to is refused.
+	shared := t.TempDir()
+	os.Chmod(shared, 0o777)
+	if _, err := Fetch(context.Background(), shared, hash, open(content)); err == nil || !strings.Contains(err.Error(), "only they can write") {
+		t.Fatalf("a directory others can write: %v", err)
+	}
 }
 
 // A program builds for a platform other than the host's (what a Redis worker on another machine names): a

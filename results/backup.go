@@ -36,6 +36,9 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// The objects copied after the snapshot must include every one it refers to: no collection meanwhile.
+	s.gc.RLock()
+	defer s.gc.RUnlock()
 	snapshot := filepath.Join(tmp, BackupDB)
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, snapshot); err != nil {
 		return fmt.Errorf("results: snapshotting the database into %s: %w", tmp, err)

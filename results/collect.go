@@ -16,9 +16,11 @@ import (
 // ago. It returns how many of each it deleted.
 //
 // Objects are shared by content: a new value may be the content of an old object. So no commit runs while the
-// references are read and the objects deleted (gc, which every write holds for reading); grace covers a writer
-// in another process, such as a second dispatcher on the same object store. Names that are not an object's (the
-// native builds kept beside them, under native/) are never touched.
+// references are read and the objects deleted (gc, which commits and backups hold for reading). The candidates
+// are listed before that, so that commits wait for the reading and the deletes only; an object a commit refers
+// to meanwhile shows in the references. grace spares objects a writer in another process has just written; one
+// that reuses an old object there is not seen: collect on one dispatcher per object store. Names that are not
+// an object's (the native builds kept beside them, under native/) are never touched.
 func (s *Store) CollectObjects(ctx context.Context, grace time.Duration) (programs, removed int, err error) {
 	lister, ok := s.objects.(objects.Lister)
 	if !ok {
@@ -27,7 +29,26 @@ func (s *Store) CollectObjects(ctx context.Context, grace time.Duration) (progra
 	if err := s.Check(); err != nil {
 		return 0, 0, err
 	}
-	s.gc.Lock()
+	cutoff := time.Now().Add(-grace)
+	var candidates []string
+	err = lister.List(ctx, func(name string, modified time.Time) error {
+		if isObjectName(name) && modified.Before(cutoff) {
+			candidates = append(candidates, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	// Polled rather than waited for: a writer waiting on an RWMutex holds up every new reader, and a backup may
+	// hold it for long.
+	for !s.gc.TryLock() {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	defer s.gc.Unlock()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM programs WHERE hash NOT IN (SELECT program_hash FROM dispatches)`)
 	if err != nil {
@@ -38,18 +59,10 @@ func (s *Store) CollectObjects(ctx context.Context, grace time.Duration) (progra
 	if err != nil {
 		return int(n), 0, err
 	}
-	cutoff := time.Now().Add(-grace)
-	var doomed []string
-	err = lister.List(ctx, func(name string, modified time.Time) error {
-		if isObjectName(name) && !refs[name] && modified.Before(cutoff) {
-			doomed = append(doomed, name)
+	for _, name := range candidates {
+		if refs[name] {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return int(n), 0, err
-	}
-	for _, name := range doomed {
 		if err := lister.Delete(ctx, name); err != nil {
 			return int(n), removed, err
 		}

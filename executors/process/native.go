@@ -76,6 +76,7 @@ func startNative(path string) (*nativeChild, error) {
 	// A call of no entry answers once the program's package initialisation has run: a panic there ends the
 	// process, and it is not the first task's time.
 	if _, err := c.call("", nil); err != nil {
+		c.close()
 		return nil, fmt.Errorf("the program's native worker did not start: %w", err)
 	}
 	return c, nil

@@ -493,6 +493,8 @@ func startWorker(command []string, maxReply int64, log *slog.Logger) (*workerPro
 	}
 	replyR, replyW, err := pipe()
 	if err != nil {
+		taskR.Close()
+		taskW.Close()
 		return nil, err
 	}
 	cmd := exec.Command(command[0], command[1:]...)

@@ -14,8 +14,9 @@ func workerSysProcAttr() *syscall.SysProcAttr {
 }
 
 // pipeSize is what pipes between the dispatcher, its workers and their native workers are grown to: a large
-// value crosses in a sixteenth of the hand-offs of the default 64 KiB (1 MiB is the default pipe-max-size).
-const pipeSize = 1 << 20
+// value crosses in a quarter of the hand-offs of the default 64 KiB. Not more: a user's pipes share a budget
+// (pipe-user-pages-soft, 64 MiB by default), past which every new pipe of theirs, in any program, is small.
+const pipeSize = 256 << 10
 
 // pipe is os.Pipe, grown to pipeSize where the system allows it.
 func pipe() (r, w *os.File, err error) {

@@ -275,13 +275,6 @@ func (c *binaryCache) get(ctx context.Context, hash string) (string, error) {
 
 // fetch puts the binary with hash in the cache directory, unless a file there already has that content.
 func (c *binaryCache) fetch(ctx context.Context, hash string) (string, error) {
-	path := filepath.Join(c.dir, hash)
-	if got, err := native.FileHash(path); err == nil && got == hash {
-		now := time.Now()
-		os.Chtimes(path, now, now) // in use: prune keeps it
-		return path, nil
-	}
-	os.Remove(path) // not what its name says: fetched again
 	start := time.Now()
 	path, err := native.Fetch(ctx, c.dir, hash, func(ctx context.Context) (io.ReadCloser, error) {
 		r, w := io.Pipe()

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/process"
+	"github.com/govalent/govalent/native"
 )
 
 // WorkerConfig configures a Redis pool worker (`govalent worker --redis URL`).
@@ -93,11 +93,7 @@ func NewWorker(q *Queue, cfg WorkerConfig) *Worker {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.BinaryDir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		cfg.BinaryDir = filepath.Join(cache, "govalent", "native")
+		cfg.BinaryDir = native.WorkerCache()
 	}
 	w := &Worker{
 		cfg: cfg, q: q, host: host, leases: map[string]*leaseRun{}, byTask: map[string]*leaseRun{}, byPool: map[string]*leaseRun{},
