@@ -30,9 +30,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/govalent/govalent"
+	"github.com/govalent/govalent/ct/wire"
 )
 
 // Platform is where a binary runs.
@@ -88,9 +90,8 @@ type Builder struct {
 
 	mu       sync.Mutex
 	inflight map[string]*build
-	srcOnce  sync.Once
-	srcDir   string // the module the programs are built in
-	srcErr   error
+	srcMu    sync.Mutex
+	srcDir   string // the module the programs are built in, once written
 }
 
 type build struct {
@@ -119,12 +120,24 @@ func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	sweep(dir)
 	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{},
 		limit: cacheLimit, keep: time.Hour}, nil
 }
 
 // Share keeps built binaries in s too, and looks there before building one; call it before the first Build.
 func (b *Builder) Share(s Shared) { b.shared = s }
+
+// sweep removes what builds and fetches left when their process was killed: temporary binaries, hash files and
+// modules, and program directories. The data directory is one dispatcher's, so none is in use.
+func sweep(dir string) {
+	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp"} {
+		leftovers, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, l := range leftovers {
+			os.RemoveAll(l)
+		}
+	}
+}
 
 // GoVersion is the toolchain's version ("go1.26.8").
 func (b *Builder) GoVersion() string { return b.version }
@@ -157,14 +170,15 @@ func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary
 	b.inflight[key] = bd
 	b.mu.Unlock()
 
-	bd.bin, bd.err = b.cachedOrBuild(key, source, p)
+	var added bool
+	bd.bin, added, bd.err = b.cachedOrBuild(key, source, p)
 	close(bd.done)
 	b.mu.Lock()
 	if bd.err != nil {
 		delete(b.inflight, key) // a failure is not cached: the next dispatch tries again
 	}
 	b.mu.Unlock()
-	if bd.err == nil && bd.bin.BuildTime > 0 {
+	if added {
 		b.prune()
 	}
 	return bd.bin, bd.err
@@ -259,32 +273,34 @@ var sourceHash = sync.OnceValue(func() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 })
 
-func (b *Builder) cachedOrBuild(key, source string, p Platform) (*Binary, error) {
+// cachedOrBuild returns the binary of key from the local cache, the shared store or a build; added tells that the
+// local cache gained a file.
+func (b *Builder) cachedOrBuild(key, source string, p Platform) (bin *Binary, added bool, err error) {
 	binPath := filepath.Join(b.dir, "bin", key)
-	if hash, err := os.ReadFile(binPath + ".sha256"); err == nil {
+	if hash, err := os.ReadFile(binPath + ".sha256"); err == nil && wire.IsSHA256(string(hash)) { // else torn: built again
 		if _, err := os.Stat(binPath); err == nil {
 			Touch(binPath)
-			return &Binary{Path: binPath, Hash: string(hash), Platform: p}, nil
+			return &Binary{Path: binPath, Hash: string(hash), Platform: p}, false, nil
 		}
 	}
 	if bin := b.fromShared(key, p, binPath); bin != nil {
-		return bin, nil
+		return bin, true, nil
 	}
 	start := time.Now()
 	if err := b.compile(key, source, p, binPath); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	hash, err := FileHash(binPath)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if err := writeFileAtomic(binPath+".sha256", []byte(hash), 0o600); err != nil {
-		return nil, err
+		return nil, true, err
 	}
-	bin := &Binary{Path: binPath, Hash: hash, Platform: p, BuildTime: time.Since(start)}
+	bin = &Binary{Path: binPath, Hash: hash, Platform: p, BuildTime: time.Since(start)}
 	b.log.Info("built a native worker", "platform", p.String(), "key", key, "took", bin.BuildTime)
 	b.toShared(key, bin)
-	return bin, nil
+	return bin, true, nil
 }
 
 // sharedTimeout bounds a binary's trip to or from the shared store: past it, the build goes on without.
@@ -380,6 +396,7 @@ func (b *Builder) compile(key, source string, p Platform, binPath string) error 
 	cmd := exec.Command(b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, "./p/"+key)
 	cmd.Dir = mod
 	cmd.Env = b.buildEnv(p)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no build outlives a killed dispatcher
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
@@ -490,14 +507,19 @@ func generatedMain(source string) ([]byte, error) {
 // module returns the directory of the module programs are built in, writing it from the embedded source the
 // first time: go.mod, and a vendor directory holding the SDK.
 func (b *Builder) module() (string, error) {
-	b.srcOnce.Do(func() {
-		b.srcDir = filepath.Join(b.dir, "src", sourceHash())
-		if _, err := os.Stat(filepath.Join(b.srcDir, "go.mod")); err == nil {
-			return
+	b.srcMu.Lock()
+	defer b.srcMu.Unlock()
+	if b.srcDir != "" {
+		return b.srcDir, nil
+	}
+	dir := filepath.Join(b.dir, "src", sourceHash())
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		if err := writeModule(dir); err != nil {
+			return "", err // tried again at the next build: a full disk passes
 		}
-		b.srcErr = writeModule(b.srcDir)
-	})
-	return b.srcDir, b.srcErr
+	}
+	b.srcDir = dir
+	return dir, nil
 }
 
 // modulePath is the generated module's path; programs are its packages p/<key>.

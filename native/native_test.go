@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -364,4 +365,29 @@ func (bin *Binary) size(t *testing.T) int64 {
 		t.Fatal(err)
 	}
 	return st.Size()
+}
+
+// What a killed build left is swept when the next builder starts; what was built stays.
+func TestLeftoversOfAKilledBuildAreSwept(t *testing.T) {
+	dir := t.TempDir()
+	built, err := newBuilder(t, dir).Build(context.Background(), addProgram, Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := []string{built.Path + ".tmp1234abcd99", filepath.Join(dir, "src", "x.tmp42"), filepath.Join(dir, "src", sourceHash(), "p", "deadbeef")}
+	for _, l := range left {
+		if err := os.MkdirAll(filepath.Dir(l), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(l, nil, 0o600)
+	}
+	again := newBuilder(t, dir)
+	for _, l := range left {
+		if _, err := os.Stat(l); err == nil {
+			t.Errorf("%s is still there", l)
+		}
+	}
+	if !again.Cached(addProgram, Host()) {
+		t.Fatal("the built binary went with the leftovers")
+	}
 }
