@@ -94,12 +94,12 @@ type JobExecutor struct {
 	backend  Backend
 	log      *slog.Logger
 
-	mu       sync.Mutex
-	tasks    map[string]*remoteTask
-	closed   bool
-	wg       sync.WaitGroup
-	done     atomic.Int64
-	uploaded sync.Map // S3 URLs of native binaries known to be there
+	mu      sync.Mutex
+	tasks   map[string]*remoteTask
+	closed  bool
+	wg      sync.WaitGroup
+	done    atomic.Int64
+	uploads sync.Map // S3 URL of a native binary -> *upload
 }
 
 type remoteTask struct {
@@ -184,39 +184,59 @@ func (e *JobExecutor) NativePlatforms() []string {
 }
 
 // withBinary makes sure the task's native binary for the executor's platform is in S3 (under native/, by its
-// hash, uploaded once) and returns the task as the job sees it: that binary alone, its path the S3 URL.
-func (e *JobExecutor) withBinary(ctx context.Context, st *objects.S3, c *Common, t executors.Task) (executors.Task, error) {
-	platform := c.NativePlatform
-	if platform == "" {
-		platform = DefaultNativePlatform
-	}
-	bin, ok := t.Binaries[platform]
+// hash, uploaded once however many tasks name it at once) and returns the task as the job sees it: that binary
+// alone, its path the S3 URL.
+func (e *JobExecutor) withBinary(ctx context.Context, st *objects.S3, t executors.Task) (executors.Task, error) {
+	binaries := t.Binaries
 	t.Binaries = nil
+	platforms := e.NativePlatforms()
+	if len(platforms) == 0 {
+		return t, nil
+	}
+	platform := platforms[0]
+	bin, ok := binaries[platform]
 	if !ok {
 		return t, nil
 	}
 	name := path.Join("native", bin.Hash)
 	url := st.URL(name)
-	if _, done := e.uploaded.Load(url); !done {
-		there, err := st.Exists(ctx, name)
-		if err != nil {
-			return t, err
-		}
-		if !there {
-			f, err := os.Open(bin.Path)
-			if err != nil {
-				return t, err
-			}
-			err = st.Put(ctx, name, f)
-			f.Close()
-			if err != nil {
-				return t, err
-			}
-		}
-		e.uploaded.Store(url, true)
+	up, _ := e.uploads.LoadOrStore(url, &upload{})
+	if err := up.(*upload).do(func() error { return putOnce(ctx, st, name, bin.Path) }); err != nil {
+		return t, err
 	}
 	t.Binaries = map[string]executors.Binary{platform: {Hash: bin.Hash, Path: url}}
 	return t, nil
+}
+
+// upload puts one binary in S3 for every task that names it: the first caller uploads, callers meanwhile wait
+// for it, and a failure is tried again by the next.
+type upload struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (u *upload) do(put func() error) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return nil
+	}
+	err := put()
+	u.done = err == nil
+	return err
+}
+
+// putOnce uploads the file at path as name unless S3 has it already.
+func putOnce(ctx context.Context, st *objects.S3, name, path string) error {
+	if there, err := st.Exists(ctx, name); err != nil || there {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return st.Put(ctx, name, f)
 }
 
 // Missing builds the error for a required backend setting that is not set.
@@ -302,7 +322,7 @@ func (e *JobExecutor) run(ctx context.Context, t *executors.Task, rt *remoteTask
 		return fail(err)
 	}
 	dir := path.Join("tasks", t.DispatchID, t.ID)
-	sent, err := e.withBinary(ctx, st, c, *t)
+	sent, err := e.withBinary(ctx, st, *t)
 	if err != nil {
 		if context.Cause(ctx) != nil {
 			return e.interrupted(ctx, start)
