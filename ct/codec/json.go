@@ -413,6 +413,10 @@ func FromJSON(data []byte) ([]byte, error) {
 	return Marshal(x)
 }
 
+// maxJSONDigits bounds a JSON number's length: converting a huge integer to a big.Int takes time that grows with
+// the square of its length, and JSON comes from clients.
+const maxJSONDigits = 10000
+
 // convertJSONNumbers replaces the json.Numbers in a decoded JSON value by Go numbers.
 func convertJSONNumbers(x any) (any, error) {
 	var err error
@@ -436,6 +440,9 @@ func convertJSONNumbers(x any) (any, error) {
 }
 
 func jsonNumber(s string) (any, error) {
+	if len(s) > maxJSONDigits {
+		return nil, fmt.Errorf("codec: FromJSON: a number of %d digits (at most %d)", len(s), maxJSONDigits)
+	}
 	if !strings.ContainsAny(s, ".eE") {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return i, nil

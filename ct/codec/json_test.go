@@ -162,3 +162,12 @@ func TestIsEncoded(t *testing.T) {
 		t.Errorf("without the prefix: %v, %v", n, err)
 	}
 }
+
+func TestFromJSONRefusesHugeNumbers(t *testing.T) {
+	if _, err := FromJSON([]byte(strings.Repeat("9", 9999))); err != nil {
+		t.Fatalf("a long number: %v", err)
+	}
+	if _, err := FromJSON([]byte("[" + strings.Repeat("9", 1<<20) + "]")); err == nil || !strings.Contains(err.Error(), "digits") {
+		t.Fatalf("a million digits: %v", err)
+	}
+}
