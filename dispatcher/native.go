@@ -87,13 +87,8 @@ func (e *Engine) startNative(r *run) bool {
 		r.native = e.native.uploads.binaries(r.graph.Binaries)
 		return false
 	}
-	wanted := false
-	for i := range r.graph.Nodes {
-		if wanted = e.wantsNative(r, &r.graph.Nodes[i]); wanted {
-			break
-		}
-	}
-	if !wanted {
+	platforms := e.nativePlatforms(r)
+	if len(platforms) == 0 {
 		return false
 	}
 	if e.native.builder == nil {
@@ -102,7 +97,7 @@ func (e *Engine) startNative(r *run) bool {
 		}
 		return false
 	}
-	b, program, platforms := e.native.builder, r.program, e.nativePlatforms(r)
+	b, program := e.native.builder, r.program
 	for _, p := range platforms {
 		if !b.Cached(program, p) {
 			e.addNote(r, buildingNote)
@@ -166,16 +161,16 @@ func (e *Engine) nativeBuilt(r *run, bins map[string]*native.Binary, errs map[st
 			return
 		}
 		e.log.Error("native build failed; electrons for this platform run interpreted", "dispatch", r.rec.ID, "platform", p, "err", err)
-		e.addNote(r, fmt.Sprintf("electrons run interpreted on %s: %v", p, err))
+		r.rec.Notes = append(r.rec.Notes, fmt.Sprintf("electrons run interpreted on %s: %v", p, err))
 	}
 	r.native = map[string]executors.Binary{}
 	for p, bin := range bins {
 		r.native[p] = executors.Binary{Hash: bin.Hash, Path: bin.Path}
 		if bin.BuildTime > 0 {
-			e.addNote(r, fmt.Sprintf("built the native worker of this program for %s in %s", p, bin.BuildTime.Round(time.Millisecond)))
+			r.rec.Notes = append(r.rec.Notes, fmt.Sprintf("built the native worker of this program for %s in %s", p, bin.BuildTime.Round(time.Millisecond)))
 		}
 	}
-	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil)
+	e.store.Save(results.Batch{Dispatches: []results.DispatchRecord{r.rec}}, nil) // the notes, in one write
 	e.scheduleReady(r)
 }
 

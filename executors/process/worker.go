@@ -61,6 +61,10 @@ func readMessage(br *bufio.Reader, v any, attached func() []int, take func(size 
 		if terr := take(int64(len(chunk))); terr != nil {
 			return nil, terr
 		}
+		if err == nil && line == nil {
+			line = chunk // the whole line in br's buffer: decoded before br is read again
+			break
+		}
 		line = append(line, chunk...)
 		if err == nil {
 			break
