@@ -1,8 +1,7 @@
 package dispatcher
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/native"
 )
 
 // binaryStore holds the executables that compiled programs upload (PUT /api/v1/binaries/{sha256}): each is the
@@ -34,32 +34,14 @@ func (s binaryStore) size(hash string) int64 {
 	return fi.Size()
 }
 
-// put stores content as executable hash, which it must hash to. A second upload of one executable replaces the
-// first with the same bytes.
+// put stores content as executable hash, which it must hash to. An executable uploaded already is kept.
 func (s binaryStore) put(hash string, content io.Reader) error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return err
+	_, err := native.Fetch(context.Background(), s.dir, hash, func(context.Context) (io.ReadCloser, error) { return io.NopCloser(content), nil })
+	var mismatch *native.HashMismatchError
+	if errors.As(err, &mismatch) {
+		return fmt.Errorf("%w: the content's sha256 is %s, not %s", ErrBadRequest, mismatch.Got, hash)
 	}
-	tmp, err := os.CreateTemp(s.dir, ".upload-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // once renamed, this fails harmlessly
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(tmp, h), content)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return fmt.Errorf("%w: the content's sha256 is %s, not %s", ErrBadRequest, got, hash)
-	}
-	if err := os.Chmod(tmp.Name(), 0o700); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.path(hash))
+	return err
 }
 
 // check tells whether the executables a graph names were uploaded.

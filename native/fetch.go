@@ -63,7 +63,7 @@ func Fetch(ctx context.Context, dir, hash string, open func(context.Context) (io
 		return "", fmt.Errorf("fetching native binary %s: %w", hash[:12], err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return "", fmt.Errorf("fetched native binary %s has sha256 %s: refusing to run it", hash[:12], got[:12])
+		return "", &HashMismatchError{Want: hash, Got: got}
 	}
 	if err := os.Chmod(tmp.Name(), 0o700); err != nil {
 		return "", err
@@ -88,4 +88,11 @@ func ownDir(dir string) error {
 		return fmt.Errorf("native binaries: %s is not a directory of this user's that only they can write", dir)
 	}
 	return nil
+}
+
+// HashMismatchError is content that is not what the hash it came under says.
+type HashMismatchError struct{ Want, Got string }
+
+func (e *HashMismatchError) Error() string {
+	return fmt.Sprintf("fetched native binary %s has sha256 %s: refusing to run it", e.Want[:12], e.Got[:12])
 }
