@@ -66,6 +66,8 @@ type Engine struct {
 	loopDone    chan struct{}
 	closeOnce   sync.Once
 	native      nativeTier
+	// builds are the goroutines building native binaries, which Close waits for: a build writes in DataDir.
+	builds sync.WaitGroup
 	// nativeMetrics count native builds; written from build goroutines (the counters are safe for that).
 	nativeMetrics *nativeMetrics
 }
@@ -193,6 +195,7 @@ func (e *Engine) Close() {
 		close(e.stopped)
 	})
 	<-e.loopDone
+	e.builds.Wait()
 }
 
 // ErrBadRequest wraps errors in what a client sent.

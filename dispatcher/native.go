@@ -104,7 +104,9 @@ func (e *Engine) startNative(r *run) bool {
 			break
 		}
 	}
+	e.builds.Add(1)
 	go func() {
+		defer e.builds.Done()
 		// Each platform's build on its own: a failure on one leaves the others native. A compile error is the
 		// code's, whatever the platform, and stops the rest.
 		bins, errs := map[string]*native.Binary{}, map[string]error{}

@@ -143,7 +143,8 @@ func sweep(dir string) {
 func (b *Builder) GoVersion() string { return b.version }
 
 // Build returns the binary of source for p, building it unless it is cached; concurrent calls for one binary
-// share one build. A *CompileError is the user's code failing to compile; any other error is govalent's.
+// share one build, which ends early when the ctx of the call that started it ends. A *CompileError is the user's
+// code failing to compile; any other error is govalent's.
 func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary, error) {
 	key := b.key(source, p)
 	b.mu.Lock()
@@ -171,7 +172,7 @@ func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary
 	b.mu.Unlock()
 
 	var added bool
-	bd.bin, added, bd.err = b.cachedOrBuild(key, source, p)
+	bd.bin, added, bd.err = b.cachedOrBuild(ctx, key, source, p)
 	close(bd.done)
 	b.mu.Lock()
 	if bd.err != nil {
@@ -275,7 +276,7 @@ var sourceHash = sync.OnceValue(func() string {
 
 // cachedOrBuild returns the binary of key from the local cache, the shared store or a build; added tells that the
 // local cache gained a file.
-func (b *Builder) cachedOrBuild(key, source string, p Platform) (bin *Binary, added bool, err error) {
+func (b *Builder) cachedOrBuild(ctx context.Context, key, source string, p Platform) (bin *Binary, added bool, err error) {
 	binPath := filepath.Join(b.dir, "bin", key)
 	if hash, err := os.ReadFile(binPath + ".sha256"); err == nil && wire.IsSHA256(string(hash)) { // else torn: built again
 		if _, err := os.Stat(binPath); err == nil {
@@ -287,7 +288,7 @@ func (b *Builder) cachedOrBuild(key, source string, p Platform) (bin *Binary, ad
 		return bin, true, nil
 	}
 	start := time.Now()
-	if err := b.compile(key, source, p, binPath); err != nil {
+	if err := b.compile(ctx, key, source, p, binPath); err != nil {
 		return nil, false, err
 	}
 	hash, err := FileHash(binPath)
@@ -369,7 +370,7 @@ func (b *Builder) toShared(key string, bin *Binary) {
 	}
 }
 
-func (b *Builder) compile(key, source string, p Platform, binPath string) error {
+func (b *Builder) compile(ctx context.Context, key, source string, p Platform, binPath string) error {
 	mod, err := b.module()
 	if err != nil {
 		return err
@@ -393,7 +394,7 @@ func (b *Builder) compile(key, source string, p Platform, binPath string) error 
 		return err
 	}
 	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
-	cmd := exec.Command(b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, "./p/"+key)
+	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, "./p/"+key)
 	cmd.Dir = mod
 	cmd.Env = b.buildEnv(p)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no build outlives a killed dispatcher
@@ -401,6 +402,9 @@ func (b *Builder) compile(key, source string, p Platform, binPath string) error 
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		os.Remove(tmp)
+		if ctx.Err() != nil {
+			return ctx.Err() // stopped, not failed: nothing to report of the code
+		}
 		return buildFailure(stderr.String(), err)
 	}
 	return os.Rename(tmp, binPath)
