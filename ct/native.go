@@ -61,6 +61,9 @@ func serveNative(entries map[string]any, in io.Reader, out io.Writer) error {
 		}
 		rep.End = time.Now().UnixNano()
 		rep.Stdout, rep.Stderr = fileSize(os.Stdout), fileSize(os.Stderr)
+		if f, ok := out.(*os.File); ok {
+			wire.FitPipe(f, len(rep.Output))
+		}
 		wire.WriteNativeReply(bw, &rep)
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("writing a reply: %w", err)

@@ -101,6 +101,7 @@ type node struct {
 	held    bool // waiting for room on its executor
 	// retryPending: a failed attempt waits for its backoff before the next one; no executor holds it
 	retryPending bool
+	released     bool // its dependents were told it completed
 }
 
 // NewEngine starts the scheduler goroutine.
@@ -536,6 +537,12 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 		e.complete(r, i)
 		return
 	}
+	if n.Status == ct.StatusCompleted {
+		// Its dependents start without waiting for the write (a large output's takes a while): the store writes
+		// in order, so none of their outcomes is stored before this one, and a restart before it is written runs
+		// them all again.
+		e.release(r, i)
+	}
 	// The store holds the outcome and retries until it is written, however long the disk is full: a storage
 	// error is never the node's. Until then the node stays busy, and RUNNING to the API, as in the database.
 	e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, func(err error) {
@@ -545,7 +552,8 @@ func (e *Engine) settle(r *run, i int, oc executors.Outcome) {
 	})
 }
 
-// complete runs once node i's final state is durable: it releases the node's dependents.
+// complete runs once node i's final state is durable: it is shown, and its dependents are released if they were
+// not yet.
 func (e *Engine) complete(r *run, i int) {
 	n := &r.nodes[i]
 	n.busy = false
@@ -553,14 +561,23 @@ func (e *Engine) complete(r *run, i int) {
 	name := r.graph.Nodes[i].Name
 	e.hub.publish(Event{Type: "node", DispatchID: r.rec.ID, NodeID: &i, Status: n.Status, Name: name})
 	if n.Status == ct.StatusCompleted {
-		for _, c := range r.dependents[i] {
-			cn := &r.nodes[c]
-			if cn.pending--; cn.pending == 0 && cn.Status == ct.StatusNew {
-				e.schedule(r, c)
-			}
-		}
+		e.release(r, i)
 	}
 	e.maybeFinish(r)
+}
+
+// release schedules the dependents of completed node i that wait for nothing else, once.
+func (e *Engine) release(r *run, i int) {
+	if r.nodes[i].released {
+		return
+	}
+	r.nodes[i].released = true
+	for _, c := range r.dependents[i] {
+		cn := &r.nodes[c]
+		if cn.pending--; cn.pending == 0 && cn.Status == ct.StatusNew {
+			e.schedule(r, c)
+		}
+	}
 }
 
 func (r *run) nodeRecord(i int) results.NodeRecord {

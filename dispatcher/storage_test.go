@@ -282,3 +282,73 @@ id, err := ct.Dispatch(outer, 41)
 		t.Fatalf("after the disk has room: %+v %v", res, err)
 	}
 }
+
+// A node's dependents do not wait for its outcome to be stored: with the disk full, the next node of a chain
+// runs while the first one's outcome is held, which stays RUNNING to the API until it is stored; once there is
+// room, both are stored and the dispatch completes.
+func TestDependentsRunWhileAnOutcomeIsStored(t *testing.T) {
+	data := smallDisk(t, 16<<20)
+	gate := filepath.Join(t.TempDir(), "gate")
+	ran := filepath.Join(t.TempDir(), "ran")
+	e, stop := startEnv(t, dispatcher.Config{DataDir: data})
+	e.cell(fmt.Sprintf(`
+import (
+	"os"
+	"strings"
+	"time"
+)
+
+func First() string {
+	for {
+		if _, err := os.Stat(%q); err == nil {
+			return strings.Repeat("x", 300<<10) // for the object store
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func Second(s string) int {
+	os.WriteFile(%q, nil, 0o644)
+	return len(s)
+}
+
+var chain = ct.Lattice(func() ct.Future { return ct.Electron(Second)(ct.Electron(First)()) })
+id, err := ct.Dispatch(chain)
+`, gate, ran))
+	id := e.value("id").(string)
+	cl := e.client()
+	wait.For(t, "the first node to run", 30*time.Second, func() bool {
+		res, err := cl.GetResult(id, false)
+		return err == nil && res.Nodes[0].Status == ct.StatusRunning
+	})
+	filler := fill(t, data)
+	os.WriteFile(gate, nil, 0o644)
+	wait.For(t, "the second node to run while the first one's outcome is held", 30*time.Second, func() bool {
+		_, err := os.Stat(ran)
+		return err == nil
+	})
+	res, err := cl.GetResult(id, false)
+	if err != nil || res.Status != ct.StatusRunning || res.Nodes[0].Status != ct.StatusRunning {
+		t.Fatalf("while the first outcome cannot be stored: %+v %v", res, err)
+	}
+	os.Remove(filler)
+	res, err = cl.GetResultContext(t.Context(), id, true)
+	if err != nil || res.Status != ct.StatusCompleted || string(res.RawResult) != fmt.Sprint(300<<10) {
+		t.Fatalf("after the disk has room: %+v %v", res, err)
+	}
+	stop()
+	st, err := results.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	nodes, err := st.Nodes(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Status != ct.StatusCompleted {
+			t.Fatalf("stored node %d: %s %s", n.NodeID, n.Status, n.Error)
+		}
+	}
+}

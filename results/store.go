@@ -368,26 +368,34 @@ func (s *Store) put(ctx context.Context, data []byte) ([]byte, error) {
 	if len(data) <= s.threshold {
 		return data, nil
 	}
-	sum := sha256.Sum256(data)
-	name := hex.EncodeToString(sum[:])
 	ctx, cancel := context.WithTimeout(ctx, objectTimeout)
 	defer cancel()
 	// A failed check (S3 without s3:ListBucket answers 403) only costs an upload; so does an object found
 	// corrupt once, which the upload repairs.
-	s.mu.Lock()
-	corrupt := s.corrupt[name]
-	s.mu.Unlock()
-	if ok, err := s.objects.Exists(ctx, name); err == nil && ok && !corrupt {
-		return []byte(objectMark + name), nil
+	stored := func(name string) bool {
+		s.mu.Lock()
+		corrupt := s.corrupt[name]
+		s.mu.Unlock()
+		ok, err := s.objects.Exists(ctx, name)
+		return err == nil && ok && !corrupt
 	}
-	if err := s.objects.Put(ctx, name, bytes.NewReader(data)); err != nil {
+	var name string
+	var err error
+	if h, ok := s.objects.(objects.HashingPutter); ok {
+		name, err = h.PutHashed(ctx, data, stored)
+	} else {
+		sum := sha256.Sum256(data)
+		name = hex.EncodeToString(sum[:])
+		if !stored(name) {
+			err = s.objects.Put(ctx, name, bytes.NewReader(data))
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("results: writing object %s to %s: %w", name, s.objects, err)
 	}
-	if corrupt {
-		s.mu.Lock()
-		delete(s.corrupt, name)
-		s.mu.Unlock()
-	}
+	s.mu.Lock()
+	delete(s.corrupt, name) // written again, or found good
+	s.mu.Unlock()
 	return []byte(objectMark + name), nil
 }
 

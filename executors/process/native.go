@@ -99,6 +99,9 @@ func (c *nativeChild) send(seq uint64, entry string, args [][]byte, startBy time
 	if !startBy.IsZero() {
 		call.StartBy = startBy.UnixNano()
 	}
+	for _, a := range args {
+		wire.FitPipe(c.calls, len(a))
+	}
 	wire.WriteNativeCall(c.bw, &call)
 }
 

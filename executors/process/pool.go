@@ -23,6 +23,7 @@ import (
 	json "github.com/goccy/go-json"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
 )
 
@@ -548,6 +549,7 @@ func (w *workerProc) send(r *request) error {
 		return err
 	}
 	for _, a := range args {
+		wire.FitPipe(w.in, len(a))
 		if _, err := w.bw.Write(a); err != nil {
 			return err
 		}

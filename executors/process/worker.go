@@ -19,6 +19,7 @@ import (
 	"github.com/govalent/govalent/executors/filetransfer"
 	"github.com/govalent/govalent/interp"
 
+	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
 )
 
@@ -158,6 +159,7 @@ const replyDelay = 500 * time.Microsecond
 type replyWriter struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
+	pipe    *os.File     // out, when it is a file (the pipe to the dispatcher), to grow it for large outputs
 	one     bytes.Buffer // a reply, measured before it is sent
 	enc     *json.Encoder
 	err     error // of a delayed flush
@@ -166,6 +168,7 @@ type replyWriter struct {
 
 func newReplyWriter(out io.Writer) *replyWriter {
 	r := &replyWriter{bw: bufio.NewWriterSize(out, 1<<16)}
+	r.pipe, _ = out.(*os.File)
 	r.enc = json.NewEncoder(&r.one)
 	return r
 }
@@ -201,6 +204,9 @@ func (r *replyWriter) write(rep reply, limit int64, now bool) error {
 	}
 	if _, err := r.bw.Write(r.one.Bytes()); err != nil {
 		return err
+	}
+	if r.pipe != nil {
+		wire.FitPipe(r.pipe, len(output))
 	}
 	if _, err := r.bw.Write(output); err != nil {
 		return err

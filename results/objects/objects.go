@@ -3,7 +3,10 @@
 package objects
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -74,32 +77,74 @@ func (d *Dir) file(name string) (string, error) {
 	return filepath.Join(d.path, filepath.FromSlash(name)), nil
 }
 
+// HashingPutter is a Store that names a blob by its digest as it writes it.
+type HashingPutter interface {
+	// PutHashed stores data under the hex SHA-256 of its bytes, which it returns. stored, given that name, tells
+	// whether a good copy is kept already: then nothing is kept of this one.
+	PutHashed(ctx context.Context, data []byte, stored func(name string) bool) (string, error)
+}
+
 // Put writes a temporary file, syncs it and renames it into place, so a reader never sees half a blob.
 func (d *Dir) Put(_ context.Context, name string, r io.Reader) error {
 	path, err := d.file(name)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+	tmp, err := temp(filepath.Dir(path), r)
+	if err == nil {
+		err = place(tmp, path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	return err
+}
+
+// PutHashed computes the digest while the bytes go to a temporary file: a large blob is stored in about the time
+// of the slower of the two rather than of both.
+func (d *Dir) PutHashed(_ context.Context, data []byte, stored func(name string) bool) (string, error) {
+	digest := make(chan [sha256.Size]byte, 1)
+	go func() { digest <- sha256.Sum256(data) }()
+	tmp, err := temp(d.path, bytes.NewReader(data))
+	sum := <-digest
+	name := hex.EncodeToString(sum[:])
 	if err != nil {
-		return err
+		return name, err
 	}
-	_, werr := io.Copy(tmp, r)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
+	if stored(name) {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("objects: writing %s: %w", path, werr)
+		tmp.Close()
+		return name, nil
+	}
+	return name, place(tmp, filepath.Join(d.path, name))
+}
+
+// temp writes what r yields to a new temporary file in dir (the blob's, so that it can be renamed into place).
+func temp(dir string, r io.Reader) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("objects: writing in %s: %w", dir, err)
+	}
+	return tmp, nil
+}
+
+// place syncs tmp and renames it to path.
+func place(tmp *os.File, path string) error {
+	err := tmp.Sync()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("objects: writing %s: %w", path, err)
 	}
 	return nil
 }

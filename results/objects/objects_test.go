@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -105,5 +108,45 @@ func TestS3BadLocations(t *testing.T) {
 	}
 	if err := st.Put(ctx, "x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
 		t.Fatalf("put to a missing bucket: %v", err)
+	}
+}
+
+func TestDirNamesBlobsByDigest(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir()
+	dir, err := objects.NewDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3<<20)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+	asked := ""
+	name, err := dir.PutHashed(ctx, data, func(name string) bool { asked = name; return false })
+	if err != nil || name != want || asked != want {
+		t.Fatalf("PutHashed: %q (asked about %q), %v; want %q", name, asked, err, want)
+	}
+	r, err := dir.Get(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("the blob read back differs")
+	}
+	// A blob kept already is not written again, and leaves no temporary file.
+	other := append([]byte(nil), data...)
+	other[0]++
+	name, err = dir.PutHashed(ctx, other, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := dir.Exists(ctx, name); ok {
+		t.Fatal("a blob said to be kept was written")
+	}
+	if entries, _ := os.ReadDir(path); len(entries) != 1 {
+		t.Fatalf("the directory holds %d entries, want the one blob", len(entries))
 	}
 }
