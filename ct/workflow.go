@@ -150,6 +150,11 @@ func (w *Workflow) Name() string { return w.name }
 // FuncType is the type of the lattice function.
 func (w *Workflow) FuncType() reflect.Type { return w.fn.Type() }
 
+// String shows the workflow as a notebook cell ending in it does: what it is, its name and its parameters.
+func (w *Workflow) String() string {
+	return fmt.Sprintf("lattice %s%s (run it with ct.Dispatch or ct.DispatchSync)", w.name, strings.TrimPrefix(w.fn.Type().String(), "func"))
+}
+
 // ElectronFunc is what ct.Electron returns: called inside a lattice, it records a node and returns its Future.
 type ElectronFunc func(args ...any) Future
 

@@ -836,3 +836,12 @@ func TestInterfaceParametersAreCheckedAtDispatch(t *testing.T) {
 		t.Fatalf("any takes plain values: %v", err)
 	}
 }
+
+func report(n int, label string) Future { return Future{} }
+
+// A notebook cell ending in a lattice shows this, not the struct behind it.
+func TestWorkflowShowsItsNameAndParameters(t *testing.T) {
+	if got, want := Lattice(report).String(), "lattice report(int, string) ct.Future (run it with ct.Dispatch or ct.DispatchSync)"; got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+}

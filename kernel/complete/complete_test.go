@@ -196,6 +196,21 @@ func TestInspectDoc(t *testing.T) {
 	}
 }
 
+// The SDK's doc comments come from the source embedded in the binary: no checkout or GOROOT needed.
+func TestInspectDocOfTheSDK(t *testing.T) {
+	s := newSession(t)
+	for code, want := range map[string]string{
+		"ct.Dispatch":   "func ct.Dispatch(wf *Workflow, args ...any) (string, error)\n\nDispatch builds the workflow's graph",
+		"ct.Electron(|": "func ct.Electron(fn any, opts ...Option) ElectronFunc\n\nElectron turns fn into a task.",
+		"display.HTML":  "func display.HTML(s string)\n\nHTML displays an HTML fragment.",
+	} {
+		code, cursor := at(code)
+		if found, text := Inspect(s, code, cursor); !found || !strings.HasPrefix(text, want) {
+			t.Errorf("Inspect(%q) = %q, want it to start with %q", code, text, want)
+		}
+	}
+}
+
 func TestIsComplete(t *testing.T) {
 	tests := []struct {
 		code, status, indent string

@@ -13,8 +13,11 @@ import (
 	"go/scanner"
 	"go/token"
 	"go/types"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -22,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govalent/govalent"
 	"github.com/govalent/govalent/interp"
 )
 
@@ -278,7 +282,7 @@ func docDecl(p *docPackage, name, shown string) string {
 				if ts, ok := spec.(*ast.TypeSpec); ok && ts.Name.Name == name {
 					c := *ts
 					c.Name, c.Doc, c.Comment = rename(ts.Name, shown), nil, nil
-					return withDoc("type "+p.print(&c), string(p.Text(t.Doc)))
+					return withDoc("type "+p.print(&c), string(p.Text(t.Doc))) + methodList(p, t)
 				}
 			}
 		}
@@ -315,6 +319,23 @@ func docDecl(p *docPackage, name, shown string) string {
 		}
 	}
 	return ""
+}
+
+// methodList lists the signatures of t's exported methods, as go doc does below a type.
+func methodList(p *docPackage, t *doc.Type) string {
+	var b strings.Builder
+	for _, m := range t.Methods {
+		if !ast.IsExported(m.Name) {
+			continue
+		}
+		c := *m.Decl
+		c.Doc, c.Body = nil, nil
+		b.WriteString("\n" + p.print(&c))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\n\nMethods:" + b.String()
 }
 
 // rename returns a copy of id named name, at the same position so that comments print in their places.
@@ -429,8 +450,8 @@ type docPackage struct {
 	fset *token.FileSet
 }
 
-// goDoc parses a standard-library package's source from GOROOT, once; nil when it is not a standard-library
-// package or its source is missing.
+// goDoc parses a package's source once: a standard-library package's from GOROOT, govalent's own (the SDK) from
+// the source embedded in the binary. nil when it is neither or its source is missing.
 func goDoc(path string) *docPackage {
 	docMu.Lock()
 	defer docMu.Unlock()
@@ -438,22 +459,66 @@ func goDoc(path string) *docPackage {
 		return p
 	}
 	var p *docPackage
-	if first, _, _ := strings.Cut(path, "/"); !strings.Contains(first, ".") && goroot() != "" {
-		p = parseDoc(filepath.Join(goroot(), "src", filepath.FromSlash(path)), path)
+	first, _, _ := strings.Cut(path, "/")
+	switch {
+	case strings.HasPrefix(path, modulePath+"/"):
+		p = parseDoc(embeddedSource, strings.TrimPrefix(path, modulePath+"/"), path)
+	case !strings.Contains(first, ".") && goroot() != "":
+		p = parseDoc(build.Default, filepath.Join(goroot(), "src", filepath.FromSlash(path)), path)
 	}
 	docCache[path] = p
 	return p
 }
 
-func parseDoc(dir, path string) *docPackage {
-	bp, err := build.Default.ImportDir(dir, 0) // the files built for this GOOS/GOARCH
+// modulePath is govalent's module, whose SDK packages are documented from govalent.Source.
+const modulePath = "github.com/govalent/govalent"
+
+// embeddedSource is a build context whose files are govalent.Source's, so that it picks the files of the SDK
+// built for this platform.
+var embeddedSource = func() build.Context {
+	c := build.Default
+	c.GOROOT, c.GOPATH = "", ""
+	c.JoinPath = path.Join
+	c.IsDir = func(name string) bool {
+		st, err := fs.Stat(govalent.Source, name)
+		return err == nil && st.IsDir()
+	}
+	c.HasSubdir = func(string, string) (string, bool) { return "", false }
+	c.ReadDir = func(dir string) ([]fs.FileInfo, error) {
+		entries, err := fs.ReadDir(govalent.Source, dir)
+		if err != nil {
+			return nil, err
+		}
+		infos := make([]fs.FileInfo, 0, len(entries))
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil {
+				infos = append(infos, info)
+			}
+		}
+		return infos, nil
+	}
+	c.OpenFile = func(name string) (io.ReadCloser, error) { return govalent.Source.Open(name) }
+	return c
+}()
+
+func parseDoc(ctx build.Context, dir, path string) *docPackage {
+	bp, err := ctx.ImportDir(dir, 0) // the files built for this GOOS/GOARCH
 	if err != nil {
 		return nil
 	}
 	fset := token.NewFileSet()
 	var files []*ast.File
+	open, join := ctx.OpenFile, ctx.JoinPath
+	if open == nil { // the real file system
+		open, join = func(name string) (io.ReadCloser, error) { return os.Open(name) }, filepath.Join
+	}
 	for _, name := range append(bp.GoFiles, bp.CgoFiles...) {
-		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ParseComments)
+		src, err := open(join(dir, name))
+		if err != nil {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, join(dir, name), src, parser.ParseComments)
+		src.Close()
 		if err != nil {
 			return nil
 		}
