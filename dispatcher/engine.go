@@ -102,6 +102,9 @@ type node struct {
 	// retryPending: a failed attempt waits for its backoff before the next one; no executor holds it
 	retryPending bool
 	released     bool // its dependents were told it completed
+	// adoptable: unfinished when its dispatch was resumed, and not handed out since; a task of it from before
+	// the restart may still run on an executors.Adopter
+	adoptable bool
 }
 
 // NewEngine starts the scheduler goroutine.
@@ -267,7 +270,7 @@ func (e *Engine) begin(r, parent *run, parentNode int) {
 		parent.children[parentNode] = r
 	}
 	e.runs[r.rec.ID] = r
-	e.guard(r, func() { e.start(r, nil) })
+	e.guard(r, func() { e.start(r, nil, false) })
 }
 
 func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
@@ -282,8 +285,8 @@ func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
 }
 
 // start marks the dispatch running and schedules every node whose dependencies are done. stored holds the
-// node rows of a resumed dispatch.
-func (e *Engine) start(r *run, stored []results.NodeRecord) {
+// node rows of a resumed dispatch (resumed).
+func (e *Engine) start(r *run, stored []results.NodeRecord, resumed bool) {
 	for _, rec := range stored {
 		if rec.NodeID < 0 || rec.NodeID >= len(r.nodes) {
 			continue
@@ -293,6 +296,11 @@ func (e *Engine) start(r *run, stored []results.NodeRecord) {
 			n.NodeState = rec.NodeState
 		} else { // it runs again, with what a restart needs of its row (see handOut)
 			n.Attempts, n.Executor, n.Started, n.SubDispatchID = rec.Attempts, rec.Executor, rec.Started, rec.SubDispatchID
+		}
+	}
+	if resumed { // a node without a finished row may have been running (first attempts have no row)
+		for i := range r.nodes {
+			r.nodes[i].adoptable = !r.nodes[i].Status.Finished()
 		}
 	}
 	for i := range r.graph.Nodes {
@@ -413,7 +421,12 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 	}
 	name := n.Executor
 	e.tasks.started.WithLabelValues(name).Inc()
-	ex.Submit(t, func(oc executors.Outcome) {
+	submit := ex.Submit
+	if a, ok := ex.(executors.Adopter); ok && n.adoptable {
+		submit = a.Adopt
+	}
+	n.adoptable = false
+	submit(t, func(oc executors.Outcome) {
 		e.postFor(r, func() {
 			e.released(name)
 			if n.taskID != t.ID || !n.busy {
@@ -925,7 +938,7 @@ func (e *Engine) Resume(ctx context.Context) (int, error) {
 		for _, id := range ids { // parents before children: ids are oldest first
 			e.log.Info("resuming dispatch", "dispatch", id)
 			r := loaded[id]
-			e.guard(r, func() { e.start(r, stored[id]) })
+			e.guard(r, func() { e.start(r, stored[id], true) })
 		}
 	})
 	return len(ids), nil

@@ -102,6 +102,16 @@ type Executor interface {
 	Close() error
 }
 
+// Adopter is implemented by executors whose tasks outlive the dispatcher (on a remote host, on a cluster). After
+// a restart, the engine hands such an executor each unfinished node of a resumed dispatch through Adopt rather
+// than Submit, once: a task of that node from before the restart may still be running there, or have finished.
+type Adopter interface {
+	// Adopt is Submit for a node that may have a task from before the restart. When the executor finds the
+	// latest such task of t's node (the same DispatchID and NodeID), it reports that task's outcome as t's once
+	// it has one, and Cancel(t.ID) stops that task; when it finds none, it runs t.
+	Adopt(t *Task, done func(Outcome))
+}
+
 // NativeRunner is implemented by executors that run electrons from a program's native worker binary
 // (Task.Binaries) when the dispatcher gives them one, on the platforms they name ("linux/amd64", GOOS/GOARCH);
 // the dispatcher builds binaries for the executors that do.
