@@ -146,9 +146,9 @@ func (s *Session) ID() string { return s.id }
 
 func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	trace := &panicTrace{out: s.opts.Stderr}
-	// yaegi gives interpreted code an empty environment unless told otherwise; electrons and cells expect the
-	// process's.
-	yi := yaegi.New(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace, Env: os.Environ()})
+	// Unrestricted: yaegi otherwise gives interpreted code a copy of the environment, which os.Setenv in a cell,
+	// %env and the commands a cell starts would not share.
+	yi := yaegi.New(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace, Unrestricted: true})
 	if err := yi.Use(stdlib.Symbols); err != nil {
 		return nil, nil, err
 	}

@@ -109,7 +109,8 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 		payload = append(payload, pagePayload{Source: "page", Data: display.Bundle{display.MIMEText: text}})
 	} else {
 		var res interp.Result
-		res, runErr = k.interp.Eval(ctx, req.Code)
+		// Named after the execution count, so that Go's messages name the cell as the frontend does (In[N]).
+		res, runErr = k.run(ctx, fmt.Sprintf("cell%d", count), req.Code)
 		if runErr == nil && res.Value.IsValid() {
 			result = display.Render(res.Value)
 		}

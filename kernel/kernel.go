@@ -128,10 +128,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		syscall.Dup3(int(outW.Fd()), 1, 0)
 		syscall.Dup3(int(errW.Fd()), 2, 0)
 	}
-	s, err := interp.New(interp.Options{
-		Stdout: outW, Stderr: errW, Stdin: &stdinReader{k: k},
-		Imports: map[string]string{"display": interp.DisplayPath},
-	})
+	s, err := k.newSession()
 	if err != nil {
 		k.closeSockets()
 		return nil, err
@@ -145,6 +142,14 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	go k.interruptOnSIGINT()
 	k.publish(nil, "status", kernelStatus{ExecutionState: "starting"})
 	return k, nil
+}
+
+// newSession starts an interpreter session whose cells write to the kernel's streams.
+func (k *Kernel) newSession() (*interp.Session, error) {
+	return interp.New(interp.Options{
+		Stdout: k.stdoutW.pipe, Stderr: k.stderrW.pipe, Stdin: &stdinReader{k: k},
+		Imports: map[string]string{"display": interp.DisplayPath},
+	})
 }
 
 // Wait blocks until the kernel has shut down.

@@ -1,0 +1,379 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/scanner"
+	"go/token"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/govalent/govalent/interp"
+)
+
+// Magics are the lines of a cell that are not Go, named as in GoNB and IPython where they overlap. A cell whose
+// first line is a cell magic (%%bash...) is that magic's. In any other cell, the lines that begin a statement
+// with % or ! are line magics and shell commands: they run first, in order, and then the cell's Go, as in GoNB.
+const magicHelp = `Magics: lines of a cell that are not Go.
+
+Line magics, on their own lines anywhere in a cell (they run first, in order, then the cell's Go):
+  %help                  this text
+  %env                   list the environment; %env NAME shows one variable
+  %env NAME=VALUE        set an environment variable (also: %env NAME VALUE), for Go code and shell commands
+  %cd [DIR]              change the kernel's directory (~ for home); without DIR, show it
+  %reset                 forget every declaration and variable of the session
+  %time STATEMENT        run a Go statement once and print how long it took
+  %timeit STATEMENT      run a Go statement in a loop and print the time per run
+  !COMMAND               run a shell command (bash), its output streamed; a failure fails the cell
+
+Cell magics, on the first line of a cell (the rest of the cell is theirs):
+  %%bash [ARGS], %%sh    run the cell as a bash (sh) script
+  %%writefile [-a] FILE  write the cell to FILE (-a: append)
+  %%time                 run the cell's Go and print how long it took
+  %%timeit               run the cell's Go statements in a loop and print the time per run
+`
+
+// run runs a cell, called cell in Go's messages: its magics, then its Go.
+func (k *Kernel) run(ctx context.Context, cell, code string) (interp.Result, error) {
+	if first, body, ok := cellMagic(code); ok {
+		return k.runCellMagic(ctx, cell, first, body)
+	}
+	goCode, magics := lineMagics(code)
+	var res interp.Result
+	for _, m := range magics {
+		var err error
+		if res, err = k.runLineMagic(ctx, cell, m); err != nil {
+			return interp.Result{}, fmt.Errorf("line %d: %w", m.line, err)
+		}
+	}
+	if strings.TrimSpace(goCode) == "" {
+		return res, nil // a %time's value shows when the cell has no Go of its own
+	}
+	return k.interp.EvalNamed(ctx, cell, goCode)
+}
+
+// cellMagic splits a cell whose first non-blank line is a cell magic into that line and the rest.
+func cellMagic(code string) (first, body string, ok bool) {
+	trimmed := strings.TrimLeft(code, " \t\r\n")
+	if !strings.HasPrefix(trimmed, "%%") {
+		return "", "", false
+	}
+	first, body, _ = strings.Cut(trimmed, "\n")
+	return strings.TrimSpace(first), body, true
+}
+
+// magicLine is a line magic or shell command of a cell, at its line (from 1).
+type magicLine struct {
+	text string // without the leading % or !, for a shell command: "!ls -l" is {shell, "ls -l"}
+	line int
+	// shell: a !command
+	shell bool
+}
+
+// lineMagics takes out of code the lines that begin a top-level statement with % or !, and returns the Go
+// that remains, with blank lines in their places so that Go's messages keep the cell's line numbers. A
+// continued expression (`a &&` then `!b`) is Go: Go's scanner says where a statement can begin.
+func lineMagics(code string) (string, []magicLine) {
+	lines := strings.SplitAfter(code, "\n")
+	starts := make([]int, len(lines)) // byte offset of each line
+	for i, off := 1, 0; i < len(lines); i++ {
+		off += len(lines[i-1])
+		starts[i] = off
+	}
+	var magics []magicLine
+	out := []byte(code)
+	atStart := true // the next token begins a statement
+	depth := 0
+	from := 0 // where scanning resumes
+	for from < len(code) {
+		fset := token.NewFileSet()
+		file := fset.AddFile("", -1, len(code)-from)
+		var s scanner.Scanner
+		s.Init(file, []byte(code[from:]), func(token.Position, string) {}, 0)
+		resumed := false
+		for {
+			pos, tok, _ := s.Scan()
+			if tok == token.EOF {
+				break
+			}
+			off := from + file.Offset(pos)
+			line := sort.SearchInts(starts, off+1) - 1
+			if (tok == token.REM || tok == token.NOT) && atStart && depth == 0 && strings.TrimSpace(code[starts[line]:off]) == "" {
+				end := starts[line] + len(lines[line])
+				text := strings.TrimSpace(code[off+1 : end])
+				if tok == token.REM {
+					magics = append(magics, magicLine{text: text, line: line + 1})
+				} else {
+					magics = append(magics, magicLine{text: text, line: line + 1, shell: true})
+				}
+				for i := off; i < end; i++ {
+					if out[i] != '\n' {
+						out[i] = ' '
+					}
+				}
+				from, resumed = end, true // the rest of the line is not Go: scan again after it
+				break
+			}
+			switch tok {
+			case token.LPAREN, token.LBRACK, token.LBRACE:
+				depth++
+			case token.RPAREN, token.RBRACK, token.RBRACE:
+				depth--
+			}
+			atStart = tok == token.SEMICOLON || tok == token.LBRACE || tok == token.RBRACE
+		}
+		if !resumed {
+			break
+		}
+		atStart = true
+	}
+	return string(out), magics
+}
+
+func (k *Kernel) runLineMagic(ctx context.Context, cell string, m magicLine) (interp.Result, error) {
+	if m.shell {
+		return interp.Result{}, k.runShell(ctx, []string{"bash", "-c", m.text}, "")
+	}
+	name, arg, _ := strings.Cut(m.text, " ")
+	arg = strings.TrimSpace(arg)
+	switch name {
+	case "help":
+		io.WriteString(k.stdoutW.pipe, magicHelp)
+	case "env":
+		return interp.Result{}, k.env(arg)
+	case "cd":
+		return interp.Result{}, k.cd(arg)
+	case "reset":
+		return interp.Result{}, k.reset()
+	case "time":
+		return k.timeOnce(ctx, cell, arg)
+	case "timeit":
+		return interp.Result{}, k.timeit(ctx, cell, arg)
+	default:
+		return interp.Result{}, fmt.Errorf("%%%s is not a magic (%%help lists them)", name)
+	}
+	return interp.Result{}, nil
+}
+
+func (k *Kernel) runCellMagic(ctx context.Context, cell, first, body string) (interp.Result, error) {
+	fields := strings.Fields(strings.TrimPrefix(first, "%%"))
+	if len(fields) == 0 {
+		return interp.Result{}, errors.New("%% needs a magic's name (%help lists them)")
+	}
+	switch name, args := fields[0], fields[1:]; name {
+	case "bash", "sh":
+		return interp.Result{}, k.runShell(ctx, append([]string{name, "-s", "--"}, args...), body)
+	case "writefile":
+		return interp.Result{}, k.writeFile(args, body)
+	case "time":
+		return k.timeOnce(ctx, cell, body)
+	case "timeit":
+		return interp.Result{}, k.timeit(ctx, cell, body)
+	default:
+		return interp.Result{}, fmt.Errorf("%%%%%s is not a cell magic (%%help lists them)", name)
+	}
+}
+
+// runShell runs argv with script as its stdin, streaming its output to the cell; an interrupt stops it and
+// everything it started.
+func (k *Kernel) runShell(ctx context.Context, argv []string, script string) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin = strings.NewReader(script)
+	cmd.Stdout, cmd.Stderr = k.stdoutW.pipe, k.stderrW.pipe
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return fmt.Errorf("%s: %s", strings.Join(argv, " "), exit.ProcessState)
+		}
+		return err
+	}
+	return nil
+}
+
+// env lists, shows or sets environment variables, as GoNB's and IPython's %env do.
+func (k *Kernel) env(arg string) error {
+	name, value, set := strings.Cut(arg, "=")
+	if !set {
+		name, value, set = strings.Cut(arg, " ")
+	}
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	switch {
+	case arg == "":
+		vars := os.Environ()
+		slices.Sort(vars)
+		fmt.Fprintln(k.stdoutW.pipe, strings.Join(vars, "\n"))
+	case !set:
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return fmt.Errorf("%%env: %s is not set", name)
+		}
+		fmt.Fprintln(k.stdoutW.pipe, v)
+	default:
+		if err := os.Setenv(name, value); err != nil {
+			return fmt.Errorf("%%env %s: %w", name, err)
+		}
+		fmt.Fprintf(k.stdoutW.pipe, "Set: %s=%q\n", name, value)
+	}
+	return nil
+}
+
+func (k *Kernel) cd(dir string) error {
+	if dir != "" {
+		if dir == "~" || strings.HasPrefix(dir, "~/") {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return fmt.Errorf("%%cd: %w", err)
+			}
+			dir = filepath.Join(home, strings.TrimPrefix(dir, "~"))
+		}
+		if err := os.Chdir(dir); err != nil {
+			return fmt.Errorf("%%cd: %w", err)
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("%%cd: %w", err)
+	}
+	if dir == "" {
+		fmt.Fprintf(k.stdoutW.pipe, "Current directory: %q\n", wd)
+	} else {
+		fmt.Fprintf(k.stdoutW.pipe, "Changed directory to %q\n", wd)
+	}
+	return nil
+}
+
+// reset starts a new session in place of the current one.
+func (k *Kernel) reset() error {
+	s, err := k.newSession()
+	if err != nil {
+		return fmt.Errorf("%%reset: %w", err)
+	}
+	old := k.interp
+	k.interp = s
+	old.Close()
+	fmt.Fprintln(k.stdoutW.pipe, "The session was reset: no declarations, no variables.")
+	return nil
+}
+
+// writeFile is %%writefile [-a] FILE.
+func (k *Kernel) writeFile(args []string, body string) error {
+	appending := len(args) > 0 && args[0] == "-a"
+	if appending {
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		return errors.New("%%writefile [-a] FILE: one file name")
+	}
+	flags, verb := os.O_WRONLY|os.O_CREATE|os.O_TRUNC, "Writing"
+	if appending {
+		flags, verb = os.O_WRONLY|os.O_CREATE|os.O_APPEND, "Appending to"
+	} else if _, err := os.Stat(args[0]); err == nil {
+		verb = "Overwriting"
+	}
+	f, err := os.OpenFile(args[0], flags, 0o644)
+	if err != nil {
+		return fmt.Errorf("%%%%writefile: %w", err)
+	}
+	_, err = f.WriteString(body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%%%%writefile: %w", err)
+	}
+	fmt.Fprintf(k.stdoutW.pipe, "%s %s\n", verb, args[0])
+	return nil
+}
+
+// timeOnce runs code once as a cell and prints its wall time.
+func (k *Kernel) timeOnce(ctx context.Context, cell, code string) (interp.Result, error) {
+	start := time.Now()
+	res, err := k.interp.EvalNamed(ctx, cell, code)
+	fmt.Fprintf(k.stdoutW.pipe, "Wall time: %s\n", roundDuration(time.Since(start)))
+	return res, err
+}
+
+// timeit runs code's statements in a loop, as IPython's %timeit does: it finds how many runs a loop needs to
+// take 0.2 s (1, 2, 5, 10, 20... runs), then times that loop 7 times, or as often as 3 s allow, and prints
+// the mean and standard deviation per run. A loop is one cell, so that a run's time is the statements' own,
+// not a cell's.
+func (k *Kernel) timeit(ctx context.Context, cell, code string) error {
+	const (
+		enough  = 200 * time.Millisecond
+		repeats = 7
+		budget  = 3 * time.Second
+	)
+	if strings.TrimSpace(code) == "" {
+		return errors.New("%timeit needs a Go statement")
+	}
+	loop := func(n int) (time.Duration, error) {
+		start := time.Now()
+		_, err := k.interp.EvalNamed(ctx, cell, fmt.Sprintf("for govalentTimeit := 0; govalentTimeit < %d; govalentTimeit++ {\n%s\n}", n, code))
+		return time.Since(start), err
+	}
+	n := 1
+	d, err := loop(n)
+	for err == nil && d < enough && n < 1e9 {
+		if d >= enough/50 { // measurable: straight to the size that takes enough
+			n = niceAtLeast(int(float64(n) * float64(enough) / float64(d)))
+		} else {
+			n *= 10
+		}
+		d, err = loop(n)
+	}
+	if err != nil {
+		return err
+	}
+	runs := []time.Duration{d / time.Duration(n)}
+	for spent := d; len(runs) < repeats && spent+d < budget; spent += d {
+		if d, err = loop(n); err != nil {
+			return err
+		}
+		runs = append(runs, d/time.Duration(n))
+	}
+	var mean, dev float64
+	for _, r := range runs {
+		mean += float64(r) / float64(len(runs))
+	}
+	for _, r := range runs {
+		dev += (float64(r) - mean) * (float64(r) - mean) / float64(len(runs))
+	}
+	fmt.Fprintf(k.stdoutW.pipe, "%s ± %s per loop (mean ± std. dev. of %d runs, %d loops each)\n",
+		roundDuration(time.Duration(mean)), roundDuration(time.Duration(math.Sqrt(dev))), len(runs), n)
+	return nil
+}
+
+// niceAtLeast is the least of 1, 2, 5, 10, 20, 50... that is n or more.
+func niceAtLeast(n int) int {
+	for p := 1; ; p *= 10 {
+		for _, m := range []int{1, 2, 5} {
+			if m*p >= n {
+				return m * p
+			}
+		}
+	}
+}
+
+// roundDuration keeps three significant digits.
+func roundDuration(d time.Duration) time.Duration {
+	for unit := time.Duration(1); unit < time.Hour; unit *= 10 {
+		if d < 1000*unit {
+			return d.Round(unit)
+		}
+	}
+	return d.Round(time.Second)
+}
