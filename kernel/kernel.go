@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/google/uuid"
@@ -77,8 +78,28 @@ func Run(connectionFile string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	go k.stopWithParent(os.Getppid(), time.Second)
 	k.Wait()
 	return nil
+}
+
+// stopWithParent stops the kernel once the process that started it (the frontend, or its kernel manager) has
+// died, as ipykernel does: the kernel then has another parent (init, or a subreaper), and nobody to serve.
+func (k *Kernel) stopWithParent(parent int, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.done:
+			return
+		case <-t.C:
+			if os.Getppid() != parent {
+				k.log.Warn("the process that started the kernel has exited; stopping", "parent", parent)
+				k.stop()
+				return
+			}
+		}
+	}
 }
 
 // Start binds the five sockets and starts serving.
