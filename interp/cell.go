@@ -34,6 +34,10 @@ type item struct {
 	stmt      ast.Stmt    // parsed statement (itemStmt)
 	fset      *token.FileSet
 	base      int // offset of text in what was parsed
+	// extra are the edits the type check found the interpreter needs (see planEdits); constArgs the offsets
+	// of untyped constant and nil arguments, which a go statement leaves in place.
+	extra     []edit
+	constArgs map[int]bool
 }
 
 // CellError is an error in a cell, located at the cell's own line and column.

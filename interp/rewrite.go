@@ -71,7 +71,7 @@ func (s *Session) rewriteItem(it *item, varAsDefine bool) string {
 		}
 		return true
 	})
-	return applyEdits(it.text, edits)
+	return applyEdits(it.text, append(edits, it.extra...))
 }
 
 // varDefineEdits turns a single-name var declaration with a value into a define statement.
@@ -185,6 +185,9 @@ func (s *Session) goEdits(it *item, g *ast.GoStmt, off func(token.Pos) int) []ed
 			switch a.(type) {
 			case *ast.BasicLit, *ast.FuncLit:
 				continue // constants keep their untyped kind; literals have nothing to evaluate early
+			}
+			if it.constArgs[off(a.Pos())] {
+				continue
 			}
 			name := "govalentArg" + strconv.Itoa(i)
 			capture = append(capture, it.text[off(a.Pos()):off(a.End())])

@@ -82,6 +82,8 @@ type Session struct {
 	entries     map[string]reflect.Value
 	sources     []string // cell names, indexed as encoded in line directives
 	sourceIdx   map[string]int
+	hidden      map[string]string // import path -> the name it is imported under to write a variable's type
+	noteOnce    sync.Once         // tells once why cells are not type-checked
 }
 
 // runtimeVar is a variable set by a statement: not a declaration, so it is shipped by value if at all.
@@ -89,6 +91,7 @@ type runtimeVar struct {
 	cell string
 	line int
 	get  reflect.Value // func() any reading its current value
+	typ  string        // its go/types type as Go source in the session; empty if the cell was not checked
 }
 
 var (
@@ -116,6 +119,7 @@ func New(opts Options) (*Session, error) {
 		entries:     map[string]reflect.Value{},
 		sources:     []string{"prelude"},
 		sourceIdx:   map[string]int{"prelude": 0},
+		hidden:      map[string]string{},
 	}
 	yi, trace, err := s.newInterpreter()
 	if err != nil {
@@ -184,7 +188,7 @@ func (s *Session) EvalNamed(ctx context.Context, name, src string) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	return s.evalItems(ctx, items)
+	return s.evalCell(ctx, name, items)
 }
 
 func (s *Session) evalItems(ctx context.Context, items []item) (Result, error) {
@@ -672,6 +676,7 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 	}
 	s.runtimeVars = map[string]*runtimeVar{}
 	s.entries = map[string]reflect.Value{}
+	s.hidden = map[string]string{}
 	return nil
 }
 
