@@ -44,9 +44,9 @@ type cellPlan struct {
 	hasMain bool
 	// globalsFirst: a declaration of the cell uses a variable its statements define
 	globalsFirst bool
-	defines []definedVar // variables the statements define at their top level, kept in the session
-	value   bool         // the last statement is an expression with one value: the cell's value
-	hidden  map[string]string
+	defines      []definedVar // variables the statements define at their top level, kept in the session
+	value        bool         // the last statement is an expression with one value: the cell's value
+	hidden       map[string]string
 }
 
 // definedVar is a variable a cell's statements define, with its type as Go source in the session.
