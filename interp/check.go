@@ -44,9 +44,10 @@ type cellPlan struct {
 	hasMain bool
 	// globalsFirst: a declaration of the cell uses a variable its statements define
 	globalsFirst bool
-	defines      []definedVar // variables the statements define at their top level, kept in the session
-	value        bool         // the last statement is an expression with one value: the cell's value
-	hidden       map[string]string
+	defines      []definedVar      // variables the statements define at their top level, kept in the session
+	value        bool              // the last statement is an expression with one value: the cell's value
+	hidden       map[string]string // import path -> hidden name, for the types of defines and rewrites
+	helpers      map[string]string // name -> source of the funcs the rewrites of min, max and clear call
 }
 
 // definedVar is a variable a cell's statements define, with its type as Go source in the session.
@@ -57,10 +58,9 @@ type definedVar struct {
 
 // checkSource is the file a cell is type-checked as, with where each piece of the cell starts in it.
 type checkSource struct {
-	text     strings.Builder
-	starts   map[*item]int // offset of an item's text
-	imports  map[string]string
-	declared map[string]bool
+	text    strings.Builder
+	starts  map[*item]int // offset of an item's text
+	imports map[string]string
 }
 
 func (c *checkSource) add(it *item) {
@@ -155,7 +155,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	plan.defines = res.defines
 	plan.hidden = res.hidden
 	plan.value = res.value
-	s.planEdits(plan, res)
+	if err := s.planEdits(plan, res); err != nil {
+		return nil, err
+	}
 	return plan, nil
 }
 
@@ -249,7 +251,7 @@ func (r *checkResult) cellError(cell string) error {
 // typeCheck builds the check file for plan and runs go/types over it. globals are variables of the statements
 // to declare at package level too (see check).
 func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []definedVar) (*checkResult, error) {
-	src := &checkSource{starts: map[*item]int{}, imports: map[string]string{}, declared: map[string]bool{}}
+	src := &checkSource{starts: map[*item]int{}, imports: map[string]string{}}
 	cellNames := map[string]bool{}
 	for _, d := range plan.decls {
 		for _, n := range d.declNames {

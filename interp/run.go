@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"go/types"
 	"reflect"
+	"sort"
 	"strings"
 )
 
@@ -170,7 +171,7 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 // planEdits records on the cell's items how they must be rewritten for the interpreter (see edit): the
 // statements' top-level := become assignments of the package-level variables, the last expression is kept as
 // the cell's value, func main is renamed, and what the interpreter lacks is rewritten.
-func (s *Session) planEdits(plan *cellPlan, res *checkResult) {
+func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 	offset := func(p token.Pos) int { return int(p - res.file.FileStart) }
 	for i := range plan.body {
 		it := &plan.body[i]
@@ -191,7 +192,11 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) {
 					edit{rel(x.End()), rel(x.End()), "; govalentValue = " + displayAlias + ".Capture(govalentTmp, any(govalentTmp))"})
 			}
 		}
-		it.extra = append(it.extra, s.languageEdits(st, rel, res)...)
+		edits, err := s.languageEdits(it, st, rel, res, plan)
+		if err != nil {
+			return err
+		}
+		it.extra = append(it.extra, edits...)
 		markConstArgs(it, st, rel, res.info)
 	}
 	for i := range plan.decls {
@@ -205,10 +210,34 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) {
 			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "main" {
 				it.extra = append(it.extra, edit{rel(fd.Name.Pos()), rel(fd.Name.End()), mainFunc})
 			}
-			it.extra = append(it.extra, s.languageEdits(d, rel, res)...)
+			edits, err := s.languageEdits(it, d, rel, res, plan)
+			if err != nil {
+				return err
+			}
+			it.extra = append(it.extra, edits...)
 			markConstArgs(it, d, rel, res.info)
 		}
 	}
+	// the helpers the rewrites call are declarations of the cell, before its own
+	var helpers []item
+	for _, name := range sortedKeys(plan.helpers) {
+		h := item{kind: itemDecl, text: plan.helpers[name], cell: plan.cell, line: 1, col: 1, tok: token.FUNC}
+		if err := parseItem(&h); err != nil {
+			return err
+		}
+		helpers = append(helpers, h)
+	}
+	plan.decls = append(helpers, plan.decls...)
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // varAssignEdits turns a var statement of the cell's top level (`var x, y T = a, b`, `var z T`) into the
