@@ -114,12 +114,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		}
 	}
 	s.mu.Unlock()
-	for _, it := range plan.imports {
-		for _, spec := range it.file.Imports {
-			paths[strings.Trim(spec.Path.Value, `"`)] = true
-		}
-	}
-	var list []string
+	list := importPaths(plan.imports)
 	for p := range paths {
 		list = append(list, p)
 	}
@@ -142,6 +137,26 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if err != nil {
 		return nil, err
 	}
+	if len(res.errs) > 0 {
+		added, err := autoImports(cell, items, res.errs)
+		if err != nil {
+			return nil, err
+		}
+		if len(added) > 0 {
+			var paths []string
+			for _, a := range added {
+				paths = append(paths, strings.TrimPrefix(a.text, "import "))
+			}
+			if err := imp.prepare(importPaths(added)); err != nil {
+				return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+			}
+			plan.imports = append(plan.imports, added...)
+			if res, err = s.typeCheck(imp, plan, nil); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(paths, ", "))
+		}
+	}
 	if res.needsGlobals {
 		// a declaration of this cell uses a variable its statements set: check again with the variables global
 		if res, err = s.typeCheck(imp, plan, res.defines); err != nil {
@@ -159,6 +174,17 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		return nil, err
 	}
 	return plan, nil
+}
+
+// importPaths lists the paths import items import.
+func importPaths(items []item) []string {
+	var out []string
+	for _, it := range items {
+		for _, spec := range it.file.Imports {
+			out = append(out, strings.Trim(spec.Path.Value, `"`))
+		}
+	}
+	return out
 }
 
 // findItem returns the item of items that d is a copy of.
