@@ -63,6 +63,31 @@ type Options struct {
 	OnGoroutinePanic func(value any)
 	// Imports are pre-imported, name -> path (the kernel pre-imports display).
 	Imports map[string]string
+	// Exit, if set, is called when an interpreted goroutine calls os.Exit (`govalent run` ends the process);
+	// otherwise that is reported like a goroutine's panic. os.Exit in a cell's own code ends the cell with an
+	// *ExitError.
+	Exit func(code int)
+}
+
+// exitRequest is what interpreted code's os.Exit panics with.
+type exitRequest struct{ code int }
+
+func (r exitRequest) String() string { return fmt.Sprintf("os.Exit(%d)", r.code) }
+
+func exit(code int) { panic(exitRequest{code}) }
+
+// ExitError is a cell that called os.Exit. Deferred calls have run (unlike Go's os.Exit).
+type ExitError struct {
+	Code int
+	Cell string
+	Line int
+}
+
+func (e *ExitError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: os.Exit(%d)", e.Cell, e.Line, e.Code)
+	}
+	return fmt.Sprintf("%s: os.Exit(%d)", e.Cell, e.Code)
 }
 
 // Session is one interpreter with its declaration store.
@@ -110,6 +135,7 @@ func New(opts Options) (*Session, error) {
 	if opts.Stdin == nil {
 		opts.Stdin = os.Stdin
 	}
+	quietInterpreterLogs()
 	s := &Session{
 		id:          fmt.Sprintf("s%d-%d", os.Getpid(), sessionSeq.Add(1)),
 		opts:        opts,
@@ -157,6 +183,10 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 		return nil, nil, err
 	}
 	if err := yi.Use(Exports()); err != nil {
+		return nil, nil, err
+	}
+	// os.Exit unwinds the cell (see ExitError) instead of yaegi's panic with a message
+	if err := yi.Use(yaegi.Exports{"os/os": {"Exit": reflect.ValueOf(exit)}}); err != nil {
 		return nil, nil, err
 	}
 	if _, err := yi.Eval(prelude); err != nil {
@@ -251,8 +281,17 @@ func (s *Session) compile(cell string, src string) (prog *yaegi.Program, err err
 	yi := s.yi
 	s.mu.Unlock()
 	defer func() {
-		if r := recover(); r != nil { // yaegi's compiler panics on some invalid code
-			err = &CellError{Cell: cell, Msg: fmt.Sprintf("cannot compile: %v", r)}
+		if r := recover(); r != nil { // yaegi's compiler panics on some code
+			msg := fmt.Sprint(r)
+			ce := &CellError{Cell: cell}
+			if m := posRe.FindStringSubmatch(msg); m != nil {
+				ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
+				msg = msg[len(m[0]):]
+			} else if m := directiveRe.FindStringSubmatch(src); m != nil {
+				ce.Cell, ce.Line, ce.Col = s.parsePos(m[1]+": ", cell)
+			}
+			ce.Msg = "the interpreter cannot compile this: " + msg
+			err = ce
 		}
 	}()
 	prog, err = yi.Compile(src)
@@ -277,6 +316,9 @@ func (s *Session) execute(ctx context.Context, cell string, prog *yaegi.Program)
 
 var posRe = regexp.MustCompile(`^(?:([^\s:]*):)?(\d+):(\d+): `)
 
+// directiveRe finds the first line directive of a source, the position of the text that follows it.
+var directiveRe = regexp.MustCompile(`/\*line (:\d+:\d+)\*/`)
+
 func (s *Session) cellError(err error, cell string, frames []string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -284,6 +326,13 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 	ce := &CellError{Cell: cell}
 	var p yaegi.Panic
 	if errors.As(err, &p) {
+		if req, ok := p.Value.(exitRequest); ok {
+			ee := &ExitError{Code: req.code, Cell: cell}
+			if len(frames) > 0 {
+				ee.Cell, ee.Line, _ = s.parsePos(frames[0], cell)
+			}
+			return ee
+		}
 		ce.Msg = fmt.Sprintf("panic: %v", p.Value)
 		ce.Stack = s.formatFrames(frames)
 		if len(frames) > 0 {
@@ -780,6 +829,10 @@ func goroutinePanic(session string, value any) {
 		return
 	}
 	s := v.(*Session)
+	if req, ok := value.(exitRequest); ok && s.opts.Exit != nil {
+		s.opts.Exit(req.code)
+		return
+	}
 	if s.opts.OnGoroutinePanic != nil {
 		s.opts.OnGoroutinePanic(value)
 		return
