@@ -133,7 +133,21 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	}
 	imp.mu.Unlock()
 
-	res, err := s.typeCheck(imp, plan, nil)
+	// the check files leave the shared file set once the cell's edits are made
+	var checked []*checkResult
+	defer func() {
+		for _, r := range checked {
+			imp.fset.RemoveFile(imp.fset.File(r.file.Pos()))
+		}
+	}()
+	typeCheck := func(globals []definedVar) (*checkResult, error) {
+		res, err := s.typeCheck(imp, plan, globals)
+		if err == nil {
+			checked = append(checked, res)
+		}
+		return res, err
+	}
+	res, err := typeCheck(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +165,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 				return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
 			}
 			plan.imports = append(plan.imports, added...)
-			if res, err = s.typeCheck(imp, plan, nil); err != nil {
+			if res, err = typeCheck(nil); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(paths, ", "))
@@ -159,7 +173,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	}
 	if res.needsGlobals {
 		// a declaration of this cell uses a variable its statements set: check again with the variables global
-		if res, err = s.typeCheck(imp, plan, res.defines); err != nil {
+		if res, err = typeCheck(res.defines); err != nil {
 			return nil, err
 		}
 		plan.globalsFirst = true
@@ -197,8 +211,8 @@ func findItem(items []item, d item) *item {
 	return nil
 }
 
-// moveVarsIntoBody picks the var declarations that use (directly or through another such var) a name the
-// cell's statements define: they are statements of the cell, run in their place, not package-level vars
+// moveVarsIntoBody picks the var declarations that use (directly, or through a func of the cell or another such
+// var) a name the cell's statements define: they are statements of the cell, run in their place, not package-level vars
 // initialized before the statements run.
 func moveVarsIntoBody(items []item) (map[*item]bool, error) {
 	defined := map[string]bool{}
@@ -210,16 +224,24 @@ func moveVarsIntoBody(items []item) (map[*item]bool, error) {
 		}
 	}
 	moved := map[*item]bool{}
+	usesStatements := map[string]bool{} // funcs of the cell that use what the statements define
 	for grew := true; grew; {
 		grew = false
 		for i := range items {
 			it := &items[i]
-			if it.kind != itemDecl || it.tok != token.VAR || moved[it] {
+			if it.kind != itemDecl || moved[it] || it.tok != token.VAR && it.tok != token.FUNC {
 				continue
 			}
 			for _, f := range freeIdents(it.file) {
-				if !defined[f] {
+				if !defined[f] && !usesStatements[f] {
 					continue
+				}
+				if it.tok == token.FUNC {
+					if it.recv == "" && !usesStatements[it.declNames[0]] {
+						usesStatements[it.declNames[0]] = true
+						grew = true
+					}
+					break
 				}
 				gd := it.file.Decls[0].(*ast.GenDecl)
 				if gd.Lparen.IsValid() || len(it.file.Decls) != 1 {
@@ -371,7 +393,6 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	if err != nil {
 		return nil, &CellError{Cell: plan.cell, Msg: "type check: " + err.Error()}
 	}
-	defer imp.fset.RemoveFile(imp.fset.File(file.Pos()))
 	res.file = file
 	fn := file.Decls[len(file.Decls)-1].(*ast.FuncDecl)
 	res.body = fn.Body
