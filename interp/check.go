@@ -281,7 +281,7 @@ type checkError struct {
 
 func (r *checkResult) cellError(cell string) error {
 	first := r.errs[0]
-	ce := &CellError{Cell: first.pos.Filename, Line: first.pos.Line, Col: first.pos.Column, Msg: first.msg}
+	ce := &CellError{Cell: first.pos.Filename, Line: first.pos.Line, Col: first.pos.Column, Msg: futureHint(first.msg)}
 	if ce.Cell == "" {
 		ce.Cell = cell
 	}

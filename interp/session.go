@@ -345,11 +345,16 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 		ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
 		msg = msg[len(m[0]):]
 	}
+	ce.Msg = futureHint(msg)
+	return ce
+}
+
+// futureHint explains an error about a ct.Future, which a lattice's code sees in place of values.
+func futureHint(msg string) string {
 	if strings.Contains(msg, "ct.Future") || strings.Contains(msg, "Future") && strings.Contains(msg, "mismatched types") {
 		msg += " (a ct.Future has no value while the lattice builds its graph: branch on values inside an electron)"
 	}
-	ce.Msg = msg
-	return ce
+	return msg
 }
 
 // linesPerSource spaces sources (cells, shipped declarations) apart in the single line space yaegi sees.
