@@ -38,6 +38,7 @@ type item struct {
 	// of untyped constant and nil arguments, which a go statement leaves in place.
 	extra     []edit
 	constArgs map[int]bool
+	varTypes  map[string]string // the types of the vars a declaration declares, as Go source in the session
 }
 
 // CellError is an error in a cell, located at the cell's own line and column.

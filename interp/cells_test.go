@@ -177,7 +177,7 @@ func TestRedefinitionsInLaterCells(t *testing.T) {
 		"", "// only a comment",
 		"func onlyDeclares() int { return 7 }",
 		"onlyDeclares()",
-	}, []string{"=> 1", "=> 3", "=> 2stderr: govalent: a type was redefined, so the interpreter was rebuilt from the declarations; variables set by statements or by initializers with side effects were reset: x\n", "", "", "", "=> 7"})
+	}, []string{"=> 1", "=> 3", "=> 2stderr: govalent: a type was redefined, so the interpreter was rebuilt from the declarations; variables whose type changed (or is not known: cells not type-checked) were reset: x\n", "", "", "", "=> 7"})
 }
 
 func TestClosuresAndGoroutinesSeeTheSessionsVariables(t *testing.T) {

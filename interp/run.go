@@ -102,7 +102,7 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 // go/types types, with a getter Ship reads them by. A variable already declared with the same type is kept (the
 // statements assign it).
 func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
-	var imports, vars, getters, names []string
+	var imports, vars, names []string
 	s.mu.Lock()
 	for p, alias := range plan.hidden {
 		if s.hidden[p] != alias {
@@ -115,7 +115,6 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 			continue
 		}
 		vars = append(vars, d.name+" "+d.typ)
-		getters = append(getters, "func() any { return "+d.name+" }")
 		names = append(names, d.name)
 	}
 	s.mu.Unlock()
@@ -132,29 +131,16 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 	if len(vars) == 0 {
 		return nil
 	}
-	gnames := make([]string, len(names))
-	for i, n := range names {
-		gnames[i] = "govalentGet_" + n
+	if _, err := s.eval(ctx, plan.cell, s.directive(plan.cell, 1, 1)+"var (\n"+strings.Join(vars, "\n")+"\n)"); err != nil {
+		return err
 	}
-	for _, src := range []string{
-		"var (\n" + strings.Join(vars, "\n") + "\n)",
-		strings.Join(gnames, ", ") + " := " + strings.Join(getters, ", "),
-	} {
-		if _, err := s.eval(ctx, plan.cell, s.directive(plan.cell, 1, 1)+src); err != nil {
-			return err
-		}
+	getters, err := s.makeGetters(ctx, plan.cell, names)
+	if err != nil {
+		return err
 	}
-	s.mu.Lock()
-	yi := s.yi
-	s.mu.Unlock()
-	globals := yi.Globals()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, n := range names {
-		get := globals[gnames[i]]
-		if get.Kind() == reflect.Interface {
-			get = get.Elem()
-		}
 		var line int
 		for _, d := range plan.defines {
 			if d.name == n {
@@ -163,7 +149,7 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 		}
 		s.store.forget(n)
 		delete(s.entries, n)
-		s.runtimeVars[n] = &runtimeVar{cell: plan.cell, line: line, get: get, typ: vars[i][len(n)+1:]}
+		s.runtimeVars[n] = &runtimeVar{cell: plan.cell, line: line, get: getters[n], typ: vars[i][len(n)+1:]}
 	}
 	return nil
 }
@@ -209,6 +195,17 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 			}
 			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "main" {
 				it.extra = append(it.extra, edit{rel(fd.Name.Pos()), rel(fd.Name.End()), mainFunc})
+			}
+			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+				// kept so that a rebuild can declare the var again without running its initializer
+				it.varTypes = map[string]string{}
+				for _, spec := range gd.Specs {
+					for _, n := range spec.(*ast.ValueSpec).Names {
+						if obj := res.info.Defs[n]; obj != nil && n.Name != "_" {
+							it.varTypes[n.Name] = s.typeString(obj.Type(), res, res.src.imports)
+						}
+					}
+				}
 			}
 			edits, err := s.languageEdits(it, d, rel, res, plan)
 			if err != nil {

@@ -682,7 +682,8 @@ func (s *Session) refreshDependents(ctx context.Context, changed, fresh []*decl)
 }
 
 // rebuild replaces the interpreter with a fresh one holding every stored declaration. Variables set by
-// statements do not survive; the user is told which.
+// statements, and vars whose initializers have side effects (which are not run again), are declared with their
+// types and keep their values, unless their type changed; the user is told which were reset.
 func (s *Session) rebuild(ctx context.Context, res *Result) error {
 	yi, trace, err := s.newInterpreter()
 	if err != nil {
@@ -692,9 +693,17 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 	old, oldTrace := s.yi, s.trace
 	s.yi, s.trace = yi, trace
 	all := s.store.all()
+	vars := s.runtimeVars
+	hidden := s.hidden
 	s.mu.Unlock()
 	var decls []item
-	var reset []string // variables whose initializers may have side effects are not run again
+	var reset []string
+	type carried struct {
+		name, typ, cell string
+		line            int
+		statement       bool
+	}
+	var carry []carried
 	for _, d := range all {
 		switch {
 		case d.tok == token.IMPORT:
@@ -702,13 +711,61 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 				_, err = s.eval(ctx, d.cell, d.text)
 			}
 		case d.tok == token.VAR && !d.shippable:
-			reset = append(reset, d.names...)
+			for _, n := range d.names {
+				if t := d.src.varTypes[n]; t != "" {
+					carry = append(carry, carried{name: n, typ: t, cell: d.cell, line: d.line})
+				} else {
+					reset = append(reset, n)
+				}
+			}
 		default:
 			decls = append(decls, d.src)
 		}
 	}
+	for _, p := range sortedKeys(hidden) {
+		if err == nil {
+			_, err = s.eval(ctx, "prelude", fmt.Sprintf("import %s %q", hidden[p], p))
+		}
+	}
+	for n, rv := range vars {
+		if rv.typ != "" {
+			carry = append(carry, carried{name: n, typ: rv.typ, cell: rv.cell, line: rv.line, statement: true})
+		} else {
+			reset = append(reset, n)
+		}
+	}
+	for _, c := range carry {
+		it := item{kind: itemDecl, tok: token.VAR, text: "var " + c.name + " " + c.typ, cell: c.cell, line: c.line, col: 1}
+		if err == nil {
+			err = parseItem(&it)
+		}
+		decls = append(decls, it)
+	}
 	if err == nil && len(decls) > 0 {
 		err = s.evalTexts(ctx, decls)
+	}
+	newVars := map[string]*runtimeVar{}
+	if err == nil {
+		oldGlobals, globals := old.Globals(), yi.Globals()
+		var kept []string
+		for _, c := range carry {
+			ov, nv := oldGlobals[c.name], globals[c.name]
+			if !ov.IsValid() || !nv.IsValid() || !nv.CanSet() || !ov.Type().AssignableTo(nv.Type()) {
+				reset = append(reset, c.name)
+				continue
+			}
+			nv.Set(ov)
+			if c.statement {
+				kept = append(kept, c.name)
+				newVars[c.name] = &runtimeVar{cell: c.cell, line: c.line, typ: vars[c.name].typ}
+			}
+		}
+		var getters map[string]reflect.Value
+		if getters, err = s.makeGetters(ctx, "prelude", kept); err == nil {
+			for n, g := range getters {
+				newVars[n].get = g
+			}
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -716,22 +773,48 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 		s.yi, s.trace = old, oldTrace
 		return err
 	}
-	for n := range s.runtimeVars {
-		reset = append(reset, n)
-	}
 	for _, n := range reset {
 		s.store.forget(n)
 	}
 	if len(reset) > 0 {
 		sort.Strings(reset)
-		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables set by statements or by initializers with side effects were reset: %s", strings.Join(reset, ", "))
+		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables whose type changed (or is not known: cells not type-checked) were reset: %s", strings.Join(reset, ", "))
 		res.Warnings = append(res.Warnings, w)
 		fmt.Fprintln(s.opts.Stderr, "govalent:", w)
 	}
-	s.runtimeVars = map[string]*runtimeVar{}
+	s.runtimeVars = newVars
 	s.entries = map[string]reflect.Value{}
-	s.hidden = map[string]string{}
 	return nil
+}
+
+// makeGetters defines, for each variable, a func returning its current value: Ship reads variables through
+// them, since it may not Eval while a cell runs.
+func (s *Session) makeGetters(ctx context.Context, cell string, names []string) (map[string]reflect.Value, error) {
+	out := map[string]reflect.Value{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	gnames := make([]string, len(names))
+	getters := make([]string, len(names))
+	for i, n := range names {
+		gnames[i] = "govalentGet_" + n
+		getters[i] = "func() any { return " + n + " }"
+	}
+	if _, err := s.eval(ctx, cell, strings.Join(gnames, ", ")+" := "+strings.Join(getters, ", ")); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	yi := s.yi
+	s.mu.Unlock()
+	globals := yi.Globals()
+	for i, n := range names {
+		get := globals[gnames[i]]
+		if get.Kind() == reflect.Interface {
+			get = get.Elem()
+		}
+		out[n] = get
+	}
+	return out, nil
 }
 
 // newDecl records what the store needs to know of a declaration item.
