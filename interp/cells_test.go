@@ -281,3 +281,46 @@ func TestInterpreterCompilePanicsAreCellErrorsWithoutLogLines(t *testing.T) {
 		t.Fatalf("log output %q", got)
 	}
 }
+
+func TestGenericFuncsWithInferredTypeArguments(t *testing.T) {
+	expectCells(t, []string{
+		"func Map[T, U any](xs []T, f func(T) U) []U {\n\tvar out []U\n\tfor _, x := range xs {\n\t\tout = append(out, f(x))\n\t}\n\treturn out\n}",
+		"Map([]int{1, 2}, func(i int) string { return strings.Repeat(\"a\", i) })",
+	}, []string{"", "=> [a aa]stderr: govalent: imported \"strings\"\n"})
+}
+
+// A method with a pointer receiver called through a loop variable takes its address: each iteration's own.
+func TestLoopVariablesWhoseAddressAMethodTakes(t *testing.T) {
+	expectCells(t, []string{`type C struct{ n int }
+func (c *C) Get() int { return c.n }
+var gets []func() int
+for _, c := range []C{{1}, {2}} {
+	gets = append(gets, c.Get)
+}
+gets[0]() + 10*gets[1]()`}, []string{"=> 21"})
+}
+
+// Go evaluates a method value's receiver, and a go or defer statement's receiver, where they are written.
+func TestReceiversAreEvaluatedWhereGoEvaluatesThem(t *testing.T) {
+	expectCells(t, []string{`import ("fmt"; "sync")
+type C struct{ n int }
+func (c *C) Get() int { return c.n }
+func (c C) Val() int { return c.n }
+c := C{1}
+get, val := c.Get, c.Val
+defer fmt.Println("deferred", c.Val())
+defer c.Print()
+c.n = 2
+fmt.Println(get(), val())
+var wg sync.WaitGroup
+func (c C) Print() { fmt.Println("print", c.n) }
+func (c C) Add(m map[int]bool, mu *sync.Mutex) { defer wg.Done(); mu.Lock(); m[c.n] = true; mu.Unlock() }
+seen := map[int]bool{}
+var mu sync.Mutex
+for _, c := range []C{{1}, {2}, {3}} {
+	wg.Add(1)
+	go c.Add(seen, &mu)
+}
+wg.Wait()
+fmt.Println(len(seen))`}, []string{"2 1\n3\nprint 1\ndeferred 1\n"})
+}

@@ -397,10 +397,12 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	fn := file.Decls[len(file.Decls)-1].(*ast.FuncDecl)
 	res.body = fn.Body
 	res.info = &types.Info{
-		Types:  map[ast.Expr]types.TypeAndValue{},
-		Defs:   map[*ast.Ident]types.Object{},
-		Uses:   map[*ast.Ident]types.Object{},
-		Scopes: map[ast.Node]*types.Scope{},
+		Types:      map[ast.Expr]types.TypeAndValue{},
+		Defs:       map[*ast.Ident]types.Object{},
+		Uses:       map[*ast.Ident]types.Object{},
+		Scopes:     map[ast.Node]*types.Scope{},
+		Selections: map[*ast.SelectorExpr]*types.Selection{},
+		Instances:  map[*ast.Ident]types.Instance{},
 	}
 	var raw []types.Error
 	conf := types.Config{Importer: imp, Error: func(err error) { raw = append(raw, err.(types.Error)) }}

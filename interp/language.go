@@ -15,9 +15,21 @@ import (
 //   - `for x := range seq` over an iterator func becomes a call of seq with the body as the yield func;
 //   - a loop variable a func literal captures (or whose address is taken) is copied per iteration (Go 1.22);
 //   - min, max and clear become calls of helpers declared for their types;
-//   - a defer's arguments are evaluated at the defer statement.
+//   - a defer's arguments are evaluated at the defer statement;
+//   - a method value evaluates its receiver where it is written (yaegi reads it when the value is called);
+//   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
+//     func literal arguments).
 func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int, res *checkResult, plan *cellPlan) ([]edit, error) {
-	lw := &languageWriter{s: s, res: res, rel: rel, plan: plan, text: it.text}
+	lw := &languageWriter{s: s, res: res, rel: rel, plan: plan, text: it.text, explicit: map[*ast.Ident]bool{}, called: map[*ast.SelectorExpr]bool{}}
+	ast.Inspect(root, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.IndexExpr:
+			lw.explicit[funcIdent(x.X)] = true
+		case *ast.IndexListExpr:
+			lw.explicit[funcIdent(x.X)] = true
+		}
+		return true
+	})
 	ast.Inspect(root, lw.visit)
 	return lw.edits, lw.err
 }
@@ -29,8 +41,11 @@ type languageWriter struct {
 	plan  *cellPlan
 	text  string // the item's source, which rel maps positions into
 	edits []edit
-	err   error
-	seq   int
+	// explicit are the generic funcs given their type arguments in the source
+	explicit map[*ast.Ident]bool
+	called   map[*ast.SelectorExpr]bool // selectors that are called, not method values
+	err      error
+	seq      int
 }
 
 func (lw *languageWriter) add(start, end token.Pos, text string) {
@@ -84,8 +99,14 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		}
 	case *ast.CallExpr:
 		lw.builtin(x)
+		lw.typeArgs(x)
+		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
+			lw.called[sel] = true
+		}
 	case *ast.DeferStmt:
 		lw.deferArgs(x)
+	case *ast.SelectorExpr:
+		lw.methodValue(x)
 	}
 	return true
 }
@@ -439,8 +460,9 @@ func (lw *languageWriter) helper(op string, t types.Type) string {
 	return name
 }
 
-// deferArgs evaluates a deferred call's arguments at the defer statement, as Go does (yaegi evaluates them when
-// the call runs): `defer f(a, b)` becomes `govalentD1, govalentD2 := a, b; defer f(govalentD1, govalentD2)`.
+// deferArgs evaluates a deferred call's arguments and receiver at the defer statement, as Go does (yaegi
+// evaluates them when the call runs): `defer f(a, b)` becomes
+// `govalentD1, govalentD2 := a, b; defer f(govalentD1, govalentD2)`.
 // Constants and func literals have nothing to evaluate and stay where they are.
 func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
 	var names, values []string
@@ -457,9 +479,70 @@ func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
 		values = append(values, lw.source(a))
 		argEdits = append(argEdits, edit{lw.rel(a.Pos()), lw.rel(a.End()), n})
 	}
-	if len(names) == 0 || d.Call.Ellipsis.IsValid() {
+	if sel, ok := d.Call.Fun.(*ast.SelectorExpr); ok {
+		if amp, ok := receiverCapture(lw.res.info, sel); ok {
+			n := lw.name("R")
+			names = append(names, n)
+			values = append(values, amp+lw.source(sel.X))
+			argEdits = append(argEdits, edit{lw.rel(sel.X.Pos()), lw.rel(sel.X.End()), n})
+		}
+	}
+	if len(names) == 0 {
 		return
 	}
 	lw.add(d.Pos(), d.Pos(), strings.Join(names, ", ")+" := "+strings.Join(values, ", ")+"; ")
 	lw.edits = append(lw.edits, argEdits...)
+}
+
+// funcIdent is the identifier naming a func in an expression (f, pkg.F), or nil.
+func funcIdent(e ast.Expr) *ast.Ident {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return x
+	case *ast.SelectorExpr:
+		return x.Sel
+	}
+	return nil
+}
+
+// typeArgs writes out the type arguments go/types inferred for a call of a generic func: `Map(xs, f)` becomes
+// `Map[int, string](xs, f)`.
+func (lw *languageWriter) typeArgs(call *ast.CallExpr) {
+	id := funcIdent(call.Fun)
+	if id == nil || lw.explicit[id] {
+		return
+	}
+	inst, ok := lw.res.info.Instances[id]
+	if !ok || inst.TypeArgs.Len() == 0 {
+		return
+	}
+	args := make([]string, inst.TypeArgs.Len())
+	for i := range args {
+		args[i] = lw.typeString(inst.TypeArgs.At(i))
+	}
+	lw.add(call.Fun.End(), call.Fun.End(), "["+strings.Join(args, ", ")+"]")
+}
+
+// methodValue: a method value `x.M` (not called) becomes `func(r T) F { return r.M }(x)` (or `(&x)` for a
+// pointer method), which evaluates the receiver where Go does.
+func (lw *languageWriter) methodValue(sel *ast.SelectorExpr) {
+	if lw.called[sel] {
+		return
+	}
+	amp, ok := receiverCapture(lw.res.info, sel)
+	if !ok {
+		return
+	}
+	recv := lw.res.info.Types[sel.X].Type
+	if recv == nil {
+		return
+	}
+	recvType := lw.typeString(recv)
+	if amp == "&" {
+		recvType = "*" + recvType
+	}
+	fn := lw.typeString(lw.res.info.Types[sel].Type)
+	r := lw.name("M")
+	lw.add(sel.X.Pos(), sel.X.Pos(), fmt.Sprintf("func(%s %s) %s { return %s.%s }(%s", r, recvType, fn, r, sel.Sel.Name, amp))
+	lw.add(sel.X.End(), sel.End(), ")")
 }

@@ -183,7 +183,7 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 			return err
 		}
 		it.extra = append(it.extra, edits...)
-		markConstArgs(it, st, rel, res.info)
+		markGoStatements(it, st, rel, res.info)
 	}
 	for i := range plan.decls {
 		it := &plan.decls[i]
@@ -212,7 +212,7 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 				return err
 			}
 			it.extra = append(it.extra, edits...)
-			markConstArgs(it, d, rel, res.info)
+			markGoStatements(it, d, rel, res.info)
 		}
 	}
 	// the helpers the rewrites call are declarations of the cell, before its own
@@ -255,10 +255,11 @@ func varAssignEdits(gd *ast.GenDecl, rel func(token.Pos) int, res *checkResult, 
 	return []edit{{rel(gd.Pos()), rel(gd.End()), strings.Join(names, ", ") + " = " + strings.Join(zeros, ", ")}}
 }
 
-// markConstArgs records the constant and nil arguments of go statements: captured in a variable before the
-// goroutine starts, they would lose the type of the parameter they are passed to (`go f(nil)`, a constant to a
-// float64).
-func markConstArgs(it *item, root ast.Node, rel func(token.Pos) int, info *types.Info) {
+// markGoStatements records what the rewrite of go statements (goEdits) needs to know of their types: the
+// constant and nil arguments, which captured in a variable before the goroutine starts would lose the type of
+// the parameter they are passed to (`go f(nil)`, a constant to a float64), and the receivers of method calls,
+// which Go evaluates at the go statement too ("&" when the method takes the address of the receiver).
+func markGoStatements(it *item, root ast.Node, rel func(token.Pos) int, info *types.Info) {
 	ast.Inspect(root, func(n ast.Node) bool {
 		g, ok := n.(*ast.GoStmt)
 		if !ok {
@@ -272,6 +273,30 @@ func markConstArgs(it *item, root ast.Node, rel func(token.Pos) int, info *types
 				it.constArgs[rel(a.Pos())] = true
 			}
 		}
+		if sel, ok := g.Call.Fun.(*ast.SelectorExpr); ok {
+			if amp, ok := receiverCapture(info, sel); ok {
+				if it.goRecvs == nil {
+					it.goRecvs = map[int]string{}
+				}
+				it.goRecvs[rel(sel.X.Pos())] = amp
+			}
+		}
 		return true
 	})
+}
+
+// receiverCapture reports whether sel is a method value (or call) whose receiver Go evaluates where the
+// selector is, and "&" when the method has a pointer receiver the selector takes the address for.
+func receiverCapture(info *types.Info, sel *ast.SelectorExpr) (string, bool) {
+	s := info.Selections[sel]
+	if s == nil || s.Kind() != types.MethodVal {
+		return "", false
+	}
+	recv := s.Obj().Type().(*types.Signature).Recv()
+	_, ptrRecv := recv.Type().Underlying().(*types.Pointer)
+	_, ptrX := s.Recv().Underlying().(*types.Pointer)
+	if ptrRecv && !ptrX && !types.IsInterface(s.Recv()) {
+		return "&", true
+	}
+	return "", true
 }
