@@ -3,7 +3,13 @@
 // installed, build a shipped program with nothing but a Go toolchain, offline.
 package govalent
 
-import "embed"
+import (
+	"embed"
+	"go/build"
+	"io"
+	"io/fs"
+	"path"
+)
 
 // Source holds go.mod and the non-test Go files of the packages a shipped program can import from this module,
 // at their paths in the module.
@@ -13,3 +19,40 @@ var Source embed.FS
 
 // SourcePackages are the packages in Source, by import path below the module's.
 var SourcePackages = []string{"ct", "ct/wire", "ct/codec", "ct/quantum", "kernel/display", "internal/credential"}
+
+// GoFiles lists the files of the package at dir in Source that a build for this platform compiles: its
+// non-test Go files whose build constraints hold.
+func GoFiles(dir string) ([]string, error) {
+	bp, err := sourceContext.ImportDir(dir, 0)
+	if err != nil {
+		return nil, err
+	}
+	return bp.GoFiles, nil
+}
+
+// sourceContext is the default build context with Source as its file system.
+var sourceContext = func() build.Context {
+	c := build.Default
+	c.GOROOT, c.GOPATH = "", ""
+	c.JoinPath = path.Join
+	c.IsDir = func(name string) bool {
+		st, err := fs.Stat(Source, name)
+		return err == nil && st.IsDir()
+	}
+	c.HasSubdir = func(string, string) (string, bool) { return "", false }
+	c.ReadDir = func(dir string) ([]fs.FileInfo, error) {
+		entries, err := fs.ReadDir(Source, dir)
+		if err != nil {
+			return nil, err
+		}
+		infos := make([]fs.FileInfo, 0, len(entries))
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil {
+				infos = append(infos, info)
+			}
+		}
+		return infos, nil
+	}
+	c.OpenFile = func(name string) (io.ReadCloser, error) { return Source.Open(name) }
+	return c
+}()

@@ -34,6 +34,12 @@ type item struct {
 	stmt      ast.Stmt    // parsed statement (itemStmt)
 	fset      *token.FileSet
 	base      int // offset of text in what was parsed
+	// extra are the edits the type check found the interpreter needs (see planEdits); constArgs and goRecvs
+	// are what goEdits needs of go statements (see markGoStatements), by offset in text.
+	extra     []edit
+	constArgs map[int]bool
+	goRecvs   map[int]string
+	varTypes  map[string]string // the types of the vars a declaration declares, as Go source in the session
 }
 
 // CellError is an error in a cell, located at the cell's own line and column.

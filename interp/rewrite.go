@@ -71,7 +71,7 @@ func (s *Session) rewriteItem(it *item, varAsDefine bool) string {
 		}
 		return true
 	})
-	return applyEdits(it.text, edits)
+	return applyEdits(it.text, append(edits, it.extra...))
 }
 
 // varDefineEdits turns a single-name var declaration with a value into a define statement.
@@ -168,7 +168,8 @@ func shortHash(s string) string {
 //
 //	{ govalentArg0, govalentArg1 := a, b; go func() { defer func() { govalentrt.GoPanic("s1", recover()) }(); f(govalentArg0, govalentArg1) }() }
 //
-// so arguments are still evaluated before the goroutine starts and a panic in it is recovered. Arguments that
+// so arguments (and a method's receiver, see markGoStatements) are still evaluated before the goroutine starts
+// and a panic in it is recovered. Arguments that
 // span lines are left in place (evaluated in the goroutine) so that line numbers stay right.
 func (s *Session) goEdits(it *item, g *ast.GoStmt, off func(token.Pos) int) []edit {
 	call := g.Call
@@ -186,10 +187,20 @@ func (s *Session) goEdits(it *item, g *ast.GoStmt, off func(token.Pos) int) []ed
 			case *ast.BasicLit, *ast.FuncLit:
 				continue // constants keep their untyped kind; literals have nothing to evaluate early
 			}
+			if it.constArgs[off(a.Pos())] {
+				continue
+			}
 			name := "govalentArg" + strconv.Itoa(i)
 			capture = append(capture, it.text[off(a.Pos()):off(a.End())])
 			names = append(names, name)
 			argEdits = append(argEdits, edit{off(a.Pos()), off(a.End()), name})
+		}
+	}
+	if sel, ok := call.Fun.(*ast.SelectorExpr); ok && !multiline {
+		if amp, ok := it.goRecvs[off(sel.X.Pos())]; ok {
+			capture = append(capture, amp+it.text[off(sel.X.Pos()):off(sel.X.End())])
+			names = append(names, "govalentRecv")
+			argEdits = append(argEdits, edit{off(sel.X.Pos()), off(sel.X.End()), "govalentRecv"})
 		}
 	}
 	prefix := "{ "

@@ -41,7 +41,7 @@ func (s *Session) LoadProgram(ctx context.Context, src string) error {
 	}
 	s.evalMu.Lock()
 	defer s.evalMu.Unlock()
-	_, err = s.evalItems(ctx, items)
+	_, err = s.evalCell(ctx, "program", items)
 	return err
 }
 

@@ -63,6 +63,31 @@ type Options struct {
 	OnGoroutinePanic func(value any)
 	// Imports are pre-imported, name -> path (the kernel pre-imports display).
 	Imports map[string]string
+	// Exit, if set, is called when an interpreted goroutine calls os.Exit (`govalent run` ends the process);
+	// otherwise that is reported like a goroutine's panic. os.Exit in a cell's own code ends the cell with an
+	// *ExitError.
+	Exit func(code int)
+}
+
+// exitRequest is what interpreted code's os.Exit panics with.
+type exitRequest struct{ code int }
+
+func (r exitRequest) String() string { return fmt.Sprintf("os.Exit(%d)", r.code) }
+
+func exit(code int) { panic(exitRequest{code}) }
+
+// ExitError is a cell that called os.Exit. Deferred calls have run (unlike Go's os.Exit).
+type ExitError struct {
+	Code int
+	Cell string
+	Line int
+}
+
+func (e *ExitError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: os.Exit(%d)", e.Cell, e.Line, e.Code)
+	}
+	return fmt.Sprintf("%s: os.Exit(%d)", e.Cell, e.Code)
 }
 
 // Session is one interpreter with its declaration store.
@@ -82,6 +107,8 @@ type Session struct {
 	entries     map[string]reflect.Value
 	sources     []string // cell names, indexed as encoded in line directives
 	sourceIdx   map[string]int
+	hidden      map[string]string // import path -> the name it is imported under to write a variable's type
+	noteOnce    sync.Once         // tells once why cells are not type-checked
 }
 
 // runtimeVar is a variable set by a statement: not a declaration, so it is shipped by value if at all.
@@ -89,6 +116,7 @@ type runtimeVar struct {
 	cell string
 	line int
 	get  reflect.Value // func() any reading its current value
+	typ  string        // its go/types type as Go source in the session; empty if the cell was not checked
 }
 
 var (
@@ -107,6 +135,7 @@ func New(opts Options) (*Session, error) {
 	if opts.Stdin == nil {
 		opts.Stdin = os.Stdin
 	}
+	quietInterpreterLogs()
 	s := &Session{
 		id:          fmt.Sprintf("s%d-%d", os.Getpid(), sessionSeq.Add(1)),
 		opts:        opts,
@@ -116,6 +145,7 @@ func New(opts Options) (*Session, error) {
 		entries:     map[string]reflect.Value{},
 		sources:     []string{"prelude"},
 		sourceIdx:   map[string]int{"prelude": 0},
+		hidden:      map[string]string{},
 	}
 	yi, trace, err := s.newInterpreter()
 	if err != nil {
@@ -155,6 +185,10 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	if err := yi.Use(Exports()); err != nil {
 		return nil, nil, err
 	}
+	// os.Exit unwinds the cell (see ExitError) instead of yaegi's panic with a message
+	if err := yi.Use(yaegi.Exports{"os/os": {"Exit": reflect.ValueOf(exit)}}); err != nil {
+		return nil, nil, err
+	}
 	if _, err := yi.Eval(prelude); err != nil {
 		return nil, nil, fmt.Errorf("interp: prelude: %w", err)
 	}
@@ -184,7 +218,7 @@ func (s *Session) EvalNamed(ctx context.Context, name, src string) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	return s.evalItems(ctx, items)
+	return s.evalCell(ctx, name, items)
 }
 
 func (s *Session) evalItems(ctx context.Context, items []item) (Result, error) {
@@ -247,8 +281,17 @@ func (s *Session) compile(cell string, src string) (prog *yaegi.Program, err err
 	yi := s.yi
 	s.mu.Unlock()
 	defer func() {
-		if r := recover(); r != nil { // yaegi's compiler panics on some invalid code
-			err = &CellError{Cell: cell, Msg: fmt.Sprintf("cannot compile: %v", r)}
+		if r := recover(); r != nil { // yaegi's compiler panics on some code
+			msg := fmt.Sprint(r)
+			ce := &CellError{Cell: cell}
+			if m := posRe.FindStringSubmatch(msg); m != nil {
+				ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
+				msg = msg[len(m[0]):]
+			} else if m := directiveRe.FindStringSubmatch(src); m != nil {
+				ce.Cell, ce.Line, ce.Col = s.parsePos(m[1]+": ", cell)
+			}
+			ce.Msg = "the interpreter cannot compile this: " + msg
+			err = ce
 		}
 	}()
 	prog, err = yi.Compile(src)
@@ -273,6 +316,9 @@ func (s *Session) execute(ctx context.Context, cell string, prog *yaegi.Program)
 
 var posRe = regexp.MustCompile(`^(?:([^\s:]*):)?(\d+):(\d+): `)
 
+// directiveRe finds the first line directive of a source, the position of the text that follows it.
+var directiveRe = regexp.MustCompile(`/\*line (:\d+:\d+)\*/`)
+
 func (s *Session) cellError(err error, cell string, frames []string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -280,6 +326,13 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 	ce := &CellError{Cell: cell}
 	var p yaegi.Panic
 	if errors.As(err, &p) {
+		if req, ok := p.Value.(exitRequest); ok {
+			ee := &ExitError{Code: req.code, Cell: cell}
+			if len(frames) > 0 {
+				ee.Cell, ee.Line, _ = s.parsePos(frames[0], cell)
+			}
+			return ee
+		}
 		ce.Msg = fmt.Sprintf("panic: %v", p.Value)
 		ce.Stack = s.formatFrames(frames)
 		if len(frames) > 0 {
@@ -292,11 +345,16 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 		ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
 		msg = msg[len(m[0]):]
 	}
+	ce.Msg = futureHint(msg)
+	return ce
+}
+
+// futureHint explains an error about a ct.Future, which a lattice's code sees in place of values.
+func futureHint(msg string) string {
 	if strings.Contains(msg, "ct.Future") || strings.Contains(msg, "Future") && strings.Contains(msg, "mismatched types") {
 		msg += " (a ct.Future has no value while the lattice builds its graph: branch on values inside an electron)"
 	}
-	ce.Msg = msg
-	return ce
+	return msg
 }
 
 // linesPerSource spaces sources (cells, shipped declarations) apart in the single line space yaegi sees.
@@ -624,7 +682,8 @@ func (s *Session) refreshDependents(ctx context.Context, changed, fresh []*decl)
 }
 
 // rebuild replaces the interpreter with a fresh one holding every stored declaration. Variables set by
-// statements do not survive; the user is told which.
+// statements, and vars whose initializers have side effects (which are not run again), are declared with their
+// types and keep their values, unless their type changed; the user is told which were reset.
 func (s *Session) rebuild(ctx context.Context, res *Result) error {
 	yi, trace, err := s.newInterpreter()
 	if err != nil {
@@ -634,9 +693,17 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 	old, oldTrace := s.yi, s.trace
 	s.yi, s.trace = yi, trace
 	all := s.store.all()
+	vars := s.runtimeVars
+	hidden := s.hidden
 	s.mu.Unlock()
 	var decls []item
-	var reset []string // variables whose initializers may have side effects are not run again
+	var reset []string
+	type carried struct {
+		name, typ, cell string
+		line            int
+		statement       bool
+	}
+	var carry []carried
 	for _, d := range all {
 		switch {
 		case d.tok == token.IMPORT:
@@ -644,13 +711,61 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 				_, err = s.eval(ctx, d.cell, d.text)
 			}
 		case d.tok == token.VAR && !d.shippable:
-			reset = append(reset, d.names...)
+			for _, n := range d.names {
+				if t := d.src.varTypes[n]; t != "" {
+					carry = append(carry, carried{name: n, typ: t, cell: d.cell, line: d.line})
+				} else {
+					reset = append(reset, n)
+				}
+			}
 		default:
 			decls = append(decls, d.src)
 		}
 	}
+	for _, p := range sortedKeys(hidden) {
+		if err == nil {
+			_, err = s.eval(ctx, "prelude", fmt.Sprintf("import %s %q", hidden[p], p))
+		}
+	}
+	for n, rv := range vars {
+		if rv.typ != "" {
+			carry = append(carry, carried{name: n, typ: rv.typ, cell: rv.cell, line: rv.line, statement: true})
+		} else {
+			reset = append(reset, n)
+		}
+	}
+	for _, c := range carry {
+		it := item{kind: itemDecl, tok: token.VAR, text: "var " + c.name + " " + c.typ, cell: c.cell, line: c.line, col: 1}
+		if err == nil {
+			err = parseItem(&it)
+		}
+		decls = append(decls, it)
+	}
 	if err == nil && len(decls) > 0 {
 		err = s.evalTexts(ctx, decls)
+	}
+	newVars := map[string]*runtimeVar{}
+	if err == nil {
+		oldGlobals, globals := old.Globals(), yi.Globals()
+		var kept []string
+		for _, c := range carry {
+			ov, nv := oldGlobals[c.name], globals[c.name]
+			if !ov.IsValid() || !nv.IsValid() || !nv.CanSet() || !ov.Type().AssignableTo(nv.Type()) {
+				reset = append(reset, c.name)
+				continue
+			}
+			nv.Set(ov)
+			if c.statement {
+				kept = append(kept, c.name)
+				newVars[c.name] = &runtimeVar{cell: c.cell, line: c.line, typ: vars[c.name].typ}
+			}
+		}
+		var getters map[string]reflect.Value
+		if getters, err = s.makeGetters(ctx, "prelude", kept); err == nil {
+			for n, g := range getters {
+				newVars[n].get = g
+			}
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -658,21 +773,48 @@ func (s *Session) rebuild(ctx context.Context, res *Result) error {
 		s.yi, s.trace = old, oldTrace
 		return err
 	}
-	for n := range s.runtimeVars {
-		reset = append(reset, n)
-	}
 	for _, n := range reset {
 		s.store.forget(n)
 	}
 	if len(reset) > 0 {
 		sort.Strings(reset)
-		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables set by statements or by initializers with side effects were reset: %s", strings.Join(reset, ", "))
+		w := fmt.Sprintf("a type was redefined, so the interpreter was rebuilt from the declarations; variables whose type changed (or is not known: cells not type-checked) were reset: %s", strings.Join(reset, ", "))
 		res.Warnings = append(res.Warnings, w)
 		fmt.Fprintln(s.opts.Stderr, "govalent:", w)
 	}
-	s.runtimeVars = map[string]*runtimeVar{}
+	s.runtimeVars = newVars
 	s.entries = map[string]reflect.Value{}
 	return nil
+}
+
+// makeGetters defines, for each variable, a func returning its current value: Ship reads variables through
+// them, since it may not Eval while a cell runs.
+func (s *Session) makeGetters(ctx context.Context, cell string, names []string) (map[string]reflect.Value, error) {
+	out := map[string]reflect.Value{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	gnames := make([]string, len(names))
+	getters := make([]string, len(names))
+	for i, n := range names {
+		gnames[i] = "govalentGet_" + n
+		getters[i] = "func() any { return " + n + " }"
+	}
+	if _, err := s.eval(ctx, cell, strings.Join(gnames, ", ")+" := "+strings.Join(getters, ", ")); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	yi := s.yi
+	s.mu.Unlock()
+	globals := yi.Globals()
+	for i, n := range names {
+		get := globals[gnames[i]]
+		if get.Kind() == reflect.Interface {
+			get = get.Elem()
+		}
+		out[n] = get
+	}
+	return out, nil
 }
 
 // newDecl records what the store needs to know of a declaration item.
@@ -775,6 +917,10 @@ func goroutinePanic(session string, value any) {
 		return
 	}
 	s := v.(*Session)
+	if req, ok := value.(exitRequest); ok && s.opts.Exit != nil {
+		s.opts.Exit(req.code)
+		return
+	}
 	if s.opts.OnGoroutinePanic != nil {
 		s.opts.OnGoroutinePanic(value)
 		return

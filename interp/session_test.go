@@ -222,7 +222,12 @@ func TestRedefinedTypeRebuildsTheInterpreter(t *testing.T) {
 	s, _, errb := newSession(t)
 	eval(t, s, `type P struct{ A int }
 func Show(p P) int { return p.A }
-keep := 1`)
+keep := 1
+old := P{A: 1}
+import "bufio"
+import "strings"
+var r = bufio.NewReader(strings.NewReader("line"))
+func Read() string { s, _ := r.ReadString('\n'); return s }`)
 	r, err := s.Eval(context.Background(), `type P struct{ A, B int }
 func Show(p P) int { return p.A + p.B }
 Show(P{A: 1, B: 2})`)
@@ -232,8 +237,12 @@ Show(P{A: 1, B: 2})`)
 	if r.Value.Interface() != 3 {
 		t.Fatalf("value %v", r.Value)
 	}
-	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "reset: keep") || !strings.Contains(errb.String(), "reset: keep") {
+	// variables keep their values unless their type changed; a var's initializer is not run again
+	if len(r.Warnings) != 1 || !strings.HasSuffix(r.Warnings[0], "were reset: old") || !strings.Contains(errb.String(), "reset: old") {
 		t.Fatalf("warnings %q, stderr %q", r.Warnings, errb.String())
+	}
+	if v := eval(t, s, "keep + len(Read())").Value; v.Interface() != 5 {
+		t.Fatalf("value %v", v)
 	}
 }
 

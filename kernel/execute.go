@@ -109,8 +109,12 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 		payload = append(payload, pagePayload{Source: "page", Data: display.Bundle{display.MIMEText: text}})
 	} else {
 		var res interp.Result
-		// Named after the execution count, so that Go's messages name the cell as the frontend does (In[N]).
-		res, runErr = k.run(ctx, fmt.Sprintf("cell%d", count), req.Code)
+		// errors name the cell as the frontend numbers it (In[N]), whatever ran in between (a `name?`)
+		name := fmt.Sprintf("cell%d", count)
+		if !store {
+			name = "silent"
+		}
+		res, runErr = k.run(ctx, name, req.Code)
 		if runErr == nil && res.Value.IsValid() {
 			result = display.Render(res.Value)
 		}
@@ -148,6 +152,11 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 func errorParts(err error, ctx context.Context) errorContent {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "context canceled")) {
 		return errorContent{EName: "Interrupted", EValue: "the cell was interrupted", Traceback: []string{"Interrupted: the cell was interrupted"}}
+	}
+	var exit *interp.ExitError
+	if errors.As(err, &exit) {
+		msg := exit.Error() + ": the cell ended here; the kernel keeps running (restart it to start afresh)"
+		return errorContent{EName: "Exit", EValue: msg, Traceback: []string{"\x1b[0;31mExit\x1b[0m: " + msg}}
 	}
 	var ce *interp.CellError
 	if errors.As(err, &ce) {

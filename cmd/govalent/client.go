@@ -238,7 +238,7 @@ func cmdRun(args []string) error {
 			os.Setenv("GOVALENT_TOKEN", t) // the SDK reads it from the environment
 		}
 	}
-	s, err := interp.New(interp.Options{})
+	s, err := interp.New(interp.Options{Exit: os.Exit})
 	if err != nil {
 		return err
 	}
@@ -246,6 +246,10 @@ func cmdRun(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
 	if _, err := s.EvalNamed(ctx, filepath.Base(path), string(src)); err != nil {
+		var exit *interp.ExitError
+		if errors.As(err, &exit) {
+			return exitError{exit.Code}
+		}
 		fmt.Fprintln(os.Stderr, err)
 		var ce *interp.CellError
 		if errors.As(err, &ce) && ce.Stack != "" {

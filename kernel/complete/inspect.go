@@ -13,11 +13,10 @@ import (
 	"go/scanner"
 	"go/token"
 	"go/types"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
+	pathpkg "path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -462,9 +461,15 @@ func goDoc(path string) *docPackage {
 	first, _, _ := strings.Cut(path, "/")
 	switch {
 	case strings.HasPrefix(path, modulePath+"/"):
-		p = parseDoc(embeddedSource, strings.TrimPrefix(path, modulePath+"/"), path)
+		dir := strings.TrimPrefix(path, modulePath+"/")
+		if names, err := govalent.GoFiles(dir); err == nil {
+			p = parseDoc(govalent.Source, dir, names, path)
+		}
 	case !strings.Contains(first, ".") && goroot() != "":
-		p = parseDoc(build.Default, filepath.Join(goroot(), "src", filepath.FromSlash(path)), path)
+		dir := filepath.Join(goroot(), "src", filepath.FromSlash(path))
+		if bp, err := build.Default.ImportDir(dir, 0); err == nil { // the files built for this GOOS/GOARCH
+			p = parseDoc(os.DirFS(dir), ".", append(bp.GoFiles, bp.CgoFiles...), path)
+		}
 	}
 	docCache[path] = p
 	return p
@@ -473,52 +478,16 @@ func goDoc(path string) *docPackage {
 // modulePath is govalent's module, whose SDK packages are documented from govalent.Source.
 const modulePath = "github.com/govalent/govalent"
 
-// embeddedSource is a build context whose files are govalent.Source's, so that it picks the files of the SDK
-// built for this platform.
-var embeddedSource = func() build.Context {
-	c := build.Default
-	c.GOROOT, c.GOPATH = "", ""
-	c.JoinPath = path.Join
-	c.IsDir = func(name string) bool {
-		st, err := fs.Stat(govalent.Source, name)
-		return err == nil && st.IsDir()
-	}
-	c.HasSubdir = func(string, string) (string, bool) { return "", false }
-	c.ReadDir = func(dir string) ([]fs.FileInfo, error) {
-		entries, err := fs.ReadDir(govalent.Source, dir)
-		if err != nil {
-			return nil, err
-		}
-		infos := make([]fs.FileInfo, 0, len(entries))
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil {
-				infos = append(infos, info)
-			}
-		}
-		return infos, nil
-	}
-	c.OpenFile = func(name string) (io.ReadCloser, error) { return govalent.Source.Open(name) }
-	return c
-}()
-
-func parseDoc(ctx build.Context, dir, path string) *docPackage {
-	bp, err := ctx.ImportDir(dir, 0) // the files built for this GOOS/GOARCH
-	if err != nil {
-		return nil
-	}
+// parseDoc parses the files names of dir in fsys, those of the package at import path path.
+func parseDoc(fsys fs.FS, dir string, names []string, path string) *docPackage {
 	fset := token.NewFileSet()
 	var files []*ast.File
-	open, join := ctx.OpenFile, ctx.JoinPath
-	if open == nil { // the real file system
-		open, join = func(name string) (io.ReadCloser, error) { return os.Open(name) }, filepath.Join
-	}
-	for _, name := range append(bp.GoFiles, bp.CgoFiles...) {
-		src, err := open(join(dir, name))
+	for _, name := range names {
+		src, err := fs.ReadFile(fsys, pathpkg.Join(dir, name))
 		if err != nil {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, join(dir, name), src, parser.ParseComments)
-		src.Close()
+		f, err := parser.ParseFile(fset, pathpkg.Join(dir, name), src, parser.ParseComments)
 		if err != nil {
 			return nil
 		}

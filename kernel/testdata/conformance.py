@@ -22,7 +22,7 @@ class GovalentKernelTests(jupyter_kernel_test.KernelTests):
     invalid_code_samples = ["}", "x := )", "func f() { ) }"]
 
     code_page_something = "fmt.Println?"
-    code_generate_error = "undefinedThing + 1"
+    code_generate_error = 'panic("boom")'
     code_execute_result = [
         {"code": "1 + 2", "result": "3"},
         {"code": '"go" + "valent"', "result": "govalent"},

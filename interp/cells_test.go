@@ -1,0 +1,326 @@
+package interp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"strings"
+	"testing"
+)
+
+// cellRun evaluates cells in one session and returns, per cell, its stdout and its value (or error) printed.
+func cellRun(t *testing.T, cells ...string) []string {
+	t.Helper()
+	s, out, errb := newSession(t)
+	var got []string
+	for _, c := range cells {
+		res, err := s.Eval(context.Background(), c)
+		r := out.String()
+		if err != nil {
+			r += "error: " + err.Error()
+		} else if res.Value.IsValid() {
+			r += fmt.Sprintf("=> %v", res.Value)
+		}
+		if errb.Len() > 0 {
+			r += "stderr: " + errb.String()
+		}
+		got = append(got, r)
+		out.Reset()
+		errb.Reset()
+	}
+	return got
+}
+
+func expectCells(t *testing.T, cells []string, want []string) {
+	t.Helper()
+	got := cellRun(t, cells...)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("cell %d %q:\n got %q\nwant %q", i+1, cells[i], got[i], want[i])
+		}
+	}
+}
+
+func TestCommaOkAtTheTopLevelOfACell(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+m := map[string]int{"a": 1}
+v, ok := m["a"]
+var x any = []any{1, "two"}
+xs, isSlice := x.([]any)
+ch := make(chan int, 1)
+ch <- 7
+r, open := <-ch
+fmt.Println(v, ok, xs, isSlice, r, open)
+close(ch)`,
+		`_, open = <-ch
+delete(m, "a")`,
+		`fmt.Println(len(m), open)`,
+	}, []string{"1 true [1 two] true 7 true\n", "", "0 false\n"})
+}
+
+func TestSeveralValuesDefinedInsideTopLevelLoops(t *testing.T) {
+	expectCells(t, []string{`import ("fmt"; "strings")
+r := strings.NewReader("hi")
+for {
+	b, err := r.ReadByte()
+	if err != nil {
+		fmt.Println("end:", err)
+		break
+	}
+	fmt.Println(string(b))
+}`}, []string{"h\ni\nend: EOF\n"})
+}
+
+func TestDeferRunsAtTheEndOfItsCellOnce(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+defer fmt.Println("deferred")
+fmt.Println("body")`,
+		`fmt.Println("next cell")`,
+	}, []string{"body\ndeferred\n", "next cell\n"})
+}
+
+func TestMainRunsOnceInTheCellThatDeclaresIt(t *testing.T) {
+	expectCells(t, []string{
+		`package main
+
+import "fmt"
+
+func helper() string { return "main ran" }
+
+func main() {
+	fmt.Println(helper())
+}`,
+		`fmt.Println("later")`,
+		`helper()`,
+	}, []string{"main ran\n", "later\n", "=> main ran"})
+}
+
+func TestGoStatementsWithConstantAndNilArguments(t *testing.T) {
+	expectCells(t, []string{`import ("fmt"; "sync")
+var wg sync.WaitGroup
+func f(x float64) { defer wg.Done(); fmt.Println("f", x) }
+func g(p *int) { defer wg.Done(); fmt.Println("g", p == nil) }
+wg.Add(1)
+go f(3)
+wg.Wait()
+wg.Add(1)
+go g(nil)
+wg.Wait()`}, []string{"f 3\ng true\n"})
+}
+
+func TestErrorsAreGosOwnAtTheCellsLines(t *testing.T) {
+	got := cellRun(t,
+		"x := 1\nfmt.Println(x, y)",
+		"z := 2\nfoo.Bar(z)",
+		"a := 1\nif a > 0 {\n\tb := 2\n}",
+		"func f() int {\n\tif true { return 1 }\n}",
+		"type T struct{}\nfunc (t *T) M() {}\ntype I interface{ M() }\nvar i I = T{}",
+		"for i := 0; i < 3; i++ {\n\tfmt.Println(i\n}",
+		"x := 1\nx := 2",
+		"var n int = \"s\"",
+	)
+	want := []string{
+		"cell1:2:16: undefined: y",
+		"cell2:2:1: undefined: foo",
+		"cell3:3:2: declared and not used: b",
+		"cell4:3:1: missing return",
+		"cell5:4:11: cannot use T{} (value of struct type T) as I value in variable declaration: T does not implement I (method M has pointer receiver)",
+		"cell6:2:15: missing ',' before newline in argument list",
+		"cell7:2:3: no new variables on left side of :=",
+		"cell8:1:13: cannot use \"s\" (untyped string constant) as int value in variable declaration",
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], "error: "+w) {
+			t.Errorf("cell %d: got %q, want %q", i+1, got[i], w)
+		}
+	}
+}
+
+func TestVariablesKeepTheirTypesAcrossCells(t *testing.T) {
+	got := cellRun(t, "n := 2", "n * 1.5", "n = 3\nn * 2", "n := \"now a string\"\nn + \"!\"")
+	if !strings.Contains(got[1], "cell2:1:5: 1.5 (untyped float constant) truncated to int") {
+		t.Errorf("an int variable takes a float: %q", got[1])
+	}
+	if got[2] != "=> 6" || got[3] != "=> now a string!" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestUnusedTopLevelVariablesAndImportsAreAllowed(t *testing.T) {
+	expectCells(t, []string{"import \"strings\"\nunused := 1", "unused + 1", "strings.ToUpper(\"a\")"},
+		[]string{"", "=> 2", "=> A"})
+}
+
+func TestDeclarationsOfACellUseItsStatementsVariables(t *testing.T) {
+	expectCells(t, []string{
+		"n := 5\nfunc times(k int) int { return n * k }\nvar doubled = times(2)\ndoubled",
+		"n = 6\ntimes(2)",
+	}, []string{"=> 10", "=> 12"})
+}
+
+func TestReturnLabelsAndGotoAtTheTopLevel(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nfmt.Println(\"before\")\nif true {\n\treturn\n}\nfmt.Println(\"after\")",
+		"i := 0\nloop:\nif i < 3 {\n\ti++\n\tgoto loop\n}\nouter:\nfor {\n\tfor {\n\t\tbreak outer\n\t}\n}\ni",
+	}, []string{"before\n", "=> 3"})
+}
+
+func TestRedefinitionsInLaterCells(t *testing.T) {
+	expectCells(t, []string{
+		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",
+		"func f() int { return 2 }\nf() + x.A",
+		"type P struct{ A, B int }\np := P{1, 2}\np.B",
+		"", "// only a comment",
+		"func onlyDeclares() int { return 7 }",
+		"onlyDeclares()",
+	}, []string{"=> 1", "=> 3", "=> 2stderr: govalent: a type was redefined, so the interpreter was rebuilt from the declarations; variables whose type changed (or is not known: cells not type-checked) were reset: x\n", "", "", "", "=> 7"})
+}
+
+func TestClosuresAndGoroutinesSeeTheSessionsVariables(t *testing.T) {
+	expectCells(t, []string{
+		"import \"sync\"\ncount := 0\nvar mu sync.Mutex\ninc := func() { mu.Lock(); count++; mu.Unlock() }\ndone := make(chan bool)\ngo func() { inc(); inc(); done <- true }()",
+		"<-done\ninc()\ncount",
+	}, []string{"", "=> 3"})
+}
+
+func TestNewerGoIsRewritten(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+for i := range 3 { fmt.Print(i) }
+for range 2 { fmt.Print("x") }
+type Count int
+func (c Count) Next() Count { return c + 1 }
+for c := range Count(2) { fmt.Print(" ", c.Next()) }
+fmt.Println()`,
+		`seq := func(yield func(int, string) bool) {
+	for i, s := range []string{"a", "b", "c", "d"} {
+		if !yield(i, s) {
+			return
+		}
+	}
+}
+for i, s := range seq {
+	if i == 1 {
+		continue
+	}
+	if s == "d" {
+		break
+	}
+	fmt.Print(i, s, " ")
+}
+fmt.Println()`,
+		`var prints []func()
+for i := 0; i < 3; i++ {
+	prints = append(prints, func() { fmt.Print(i) })
+}
+for _, s := range []string{"a", "b"} {
+	prints = append(prints, func() { fmt.Print(s) })
+}
+for _, p := range prints { p() }
+fmt.Println()`,
+		`a, b := 3, 1.5
+fmt.Println(min(a, 2, 7), max(b, 2.5), min("b", "a"), max(1, 2.0))
+m := map[string]int{"k": 1}
+s := []int{1, 2}
+clear(m)
+clear(s)
+fmt.Println(len(m), s)`,
+		`x := 1
+defer fmt.Println("deferred with", x)
+x = 2`,
+	}, []string{"012xx 1 2\n", "0a 2c \n", "012ab\n", "2 2.5 a 2\n0 [0 0]\n", "deferred with 1\n"})
+}
+
+func TestRangeOverAnIteratorFuncRefusesWhatItCannotRewrite(t *testing.T) {
+	got := cellRun(t, "seq := func(yield func(int) bool) { yield(1) }\nfunc first() int {\n\tfor x := range seq {\n\t\treturn x\n\t}\n\treturn 0\n}")
+	if !strings.Contains(got[0], "cell1:4:3: a return inside a loop over an iterator func is not supported by the interpreter") {
+		t.Fatalf("got %q", got[0])
+	}
+}
+
+func TestMissingStandardImportsAreAdded(t *testing.T) {
+	expectCells(t, []string{"strings.Repeat(\"ab\", 2)", "fmt.Sprint(strconv.Itoa(4))"},
+		[]string{"=> abab" + "stderr: govalent: imported \"strings\"\n", "=> 4stderr: govalent: imported \"fmt\", \"strconv\"\n"})
+}
+
+func TestOsExitEndsTheCellWithItsStatus(t *testing.T) {
+	s, out, _ := newSession(t)
+	_, err := s.Eval(context.Background(), "import (\"fmt\"; \"os\")\ndefer fmt.Println(\"deferred\")\nfunc main() {\n\tos.Exit(3)\n}")
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 3 || exit.Line != 4 {
+		t.Fatalf("err %v", err)
+	}
+	if out.String() != "deferred\n" {
+		t.Fatalf("out %q", out)
+	}
+}
+
+// A top-level comma-ok define makes yaegi's compiler log "nil type" and panic (cells never reach it so since
+// they are type-checked and run as a function body): the panic is an error at the cell's line, the log line is
+// dropped.
+func TestInterpreterCompilePanicsAreCellErrorsWithoutLogLines(t *testing.T) {
+	s, _, _ := newSession(t)
+	var buf bytes.Buffer
+	prev := log.Writer()
+	if _, ok := prev.(internalLogFilter); !ok {
+		t.Fatal("New does not filter the standard logger")
+	}
+	log.SetOutput(internalLogFilter{&buf})
+	defer log.SetOutput(prev)
+	_, err := s.compile("cell9", s.directive("cell9", 3, 1)+`v, ok := map[string]int{}["a"]`)
+	var ce *CellError
+	if !errors.As(err, &ce) || ce.Cell != "cell9" || ce.Line != 3 || !strings.Contains(ce.Msg, "nil type") {
+		t.Fatalf("%#v", err)
+	}
+	log.Print("a line of the program")
+	if got := buf.String(); strings.Contains(got, "nil type") || !strings.Contains(got, "a line of the program") {
+		t.Fatalf("log output %q", got)
+	}
+}
+
+func TestGenericFuncsWithInferredTypeArguments(t *testing.T) {
+	expectCells(t, []string{
+		"func Map[T, U any](xs []T, f func(T) U) []U {\n\tvar out []U\n\tfor _, x := range xs {\n\t\tout = append(out, f(x))\n\t}\n\treturn out\n}",
+		"Map([]int{1, 2}, func(i int) string { return strings.Repeat(\"a\", i) })",
+	}, []string{"", "=> [a aa]stderr: govalent: imported \"strings\"\n"})
+}
+
+// A method with a pointer receiver called through a loop variable takes its address: each iteration's own.
+func TestLoopVariablesWhoseAddressAMethodTakes(t *testing.T) {
+	expectCells(t, []string{`type C struct{ n int }
+func (c *C) Get() int { return c.n }
+var gets []func() int
+for _, c := range []C{{1}, {2}} {
+	gets = append(gets, c.Get)
+}
+gets[0]() + 10*gets[1]()`}, []string{"=> 21"})
+}
+
+// Go evaluates a method value's receiver, and a go or defer statement's receiver, where they are written.
+func TestReceiversAreEvaluatedWhereGoEvaluatesThem(t *testing.T) {
+	expectCells(t, []string{`import ("fmt"; "sync")
+type C struct{ n int }
+func (c *C) Get() int { return c.n }
+func (c C) Val() int { return c.n }
+c := C{1}
+get, val := c.Get, c.Val
+defer fmt.Println("deferred", c.Val())
+defer c.Print()
+c.n = 2
+fmt.Println(get(), val())
+var wg sync.WaitGroup
+func (c C) Print() { fmt.Println("print", c.n) }
+func (c C) Add(m map[int]bool, mu *sync.Mutex) { defer wg.Done(); mu.Lock(); m[c.n] = true; mu.Unlock() }
+seen := map[int]bool{}
+var mu sync.Mutex
+for _, c := range []C{{1}, {2}, {3}} {
+	wg.Add(1)
+	go c.Add(seen, &mu)
+}
+wg.Wait()
+fmt.Println(len(seen))`}, []string{"2 1\n3\nprint 1\ndeferred 1\n"})
+}

@@ -1,0 +1,508 @@
+package interp
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// A checked cell is type-checked as one Go file holding the session (imports, the declarations still live, and
+// the variables earlier cells' statements set, with their types), the cell's declarations, and the cell's
+// statements as the body of one function:
+//
+//	package main
+//	import (...)
+//	/*line cell2:1:1*/ func f() ...          // earlier cells
+//	/*line cell3:1:1*/ var x int              // set by cell3's statements
+//	/*line cell4:1:1*/ type T struct{...}     // this cell's declarations
+//	func govalentCell() {
+//	/*line cell4:2:1*/ y, ok := m["a"]        // this cell's statements
+//	}
+//
+// Line directives make Go's messages point at cells. What Go reports inside a function body but a notebook
+// allows at its top level is dropped: a variable the statements define and do not use (a later cell may), an
+// import not used yet, and a last expression not used (it is the cell's value).
+
+// cellFunc is the name of the function a cell's statements become.
+const cellFunc = "govalentCell"
+
+// mainFunc is what a cell's func main is called in the interpreter, which would otherwise run main on every
+// later evaluation; the cell calls it once, after its statements.
+const mainFunc = "govalentMain"
+
+// cellPlan is a type-checked cell, ready to run.
+type cellPlan struct {
+	cell    string
+	imports []item
+	decls   []item
+	body    []item // statements, and var declarations that use what the statements set, in order
+	hasMain bool
+	// globalsFirst: a declaration of the cell uses a variable its statements define
+	globalsFirst bool
+	defines      []definedVar      // variables the statements define at their top level, kept in the session
+	value        bool              // the last statement is an expression with one value: the cell's value
+	hidden       map[string]string // import path -> hidden name, for the types of defines and rewrites
+	helpers      map[string]string // name -> source of the funcs the rewrites of min, max and clear call
+}
+
+// definedVar is a variable a cell's statements define, with its type as Go source in the session.
+type definedVar struct {
+	name, typ string
+	line      int
+}
+
+// checkSource is the file a cell is type-checked as, with where each piece of the cell starts in it.
+type checkSource struct {
+	text    strings.Builder
+	starts  map[*item]int // offset of an item's text
+	imports map[string]string
+}
+
+func (c *checkSource) add(it *item) {
+	c.text.WriteString(linePrefix(it.cell, it.line, it.col))
+	c.starts[it] = c.text.Len()
+	c.text.WriteString(it.text)
+	c.text.WriteString("\n")
+}
+
+// check type-checks a cell; a nil plan (and no error) means it must run unchecked, because it imports a
+// package only the interpreter knows.
+func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan, error) {
+	plan := &cellPlan{cell: cell}
+	var stmts []*item
+	for i := range items {
+		it := &items[i]
+		switch it.kind {
+		case itemImport:
+			plan.imports = append(plan.imports, *it)
+		case itemDecl:
+			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {
+				plan.hasMain = true
+			}
+			plan.decls = append(plan.decls, *it)
+		default:
+			stmts = append(stmts, it)
+		}
+	}
+	moved, err := moveVarsIntoBody(items)
+	if err != nil {
+		return nil, err
+	}
+	for i := range items {
+		if items[i].kind == itemStmt || moved[&items[i]] {
+			plan.body = append(plan.body, items[i])
+		}
+	}
+	var decls []item
+	for _, d := range plan.decls {
+		if !moved[findItem(items, d)] {
+			decls = append(decls, d)
+		}
+	}
+	plan.decls = decls
+
+	paths := map[string]bool{}
+	s.mu.Lock()
+	for _, d := range s.store.byName {
+		if d.tok == token.IMPORT {
+			paths[d.path] = true
+		}
+	}
+	s.mu.Unlock()
+	list := importPaths(plan.imports)
+	for p := range paths {
+		list = append(list, p)
+	}
+	if err := imp.prepare(list); err != nil {
+		return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+	}
+	imp.mu.Lock()
+	for _, it := range plan.imports {
+		for _, spec := range it.file.Imports {
+			p := strings.Trim(spec.Path.Value, `"`)
+			if _, ok := imp.failed[p]; ok && PackageSymbols(p) != nil {
+				imp.mu.Unlock()
+				return nil, nil
+			}
+		}
+	}
+	imp.mu.Unlock()
+
+	// the check files leave the shared file set once the cell's edits are made
+	var checked []*checkResult
+	defer func() {
+		for _, r := range checked {
+			imp.fset.RemoveFile(imp.fset.File(r.file.Pos()))
+		}
+	}()
+	typeCheck := func(globals []definedVar) (*checkResult, error) {
+		res, err := s.typeCheck(imp, plan, globals)
+		if err == nil {
+			checked = append(checked, res)
+		}
+		return res, err
+	}
+	res, err := typeCheck(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.errs) > 0 {
+		added, err := autoImports(cell, items, res.errs)
+		if err != nil {
+			return nil, err
+		}
+		if len(added) > 0 {
+			var paths []string
+			for _, a := range added {
+				paths = append(paths, strings.TrimPrefix(a.text, "import "))
+			}
+			if err := imp.prepare(importPaths(added)); err != nil {
+				return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+			}
+			plan.imports = append(plan.imports, added...)
+			if res, err = typeCheck(nil); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(paths, ", "))
+		}
+	}
+	if res.needsGlobals {
+		// a declaration of this cell uses a variable its statements set: check again with the variables global
+		if res, err = typeCheck(res.defines); err != nil {
+			return nil, err
+		}
+		plan.globalsFirst = true
+	}
+	if len(res.errs) > 0 {
+		return nil, res.cellError(cell)
+	}
+	plan.defines = res.defines
+	plan.hidden = res.hidden
+	plan.value = res.value
+	if err := s.planEdits(plan, res); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// importPaths lists the paths import items import.
+func importPaths(items []item) []string {
+	var out []string
+	for _, it := range items {
+		for _, spec := range it.file.Imports {
+			out = append(out, strings.Trim(spec.Path.Value, `"`))
+		}
+	}
+	return out
+}
+
+// findItem returns the item of items that d is a copy of.
+func findItem(items []item, d item) *item {
+	for i := range items {
+		if items[i].line == d.line && items[i].col == d.col && items[i].text == d.text {
+			return &items[i]
+		}
+	}
+	return nil
+}
+
+// moveVarsIntoBody picks the var declarations that use (directly, or through a func of the cell or another such
+// var) a name the cell's statements define: they are statements of the cell, run in their place, not package-level vars
+// initialized before the statements run.
+func moveVarsIntoBody(items []item) (map[*item]bool, error) {
+	defined := map[string]bool{}
+	for _, it := range items {
+		if it.kind == itemStmt {
+			for _, n := range it.defines {
+				defined[n] = true
+			}
+		}
+	}
+	moved := map[*item]bool{}
+	usesStatements := map[string]bool{} // funcs of the cell that use what the statements define
+	for grew := true; grew; {
+		grew = false
+		for i := range items {
+			it := &items[i]
+			if it.kind != itemDecl || moved[it] || it.tok != token.VAR && it.tok != token.FUNC {
+				continue
+			}
+			for _, f := range freeIdents(it.file) {
+				if !defined[f] && !usesStatements[f] {
+					continue
+				}
+				if it.tok == token.FUNC {
+					if it.recv == "" && !usesStatements[it.declNames[0]] {
+						usesStatements[it.declNames[0]] = true
+						grew = true
+					}
+					break
+				}
+				gd := it.file.Decls[0].(*ast.GenDecl)
+				if gd.Lparen.IsValid() || len(it.file.Decls) != 1 {
+					return nil, &CellError{Cell: it.cell, Line: it.line, Col: it.col, Msg: fmt.Sprintf("this var block uses %s, which the cell's statements set: write it as single var declarations or := statements after them", f)}
+				}
+				moved[it] = true
+				for _, n := range it.declNames {
+					defined[n] = true
+				}
+				grew = true
+				break
+			}
+		}
+	}
+	return moved, nil
+}
+
+// checkResult is what one type check found.
+type checkResult struct {
+	errs         []checkError
+	needsGlobals bool
+	defines      []definedVar
+	value        bool
+	hidden       map[string]string
+	src          *checkSource
+	fset         *token.FileSet
+	file         *ast.File
+	info         *types.Info
+	pkg          *types.Package
+	body         *ast.BlockStmt
+}
+
+type checkError struct {
+	pos token.Position
+	msg string
+}
+
+func (r *checkResult) cellError(cell string) error {
+	first := r.errs[0]
+	ce := &CellError{Cell: first.pos.Filename, Line: first.pos.Line, Col: first.pos.Column, Msg: futureHint(first.msg)}
+	if ce.Cell == "" {
+		ce.Cell = cell
+	}
+	const most = 10
+	for i, e := range r.errs[1:] {
+		if i == most-1 {
+			ce.Msg += fmt.Sprintf("\n\t(and %d more errors)", len(r.errs)-most)
+			break
+		}
+		ce.Msg += fmt.Sprintf("\n\t%s:%d:%d: %s", e.pos.Filename, e.pos.Line, e.pos.Column, e.msg)
+	}
+	return ce
+}
+
+// typeCheck builds the check file for plan and runs go/types over it. globals are variables of the statements
+// to declare at package level too (see check).
+func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []definedVar) (*checkResult, error) {
+	src := &checkSource{starts: map[*item]int{}, imports: map[string]string{}}
+	cellNames := map[string]bool{}
+	for _, d := range plan.decls {
+		for _, n := range d.declNames {
+			cellNames[n] = true
+		}
+	}
+	for _, g := range globals {
+		cellNames[g.name] = true
+	}
+	for _, it := range plan.imports {
+		for _, spec := range it.file.Imports {
+			src.imports[importName(spec)] = strings.Trim(spec.Path.Value, `"`)
+		}
+	}
+	s.mu.Lock()
+	for n, d := range s.store.byName {
+		if _, ok := src.imports[n]; !ok && d.tok == token.IMPORT {
+			src.imports[n] = d.path
+		}
+	}
+	hidden := map[string]string{}
+	for p, alias := range s.hidden {
+		hidden[p] = alias
+	}
+	var sessionDecls []*decl
+	for _, d := range s.store.all() {
+		if d.tok == token.IMPORT {
+			continue
+		}
+		key := d.names[0]
+		if d.recv != "" {
+			key = d.recv + "." + key
+		}
+		redefined := false
+		for _, n := range d.names {
+			if d.recv == "" && cellNames[n] {
+				redefined = true
+			}
+		}
+		if !redefined && !cellNames[key] {
+			sessionDecls = append(sessionDecls, d)
+		}
+	}
+	var vars []string
+	for n, rv := range s.runtimeVars {
+		if !cellNames[n] && rv.typ != "" {
+			vars = append(vars, linePrefix(rv.cell, rv.line, 1)+"var "+n+" "+rv.typ+"\n")
+		}
+	}
+	s.mu.Unlock()
+	sort.Strings(vars)
+
+	b := &src.text
+	b.WriteString("package main\n\nimport (\n")
+	names := make([]string, 0, len(src.imports))
+	for n := range src.imports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(b, "\t%s %q\n", n, src.imports[n])
+	}
+	for p, alias := range hidden {
+		fmt.Fprintf(b, "\t%s %q\n", alias, p)
+	}
+	b.WriteString(")\n")
+	for _, d := range sessionDecls {
+		it := d.src
+		if it.text == "" { // a declaration from the prelude or a shipped program's import
+			continue
+		}
+		fmt.Fprintf(b, "%s%s\n", linePrefix(d.cell, d.line, d.col), d.text)
+	}
+	for _, v := range vars {
+		b.WriteString(v)
+	}
+	for _, g := range globals {
+		fmt.Fprintf(b, "%svar %s %s\n", linePrefix(plan.cell, g.line, 1), g.name, g.typ)
+	}
+	for i := range plan.decls {
+		src.add(&plan.decls[i])
+	}
+	b.WriteString("func " + cellFunc + "() {\n")
+	for i := range plan.body {
+		src.add(&plan.body[i])
+	}
+	b.WriteString("}\n")
+
+	res := &checkResult{src: src, fset: imp.fset, hidden: hidden}
+	file, err := parser.ParseFile(imp.fset, "", b.String(), parser.SkipObjectResolution)
+	if err != nil {
+		return nil, &CellError{Cell: plan.cell, Msg: "type check: " + err.Error()}
+	}
+	res.file = file
+	fn := file.Decls[len(file.Decls)-1].(*ast.FuncDecl)
+	res.body = fn.Body
+	res.info = &types.Info{
+		Types:      map[ast.Expr]types.TypeAndValue{},
+		Defs:       map[*ast.Ident]types.Object{},
+		Uses:       map[*ast.Ident]types.Object{},
+		Scopes:     map[ast.Node]*types.Scope{},
+		Selections: map[*ast.SelectorExpr]*types.Selection{},
+		Instances:  map[*ast.Ident]types.Instance{},
+	}
+	var raw []types.Error
+	conf := types.Config{Importer: imp, Error: func(err error) { raw = append(raw, err.(types.Error)) }}
+	imp.mu.Lock()
+	res.pkg, _ = conf.Check("main", imp.fset, []*ast.File{file}, res.info)
+	imp.mu.Unlock()
+
+	// the variables the statements define at their top level
+	top := map[types.Object]bool{}
+	statementNames := map[string]bool{}
+	for _, st := range res.body.List {
+		for _, id := range definedIdents(st) {
+			statementNames[id.Name] = true
+			if obj := res.info.Defs[id]; obj != nil && id.Name != "_" {
+				top[obj] = true
+				p := imp.fset.Position(id.Pos())
+				res.defines = append(res.defines, definedVar{name: id.Name, typ: s.typeString(obj.Type(), res, src.imports), line: p.Line})
+			}
+		}
+	}
+	var last *ast.ExprStmt
+	if n := len(res.body.List); n > 0 {
+		last, _ = res.body.List[n-1].(*ast.ExprStmt)
+	}
+	if last != nil {
+		tv := res.info.Types[last.X]
+		_, tuple := tv.Type.(*types.Tuple)
+		res.value = tv.IsValue() && !tuple && tv.Type != nil && !tv.IsBuiltin()
+	}
+	for _, e := range raw {
+		msg := e.Msg
+		switch {
+		case strings.Contains(msg, "imported and not used") || strings.Contains(msg, "imported as ") && strings.HasSuffix(msg, "and not used"):
+			continue
+		case strings.HasPrefix(msg, "declared and not used"):
+			if obj := objectAt(res.info, e.Pos); obj != nil && top[obj] {
+				continue
+			}
+		case strings.HasSuffix(msg, "is not used") && last != nil && e.Pos >= last.Pos() && e.Pos < last.End():
+			continue
+		case strings.HasPrefix(msg, "undefined: "):
+			name := strings.TrimPrefix(msg, "undefined: ")
+			if statementNames[name] && (e.Pos < fn.Pos() || e.Pos > fn.End()) {
+				res.needsGlobals = globals == nil
+			}
+		}
+		res.errs = append(res.errs, checkError{pos: imp.fset.Position(e.Pos), msg: msg})
+	}
+	return res, nil
+}
+
+// definedIdents lists the identifiers a top-level statement of a cell defines: the left of :=, the names of a
+// var statement.
+func definedIdents(st ast.Stmt) []*ast.Ident {
+	var out []*ast.Ident
+	switch x := st.(type) {
+	case *ast.AssignStmt:
+		if x.Tok == token.DEFINE {
+			for _, l := range x.Lhs {
+				if id, ok := l.(*ast.Ident); ok {
+					out = append(out, id)
+				}
+			}
+		}
+	case *ast.DeclStmt:
+		if gd, ok := x.Decl.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+			for _, spec := range gd.Specs {
+				out = append(out, spec.(*ast.ValueSpec).Names...)
+			}
+		}
+	}
+	return out
+}
+
+func objectAt(info *types.Info, pos token.Pos) types.Object {
+	for id, obj := range info.Defs {
+		if id.Pos() == pos {
+			return obj
+		}
+	}
+	return nil
+}
+
+// typeString writes t as Go source in the session: packages by the names the session imports them under, or
+// under a hidden name imported for the purpose.
+func (s *Session) typeString(t types.Type, res *checkResult, imports map[string]string) string {
+	return types.TypeString(t, func(p *types.Package) string {
+		if p == res.pkg {
+			return ""
+		}
+		for n, path := range imports {
+			if path == p.Path() && n != "_" && n != "." {
+				return n
+			}
+		}
+		alias, ok := res.hidden[p.Path()]
+		if !ok {
+			alias = "govalentpkg" + strconv.Itoa(len(res.hidden)) + "_" + p.Name()
+			res.hidden[p.Path()] = alias
+		}
+		return alias
+	})
+}

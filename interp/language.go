@@ -1,0 +1,548 @@
+package interp
+
+import (
+	"fmt"
+	"go/ast"
+	"go/constant"
+	"go/token"
+	"go/types"
+	"strings"
+)
+
+// languageEdits rewrites, in root, the Go yaegi v0.16.1 lacks into Go it runs, using the types the check
+// found. Each edit keeps the lines where they are, so positions in errors and panics stay right.
+//   - `for i := range n` over an integer becomes a three-clause loop over a hidden counter;
+//   - `for x := range seq` over an iterator func becomes a call of seq with the body as the yield func;
+//   - a loop variable a func literal captures (or whose address is taken) is copied per iteration (Go 1.22);
+//   - min, max and clear become calls of helpers declared for their types;
+//   - a defer's arguments are evaluated at the defer statement;
+//   - a method value evaluates its receiver where it is written (yaegi reads it when the value is called);
+//   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
+//     func literal arguments).
+func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int, res *checkResult, plan *cellPlan) ([]edit, error) {
+	lw := &languageWriter{s: s, res: res, rel: rel, plan: plan, text: it.text, explicit: map[*ast.Ident]bool{}, called: map[*ast.SelectorExpr]bool{}}
+	ast.Inspect(root, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.IndexExpr:
+			lw.explicit[funcIdent(x.X)] = true
+		case *ast.IndexListExpr:
+			lw.explicit[funcIdent(x.X)] = true
+		}
+		return true
+	})
+	ast.Inspect(root, lw.visit)
+	return lw.edits, lw.err
+}
+
+type languageWriter struct {
+	s     *Session
+	res   *checkResult
+	rel   func(token.Pos) int
+	plan  *cellPlan
+	text  string // the item's source, which rel maps positions into
+	edits []edit
+	// explicit are the generic funcs given their type arguments in the source
+	explicit map[*ast.Ident]bool
+	called   map[*ast.SelectorExpr]bool // selectors that are called, not method values
+	err      error
+	seq      int
+}
+
+func (lw *languageWriter) add(start, end token.Pos, text string) {
+	lw.edits = append(lw.edits, edit{lw.rel(start), lw.rel(end), text})
+}
+
+func (lw *languageWriter) fail(pos token.Pos, format string, args ...any) {
+	if lw.err == nil {
+		p := lw.res.fset.Position(pos)
+		lw.err = &CellError{Cell: p.Filename, Line: p.Line, Col: p.Column, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (lw *languageWriter) typeString(t types.Type) string {
+	return lw.s.typeString(t, lw.res, lw.res.src.imports)
+}
+
+// name makes a hidden identifier unique within the cell.
+func (lw *languageWriter) name(base string) string {
+	lw.seq++
+	return fmt.Sprintf("govalent%s%d", base, lw.seq)
+}
+
+func (lw *languageWriter) visit(n ast.Node) bool {
+	if lw.err != nil {
+		return false
+	}
+	switch x := n.(type) {
+	case *ast.RangeStmt:
+		t := lw.res.info.Types[x.X].Type
+		if t == nil {
+			return true
+		}
+		switch u := t.Underlying().(type) {
+		case *types.Basic:
+			if u.Info()&types.IsInteger != 0 {
+				lw.rangeInt(x, t)
+			}
+		case *types.Signature:
+			lw.rangeFunc(x, u)
+		default:
+			lw.loopVars(x.Body, x, rangeVars(x))
+		}
+	case *ast.ForStmt:
+		if init, ok := x.Init.(*ast.AssignStmt); ok && init.Tok == token.DEFINE {
+			var ids []*ast.Ident
+			for _, l := range init.Lhs {
+				ids = append(ids, l.(*ast.Ident))
+			}
+			lw.loopVars(x.Body, x, ids)
+		}
+	case *ast.CallExpr:
+		lw.builtin(x)
+		lw.typeArgs(x)
+		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
+			lw.called[sel] = true
+		}
+	case *ast.DeferStmt:
+		lw.deferArgs(x)
+	case *ast.SelectorExpr:
+		lw.methodValue(x)
+	}
+	return true
+}
+
+func rangeVars(r *ast.RangeStmt) []*ast.Ident {
+	if r.Tok != token.DEFINE {
+		return nil
+	}
+	var ids []*ast.Ident
+	for _, e := range []ast.Expr{r.Key, r.Value} {
+		if id, ok := e.(*ast.Ident); ok && id.Name != "_" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// rangeInt: `for i := range n {` becomes `for govalentI1, govalentN1 := T(0), n; govalentI1 < govalentN1;
+// govalentI1++ { i := govalentI1;`, which evaluates n once and gives each iteration its own i.
+func (lw *languageWriter) rangeInt(r *ast.RangeStmt, t types.Type) {
+	typ := "int"
+	if b, ok := t.(*types.Basic); !ok || b.Info()&types.IsUntyped == 0 {
+		typ = lw.typeString(t)
+	}
+	i, n := lw.name("I"), lw.name("N")
+	lw.add(r.For, r.X.Pos(), fmt.Sprintf("for %s, %s := (%s)(0), ", i, n, typ))
+	lw.add(r.X.End(), r.X.End(), fmt.Sprintf("; %s < %s; %s++", i, n, i))
+	switch {
+	case r.Key == nil || isBlank(r.Key):
+	case r.Tok == token.DEFINE:
+		lw.add(r.Body.Lbrace+1, r.Body.Lbrace+1, fmt.Sprintf(" %s := %s; _ = %s;", r.Key.(*ast.Ident).Name, i, r.Key.(*ast.Ident).Name))
+	default:
+		lw.add(r.Body.Lbrace+1, r.Body.Lbrace+1, fmt.Sprintf(" %s = %s;", lw.source(r.Key), i))
+	}
+}
+
+func isBlank(e ast.Expr) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == "_"
+}
+
+// source returns the item's text of a node.
+func (lw *languageWriter) source(n ast.Node) string { return lw.text[lw.rel(n.Pos()):lw.rel(n.End())] }
+
+// rangeFunc: `for k, v := range seq { body }` becomes `seq(func(k K, v V) bool { body; return true })`, with
+// break and continue of the loop turned into returns of the yield func. A return, a goto or a break or continue
+// to an outer label cannot leave the yield func: those are refused with a clear error.
+func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
+	if sig.Params().Len() != 1 || sig.Results().Len() != 0 {
+		return // go/types accepted it, so it is an iterator; anything else cannot be here
+	}
+	yield, ok := sig.Params().At(0).Type().Underlying().(*types.Signature)
+	if !ok {
+		return
+	}
+	var params, assigns []string
+	vars := []ast.Expr{r.Key, r.Value}
+	for i := 0; i < yield.Params().Len(); i++ {
+		name := "_"
+		if i < len(vars) && vars[i] != nil && !isBlank(vars[i]) {
+			if r.Tok == token.DEFINE {
+				name = vars[i].(*ast.Ident).Name
+			} else {
+				name = lw.name("Y")
+				assigns = append(assigns, lw.source(vars[i])+" = "+name+";")
+			}
+		}
+		params = append(params, name+" "+lw.typeString(yield.Params().At(i).Type()))
+	}
+	label := lw.labelOf(r)
+	ok = true
+	var walk func(n ast.Node, loops int) bool
+	walk = func(n ast.Node, loops int) bool {
+		if !ok {
+			return false
+		}
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.ReturnStmt:
+			lw.fail(x.Pos(), "a return inside a loop over an iterator func is not supported by the interpreter: set a variable and break instead")
+			ok = false
+		case *ast.DeferStmt:
+			lw.fail(x.Pos(), "a defer inside a loop over an iterator func is not supported by the interpreter")
+			ok = false
+		case *ast.BranchStmt:
+			switch {
+			case x.Tok == token.GOTO || x.Tok == token.FALLTHROUGH:
+				if x.Tok == token.GOTO {
+					lw.fail(x.Pos(), "a goto inside a loop over an iterator func is not supported by the interpreter")
+					ok = false
+				}
+			case x.Label != nil && x.Label.Name == label:
+				lw.branchReturn(x)
+			case x.Label != nil:
+				// a label inside the body is fine; one outside it is not reachable from the yield func
+				if !labelInside(r.Body, x.Label.Name) {
+					lw.fail(x.Pos(), "%s to a label outside a loop over an iterator func is not supported by the interpreter", x.Tok)
+					ok = false
+				}
+			case loops == 0 && (x.Tok == token.CONTINUE || x.Tok == token.BREAK):
+				lw.branchReturn(x)
+			}
+		case *ast.ForStmt, *ast.RangeStmt:
+			ast.Inspect(loopBody(x), func(m ast.Node) bool { return m == loopBody(x) || walk(m, loops+1) })
+			return false
+		case *ast.SwitchStmt, *ast.TypeSwitchStmt, *ast.SelectStmt:
+			// break in them is theirs; continue still leaves our body
+			ast.Inspect(x, func(m ast.Node) bool {
+				if m == x {
+					return true
+				}
+				if b, isBranch := m.(*ast.BranchStmt); isBranch && b.Tok == token.BREAK && b.Label == nil {
+					return false
+				}
+				return walk(m, loops)
+			})
+			return false
+		}
+		return true
+	}
+	ast.Inspect(r.Body, func(n ast.Node) bool { return n == r.Body || walk(n, 0) })
+	if !ok {
+		return
+	}
+	lw.add(r.For, r.X.Pos(), "")
+	lw.add(r.X.End(), r.Body.Lbrace+1, fmt.Sprintf("(func(%s) bool {%s", strings.Join(params, ", "), strings.Join(assigns, "")))
+	lw.add(r.Body.Rbrace, r.Body.Rbrace+1, "; return true })")
+}
+
+func loopBody(n ast.Node) *ast.BlockStmt {
+	if f, ok := n.(*ast.ForStmt); ok {
+		return f.Body
+	}
+	return n.(*ast.RangeStmt).Body
+}
+
+func (lw *languageWriter) branchReturn(b *ast.BranchStmt) {
+	if b.Tok == token.BREAK {
+		lw.add(b.Pos(), b.End(), "return false")
+	} else {
+		lw.add(b.Pos(), b.End(), "return true")
+	}
+}
+
+// labelOf returns the label of a statement, found among the labeled statements of the check's file.
+func (lw *languageWriter) labelOf(stmt ast.Stmt) string {
+	label := ""
+	ast.Inspect(lw.res.file, func(n ast.Node) bool {
+		if l, ok := n.(*ast.LabeledStmt); ok && l.Stmt == stmt {
+			label = l.Label.Name
+		}
+		return label == ""
+	})
+	return label
+}
+
+func labelInside(body *ast.BlockStmt, name string) bool {
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if l, ok := n.(*ast.LabeledStmt); ok && l.Label.Name == name {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// loopVars gives each iteration its own copy of the loop variables that a func literal in the body captures or
+// whose address the body takes (Go 1.22 semantics; yaegi shares one variable across iterations). For a
+// three-clause loop whose body also assigns the variable, the copy is written back before the next iteration.
+func (lw *languageWriter) loopVars(body *ast.BlockStmt, loop ast.Stmt, ids []*ast.Ident) {
+	objs := map[types.Object]*ast.Ident{}
+	for _, id := range ids {
+		if obj := lw.res.info.Defs[id]; obj != nil {
+			objs[obj] = id
+		}
+	}
+	if len(objs) == 0 {
+		return
+	}
+	captured := map[types.Object]bool{}
+	assigned := map[types.Object]bool{}
+	var inLit func(n ast.Node, lit bool) bool
+	inLit = func(n ast.Node, lit bool) bool {
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			ast.Inspect(x.Body, func(m ast.Node) bool { return m == x.Body || inLit(m, true) })
+			return false
+		case *ast.Ident:
+			if obj := lw.res.info.Uses[x]; obj != nil && objs[obj] != nil && lit {
+				captured[obj] = true
+			}
+		case *ast.UnaryExpr:
+			if id, ok := x.X.(*ast.Ident); ok && x.Op == token.AND {
+				if obj := lw.res.info.Uses[id]; obj != nil && objs[obj] != nil {
+					captured[obj] = true
+				}
+			}
+		case *ast.SelectorExpr:
+			// a method with a pointer receiver called on the variable takes its address
+			id, ok := x.X.(*ast.Ident)
+			sel := lw.res.info.Selections[x]
+			if ok && sel != nil && sel.Kind() == types.MethodVal {
+				if obj := lw.res.info.Uses[id]; obj != nil && objs[obj] != nil {
+					_, ptrRecv := sel.Obj().Type().(*types.Signature).Recv().Type().(*types.Pointer)
+					_, ptrVar := obj.Type().Underlying().(*types.Pointer)
+					if ptrRecv && !ptrVar {
+						captured[obj] = true
+					}
+				}
+			}
+		case *ast.AssignStmt:
+			for _, l := range x.Lhs {
+				if id, ok := l.(*ast.Ident); ok {
+					if obj := lw.res.info.Uses[id]; obj != nil {
+						assigned[obj] = true
+					}
+				}
+			}
+		case *ast.IncDecStmt:
+			if id, ok := x.X.(*ast.Ident); ok {
+				if obj := lw.res.info.Uses[id]; obj != nil {
+					assigned[obj] = true
+				}
+			}
+		}
+		return true
+	}
+	ast.Inspect(body, func(n ast.Node) bool { return n == body || inLit(n, false) })
+	var copies, back []string
+	for _, id := range ids {
+		obj := lw.res.info.Defs[id]
+		if obj == nil || !captured[obj] {
+			continue
+		}
+		if _, isFor := loop.(*ast.ForStmt); isFor && assigned[obj] {
+			p := lw.name("P")
+			copies = append(copies, fmt.Sprintf("%s := &%s; %s := %s; _ = %s;", p, id.Name, id.Name, id.Name, id.Name))
+			back = append(back, fmt.Sprintf("*%s = %s;", p, id.Name))
+		} else {
+			copies = append(copies, fmt.Sprintf("%s := %s; _ = %s;", id.Name, id.Name, id.Name))
+		}
+	}
+	if len(copies) == 0 {
+		return
+	}
+	lw.add(body.Lbrace+1, body.Lbrace+1, " "+strings.Join(copies, " "))
+	if len(back) == 0 {
+		return
+	}
+	writeBack := strings.Join(back, " ")
+	lw.add(body.Rbrace, body.Rbrace, "; "+writeBack)
+	label := lw.labelOf(loop)
+	var walk func(n ast.Node, loops int) bool
+	walk = func(n ast.Node, loops int) bool {
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.ForStmt, *ast.RangeStmt:
+			ast.Inspect(loopBody(x), func(m ast.Node) bool { return m == loopBody(x) || walk(m, loops+1) })
+			return false
+		case *ast.BranchStmt:
+			if x.Tok == token.CONTINUE && (x.Label == nil && loops == 0 || x.Label != nil && x.Label.Name == label) {
+				lw.add(x.Pos(), x.Pos(), "{ "+writeBack+" ")
+				lw.add(x.End(), x.End(), " }")
+			}
+		}
+		return true
+	}
+	ast.Inspect(body, func(n ast.Node) bool { return n == body || walk(n, 0) })
+}
+
+// builtin rewrites calls of min, max and clear, which yaegi does not know.
+func (lw *languageWriter) builtin(call *ast.CallExpr) {
+	id, ok := ast.Unparen(call.Fun).(*ast.Ident)
+	if !ok {
+		return
+	}
+	b, ok := lw.res.info.Uses[id].(*types.Builtin)
+	if !ok {
+		return
+	}
+	switch b.Name() {
+	case "min", "max":
+		tv := lw.res.info.Types[call]
+		if tv.Value != nil {
+			lw.add(call.Pos(), call.End(), lw.constant(tv))
+			return
+		}
+		lw.add(id.Pos(), id.End(), lw.helper(b.Name(), tv.Type))
+	case "clear":
+		lw.add(id.Pos(), id.End(), lw.helper("clear", lw.res.info.Types[call.Args[0]].Type))
+	}
+}
+
+// constant writes a constant value as Go source of its type.
+func (lw *languageWriter) constant(tv types.TypeAndValue) string {
+	lit := tv.Value.ExactString()
+	if tv.Value.Kind() == constant.Float {
+		lit = tv.Value.String()
+		if f, exact := constant.Float64Val(tv.Value); exact {
+			lit = fmt.Sprint(f)
+		}
+	}
+	if b, ok := tv.Type.(*types.Basic); ok && b.Info()&types.IsUntyped != 0 {
+		return "(" + lit + ")"
+	}
+	return "(" + lw.typeString(tv.Type) + ")(" + lit + ")"
+}
+
+// helper returns the name of the helper func doing op (min, max, clear) for type t, declared for the cell.
+func (lw *languageWriter) helper(op string, t types.Type) string {
+	typ := lw.typeString(t)
+	name := "govalent_" + op + "_" + shortHash(typ)
+	if lw.plan.helpers == nil {
+		lw.plan.helpers = map[string]string{}
+	}
+	if _, ok := lw.plan.helpers[name]; ok {
+		return name
+	}
+	var src string
+	switch op {
+	case "min", "max":
+		less := "y < x"
+		if op == "max" {
+			less = "y > x"
+		}
+		if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsFloat != 0 {
+			// a NaN wins; -0 is less than +0
+			zero := "1/y < 0"
+			if op == "max" {
+				zero = "1/x < 0"
+			}
+			less = fmt.Sprintf("y != y || %s || y == 0 && x == 0 && %s", less, zero)
+			src = fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if x != x { return x }; if %s { x = y } }; return x }", name, typ, typ, typ, less)
+		} else {
+			src = fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
+		}
+	case "clear":
+		switch u := t.Underlying().(type) {
+		case *types.Map:
+			src = fmt.Sprintf("func %s(m %s) { for k := range m { delete(m, k) } }", name, typ)
+		case *types.Slice:
+			src = fmt.Sprintf("func %s(s %s) { var zero %s; for i := range s { s[i] = zero } }", name, typ, lw.typeString(u.Elem()))
+		default:
+			lw.fail(token.NoPos, "clear of a type parameter is not supported by the interpreter")
+		}
+	}
+	lw.plan.helpers[name] = src
+	return name
+}
+
+// deferArgs evaluates a deferred call's arguments and receiver at the defer statement, as Go does (yaegi
+// evaluates them when the call runs): `defer f(a, b)` becomes
+// `govalentD1, govalentD2 := a, b; defer f(govalentD1, govalentD2)`.
+// Constants and func literals have nothing to evaluate and stay where they are.
+func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
+	var names, values []string
+	var argEdits []edit
+	for _, a := range d.Call.Args {
+		if _, lit := a.(*ast.FuncLit); lit {
+			continue
+		}
+		if tv, ok := lw.res.info.Types[a]; !ok || tv.Value != nil || tv.IsNil() || tv.IsType() {
+			continue
+		}
+		n := lw.name("D")
+		names = append(names, n)
+		values = append(values, lw.source(a))
+		argEdits = append(argEdits, edit{lw.rel(a.Pos()), lw.rel(a.End()), n})
+	}
+	if sel, ok := d.Call.Fun.(*ast.SelectorExpr); ok {
+		if amp, ok := receiverCapture(lw.res.info, sel); ok {
+			n := lw.name("R")
+			names = append(names, n)
+			values = append(values, amp+lw.source(sel.X))
+			argEdits = append(argEdits, edit{lw.rel(sel.X.Pos()), lw.rel(sel.X.End()), n})
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	lw.add(d.Pos(), d.Pos(), strings.Join(names, ", ")+" := "+strings.Join(values, ", ")+"; ")
+	lw.edits = append(lw.edits, argEdits...)
+}
+
+// funcIdent is the identifier naming a func in an expression (f, pkg.F), or nil.
+func funcIdent(e ast.Expr) *ast.Ident {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return x
+	case *ast.SelectorExpr:
+		return x.Sel
+	}
+	return nil
+}
+
+// typeArgs writes out the type arguments go/types inferred for a call of a generic func: `Map(xs, f)` becomes
+// `Map[int, string](xs, f)`.
+func (lw *languageWriter) typeArgs(call *ast.CallExpr) {
+	id := funcIdent(call.Fun)
+	if id == nil || lw.explicit[id] {
+		return
+	}
+	inst, ok := lw.res.info.Instances[id]
+	if !ok || inst.TypeArgs.Len() == 0 {
+		return
+	}
+	args := make([]string, inst.TypeArgs.Len())
+	for i := range args {
+		args[i] = lw.typeString(inst.TypeArgs.At(i))
+	}
+	lw.add(call.Fun.End(), call.Fun.End(), "["+strings.Join(args, ", ")+"]")
+}
+
+// methodValue: a method value `x.M` (not called) becomes `func(r T) F { return r.M }(x)` (or `(&x)` for a
+// pointer method), which evaluates the receiver where Go does.
+func (lw *languageWriter) methodValue(sel *ast.SelectorExpr) {
+	if lw.called[sel] {
+		return
+	}
+	amp, ok := receiverCapture(lw.res.info, sel)
+	if !ok {
+		return
+	}
+	recv := lw.res.info.Types[sel.X].Type
+	if recv == nil {
+		return
+	}
+	recvType := lw.typeString(recv)
+	if amp == "&" {
+		recvType = "*" + recvType
+	}
+	fn := lw.typeString(lw.res.info.Types[sel].Type)
+	r := lw.name("M")
+	lw.add(sel.X.Pos(), sel.X.Pos(), fmt.Sprintf("func(%s %s) %s { return %s.%s }(%s", r, recvType, fn, r, sel.Sel.Name, amp))
+	lw.add(sel.X.End(), sel.End(), ")")
+}
