@@ -3,6 +3,7 @@
 //
 //	go run ./interp/conformance/cmd/gotest-conformance            # run all, print the table
 //	go run ./interp/conformance/cmd/gotest-conformance -run 'chan' # run the programs whose name matches
+//	go run ./interp/conformance/cmd/gotest-conformance -dir "$(go env GOROOT)/test/typeparam" # another directory
 //	go run ./interp/conformance/cmd/gotest-conformance -write      # run all, rewrite baseline.tsv and README.md
 //
 // It runs each program in a child process, itself started with -child.
@@ -53,8 +54,8 @@ func main() {
 }
 
 func runAll(dir, run string, timeout time.Duration, write bool) error {
-	if write && run != "" {
-		return errors.New("-write records the full set: drop -run")
+	if write && (run != "" || dir != "") {
+		return errors.New("-write records the full set of $(go env GOROOT)/test: drop -run and -dir")
 	}
 	if dir == "" {
 		goroot, err := conformance.GoEnv("GOROOT")
