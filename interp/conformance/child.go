@@ -63,12 +63,6 @@ func evalProgram(mode Mode, path string) error {
 	if err != nil {
 		return err
 	}
-	cells := []string{string(src)}
-	if mode == CellMode {
-		if cells, err = Cells(filepath.Base(path), src); err != nil {
-			return err
-		}
-	}
 	s, err := interp.New(interp.Options{})
 	if err != nil {
 		return err
@@ -76,7 +70,11 @@ func evalProgram(mode Mode, path string) error {
 	defer s.Close()
 	ctx := context.Background()
 	if mode == FileMode {
-		_, err = s.EvalNamed(ctx, filepath.Base(path), cells[0])
+		_, err = s.EvalNamed(ctx, filepath.Base(path), string(src))
+		return err
+	}
+	cells, err := Cells(filepath.Base(path), src)
+	if err != nil {
 		return err
 	}
 	for _, cell := range cells {

@@ -176,24 +176,18 @@ func oneLine(s string) string {
 }
 
 // cappedBuffer keeps the first max bytes written to it and drops the rest, so that the child keeps running
-// (and meets its time limit) instead of failing on a closed pipe.
+// (and meets its time limit) instead of failing on a closed pipe. os/exec writes to it from one goroutine at a
+// time when it is both Stdout and Stderr, and is done with it when Wait returns.
 type cappedBuffer struct {
-	mu  sync.Mutex
 	buf bytes.Buffer
 	max int
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if room := b.max - b.buf.Len(); room > 0 {
 		b.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
 }
 
-func (b *cappedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Bytes()
-}
+func (b *cappedBuffer) Bytes() []byte { return b.buf.Bytes() }
