@@ -34,7 +34,7 @@ func main() {
 	child := flag.String("child", "", "run one program in this process in `mode` file or cell (used by the runner)")
 	report := flag.String("report", "", "with -child: write the interpreter's error to this `file`")
 	dir := flag.String("dir", "", "test `directory` (default $(go env GOROOT)/test)")
-	timeout := flag.Duration("timeout", 10*time.Second, "time limit of each program in each mode")
+	timeout := flag.Duration("timeout", 20*time.Second, "time limit of each program in each mode")
 	run := flag.String("run", "", "run only the programs whose file name matches this `regexp`")
 	write := flag.Bool("write", false, "rewrite interp/conformance/baseline.tsv and the results table of its README.md")
 	flag.Parse()
