@@ -103,6 +103,13 @@ func splitCell(cell, src string) ([]item, error) {
 		default:
 			it.kind = itemStmt
 		}
+		if it.kind == itemDecl {
+			// its doc comment goes with it, for Shift-Tab and the declaration store
+			if doc := docStart(src, start); doc < start {
+				it.text, it.line = src[doc:end], p.Line-strings.Count(src[doc:start], "\n")
+				it.col = doc - strings.LastIndexByte(src[:doc], '\n')
+			}
+		}
 		items = append(items, it)
 		toks = toks[:0]
 	}
@@ -142,6 +149,27 @@ func splitCell(cell, src string) ([]item, error) {
 		}
 	}
 	return items, nil
+}
+
+// docStart returns where the doc comment of the declaration at offset start begins: the // lines right above
+// it, when the declaration begins its line; else start.
+func docStart(src string, start int) int {
+	lineStart := strings.LastIndexByte(src[:start], '\n') + 1
+	if strings.TrimSpace(src[lineStart:start]) != "" {
+		return start
+	}
+	doc := start
+	for lineStart > 0 {
+		prev := strings.LastIndexByte(src[:lineStart-1], '\n') + 1
+		if !strings.HasPrefix(strings.TrimSpace(src[prev:lineStart]), "//") {
+			break
+		}
+		doc, lineStart = prev, prev
+	}
+	if doc == start {
+		return start
+	}
+	return doc + len(src[doc:]) - len(strings.TrimLeft(src[doc:], " \t"))
 }
 
 // cellToken is a token of a cell as the scanner returned it.

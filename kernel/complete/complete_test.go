@@ -15,6 +15,7 @@ const setup = `import "strings"
 type Box struct { W, h int; strings.Builder }
 func (b Box) Area() int { return b.W * b.h }
 func (b *Box) Grow() { b.W++ }
+// Hello greets name.
 func Hello(name string) string { return "hi " + name }
 var (
 	g1 = 1
@@ -137,7 +138,7 @@ func TestInspect(t *testing.T) {
 		{"ct.Dispatch", []string{"func ct.Dispatch("}},
 		{"ct.DefaultDispatcher", []string{"const ct.DefaultDispatcher = "}},
 		{"ct.Client", []string{"type ct.Client struct", "Dispatch("}},
-		{"Hello", []string{"func Hello(name string) string"}},
+		{"Hello", []string{"func Hello(name string) string\n\nHello greets name."}}, // the user's doc comment
 		{"Box.Area", []string{"func (b Box) Area() int"}},
 		{"b.Grow", []string{"func (b *Box) Grow()"}},
 		{"b.W", []string{"field Box.W int"}},
