@@ -78,7 +78,7 @@ func TestInspectWithoutAGoCommand(t *testing.T) {
 	}
 	tests := []struct{ code, want string }{
 		{"strings.Repeat", "func strings.Repeat(string, int) string"},
-		{"Hello", "func Hello(name string) string"},
+		{"Hello", "func Hello(name string) string\n\nHello greets name."},
 		{"g2", "var g2 = \"x\"\n\ng2 is a string."},
 		{"strings", `package strings // import "strings"`},
 	}
