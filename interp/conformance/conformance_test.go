@@ -63,12 +63,12 @@ func TestSampleNotWorse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("baseline.tsv")
+	f, err := os.Open("results.tsv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	baseline, err := ReadBaseline(f)
+	recorded, err := ReadBaseline(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +81,9 @@ func TestSampleNotWorse(t *testing.T) {
 	r := buildChild(t)
 	for _, name := range Sample(names, SampleSize) {
 		p := byName[name]
-		want, ok := baseline[name]
+		want, ok := recorded[name]
 		if !ok || want.SHA256 != p.SHA256 {
-			t.Fatalf("%s is not in baseline.tsv as it is in %s: the baseline was recorded with other Go test files; record it again with this Go: go run ./interp/conformance/cmd/gotest-conformance -write", name, p.Path)
+			t.Fatalf("%s is not in results.tsv as it is in %s: the results were recorded with other Go test files; record them again with this Go: go run ./interp/conformance/cmd/gotest-conformance -write", name, p.Path)
 		}
 		t.Run(strings.TrimSuffix(name, ".go"), func(t *testing.T) {
 			t.Parallel() // bounded by -parallel, GOMAXPROCS by default
@@ -97,9 +97,9 @@ func TestSampleNotWorse(t *testing.T) {
 				got := r.Run(context.Background(), p, m.mode)
 				switch {
 				case m.want.Status == Pass && got.Status != Pass:
-					t.Errorf("%s mode: passed in baseline.tsv, now %s: %s", m.mode, got.Status, got.Reason)
+					t.Errorf("%s mode: passed in results.tsv, now %s: %s", m.mode, got.Status, got.Reason)
 				case m.want.Status != Pass && got.Status == Pass:
-					t.Logf("%s mode: now passes (baseline.tsv says %s): record it with -write", m.mode, m.want.Status)
+					t.Logf("%s mode: now passes (results.tsv says %s): record it with -write", m.mode, m.want.Status)
 				}
 			}
 		})
@@ -320,6 +320,27 @@ func TestCategoryGroupsReasons(t *testing.T) {
 	} {
 		if got := Category(reason); got != want {
 			t.Errorf("Category(%q) = %q, want %q", reason, got, want)
+		}
+	}
+}
+
+func TestCompareCountsBothRuns(t *testing.T) {
+	baseline := map[string]Result{
+		"a.go": {Program: "a.go", File: Outcome{Status: Pass}, Cell: Outcome{Status: Pass}},
+		"b.go": {Program: "b.go", File: Outcome{Status: Fail}, Cell: Outcome{Status: Fail}},
+	}
+	now := []Result{
+		{Program: "a.go", File: Outcome{Status: Pass}, Cell: Outcome{Status: Fail}},
+		{Program: "b.go", File: Outcome{Status: Pass}, Cell: Outcome{Status: Pass}},
+	}
+	got := Compare(baseline, now)
+	for _, want := range []string{
+		"| file mode: pass | 1 / 2 (50%) | 2 / 2 (100%) |",
+		"| cell mode: pass | 1 / 2 (50%) | 1 / 2 (50%) |",
+		"Passed in the baseline, fail now in cell mode: a.go.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Compare is missing %q:\n%s", want, got)
 		}
 	}
 }

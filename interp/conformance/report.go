@@ -81,7 +81,7 @@ func Table(results []Result, info RunInfo) string {
 		{"file mode", func(r Result) Outcome { return r.File }},
 		{"cell mode", func(r Result) Outcome { return r.Cell }},
 	} {
-		fmt.Fprintf(&b, "Failures in %s (per program in `baseline.tsv`):\n\n", mode.name)
+		fmt.Fprintf(&b, "Failures in %s (per program in the .tsv file):\n\n", mode.name)
 		fmt.Fprintf(&b, "| failures | kind |\n|---:|---|\n")
 		for _, row := range countCategories(results, mode.outcome, Kind) {
 			fmt.Fprintf(&b, "| %d | %s |\n", row.Count, row.Category)
@@ -101,6 +101,46 @@ func Table(results []Result, info RunInfo) string {
 		b.WriteString("\n")
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Compare says how results differ from the baseline: the pass counts in each mode, and the programs that
+// passed in the baseline and no longer do.
+func Compare(baseline map[string]Result, results []Result) string {
+	var b strings.Builder
+	b.WriteString("Against `baseline.tsv` (the interpreter before cells were type-checked and run as one unit):\n\n")
+	b.WriteString("| | baseline | now |\n|---|---:|---:|\n")
+	var lostLines []string
+	for _, mode := range []struct {
+		name    string
+		outcome func(Result) Outcome
+	}{{"file mode", func(r Result) Outcome { return r.File }}, {"cell mode", func(r Result) Outcome { return r.Cell }}} {
+		var was, now, run, wasRun int
+		var lost []string
+		for _, r := range results {
+			old := baseline[r.Program]
+			if o := mode.outcome(old); o.Status != Skip && old.Program != "" {
+				wasRun++
+				if o.Status == Pass {
+					was++
+				}
+			}
+			o := mode.outcome(r)
+			if o.Status == Skip {
+				continue
+			}
+			run++
+			if o.Status == Pass {
+				now++
+			} else if mode.outcome(old).Status == Pass {
+				lost = append(lost, r.Program)
+			}
+		}
+		fmt.Fprintf(&b, "| %s: pass | %d / %d (%.0f%%) | %d / %d (%.0f%%) |\n", mode.name, was, wasRun, percent(was, wasRun), now, run, percent(now, run))
+		if len(lost) > 0 {
+			lostLines = append(lostLines, fmt.Sprintf("\nPassed in the baseline, fail now in %s: %s.\n", mode.name, strings.Join(lost, ", ")))
+		}
+	}
+	return b.String() + strings.Join(lostLines, "")
 }
 
 func percent(n, of int) float64 {

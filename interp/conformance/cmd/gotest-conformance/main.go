@@ -4,7 +4,7 @@
 //	go run ./interp/conformance/cmd/gotest-conformance            # run all, print the table
 //	go run ./interp/conformance/cmd/gotest-conformance -run 'chan' # run the programs whose name matches
 //	go run ./interp/conformance/cmd/gotest-conformance -dir "$(go env GOROOT)/test/typeparam" # another directory
-//	go run ./interp/conformance/cmd/gotest-conformance -write      # run all, rewrite baseline.tsv and README.md
+//	go run ./interp/conformance/cmd/gotest-conformance -write      # run all, rewrite results.tsv and README.md
 //
 // It runs each program in a child process, itself started with -child.
 package main
@@ -36,7 +36,7 @@ func main() {
 	dir := flag.String("dir", "", "test `directory` (default $(go env GOROOT)/test)")
 	timeout := flag.Duration("timeout", 20*time.Second, "time limit of each program in each mode")
 	run := flag.String("run", "", "run only the programs whose file name matches this `regexp`")
-	write := flag.Bool("write", false, "rewrite interp/conformance/baseline.tsv and the results table of its README.md")
+	write := flag.Bool("write", false, "rewrite interp/conformance/results.tsv and the results table of its README.md")
 	flag.Parse()
 
 	if *child != "" {
@@ -109,19 +109,30 @@ func runAll(dir, run string, timeout time.Duration, write bool) error {
 	return record(results, info, table)
 }
 
-// record rewrites baseline.tsv and the README's results table in the package directory.
+// record rewrites results.tsv and the README's results table, which compares them with baseline.tsv (the
+// interpreter before the work on cells, kept as it was).
 func record(results []conformance.Result, info conformance.RunInfo, table string) error {
 	gomod, err := conformance.GoEnv("GOMOD")
 	if err != nil {
 		return err
 	}
 	pkgDir := filepath.Join(filepath.Dir(gomod), "interp", "conformance")
+	f, err := os.Open(filepath.Join(pkgDir, "baseline.tsv"))
+	if err != nil {
+		return err
+	}
+	baseline, err := conformance.ReadBaseline(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	table += "\n" + conformance.Compare(baseline, results)
 	var b bytes.Buffer
 	comment := fmt.Sprintf("%s on %s, govalent %s; regenerate: %s", info.GoVersion, info.Machine, info.Commit, info.Command)
 	if err := conformance.WriteBaseline(&b, comment, sortByName(results)); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(pkgDir, "baseline.tsv"), b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(pkgDir, "results.tsv"), b.Bytes(), 0o644); err != nil {
 		return err
 	}
 	readmePath := filepath.Join(pkgDir, "README.md")
