@@ -118,8 +118,8 @@ func New(name, path string, settings map[string]any, log *slog.Logger) (executor
 // The executor with the optional interfaces its plugin's executor has: the dispatcher tells what an executor
 // can do by its type.
 type (
-	nativeRunner struct{ *Executor }
-	adopter      struct{ *Executor }
+	nativeRunner  struct{ *Executor }
+	adopter       struct{ *Executor }
 	nativeAdopter struct{ *Executor }
 )
 
@@ -170,18 +170,29 @@ func (e *Executor) launch() (*conn, startReply, error) {
 
 // startError explains why a plugin process did not start serving.
 func (e *Executor) startError(err error, c *conn) error {
-	msg := err.Error()
-	hint := ""
-	switch {
-	case strings.Contains(msg, "incompatible API version"):
-		hint = fmt.Sprintf("; this dispatcher speaks executor plugin protocol %d: rebuild the plugin against this version of govalent", ProtocolVersion)
-	case strings.Contains(msg, "Unrecognized remote plugin message"), strings.Contains(msg, "exited before we could connect"):
-		hint = "; is it an executor plugin (a program whose main calls plugin.Serve)?"
-	}
+	msg := strings.TrimSpace(err.Error())
+	first, _, _ := strings.Cut(msg, "\n")
+	stderr := ""
 	if out := c.stderr.String(); out != "" {
-		hint += "; its stderr: " + out
+		stderr = "; its stderr: " + out
 	}
-	return fmt.Errorf("executor %s: starting plugin %s: %s%s", e.name, e.path, strings.TrimSpace(msg), hint)
+	notPlugin := func(why string) error {
+		return fmt.Errorf("executor %s: %s is not an executor plugin (a program whose main calls plugin.Serve): %s%s", e.name, e.path, why, stderr)
+	}
+	if printed, ok := strings.CutPrefix(first, "Unrecognized remote plugin message:"); ok {
+		if printed = strings.TrimSpace(printed); printed != "" {
+			return notPlugin(fmt.Sprintf("it printed %q instead of go-plugin's handshake", printed))
+		}
+		return notPlugin("it exited without printing go-plugin's handshake")
+	}
+	switch {
+	case strings.Contains(first, "exited before we could connect"):
+		return notPlugin("it exited without printing go-plugin's handshake")
+	case strings.Contains(first, "incompatible API version"):
+		return fmt.Errorf("executor %s: plugin %s: %s; this dispatcher speaks executor plugin protocol %d: rebuild the plugin against this version of govalent%s",
+			e.name, e.path, first, ProtocolVersion, stderr)
+	}
+	return fmt.Errorf("executor %s: starting plugin %s: %s%s", e.name, e.path, msg, stderr)
 }
 
 // rpcError is the plugin's own error for one it returned, rather than net/rpc's wrapping of it.

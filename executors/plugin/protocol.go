@@ -68,4 +68,6 @@ func (p *rpcPlugin) Server(*goplugin.MuxBroker) (any, error) { return p.serve, n
 func (p *rpcPlugin) Client(_ *goplugin.MuxBroker, c *rpc.Client) (any, error) { return c, nil }
 
 // pluginSet is what both sides register under pluginName.
-func pluginSet(s *server) goplugin.PluginSet { return goplugin.PluginSet{pluginName: &rpcPlugin{serve: s}} }
+func pluginSet(s *server) goplugin.PluginSet {
+	return goplugin.PluginSet{pluginName: &rpcPlugin{serve: s}}
+}
