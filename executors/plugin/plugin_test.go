@@ -201,7 +201,7 @@ func TestNotAPlugin(t *testing.T) {
 		{"/bin/true", "executor x: /bin/true is not an executor plugin (a program whose main calls plugin.Serve): it exited without printing go-plugin's handshake"},
 		{"/bin/pwd", "executor x: /bin/pwd is not an executor plugin (a program whose main calls plugin.Serve): it printed \"" + cwd + "\" instead of go-plugin's handshake"},
 		{"/nonexistent/plugin", "executor x: plugin /nonexistent/plugin: exec: \"/nonexistent/plugin\": stat /nonexistent/plugin: no such file or directory"},
-		{bins["otherprotocol"], fmt.Sprintf("executor x: plugin " + bins["otherprotocol"] + ": incompatible API version with plugin. Plugin version: %d, Client versions: [%d]; this dispatcher speaks executor plugin protocol %d: rebuild the plugin against this version of govalent",
+		{bins["otherprotocol"], fmt.Sprintf("executor x: plugin "+bins["otherprotocol"]+": incompatible API version with plugin. Plugin version: %d, Client versions: [%d]; this dispatcher speaks executor plugin protocol %d: rebuild the plugin against this version of govalent",
 			plugin.ProtocolVersion+1, plugin.ProtocolVersion, plugin.ProtocolVersion)},
 	} {
 		ex, err := plugin.New("x", c.path, nil, quiet())
