@@ -71,9 +71,11 @@ const (
 )
 
 // Limits: a batch of tasks sent to a plugin carries about maxBatch bytes of arguments and programs at most (a
-// single larger task goes alone); a Stats or Close call waits for the plugin that long at most.
+// single larger task goes alone); the plugin's executor has startTimeout to start, and a Stats or Close call
+// waits for the plugin that long at most.
 const (
 	maxBatch     = 8 << 20
+	startTimeout = time.Minute
 	statsTimeout = 2 * time.Second
 	closeTimeout = 10 * time.Second
 )
@@ -160,12 +162,19 @@ func (e *Executor) launch() (*conn, startReply, error) {
 		return fail(err)
 	}
 	c.rpc = raw.(*rpc.Client)
-	var caps startReply
-	if err := c.rpc.Call("Plugin.Start", startArgs{Name: e.name, Settings: e.settings}, &caps); err != nil {
+	caps := new(startReply) // written by the call even after a timeout: not read then
+	call := c.rpc.Go("Plugin.Start", startArgs{Name: e.name, Settings: e.settings}, caps, nil)
+	select {
+	case <-call.Done:
+		err = call.Error
+	case <-time.After(startTimeout):
+		err = fmt.Errorf("its executor did not start within %s", startTimeout)
+	}
+	if err != nil {
 		c.client.Kill()
 		return nil, startReply{}, fmt.Errorf("executor %s: plugin %s: %w", e.name, e.path, rpcError(err))
 	}
-	return c, caps, nil
+	return c, *caps, nil
 }
 
 // startError explains why a plugin process did not start serving.
@@ -269,6 +278,11 @@ func (e *Executor) send(c *conn) {
 				}
 			}
 			e.mu.Unlock()
+			var refused rpc.ServerError
+			if errors.As(err, &refused) { // the plugin is up and said no: the batch fails, and the next may go
+				e.fail(c, batch, fmt.Sprintf("executor %s: its plugin refused the task: %s", e.name, refused))
+				continue
+			}
 			if err != nil {
 				return // the reader finds c stopped and fails its tasks, these among them
 			}
@@ -312,6 +326,23 @@ func (e *Executor) takeBatch(c *conn) (submitArgs, []*pending) {
 	}
 	e.queue = e.queue[n:]
 	return args, batch
+}
+
+// fail reports the tasks of batch that c still holds as failed with msg.
+func (e *Executor) fail(c *conn, batch []*pending, msg string) {
+	e.mu.Lock()
+	var failed []*pending
+	for _, p := range batch {
+		if e.tasks[p.task.ID] == p && p.conn == c {
+			delete(e.tasks, p.task.ID)
+			failed = append(failed, p)
+		}
+	}
+	e.mu.Unlock()
+	for _, p := range failed {
+		e.reported.Add(1)
+		p.done(executors.Outcome{Error: msg, ErrorKind: executors.ErrorCrash, Start: p.sent, End: time.Now()})
+	}
 }
 
 // reportLater reports p's outcome from another goroutine (the caller holds mu).

@@ -175,6 +175,43 @@ func TestCrashFailsHeldTasksAndRestarts(t *testing.T) {
 	o.onceEach(t)
 }
 
+// A plugin that cannot be restarted fails the tasks waiting for it with the reason, and is started again for
+// the next task once it can be.
+func TestRestartFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fake")
+	copyFile(t, bins["fake"], path)
+	ex, err := plugin.New("fake", path, nil, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	o := newOutcomes()
+	os.Remove(path) // the running process goes on
+	if oc := o.wait(t, o.submit(ex, "Crash", 1)); !strings.Contains(oc.Error, "stopped while it held the task") {
+		t.Fatalf("the crash: %+v", oc)
+	}
+	oc := o.wait(t, o.submit(ex, "Echo", 2))
+	if want := "executor fake: starting plugin " + path + ": fork/exec " + path + ": no such file or directory"; !strings.Contains(oc.Error, want) ||
+		oc.ErrorKind != executors.ErrorCrash {
+		t.Fatalf("with the plugin gone: %+v, want the error %q", oc, want)
+	}
+	copyFile(t, bins["fake"], path)
+	wantOutput(t, o.wait(t, o.submit(ex, "Echo", 3)), "3")
+	ex.Close()
+	o.onceEach(t)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, data, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A task cancelled while the plugin holds it is cancelled by the plugin's executor.
 func TestCancelHeldTask(t *testing.T) {
 	ex := start(t, "fake", nil)

@@ -115,23 +115,27 @@ func (s *server) executor() (executors.Executor, error) {
 	return s.ex, nil
 }
 
-// Submit hands tasks to the executor, in order.
+// Submit hands tasks to the executor, in order. Tasks that do not decode (a dispatcher of another version)
+// refuse the batch before any of it runs.
 func (s *server) Submit(args submitArgs, _ *struct{}) error {
 	ex, err := s.executor()
 	if err != nil {
 		return err
 	}
-	for _, st := range args.Tasks {
-		t := new(executors.Task)
-		if err := json.Unmarshal(st.Task, t); err != nil {
+	tasks := make([]*executors.Task, len(args.Tasks))
+	for i, st := range args.Tasks {
+		tasks[i] = new(executors.Task)
+		if err := json.Unmarshal(st.Task, tasks[i]); err != nil {
 			return fmt.Errorf("a task does not decode: %w", err)
 		}
-		t.Program = args.Programs[t.ProgramHash]
-		done := s.reporter(t.ID)
-		if a, ok := ex.(executors.Adopter); ok && st.Adopt {
-			a.Adopt(t, done)
+		tasks[i].Program = args.Programs[tasks[i].ProgramHash]
+	}
+	adopter, canAdopt := ex.(executors.Adopter)
+	for i, t := range tasks {
+		if canAdopt && args.Tasks[i].Adopt {
+			adopter.Adopt(t, s.reporter(t.ID))
 		} else {
-			ex.Submit(t, done)
+			ex.Submit(t, s.reporter(t.ID))
 		}
 	}
 	return nil
