@@ -104,7 +104,7 @@ func New(name, path string, settings map[string]any, log *slog.Logger) (executor
 	if err != nil {
 		return nil, err
 	}
-	e.caps = caps
+	e.caps, e.conn = caps, c
 	e.serve(c)
 	switch {
 	case caps.Native && caps.Adopter:
@@ -213,11 +213,8 @@ func rpcError(err error) error {
 	return err
 }
 
-// serve runs c's sender and reader.
+// serve runs the sender and the reader of c, which is e.conn.
 func (e *Executor) serve(c *conn) {
-	e.mu.Lock()
-	e.conn = c
-	e.mu.Unlock()
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.send(c) }()
 	go func() { defer e.wg.Done(); e.read(c) }()
@@ -306,7 +303,7 @@ func (e *Executor) takeBatch(c *conn) (submitArgs, []*pending) {
 		t := *p.task
 		t.Program = ""
 		raw, err := json.Marshal(&t)
-		if err != nil { // a task's fields all encode; a failure here is a bug worth reporting on the task
+		if err != nil { // settings that are not JSON: the task fails, the batch goes on
 			delete(e.tasks, t.ID)
 			e.reportLater(p, executors.Outcome{Error: fmt.Sprintf("executor %s: encoding the task: %v", e.name, err)})
 			continue
@@ -479,6 +476,7 @@ func (e *Executor) restart() {
 		}
 		return
 	}
+	e.conn = c // in the same critical section as starting: a Submit now wakes c rather than starting another
 	e.mu.Unlock()
 	if caps.Native != e.caps.Native || caps.Adopter != e.caps.Adopter || !slices.Equal(caps.Platforms, e.caps.Platforms) {
 		e.log.Warn("the restarted plugin can do other things than when the dispatcher started; restart the dispatcher to use them",

@@ -212,6 +212,24 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
+// A task that cannot be sent (its settings are not JSON) fails alone; the tasks around it run.
+func TestUnsendableTaskFailsAlone(t *testing.T) {
+	ex := start(t, "fake", nil)
+	o := newOutcomes()
+	before := o.submit(ex, "Echo", 1)
+	bad := &executors.Task{ID: "bad", Entry: "Echo", Settings: map[string]json.RawMessage{"x": json.RawMessage("{not json")}}
+	ch := make(chan executors.Outcome, 1)
+	ex.Submit(bad, o.done(bad.ID, ch))
+	after := o.submit(ex, "Echo", 2)
+	if oc := <-ch; !strings.Contains(oc.Error, "executor fake: encoding the task: json: error calling MarshalJSON for type json.RawMessage") {
+		t.Fatalf("the task with bad settings: %+v", oc)
+	}
+	wantOutput(t, o.wait(t, before), "1")
+	wantOutput(t, o.wait(t, after), "2")
+	ex.Close()
+	o.onceEach(t)
+}
+
 // A task cancelled while the plugin holds it is cancelled by the plugin's executor.
 func TestCancelHeldTask(t *testing.T) {
 	ex := start(t, "fake", nil)
