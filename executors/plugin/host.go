@@ -61,7 +61,11 @@ type conn struct {
 	cmd    *exec.Cmd
 	stderr *tail
 	wake   chan struct{} // tasks are queued for it
+	killed sync.Once
 }
+
+// kill ends the process (asking first), once; every caller returns once it is gone, so its exit status is known.
+func (c *conn) kill() { c.killed.Do(c.client.Kill) }
 
 // Restart backoff: the first restart waits minBackoff, each further one without an outcome in between twice as
 // long, up to maxBackoff.
@@ -150,7 +154,7 @@ func (e *Executor) launch() (*conn, startReply, error) {
 		SyncStderr:       &lineLogger{log: e.log, stream: "stderr"},
 	})
 	fail := func(err error) (*conn, startReply, error) {
-		c.client.Kill()
+		c.kill()
 		return nil, startReply{}, e.startError(err, c)
 	}
 	proto, err := c.client.Client()
@@ -171,7 +175,7 @@ func (e *Executor) launch() (*conn, startReply, error) {
 		err = fmt.Errorf("its executor did not start within %s", startTimeout)
 	}
 	if err != nil {
-		c.client.Kill()
+		c.kill()
 		return nil, startReply{}, fmt.Errorf("executor %s: plugin %s: %w", e.name, e.path, rpcError(err))
 	}
 	return c, *caps, nil
@@ -382,7 +386,7 @@ func (e *Executor) read(c *conn) {
 // stopped handles the end of c's connection: unless the executor is closing, the plugin died (or hung up), so
 // the tasks it held fail and a new process is started for the queued ones.
 func (e *Executor) stopped(c *conn, cause error) {
-	c.client.Kill() // waits for the process to be gone, so its exit status is known
+	c.kill()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -456,7 +460,7 @@ func (e *Executor) restart() {
 	if e.closed {
 		e.mu.Unlock()
 		if c != nil {
-			c.client.Kill()
+			c.kill()
 		}
 		return
 	}
@@ -557,7 +561,7 @@ func (e *Executor) Close() error {
 		case <-time.After(closeTimeout):
 			err = fmt.Errorf("executor %s: its plugin did not close within %s; it was killed", e.name, closeTimeout)
 		}
-		c.client.Kill()
+		c.kill()
 	}
 	e.wg.Wait()
 	return err

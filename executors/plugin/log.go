@@ -29,10 +29,18 @@ var slogLevels = map[hclog.Level]slog.Level{
 	hclog.Error: slog.LevelError,
 }
 
+// demoted are go-plugin's warnings about a plugin that did not quit when asked, which are debug here: the
+// dispatcher asks after closing the plugin's executor or after the plugin died (and says so itself), so the kill
+// that follows loses nothing. (A plugin's reply to "quit" races its exit.)
+var demoted = map[string]bool{"error closing client during Kill": true, "plugin failed to exit gracefully": true}
+
 func (l *hcLogger) Log(level hclog.Level, msg string, args ...any) {
 	lv, ok := slogLevels[level]
 	if !ok {
 		lv = slog.LevelInfo
+	}
+	if demoted[msg] {
+		lv = slog.LevelDebug
 	}
 	if !l.log.Enabled(context.Background(), lv) {
 		return
