@@ -363,3 +363,20 @@ func TestFromSettings(t *testing.T) {
 		t.Fatalf("the table's other keys are the plugin's settings: NativeRunner %v", isNative)
 	}
 }
+
+// The cost of the hop to a plugin and back, per task, for a burst of tasks its executor answers at once.
+func BenchmarkRoundTrip(b *testing.B) {
+	ex, err := plugin.New("fake", bins["fake"], nil, quiet())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ex.Close()
+	var wg sync.WaitGroup
+	arg := []byte(`"x"`)
+	b.ResetTimer()
+	for i := range b.N {
+		wg.Add(1)
+		ex.Submit(&executors.Task{ID: fmt.Sprint("b", i), Entry: "Echo", Args: [][]byte{arg}}, func(executors.Outcome) { wg.Done() })
+	}
+	wg.Wait()
+}
