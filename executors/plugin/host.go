@@ -172,11 +172,17 @@ func (e *Executor) launch() (*conn, startReply, error) {
 	case <-call.Done:
 		err = call.Error
 	case <-time.After(startTimeout):
-		err = fmt.Errorf("its executor did not start within %s", startTimeout)
-	}
-	if err != nil {
 		c.kill()
-		return nil, startReply{}, fmt.Errorf("executor %s: plugin %s: %w", e.name, e.path, rpcError(err))
+		return nil, startReply{}, fmt.Errorf("executor %s: plugin %s: its executor did not start within %s", e.name, e.path, startTimeout)
+	}
+	var refused rpc.ServerError
+	switch {
+	case errors.As(err, &refused): // the plugin's newExecutor said why
+		c.kill()
+		return nil, startReply{}, fmt.Errorf("executor %s: plugin %s: %s", e.name, e.path, refused)
+	case err != nil:
+		c.kill()
+		return nil, startReply{}, fmt.Errorf("executor %s: plugin %s failed while starting its executor: %s", e.name, e.path, exitReason(c, err))
 	}
 	return c, *caps, nil
 }
@@ -206,15 +212,6 @@ func (e *Executor) startError(err error, c *conn) error {
 			e.name, e.path, first, ProtocolVersion, stderr)
 	}
 	return fmt.Errorf("executor %s: starting plugin %s: %s%s", e.name, e.path, msg, stderr)
-}
-
-// rpcError is the plugin's own error for one it returned, rather than net/rpc's wrapping of it.
-func rpcError(err error) error {
-	var se rpc.ServerError
-	if errors.As(err, &se) {
-		return errors.New(string(se))
-	}
-	return err
 }
 
 // serve runs the sender and the reader of c, which is e.conn.
@@ -556,7 +553,7 @@ func (e *Executor) Close() error {
 		select {
 		case <-call.Done:
 			if call.Error != nil {
-				err = fmt.Errorf("executor %s: closing its plugin: %w", e.name, rpcError(call.Error))
+				err = fmt.Errorf("executor %s: closing its plugin: %w", e.name, call.Error)
 			}
 		case <-time.After(closeTimeout):
 			err = fmt.Errorf("executor %s: its plugin did not close within %s; it was killed", e.name, closeTimeout)

@@ -270,11 +270,15 @@ func TestNotAPlugin(t *testing.T) {
 	}
 }
 
-// The plugin's executor refuses settings it does not know, at start.
+// The plugin's executor refuses settings it does not know, at start; one that panics there is a clear error too.
 func TestSettingsRefused(t *testing.T) {
 	_, err := plugin.New("gpu0", bins["example"], map[string]any{"workers": 2, "evn": map[string]any{"A": "b"}}, quiet())
 	if err == nil || !strings.Contains(err.Error(), `executor gpu0: plugin `+bins["example"]+`: executor gpu0 settings: json: unknown field "evn"`) {
 		t.Fatalf("a misspelt setting: %v", err)
+	}
+	_, err = plugin.New("x", bins["fake"], map[string]any{"panic_at_start": true}, quiet())
+	if want := "executor x: plugin " + bins["fake"] + " failed while starting its executor: exit status 2; its stderr ends: panic: the fake plugin cannot start"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a plugin that panics at start: %v\nwant: %s", err, want)
 	}
 	_, err = plugin.New("gpu0", bins["example"], map[string]any{"dir": "/nonexistent"}, quiet())
 	if err == nil || !strings.Contains(err.Error(), "executor gpu0: dir: chdir /nonexistent: no such file or directory") {

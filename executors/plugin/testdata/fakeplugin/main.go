@@ -2,7 +2,7 @@
 // first argument of the task as its output, except for these entries: Hold holds its task until it is
 // cancelled; Crash panics, which ends the process; Talk writes to the log, stdout and stderr
 // first. With native_platforms set it is an executors.NativeRunner of those platforms, and an executors.Adopter
-// whose Adopt answers "adopted".
+// whose Adopt answers "adopted"; with panic_at_start it panics instead of making its executor.
 package main
 
 import (
@@ -20,12 +20,16 @@ func main() { plugin.Serve(newExecutor) }
 
 type settings struct {
 	NativePlatforms []string `json:"native_platforms"`
+	PanicAtStart    bool     `json:"panic_at_start"`
 }
 
 func newExecutor(c plugin.Config) (executors.Executor, error) {
 	var s settings
 	if err := c.Decode(&s); err != nil {
 		return nil, err
+	}
+	if s.PanicAtStart {
+		panic("the fake plugin cannot start")
 	}
 	f := &fake{cfg: c, held: map[string]func(executors.Outcome){}}
 	if s.NativePlatforms != nil {
