@@ -22,8 +22,8 @@ var Handshake = goplugin.HandshakeConfig{
 // pluginName is the one plugin a plugin binary serves, as go-plugin dispenses it.
 const pluginName = "executor"
 
-// The messages. Tasks and outcomes travel as JSON (as they do between the dispatcher and its worker
-// processes): gob, net/rpc's encoding, would need every type an outcome's graph may hold registered. The
+// The messages. Tasks and outcomes travel as JSON, the encoding their types define (tags, custom marshalers)
+// and that carries them between the dispatcher and its worker processes and remote workers already. The
 // argument types are aliases of unnamed structs because net/rpc serves only methods whose argument types are
 // exported or unnamed, and these are no plugin author's business.
 
