@@ -61,6 +61,7 @@ type conn struct {
 	cmd    *exec.Cmd
 	stderr *tail
 	wake   chan struct{} // tasks are queued for it
+	gone   chan struct{} // closed when its connection has ended
 	killed sync.Once
 }
 
@@ -140,7 +141,7 @@ func (e *nativeAdopter) Adopt(t *executors.Task, done func(executors.Outcome)) {
 
 // launch starts a plugin process and configures its executor.
 func (e *Executor) launch() (*conn, startReply, error) {
-	c := &conn{cmd: exec.Command(e.path), stderr: &tail{max: 4 << 10}, wake: make(chan struct{}, 1)}
+	c := &conn{cmd: exec.Command(e.path), stderr: &tail{max: 4 << 10}, wake: make(chan struct{}, 1), gone: make(chan struct{})}
 	// The kernel kills the plugin if the dispatcher dies without closing it (its workers die with it).
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	c.client = goplugin.NewClient(&goplugin.ClientConfig{
@@ -258,6 +259,8 @@ func (e *Executor) send(c *conn) {
 	for {
 		select {
 		case <-c.wake:
+		case <-c.gone:
+			return
 		case <-e.closing:
 			return
 		}
@@ -383,6 +386,7 @@ func (e *Executor) read(c *conn) {
 // stopped handles the end of c's connection: unless the executor is closing, the plugin died (or hung up), so
 // the tasks it held fail and a new process is started for the queued ones.
 func (e *Executor) stopped(c *conn, cause error) {
+	close(c.gone)
 	c.kill()
 	e.mu.Lock()
 	if e.closed {
