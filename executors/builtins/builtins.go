@@ -4,14 +4,19 @@
 package builtins
 
 import (
+	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awsbatch"
 	"github.com/govalent/govalent/executors/aws/awslambda"
 	"github.com/govalent/govalent/executors/circuit"
+	"github.com/govalent/govalent/executors/plugin"
 	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
 )
@@ -94,5 +99,20 @@ func New(cfg Config) (_ map[string]executors.Executor, err error) {
 		return nil, err
 	}
 	execs["braket"] = braket
+	// An [executors.NAME] table with a "plugin" key starts the executor plugin NAME (package executors/plugin).
+	for name, table := range cfg.Settings {
+		if _, builtin := execs[name]; builtin {
+			continue // a built-in executor's table, which refused a "plugin" key above
+		}
+		ex, ok, err := plugin.FromSettings(name, table, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("[executors.%s]: no executor is called %s (the built-in ones: %s), and the table has no %q key to make it a plugin",
+				name, name, strings.Join(slices.Sorted(maps.Keys(execs)), ", "), plugin.PathSetting)
+		}
+		execs[name] = ex
+	}
 	return execs, nil
 }
