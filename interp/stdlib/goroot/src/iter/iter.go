@@ -211,9 +211,7 @@ And then a client could delete boring values from the tree using:
 package iter
 
 import (
-	"internal/race"
 	"runtime"
-	"unsafe"
 )
 
 // Seq is an iterator over sequences of individual values.
@@ -227,14 +225,6 @@ type Seq[V any] func(yield func(V) bool)
 // stopping early if yield returns false.
 // See the [iter] package documentation for more details.
 type Seq2[K, V any] func(yield func(K, V) bool)
-
-type coro struct{}
-
-//go:linkname newcoro runtime.newcoro
-func newcoro(func(*coro)) *coro
-
-//go:linkname coroswitch runtime.coroswitch
-func coroswitch(*coro)
 
 // Pull converts the “push-style” iterator sequence seq
 // into a “pull-style” iterator accessed by the two functions
@@ -265,13 +255,10 @@ func Pull[V any](seq Seq[V]) (next func() (V, bool), stop func()) {
 		done       bool
 		yieldNext  bool
 		seqDone    bool // to detect Goexit
-		racer      int
 		panicValue any
 	}
 	c := newcoro(func(c *coro) {
-		race.Acquire(unsafe.Pointer(&pull.racer))
 		if pull.done {
-			race.Release(unsafe.Pointer(&pull.racer))
 			return
 		}
 		yield := func(v1 V) bool {
@@ -283,9 +270,7 @@ func Pull[V any](seq Seq[V]) (next func() (V, bool), stop func()) {
 			}
 			pull.yieldNext = false
 			pull.v, pull.ok = v1, true
-			race.Release(unsafe.Pointer(&pull.racer))
 			coroswitch(c)
-			race.Acquire(unsafe.Pointer(&pull.racer))
 			return !pull.done
 		}
 		// Recover and propagate panics from seq.
@@ -296,7 +281,6 @@ func Pull[V any](seq Seq[V]) (next func() (V, bool), stop func()) {
 				pull.panicValue = goexitPanicValue
 			}
 			pull.done = true // Invalidate iterator
-			race.Release(unsafe.Pointer(&pull.racer))
 		}()
 		seq(yield)
 		var v0 V
@@ -304,7 +288,6 @@ func Pull[V any](seq Seq[V]) (next func() (V, bool), stop func()) {
 		pull.seqDone = true
 	})
 	next = func() (v1 V, ok1 bool) {
-		race.Write(unsafe.Pointer(&pull.racer)) // detect races
 
 		if pull.done {
 			return
@@ -313,9 +296,7 @@ func Pull[V any](seq Seq[V]) (next func() (V, bool), stop func()) {
 			panic("iter.Pull: next called again before yield")
 		}
 		pull.yieldNext = true
-		race.Release(unsafe.Pointer(&pull.racer))
 		coroswitch(c)
-		race.Acquire(unsafe.Pointer(&pull.racer))
 
 		// Propagate panics and goexits from seq.
 		if pull.panicValue != nil {
@@ -329,13 +310,10 @@ func Pull[V any](seq Seq[V]) (next func() (V, bool), stop func()) {
 		return pull.v, pull.ok
 	}
 	stop = func() {
-		race.Write(unsafe.Pointer(&pull.racer)) // detect races
 
 		if !pull.done {
 			pull.done = true
-			race.Release(unsafe.Pointer(&pull.racer))
 			coroswitch(c)
-			race.Acquire(unsafe.Pointer(&pull.racer))
 
 			// Propagate panics and goexits from seq.
 			if pull.panicValue != nil {
@@ -381,13 +359,10 @@ func Pull2[K, V any](seq Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 		done       bool
 		yieldNext  bool
 		seqDone    bool
-		racer      int
 		panicValue any
 	}
 	c := newcoro(func(c *coro) {
-		race.Acquire(unsafe.Pointer(&pull.racer))
 		if pull.done {
-			race.Release(unsafe.Pointer(&pull.racer))
 			return
 		}
 		yield := func(k1 K, v1 V) bool {
@@ -399,9 +374,7 @@ func Pull2[K, V any](seq Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 			}
 			pull.yieldNext = false
 			pull.k, pull.v, pull.ok = k1, v1, true
-			race.Release(unsafe.Pointer(&pull.racer))
 			coroswitch(c)
-			race.Acquire(unsafe.Pointer(&pull.racer))
 			return !pull.done
 		}
 		// Recover and propagate panics from seq.
@@ -412,7 +385,6 @@ func Pull2[K, V any](seq Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 				pull.panicValue = goexitPanicValue
 			}
 			pull.done = true // Invalidate iterator.
-			race.Release(unsafe.Pointer(&pull.racer))
 		}()
 		seq(yield)
 		var k0 K
@@ -421,7 +393,6 @@ func Pull2[K, V any](seq Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 		pull.seqDone = true
 	})
 	next = func() (k1 K, v1 V, ok1 bool) {
-		race.Write(unsafe.Pointer(&pull.racer)) // detect races
 
 		if pull.done {
 			return
@@ -430,9 +401,7 @@ func Pull2[K, V any](seq Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 			panic("iter.Pull2: next called again before yield")
 		}
 		pull.yieldNext = true
-		race.Release(unsafe.Pointer(&pull.racer))
 		coroswitch(c)
-		race.Acquire(unsafe.Pointer(&pull.racer))
 
 		// Propagate panics and goexits from seq.
 		if pull.panicValue != nil {
@@ -446,13 +415,10 @@ func Pull2[K, V any](seq Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 		return pull.k, pull.v, pull.ok
 	}
 	stop = func() {
-		race.Write(unsafe.Pointer(&pull.racer)) // detect races
 
 		if !pull.done {
 			pull.done = true
-			race.Release(unsafe.Pointer(&pull.racer))
 			coroswitch(c)
-			race.Acquire(unsafe.Pointer(&pull.racer))
 
 			// Propagate panics and goexits from seq.
 			if pull.panicValue != nil {

@@ -8,10 +8,6 @@
 // (keys k where k != k), such as floating-point NaNs.
 package maps
 
-import (
-	_ "unsafe"
-)
-
 // Equal reports whether two maps contain the same key/value pairs.
 // Values are compared using ==.
 func Equal[M1, M2 ~map[K]V, K, V comparable](m1 M1, m2 M2) bool {
@@ -40,11 +36,6 @@ func EqualFunc[M1 ~map[K]V1, M2 ~map[K]V2, K comparable, V1, V2 any](m1 M1, m2 M
 	return true
 }
 
-// clone is implemented in the runtime package.
-//
-//go:linkname clone maps.clone
-func clone(m any) any
-
 // Clone returns a copy of m.  This is a shallow clone:
 // the new keys and values are set using ordinary assignment.
 func Clone[M ~map[K]V, K comparable, V any](m M) M {
@@ -52,7 +43,12 @@ func Clone[M ~map[K]V, K comparable, V any](m M) M {
 	if m == nil {
 		return nil
 	}
-	return clone(m).(M)
+	// govalent: copied here, the runtime's clone is out of yaegi's reach.
+	c := make(M, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }
 
 // Copy copies all key/value pairs in src adding them to dst.

@@ -48,9 +48,11 @@ func Values[Slice ~[]E, E any](s Slice) iter.Seq[E] {
 // returns the extended slice.
 // If seq is empty, the result preserves the nilness of s.
 func AppendSeq[Slice ~[]E, E any](s Slice, seq iter.Seq[E]) Slice {
-	for v := range seq {
+	// govalent: yaegi cannot range over a func.
+	seq(func(v E) bool {
 		s = append(s, v)
-	}
+		return true
+	})
 	return s
 }
 
@@ -102,7 +104,10 @@ func Chunk[Slice ~[]E, E any](s Slice, n int) iter.Seq[Slice] {
 	return func(yield func(Slice) bool) {
 		for i := 0; i < len(s); i += n {
 			// Clamp the last chunk to the slice bound as necessary.
-			end := min(n, len(s[i:]))
+			end := len(s[i:])
+			if n < end {
+				end = n
+			}
 
 			// Set the capacity of each chunk so that appending to a chunk does
 			// not modify the original slice.

@@ -8,7 +8,6 @@ package slices
 import (
 	"cmp"
 	"math/bits"
-	"unsafe"
 )
 
 // Equal reports whether two slices are equal: the same length and all
@@ -228,7 +227,7 @@ func Delete[S ~[]E, E any](s S, i, j int) S {
 
 	oldlen := len(s)
 	s = append(s[:i], s[j:]...)
-	clear(s[len(s):oldlen]) // zero/nil out the obsolete elements, for GC
+	clearElems(s[len(s):oldlen]) // zero/nil out the obsolete elements, for GC
 	return s
 }
 
@@ -248,7 +247,7 @@ func DeleteFunc[S ~[]E, E any](s S, del func(E) bool) S {
 			i++
 		}
 	}
-	clear(s[i:]) // zero/nil out the obsolete elements, for GC
+	clearElems(s[i:]) // zero/nil out the obsolete elements, for GC
 	return s[:i]
 }
 
@@ -266,7 +265,7 @@ func Replace[S ~[]E, E any](s S, i, j int, v ...E) S {
 	if j == len(s) {
 		s2 := append(s[:i], v...)
 		if len(s2) < len(s) {
-			clear(s[len(s2):]) // zero/nil out the obsolete elements, for GC
+			clearElems(s[len(s2):]) // zero/nil out the obsolete elements, for GC
 		}
 		return s2
 	}
@@ -286,7 +285,7 @@ func Replace[S ~[]E, E any](s S, i, j int, v ...E) S {
 		// Easy, as v fits in the deleted portion.
 		copy(r[i:], v)
 		copy(r[i+len(v):], s[j:])
-		clear(s[tot:]) // zero/nil out the obsolete elements, for GC
+		clearElems(s[tot:]) // zero/nil out the obsolete elements, for GC
 		return r
 	}
 
@@ -380,7 +379,7 @@ func Compact[S ~[]E, E comparable](s S) S {
 				}
 			}
 
-			clear(s[k:]) // zero/nil out the obsolete elements, for GC
+			clearElems(s[k:]) // zero/nil out the obsolete elements, for GC
 			return s[:k]
 		}
 	}
@@ -405,7 +404,7 @@ func CompactFunc[S ~[]E, E any](s S, eq func(E, E) bool) S {
 				}
 			}
 
-			clear(s[k:]) // zero/nil out the obsolete elements, for GC
+			clearElems(s[k:]) // zero/nil out the obsolete elements, for GC
 			return s[:k]
 		}
 	}
@@ -450,18 +449,13 @@ func rotateRight[E any](s []E, r int) {
 }
 
 // overlaps reports whether the memory ranges a[:len(a)] and b[:len(b)] overlap.
+// govalent: compares element addresses instead of the unsafe pointer arithmetic yaegi cannot interpret; two
+// ranges of one array overlap exactly when one holds the other's first element.
 func overlaps[E any](a, b []E) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return false
 	}
-	elemSize := unsafe.Sizeof(a[0])
-	if elemSize == 0 {
-		return false
-	}
-	// TODO: use a runtime/unsafe facility once one becomes available. See issue 12445.
-	// Also see crypto/internal/fips140/alias/alias.go:AnyOverlap
-	return uintptr(unsafe.Pointer(&a[0])) <= uintptr(unsafe.Pointer(&b[len(b)-1]))+(elemSize-1) &&
-		uintptr(unsafe.Pointer(&b[0])) <= uintptr(unsafe.Pointer(&a[len(a)-1]))+(elemSize-1)
+	return holds(a, &b[0]) || holds(b, &a[0])
 }
 
 // startIdx returns the index in haystack where the needle starts.

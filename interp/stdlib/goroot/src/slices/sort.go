@@ -68,7 +68,7 @@ func Min[S ~[]E, E cmp.Ordered](x S) E {
 	}
 	m := x[0]
 	for i := 1; i < len(x); i++ {
-		m = min(m, x[i])
+		m = minOrdered(m, x[i])
 	}
 	return m
 }
@@ -98,7 +98,7 @@ func Max[S ~[]E, E cmp.Ordered](x S) E {
 	}
 	m := x[0]
 	for i := 1; i < len(x); i++ {
-		m = max(m, x[i])
+		m = maxOrdered(m, x[i])
 	}
 	return m
 }
