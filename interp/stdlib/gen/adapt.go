@@ -23,6 +23,9 @@ import (
 //   - a type parameter constrained by a single ~T is replaced by T (S ~[]E becomes []E, M ~map[K]V becomes
 //     map[K]V): callers' named slice and map types still pass, by assignability;
 //   - a parameter of type iter.Seq[X] or iter.Seq2[X, Y] is written as the function type it names;
+//   - a constraint cmp.Ordered is written as the union it names (yaegi looks it up in the caller's scope);
+//   - a function whose only parameter is variadic, xs ...T, takes (xs0 T, xsRest ...T) instead (yaegi infers
+//     nothing from a variadic parameter), so cmp.Or() and cmp.Or(xs...) are errors ("not enough arguments");
 //   - the remaining type parameters get a trailing underscore, a name no cell declares.
 //
 // The price, for a cell: a result of one of those functions has the unnamed type ([]E, not the cell's named
@@ -35,6 +38,8 @@ func adaptForYaegi(file *ast.File) {
 		}
 		substituteCoreTypes(fn)
 		spellOutSeqParams(fn)
+		spellOutOrdered(fn)
+		splitVariadic(fn)
 		renameTypeParams(fn)
 		if len(fn.Type.TypeParams.List) == 0 {
 			fn.Type.TypeParams = nil
@@ -85,11 +90,7 @@ func copyExpr(e ast.Expr) ast.Expr {
 	if err := format.Node(&buf, token.NewFileSet(), e); err != nil {
 		panic(err) // e came from a parsed file
 	}
-	out, err := parser.ParseExpr(buf.String())
-	if err != nil {
-		panic(err)
-	}
-	return out
+	return mustParseExpr(buf.String())
 }
 
 // spellOutSeqParams writes parameters of type iter.Seq[X] and iter.Seq2[X, Y] as func(yield func(X) bool) and
@@ -121,31 +122,64 @@ func spellOutSeqParams(fn *ast.FuncDecl) {
 	}
 }
 
-// renameTypeParams appends an underscore to the names of fn's type parameters, everywhere in fn.
-func renameTypeParams(fn *ast.FuncDecl) {
-	renamed := map[string]bool{}
+// ordered is cmp.Ordered's type set.
+const ordered = `interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr |
+		~float32 | ~float64 | ~string
+}`
+
+func spellOutOrdered(fn *ast.FuncDecl) {
 	for _, field := range fn.Type.TypeParams.List {
-		for _, name := range field.Names {
-			renamed[name.Name] = true
+		sel, ok := field.Type.(*ast.SelectorExpr)
+		if !ok || sel.Sel.Name != "Ordered" {
+			continue
+		}
+		if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "cmp" {
+			field.Type = mustParseExpr(ordered)
 		}
 	}
-	ast.Inspect(fn, func(n ast.Node) bool {
-		switch n := n.(type) {
-		case *ast.SelectorExpr:
-			ast.Inspect(n.X, func(n ast.Node) bool { return rename(n, renamed) })
-			return false
-		case *ast.Ident:
-			rename(n, renamed)
-		}
-		return true
-	})
 }
 
-func rename(n ast.Node, renamed map[string]bool) bool {
-	if id, ok := n.(*ast.Ident); ok && renamed[id.Name] {
-		id.Name += "_"
+// splitVariadic turns func f[...](xs ...T) into func f[...](xs0 T, xsRest ...T) { xs := append([]T{xs0},
+// xsRest...); ... }.
+func splitVariadic(fn *ast.FuncDecl) {
+	params := fn.Type.Params.List
+	if len(params) != 1 || len(params[0].Names) != 1 {
+		return
 	}
-	return true
+	ellipsis, ok := params[0].Type.(*ast.Ellipsis)
+	if !ok {
+		return
+	}
+	name := params[0].Names[0].Name
+	first, rest := ast.NewIdent(name+"0"), ast.NewIdent(name+"Rest")
+	fn.Type.Params.List = []*ast.Field{
+		{Names: []*ast.Ident{first}, Type: copyExpr(ellipsis.Elt)},
+		{Names: []*ast.Ident{rest}, Type: &ast.Ellipsis{Elt: copyExpr(ellipsis.Elt)}},
+	}
+	join := mustParseExpr("append([]T{" + first.Name + "}, " + rest.Name + "...)").(*ast.CallExpr)
+	join.Args[0].(*ast.CompositeLit).Type.(*ast.ArrayType).Elt = copyExpr(ellipsis.Elt)
+	define := &ast.AssignStmt{Lhs: []ast.Expr{ast.NewIdent(name)}, Tok: token.DEFINE, Rhs: []ast.Expr{join}}
+	fn.Body.List = append([]ast.Stmt{define}, fn.Body.List...)
+}
+
+func mustParseExpr(src string) ast.Expr {
+	e, err := parser.ParseExpr(src)
+	if err != nil {
+		panic(err) // a constant of this file
+	}
+	return e
+}
+
+// renameTypeParams appends an underscore to the names of fn's type parameters, everywhere in fn.
+func renameTypeParams(fn *ast.FuncDecl) {
+	names := map[string]bool{}
+	for _, field := range fn.Type.TypeParams.List {
+		for _, name := range field.Names {
+			names[name.Name] = true
+		}
+	}
+	renameIdents(fn, names)
 }
 
 // writeSources writes the sources of pkg in from (GOPATH layout) to the same place in to, adapted for yaegi.
@@ -155,6 +189,34 @@ func writeSources(from, to, pkg string) error {
 	if err != nil {
 		return err
 	}
+	type source struct {
+		name string
+		text []byte
+		file *ast.File
+	}
+	var files []source
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		text, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		// Comments are dropped (rewritten code would misplace them), except the copyright notice.
+		file, err := parser.ParseFile(fset, e.Name(), text, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		files = append(files, source{e.Name(), text, file})
+	}
+	helpers := map[string]bool{}
+	for _, f := range files {
+		for name := range unexportedGenericFuncs(f.file) {
+			helpers[name] = true
+		}
+	}
 	outDir := filepath.Join(to, "src", pkg)
 	if err := os.RemoveAll(outDir); err != nil {
 		return err
@@ -162,32 +224,49 @@ func writeSources(from, to, pkg string) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") {
-			continue
-		}
-		src, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return err
-		}
-		// Comments are dropped (rewritten code would misplace them), except the copyright notice.
-		fset := token.NewFileSet()
-		file, err := parser.ParseFile(fset, e.Name(), src, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		adaptForYaegi(file)
+	for _, f := range files {
+		adaptForYaegi(f.file)
+		renameIdents(f.file, helpers)
 		var buf bytes.Buffer
-		fmt.Fprintf(&buf, "// Code generated by interp/stdlib/gen from %s/%s. DO NOT EDIT.\n\n%s\n", filepath.ToSlash(dir), e.Name(), leadingComment(src))
+		fmt.Fprintf(&buf, "// Code generated by interp/stdlib/gen from %s/%s. DO NOT EDIT.\n\n%s\n", filepath.ToSlash(dir), f.name, leadingComment(f.text))
 		// An empty file set: line breaks follow the printer, not the positions the rewrite left inconsistent.
-		if err := format.Node(&buf, token.NewFileSet(), file); err != nil {
-			return fmt.Errorf("%s: %w", e.Name(), err)
+		if err := format.Node(&buf, token.NewFileSet(), f.file); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
 		}
-		if err := os.WriteFile(filepath.Join(outDir, e.Name()), buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(outDir, f.name), buf.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// unexportedGenericFuncs are the package's own generic helpers. yaegi keeps one instance of a generic function
+// per name and type arguments, whatever its package: a cell declaring a generic func swap would have its swap
+// called by slices, or the other way round. The helpers get a trailing underscore, a name no cell declares.
+func unexportedGenericFuncs(file *ast.File) map[string]bool {
+	names := map[string]bool{}
+	for _, decl := range file.Decls {
+		if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Type.TypeParams != nil && !fn.Name.IsExported() {
+			names[fn.Name.Name] = true
+		}
+	}
+	return names
+}
+
+// renameIdents appends an underscore to the identifiers in names, except selected fields and methods.
+func renameIdents(node ast.Node, names map[string]bool) {
+	ast.Inspect(node, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			renameIdents(n.X, names)
+			return false
+		case *ast.Ident:
+			if names[n.Name] {
+				n.Name += "_"
+			}
+		}
+		return true
+	})
 }
 
 // leadingComment is the comment lines at the top of a source file, its copyright notice.

@@ -11,11 +11,11 @@ type Ordered interface {
 }
 
 func Less[T_ Ordered](x, y T_) bool {
-	return (isNaN(x) && !isNaN(y)) || x < y
+	return (isNaN_(x) && !isNaN_(y)) || x < y
 }
 func Compare[T_ Ordered](x, y T_) int {
-	xNaN := isNaN(x)
-	yNaN := isNaN(y)
+	xNaN := isNaN_(x)
+	yNaN := isNaN_(y)
 	if xNaN {
 		if yNaN {
 			return 0
@@ -33,10 +33,11 @@ func Compare[T_ Ordered](x, y T_) int {
 	}
 	return 0
 }
-func isNaN[T_ Ordered](x T_) bool {
+func isNaN_[T_ Ordered](x T_) bool {
 	return x != x
 }
-func Or[T_ comparable](vals ...T_) T_ {
+func Or[T_ comparable](vals0 T_, valsRest ...T_) T_ {
+	vals := append([]T_{vals0}, valsRest...)
 	var zero T_
 	for _, val := range vals {
 		if val != zero {

@@ -34,13 +34,15 @@ func EqualFunc[E1_, E2_ any](s1 []E1_, s2 []E2_, eq func(E1_, E2_) bool) bool {
 	}
 	return true
 }
-func Compare[E_ cmp.Ordered](s1, s2 []E_) int {
+func Compare[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](s1, s2 []E_) int {
 	for i, v1 := range s1 {
 		if i >= len(s2) {
 			return +1
 		}
 		v2 := s2[i]
-		if c := cmp.Compare(v1, v2); c != 0 {
+		if c := compareOrdered_(v1, v2); c != 0 {
 			return c
 		}
 	}
@@ -103,13 +105,13 @@ func Insert[E_ any](s []E_, i int, v ...E_) []E_ {
 		return s2
 	}
 	s = s[:n+m]
-	if !overlaps(v, s[i+m:]) {
+	if !overlaps_(v, s[i+m:]) {
 		copy(s[i+m:], s[i:])
 		copy(s[i:], v)
 		return s
 	}
 	copy(s[n:], v)
-	rotateRight(s[i:], m)
+	rotateRight_(s[i:], m)
 	return s
 }
 func Delete[E_ any](s []E_, i, j int) []E_ {
@@ -119,7 +121,7 @@ func Delete[E_ any](s []E_, i, j int) []E_ {
 	}
 	oldlen := len(s)
 	s = append(s[:i], s[j:]...)
-	clearElems(s[len(s):oldlen])
+	clearElems_(s[len(s):oldlen])
 	return s
 }
 func DeleteFunc[E_ any](s []E_, del func(E_) bool) []E_ {
@@ -133,7 +135,7 @@ func DeleteFunc[E_ any](s []E_, del func(E_) bool) []E_ {
 			i++
 		}
 	}
-	clearElems(s[i:])
+	clearElems_(s[i:])
 	return s[:i]
 }
 func Replace[E_ any](s []E_, i, j int, v ...E_) []E_ {
@@ -144,7 +146,7 @@ func Replace[E_ any](s []E_, i, j int, v ...E_) []E_ {
 	if j == len(s) {
 		s2 := append(s[:i], v...)
 		if len(s2) < len(s) {
-			clearElems(s[len(s2):])
+			clearElems_(s[len(s2):])
 		}
 		return s2
 	}
@@ -159,28 +161,28 @@ func Replace[E_ any](s []E_, i, j int, v ...E_) []E_ {
 	if i+len(v) <= j {
 		copy(r[i:], v)
 		copy(r[i+len(v):], s[j:])
-		clearElems(s[tot:])
+		clearElems_(s[tot:])
 		return r
 	}
-	if !overlaps(r[i+len(v):], v) {
+	if !overlaps_(r[i+len(v):], v) {
 		copy(r[i+len(v):], s[j:])
 		copy(r[i:], v)
 		return r
 	}
 	y := len(v) - (j - i)
-	if !overlaps(r[i:j], v) {
+	if !overlaps_(r[i:j], v) {
 		copy(r[i:j], v[y:])
 		copy(r[len(s):], v[:y])
-		rotateRight(r[i:], y)
+		rotateRight_(r[i:], y)
 		return r
 	}
-	if !overlaps(r[len(s):], v) {
+	if !overlaps_(r[len(s):], v) {
 		copy(r[len(s):], v[:y])
 		copy(r[i:j], v[y:])
-		rotateRight(r[i:], y)
+		rotateRight_(r[i:], y)
 		return r
 	}
-	k := startIdx(v, s[j:])
+	k := startIdx_(v, s[j:])
 	copy(r[i:], v)
 	copy(r[i+len(v):], r[i+k:])
 	return r
@@ -204,7 +206,7 @@ func Compact[E_ comparable](s []E_) []E_ {
 					k++
 				}
 			}
-			clearElems(s[k:])
+			clearElems_(s[k:])
 			return s[:k]
 		}
 	}
@@ -223,7 +225,7 @@ func CompactFunc[E_ any](s []E_, eq func(E_, E_) bool) []E_ {
 					k++
 				}
 			}
-			clearElems(s[k:])
+			clearElems_(s[k:])
 			return s[:k]
 		}
 	}
@@ -241,21 +243,21 @@ func Grow[E_ any](s []E_, n int) []E_ {
 func Clip[E_ any](s []E_) []E_ {
 	return s[:len(s):len(s)]
 }
-func rotateLeft[E_ any](s []E_, r int) {
+func rotateLeft_[E_ any](s []E_, r int) {
 	Reverse(s[:r])
 	Reverse(s[r:])
 	Reverse(s)
 }
-func rotateRight[E_ any](s []E_, r int) {
-	rotateLeft(s, len(s)-r)
+func rotateRight_[E_ any](s []E_, r int) {
+	rotateLeft_(s, len(s)-r)
 }
-func overlaps[E_ any](a, b []E_) bool {
+func overlaps_[E_ any](a, b []E_) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return false
 	}
-	return holds(a, &b[0]) || holds(b, &a[0])
+	return holds_(a, &b[0]) || holds_(b, &a[0])
 }
-func startIdx[E_ any](haystack, needle []E_) int {
+func startIdx_[E_ any](haystack, needle []E_) int {
 	p := &needle[0]
 	for i := range haystack {
 		if p == &haystack[i] {
@@ -269,7 +271,8 @@ func Reverse[E_ any](s []E_) {
 		s[i], s[j] = s[j], s[i]
 	}
 }
-func Concat[E_ any](slices ...[]E_) []E_ {
+func Concat[E_ any](slices0 []E_, slicesRest ...[]E_) []E_ {
+	slices := append([][]E_{slices0}, slicesRest...)
 	size := 0
 	for _, s := range slices {
 		size += len(s)
@@ -277,7 +280,7 @@ func Concat[E_ any](slices ...[]E_) []E_ {
 			panic("len out of range")
 		}
 	}
-	newslice := Grow[[]E_](nil, size)
+	newslice := Grow([]E_(nil), size)
 	for _, s := range slices {
 		newslice = append(newslice, s...)
 	}

@@ -11,18 +11,22 @@ import (
 	"math/bits"
 )
 
-func Sort[E_ cmp.Ordered](x []E_) {
+func Sort[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](x []E_) {
 	n := len(x)
-	pdqsortOrdered(x, 0, n, bits.Len(uint(n)))
+	pdqsortOrdered_(x, 0, n, bits.Len(uint(n)))
 }
 func SortFunc[E_ any](x []E_, cmp func(a, b E_) int) {
 	n := len(x)
-	pdqsortCmpFunc(x, 0, n, bits.Len(uint(n)), cmp)
+	pdqsortCmpFunc_(x, 0, n, bits.Len(uint(n)), cmp)
 }
 func SortStableFunc[E_ any](x []E_, cmp func(a, b E_) int) {
-	stableCmpFunc(x, len(x), cmp)
+	stableCmpFunc_(x, len(x), cmp)
 }
-func IsSorted[E_ cmp.Ordered](x []E_) bool {
+func IsSorted[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](x []E_) bool {
 	for i := len(x) - 1; i > 0; i-- {
 		if cmp.Less(x[i], x[i-1]) {
 			return false
@@ -38,13 +42,15 @@ func IsSortedFunc[E_ any](x []E_, cmp func(a, b E_) int) bool {
 	}
 	return true
 }
-func Min[E_ cmp.Ordered](x []E_) E_ {
+func Min[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](x []E_) E_ {
 	if len(x) < 1 {
 		panic("slices.Min: empty list")
 	}
 	m := x[0]
 	for i := 1; i < len(x); i++ {
-		m = minOrdered(m, x[i])
+		m = minOrdered_(m, x[i])
 	}
 	return m
 }
@@ -60,13 +66,15 @@ func MinFunc[E_ any](x []E_, cmp func(a, b E_) int) E_ {
 	}
 	return m
 }
-func Max[E_ cmp.Ordered](x []E_) E_ {
+func Max[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](x []E_) E_ {
 	if len(x) < 1 {
 		panic("slices.Max: empty list")
 	}
 	m := x[0]
 	for i := 1; i < len(x); i++ {
-		m = maxOrdered(m, x[i])
+		m = maxOrdered_(m, x[i])
 	}
 	return m
 }
@@ -82,7 +90,9 @@ func MaxFunc[E_ any](x []E_, cmp func(a, b E_) int) E_ {
 	}
 	return m
 }
-func BinarySearch[E_ cmp.Ordered](x []E_, target E_) (int, bool) {
+func BinarySearch[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](x []E_, target E_) (int, bool) {
 	n := len(x)
 	i, j := 0, n
 	for i < j {
@@ -93,7 +103,7 @@ func BinarySearch[E_ cmp.Ordered](x []E_, target E_) (int, bool) {
 			j = h
 		}
 	}
-	return i, i < n && (x[i] == target || (isNaN(x[i]) && isNaN(target)))
+	return i, i < n && (x[i] == target || (isNaN_(x[i]) && isNaN_(target)))
 }
 func BinarySearchFunc[E_, T_ any](x []E_, target T_, cmp func(E_, T_) int) (int, bool) {
 	n := len(x)
@@ -128,6 +138,8 @@ func (r *xorshift) Next() uint64 {
 func nextPowerOfTwo(length int) uint {
 	return 1 << bits.Len(uint(length))
 }
-func isNaN[T_ cmp.Ordered](x T_) bool {
+func isNaN_[T_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](x T_) bool {
 	return x != x
 }

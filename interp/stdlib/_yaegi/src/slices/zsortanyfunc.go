@@ -4,14 +4,14 @@
 
 package slices
 
-func insertionSortCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
+func insertionSortCmpFunc_[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
 	for i := a + 1; i < b; i++ {
 		for j := i; j > a && (cmp(data[j], data[j-1]) < 0); j-- {
 			data[j], data[j-1] = data[j-1], data[j]
 		}
 	}
 }
-func siftDownCmpFunc[E_ any](data []E_, lo, hi, first int, cmp func(a, b E_) int) {
+func siftDownCmpFunc_[E_ any](data []E_, lo, hi, first int, cmp func(a, b E_) int) {
 	root := lo
 	for {
 		child := 2*root + 1
@@ -28,19 +28,19 @@ func siftDownCmpFunc[E_ any](data []E_, lo, hi, first int, cmp func(a, b E_) int
 		root = child
 	}
 }
-func heapSortCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
+func heapSortCmpFunc_[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
 	first := a
 	lo := 0
 	hi := b - a
 	for i := (hi - 1) / 2; i >= 0; i-- {
-		siftDownCmpFunc(data, i, hi, first, cmp)
+		siftDownCmpFunc_(data, i, hi, first, cmp)
 	}
 	for i := hi - 1; i >= 0; i-- {
 		data[first], data[first+i] = data[first+i], data[first]
-		siftDownCmpFunc(data, lo, i, first, cmp)
+		siftDownCmpFunc_(data, lo, i, first, cmp)
 	}
 }
-func pdqsortCmpFunc[E_ any](data []E_, a, b, limit int, cmp func(a, b E_) int) {
+func pdqsortCmpFunc_[E_ any](data []E_, a, b, limit int, cmp func(a, b E_) int) {
 	const maxInsertion = 12
 	var (
 		wasBalanced    = true
@@ -49,49 +49,49 @@ func pdqsortCmpFunc[E_ any](data []E_, a, b, limit int, cmp func(a, b E_) int) {
 	for {
 		length := b - a
 		if length <= maxInsertion {
-			insertionSortCmpFunc(data, a, b, cmp)
+			insertionSortCmpFunc_(data, a, b, cmp)
 			return
 		}
 		if limit == 0 {
-			heapSortCmpFunc(data, a, b, cmp)
+			heapSortCmpFunc_(data, a, b, cmp)
 			return
 		}
 		if !wasBalanced {
-			breakPatternsCmpFunc(data, a, b, cmp)
+			breakPatternsCmpFunc_(data, a, b, cmp)
 			limit--
 		}
-		pivot, hint := choosePivotCmpFunc(data, a, b, cmp)
+		pivot, hint := choosePivotCmpFunc_(data, a, b, cmp)
 		if hint == decreasingHint {
-			reverseRangeCmpFunc(data, a, b, cmp)
+			reverseRangeCmpFunc_(data, a, b, cmp)
 			pivot = (b - 1) - (pivot - a)
 			hint = increasingHint
 		}
 		if wasBalanced && wasPartitioned && hint == increasingHint {
-			if partialInsertionSortCmpFunc(data, a, b, cmp) {
+			if partialInsertionSortCmpFunc_(data, a, b, cmp) {
 				return
 			}
 		}
 		if a > 0 && !(cmp(data[a-1], data[pivot]) < 0) {
-			mid := partitionEqualCmpFunc(data, a, b, pivot, cmp)
+			mid := partitionEqualCmpFunc_(data, a, b, pivot, cmp)
 			a = mid
 			continue
 		}
-		mid, alreadyPartitioned := partitionCmpFunc(data, a, b, pivot, cmp)
+		mid, alreadyPartitioned := partitionCmpFunc_(data, a, b, pivot, cmp)
 		wasPartitioned = alreadyPartitioned
 		leftLen, rightLen := mid-a, b-mid
 		balanceThreshold := length / 8
 		if leftLen < rightLen {
 			wasBalanced = leftLen >= balanceThreshold
-			pdqsortCmpFunc(data, a, mid, limit, cmp)
+			pdqsortCmpFunc_(data, a, mid, limit, cmp)
 			a = mid + 1
 		} else {
 			wasBalanced = rightLen >= balanceThreshold
-			pdqsortCmpFunc(data, mid+1, b, limit, cmp)
+			pdqsortCmpFunc_(data, mid+1, b, limit, cmp)
 			b = mid
 		}
 	}
 }
-func partitionCmpFunc[E_ any](data []E_, a, b, pivot int, cmp func(a, b E_) int) (newpivot int, alreadyPartitioned bool) {
+func partitionCmpFunc_[E_ any](data []E_, a, b, pivot int, cmp func(a, b E_) int) (newpivot int, alreadyPartitioned bool) {
 	data[a], data[pivot] = data[pivot], data[a]
 	i, j := a+1, b-1
 	for i <= j && (cmp(data[i], data[a]) < 0) {
@@ -124,7 +124,7 @@ func partitionCmpFunc[E_ any](data []E_, a, b, pivot int, cmp func(a, b E_) int)
 	data[j], data[a] = data[a], data[j]
 	return j, false
 }
-func partitionEqualCmpFunc[E_ any](data []E_, a, b, pivot int, cmp func(a, b E_) int) (newpivot int) {
+func partitionEqualCmpFunc_[E_ any](data []E_, a, b, pivot int, cmp func(a, b E_) int) (newpivot int) {
 	data[a], data[pivot] = data[pivot], data[a]
 	i, j := a+1, b-1
 	for {
@@ -143,7 +143,7 @@ func partitionEqualCmpFunc[E_ any](data []E_, a, b, pivot int, cmp func(a, b E_)
 	}
 	return i
 }
-func partialInsertionSortCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) bool {
+func partialInsertionSortCmpFunc_[E_ any](data []E_, a, b int, cmp func(a, b E_) int) bool {
 	const (
 		maxSteps         = 5
 		shortestShifting = 50
@@ -179,7 +179,7 @@ func partialInsertionSortCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) 
 	}
 	return false
 }
-func breakPatternsCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
+func breakPatternsCmpFunc_[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
 	length := b - a
 	if length >= 8 {
 		random := xorshift(length)
@@ -193,7 +193,7 @@ func breakPatternsCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
 		}
 	}
 }
-func choosePivotCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) (pivot int, hint sortedHint) {
+func choosePivotCmpFunc_[E_ any](data []E_, a, b int, cmp func(a, b E_) int) (pivot int, hint sortedHint) {
 	const (
 		shortestNinther = 50
 		maxSwaps        = 4 * 3
@@ -207,11 +207,11 @@ func choosePivotCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) (piv
 	)
 	if l >= 8 {
 		if l >= shortestNinther {
-			i = medianAdjacentCmpFunc(data, i, &swaps, cmp)
-			j = medianAdjacentCmpFunc(data, j, &swaps, cmp)
-			k = medianAdjacentCmpFunc(data, k, &swaps, cmp)
+			i = medianAdjacentCmpFunc_(data, i, &swaps, cmp)
+			j = medianAdjacentCmpFunc_(data, j, &swaps, cmp)
+			k = medianAdjacentCmpFunc_(data, k, &swaps, cmp)
 		}
-		j = medianCmpFunc(data, i, j, k, &swaps, cmp)
+		j = medianCmpFunc_(data, i, j, k, &swaps, cmp)
 	}
 	switch swaps {
 	case 0:
@@ -222,23 +222,23 @@ func choosePivotCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) (piv
 		return j, unknownHint
 	}
 }
-func order2CmpFunc[E_ any](data []E_, a, b int, swaps *int, cmp func(a, b E_) int) (int, int) {
+func order2CmpFunc_[E_ any](data []E_, a, b int, swaps *int, cmp func(a, b E_) int) (int, int) {
 	if cmp(data[b], data[a]) < 0 {
 		*swaps++
 		return b, a
 	}
 	return a, b
 }
-func medianCmpFunc[E_ any](data []E_, a, b, c int, swaps *int, cmp func(a, b E_) int) int {
-	a, b = order2CmpFunc(data, a, b, swaps, cmp)
-	b, c = order2CmpFunc(data, b, c, swaps, cmp)
-	a, b = order2CmpFunc(data, a, b, swaps, cmp)
+func medianCmpFunc_[E_ any](data []E_, a, b, c int, swaps *int, cmp func(a, b E_) int) int {
+	a, b = order2CmpFunc_(data, a, b, swaps, cmp)
+	b, c = order2CmpFunc_(data, b, c, swaps, cmp)
+	a, b = order2CmpFunc_(data, a, b, swaps, cmp)
 	return b
 }
-func medianAdjacentCmpFunc[E_ any](data []E_, a int, swaps *int, cmp func(a, b E_) int) int {
-	return medianCmpFunc(data, a-1, a, a+1, swaps, cmp)
+func medianAdjacentCmpFunc_[E_ any](data []E_, a int, swaps *int, cmp func(a, b E_) int) int {
+	return medianCmpFunc_(data, a-1, a, a+1, swaps, cmp)
 }
-func reverseRangeCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
+func reverseRangeCmpFunc_[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
 	i := a
 	j := b - 1
 	for i < j {
@@ -247,34 +247,34 @@ func reverseRangeCmpFunc[E_ any](data []E_, a, b int, cmp func(a, b E_) int) {
 		j--
 	}
 }
-func swapRangeCmpFunc[E_ any](data []E_, a, b, n int, cmp func(a, b E_) int) {
+func swapRangeCmpFunc_[E_ any](data []E_, a, b, n int, cmp func(a, b E_) int) {
 	for i := 0; i < n; i++ {
 		data[a+i], data[b+i] = data[b+i], data[a+i]
 	}
 }
-func stableCmpFunc[E_ any](data []E_, n int, cmp func(a, b E_) int) {
+func stableCmpFunc_[E_ any](data []E_, n int, cmp func(a, b E_) int) {
 	blockSize := 20
 	a, b := 0, blockSize
 	for b <= n {
-		insertionSortCmpFunc(data, a, b, cmp)
+		insertionSortCmpFunc_(data, a, b, cmp)
 		a = b
 		b += blockSize
 	}
-	insertionSortCmpFunc(data, a, n, cmp)
+	insertionSortCmpFunc_(data, a, n, cmp)
 	for blockSize < n {
 		a, b = 0, 2*blockSize
 		for b <= n {
-			symMergeCmpFunc(data, a, a+blockSize, b, cmp)
+			symMergeCmpFunc_(data, a, a+blockSize, b, cmp)
 			a = b
 			b += 2 * blockSize
 		}
 		if m := a + blockSize; m < n {
-			symMergeCmpFunc(data, a, m, n, cmp)
+			symMergeCmpFunc_(data, a, m, n, cmp)
 		}
 		blockSize *= 2
 	}
 }
-func symMergeCmpFunc[E_ any](data []E_, a, m, b int, cmp func(a, b E_) int) {
+func symMergeCmpFunc_[E_ any](data []E_, a, m, b int, cmp func(a, b E_) int) {
 	if m-a == 1 {
 		i := m
 		j := b
@@ -328,26 +328,26 @@ func symMergeCmpFunc[E_ any](data []E_, a, m, b int, cmp func(a, b E_) int) {
 	}
 	end := n - start
 	if start < m && m < end {
-		rotateCmpFunc(data, start, m, end, cmp)
+		rotateCmpFunc_(data, start, m, end, cmp)
 	}
 	if a < start && start < mid {
-		symMergeCmpFunc(data, a, start, mid, cmp)
+		symMergeCmpFunc_(data, a, start, mid, cmp)
 	}
 	if mid < end && end < b {
-		symMergeCmpFunc(data, mid, end, b, cmp)
+		symMergeCmpFunc_(data, mid, end, b, cmp)
 	}
 }
-func rotateCmpFunc[E_ any](data []E_, a, m, b int, cmp func(a, b E_) int) {
+func rotateCmpFunc_[E_ any](data []E_, a, m, b int, cmp func(a, b E_) int) {
 	i := m - a
 	j := b - m
 	for i != j {
 		if i > j {
-			swapRangeCmpFunc(data, m-i, m, j, cmp)
+			swapRangeCmpFunc_(data, m-i, m, j, cmp)
 			i -= j
 		} else {
-			swapRangeCmpFunc(data, m-i, m+j-i, i, cmp)
+			swapRangeCmpFunc_(data, m-i, m+j-i, i, cmp)
 			j -= i
 		}
 	}
-	swapRangeCmpFunc(data, m-i, m, i, cmp)
+	swapRangeCmpFunc_(data, m-i, m, i, cmp)
 }

@@ -6,14 +6,18 @@ package slices
 
 import "cmp"
 
-func insertionSortOrdered[E_ cmp.Ordered](data []E_, a, b int) {
+func insertionSortOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int) {
 	for i := a + 1; i < b; i++ {
 		for j := i; j > a && cmp.Less(data[j], data[j-1]); j-- {
 			data[j], data[j-1] = data[j-1], data[j]
 		}
 	}
 }
-func siftDownOrdered[E_ cmp.Ordered](data []E_, lo, hi, first int) {
+func siftDownOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, lo, hi, first int) {
 	root := lo
 	for {
 		child := 2*root + 1
@@ -30,19 +34,23 @@ func siftDownOrdered[E_ cmp.Ordered](data []E_, lo, hi, first int) {
 		root = child
 	}
 }
-func heapSortOrdered[E_ cmp.Ordered](data []E_, a, b int) {
+func heapSortOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int) {
 	first := a
 	lo := 0
 	hi := b - a
 	for i := (hi - 1) / 2; i >= 0; i-- {
-		siftDownOrdered(data, i, hi, first)
+		siftDownOrdered_(data, i, hi, first)
 	}
 	for i := hi - 1; i >= 0; i-- {
 		data[first], data[first+i] = data[first+i], data[first]
-		siftDownOrdered(data, lo, i, first)
+		siftDownOrdered_(data, lo, i, first)
 	}
 }
-func pdqsortOrdered[E_ cmp.Ordered](data []E_, a, b, limit int) {
+func pdqsortOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b, limit int) {
 	const maxInsertion = 12
 	var (
 		wasBalanced    = true
@@ -51,49 +59,51 @@ func pdqsortOrdered[E_ cmp.Ordered](data []E_, a, b, limit int) {
 	for {
 		length := b - a
 		if length <= maxInsertion {
-			insertionSortOrdered(data, a, b)
+			insertionSortOrdered_(data, a, b)
 			return
 		}
 		if limit == 0 {
-			heapSortOrdered(data, a, b)
+			heapSortOrdered_(data, a, b)
 			return
 		}
 		if !wasBalanced {
-			breakPatternsOrdered(data, a, b)
+			breakPatternsOrdered_(data, a, b)
 			limit--
 		}
-		pivot, hint := choosePivotOrdered(data, a, b)
+		pivot, hint := choosePivotOrdered_(data, a, b)
 		if hint == decreasingHint {
-			reverseRangeOrdered(data, a, b)
+			reverseRangeOrdered_(data, a, b)
 			pivot = (b - 1) - (pivot - a)
 			hint = increasingHint
 		}
 		if wasBalanced && wasPartitioned && hint == increasingHint {
-			if partialInsertionSortOrdered(data, a, b) {
+			if partialInsertionSortOrdered_(data, a, b) {
 				return
 			}
 		}
 		if a > 0 && !cmp.Less(data[a-1], data[pivot]) {
-			mid := partitionEqualOrdered(data, a, b, pivot)
+			mid := partitionEqualOrdered_(data, a, b, pivot)
 			a = mid
 			continue
 		}
-		mid, alreadyPartitioned := partitionOrdered(data, a, b, pivot)
+		mid, alreadyPartitioned := partitionOrdered_(data, a, b, pivot)
 		wasPartitioned = alreadyPartitioned
 		leftLen, rightLen := mid-a, b-mid
 		balanceThreshold := length / 8
 		if leftLen < rightLen {
 			wasBalanced = leftLen >= balanceThreshold
-			pdqsortOrdered(data, a, mid, limit)
+			pdqsortOrdered_(data, a, mid, limit)
 			a = mid + 1
 		} else {
 			wasBalanced = rightLen >= balanceThreshold
-			pdqsortOrdered(data, mid+1, b, limit)
+			pdqsortOrdered_(data, mid+1, b, limit)
 			b = mid
 		}
 	}
 }
-func partitionOrdered[E_ cmp.Ordered](data []E_, a, b, pivot int) (newpivot int, alreadyPartitioned bool) {
+func partitionOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b, pivot int) (newpivot int, alreadyPartitioned bool) {
 	data[a], data[pivot] = data[pivot], data[a]
 	i, j := a+1, b-1
 	for i <= j && cmp.Less(data[i], data[a]) {
@@ -126,7 +136,9 @@ func partitionOrdered[E_ cmp.Ordered](data []E_, a, b, pivot int) (newpivot int,
 	data[j], data[a] = data[a], data[j]
 	return j, false
 }
-func partitionEqualOrdered[E_ cmp.Ordered](data []E_, a, b, pivot int) (newpivot int) {
+func partitionEqualOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b, pivot int) (newpivot int) {
 	data[a], data[pivot] = data[pivot], data[a]
 	i, j := a+1, b-1
 	for {
@@ -145,7 +157,9 @@ func partitionEqualOrdered[E_ cmp.Ordered](data []E_, a, b, pivot int) (newpivot
 	}
 	return i
 }
-func partialInsertionSortOrdered[E_ cmp.Ordered](data []E_, a, b int) bool {
+func partialInsertionSortOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int) bool {
 	const (
 		maxSteps         = 5
 		shortestShifting = 50
@@ -181,7 +195,9 @@ func partialInsertionSortOrdered[E_ cmp.Ordered](data []E_, a, b int) bool {
 	}
 	return false
 }
-func breakPatternsOrdered[E_ cmp.Ordered](data []E_, a, b int) {
+func breakPatternsOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int) {
 	length := b - a
 	if length >= 8 {
 		random := xorshift(length)
@@ -195,7 +211,9 @@ func breakPatternsOrdered[E_ cmp.Ordered](data []E_, a, b int) {
 		}
 	}
 }
-func choosePivotOrdered[E_ cmp.Ordered](data []E_, a, b int) (pivot int, hint sortedHint) {
+func choosePivotOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int) (pivot int, hint sortedHint) {
 	const (
 		shortestNinther = 50
 		maxSwaps        = 4 * 3
@@ -209,11 +227,11 @@ func choosePivotOrdered[E_ cmp.Ordered](data []E_, a, b int) (pivot int, hint so
 	)
 	if l >= 8 {
 		if l >= shortestNinther {
-			i = medianAdjacentOrdered(data, i, &swaps)
-			j = medianAdjacentOrdered(data, j, &swaps)
-			k = medianAdjacentOrdered(data, k, &swaps)
+			i = medianAdjacentOrdered_(data, i, &swaps)
+			j = medianAdjacentOrdered_(data, j, &swaps)
+			k = medianAdjacentOrdered_(data, k, &swaps)
 		}
-		j = medianOrdered(data, i, j, k, &swaps)
+		j = medianOrdered_(data, i, j, k, &swaps)
 	}
 	switch swaps {
 	case 0:
@@ -224,23 +242,31 @@ func choosePivotOrdered[E_ cmp.Ordered](data []E_, a, b int) (pivot int, hint so
 		return j, unknownHint
 	}
 }
-func order2Ordered[E_ cmp.Ordered](data []E_, a, b int, swaps *int) (int, int) {
+func order2Ordered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int, swaps *int) (int, int) {
 	if cmp.Less(data[b], data[a]) {
 		*swaps++
 		return b, a
 	}
 	return a, b
 }
-func medianOrdered[E_ cmp.Ordered](data []E_, a, b, c int, swaps *int) int {
-	a, b = order2Ordered(data, a, b, swaps)
-	b, c = order2Ordered(data, b, c, swaps)
-	a, b = order2Ordered(data, a, b, swaps)
+func medianOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b, c int, swaps *int) int {
+	a, b = order2Ordered_(data, a, b, swaps)
+	b, c = order2Ordered_(data, b, c, swaps)
+	a, b = order2Ordered_(data, a, b, swaps)
 	return b
 }
-func medianAdjacentOrdered[E_ cmp.Ordered](data []E_, a int, swaps *int) int {
-	return medianOrdered(data, a-1, a, a+1, swaps)
+func medianAdjacentOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a int, swaps *int) int {
+	return medianOrdered_(data, a-1, a, a+1, swaps)
 }
-func reverseRangeOrdered[E_ cmp.Ordered](data []E_, a, b int) {
+func reverseRangeOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b int) {
 	i := a
 	j := b - 1
 	for i < j {
@@ -249,34 +275,40 @@ func reverseRangeOrdered[E_ cmp.Ordered](data []E_, a, b int) {
 		j--
 	}
 }
-func swapRangeOrdered[E_ cmp.Ordered](data []E_, a, b, n int) {
+func swapRangeOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, b, n int) {
 	for i := 0; i < n; i++ {
 		data[a+i], data[b+i] = data[b+i], data[a+i]
 	}
 }
-func stableOrdered[E_ cmp.Ordered](data []E_, n int) {
+func stableOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, n int) {
 	blockSize := 20
 	a, b := 0, blockSize
 	for b <= n {
-		insertionSortOrdered(data, a, b)
+		insertionSortOrdered_(data, a, b)
 		a = b
 		b += blockSize
 	}
-	insertionSortOrdered(data, a, n)
+	insertionSortOrdered_(data, a, n)
 	for blockSize < n {
 		a, b = 0, 2*blockSize
 		for b <= n {
-			symMergeOrdered(data, a, a+blockSize, b)
+			symMergeOrdered_(data, a, a+blockSize, b)
 			a = b
 			b += 2 * blockSize
 		}
 		if m := a + blockSize; m < n {
-			symMergeOrdered(data, a, m, n)
+			symMergeOrdered_(data, a, m, n)
 		}
 		blockSize *= 2
 	}
 }
-func symMergeOrdered[E_ cmp.Ordered](data []E_, a, m, b int) {
+func symMergeOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, m, b int) {
 	if m-a == 1 {
 		i := m
 		j := b
@@ -330,26 +362,28 @@ func symMergeOrdered[E_ cmp.Ordered](data []E_, a, m, b int) {
 	}
 	end := n - start
 	if start < m && m < end {
-		rotateOrdered(data, start, m, end)
+		rotateOrdered_(data, start, m, end)
 	}
 	if a < start && start < mid {
-		symMergeOrdered(data, a, start, mid)
+		symMergeOrdered_(data, a, start, mid)
 	}
 	if mid < end && end < b {
-		symMergeOrdered(data, mid, end, b)
+		symMergeOrdered_(data, mid, end, b)
 	}
 }
-func rotateOrdered[E_ cmp.Ordered](data []E_, a, m, b int) {
+func rotateOrdered_[E_ interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
+}](data []E_, a, m, b int) {
 	i := m - a
 	j := b - m
 	for i != j {
 		if i > j {
-			swapRangeOrdered(data, m-i, m, j)
+			swapRangeOrdered_(data, m-i, m, j)
 			i -= j
 		} else {
-			swapRangeOrdered(data, m-i, m+j-i, i)
+			swapRangeOrdered_(data, m-i, m+j-i, i)
 			j -= i
 		}
 	}
-	swapRangeOrdered(data, m-i, m, i)
+	swapRangeOrdered_(data, m-i, m, i)
 }

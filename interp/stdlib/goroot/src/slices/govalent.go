@@ -1,5 +1,5 @@
 // Helpers of govalent's port of package slices: they stand in for what yaegi v0.16.1 cannot interpret in the
-// Go sources (the clear, min and max builtins, unsafe pointer arithmetic).
+// Go sources (the clear, min and max builtins, unsafe pointer arithmetic, cmp.Compare called from Compare).
 
 package slices
 
@@ -25,6 +25,21 @@ func holds[E any](s []E, p *E) bool {
 		}
 	}
 	return false
+}
+
+// compareOrdered is cmp.Compare. yaegi keeps one instance of a generic function per name and type arguments,
+// whatever its package, so cmp.Compare[int] called from here would be this package's Compare[int].
+func compareOrdered[T cmp.Ordered](x, y T) int {
+	xNaN, yNaN := x != x, y != y
+	switch {
+	case xNaN && yNaN:
+		return 0
+	case xNaN || x < y:
+		return -1
+	case yNaN || x > y:
+		return +1
+	}
+	return 0
 }
 
 // minOrdered is the min builtin of two values: a NaN wins, and -0.0 is less than +0.0.

@@ -59,7 +59,7 @@ func Compare[S ~[]E, E cmp.Ordered](s1, s2 S) int {
 			return +1
 		}
 		v2 := s2[i]
-		if c := cmp.Compare(v1, v2); c != 0 {
+		if c := compareOrdered(v1, v2); c != 0 { // govalent: see compareOrdered
 			return c
 		}
 	}
@@ -491,7 +491,7 @@ func Concat[S ~[]E, E any](slices ...S) S {
 	// Use Grow, not make, to round up to the size class:
 	// the extra space is otherwise unused and helps
 	// callers that append a few elements to the result.
-	newslice := Grow[S](nil, size)
+	newslice := Grow(S(nil), size) // govalent: inferred, as the rewrite for yaegi drops S
 	for _, s := range slices {
 		newslice = append(newslice, s...)
 	}
