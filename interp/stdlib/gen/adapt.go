@@ -25,7 +25,7 @@ import (
 //   - a parameter of type iter.Seq[X] or iter.Seq2[X, Y] is written as the function type it names;
 //   - a constraint cmp.Ordered is written as the union it names (yaegi looks it up in the caller's scope);
 //   - a function whose only parameter is variadic, xs ...T, takes (xs0 T, xsRest ...T) instead (yaegi infers
-//     nothing from a variadic parameter), so cmp.Or() and cmp.Or(xs...) are errors ("not enough arguments");
+//     nothing from a variadic parameter), so cmp.Or() and cmp.Or(xs...) are errors (yaegi's "CFG post-order panic");
 //   - the remaining type parameters get a trailing underscore, a name no cell declares.
 //
 // The price, for a cell: a result of one of those functions has the unnamed type ([]E, not the cell's named
@@ -37,7 +37,7 @@ func adaptForYaegi(file *ast.File) {
 			continue
 		}
 		substituteCoreTypes(fn)
-		spellOutSeqParams(fn)
+		spellOutSeqParams(fn, file.Name.Name == "iter")
 		spellOutOrdered(fn)
 		splitVariadic(fn)
 		renameTypeParams(fn)
@@ -95,22 +95,17 @@ func copyExpr(e ast.Expr) ast.Expr {
 
 // spellOutSeqParams writes parameters of type iter.Seq[X] and iter.Seq2[X, Y] as func(yield func(X) bool) and
 // func(yield func(X, Y) bool).
-func spellOutSeqParams(fn *ast.FuncDecl) {
+func spellOutSeqParams(fn *ast.FuncDecl, inIter bool) {
 	for _, field := range fn.Type.Params.List {
 		var args []ast.Expr
-		var sel *ast.SelectorExpr
+		var typeName ast.Expr
 		switch t := field.Type.(type) {
 		case *ast.IndexExpr:
-			sel, _ = t.X.(*ast.SelectorExpr)
-			args = []ast.Expr{t.Index}
+			typeName, args = t.X, []ast.Expr{t.Index}
 		case *ast.IndexListExpr:
-			sel, _ = t.X.(*ast.SelectorExpr)
-			args = t.Indices
+			typeName, args = t.X, t.Indices
 		}
-		if sel == nil {
-			continue
-		}
-		if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "iter" || (sel.Sel.Name != "Seq" && sel.Sel.Name != "Seq2") {
+		if !isSeqType(typeName, inIter) {
 			continue
 		}
 		yieldParams := &ast.FieldList{}
@@ -120,6 +115,24 @@ func spellOutSeqParams(fn *ast.FuncDecl) {
 		yield := &ast.FuncType{Params: yieldParams, Results: &ast.FieldList{List: []*ast.Field{{Type: ast.NewIdent("bool")}}}}
 		field.Type = &ast.FuncType{Params: &ast.FieldList{List: []*ast.Field{{Names: []*ast.Ident{ast.NewIdent("yield")}, Type: yield}}}}
 	}
+}
+
+// isSeqType reports whether e names iter.Seq or iter.Seq2 (Seq or Seq2 in package iter itself).
+func isSeqType(e ast.Expr, inIter bool) bool {
+	var name string
+	switch e := e.(type) {
+	case *ast.SelectorExpr:
+		if pkg, ok := e.X.(*ast.Ident); !ok || pkg.Name != "iter" {
+			return false
+		}
+		name = e.Sel.Name
+	case *ast.Ident:
+		if !inIter {
+			return false
+		}
+		name = e.Name
+	}
+	return name == "Seq" || name == "Seq2"
 }
 
 // ordered is cmp.Ordered's type set.

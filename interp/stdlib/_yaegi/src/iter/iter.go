@@ -13,7 +13,7 @@ import (
 type Seq[V any] func(yield func(V) bool)
 type Seq2[K, V any] func(yield func(K, V) bool)
 
-func Pull[V_ any](seq Seq[V_]) (next func() (V_, bool), stop func()) {
+func Pull[V_ any](seq func(yield func(V_) bool)) (next func() (V_, bool), stop func()) {
 	var pull struct {
 		v          V_
 		ok         bool
@@ -84,7 +84,7 @@ func Pull[V_ any](seq Seq[V_]) (next func() (V_, bool), stop func()) {
 	}
 	return next, stop
 }
-func Pull2[K_, V_ any](seq Seq2[K_, V_]) (next func() (K_, V_, bool), stop func()) {
+func Pull2[K_, V_ any](seq func(yield func(K_, V_) bool)) (next func() (K_, V_, bool), stop func()) {
 	var pull struct {
 		k          K_
 		v          V_
