@@ -17,3 +17,7 @@ import "reflect"
 
 // Symbols is the generated tables, "path/name" to symbols, without yaegi's restricted replacements: use Exports.
 var Symbols = map[string]map[string]reflect.Value{}
+
+// GenericOnly lists the standard packages a cell cannot import: their API is all generic (no table) and they are
+// not among SourcePackages. yaegi's error for them is "unable to find source related to".
+var GenericOnly []string

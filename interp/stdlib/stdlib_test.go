@@ -378,3 +378,15 @@ func TestExportsLeaveSourcePackagesToSources(t *testing.T) {
 		t.Error("strings.Lines is missing")
 	}
 }
+
+func TestGenericOnlyPackages(t *testing.T) {
+	if !slices.Contains(stdlib.GenericOnly, "unique") || slices.Contains(stdlib.GenericOnly, "slices") {
+		t.Errorf("GenericOnly = %v, want unique and not slices", stdlib.GenericOnly)
+	}
+	_, err := run(t, `
+import "unique"
+func f() string { return "" }`)
+	if err == nil || !strings.Contains(err.Error(), "unable to find source") {
+		t.Errorf("importing unique: got %v", err)
+	}
+}
