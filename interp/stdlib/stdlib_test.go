@@ -202,6 +202,9 @@ func f() string { return fmt.Sprint(slices.Clone(L{1, 2}).Sum()) }`, "undefined 
 		{"maps.EqualFunc of maps whose value types differ", `
 import ("fmt"; "maps")
 func f() string { return fmt.Sprint(maps.EqualFunc(map[string]int{"a": 1}, map[string]int{"a": 1}, func(a, b int) bool { return a == b })) }`, "cannot use type"},
+		{"cmp.Compare and slices.Compare on the same element type (one instance per name)", `
+import ("cmp"; "fmt"; "slices")
+func f() string { x, y := 1, 2; return fmt.Sprint(cmp.Compare(x, y), slices.Compare([]int{x}, []int{y})) }`, "cannot use type"},
 		{"cmp.Or spreading a slice", `
 import ("cmp"; "fmt")
 func f() string { return fmt.Sprint(cmp.Or([]int{0, 1}...)) }`, "CFG post-order panic"},
