@@ -17,6 +17,7 @@ import (
 	yaegi "github.com/traefik/yaegi/interp"
 
 	"github.com/govalent/govalent/interp/stdlib"
+	"github.com/govalent/govalent/interp/stdlib/internal/adapt"
 	"github.com/govalent/govalent/interp/stdlib/unrestricted"
 )
 
@@ -391,5 +392,37 @@ import "unique"
 func f() string { return "" }`)
 	if err == nil || !strings.Contains(err.Error(), "unable to find source") {
 		t.Errorf("importing unique: got %v", err)
+	}
+}
+
+// TestSourcesGenerated fails when goroot/src was changed without go generate: _yaegi/src, what the interpreter
+// reads, must be the adapted goroot/src.
+func TestSourcesGenerated(t *testing.T) {
+	out := t.TempDir()
+	for _, path := range stdlib.SourcePackages {
+		if err := adapt.Package("goroot", out, path); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(filepath.Join("_yaegi", "src", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := os.ReadDir(filepath.Join(out, "src", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fresh) != len(entries) {
+			t.Errorf("%s: %d files in _yaegi, %d adapted: run go generate ./interp/stdlib", path, len(entries), len(fresh))
+		}
+		for _, e := range fresh {
+			want, err := os.ReadFile(filepath.Join(out, "src", path, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join("_yaegi", "src", path, e.Name()))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("_yaegi/src/%s/%s is not the adapted goroot source (%v): run go generate ./interp/stdlib", path, e.Name(), err)
+			}
+		}
 	}
 }

@@ -6,7 +6,7 @@
 // unrestricted. It removes the tables of other Go versions first.
 //
 // With -sources, it writes the generic packages' sources in goroot/src, adapted for yaegi (see
-// adaptForYaegi), to _yaegi/src, the tree the interpreter reads.
+// package internal/adapt), to _yaegi/src, the tree the interpreter reads.
 package main
 
 import (
@@ -26,6 +26,8 @@ import (
 	"strings"
 
 	"github.com/traefik/yaegi/extract"
+
+	"github.com/govalent/govalent/interp/stdlib/internal/adapt"
 )
 
 // skipped are standard packages without a table, and why.
@@ -63,7 +65,7 @@ func main() {
 	flag.Parse()
 	if *sources {
 		for _, pkg := range sourcePackages {
-			if err := writeSources("goroot", "_yaegi", pkg); err != nil {
+			if err := adapt.Package("goroot", "_yaegi", pkg); err != nil {
 				slog.Error("gen", "package", pkg, "err", err)
 				os.Exit(1)
 			}

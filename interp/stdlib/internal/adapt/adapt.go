@@ -1,4 +1,6 @@
-package main
+// Package adapt rewrites the ported generic packages' sources for yaegi v0.16.1 (see Package); gen writes its
+// output to interp/stdlib/_yaegi, and a test of package stdlib checks that output is up to date.
+package adapt
 
 import (
 	"bytes"
@@ -195,8 +197,8 @@ func renameTypeParams(fn *ast.FuncDecl) {
 	renameIdents(fn, names)
 }
 
-// writeSources writes the sources of pkg in from (GOPATH layout) to the same place in to, adapted for yaegi.
-func writeSources(from, to, pkg string) error {
+// Package writes the sources of pkg in from (GOPATH layout) to the same place in to, adapted for yaegi.
+func Package(from, to, pkg string) error {
 	dir := filepath.Join(from, "src", pkg)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
