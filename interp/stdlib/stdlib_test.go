@@ -68,6 +68,9 @@ func f() string { r := Readings{21.5, -3, 7}; slices.Sort(r); return fmt.Sprint(
 		{"slices.Sort puts NaN first", `
 import ("fmt"; "math"; "slices")
 func f() string { s := []float64{2, math.NaN(), 1}; slices.Sort(s); return fmt.Sprint(s) }`, "[NaN 1 2]"},
+		{"slices.Sort and Max of a compiled package's named type", `
+import ("fmt"; "slices"; "time")
+func f() string { d := []time.Duration{3 * time.Second, time.Millisecond}; slices.Sort(d); return fmt.Sprint(d, slices.Max(d)) }`, "[1ms 3s] 3s"},
 		{"slices.SortFunc with a func literal on structs", `
 import ("fmt"; "slices"; "strings")
 type T struct{ Name string; Age int }
@@ -200,6 +203,10 @@ import ("fmt"; "slices")
 type L []int
 func (l L) Sum() (n int) { for _, v := range l { n += v }; return n }
 func f() string { return fmt.Sprint(slices.Clone(L{1, 2}).Sum()) }`, "undefined selector: Sum"},
+		{"slices.Sort of a type without <", `
+import ("fmt"; "slices")
+type P struct{ X int }
+func f() string { s := []P{{2}, {1}}; slices.Sort(s); return fmt.Sprint(s) }`, "operator < not defined on main.P"},
 		{"maps.EqualFunc of maps whose value types differ", `
 import ("fmt"; "maps")
 func f() string { return fmt.Sprint(maps.EqualFunc(map[string]int{"a": 1}, map[string]int{"a": 1}, func(a, b int) bool { return a == b })) }`, "cannot use type"},

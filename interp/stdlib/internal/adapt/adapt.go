@@ -25,7 +25,9 @@ import (
 //   - a type parameter constrained by a single ~T is replaced by T (S ~[]E becomes []E, M ~map[K]V becomes
 //     map[K]V): callers' named slice and map types still pass, by assignability;
 //   - a parameter of type iter.Seq[X] or iter.Seq2[X, Y] is written as the function type it names;
-//   - a constraint cmp.Ordered is written as the union it names (yaegi looks it up in the caller's scope);
+//   - a constraint cmp.Ordered becomes any: yaegi looks a constraint up in the caller's scope, and cannot check a
+//     compiled named type (time.Duration) against a union; go/types has checked the call, and yaegi rejects a
+//     type without < where the function uses it ("operator < not defined");
 //   - a function whose only parameter is variadic, xs ...T, takes (xs0 T, xsRest ...T) instead (yaegi infers
 //     nothing from a variadic parameter), so cmp.Or() and cmp.Or(xs...) are errors (yaegi's "CFG post-order panic");
 //   - the remaining type parameters get a trailing underscore, a name no cell declares.
@@ -40,7 +42,7 @@ func adaptForYaegi(file *ast.File) {
 		}
 		substituteCoreTypes(fn)
 		spellOutSeqParams(fn, file.Name.Name == "iter")
-		spellOutOrdered(fn)
+		relaxOrdered(fn, file.Name.Name == "cmp")
 		splitVariadic(fn)
 		renameTypeParams(fn)
 		if len(fn.Type.TypeParams.List) == 0 {
@@ -137,22 +139,27 @@ func isSeqType(e ast.Expr, inIter bool) bool {
 	return name == "Seq" || name == "Seq2"
 }
 
-// ordered is cmp.Ordered's type set.
-const ordered = `interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr |
-		~float32 | ~float64 | ~string
-}`
+// ordered replaces cmp.Ordered in constraints.
+const ordered = `any`
 
-func spellOutOrdered(fn *ast.FuncDecl) {
+func relaxOrdered(fn *ast.FuncDecl, inCmp bool) {
 	for _, field := range fn.Type.TypeParams.List {
-		sel, ok := field.Type.(*ast.SelectorExpr)
-		if !ok || sel.Sel.Name != "Ordered" {
-			continue
-		}
-		if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "cmp" {
+		if isOrdered(field.Type, inCmp) {
 			field.Type = mustParseExpr(ordered)
 		}
 	}
+}
+
+// isOrdered reports whether e names cmp.Ordered (Ordered in package cmp itself).
+func isOrdered(e ast.Expr, inCmp bool) bool {
+	switch e := e.(type) {
+	case *ast.SelectorExpr:
+		pkg, ok := e.X.(*ast.Ident)
+		return ok && pkg.Name == "cmp" && e.Sel.Name == "Ordered"
+	case *ast.Ident:
+		return inCmp && e.Name == "Ordered"
+	}
+	return false
 }
 
 // splitVariadic turns func f[...](xs ...T) into func f[...](xs0 T, xsRest ...T) { xs := append([]T{xs0},

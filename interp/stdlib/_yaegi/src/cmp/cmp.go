@@ -10,10 +10,10 @@ type Ordered interface {
 	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
 }
 
-func Less[T_ Ordered](x, y T_) bool {
+func Less[T_ any](x, y T_) bool {
 	return (isNaN_(x) && !isNaN_(y)) || x < y
 }
-func Compare[T_ Ordered](x, y T_) int {
+func Compare[T_ any](x, y T_) int {
 	xNaN := isNaN_(x)
 	yNaN := isNaN_(y)
 	if xNaN {
@@ -33,7 +33,7 @@ func Compare[T_ Ordered](x, y T_) int {
 	}
 	return 0
 }
-func isNaN_[T_ Ordered](x T_) bool {
+func isNaN_[T_ any](x T_) bool {
 	return x != x
 }
 func Or[T_ comparable](vals0 T_, valsRest ...T_) T_ {

@@ -25,9 +25,7 @@ func holds_[E_ any](s []E_, p *E_) bool {
 	}
 	return false
 }
-func compareOrdered_[T_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x, y T_) int {
+func compareOrdered_[T_ any](x, y T_) int {
 	xNaN, yNaN := x != x, y != y
 	switch {
 	case xNaN && yNaN:
@@ -39,9 +37,7 @@ func compareOrdered_[T_ interface {
 	}
 	return 0
 }
-func minOrdered_[T_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](a, b T_) T_ {
+func minOrdered_[T_ any](a, b T_) T_ {
 	switch {
 	case a != a || a < b:
 		return a
@@ -52,9 +48,7 @@ func minOrdered_[T_ interface {
 	}
 	return b
 }
-func maxOrdered_[T_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](a, b T_) T_ {
+func maxOrdered_[T_ any](a, b T_) T_ {
 	switch {
 	case a != a || a > b:
 		return a
@@ -65,9 +59,7 @@ func maxOrdered_[T_ interface {
 	}
 	return a
 }
-func negativeZero_[T_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](v T_) bool {
+func negativeZero_[T_ any](v T_) bool {
 	r := reflect.ValueOf(v)
 	switch r.Kind() {
 	case reflect.Float32, reflect.Float64:

@@ -48,9 +48,7 @@ func AppendSeq[E_ any](s []E_, seq func(yield func(E_) bool)) []E_ {
 func Collect[E_ any](seq func(yield func(E_) bool)) []E_ {
 	return AppendSeq([]E_(nil), seq)
 }
-func Sorted[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](seq func(yield func(E_) bool)) []E_ {
+func Sorted[E_ any](seq func(yield func(E_) bool)) []E_ {
 	s := Collect(seq)
 	Sort(s)
 	return s

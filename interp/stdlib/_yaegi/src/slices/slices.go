@@ -34,9 +34,7 @@ func EqualFunc[E1_, E2_ any](s1 []E1_, s2 []E2_, eq func(E1_, E2_) bool) bool {
 	}
 	return true
 }
-func Compare[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](s1, s2 []E_) int {
+func Compare[E_ any](s1, s2 []E_) int {
 	for i, v1 := range s1 {
 		if i >= len(s2) {
 			return +1

@@ -11,9 +11,7 @@ import (
 	"math/bits"
 )
 
-func Sort[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x []E_) {
+func Sort[E_ any](x []E_) {
 	n := len(x)
 	pdqsortOrdered_(x, 0, n, bits.Len(uint(n)))
 }
@@ -24,9 +22,7 @@ func SortFunc[E_ any](x []E_, cmp func(a, b E_) int) {
 func SortStableFunc[E_ any](x []E_, cmp func(a, b E_) int) {
 	stableCmpFunc_(x, len(x), cmp)
 }
-func IsSorted[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x []E_) bool {
+func IsSorted[E_ any](x []E_) bool {
 	for i := len(x) - 1; i > 0; i-- {
 		if cmp.Less(x[i], x[i-1]) {
 			return false
@@ -42,9 +38,7 @@ func IsSortedFunc[E_ any](x []E_, cmp func(a, b E_) int) bool {
 	}
 	return true
 }
-func Min[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x []E_) E_ {
+func Min[E_ any](x []E_) E_ {
 	if len(x) < 1 {
 		panic("slices.Min: empty list")
 	}
@@ -66,9 +60,7 @@ func MinFunc[E_ any](x []E_, cmp func(a, b E_) int) E_ {
 	}
 	return m
 }
-func Max[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x []E_) E_ {
+func Max[E_ any](x []E_) E_ {
 	if len(x) < 1 {
 		panic("slices.Max: empty list")
 	}
@@ -90,9 +82,7 @@ func MaxFunc[E_ any](x []E_, cmp func(a, b E_) int) E_ {
 	}
 	return m
 }
-func BinarySearch[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x []E_, target E_) (int, bool) {
+func BinarySearch[E_ any](x []E_, target E_) (int, bool) {
 	n := len(x)
 	i, j := 0, n
 	for i < j {
@@ -138,8 +128,6 @@ func (r *xorshift) Next() uint64 {
 func nextPowerOfTwo(length int) uint {
 	return 1 << bits.Len(uint(length))
 }
-func isNaN_[T_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](x T_) bool {
+func isNaN_[T_ any](x T_) bool {
 	return x != x
 }

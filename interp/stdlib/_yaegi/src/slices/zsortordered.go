@@ -6,18 +6,14 @@ package slices
 
 import "cmp"
 
-func insertionSortOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int) {
+func insertionSortOrdered_[E_ any](data []E_, a, b int) {
 	for i := a + 1; i < b; i++ {
 		for j := i; j > a && cmp.Less(data[j], data[j-1]); j-- {
 			data[j], data[j-1] = data[j-1], data[j]
 		}
 	}
 }
-func siftDownOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, lo, hi, first int) {
+func siftDownOrdered_[E_ any](data []E_, lo, hi, first int) {
 	root := lo
 	for {
 		child := 2*root + 1
@@ -34,9 +30,7 @@ func siftDownOrdered_[E_ interface {
 		root = child
 	}
 }
-func heapSortOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int) {
+func heapSortOrdered_[E_ any](data []E_, a, b int) {
 	first := a
 	lo := 0
 	hi := b - a
@@ -48,9 +42,7 @@ func heapSortOrdered_[E_ interface {
 		siftDownOrdered_(data, lo, i, first)
 	}
 }
-func pdqsortOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b, limit int) {
+func pdqsortOrdered_[E_ any](data []E_, a, b, limit int) {
 	const maxInsertion = 12
 	var (
 		wasBalanced    = true
@@ -101,9 +93,7 @@ func pdqsortOrdered_[E_ interface {
 		}
 	}
 }
-func partitionOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b, pivot int) (newpivot int, alreadyPartitioned bool) {
+func partitionOrdered_[E_ any](data []E_, a, b, pivot int) (newpivot int, alreadyPartitioned bool) {
 	data[a], data[pivot] = data[pivot], data[a]
 	i, j := a+1, b-1
 	for i <= j && cmp.Less(data[i], data[a]) {
@@ -136,9 +126,7 @@ func partitionOrdered_[E_ interface {
 	data[j], data[a] = data[a], data[j]
 	return j, false
 }
-func partitionEqualOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b, pivot int) (newpivot int) {
+func partitionEqualOrdered_[E_ any](data []E_, a, b, pivot int) (newpivot int) {
 	data[a], data[pivot] = data[pivot], data[a]
 	i, j := a+1, b-1
 	for {
@@ -157,9 +145,7 @@ func partitionEqualOrdered_[E_ interface {
 	}
 	return i
 }
-func partialInsertionSortOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int) bool {
+func partialInsertionSortOrdered_[E_ any](data []E_, a, b int) bool {
 	const (
 		maxSteps         = 5
 		shortestShifting = 50
@@ -195,9 +181,7 @@ func partialInsertionSortOrdered_[E_ interface {
 	}
 	return false
 }
-func breakPatternsOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int) {
+func breakPatternsOrdered_[E_ any](data []E_, a, b int) {
 	length := b - a
 	if length >= 8 {
 		random := xorshift(length)
@@ -211,9 +195,7 @@ func breakPatternsOrdered_[E_ interface {
 		}
 	}
 }
-func choosePivotOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int) (pivot int, hint sortedHint) {
+func choosePivotOrdered_[E_ any](data []E_, a, b int) (pivot int, hint sortedHint) {
 	const (
 		shortestNinther = 50
 		maxSwaps        = 4 * 3
@@ -242,31 +224,23 @@ func choosePivotOrdered_[E_ interface {
 		return j, unknownHint
 	}
 }
-func order2Ordered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int, swaps *int) (int, int) {
+func order2Ordered_[E_ any](data []E_, a, b int, swaps *int) (int, int) {
 	if cmp.Less(data[b], data[a]) {
 		*swaps++
 		return b, a
 	}
 	return a, b
 }
-func medianOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b, c int, swaps *int) int {
+func medianOrdered_[E_ any](data []E_, a, b, c int, swaps *int) int {
 	a, b = order2Ordered_(data, a, b, swaps)
 	b, c = order2Ordered_(data, b, c, swaps)
 	a, b = order2Ordered_(data, a, b, swaps)
 	return b
 }
-func medianAdjacentOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a int, swaps *int) int {
+func medianAdjacentOrdered_[E_ any](data []E_, a int, swaps *int) int {
 	return medianOrdered_(data, a-1, a, a+1, swaps)
 }
-func reverseRangeOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b int) {
+func reverseRangeOrdered_[E_ any](data []E_, a, b int) {
 	i := a
 	j := b - 1
 	for i < j {
@@ -275,16 +249,12 @@ func reverseRangeOrdered_[E_ interface {
 		j--
 	}
 }
-func swapRangeOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, b, n int) {
+func swapRangeOrdered_[E_ any](data []E_, a, b, n int) {
 	for i := 0; i < n; i++ {
 		data[a+i], data[b+i] = data[b+i], data[a+i]
 	}
 }
-func stableOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, n int) {
+func stableOrdered_[E_ any](data []E_, n int) {
 	blockSize := 20
 	a, b := 0, blockSize
 	for b <= n {
@@ -306,9 +276,7 @@ func stableOrdered_[E_ interface {
 		blockSize *= 2
 	}
 }
-func symMergeOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, m, b int) {
+func symMergeOrdered_[E_ any](data []E_, a, m, b int) {
 	if m-a == 1 {
 		i := m
 		j := b
@@ -371,9 +339,7 @@ func symMergeOrdered_[E_ interface {
 		symMergeOrdered_(data, mid, end, b)
 	}
 }
-func rotateOrdered_[E_ interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64 | ~string
-}](data []E_, a, m, b int) {
+func rotateOrdered_[E_ any](data []E_, a, m, b int) {
 	i := m - a
 	j := b - m
 	for i != j {
