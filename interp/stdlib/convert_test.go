@@ -1,0 +1,81 @@
+package stdlib_test
+
+import (
+	"bytes"
+	"go/ast"
+	"go/format"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"testing"
+
+	"github.com/govalent/govalent/interp/stdlib"
+)
+
+// TestConvertGenericArgs type-checks cells that pass values of compiled packages' types to the generic
+// packages, converts their arguments and runs them; each fails without the conversion.
+func TestConvertGenericArgs(t *testing.T) {
+	imp := importer.Default()
+	for _, tc := range []struct {
+		name, src, want string
+		conversions     int
+		needed          bool // the cell fails without them
+	}{
+		{"slices.Sort of strings.Fields", `
+import ("fmt"; "slices"; "strings")
+func f() string { words := strings.Fields("pear apple fig"); slices.Sort(words); return fmt.Sprint(words, slices.Index(words, "fig")) }`, "[apple fig pear] 1", 2, true},
+		{"maps.Keys of an http.Header, sorted", `
+import ("fmt"; "maps"; "net/http"; "slices")
+func f() string { h := http.Header{"B": {"1"}, "A": {"2"}}; return fmt.Sprint(slices.Sorted(maps.Keys(h))) }`, "[A B]", 2, true},
+		{"slices.Collect of strings.Lines", `
+import ("fmt"; "slices"; "strings")
+func f() string { return fmt.Sprintf("%q", slices.Collect(strings.Lines("a\nb"))) }`, `["a\n" "b"]`, 1, true},
+		{"slices.Sort of a sort.StringSlice, under another import name", `
+import ("fmt"; "slices"; srt "sort")
+func f() string { s := srt.StringSlice{"b", "a"}; slices.Sort(s); return fmt.Sprint(s) }`, "[a b]", 1, true},
+		{"a cell's own slice type converts to itself, literals are left alone", `
+import ("fmt"; "slices")
+type Celsius float64
+func f() string { r := []Celsius{3, -1}; slices.Sort(r); return fmt.Sprint(r, slices.Contains([]string{"x"}, "x")) }`, "[-1 3] true", 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, conversions := convertCell(t, imp, tc.src)
+			if conversions != tc.conversions {
+				t.Errorf("%d conversions, want %d", conversions, tc.conversions)
+			}
+			if _, err := run(t, tc.src); tc.needed && err == nil {
+				t.Errorf("runs without the conversion")
+			}
+			got, err := run(t, src)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, src)
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q\n%s", got, tc.want, src)
+			}
+		})
+	}
+}
+
+// convertCell type-checks src as package main and returns it with ConvertGenericArgs applied.
+func convertCell(t *testing.T, imp types.Importer, src string) (string, int) {
+	t.Helper()
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, "cell.go", "package main\n"+src, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}, Uses: map[*ast.Ident]types.Object{}, Defs: map[*ast.Ident]types.Object{}}
+	conf := types.Config{Importer: imp}
+	pkg, err := conf.Check("main", fset, []*ast.File{file}, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conversions := stdlib.ConvertGenericArgs(file, info, pkg)
+	var buf bytes.Buffer
+	if err := format.Node(&buf, fset, file); err != nil {
+		t.Fatal(err)
+	}
+	return string(bytes.TrimPrefix(buf.Bytes(), []byte("package main\n"))), conversions
+}
