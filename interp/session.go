@@ -24,8 +24,9 @@ import (
 	"sync/atomic"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/interp/stdlib"
+	"github.com/govalent/govalent/interp/stdlib/unrestricted"
 	yaegi "github.com/traefik/yaegi/interp"
-	"github.com/traefik/yaegi/stdlib"
 )
 
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/ct
@@ -178,9 +179,13 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	trace := &panicTrace{out: s.opts.Stderr}
 	// Unrestricted: yaegi otherwise gives interpreted code a copy of the environment, which os.Setenv in a cell,
 	// %env and the commands a cell starts would not share.
-	yi := yaegi.New(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace, Unrestricted: true})
-	if err := yi.Use(stdlib.Symbols); err != nil {
-		return nil, nil, err
+	// The standard library of the Go govalent is built with, its generic packages interpreted from source
+	// (interp/stdlib), and os/exec: a notebook is no sandbox.
+	yi := yaegi.New(stdlib.Options(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace, Unrestricted: true}))
+	for _, symbols := range []yaegi.Exports{stdlib.Exports(), unrestricted.Exports()} {
+		if err := yi.Use(symbols); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := yi.Use(Exports()); err != nil {
 		return nil, nil, err
@@ -971,16 +976,18 @@ func (s *Session) Names() []Name {
 // SDK) by import path, or nil.
 func PackageSymbols(path string) map[string]reflect.Value {
 	key := path + "/" + packageName(path)
-	if m, ok := Symbols[key]; ok {
-		return m
+	for _, exports := range []yaegi.Exports{Symbols, stdlib.Exports(), unrestricted.Exports()} {
+		if m, ok := exports[key]; ok {
+			return m
+		}
 	}
-	return stdlib.Symbols[key]
+	return nil
 }
 
 // Packages lists the import paths PackageSymbols knows.
 func Packages() []string {
 	var out []string
-	for _, exports := range []yaegi.Exports{stdlib.Symbols, Symbols} {
+	for _, exports := range []yaegi.Exports{stdlib.Exports(), unrestricted.Exports(), Symbols} {
 		for k := range exports {
 			if i := strings.LastIndex(k, "/"); i > 0 {
 				out = append(out, k[:i])
