@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
 	"go/scanner"
 	"go/token"
 	"io"
@@ -320,9 +322,10 @@ func (k *Kernel) timeit(ctx context.Context, cell, code string) error {
 	if strings.TrimSpace(code) == "" {
 		return errors.New("%timeit needs a Go statement")
 	}
+	body := code + definedNamesUsed(code)
 	loop := func(n int) (time.Duration, error) {
 		start := time.Now()
-		_, err := k.interp.EvalNamed(ctx, cell, fmt.Sprintf("for govalentTimeit := 0; govalentTimeit < %d; govalentTimeit++ {\n%s\n}", n, code))
+		_, err := k.interp.EvalNamed(ctx, cell, fmt.Sprintf("for govalentTimeit := 0; govalentTimeit < %d; govalentTimeit++ {\n%s\n}", n, body))
 		return time.Since(start), err
 	}
 	n := 1
@@ -355,6 +358,42 @@ func (k *Kernel) timeit(ctx context.Context, cell, code string) error {
 	fmt.Fprintf(k.stdoutW.pipe, "%s ± %s per loop (mean ± std. dev. of %d runs, %d loops each)\n",
 		roundDuration(time.Duration(mean)), roundDuration(time.Duration(math.Sqrt(dev))), len(runs), n)
 	return nil
+}
+
+// definedNamesUsed returns `_ = x` lines for the variables that code's statements define (`x := f()`), so
+// that timing them is not "declared and not used", or "" when there are none or code does not parse.
+func definedNamesUsed(code string) string {
+	f, err := parser.ParseFile(token.NewFileSet(), "", "package p\nfunc _() {\n"+code+"\n}", parser.SkipObjectResolution)
+	if err != nil {
+		return ""
+	}
+	var uses strings.Builder
+	use := func(id *ast.Ident) {
+		if id.Name != "_" {
+			uses.WriteString("\n_ = " + id.Name)
+		}
+	}
+	for _, stmt := range f.Decls[0].(*ast.FuncDecl).Body.List {
+		switch st := stmt.(type) {
+		case *ast.AssignStmt:
+			if st.Tok == token.DEFINE {
+				for _, lhs := range st.Lhs {
+					if id, ok := lhs.(*ast.Ident); ok {
+						use(id)
+					}
+				}
+			}
+		case *ast.DeclStmt:
+			if gd, ok := st.Decl.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+				for _, spec := range gd.Specs {
+					for _, id := range spec.(*ast.ValueSpec).Names {
+						use(id)
+					}
+				}
+			}
+		}
+	}
+	return uses.String()
 }
 
 // niceAtLeast is the least of 1, 2, 5, 10, 20, 50... that is n or more.
