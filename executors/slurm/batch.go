@@ -127,7 +127,9 @@ func (e *Executor) sbatch(b *batch) {
 	} else {
 		args = append(args, "--output="+e.logPath(id, 0))
 	}
+	e.sbatchSlots <- struct{}{}
 	out, err := e.command("sbatch", append(args, script)...)
+	<-e.sbatchSlots
 	if err != nil {
 		fail(ready, fmt.Sprintf("executor %s: submitting the job: %v", e.name, err), sbatchKind(err))
 		return

@@ -86,6 +86,9 @@ type Settings struct {
 	CommandTimeout awstask.Duration `json:"command_timeout"`
 }
 
+// maxSbatch is the most sbatch calls the executor makes at once.
+const maxSbatch = 4
+
 // executorOnly are the settings an electron's ct.With cannot change: they describe the cluster and the
 // executor's way of following it, not a job.
 var executorOnly = []string{"dir", "platform", "runner", "array_window", "max_array", "poll", "max_poll", "command_timeout"}
@@ -136,6 +139,8 @@ type Executor struct {
 	wg     sync.WaitGroup
 	wake   chan struct{} // a job was added: poll soon
 	copies sync.Map      // hash -> *copyOnce
+	// sbatchSlots bounds the sbatch calls at once: with arrays off, a fan-out would start one per task.
+	sbatchSlots chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -170,7 +175,7 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{name: name, defaults: defaults, log: log, wake: make(chan struct{}, 1),
+	e := &Executor{name: name, defaults: defaults, log: log, wake: make(chan struct{}, 1), sbatchSlots: make(chan struct{}, maxSbatch),
 		pending: map[string]*batch{}, entries: map[string]*entry{}, tracked: map[string]*entry{}}
 	if err := executors.DecodeSettings(name, defaults.Merge(nil), &e.cfg); err != nil {
 		return nil, err

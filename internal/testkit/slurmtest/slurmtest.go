@@ -36,6 +36,8 @@ type Cluster struct {
 	Node string // the node's name (this machine's short host name)
 
 	procs []*exec.Cmd
+	// CPU is the CPU time each daemon used ("slurmctld", "slurmd", "munged"), known once the cluster is stopped.
+	CPU map[string]time.Duration
 }
 
 // commands are what the cluster needs on PATH.
@@ -242,10 +244,12 @@ func (c *Cluster) Stop() {
 	if len(c.procs) == 3 {
 		c.CancelAll()
 	}
+	c.CPU = map[string]time.Duration{}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
 		p.Process.Kill()
 		p.Wait()
+		c.CPU[filepath.Base(p.Path)] = p.ProcessState.UserTime() + p.ProcessState.SystemTime()
 	}
 	c.procs = nil
 	os.RemoveAll(c.Dir)
