@@ -17,31 +17,38 @@ import (
 
 var execCommand = exec.CommandContext
 
-// batch is the tasks of one job array: submitted within array_window of each other, with the same job options.
+// batch is the tasks of one job array: those with the same job options that came in a burst.
 type batch struct {
 	key      string
 	opts     []string
 	prologue []string
 	entries  []*entry
+	first    time.Time // when its first task came
 	timer    *time.Timer
 }
 
-// enqueue puts en in the pending batch of its job options, which is submitted array_window after its first
-// task, or at once when full. e.mu is held.
+// enqueue puts en in the pending batch of its job options. A batch is submitted once no task has joined it for
+// array_window, or once its first task has waited maxWaits windows, or at once when full. e.mu is held.
 func (e *Executor) enqueue(en *entry, opts, prologue []string) {
 	key := strings.Join(opts, "\x00") + "\x01" + strings.Join(prologue, "\x00")
+	window := time.Duration(e.cfg.ArrayWindow)
 	b := e.pending[key]
 	if b == nil {
-		b = &batch{key: key, opts: opts, prologue: prologue}
+		b = &batch{key: key, opts: opts, prologue: prologue, first: time.Now()}
 		e.pending[key] = b
-		b.timer = time.AfterFunc(time.Duration(e.cfg.ArrayWindow), func() { e.due(b) })
+		b.timer = time.AfterFunc(window, func() { e.due(b) })
+	} else if time.Since(b.first) < maxWaits*window {
+		b.timer.Reset(window)
 	}
 	b.entries = append(b.entries, en)
-	if len(b.entries) >= max(1, e.cfg.MaxArray) || e.cfg.ArrayWindow == 0 {
+	if len(b.entries) >= max(1, e.cfg.MaxArray) || window == 0 {
 		b.timer.Stop()
 		e.launch(b)
 	}
 }
+
+// maxWaits bounds how long tasks that keep coming hold up a batch's first task, in array windows.
+const maxWaits = 50
 
 // due submits b once its window has passed, unless it was submitted already (full) or the executor closed.
 func (e *Executor) due(b *batch) {

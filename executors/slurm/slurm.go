@@ -1,11 +1,11 @@
 // Package slurm is the "slurm" executor: electrons run as Slurm batch jobs on a cluster whose nodes share a file
 // system with the dispatcher's machine. Each task gets a directory in the shared directory (dir) holding its
 // task file; the job runs `RUNNER worker --once --task DIR/task.json` (RunFile), which writes the outcome
-// beside it, atomically, and the executor reads it once the job has ended. Tasks submitted within array_window
-// of each other with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose array task
-// i runs the batch's task i: a fan-out is one sbatch, not one per task. One squeue call follows all the jobs of
-// the executor per poll, backing off while nothing changes; a cancel is an scancel. There is no slurmdbd to
-// rely on, so sacct is not used: squeue (which the controller answers for ended jobs too, for MinJobAge) and
+// beside it, atomically, and the executor reads it once the job has ended. Tasks submitted in a burst (less
+// than array_window apart) with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose
+// array task i runs the batch's task i: a fan-out is one sbatch, not one per task. One squeue call follows all
+// the jobs of the executor per poll, backing off while nothing changes; a cancel is an scancel. sacct is not
+// used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
 // the outcome files tell how a job ended.
 //
 // The runner is a govalent binary for the cluster's platform, copied into dir/bin by its content hash once:
@@ -33,8 +33,8 @@
 //	sbatch_options *  more sbatch arguments (["--constraint=skylake"])
 //	platform       the nodes' GOOS/GOARCH (default this machine's)
 //	runner         a govalent binary for that platform (default this executable)
-//	array_window   how long a batch waits for more tasks before it is submitted (default "5ms"; "0" submits
-//	               each task as it comes, one sbatch per task)
+//	array_window   a batch is submitted once no task has joined it for this long (default "5ms"), or once its
+//	               first task has waited 50 times as long; "0" submits each task as it comes, one sbatch per task
 //	max_array      the most tasks in one array (default 1000; mind the cluster's MaxArraySize)
 //	poll, max_poll squeue: the first wait, doubling while nothing changes up to max_poll (default 1s and 15s)
 //	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s)
