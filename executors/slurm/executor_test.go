@@ -174,11 +174,22 @@ func TestBadSettings(t *testing.T) {
 			t.Fatalf("%s: error %q (%s), want it to contain %q", setting, oc.Error, oc.ErrorKind, want)
 		}
 	}
+	// Without a dir the executor starts (the dispatcher does not need a cluster) and its tasks fail saying why.
+	unset, err := slurm.New("slurm", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unset.Close()
+	for _, submitTo := range []func(*executors.Task, func(executors.Outcome)){unset.Submit, unset.Adopt} {
+		oc := outcome(t, submit(submitTo, task(t, 1, "Echo", "x")))
+		if !strings.Contains(oc.Error, `needs the "dir" setting (in [executors.slurm]`) || oc.ErrorKind != executors.ErrorSettings {
+			t.Fatalf("without a dir: %+v", oc)
+		}
+	}
 	for _, c := range []struct {
 		settings map[string]any
 		want     string
 	}{
-		{map[string]any{}, `needs the "dir" setting`},
 		{map[string]any{"dir": "relative"}, "not an absolute path"},
 		{map[string]any{"dir": "/tmp", "platform": "linux/arm64"}, "set runner to a govalent binary built for it (GOOS=linux GOARCH=arm64"},
 		{map[string]any{"dir": "/tmp", "platform": "amd64"}, "want GOOS/GOARCH"},

@@ -150,6 +150,8 @@ type Executor struct {
 	done     int64
 	runnerMu sync.Mutex
 	runner   string // the runner's path in dir/bin, once copied
+	// unconfigured fails every task: the executor has no dir.
+	unconfigured error
 }
 
 // entry is one task the executor will report: submitted, or adopted from before a restart.
@@ -182,9 +184,9 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	}
 	c := &e.cfg
 	if c.Dir == "" {
-		return nil, fmt.Errorf("executor %s needs the \"dir\" setting: a directory the cluster's nodes share with this machine", name)
-	}
-	if !filepath.IsAbs(c.Dir) {
+		// Not configured: the dispatcher starts without a cluster, and the electrons sent here fail saying why.
+		e.unconfigured = fmt.Errorf("executor %s needs the \"dir\" setting (in [executors.%s] of the config file): a directory the cluster's nodes share with this machine", name, name)
+	} else if !filepath.IsAbs(c.Dir) {
 		return nil, fmt.Errorf("executor %s setting dir: %q is not an absolute path (the nodes see it as this machine does)", name, c.Dir)
 	}
 	c.Dir = filepath.Clean(c.Dir)
@@ -262,6 +264,9 @@ func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
 func (e *Executor) submit(en *entry) {
 	t := en.task
 	s, err := e.settings(t)
+	if err == nil {
+		err = e.unconfigured
+	}
 	var opts []string
 	if err == nil {
 		opts, err = jobOptions(s, t.TimeLimit)
@@ -284,7 +289,7 @@ func (e *Executor) submit(en *entry) {
 // followed to its end and its outcome reported as t's; otherwise t is submitted.
 func (e *Executor) Adopt(t *executors.Task, done func(executors.Outcome)) {
 	en := &entry{task: t, done: done, start: time.Now()}
-	if !e.adopt(en) {
+	if e.unconfigured != nil || !e.adopt(en) {
 		e.submit(en)
 	}
 }
@@ -348,7 +353,7 @@ func (e *Executor) arrayJob(batchID string) (string, error) {
 func (e *Executor) Cancel(taskID string) {
 	e.mu.Lock()
 	en := e.entries[taskID]
-	if en == nil || en.finish {
+	if en == nil || en.finish || e.closed {
 		e.mu.Unlock()
 		return
 	}
@@ -415,6 +420,9 @@ func (e *Executor) report(en *entry, oc executors.Outcome) {
 	if e.entries[en.task.ID] == en {
 		delete(e.entries, en.task.ID)
 	}
+	if e.closed {
+		return // a command stopped by Close: the contract has no outcomes after it
+	}
 	e.done++
 	go en.done(oc)
 }
@@ -442,8 +450,11 @@ func (e *Executor) command(name string, args ...string) (string, error) {
 	out, err := cmd.Output()
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
-		if ctx.Err() != nil {
-			msg = fmt.Sprintf("no answer within %s", time.Duration(e.cfg.CommandTimeout))
+		switch {
+		case e.ctx.Err() != nil:
+			msg = "stopped: the executor is closing"
+		case ctx.Err() != nil:
+			msg = fmt.Sprintf("no answer within %s (command_timeout)", time.Duration(e.cfg.CommandTimeout))
 		}
 		return string(out), &commandError{name: name, err: err, stderr: msg}
 	}

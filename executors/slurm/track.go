@@ -170,9 +170,6 @@ func (e *Executor) finishJob(en *entry, oc executors.Outcome) {
 	if e.tracked[en.job] == en {
 		delete(e.tracked, en.job)
 	}
-	if e.closed {
-		return
-	}
 	e.report(en, oc)
 }
 
