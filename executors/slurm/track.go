@@ -32,17 +32,24 @@ type jobState struct{ state, reason string }
 // backing off to max_poll while nothing does, until Close.
 func (e *Executor) poll() {
 	defer e.wg.Done()
-	wait := time.Duration(e.cfg.Poll)
+	poll := time.Duration(e.cfg.Poll)
+	wait := poll
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	next := time.Now().Add(wait)
 	failures := 0
 	for {
-		timer := time.NewTimer(wait)
 		select {
 		case <-e.ctx.Done():
-			timer.Stop()
 			return
 		case <-e.wake:
-			timer.Stop()
-			wait = time.Duration(e.cfg.Poll)
+			// A new job: poll within poll, but no later than already planned (jobs coming faster than poll
+			// must not put the round off).
+			wait = poll
+			if soon := time.Now().Add(poll); soon.Before(next) {
+				next = soon
+				timer.Reset(poll)
+			}
 			continue
 		case <-timer.C:
 		}
@@ -58,13 +65,14 @@ func (e *Executor) poll() {
 			} else {
 				e.log.Warn("squeue failed", "executor", e.name, "err", err)
 			}
+			wait = min(2*wait, time.Duration(e.cfg.MaxPoll))
 		case changed:
-			failures, wait = 0, time.Duration(e.cfg.Poll)
-			continue
+			failures, wait = 0, poll
 		default:
-			failures = 0
+			failures, wait = 0, min(2*wait, time.Duration(e.cfg.MaxPoll))
 		}
-		wait = min(2*wait, time.Duration(e.cfg.MaxPoll))
+		next = time.Now().Add(wait)
+		timer.Reset(wait)
 	}
 }
 
