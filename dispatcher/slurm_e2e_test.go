@@ -172,6 +172,12 @@ lost, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return nowhere("x") }
 	}
 }
 
+// slurmSbatchCount counts the test's sbatch calls.
+func slurmSbatchCount(t *testing.T) func() int {
+	calls := slurmtest.Calls(t, "sbatch")
+	return func() int { return len(calls()) }
+}
+
 func fileSHA256(t *testing.T, path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -232,7 +238,7 @@ func (s *slurmSuite) cancel(t *testing.T) {
 
 // A fan-out of 20 electrons is one sbatch: a job array of 20.
 func (s *slurmSuite) fanOut(t *testing.T) {
-	sbatches := slurmtest.CountCalls(t, "sbatch")
+	sbatches := slurmSbatchCount(t)
 	e := s.newEnv(t)
 	e.cell(`
 func Square(i int) int { return i * i }
@@ -271,7 +277,7 @@ res, err := ct.DispatchSync(flow, 20)
 // After a dispatcher restart, the node whose job was running is adopted (its job reports its outcome, it is
 // not submitted again), the node completed before the restart does not run again, and the workflow completes.
 func (s *slurmSuite) restart(t *testing.T) {
-	sbatches := slurmtest.CountCalls(t, "sbatch")
+	sbatches := slurmSbatchCount(t)
 	e := s.newEnv(t)
 	id := e.dispatchNap(4)
 	e.waitNapRunning(id)

@@ -91,19 +91,35 @@ func TestFanOutIsOneArray(t *testing.T) {
 	}
 }
 
-// With array_window 0 each task is a job of its own (the benchmark's comparison).
+// With array_window 0 each task is a job of its own (the benchmark's comparison); one squeue call follows them
+// all.
 func TestArraysOff(t *testing.T) {
 	sbatches := countSbatch(t)
+	squeues := slurmtest.Calls(t, "squeue")
 	e := newExecutor(t, map[string]any{"array_window": "0"})
-	a, b := submit(e.Submit, task(t, 1, "Echo", "a")), submit(e.Submit, task(t, 2, "Echo", "b"))
-	if oc := outcome(t, a); executortest.Text(oc.Output) != `"a"` {
-		t.Fatalf("%+v", oc)
+	var chans []<-chan executors.Outcome
+	for i := range 3 {
+		chans = append(chans, submit(e.Submit, task(t, i, "Hold", filepath.Join(t.TempDir(), "started"), 1000)))
 	}
-	if oc := outcome(t, b); executortest.Text(oc.Output) != `"b"` {
-		t.Fatalf("%+v", oc)
+	for _, ch := range chans {
+		if oc := outcome(t, ch); executortest.Text(oc.Output) != "1000" {
+			t.Fatalf("%+v", oc)
+		}
 	}
-	if n := sbatches(); n != 2 {
-		t.Fatalf("%d sbatch calls, want 2", n)
+	if n := sbatches(); n != 3 {
+		t.Fatalf("%d sbatch calls, want 3", n)
+	}
+	all := 0
+	for _, call := range squeues() {
+		_, jobs, _ := strings.Cut(call, "--jobs=")
+		if n := len(strings.Split(jobs, ",")); n == 3 {
+			all++
+		} else if n > 3 {
+			t.Fatalf("squeue asked about %d jobs: %s", n, call)
+		}
+	}
+	if all == 0 {
+		t.Fatalf("no squeue call asked about the three jobs at once: %q", squeues())
 	}
 }
 
@@ -258,4 +274,7 @@ func TestCancelAdopted(t *testing.T) {
 }
 
 // countSbatch counts the test's sbatch calls.
-func countSbatch(t *testing.T) func() int { return slurmtest.CountCalls(t, "sbatch") }
+func countSbatch(t *testing.T) func() int {
+	calls := slurmtest.Calls(t, "sbatch")
+	return func() int { return len(calls()) }
+}

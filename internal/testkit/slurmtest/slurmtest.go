@@ -323,9 +323,9 @@ func BuildRunner(dir string) (string, error) {
 	return path, nil
 }
 
-// CountCalls puts a wrapper of the command name first on PATH for the rest of the test, and returns how many
-// times it has been called so far.
-func CountCalls(t *testing.T, name string) func() int {
+// Calls puts a wrapper of the command name first on PATH for the rest of the test, and returns a function
+// that lists its calls so far, the arguments of each as one line.
+func Calls(t *testing.T, name string) func() []string {
 	t.Helper()
 	real, err := exec.LookPath(name)
 	if err != nil {
@@ -338,8 +338,8 @@ func CountCalls(t *testing.T, name string) func() int {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return func() int {
+	return func() []string {
 		b, _ := os.ReadFile(calls)
-		return bytes.Count(b, []byte("\n"))
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[:bytes.Count(b, []byte("\n"))]
 	}
 }
