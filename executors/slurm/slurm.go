@@ -193,13 +193,14 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if c.Platform == "" {
 		c.Platform = executors.Platform
 	}
-	if os, arch, ok := strings.Cut(c.Platform, "/"); !ok || os == "" || arch == "" {
+	goos, goarch, ok := strings.Cut(c.Platform, "/")
+	if !ok || goos == "" || goarch == "" {
 		return nil, fmt.Errorf("executor %s setting platform: want GOOS/GOARCH (\"linux/amd64\"), not %q", name, c.Platform)
 	}
 	if c.Runner == "" {
 		if c.Platform != executors.Platform {
 			return nil, fmt.Errorf("executor %s: the cluster's platform is %s, not this machine's %s: set runner to a govalent binary built for it (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
-				name, c.Platform, executors.Platform, strings.Split(c.Platform, "/")[0], strings.Split(c.Platform, "/")[1])
+				name, c.Platform, executors.Platform, goos, goarch)
 		}
 		if c.Runner, err = os.Executable(); err != nil {
 			return nil, err
