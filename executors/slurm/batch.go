@@ -205,7 +205,11 @@ func (e *Executor) writeTask(en *entry) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	data, err := json.Marshal(taskFile{Task: t, Program: t.Program})
+	program, err := e.programFile(&t)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(taskFile{Task: t, ProgramFile: program})
 	if err != nil {
 		return err
 	}

@@ -12,10 +12,11 @@ import (
 	"github.com/govalent/govalent/executors/process"
 )
 
-// taskFile is task.json: everything the job needs, with no access to the dispatcher.
+// taskFile is task.json: everything the job needs, with no access to the dispatcher. The program is in a
+// file of its own, which the tasks of a program share.
 type taskFile struct {
-	Task    executors.Task `json:"task"`
-	Program string         `json:"program"`
+	Task        executors.Task `json:"task"`
+	ProgramFile string         `json:"program_file"`
 }
 
 // Names of the files in a task's directory.
@@ -43,7 +44,11 @@ func RunFile(path string) error {
 	if err := json.Unmarshal(data, &tf); err != nil {
 		return fmt.Errorf("task %s: %w", path, err)
 	}
-	tf.Task.Program = tf.Program
+	program, err := os.ReadFile(tf.ProgramFile)
+	if err != nil {
+		return fmt.Errorf("task %s: %w", path, err)
+	}
+	tf.Task.Program = string(program)
 	out := filepath.Join(filepath.Dir(path), outcomeName)
 	var once sync.Once
 	var writeErr error

@@ -134,11 +134,11 @@ type Executor struct {
 	cfg      Settings // the configured settings, with the executor's own filled in
 	log      *slog.Logger
 
-	ctx    context.Context // ends at Close: stops the poller and the commands in flight
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-	wake   chan struct{} // a job was added: poll soon
-	copies sync.Map      // hash -> *copyOnce
+	ctx  context.Context // ends at Close: stops the poller and the commands in flight
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	wake chan struct{} // a job was added: poll soon
+	puts sync.Map      // path -> *putOnce: binaries and programs in dir
 	// sbatchSlots bounds the sbatch calls at once: with arrays off, a fan-out would start one per task.
 	sbatchSlots chan struct{}
 
@@ -521,40 +521,53 @@ func (e *Executor) runnerPath() (string, error) {
 	return path, nil
 }
 
-// copyOnce copies one binary into dir/bin for every task that names it: the first caller copies, callers
-// meanwhile wait for it, and a failure is tried again by the next.
-type copyOnce struct {
+// putOnce makes the file dst for every task that needs it: the first caller puts it there unless it exists,
+// callers meanwhile wait for it, and a failure is tried again by the next.
+func (e *Executor) putOnce(dst string, put func() error) error {
+	c, _ := e.puts.LoadOrStore(dst, &putOnce{})
+	p := c.(*putOnce)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil
+	}
+	if _, err := os.Stat(dst); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := put(); err != nil {
+			return err
+		}
+	}
+	p.done = true
+	return nil
+}
+
+type putOnce struct {
 	mu   sync.Mutex
 	done bool
 }
 
-// copyBinary puts the file at src into dir/bin under its hash unless it is there already, and returns its path
-// there.
+// copyBinary puts the file at src into dir/bin under its hash, once, and returns its path there.
 func (e *Executor) copyBinary(hash, src string) (string, error) {
-	if hash == "" || strings.ContainsAny(hash, `/\`) || hash == "." || hash == ".." {
+	if hash == "" || pathElem(hash) != hash {
 		return "", fmt.Errorf("binary %s: bad hash %q", src, hash)
 	}
 	dst := filepath.Join(e.cfg.Dir, "bin", hash)
-	c, _ := e.copies.LoadOrStore(hash, &copyOnce{})
-	co := c.(*copyOnce)
-	co.mu.Lock()
-	defer co.mu.Unlock()
-	if co.done {
-		return dst, nil
+	if err := e.putOnce(dst, func() error { return copyFile(dst, src) }); err != nil {
+		return "", fmt.Errorf("copying %s into the shared directory: %w", src, err)
 	}
-	if _, err := os.Stat(dst); err != nil {
-		if err := copyFile(dst, src); err != nil {
-			return "", fmt.Errorf("copying %s into the shared directory: %w", src, err)
-		}
-	}
-	co.done = true
 	return dst, nil
 }
 
+// programFile puts a task's program into dir/programs under its hash, once, and returns its path there: the
+// tasks of a fan-out share one copy.
+func (e *Executor) programFile(t *executors.Task) (string, error) {
+	dst := filepath.Join(e.cfg.Dir, "programs", pathElem(t.ProgramHash)+".go")
+	return dst, e.putOnce(dst, func() error { return writeAtomic(dst, []byte(t.Program), 0o644) })
+}
+
 func copyFile(dst, src string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err
