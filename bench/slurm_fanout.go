@@ -47,7 +47,7 @@ func main() {
 		name   string
 		window string
 		n      int
-	}{{"arrays", "5ms", n}, {"sbatch-per-task", "0", single}} {
+	}{{"arrays", "50ms", n}, {"sbatch-per-task", "0", single}} {
 		run(m.name, m.window, m.n, cpus, runner, tmp)
 	}
 }

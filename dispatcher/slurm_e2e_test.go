@@ -80,7 +80,8 @@ func (s *slurmSuite) newEnv(t *testing.T) *slurmEnv {
 // start runs a dispatcher on e.cfg with fresh executors, the built-in ones and "slurm".
 func (e *slurmEnv) start() (*env, func()) {
 	execs := testExecutors(e.t, nil)
-	ex, err := slurm.New("slurm", map[string]any{"dir": e.dir, "runner": e.s.runner, "poll": "50ms", "max_poll": "500ms"},
+	ex, err := slurm.New("slurm", map[string]any{"dir": e.dir, "runner": e.s.runner, "poll": "50ms", "max_poll": "500ms",
+		"array_window": "250ms"}, // long enough that a busy machine does not split a fan-out's burst
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		e.t.Fatal(err)

@@ -48,7 +48,7 @@ func (e *Executor) enqueue(en *entry, opts, prologue []string) {
 }
 
 // maxWaits bounds how long tasks that keep coming hold up a batch's first task, in array windows.
-const maxWaits = 50
+const maxWaits = 20
 
 // due submits b once its window has passed, unless it was submitted already (full) or the executor closed.
 func (e *Executor) due(b *batch) {

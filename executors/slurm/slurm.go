@@ -33,8 +33,8 @@
 //	sbatch_options *  more sbatch arguments (["--constraint=skylake"])
 //	platform       the nodes' GOOS/GOARCH (default this machine's)
 //	runner         a govalent binary for that platform (default this executable)
-//	array_window   a batch is submitted once no task has joined it for this long (default "5ms"), or once its
-//	               first task has waited 50 times as long; "0" submits each task as it comes, one sbatch per task
+//	array_window   a batch is submitted once no task has joined it for this long (default "50ms"), or once its
+//	               first task has waited 20 times as long; "0" submits each task as it comes, one sbatch per task
 //	max_array      the most tasks in one array (default 1000; mind the cluster's MaxArraySize)
 //	poll, max_poll squeue: the first wait, doubling while nothing changes up to max_poll (default 1s and 15s)
 //	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s)
@@ -213,7 +213,7 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	case c.ArrayWindow < 0:
 		return nil, fmt.Errorf("executor %s setting array_window: %s is negative", name, time.Duration(c.ArrayWindow))
 	case c.ArrayWindow == 0 && settings["array_window"] == nil:
-		c.ArrayWindow = awstask.Duration(5 * time.Millisecond)
+		c.ArrayWindow = awstask.Duration(50 * time.Millisecond)
 	}
 	if c.MaxArray == 0 {
 		c.MaxArray = 1000
