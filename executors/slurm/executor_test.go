@@ -235,6 +235,11 @@ func TestAdoptAfterRestart(t *testing.T) {
 	outcome(t, finishedCh)
 	before.Close() // the job of node 1 goes on
 	submitted := sbatches()
+	// As if the dispatcher had stopped between sbatch and writing the job id down: the job is found by its name.
+	ids, _ := filepath.Glob(filepath.Join(dir, "batches", "*", "job"))
+	for _, id := range ids {
+		os.Remove(id)
+	}
 
 	after := newExecutor(t, map[string]any{"dir": dir})
 	again := *running

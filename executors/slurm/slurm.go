@@ -302,24 +302,29 @@ func (e *Executor) adopt(en *entry) bool {
 		return false
 	}
 	dir := filepath.Join(nodeDir, filepath.Base(strings.TrimSpace(string(latest))))
-	var b struct {
-		id           string
-		index, count int
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, batchName))
+	// A job that ended while the dispatcher was away left its outcome (and Slurm may have forgotten it since).
+	ended, err := readOutcome(filepath.Join(dir, outcomeName))
 	if err != nil {
-		return false // never submitted
+		var b struct {
+			id           string
+			index, count int
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, batchName))
+		if err != nil {
+			return false // never submitted
+		}
+		if _, err := fmt.Sscan(string(raw), &b.id, &b.index, &b.count); err != nil {
+			e.log.Warn("unreadable batch file; submitting the node again", "executor", e.name, "dir", dir, "err", err)
+			return false
+		}
+		jobID, err := e.arrayJob(b.id)
+		if err != nil {
+			e.log.Warn("cannot find the job of a task from before the restart; submitting it again", "executor", e.name, "dir", dir, "err", err)
+			return false
+		}
+		en.job, en.log = jobKey(jobID, b.index, b.count), e.logPath(b.id, b.index)
 	}
-	if _, err := fmt.Sscan(string(raw), &b.id, &b.index, &b.count); err != nil {
-		e.log.Warn("unreadable batch file; submitting the node again", "executor", e.name, "dir", dir, "err", err)
-		return false
-	}
-	jobID, err := e.arrayJob(b.id)
-	if err != nil {
-		e.log.Warn("cannot find the job of a task from before the restart; submitting it again", "executor", e.name, "dir", dir, "err", err)
-		return false
-	}
-	en.dir, en.job, en.log = dir, jobKey(jobID, b.index, b.count), e.logPath(b.id, b.index)
+	en.dir = dir
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -327,6 +332,10 @@ func (e *Executor) adopt(en *entry) bool {
 		return true
 	}
 	e.entries[en.task.ID] = en
+	if en.job == "" {
+		e.report(en, ended)
+		return true
+	}
 	e.tracked[en.job] = en
 	e.log.Info("adopted a job from before the restart", "executor", e.name, "task", en.task.ID, "job", en.job)
 	e.poke()
