@@ -1,0 +1,245 @@
+package slurm
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/govalent/govalent/executors"
+)
+
+var execCommand = exec.CommandContext
+
+// batch is the tasks of one job array: those with the same job options that came in a burst.
+type batch struct {
+	key      string
+	opts     []string
+	prologue []string
+	entries  []*entry
+	first    time.Time // when its first task came
+	timer    *time.Timer
+}
+
+// enqueue puts en in the pending batch of its job options. A batch is submitted once no task has joined it for
+// array_window, or once its first task has waited maxWaits windows, or at once when full. e.mu is held.
+func (e *Executor) enqueue(en *entry, opts, prologue []string) {
+	key := strings.Join(opts, "\x00") + "\x01" + strings.Join(prologue, "\x00")
+	window := time.Duration(e.cfg.ArrayWindow)
+	b := e.pending[key]
+	if b == nil {
+		b = &batch{key: key, opts: opts, prologue: prologue, first: time.Now()}
+		e.pending[key] = b
+		b.timer = time.AfterFunc(window, func() { e.due(b) })
+	} else if time.Since(b.first) < maxWaits*window {
+		b.timer.Reset(window)
+	}
+	b.entries = append(b.entries, en)
+	if len(b.entries) >= max(1, e.cfg.MaxArray) || window == 0 {
+		b.timer.Stop()
+		e.launch(b)
+	}
+}
+
+// maxWaits bounds how long tasks that keep coming hold up a batch's first task, in array windows.
+const maxWaits = 20
+
+// due submits b once its window has passed, unless it was submitted already (full) or the executor closed.
+func (e *Executor) due(b *batch) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pending[b.key] == b {
+		e.launch(b)
+	}
+}
+
+// launch takes b out of the pending batches and submits it in the background. e.mu is held.
+func (e *Executor) launch(b *batch) {
+	delete(e.pending, b.key)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.sbatch(b)
+	}()
+}
+
+// unqueue takes en out of its pending batch, if it is in one. e.mu is held.
+func (e *Executor) unqueue(en *entry) {
+	for _, b := range e.pending {
+		for i, x := range b.entries {
+			if x == en {
+				b.entries = append(b.entries[:i], b.entries[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// sbatch writes the batch's task directories and job script and submits it as one job (an array when it holds
+// more than one task).
+func (e *Executor) sbatch(b *batch) {
+	id := newBatchID()
+	fail := func(ens []*entry, msg string, kind executors.ErrorKind) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, en := range ens {
+			e.report(en, failure(en.start, msg, kind))
+		}
+	}
+	runner, err := e.runnerPath()
+	if err != nil {
+		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
+		return
+	}
+	if err := os.MkdirAll(e.batchDir(id), 0o755); err != nil {
+		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
+		return
+	}
+	// Each task's files first: a task whose files cannot be written fails alone.
+	var ready []*entry
+	for _, en := range b.entries {
+		if e.isFinished(en) {
+			continue // cancelled meanwhile
+		}
+		if err := e.writeTask(en); err != nil {
+			fail([]*entry{en}, fmt.Sprintf("executor %s: writing the task's files: %v", e.name, err), "")
+			continue
+		}
+		ready = append(ready, en)
+	}
+	if len(ready) == 0 {
+		return
+	}
+	// Each task's batch file says where it is in the array, for Adopt after a restart.
+	for i, en := range ready {
+		if err := writeAtomic(filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o644); err != nil {
+			fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
+			return
+		}
+	}
+	script := filepath.Join(e.batchDir(id), "job.sh")
+	if err := writeAtomic(script, jobScript(id, runner, b.prologue, ready), 0o755); err != nil {
+		fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
+		return
+	}
+	args := append([]string{"--parsable", "--job-name=" + jobName(id), "--chdir=" + e.cfg.Dir}, b.opts...)
+	if len(ready) > 1 {
+		args = append(args, fmt.Sprintf("--array=0-%d", len(ready)-1), "--output="+filepath.Join(e.batchDir(id), "%a.log"))
+	} else {
+		args = append(args, "--output="+e.logPath(id, 0))
+	}
+	e.sbatchSlots <- struct{}{}
+	out, err := e.command("sbatch", append(args, script)...)
+	<-e.sbatchSlots
+	if err != nil {
+		fail(ready, fmt.Sprintf("executor %s: submitting the job: %v", e.name, err), sbatchKind(err))
+		return
+	}
+	jobID, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "ID" or "ID;CLUSTER"
+	if _, err := strconv.Atoi(jobID); err != nil {
+		fail(ready, fmt.Sprintf("executor %s: sbatch answered %q, not a job id", e.name, out), "")
+		return
+	}
+	if err := writeAtomic(filepath.Join(e.batchDir(id), "job"), []byte(jobID+"\n"), 0o644); err != nil {
+		e.log.Warn("cannot write the job id down; a restart will find the job by name", "executor", e.name, "job", jobID, "err", err)
+	}
+	e.log.Debug("submitted", "executor", e.name, "job", jobID, "tasks", len(ready))
+	var cancelled []string
+	e.mu.Lock()
+	for i, en := range ready {
+		en.job, en.log = jobKey(jobID, i, len(ready)), e.logPath(id, i)
+		if en.finish {
+			cancelled = append(cancelled, en.job) // cancelled while sbatch ran
+			continue
+		}
+		e.tracked[en.job] = en
+	}
+	e.poke()
+	e.mu.Unlock()
+	for _, job := range cancelled {
+		e.scancel(job)
+	}
+}
+
+func (e *Executor) isFinished(en *entry) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return en.finish
+}
+
+// sbatchKind says whether sbatch refused the job's options (a wrong partition, account, QoS...), which a retry
+// cannot mend, or failed otherwise (the controller did not answer).
+func sbatchKind(err error) executors.ErrorKind {
+	msg := strings.ToLower(err.Error())
+	if strings.Contains(msg, "invalid") || strings.Contains(msg, "not available") || strings.Contains(msg, "can not be satisfied") {
+		return executors.ErrorSettings
+	}
+	return ""
+}
+
+// writeTask makes en's task directory, with its task file (the native binary for the cluster's platform copied
+// into dir/bin, the task naming that copy), and makes it the latest of its node.
+func (e *Executor) writeTask(en *entry) error {
+	t := *en.task
+	binaries := t.Binaries
+	t.Binaries = nil
+	if bin, ok := binaries[e.cfg.Platform]; ok && t.Kind == executors.KindElectron {
+		path, err := e.copyBinary(bin.Hash, bin.Path)
+		if err != nil {
+			return err
+		}
+		t.Binaries = map[string]executors.Binary{e.cfg.Platform: {Hash: bin.Hash, Path: path}}
+	}
+	nodeDir := e.nodeDir(en.task)
+	name := pathElem(t.ID)
+	dir := filepath.Join(nodeDir, name)
+	if err := os.RemoveAll(dir); err != nil { // left by a dispatcher before the restart, never submitted
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	program, err := e.programFile(&t)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(taskFile{Task: t, ProgramFile: program})
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, taskName), data, 0o644); err != nil {
+		return err
+	}
+	en.dir = dir
+	return writeAtomic(filepath.Join(nodeDir, latestName), []byte(name+"\n"), 0o644)
+}
+
+// jobScript is the batch's job script: the prologue, then the runner on the array task's task file.
+func jobScript(id, runner string, prologue []string, tasks []*entry) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#!/bin/bash\n# govalent batch %s: %d tasks\n", id, len(tasks))
+	for _, l := range prologue {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("tasks=(\n")
+	for _, en := range tasks {
+		b.WriteString(shellQuote(filepath.Join(en.dir, taskName)) + "\n")
+	}
+	b.WriteString(")\n")
+	fmt.Fprintf(&b, "exec %s worker --once --task \"${tasks[${SLURM_ARRAY_TASK_ID:-0}]}\"\n", shellQuote(runner))
+	return []byte(b.String())
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func newBatchID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}

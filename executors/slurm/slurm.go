@@ -1,0 +1,666 @@
+// Package slurm is the "slurm" executor: electrons run as Slurm batch jobs on a cluster whose nodes share a file
+// system with the dispatcher's machine. Each task gets a directory in the shared directory (dir) holding its
+// task file; the job runs `RUNNER worker --once --task DIR/task.json` (RunFile), which writes the outcome
+// beside it, atomically, and the executor reads it once the job has ended. Tasks submitted in a burst (less
+// than array_window apart) with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose
+// array task i runs the batch's task i: a fan-out is one sbatch, not one per task. One squeue call follows all
+// the jobs of the executor per poll, backing off while nothing changes; a cancel is an scancel. sacct is not
+// used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
+// the outcome files tell how a job ended.
+//
+// The runner is a govalent binary for the cluster's platform, copied into dir/bin by its content hash once:
+// this executable by default, when the cluster's platform is this machine's. An electron for which the
+// dispatcher built a native worker binary for the cluster's platform runs from it (also copied once by hash);
+// the runner starts it. A cluster of another platform needs runner set to a govalent binary built for it
+// (GOOS=linux GOARCH=arm64 go build ./cmd/govalent): the executor refuses to start without one.
+//
+// After a dispatcher restart, Adopt finds a node's earlier job by its task directory (the node's latest task,
+// the array it went in, the array's job id, or else the array's job name in squeue) and reports that job's
+// outcome instead of submitting again; Close leaves jobs running for that reason.
+//
+// Settings ([executors.slurm] in the config file; those marked * also by ct.With on an electron):
+//
+//	dir            the working directory on the file system the nodes share (required, absolute)
+//	partition *    --partition
+//	account *      --account
+//	qos *          --qos
+//	time *         --time for tasks without a time limit ("30", "2:00:00", "1-00:00:00"); ct.TimeLimit wins,
+//	               rounded up to whole minutes (the runner enforces it to the millisecond)
+//	cpus *         --cpus-per-task
+//	memory *       --mem ("4G"; a number is MiB)
+//	gpus *         --gpus ("1", "a100:2")
+//	prologue *     lines the job runs before the task ("module load gcc/12")
+//	sbatch_options *  more sbatch arguments (["--constraint=skylake"])
+//	platform       the nodes' GOOS/GOARCH (default this machine's)
+//	runner         a govalent binary for that platform (default this executable)
+//	array_window   a batch is submitted once no task has joined it for this long (default "50ms"), or once its
+//	               first task has waited 20 times as long; "0" submits each task as it comes, one sbatch per task
+//	max_array      the most tasks in one array (default 1000; mind the cluster's MaxArraySize)
+//	poll, max_poll squeue: the first wait, doubling while nothing changes up to max_poll (default 1s and 15s)
+//	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s)
+//
+// Staging files over SSH to a cluster without a shared file system, and slurmrestd, are not supported.
+package slurm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/aws/awstask"
+)
+
+// Settings are the slurm executor's settings.
+type Settings struct {
+	Partition string   `json:"partition"`
+	Account   string   `json:"account"`
+	QOS       string   `json:"qos"`
+	Time      word     `json:"time"`
+	CPUs      int      `json:"cpus"`
+	Memory    word     `json:"memory"`
+	GPUs      word     `json:"gpus"`
+	Prologue  lines    `json:"prologue"`
+	Options   []string `json:"sbatch_options"`
+
+	// The executor's own: an electron cannot set them (executorOnly).
+	Dir            string           `json:"dir"`
+	Platform       string           `json:"platform"`
+	Runner         string           `json:"runner"`
+	ArrayWindow    awstask.Duration `json:"array_window"`
+	MaxArray       int              `json:"max_array"`
+	Poll           awstask.Duration `json:"poll"`
+	MaxPoll        awstask.Duration `json:"max_poll"`
+	CommandTimeout awstask.Duration `json:"command_timeout"`
+}
+
+// maxSbatch is the most sbatch calls the executor makes at once.
+const maxSbatch = 4
+
+// executorOnly are the settings an electron's ct.With cannot change: they describe the cluster and the
+// executor's way of following it, not a job.
+var executorOnly = []string{"dir", "platform", "runner", "array_window", "max_array", "poll", "max_poll", "command_timeout"}
+
+// word is a setting given as a string or a number ("4G" or 4096).
+type word string
+
+func (w *word) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*w = word(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a string or a number, got %s", b)
+	}
+	*w = word(n)
+	return nil
+}
+
+// lines is a setting given as one string or a list of them.
+type lines []string
+
+func (l *lines) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*l = lines{s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a string or a list of strings, got %s", b)
+	}
+	*l = list
+	return nil
+}
+
+// Executor runs tasks as Slurm jobs.
+type Executor struct {
+	name     string
+	defaults executors.Settings
+	cfg      Settings // the configured settings, with the executor's own filled in
+	log      *slog.Logger
+
+	ctx  context.Context // ends at Close: stops the poller and the commands in flight
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	wake chan struct{} // a job was added: poll soon
+	puts sync.Map      // path -> *putOnce: binaries and programs in dir
+	// sbatchSlots bounds the sbatch calls at once: with arrays off, a fan-out would start one per task.
+	sbatchSlots chan struct{}
+
+	mu       sync.Mutex
+	closed   bool
+	pending  map[string]*batch // batches waiting for array_window, by job options
+	entries  map[string]*entry // every task not yet reported, by task id
+	tracked  map[string]*entry // submitted tasks by job ("123_4", or "123" for a job of its own)
+	done     int64
+	runnerMu sync.Mutex
+	runner   string // the runner's path in dir/bin, once copied
+	// unconfigured fails every task: the executor has no dir.
+	unconfigured error
+}
+
+// entry is one task the executor will report: submitted, or adopted from before a restart.
+type entry struct {
+	task   *executors.Task
+	done   func(executors.Outcome)
+	dir    string // its task directory
+	start  time.Time
+	job    string // Slurm's id of its job, once submitted
+	log    string // the job's log file
+	state  string // the latest state squeue gave
+	ended  time.Time
+	finish bool // reported
+}
+
+// New makes the executor; settings are its [executors.NAME] table. Nothing is asked of the cluster until the
+// first task.
+func New(name string, settings map[string]any, log *slog.Logger) (*Executor, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	defaults, err := executors.NewSettings(name, settings)
+	if err != nil {
+		return nil, err
+	}
+	e := &Executor{name: name, defaults: defaults, log: log, wake: make(chan struct{}, 1), sbatchSlots: make(chan struct{}, maxSbatch),
+		pending: map[string]*batch{}, entries: map[string]*entry{}, tracked: map[string]*entry{}}
+	if err := executors.DecodeSettings(name, defaults.Merge(nil), &e.cfg); err != nil {
+		return nil, err
+	}
+	c := &e.cfg
+	if c.Dir == "" {
+		// Not configured: the dispatcher starts without a cluster, and the electrons sent here fail saying why.
+		e.unconfigured = fmt.Errorf("executor %s needs the \"dir\" setting (in [executors.%s] of the config file): a directory the cluster's nodes share with this machine", name, name)
+	} else if !filepath.IsAbs(c.Dir) {
+		return nil, fmt.Errorf("executor %s setting dir: %q is not an absolute path (the nodes see it as this machine does)", name, c.Dir)
+	}
+	c.Dir = filepath.Clean(c.Dir)
+	if c.Platform == "" {
+		c.Platform = executors.Platform
+	}
+	goos, goarch, ok := strings.Cut(c.Platform, "/")
+	if !ok || goos == "" || goarch == "" {
+		return nil, fmt.Errorf("executor %s setting platform: want GOOS/GOARCH (\"linux/amd64\"), not %q", name, c.Platform)
+	}
+	if c.Runner == "" {
+		if c.Platform != executors.Platform {
+			return nil, fmt.Errorf("executor %s: the cluster's platform is %s, not this machine's %s: set runner to a govalent binary built for it (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
+				name, c.Platform, executors.Platform, goos, goarch)
+		}
+		if c.Runner, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(c.Runner); err != nil {
+		return nil, fmt.Errorf("executor %s setting runner: %w", name, err)
+	}
+	switch {
+	case c.ArrayWindow < 0:
+		return nil, fmt.Errorf("executor %s setting array_window: %s is negative", name, time.Duration(c.ArrayWindow))
+	case c.ArrayWindow == 0 && settings["array_window"] == nil:
+		c.ArrayWindow = awstask.Duration(50 * time.Millisecond)
+	}
+	if c.MaxArray == 0 {
+		c.MaxArray = 1000
+	}
+	if c.MaxArray < 0 {
+		return nil, fmt.Errorf("executor %s setting max_array: %d is negative", name, c.MaxArray)
+	}
+	if c.Poll <= 0 {
+		c.Poll = awstask.Duration(time.Second)
+	}
+	if c.MaxPoll <= 0 {
+		c.MaxPoll = awstask.Duration(15 * time.Second)
+	}
+	c.MaxPoll = max(c.MaxPoll, c.Poll)
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = awstask.Duration(time.Minute)
+	}
+	if _, err := jobOptions(c, 0); err != nil {
+		return nil, fmt.Errorf("executor %s: %w", name, err)
+	}
+	e.ctx, e.stop = context.WithCancel(context.Background())
+	e.wg.Add(1)
+	go e.poll()
+	return e, nil
+}
+
+// NativePlatforms implements executors.NativeRunner: the cluster's platform.
+func (e *Executor) NativePlatforms() []string { return []string{e.cfg.Platform} }
+
+// settings are the job options of a task: the configured ones under its own.
+func (e *Executor) settings(t *executors.Task) (*Settings, error) {
+	for _, k := range executorOnly {
+		if _, ok := t.Settings[k]; ok {
+			return nil, fmt.Errorf("executor %s setting %s is the executor's, not an electron's: set it in [executors.%s] of the config file", e.name, k, e.name)
+		}
+	}
+	s := new(Settings)
+	if err := executors.DecodeSettings(e.name, e.defaults.Merge(t.Settings), s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Submit implements executors.Executor.
+func (e *Executor) Submit(t *executors.Task, done func(executors.Outcome)) {
+	e.submit(&entry{task: t, done: done, start: time.Now()})
+}
+
+func (e *Executor) submit(en *entry) {
+	t := en.task
+	s, err := e.settings(t)
+	if err == nil {
+		err = e.unconfigured
+	}
+	var opts []string
+	if err == nil {
+		opts, err = jobOptions(s, t.TimeLimit)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		go en.done(failure(en.start, "executor "+e.name+" is shut down", ""))
+		return
+	}
+	e.entries[t.ID] = en
+	if err != nil {
+		e.report(en, failure(en.start, err.Error(), executors.ErrorSettings))
+		return
+	}
+	e.enqueue(en, opts, s.Prologue)
+}
+
+// Adopt implements executors.Adopter: the node's latest task in the shared directory, if it was submitted, is
+// followed to its end and its outcome reported as t's; otherwise t is submitted.
+func (e *Executor) Adopt(t *executors.Task, done func(executors.Outcome)) {
+	en := &entry{task: t, done: done, start: time.Now()}
+	if e.unconfigured != nil || !e.adopt(en) {
+		e.submit(en)
+	}
+}
+
+func (e *Executor) adopt(en *entry) bool {
+	nodeDir := e.nodeDir(en.task)
+	latest, err := os.ReadFile(filepath.Join(nodeDir, latestName))
+	if err != nil {
+		return false
+	}
+	dir := filepath.Join(nodeDir, filepath.Base(strings.TrimSpace(string(latest))))
+	// A job that ended while the dispatcher was away left its outcome (and Slurm may have forgotten it since).
+	ended, err := readOutcome(filepath.Join(dir, outcomeName))
+	if err != nil {
+		var b struct {
+			id           string
+			index, count int
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, batchName))
+		if err != nil {
+			return false // never submitted
+		}
+		if _, err := fmt.Sscan(string(raw), &b.id, &b.index, &b.count); err != nil {
+			e.log.Warn("unreadable batch file; submitting the node again", "executor", e.name, "dir", dir, "err", err)
+			return false
+		}
+		jobID, err := e.arrayJob(b.id)
+		if err != nil {
+			e.log.Warn("cannot find the job of a task from before the restart; submitting it again", "executor", e.name, "dir", dir, "err", err)
+			return false
+		}
+		en.job, en.log = jobKey(jobID, b.index, b.count), e.logPath(b.id, b.index)
+	}
+	en.dir = dir
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		go en.done(failure(en.start, "executor "+e.name+" is shut down", ""))
+		return true
+	}
+	e.entries[en.task.ID] = en
+	if en.job == "" {
+		e.report(en, ended)
+		return true
+	}
+	e.tracked[en.job] = en
+	e.log.Info("adopted a job from before the restart", "executor", e.name, "task", en.task.ID, "job", en.job)
+	e.poke()
+	return true
+}
+
+// arrayJob is the job id of the batch: from the file written after its sbatch, or else (the dispatcher stopped
+// between the two) from the job name in squeue.
+func (e *Executor) arrayJob(batchID string) (string, error) {
+	if id, err := os.ReadFile(filepath.Join(e.batchDir(batchID), "job")); err == nil {
+		return strings.TrimSpace(string(id)), nil
+	}
+	out, err := e.command("squeue", "-h", "-t", "all", "--name="+jobName(batchID), "-o", "%F")
+	if err != nil {
+		return "", err
+	}
+	if ids := strings.Fields(out); len(ids) > 0 {
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("no job named %s", jobName(batchID))
+}
+
+// Cancel implements executors.Executor: a task not yet submitted is taken out of its batch; a job is
+// scancelled. Either way the task is reported cancelled at once.
+func (e *Executor) Cancel(taskID string) {
+	e.mu.Lock()
+	en := e.entries[taskID]
+	if en == nil || en.finish || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.unqueue(en)
+	job := en.job
+	if job != "" {
+		delete(e.tracked, job)
+	}
+	e.report(en, executors.Outcome{Cancelled: true, Start: en.start, End: time.Now()})
+	e.mu.Unlock()
+	if job != "" {
+		e.scancel(job)
+	}
+}
+
+// scancel cancels a job, in the background: the task is already reported.
+func (e *Executor) scancel(job string) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if _, err := e.command("scancel", job); err != nil {
+			e.log.Warn("scancel failed", "executor", e.name, "job", job, "err", err)
+		}
+	}()
+}
+
+// Stats implements executors.Executor: Busy counts running jobs, Queued the tasks waiting for sbatch or in
+// Slurm's queue.
+func (e *Executor) Stats() executors.Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := executors.Stats{Name: e.name, Done: e.done}
+	for _, en := range e.entries {
+		if en.state == "RUNNING" || en.state == "COMPLETING" {
+			st.Busy++
+		} else {
+			st.Queued++
+		}
+	}
+	return st
+}
+
+// Close implements executors.Executor: tasks not yet submitted are dropped; jobs go on running on the cluster,
+// for the dispatcher to adopt when it resumes. Their outcomes are not reported.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	for _, b := range e.pending {
+		b.timer.Stop()
+	}
+	e.pending = map[string]*batch{}
+	e.mu.Unlock()
+	e.stop()
+	e.wg.Wait()
+	return nil
+}
+
+// report ends en with oc: done is called once, in its own goroutine. e.mu is held.
+func (e *Executor) report(en *entry, oc executors.Outcome) {
+	if en.finish {
+		return
+	}
+	en.finish = true
+	if e.entries[en.task.ID] == en {
+		delete(e.entries, en.task.ID)
+	}
+	if e.closed {
+		return // a command stopped by Close: the contract has no outcomes after it
+	}
+	e.done++
+	go en.done(oc)
+}
+
+func failure(start time.Time, msg string, kind executors.ErrorKind) executors.Outcome {
+	return executors.Outcome{Error: msg, ErrorKind: kind, Start: start, End: time.Now()}
+}
+
+// poke wakes the poller. e.mu is held or not.
+func (e *Executor) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// command runs a Slurm command, bounded by command_timeout and stopped by Close, and returns its output; an
+// error carries what the command said.
+func (e *Executor) command(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, time.Duration(e.cfg.CommandTimeout))
+	defer cancel()
+	cmd := execCommand(ctx, name, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		switch {
+		case e.ctx.Err() != nil:
+			msg = "stopped: the executor is closing"
+		case ctx.Err() != nil:
+			msg = fmt.Sprintf("no answer within %s (command_timeout)", time.Duration(e.cfg.CommandTimeout))
+		}
+		return string(out), &commandError{name: name, err: err, stderr: msg}
+	}
+	return string(out), nil
+}
+
+type commandError struct {
+	name   string
+	err    error
+	stderr string
+}
+
+func (c *commandError) Error() string {
+	if c.stderr == "" {
+		return fmt.Sprintf("%s: %v", c.name, c.err)
+	}
+	return fmt.Sprintf("%s: %v: %s", c.name, c.err, c.stderr)
+}
+
+// nodeDir is where the tasks of t's node keep their directories.
+func (e *Executor) nodeDir(t *executors.Task) string {
+	return filepath.Join(e.cfg.Dir, "tasks", pathElem(t.DispatchID), strconv.Itoa(t.NodeID))
+}
+
+func (e *Executor) batchDir(id string) string { return filepath.Join(e.cfg.Dir, "batches", id) }
+
+// logPath is the log of array task index of a batch: what it printed, and what Slurm said of it.
+func (e *Executor) logPath(batchID string, index int) string {
+	return filepath.Join(e.batchDir(batchID), strconv.Itoa(index)+".log")
+}
+
+// pathElem makes an id (a task id holds slashes) one safe element of a path, distinct for distinct ids.
+func pathElem(id string) string {
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, id)
+	if clean == id && id != "" && id != "." && id != ".." {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return clean + "-" + hex.EncodeToString(sum[:4])
+}
+
+// runnerPath copies the runner into dir/bin by its hash, once, and returns where the jobs find it.
+func (e *Executor) runnerPath() (string, error) {
+	e.runnerMu.Lock()
+	defer e.runnerMu.Unlock()
+	if e.runner != "" {
+		return e.runner, nil
+	}
+	hash, err := fileHash(e.cfg.Runner)
+	if err != nil {
+		return "", fmt.Errorf("runner %s: %w", e.cfg.Runner, err)
+	}
+	path, err := e.copyBinary(hash, e.cfg.Runner)
+	if err != nil {
+		return "", err
+	}
+	e.runner = path
+	return path, nil
+}
+
+// putOnce makes the file dst for every task that needs it: the first caller puts it there unless it exists,
+// callers meanwhile wait for it, and a failure is tried again by the next.
+func (e *Executor) putOnce(dst string, put func() error) error {
+	c, _ := e.puts.LoadOrStore(dst, &putOnce{})
+	p := c.(*putOnce)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil
+	}
+	if _, err := os.Stat(dst); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := put(); err != nil {
+			return err
+		}
+	}
+	p.done = true
+	return nil
+}
+
+type putOnce struct {
+	mu   sync.Mutex
+	done bool
+}
+
+// copyBinary puts the file at src into dir/bin under its hash, once, and returns its path there.
+func (e *Executor) copyBinary(hash, src string) (string, error) {
+	if hash == "" || pathElem(hash) != hash {
+		return "", fmt.Errorf("binary %s: bad hash %q", src, hash)
+	}
+	dst := filepath.Join(e.cfg.Dir, "bin", hash)
+	if err := e.putOnce(dst, func() error { return copyFile(dst, src) }); err != nil {
+		return "", fmt.Errorf("copying %s into the shared directory: %w", src, err)
+	}
+	return dst, nil
+}
+
+// programFile puts a task's program into dir/programs under its hash, once, and returns its path there: the
+// tasks of a fan-out share one copy.
+func (e *Executor) programFile(t *executors.Task) (string, error) {
+	dst := filepath.Join(e.cfg.Dir, "programs", pathElem(t.ProgramHash)+".go")
+	return dst, e.putOnce(dst, func() error { return writeAtomic(dst, []byte(t.Program), 0o644) })
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(tmp, in)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// jobOptions are the sbatch options of a task's job (the same for every task of an array). A time limit
+// becomes --time in whole minutes, rounded up.
+func jobOptions(s *Settings, limit time.Duration) ([]string, error) {
+	var opts []string
+	add := func(flag, v string) {
+		if v != "" {
+			opts = append(opts, flag+"="+v)
+		}
+	}
+	add("--partition", s.Partition)
+	add("--account", s.Account)
+	add("--qos", s.QOS)
+	if limit > 0 {
+		add("--time", strconv.FormatInt(int64((limit+time.Minute-1)/time.Minute), 10))
+	} else {
+		add("--time", string(s.Time))
+	}
+	if s.CPUs < 0 {
+		return nil, fmt.Errorf("setting cpus: %d is negative", s.CPUs)
+	}
+	if s.CPUs > 0 {
+		add("--cpus-per-task", strconv.Itoa(s.CPUs))
+	}
+	add("--mem", string(s.Memory))
+	add("--gpus", string(s.GPUs))
+	for _, o := range s.Options {
+		if !strings.HasPrefix(o, "-") {
+			return nil, fmt.Errorf("setting sbatch_options: %q is not an option (want \"--name=value\")", o)
+		}
+		if name, _, _ := strings.Cut(o, "="); slices.Contains([]string{"--array", "-a", "--output", "-o", "--error", "-e", "--job-name", "-J", "--parsable"}, name) {
+			return nil, fmt.Errorf("setting sbatch_options: %s is the executor's to set", name)
+		}
+	}
+	return append(opts, s.Options...), nil
+}
+
+// jobKey is how squeue names array task index of job id (a batch of one is a job of its own).
+func jobKey(id string, index, count int) string {
+	if count == 1 {
+		return id
+	}
+	return id + "_" + strconv.Itoa(index)
+}
+
+// jobName is a batch's job name, by which its job is found when its id was never written down.
+func jobName(batchID string) string { return "govalent-" + batchID }
+
+// sortedKeys are m's keys in order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

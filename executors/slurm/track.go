@@ -1,0 +1,222 @@
+package slurm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/govalent/govalent/executors"
+)
+
+// endStates are the states of jobs that have ended (squeue --states=all shows them while the controller keeps
+// them, MinJobAge).
+var endStates = map[string]bool{"COMPLETED": true, "FAILED": true, "TIMEOUT": true, "CANCELLED": true, "OUT_OF_MEMORY": true,
+	"NODE_FAIL": true, "BOOT_FAIL": true, "DEADLINE": true, "PREEMPTED": true, "SPECIAL_EXIT": true, "REVOKED": true}
+
+// maxPollErrors failed squeue calls in a row give up on the jobs (with the default backoff, about two minutes).
+const maxPollErrors = 10
+
+// outcomeWait is how long a job that COMPLETED may take to show its outcome file: on a network file system a
+// file another machine wrote may be seen late.
+const outcomeWait = 10 * time.Second
+
+// jobState is what squeue says of a job.
+type jobState struct{ state, reason string }
+
+// poll follows the submitted jobs with one squeue call per round, every poll while something changes and
+// backing off to max_poll while nothing does, until Close.
+func (e *Executor) poll() {
+	defer e.wg.Done()
+	poll := time.Duration(e.cfg.Poll)
+	wait := poll
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	next := time.Now().Add(wait)
+	failures := 0
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.wake:
+			// A new job: poll within poll, but no later than already planned (jobs coming faster than poll
+			// must not put the round off).
+			wait = poll
+			if soon := time.Now().Add(poll); soon.Before(next) {
+				next = soon
+				timer.Reset(poll)
+			}
+			continue
+		case <-timer.C:
+		}
+		changed, err := e.round()
+		switch {
+		case err != nil:
+			if e.ctx.Err() != nil {
+				return
+			}
+			if failures++; failures >= maxPollErrors {
+				e.lostTrack(fmt.Errorf("%d squeue calls in a row failed: %w", failures, err))
+				failures = 0
+			} else {
+				e.log.Warn("squeue failed", "executor", e.name, "err", err)
+			}
+			wait = min(2*wait, time.Duration(e.cfg.MaxPoll))
+		case changed:
+			failures, wait = 0, poll
+		default:
+			failures, wait = 0, min(2*wait, time.Duration(e.cfg.MaxPoll))
+		}
+		next = time.Now().Add(wait)
+		timer.Reset(wait)
+	}
+}
+
+// round asks squeue about every tracked job at once and reports those that ended; changed tells whether any
+// job's state moved.
+func (e *Executor) round() (changed bool, err error) {
+	e.mu.Lock()
+	ids := map[string]bool{}
+	watched := make([]*entry, 0, len(e.tracked))
+	for key, en := range e.tracked {
+		id, _, _ := strings.Cut(key, "_")
+		ids[id] = true
+		watched = append(watched, en)
+	}
+	e.mu.Unlock()
+	if len(watched) == 0 {
+		return false, nil
+	}
+	out, err := e.command("squeue", "--noheader", "--states=all", "--array", "--format=%i %T %r", "--jobs="+strings.Join(sortedKeys(ids), ","))
+	if err != nil {
+		// Every job listed is unknown to the controller (they ended over MinJobAge ago): none is listed.
+		if ce, ok := err.(*commandError); !ok || !strings.Contains(ce.stderr, "Invalid job id") {
+			return false, err
+		}
+		out = ""
+	}
+	states := map[string]jobState{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			states[f[0]] = jobState{state: f[1], reason: strings.Join(f[2:], " ")}
+		}
+	}
+	for _, en := range watched {
+		st, known := states[en.job]
+		if known && !endStates[st.state] {
+			e.mu.Lock()
+			if en.state != st.state {
+				en.state, changed = st.state, true
+			}
+			e.mu.Unlock()
+			continue
+		}
+		if e.conclude(en, st, known) {
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// conclude reports a job that has ended (or that the controller no longer knows): its outcome file, or why it
+// has none. It tells whether it reported; a COMPLETED job's outcome may take outcomeWait to be seen.
+func (e *Executor) conclude(en *entry, st jobState, known bool) bool {
+	oc, err := readOutcome(filepath.Join(en.dir, outcomeName))
+	if err == nil {
+		e.finishJob(en, oc)
+		return true
+	}
+	if errors.Is(err, fs.ErrNotExist) && known && st.state == "COMPLETED" {
+		e.mu.Lock()
+		if en.ended.IsZero() {
+			en.ended = time.Now()
+		}
+		waiting := time.Since(en.ended) < outcomeWait
+		e.mu.Unlock()
+		if waiting {
+			return false
+		}
+	}
+	msg := fmt.Sprintf("slurm job %s", en.job)
+	kind, retryable := executors.ErrorCrash, false
+	switch {
+	case !errors.Is(err, fs.ErrNotExist):
+		msg += fmt.Sprintf(" ended with an unreadable outcome: %v", err)
+	case !known:
+		msg += " is no longer known to Slurm and left no outcome"
+	default:
+		msg += " ended " + st.state
+		if st.reason != "" && st.reason != "None" {
+			msg += " (" + st.reason + ")"
+		}
+		msg += " without an outcome"
+		switch st.state {
+		case "TIMEOUT", "DEADLINE":
+			kind = executors.ErrorTimeLimit
+			msg += ": it ran past its --time"
+		case "OUT_OF_MEMORY":
+			msg += ": it ran out of memory (see the memory setting)"
+		case "NODE_FAIL", "BOOT_FAIL", "PREEMPTED":
+			retryable = true
+		}
+	}
+	if tail := logTail(en.log); tail != "" {
+		msg += "; the end of its log " + en.log + ":\n" + tail
+	}
+	e.finishJob(en, executors.Outcome{Error: msg, ErrorKind: kind, Retryable: retryable, Start: en.start, End: time.Now()})
+	return true
+}
+
+// finishJob reports a tracked job's task, unless it was cancelled meanwhile.
+func (e *Executor) finishJob(en *entry, oc executors.Outcome) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tracked[en.job] == en {
+		delete(e.tracked, en.job)
+	}
+	e.report(en, oc)
+}
+
+// lostTrack fails every tracked task when squeue has stopped answering.
+func (e *Executor) lostTrack(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, en := range e.tracked {
+		delete(e.tracked, key)
+		e.report(en, failure(en.start, fmt.Sprintf("executor %s: lost track of slurm job %s: %v", e.name, key, err), ""))
+	}
+}
+
+func readOutcome(path string) (executors.Outcome, error) {
+	var oc executors.Outcome
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return oc, err
+	}
+	if err := json.Unmarshal(data, &oc); err != nil {
+		return oc, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	return oc, nil
+}
+
+// logTail is the end of a job's log, for the error of a job that left no outcome.
+func logTail(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const most = 2000
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(0, st.Size()-most)
+	buf := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	return strings.TrimSpace(string(buf[:n]))
+}
