@@ -18,6 +18,8 @@ command -v git >/dev/null || missing+=(git)
 command -v systemd-analyze >/dev/null || missing+=(systemd) # install/service checks its units with verify
 command -v zsh >/dev/null || missing+=(zsh)     # the completion scripts are tried in their shells
 command -v fish >/dev/null || missing+=(fish)
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] || missing+=(slurm-wlm) # the slurm tests start a one-node cluster
+[ -x /usr/sbin/munged ] || missing+=(munge)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -25,6 +25,7 @@ import (
 	"github.com/govalent/govalent/executors/builtins"
 	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
+	"github.com/govalent/govalent/executors/slurm"
 	"github.com/govalent/govalent/install/service"
 )
 
@@ -269,8 +270,8 @@ func cmdWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	s := newSettings(fs)
 	pipe := fs.Bool("pipe", false, "serve tasks on fds 3 (in) and 4 (out), as the embedded pool does")
-	once := fs.Bool("once", false, "run the one task at --task and exit (what AWS Batch jobs and Lambda functions run)")
-	task := fs.String("task", "", "with --once: the task file, s3://bucket/.../task.json")
+	once := fs.Bool("once", false, "run the one task at --task and exit (what AWS Batch jobs, Lambda functions and Slurm jobs run)")
+	task := fs.String("task", "", "with --once: the task file, s3://bucket/.../task.json or (Slurm) DIR/task.json")
 	concurrency := fs.Int("concurrency", runtime.NumCPU(), "tasks at once, each in its own process")
 	lease := fs.Duration("lease", 3*time.Second, "how long a task stays leased without a heartbeat before another worker takes it")
 	var queues stringList
@@ -282,6 +283,9 @@ func cmdWorker(args []string) error {
 		return process.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
 	}
 	if *once {
+		if !strings.HasPrefix(*task, "s3://") {
+			return slurm.RunFile(*task) // a task in a Slurm executor's shared directory
+		}
 		return awstask.RunURL(context.Background(), *task)
 	}
 	c, err := s.resolve()

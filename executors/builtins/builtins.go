@@ -19,6 +19,7 @@ import (
 	"github.com/govalent/govalent/executors/plugin"
 	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
+	"github.com/govalent/govalent/executors/slurm"
 )
 
 // Config says how to build the executors.
@@ -67,6 +68,11 @@ func New(cfg Config) (_ map[string]executors.Executor, err error) {
 		return nil, err
 	}
 	execs["awslambda"] = lambda
+	sl, err := slurm.New("slurm", cfg.Settings["slurm"], cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	execs["slurm"] = sl
 	// The [executors.pool] and [executors.local] tables bound what a worker process may send back.
 	poolReply, err := process.MaxReply("pool", cfg.Settings["pool"])
 	if err != nil && cfg.Redis == "" {
