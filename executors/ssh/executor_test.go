@@ -1,0 +1,266 @@
+package ssh
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/executortest"
+	"github.com/govalent/govalent/internal/testkit/sshtest"
+	"github.com/govalent/govalent/internal/testkit/wait"
+)
+
+// program is the tests' own electrons: Count appends a line to a file each time it runs (the side effect that
+// tells how often it ran), waits for a gate file, and returns how many lines the file has.
+const program = `package main
+
+import ("os"; "strings"; "time")
+
+func Count(path, gate string) int {
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	f.WriteString("ran\n")
+	f.Close()
+	for gate != "" {
+		if _, err := os.Stat(gate); err == nil { break }
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+`
+
+var programHash = func() string { s := sha256.Sum256([]byte(program)); return hex.EncodeToString(s[:16]) }()
+
+var taskSeq atomic.Int64
+
+func countTask(t *testing.T, node int, counter, gate string) *executors.Task {
+	task := &executors.Task{ID: fmt.Sprintf("%s-%d", t.Name(), taskSeq.Add(1)), DispatchID: "adopt-" + strings.ReplaceAll(t.Name(), "/", "-"), NodeID: node,
+		Kind: executors.KindElectron, Entry: "Count", ProgramHash: programHash, Program: program}
+	for _, a := range []string{counter, gate} {
+		raw, _ := json.Marshal(a)
+		task.Args = append(task.Args, raw)
+	}
+	return task
+}
+
+// outcome runs submit and waits for the outcome.
+func outcome(t *testing.T, submit func(*executors.Task, func(executors.Outcome)), task *executors.Task) executors.Outcome {
+	t.Helper()
+	ch := make(chan executors.Outcome, 1)
+	submit(task, func(oc executors.Outcome) { ch <- oc })
+	select {
+	case oc := <-ch:
+		return oc
+	case <-time.After(time.Minute):
+		t.Fatalf("no outcome of %s", task.ID)
+		return executors.Outcome{}
+	}
+}
+
+func lines(t *testing.T, path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
+}
+
+// After the executor is closed (the dispatcher stopped) with a task running on the host, a new executor's
+// Adopt reports that task's outcome, without running the node again; a node whose task ended meanwhile is
+// reported from its outcome file; a node with no task on the host runs.
+func TestAdoptAfterRestart(t *testing.T) {
+	srv := sshtest.Start(t)
+	table := settings(t, srv)
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "gate")
+	running, finished, fresh := filepath.Join(dir, "running"), filepath.Join(dir, "finished"), filepath.Join(dir, "fresh")
+
+	first := newExecutor(t, table)
+	if oc := outcome(t, first.Submit, countTask(t, 1, finished, "")); string(oc.Output) == "" || oc.Error != "" {
+		t.Fatalf("a task before the restart: %+v", oc)
+	}
+	first.Submit(countTask(t, 0, running, gate), func(oc executors.Outcome) { t.Errorf("reported after Close: %+v", oc) })
+	wait.For(t, "the task to start on the host", time.Minute, func() bool { return lines(t, running) == 1 })
+	first.Close()
+
+	second := newExecutor(t, table)
+	defer second.Close()
+	adopted := make(chan executors.Outcome, 1)
+	second.Adopt(countTask(t, 0, running, gate), func(oc executors.Outcome) { adopted <- oc })
+	if oc := outcome(t, second.Adopt, countTask(t, 1, finished, "")); executortest.Text(oc.Output) != "1" {
+		t.Fatalf("adopting a node whose task ended: %+v (%q)", oc, oc.Output)
+	}
+	if oc := outcome(t, second.Adopt, countTask(t, 2, fresh, "")); executortest.Text(oc.Output) != "1" {
+		t.Fatalf("adopting a node with no task on the host: %+v", oc)
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case oc := <-adopted:
+		if executortest.Text(oc.Output) != "1" || oc.Error != "" {
+			t.Fatalf("the adopted task: %+v", oc)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the adopted task's outcome never came")
+	}
+	for _, f := range []string{running, finished, fresh} {
+		if n := lines(t, f); n != 1 {
+			t.Fatalf("%s ran %d times, want once", filepath.Base(f), n)
+		}
+	}
+}
+
+// What cannot work is a clear error on the task, and a settings error (running it again cannot help).
+func TestBadHostsAndSettings(t *testing.T) {
+	srv := sshtest.Start(t)
+	dir := t.TempDir()
+	otherKey := filepath.Join(dir, "other_key")
+	otherPub, err := sshtest.WriteKey(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(dir, "changed_known_hosts")
+	os.WriteFile(changed, []byte(knownhosts.Line([]string{knownhosts.Normalize(srv.Addr())}, otherPub)+"\n"), 0o600)
+	empty := filepath.Join(dir, "empty_known_hosts")
+	os.WriteFile(empty, nil, 0o600)
+	notADir := filepath.Join(dir, "file")
+	os.WriteFile(notADir, nil, 0o600)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	for _, c := range []struct {
+		name   string
+		change map[string]any
+		want   []string
+		kind   executors.ErrorKind
+	}{
+		{"unknown host key", map[string]any{"known_hosts": empty}, []string{"host key of 127.0.0.1:", "is unknown", empty, "refusing to connect"}, executors.ErrorSettings},
+		{"changed host key", map[string]any{"known_hosts": changed, "accept_new_host_keys": true}, []string{"has CHANGED", "refusing to connect"}, executors.ErrorSettings},
+		{"missing known_hosts", map[string]any{"known_hosts": filepath.Join(dir, "nope")}, []string{"known_hosts file", "does not exist"}, executors.ErrorSettings},
+		{"wrong key", map[string]any{"key_file": otherKey}, []string{"refused the keys offered for user " + srv.User, otherKey}, executors.ErrorSettings},
+		{"unreachable host", map[string]any{"port": closedPort, "connect_attempts": 1}, []string{"connecting to 127.0.0.1:", "connection refused"}, executors.ErrorCrash},
+		{"remote dir not writable", map[string]any{"remote_dir": notADir + "/sub"}, []string{"remote directory " + notADir + "/sub", "is not usable", "Not a directory"}, executors.ErrorSettings},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			table := settings(t, srv)
+			for k, v := range c.change {
+				table[k] = v
+			}
+			e := newExecutor(t, table)
+			defer e.Close()
+			oc := outcome(t, e.Submit, countTask(t, 0, filepath.Join(t.TempDir(), "count"), ""))
+			for _, w := range c.want {
+				if !strings.Contains(oc.Error, w) {
+					t.Fatalf("error %q should contain %q", oc.Error, w)
+				}
+			}
+			if oc.ErrorKind != c.kind || oc.Output != nil {
+				t.Fatalf("outcome %+v, want kind %s", oc, c.kind)
+			}
+		})
+	}
+	t.Run("electron changes the host", func(t *testing.T) {
+		e := newExecutor(t, settings(t, srv))
+		defer e.Close()
+		task := countTask(t, 0, filepath.Join(t.TempDir(), "count"), "")
+		task.Settings = map[string]json.RawMessage{"host": json.RawMessage(`"example.com"`)}
+		if oc := outcome(t, e.Submit, task); !strings.Contains(oc.Error, "an electron cannot change the executor's settings") || oc.ErrorKind != executors.ErrorSettings {
+			t.Fatalf("%+v", oc)
+		}
+	})
+	t.Run("misspelt setting", func(t *testing.T) {
+		table := settings(t, srv)
+		table["hots"] = "x"
+		if _, err := New("ssh", table, nil); err == nil || !strings.Contains(err.Error(), `unknown field "hots"`) {
+			t.Fatalf("New: %v", err)
+		}
+	})
+	t.Run("no host", func(t *testing.T) {
+		e := newExecutor(t, nil)
+		defer e.Close()
+		if oc := outcome(t, e.Submit, countTask(t, 0, "x", "")); !strings.Contains(oc.Error, `executor ssh needs the "host" setting`) {
+			t.Fatalf("%+v", oc)
+		}
+	})
+}
+
+// A jump host, an ssh-agent holding the key, and a host key accepted on first use (accept_new_host_keys) all
+// reach the host.
+func TestJumpAgentAndAcceptNew(t *testing.T) {
+	srv := sshtest.Start(t)
+	pem, err := os.ReadFile(srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.ParseRawPrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go agent.ServeAgent(keyring, c)
+		}
+	}()
+	learnt := filepath.Join(t.TempDir(), "known_hosts")
+	for _, c := range []struct {
+		name   string
+		change map[string]any
+		env    map[string]string
+	}{
+		{"jump host", map[string]any{"jump": srv.User + "@" + srv.Addr()}, nil},
+		{"agent", map[string]any{"key_file": ""}, map[string]string{"SSH_AUTH_SOCK": sock, "HOME": t.TempDir()}},
+		{"accept new host key", map[string]any{"known_hosts": learnt, "accept_new_host_keys": true}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			table := settings(t, srv)
+			for k, v := range c.change {
+				table[k] = v
+			}
+			e := newExecutor(t, table)
+			defer e.Close()
+			counter := filepath.Join(t.TempDir(), "count")
+			if oc := outcome(t, e.Submit, countTask(t, 0, counter, "")); executortest.Text(oc.Output) != "1" {
+				t.Fatalf("%+v", oc)
+			}
+		})
+	}
+	b, err := os.ReadFile(learnt)
+	if err != nil || !strings.Contains(string(b), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey)))) {
+		t.Fatalf("known_hosts after accepting a new host key: %q %v", b, err)
+	}
+}
