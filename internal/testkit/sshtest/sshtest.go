@@ -81,6 +81,12 @@ func Start(t testing.TB) *Server {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Sessions get a HOME of their own: their shell (bash -c) does not read the test user's dotfiles, whose
+	// start-up (a pyenv in ~/.bashrc, say) would be timed as the executor's.
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(conf, []byte(strings.Join([]string{
 		"HostKey " + hostKeyFile,
@@ -96,6 +102,7 @@ func Start(t testing.TB) *Server {
 		"AllowTcpForwarding yes", // for jump host tests
 		"MaxStartups 100",
 		"LogLevel ERROR",
+		"SetEnv HOME=" + home,
 		"",
 	}, "\n")), 0o600); err != nil {
 		t.Fatal(err)
