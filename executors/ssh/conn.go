@@ -433,12 +433,14 @@ func (probeKey) Marshal() []byte                     { return []byte("govalent-p
 func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("not a key") }
 
 // exec runs a command in a session of the pool, with stdin, and returns its stdout; stderr goes in the error.
+// A cancelled ctx closes the session (an upload stops; nothing exec runs starts a task).
 func (p *pool) exec(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
 	sess, _, release, err := p.session(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	defer context.AfterFunc(ctx, func() { sess.Close() })()
 	return run(sess, cmd, stdin)
 }
 

@@ -328,7 +328,7 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *task, adopt b
 		err error
 	}
 	results := make(chan result, 1)
-	started := make(chan struct{})
+	launching, started := make(chan struct{}), make(chan struct{})
 	go func() {
 		if adopt {
 			attached, end, err := e.watch(ctx, t, r, "")
@@ -340,7 +340,7 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *task, adopt b
 				return
 			}
 		}
-		end, err := e.launch(ctx, t, started)
+		end, err := e.launch(ctx, t, launching, started)
 		results <- result{end, err}
 	}()
 	var deadline <-chan time.Time
@@ -356,8 +356,26 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *task, adopt b
 		case res := <-results:
 			return e.ended(ctx, t, r, start, res.end, res.err)
 		case <-ctx.Done():
+			if !errors.Is(context.Cause(ctx), errClosed) && started != nil && isClosed(launching) {
+				// A task being started is let start, so that its process group can be killed.
+				select {
+				case <-started:
+				case res := <-results:
+					return e.ended(ctx, t, r, start, res.end, res.err)
+				case <-time.After(2 * dialTimeout):
+				}
+			}
 			return e.ended(ctx, t, r, start, ended{}, nil)
 		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -393,9 +411,9 @@ func (e *Executor) connectError(err error) error {
 	return fmt.Errorf("executor %s: %s@%s:%d: %w", e.name, e.s.User, e.s.Host, e.s.Port, err)
 }
 
-// launch uploads what the task needs and starts it, closes started, then waits for it; if the connection fails
-// meanwhile, it attaches to the task again.
-func (e *Executor) launch(ctx context.Context, t *executors.Task, started chan<- struct{}) (ended, error) {
+// launch uploads what the task needs, closes launching, starts the task, closes started, then waits for it; if
+// the connection fails meanwhile, it attaches to the task again.
+func (e *Executor) launch(ctx context.Context, t *executors.Task, launching, started chan<- struct{}) (ended, error) {
 	sess, c, release, err := e.pool.session(ctx)
 	if err != nil {
 		return ended{}, e.connectError(err)
@@ -410,7 +428,11 @@ func (e *Executor) launch(ctx context.Context, t *executors.Task, started chan<-
 	if err != nil {
 		return ended{}, err
 	}
-	out, err := e.session(ctx, sess, startScript(nodeDir(r.root, t), t.ID, runner), req)
+	if err := context.Cause(ctx); err != nil {
+		return ended{}, err // cancelled while uploading: nothing runs
+	}
+	close(launching)
+	out, err := e.session(sess, startScript(nodeDir(r.root, t), t.ID, runner), req)
 	if err != nil {
 		return ended{}, fmt.Errorf("starting the task on %s: %w", e.s.Host, err)
 	}
@@ -442,7 +464,7 @@ func (e *Executor) watch(ctx context.Context, t *executors.Task, r remote, want 
 		if err != nil {
 			return false, ended{}, e.connectError(err)
 		}
-		out, err := e.session(ctx, sess, watchScript(nodeDir(r.root, t)), nil)
+		out, err := e.session(sess, watchScript(nodeDir(r.root, t)), nil)
 		if err != nil {
 			release()
 			return false, ended{}, err
@@ -474,8 +496,9 @@ func (e *Executor) watch(ctx context.Context, t *executors.Task, r remote, want 
 	}
 }
 
-// session runs cmd in sess with stdin, and returns its stdout as it comes; a cancelled ctx closes the session.
-func (e *Executor) session(ctx context.Context, sess *ssh.Session, cmd string, stdin []byte) (*sessionOutput, error) {
+// session runs cmd in sess with stdin, and returns its stdout as it comes. It is not closed when the task is
+// cancelled: the task is killed instead, which ends it.
+func (e *Executor) session(sess *ssh.Session, cmd string, stdin []byte) (*sessionOutput, error) {
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -488,7 +511,6 @@ func (e *Executor) session(ctx context.Context, sess *ssh.Session, cmd string, s
 	if err := sess.Start(cmd); err != nil {
 		return nil, err
 	}
-	context.AfterFunc(ctx, func() { sess.Close() })
 	return so, nil
 }
 
