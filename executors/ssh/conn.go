@@ -59,9 +59,10 @@ type pool struct {
 	s   *Settings
 	cfg *ssh.ClientConfig
 
-	mu     sync.Mutex
-	conns  []*conn
-	closed bool
+	mu          sync.Mutex
+	conns       []*conn
+	closed      bool
+	maxSessions int // per connection: max_sessions, or fewer if the server allows fewer
 	// dialing serialises dials, so that a burst of tasks opens connections one at a time, each filled first.
 	dialing sync.Mutex
 }
@@ -71,7 +72,7 @@ func newPool(s *Settings) (*pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pool{s: s, cfg: &ssh.ClientConfig{User: s.User, Auth: auth, Timeout: dialTimeout,
+	return &pool{s: s, maxSessions: s.MaxSessions, cfg: &ssh.ClientConfig{User: s.User, Auth: auth, Timeout: dialTimeout,
 		HostKeyCallback: hostKeyCallback(s.KnownHosts, s.AcceptNewHostKeys)}}, nil
 }
 
@@ -90,9 +91,7 @@ func (p *pool) session(ctx context.Context) (*ssh.Session, *conn, func(), error)
 		var open *ssh.OpenChannelError
 		if errors.As(err, &open) && attempt < 20 { // the server's MaxSessions is lower than max_sessions: use fewer
 			p.mu.Lock()
-			if p.s.MaxSessions > 1 {
-				p.s.MaxSessions--
-			}
+			p.maxSessions = max(1, c.sessions)
 			p.mu.Unlock()
 			continue
 		}
@@ -147,7 +146,7 @@ func (p *pool) take() *conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
-		if !c.dead && c.sessions < p.s.MaxSessions {
+		if !c.dead && c.sessions < p.maxSessions {
 			c.sessions++
 			return c
 		}

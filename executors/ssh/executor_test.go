@@ -264,3 +264,35 @@ func TestJumpAgentAndAcceptNew(t *testing.T) {
 		t.Fatalf("known_hosts after accepting a new host key: %q %v", b, err)
 	}
 }
+
+// A connection that fails while a task runs is dialled again and the task attached to again: it does not run
+// twice, and its outcome comes.
+func TestReattachAfterConnectionLoss(t *testing.T) {
+	srv := sshtest.Start(t)
+	e := newExecutor(t, settings(t, srv))
+	defer e.Close()
+	dir := t.TempDir()
+	counter, gate := filepath.Join(dir, "count"), filepath.Join(dir, "gate")
+	got := make(chan executors.Outcome, 1)
+	e.Submit(countTask(t, 0, counter, gate), func(oc executors.Outcome) { got <- oc })
+	wait.For(t, "the task to start on the host", time.Minute, func() bool { return lines(t, counter) == 1 })
+	e.pool.mu.Lock()
+	for _, c := range e.pool.conns {
+		c.client.Close() // as a network failure would
+	}
+	e.pool.mu.Unlock()
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case oc := <-got:
+		if executortest.Text(oc.Output) != "1" || oc.Error != "" {
+			t.Fatalf("after the connection was lost: %+v", oc)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no outcome after the connection was lost")
+	}
+	if n := lines(t, counter); n != 1 {
+		t.Fatalf("the task ran %d times", n)
+	}
+}

@@ -102,8 +102,10 @@ type Executor struct {
 	done    atomic.Int64
 	uploads map[string]*upload // by hash
 
-	platformOnce sync.Once
-	platform     string // the host's, detected
+	detected   chan struct{} // closed once the first detection of the host's platform has ended
+	platform   string        // the host's, detected
+	detecting  bool
+	lastDetect time.Time
 }
 
 type task struct {
@@ -136,8 +138,11 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if e.pool, err = newPool(&e.s); err != nil {
 		return nil, fmt.Errorf("executor %s: %w", name, err)
 	}
+	e.detected = make(chan struct{})
 	if e.s.Platform == "" {
-		go e.NativePlatforms() // detected now, so that the first dispatch does not wait for it
+		go func() { e.detect(); close(e.detected) }() // now, so that the first dispatch does not wait for it
+	} else {
+		close(e.detected)
 	}
 	return e, nil
 }
@@ -192,8 +197,9 @@ func (e *Executor) fill(s *Settings) error {
 	return nil
 }
 
-// NativePlatforms implements executors.NativeRunner: the host's platform, detected by connecting (once), or
-// the platform setting.
+// NativePlatforms implements executors.NativeRunner: the platform setting, or the host's, detected when the
+// executor is made (waited for briefly, once) and by every connection since. While it is unknown (the host
+// could not be reached), electrons run interpreted, and it is detected again in the background.
 func (e *Executor) NativePlatforms() []string {
 	switch {
 	case e.pool == nil || e.s.Platform == "none":
@@ -201,24 +207,39 @@ func (e *Executor) NativePlatforms() []string {
 	case e.s.Platform != "":
 		return []string{e.s.Platform}
 	}
-	e.platformOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*dialTimeout)
-		defer cancel()
-		r, err := e.remote(ctx)
-		if err != nil {
-			e.log.Warn("ssh executor: the host's platform is unknown, electrons run interpreted", "executor", e.name, "err", err)
-			return
-		}
-		e.mu.Lock()
-		e.platform = r.platform
-		e.mu.Unlock()
-	})
+	select {
+	case <-e.detected:
+	case <-time.After(detectWait):
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.platform == "" {
+		if isClosed(e.detected) && !e.detecting && time.Since(e.lastDetect) > redetectEvery {
+			e.detecting = true
+			go e.detect()
+		}
 		return nil
 	}
 	return []string{e.platform}
+}
+
+// detectWait bounds how long a dispatch waits for the first detection of the host's platform (NativePlatforms
+// is asked on the dispatcher's scheduling path); redetectEvery spaces the attempts while the host is unreachable.
+const (
+	detectWait    = 5 * time.Second
+	redetectEvery = 30 * time.Second
+)
+
+// detect connects to learn the host's platform (remote records it).
+func (e *Executor) detect() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*dialTimeout)
+	defer cancel()
+	if _, err := e.remote(ctx); err != nil {
+		e.log.Warn("ssh executor: the host's platform is unknown, electrons run interpreted", "executor", e.name, "err", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.detecting, e.lastDetect = false, time.Now()
 }
 
 // Submit implements executors.Executor.
@@ -388,7 +409,6 @@ func (e *Executor) checkTaskSettings(t *executors.Task) error {
 	if err := e.fill(&s); err != nil {
 		return err
 	}
-	s.MaxSessions = e.s.MaxSessions // adjusted to the server's
 	if s.Host != e.s.Host || s.Port != e.s.Port || s.User != e.s.User || s.KeyFile != e.s.KeyFile || s.KnownHosts != e.s.KnownHosts ||
 		s.AcceptNewHostKeys != e.s.AcceptNewHostKeys || s.Jump != e.s.Jump || s.RemoteDir != e.s.RemoteDir || s.Concurrency != e.s.Concurrency ||
 		s.ConnectAttempts != e.s.ConnectAttempts || s.GovalentBinary != e.s.GovalentBinary || s.Platform != e.s.Platform {
@@ -404,6 +424,9 @@ func (e *Executor) remote(ctx context.Context) (remote, error) {
 		return remote{}, e.connectError(err)
 	}
 	release()
+	e.mu.Lock()
+	e.platform = c.remote.platform
+	e.mu.Unlock()
 	return c.remote, nil
 }
 
