@@ -296,3 +296,28 @@ func TestReattachAfterConnectionLoss(t *testing.T) {
 		t.Fatalf("the task ran %d times", n)
 	}
 }
+
+// Settings are read as people write them for ssh: user@host:port, and ~ for the home directory.
+func TestSettingsAsWrittenForSSH(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	os.Mkdir(filepath.Join(home, ".ssh"), 0o700)
+	if _, err := sshtest.WriteKey(filepath.Join(home, ".ssh/key")); err != nil {
+		t.Fatal(err)
+	}
+	e := newExecutor(t, map[string]any{"host": "me@example.com:2222", "platform": "none", "key_file": "~/.ssh/key", "known_hosts": "~/kh", "remote_dir": "~/gv"})
+	defer e.Close()
+	want := Settings{Host: "example.com", Port: 2222, User: "me", KeyFile: filepath.Join(home, ".ssh/key"), KnownHosts: filepath.Join(home, "kh"), RemoteDir: "gv"}
+	got := e.s
+	if got.Host != want.Host || got.Port != want.Port || got.User != want.User || got.KeyFile != want.KeyFile || got.KnownHosts != want.KnownHosts || got.RemoteDir != want.RemoteDir {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for want, table := range map[string]map[string]any{
+		`"me@example.com" names user me, and the user setting is you`:            {"host": "me@example.com", "user": "you"},
+		`"example.com:2222": its port does not agree with the port setting (22)`: {"host": "example.com:2222", "port": 22},
+	} {
+		if _, err := New("ssh", table, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%v: %v, want %q", table, err, want)
+		}
+	}
+}

@@ -45,8 +45,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +155,20 @@ func (e *Executor) fill(s *Settings) error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("executor %s setting %s: %s", e.name, key, fmt.Sprintf(format, args...))
 	}
+	// As people write a host for ssh: user@host, host:port.
+	if u, h, ok := strings.Cut(s.Host, "@"); ok {
+		if s.User != "" && s.User != u {
+			return bad("host", "%q names user %s, and the user setting is %s", s.Host, u, s.User)
+		}
+		s.User, s.Host = u, h
+	}
+	if h, p, err := net.SplitHostPort(s.Host); err == nil {
+		port, err := strconv.Atoi(p)
+		if err != nil || s.Port != 0 && s.Port != port {
+			return bad("host", "%q: its port does not agree with the port setting (%d)", s.Host, s.Port)
+		}
+		s.Host, s.Port = h, port
+	}
 	if s.Port == 0 {
 		s.Port = 22
 	}
@@ -167,10 +184,22 @@ func (e *Executor) fill(s *Settings) error {
 	}
 	home, _ := os.UserHomeDir()
 	if s.KnownHosts == "" {
-		s.KnownHosts = home + "/.ssh/known_hosts"
+		s.KnownHosts = "~/.ssh/known_hosts"
 	}
-	if s.RemoteDir == "" {
+	for _, p := range []*string{&s.KeyFile, &s.KnownHosts, &s.GovalentBinary} {
+		if rest, ok := strings.CutPrefix(*p, "~/"); ok {
+			*p = filepath.Join(home, rest)
+		}
+	}
+	// Sessions start in the user's home: ~/dir is dir there (sh does not expand a quoted ~).
+	if rest, ok := strings.CutPrefix(s.RemoteDir, "~/"); ok {
+		s.RemoteDir = rest
+	}
+	switch s.RemoteDir {
+	case "":
 		s.RemoteDir = ".govalent/ssh"
+	case "~":
+		s.RemoteDir = "."
 	}
 	if s.Concurrency == 0 {
 		s.Concurrency = 4
@@ -419,11 +448,11 @@ func (e *Executor) checkTaskSettings(t *executors.Task) error {
 
 // remote connects and returns what the probe found.
 func (e *Executor) remote(ctx context.Context) (remote, error) {
-	_, c, release, err := e.pool.session(ctx)
+	c, err := e.pool.conn(ctx)
 	if err != nil {
 		return remote{}, e.connectError(err)
 	}
-	release()
+	e.pool.release(c)
 	e.mu.Lock()
 	e.platform = c.remote.platform
 	e.mu.Unlock()
