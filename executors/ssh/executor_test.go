@@ -93,7 +93,9 @@ func TestAdoptAfterRestart(t *testing.T) {
 		t.Fatalf("a task before the restart: %+v", oc)
 	}
 	first.Submit(countTask(t, 0, running, gate), func(oc executors.Outcome) { t.Errorf("reported after Close: %+v", oc) })
-	wait.For(t, "the task to start on the host", time.Minute, func() bool { return lines(t, running) == 1 })
+	stuck := filepath.Join(dir, "stuck")
+	first.Submit(countTask(t, 3, stuck, filepath.Join(dir, "never")), func(oc executors.Outcome) { t.Errorf("reported after Close: %+v", oc) })
+	wait.For(t, "the tasks to start on the host", time.Minute, func() bool { return lines(t, running) == 1 && lines(t, stuck) == 1 })
 	first.Close()
 
 	second := newExecutor(t, table)
@@ -106,6 +108,12 @@ func TestAdoptAfterRestart(t *testing.T) {
 	if oc := outcome(t, second.Adopt, countTask(t, 2, fresh, "")); executortest.Text(oc.Output) != "1" {
 		t.Fatalf("adopting a node with no task on the host: %+v", oc)
 	}
+	// An adopted task's time limit counts from its adoption.
+	overtime := countTask(t, 3, stuck, filepath.Join(dir, "never"))
+	overtime.TimeLimit = 500 * time.Millisecond
+	if oc := outcome(t, second.Adopt, overtime); oc.ErrorKind != executors.ErrorTimeLimit || !strings.Contains(oc.Error, "time limit of 500ms exceeded") {
+		t.Fatalf("adopting a task that runs past its time limit: %+v", oc)
+	}
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +125,7 @@ func TestAdoptAfterRestart(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the adopted task's outcome never came")
 	}
-	for _, f := range []string{running, finished, fresh} {
+	for _, f := range []string{running, finished, fresh, stuck} {
 		if n := lines(t, f); n != 1 {
 			t.Fatalf("%s ran %d times, want once", filepath.Base(f), n)
 		}

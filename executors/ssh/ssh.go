@@ -379,9 +379,12 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *task, adopt b
 	}
 	results := make(chan result, 1)
 	launching, started := make(chan struct{}), make(chan struct{})
+	var startOnce sync.Once
+	markStarted := func() { startOnce.Do(func() { close(started) }) }
 	go func() {
 		if adopt {
-			attached, end, err := e.watch(ctx, t, r, "")
+			// An adopted task's time limit counts from its adoption: when it started is not known here.
+			attached, end, err := e.watch(ctx, t, r, "", markStarted)
 			if err != nil || attached {
 				if attached {
 					e.log.Info("adopted a task that ran on through a restart", "executor", e.name, "task", t.ID, "dir", nodeDir(r.root, t))
@@ -390,14 +393,15 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *task, adopt b
 				return
 			}
 		}
-		end, err := e.launch(ctx, t, launching, started)
+		end, err := e.launch(ctx, t, launching, markStarted)
 		results <- result{end, err}
 	}()
 	var deadline <-chan time.Time
+	notStarted := (<-chan struct{})(started) // nil once it has
 	for {
 		select {
-		case <-started:
-			started = nil
+		case <-notStarted:
+			notStarted = nil
 			if t.TimeLimit > 0 {
 				deadline = time.After(t.TimeLimit)
 			}
@@ -406,10 +410,10 @@ func (e *Executor) run(ctx context.Context, t *executors.Task, rt *task, adopt b
 		case res := <-results:
 			return e.ended(ctx, t, r, start, res.end, res.err)
 		case <-ctx.Done():
-			if !errors.Is(context.Cause(ctx), errClosed) && started != nil && isClosed(launching) {
+			if !errors.Is(context.Cause(ctx), errClosed) && notStarted != nil && isClosed(launching) {
 				// A task being started is let start, so that its process group can be killed.
 				select {
-				case <-started:
+				case <-notStarted:
 				case res := <-results:
 					return e.ended(ctx, t, r, start, res.end, res.err)
 				case <-time.After(2 * dialTimeout):
@@ -463,9 +467,9 @@ func (e *Executor) connectError(err error) error {
 	return fmt.Errorf("executor %s: %s@%s:%d: %w", e.name, e.s.User, e.s.Host, e.s.Port, err)
 }
 
-// launch uploads what the task needs, closes launching, starts the task, closes started, then waits for it; if
+// launch uploads what the task needs, closes launching, starts the task, calls started, then waits for it; if
 // the connection fails meanwhile, it attaches to the task again.
-func (e *Executor) launch(ctx context.Context, t *executors.Task, launching, started chan<- struct{}) (ended, error) {
+func (e *Executor) launch(ctx context.Context, t *executors.Task, launching chan<- struct{}, started func()) (ended, error) {
 	sess, c, release, err := e.pool.session(ctx)
 	if err != nil {
 		return ended{}, e.connectError(err)
@@ -492,7 +496,7 @@ func (e *Executor) launch(ctx context.Context, t *executors.Task, launching, sta
 	if err != nil || line != "started\n" {
 		return ended{}, fmt.Errorf("starting the task on %s: %s%v", e.s.Host, line, sessionError(out, err))
 	}
-	close(started)
+	started()
 	end, err := readTail(out.Reader)
 	if err == nil || context.Cause(ctx) != nil {
 		return end, err
@@ -500,7 +504,7 @@ func (e *Executor) launch(ctx context.Context, t *executors.Task, launching, sta
 	// The connection failed while the task ran: it runs on, so attach to it again.
 	e.pool.drop(c)
 	e.log.Warn("lost the connection to a running task; attaching again", "executor", e.name, "task", t.ID, "err", err)
-	attached, end, err := e.watch(ctx, t, r, t.ID)
+	attached, end, err := e.watch(ctx, t, r, t.ID, func() {})
 	if err == nil && !attached {
 		err = fmt.Errorf("the task's process on %s ended without an outcome", e.s.Host)
 	}
@@ -510,7 +514,7 @@ func (e *Executor) launch(ctx context.Context, t *executors.Task, launching, sta
 // watch attaches to the node's task on the host and waits for it to end; attached is false when there is no
 // such task (or it ended without an outcome). want, if set, is the task id it must have. A failed connection
 // is tried again, with backoff, until connecting fails.
-func (e *Executor) watch(ctx context.Context, t *executors.Task, r remote, want string) (attached bool, end ended, err error) {
+func (e *Executor) watch(ctx context.Context, t *executors.Task, r remote, want string, onAttach func()) (attached bool, end ended, err error) {
 	for {
 		sess, c, release, err := e.pool.session(ctx)
 		if err != nil {
@@ -532,6 +536,7 @@ func (e *Executor) watch(ctx context.Context, t *executors.Task, r remote, want 
 				release()
 				return false, ended{}, fmt.Errorf("the node's directory on %s holds task %s, not this one", e.s.Host, f[1])
 			}
+			onAttach()
 			end, err = readTail(out.Reader)
 			release()
 			if err == nil {
