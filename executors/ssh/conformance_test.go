@@ -3,6 +3,7 @@ package ssh
 import (
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/govalent/govalent/executors"
@@ -14,7 +15,13 @@ import (
 // workerBinary is the govalent binary the executor uploads to the host.
 var workerBinary string
 
-func TestMain(m *testing.M) { workerbin.Main(m, &workerBinary) }
+func TestMain(m *testing.M) {
+	if os.Getenv(killedDispatcherEnv) != "" {
+		killedDispatcher()
+		return
+	}
+	workerbin.Main(m, &workerBinary)
+}
 
 // settings are an executor's table for server srv, its remote directory in a temporary directory.
 func settings(t *testing.T, srv *sshtest.Server) map[string]any {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -327,5 +328,75 @@ func TestSettingsAsWrittenForSSH(t *testing.T) {
 		if _, err := New("ssh", table, nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("%v: %v, want %q", table, err, want)
 		}
+	}
+}
+
+// killedDispatcherEnv makes the test binary a dispatcher that submits one task (given as JSON, with the
+// executor's table, in the variable) and waits to be killed.
+const killedDispatcherEnv = "GOVALENT_SSH_TEST_KILLED_DISPATCHER"
+
+type killedDispatcherJob struct {
+	Table map[string]any  `json:"table"`
+	Task  *executors.Task `json:"task"`
+}
+
+func killedDispatcher() {
+	var job killedDispatcherJob
+	if err := json.Unmarshal([]byte(os.Getenv(killedDispatcherEnv)), &job); err != nil {
+		panic(err)
+	}
+	job.Task.Program = program // not in the task's JSON
+	e, err := New("ssh", job.Table, nil)
+	if err != nil {
+		panic(err)
+	}
+	e.Submit(job.Task, func(oc executors.Outcome) { fmt.Fprintf(os.Stderr, "outcome before the kill: %+v\n", oc); os.Exit(3) })
+	select {}
+}
+
+// A dispatcher process killed with SIGKILL while its task runs on the host (its connection dropped, nothing
+// closed) leaves the task running; the next dispatcher adopts it, and it runs once.
+func TestAdoptAfterSIGKILL(t *testing.T) {
+	srv := sshtest.Start(t)
+	table := settings(t, srv)
+	dir := t.TempDir()
+	counter, gate := filepath.Join(dir, "count"), filepath.Join(dir, "gate")
+	job, err := json.Marshal(killedDispatcherJob{Table: table, Task: countTask(t, 0, counter, gate)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(self)
+	child.Env = append(os.Environ(), killedDispatcherEnv+"="+string(job))
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the task to start on the host", time.Minute, func() bool { return lines(t, counter) == 1 })
+	child.Process.Kill()
+	if err := child.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the dispatcher process: %v, want killed", err)
+	}
+
+	e := newExecutor(t, table)
+	defer e.Close()
+	adopted := make(chan executors.Outcome, 1)
+	e.Adopt(countTask(t, 0, counter, gate), func(oc executors.Outcome) { adopted <- oc })
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case oc := <-adopted:
+		if executortest.Text(oc.Output) != "1" || oc.Error != "" {
+			t.Fatalf("the adopted task: %+v", oc)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the adopted task's outcome never came")
+	}
+	if n := lines(t, counter); n != 1 {
+		t.Fatalf("the task ran %d times, want once", n)
 	}
 }
