@@ -94,10 +94,14 @@ var fail = ct.Electron(Fail, ct.Executor("ssh"))
 var slow = ct.Electron(Nap, ct.Executor("ssh"), ct.TimeLimit(time.Second))
 var nap = ct.Electron(Nap, ct.Executor("ssh"))
 var join = ct.Electron(func(a, b string) string { return a + " " + b })
+var boom = ct.Electron(func() int { panic("boom") })
+var quit = ct.Electron(func() int { os.Exit(3); return 0 })
 
 res, err := ct.DispatchSync(ct.Lattice(func(s string) ct.Future { return join(shout(s), exe()) }), "hello")
 bad, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return fail("input") }))
 overtime, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return slow() }))
+panicked, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return boom() }))
+exited, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return quit() }))
 `, pidFile))
 			res := e.result("res")
 			if s, _ := res.Result.(string); res.Status != ct.StatusCompleted || !strings.HasPrefix(s, "HELLO! ") {
@@ -113,9 +117,20 @@ overtime, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return slow() }))
 			if filepath.Base(filepath.Dir(exePath)) != "bin" || (filepath.Base(exePath) == govalent) != (tier == dispatcher.NativeNever) {
 				t.Fatalf("the electron ran in %s (the govalent binary is %s)", exePath, govalent)
 			}
+			// Compiled electrons need no govalent on the host: their native worker runs them alone.
+			_, err := os.Stat(filepath.Join(e.settings["remote_dir"].(string), "bin", govalent))
+			if uploaded := err == nil; uploaded != (tier == dispatcher.NativeNever) {
+				t.Fatalf("the govalent binary uploaded: %v", uploaded)
+			}
 			bad := e.result("bad")
 			if bad.Status != ct.StatusFailed || !strings.Contains(bad.Nodes[0].Error, "no good: input") {
 				t.Fatalf("failing electron: %s %q", bad.Status, bad.Nodes[0].Error)
+			}
+			if r := e.result("panicked"); r.Status != ct.StatusFailed || !strings.Contains(r.Nodes[0].Error, "boom") || r.Nodes[0].Stack == "" {
+				t.Fatalf("a panicking electron: %s %q %q", r.Status, r.Nodes[0].Error, r.Nodes[0].Stack)
+			}
+			if r := e.result("exited"); r.Status != ct.StatusFailed || !strings.Contains(r.Nodes[0].Error, "os.Exit(3)") {
+				t.Fatalf("an exiting electron: %s %q", r.Status, r.Nodes[0].Error)
 			}
 			overtime := e.result("overtime")
 			if overtime.Status != ct.StatusFailed || !strings.Contains(overtime.Nodes[0].Error, "time limit of 1s exceeded") {

@@ -1,9 +1,10 @@
 // Package ssh is the "ssh" executor: it runs electrons on a remote host over SSH. The host needs nothing but SSH
-// access, a writable directory, a POSIX shell and setsid (util-linux); no Go toolchain. The executor uploads a
-// runner once by content hash: the govalent binary (this executable when the host's platform is the
-// dispatcher's, or govalent_binary), which runs each task as `govalent worker --pipe` reading its request from
-// a file, and the program's native worker binary for the host's platform when the dispatcher built one (the
-// worker runs compiled electrons in it).
+// access, a writable directory, a POSIX login shell and setsid (util-linux); no Go toolchain. Each task runs in
+// a runner the executor uploads once, by content hash: a compiled electron in its program's native worker
+// binary for the host's platform, alone; any other task (interpreted, a sublattice, or one with file
+// transfers, which run on the host) in the govalent binary, `govalent worker --pipe` reading its request from
+// a file. That binary is this executable when the host's platform is the dispatcher's, or govalent_binary;
+// without it, such tasks fail with an error that says so.
 //
 // Each task runs in its own process group (setsid) in a directory of its node on the host, which holds its
 // request, its pid and, once it has ended, its outcome, written atomically. A cancel or a time limit kills the
@@ -57,6 +58,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
 )
 
@@ -476,11 +478,7 @@ func (e *Executor) launch(ctx context.Context, t *executors.Task, launching chan
 	}
 	defer release()
 	r := c.remote
-	sent, runner, err := e.prepare(ctx, c, *t)
-	if err != nil {
-		return ended{}, err
-	}
-	req, err := encodeRequest(sent, maxReply)
+	runner, mode, req, err := e.prepare(ctx, c, *t)
 	if err != nil {
 		return ended{}, err
 	}
@@ -488,7 +486,7 @@ func (e *Executor) launch(ctx context.Context, t *executors.Task, launching chan
 		return ended{}, err // cancelled while uploading: nothing runs
 	}
 	close(launching)
-	out, err := e.session(sess, startScript(nodeDir(r.root, t), t.ID, runner), req)
+	out, err := e.session(sess, startScript(nodeDir(r.root, t), t.ID, runner, mode), req)
 	if err != nil {
 		return ended{}, fmt.Errorf("starting the task on %s: %w", e.s.Host, err)
 	}
@@ -658,40 +656,45 @@ func (e *Executor) interrupted(ctx context.Context, start time.Time) (executors.
 	return executors.Outcome{Cancelled: true, Start: start, End: time.Now()}, true
 }
 
-// prepare uploads the task's runner and native binary, if not there yet, and returns the task as the host sees
-// it (the native binary for its platform only, at its path there) and the runner's path.
-func (e *Executor) prepare(ctx context.Context, c *conn, t executors.Task) (executors.Task, string, error) {
+// prepare uploads what the task runs in, if it is not there yet, and returns that runner's path, its mode and
+// the task's request. A compiled electron (a native binary for the host's platform, and no file transfers, which
+// the govalent worker makes) runs in its native worker alone; any other task in the govalent binary's pipe worker.
+func (e *Executor) prepare(ctx context.Context, c *conn, t executors.Task) (runner, mode string, req []byte, err error) {
 	r := c.remote
-	binaries := t.Binaries
-	t.Binaries = nil
-	if bin, ok := binaries[r.platform]; ok && t.Kind == executors.KindElectron && e.s.Platform != "none" {
-		path, err := e.upload(ctx, c, bin.Hash, bin.Path)
-		if err != nil {
-			return t, "", fmt.Errorf("uploading the program's native worker to %s: %w", e.s.Host, err)
+	bin, native := t.Binaries[r.platform]
+	native = native && t.Kind == executors.KindElectron && e.s.Platform != "none"
+	if native {
+		if runner, err = e.upload(ctx, c, bin.Hash, bin.Path); err != nil {
+			return "", "", nil, fmt.Errorf("uploading the program's native worker to %s: %w", e.s.Host, err)
 		}
-		t.Binaries = map[string]executors.Binary{r.platform: {Hash: bin.Hash, Path: path}}
+		if _, files := t.Settings[wire.FilesSetting]; !files {
+			return runner, modeNative, encodeNativeCall(&t), nil
+		}
+	}
+	t.Binaries = nil
+	if native { // the pipe worker runs it in its native worker, at its path on the host
+		t.Binaries = map[string]executors.Binary{r.platform: {Hash: bin.Hash, Path: runner}}
 	}
 	local := e.s.GovalentBinary
 	if local == "" {
 		if r.platform != executors.Platform {
-			return t, "", permanentError{fmt.Errorf("%s is %s and this dispatcher runs on %s, so its own binary cannot run there: set govalent_binary in [executors.%s] to a govalent binary built for %s (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
-				e.s.Host, r.platform, executors.Platform, e.name, r.platform, strings.Split(r.platform, "/")[0], strings.Split(r.platform, "/")[1])}
+			goos, goarch, _ := strings.Cut(r.platform, "/")
+			return "", "", nil, permanentError{fmt.Errorf("%s is %s and this dispatcher runs on %s, so its own binary cannot run there, and this task has no native worker for %s (it is interpreted, a sublattice, or moves files): set govalent_binary in [executors.%s] to a govalent binary built for %s (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
+				e.s.Host, r.platform, executors.Platform, r.platform, e.name, r.platform, goos, goarch)}
 		}
-		exe, err := os.Executable()
-		if err != nil {
-			return t, "", err
+		if local, err = os.Executable(); err != nil {
+			return "", "", nil, err
 		}
-		local = exe
 	}
 	hash, err := fileHash(local)
 	if err != nil {
-		return t, "", fmt.Errorf("govalent_binary: %w", err)
+		return "", "", nil, fmt.Errorf("govalent_binary: %w", err)
 	}
-	runner, err := e.upload(ctx, c, hash, local)
-	if err != nil {
-		return t, "", fmt.Errorf("uploading the govalent binary to %s: %w", e.s.Host, err)
+	if runner, err = e.upload(ctx, c, hash, local); err != nil {
+		return "", "", nil, fmt.Errorf("uploading the govalent binary to %s: %w", e.s.Host, err)
 	}
-	return t, runner, nil
+	req, err = encodeRequest(t, maxReply)
+	return runner, modePipe, req, err
 }
 
 // upload is one binary's upload to the host: the first task that needs it uploads it, the others wait.
