@@ -400,3 +400,26 @@ func TestAdoptAfterSIGKILL(t *testing.T) {
 		t.Fatalf("the task ran %d times, want once", n)
 	}
 }
+
+// A host of another platform (its uname says so) is detected: the dispatcher is told to build for it, and a task
+// with no native worker for it fails saying what to set, since the dispatcher's own binary cannot run there.
+func TestHostOfAnotherPlatform(t *testing.T) {
+	fake := t.TempDir()
+	uname := "#!/bin/sh\ncase \"$1\" in -s) echo Linux;; -m) echo riscv64;; esac\n"
+	if err := os.WriteFile(filepath.Join(fake, "uname"), []byte(uname), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := sshtest.StartWith(t, sshtest.Options{Env: map[string]string{"PATH": fake + ":/usr/local/bin:/usr/bin:/bin"}})
+	table := settings(t, srv)
+	delete(table, "govalent_binary")
+	e := newExecutor(t, table)
+	defer e.Close()
+	if got := e.NativePlatforms(); len(got) != 1 || got[0] != "linux/riscv64" {
+		t.Fatalf("NativePlatforms: %v", got)
+	}
+	oc := outcome(t, e.Submit, countTask(t, 0, filepath.Join(t.TempDir(), "count"), ""))
+	if !strings.Contains(oc.Error, "is linux/riscv64 and this dispatcher runs on "+executors.Platform) ||
+		!strings.Contains(oc.Error, "set govalent_binary in [executors.ssh]") || oc.ErrorKind != executors.ErrorSettings {
+		t.Fatalf("%+v", oc)
+	}
+}

@@ -52,7 +52,17 @@ func Sshd() string {
 
 // Start runs sshd on a free loopback port until the test ends. When the test ends, sshd is stopped and every
 // process a session of it left running (sessions' processes carry SSH_CONNECTION naming its port) is killed.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, Options{}) }
+
+// Options change what sessions see.
+type Options struct {
+	// Env are environment variables set in every session (sshd's SetEnv), e.g. a PATH whose first directory
+	// holds a fake uname, to play a host of another platform.
+	Env map[string]string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	sshd := Sshd()
 	if _, err := os.Stat(sshd); err != nil {
@@ -102,7 +112,7 @@ func Start(t testing.TB) *Server {
 		"AllowTcpForwarding yes", // for jump host tests
 		"MaxStartups 100",
 		"LogLevel ERROR",
-		"SetEnv HOME=" + home,
+		"SetEnv " + setEnv(home, opts.Env),
 		"",
 	}, "\n")), 0o600); err != nil {
 		t.Fatal(err)
@@ -138,6 +148,15 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// setEnv is SetEnv's value: HOME, then env's variables, each NAME="VALUE".
+func setEnv(home string, env map[string]string) string {
+	vars := []string{"HOME=" + strconv.Quote(home)}
+	for k, v := range env {
+		vars = append(vars, k+"="+strconv.Quote(v))
+	}
+	return strings.Join(vars, " ")
 }
 
 func (s *Server) addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
