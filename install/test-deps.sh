@@ -20,6 +20,7 @@ command -v zsh >/dev/null || missing+=(zsh)     # the completion scripts are tri
 command -v fish >/dev/null || missing+=(fish)
 [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] || missing+=(slurm-wlm) # the slurm tests start a one-node cluster
 [ -x /usr/sbin/munged ] || missing+=(munge)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server) # the ssh executor's tests start their own sshd
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -20,6 +20,7 @@ import (
 	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/executors/redisq"
 	"github.com/govalent/govalent/executors/slurm"
+	sshexec "github.com/govalent/govalent/executors/ssh"
 )
 
 // Config says how to build the executors.
@@ -73,6 +74,11 @@ func New(cfg Config) (_ map[string]executors.Executor, err error) {
 		return nil, err
 	}
 	execs["slurm"] = sl
+	remote, err := sshexec.New("ssh", cfg.Settings["ssh"], cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	execs["ssh"] = remote
 	// The [executors.pool] and [executors.local] tables bound what a worker process may send back.
 	poolReply, err := process.MaxReply("pool", cfg.Settings["pool"])
 	if err != nil && cfg.Redis == "" {
