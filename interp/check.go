@@ -324,6 +324,7 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	for p, alias := range s.hidden {
 		hidden[p] = alias
 	}
+	relevant := s.relevantNames(plan, cellNames)
 	var sessionDecls []*decl
 	for _, d := range s.store.all() {
 		if d.tok == token.IMPORT {
@@ -333,19 +334,20 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 		if d.recv != "" {
 			key = d.recv + "." + key
 		}
-		redefined := false
+		redefined, used := false, relevant[d.recv]
 		for _, n := range d.names {
 			if d.recv == "" && cellNames[n] {
 				redefined = true
 			}
+			used = used || d.recv == "" && relevant[n]
 		}
-		if !redefined && !cellNames[key] {
+		if used && !redefined && !cellNames[key] {
 			sessionDecls = append(sessionDecls, d)
 		}
 	}
 	var vars []string
 	for n, rv := range s.runtimeVars {
-		if !cellNames[n] && rv.typ != "" {
+		if relevant[n] && !cellNames[n] && rv.typ != "" {
 			vars = append(vars, linePrefix(rv.cell, rv.line, 1)+"var "+n+" "+rv.typ+"\n")
 		}
 	}
@@ -505,4 +507,70 @@ func (s *Session) typeString(t types.Type, res *checkResult, imports map[string]
 		}
 		return alias
 	})
+}
+
+// relevantNames are the session's names a cell's check needs: those the cell uses, what their declarations (and
+// the methods of the types among them) use in turn, and the declarations that use a name the cell redefines
+// (so that Go reports what a redefinition breaks). The rest cannot change the check's outcome and is left out,
+// so a cell's check costs what it uses, not the size of the session. The caller holds s.mu.
+func (s *Session) relevantNames(plan *cellPlan, cellNames map[string]bool) map[string]bool {
+	relevant := map[string]bool{}
+	var queue []string
+	want := func(n string) {
+		if !relevant[n] {
+			relevant[n] = true
+			queue = append(queue, n)
+		}
+	}
+	for _, items := range [][]item{plan.decls, plan.body} {
+		for _, it := range items {
+			var root ast.Node = it.file
+			if it.stmt != nil {
+				root = it.stmt
+			}
+			ast.Inspect(root, func(n ast.Node) bool {
+				if id, ok := n.(*ast.Ident); ok {
+					want(id.Name)
+				}
+				return true
+			})
+		}
+	}
+	for _, d := range s.store.all() {
+		for _, f := range d.free {
+			if cellNames[f] {
+				for _, n := range d.names {
+					want(n)
+				}
+				if d.recv != "" {
+					want(d.recv)
+				}
+			}
+		}
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if d := s.store.byName[n]; d != nil {
+			for _, f := range d.free {
+				want(f)
+			}
+		}
+		for _, m := range s.store.methods[n] {
+			for _, f := range m.free {
+				want(f)
+			}
+		}
+		if rv := s.runtimeVars[n]; rv != nil && rv.typ != "" {
+			if e, err := parser.ParseExpr(rv.typ); err == nil {
+				ast.Inspect(e, func(x ast.Node) bool {
+					if id, ok := x.(*ast.Ident); ok {
+						want(id.Name)
+					}
+					return true
+				})
+			}
+		}
+	}
+	return relevant
 }

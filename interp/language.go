@@ -418,10 +418,13 @@ func (lw *languageWriter) constant(tv types.TypeAndValue) string {
 	return "(" + lw.typeString(tv.Type) + ")(" + lit + ")"
 }
 
+// helperPrefix starts the names of the helper funcs the rewrites declare, which Names leaves out.
+const helperPrefix = "govalent_"
+
 // helper returns the name of the helper func doing op (min, max, clear) for type t, declared for the cell.
 func (lw *languageWriter) helper(op string, t types.Type) string {
 	typ := lw.typeString(t)
-	name := "govalent_" + op + "_" + shortHash(typ)
+	name := helperPrefix + op + "_" + shortHash(typ)
 	if lw.plan.helpers == nil {
 		lw.plan.helpers = map[string]string{}
 	}

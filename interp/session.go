@@ -946,7 +946,7 @@ func (s *Session) Names() []Name {
 	defer s.mu.Unlock()
 	var out []Name
 	for n, d := range s.store.byName {
-		if d.cell == "prelude" && (n == rtAlias || n == displayAlias) {
+		if d.cell == "prelude" && (n == rtAlias || n == displayAlias) || strings.HasPrefix(n, helperPrefix) {
 			continue
 		}
 		kind, src := d.tok.String(), d.text
