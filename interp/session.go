@@ -136,6 +136,7 @@ func New(opts Options) (*Session, error) {
 		opts.Stdin = os.Stdin
 	}
 	quietInterpreterLogs()
+	go warmUp()
 	s := &Session{
 		id:          fmt.Sprintf("s%d-%d", os.Getpid(), sessionSeq.Add(1)),
 		opts:        opts,
