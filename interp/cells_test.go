@@ -180,11 +180,13 @@ func TestRedefinitionsInLaterCells(t *testing.T) {
 	}, []string{"=> 1", "=> 3", "=> 2stderr: govalent: a type was redefined, so the interpreter was rebuilt from the declarations; variables whose type changed (or is not known: cells not type-checked) were reset: x\n", "", "", "", "=> 7"})
 }
 
+// (A goroutine still running when the next cell starts races, in yaegi, with that cell growing the globals.)
 func TestClosuresAndGoroutinesSeeTheSessionsVariables(t *testing.T) {
 	expectCells(t, []string{
-		"import \"sync\"\ncount := 0\nvar mu sync.Mutex\ninc := func() { mu.Lock(); count++; mu.Unlock() }\ndone := make(chan bool)\ngo func() { inc(); inc(); done <- true }()",
-		"<-done\ninc()\ncount",
-	}, []string{"", "=> 3"})
+		"import \"sync\"\ncount := 0\nvar mu sync.Mutex\ninc := func() { mu.Lock(); count++; mu.Unlock() }\ndone := make(chan bool)\ngo func() { inc(); inc(); done <- true }()\n<-done",
+		"inc()\ncount",
+		"count := \"shadowed by a string\"\ninc()\ncount",
+	}, []string{"=> true", "=> 3", "=> shadowed by a string"})
 }
 
 func TestNewerGoIsRewritten(t *testing.T) {
