@@ -1,10 +1,18 @@
 // Package interp evaluates Go cells with yaegi and keeps what it needs to rebuild each electron on a worker.
 //
-// A Session is one notebook (or one file run by `govalent run`): it splits cells into imports, declarations and
-// statements, evaluates them in order, and records every declaration in a store so that ct.Dispatch can ship the
-// declarations an electron needs. It works around yaegi's traps: a top-level func literal call re-running on
-// later evaluations, a panic in an interpreted goroutine killing the process, redefined types going stale,
-// callers of a redefined func keeping the old one, and stale values returned by Eval.
+// A Session is one notebook (or one file run by `govalent run`). Each cell is type-checked with go/types
+// against the session before it runs (check.go): Go's own messages, at cellN:line:col, and what Go rejects is
+// rejected, except what a notebook's top level allows (a variable or import not used yet, the last expression
+// as the cell's value). Standard-library packages a cell uses without importing them are imported
+// (autoimport.go). The cell then runs (run.go): its imports, its declarations (recorded in a store so that
+// ct.Dispatch can ship the declarations an electron needs), then its statements as the body of one function
+// called once, whose top-level variables are package-level variables of their go/types types, kept for later
+// cells; a func main runs once, after them. Go newer than yaegi v0.16.1 is rewritten with the types the check
+// found (language.go). Where no Go toolchain is installed, cells run unchecked, statement by statement.
+//
+// It also works around yaegi's traps: a top-level func literal call re-running on later evaluations, a panic in
+// an interpreted goroutine killing the process, redefined types going stale, callers of a redefined func
+// keeping the old one, stale values returned by Eval, and its log lines and compiler panics (quiet.go).
 package interp
 
 import (
