@@ -326,3 +326,13 @@ for _, c := range []C{{1}, {2}, {3}} {
 wg.Wait()
 fmt.Println(len(seen))`}, []string{"2 1\n3\nprint 1\ndeferred 1\n"})
 }
+
+// Arguments evaluated before a go or defer statement keep the rewrites inside them.
+func TestRewritesInsideArgumentsOfGoAndDefer(t *testing.T) {
+	expectCells(t, []string{`import "fmt"
+a, b := 3, 2
+done := make(chan int)
+go func(n int) { done <- n }(min(a, b))
+defer fmt.Println("deferred", max(a, b))
+fmt.Println(<-done)`}, []string{"2\ndeferred 3\n"})
+}

@@ -48,6 +48,7 @@ type cellPlan struct {
 	value        bool              // the last statement is an expression with one value: the cell's value
 	hidden       map[string]string // import path -> hidden name, for the types of defines and rewrites
 	helpers      map[string]string // name -> source of the funcs the rewrites of min, max and clear call
+	names        int               // hidden identifiers made for the rewrites
 }
 
 // definedVar is a variable a cell's statements define, with its type as Go source in the session.

@@ -49,7 +49,7 @@ type languageWriter struct {
 }
 
 func (lw *languageWriter) add(start, end token.Pos, text string) {
-	lw.edits = append(lw.edits, edit{lw.rel(start), lw.rel(end), text})
+	lw.edits = append(lw.edits, edit{start: lw.rel(start), end: lw.rel(end), text: text})
 }
 
 func (lw *languageWriter) fail(pos token.Pos, format string, args ...any) {
@@ -65,8 +65,8 @@ func (lw *languageWriter) typeString(t types.Type) string {
 
 // name makes a hidden identifier unique within the cell.
 func (lw *languageWriter) name(base string) string {
-	lw.seq++
-	return fmt.Sprintf("govalent%s%d", base, lw.seq)
+	lw.plan.names++
+	return fmt.Sprintf("govalent%s%d", base, lw.plan.names)
 }
 
 func (lw *languageWriter) visit(n ast.Node) bool {
@@ -468,8 +468,19 @@ func (lw *languageWriter) helper(op string, t types.Type) string {
 // `govalentD1, govalentD2 := a, b; defer f(govalentD1, govalentD2)`.
 // Constants and func literals have nothing to evaluate and stay where they are.
 func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
-	var names, values []string
+	var names []string
+	var values []copied
 	var argEdits []edit
+	take := func(amp string, e ast.Expr) {
+		n := lw.name("D")
+		before := amp
+		if len(names) > 0 {
+			before = ", " + amp
+		}
+		names = append(names, n)
+		values = append(values, copied{before, lw.rel(e.Pos()), lw.rel(e.End())})
+		argEdits = append(argEdits, edit{start: lw.rel(e.Pos()), end: lw.rel(e.End()), text: n})
+	}
 	for _, a := range d.Call.Args {
 		if _, lit := a.(*ast.FuncLit); lit {
 			continue
@@ -477,23 +488,17 @@ func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
 		if tv, ok := lw.res.info.Types[a]; !ok || tv.Value != nil || tv.IsNil() || tv.IsType() {
 			continue
 		}
-		n := lw.name("D")
-		names = append(names, n)
-		values = append(values, lw.source(a))
-		argEdits = append(argEdits, edit{lw.rel(a.Pos()), lw.rel(a.End()), n})
+		take("", a)
 	}
 	if sel, ok := d.Call.Fun.(*ast.SelectorExpr); ok {
 		if amp, ok := receiverCapture(lw.res.info, sel); ok {
-			n := lw.name("R")
-			names = append(names, n)
-			values = append(values, amp+lw.source(sel.X))
-			argEdits = append(argEdits, edit{lw.rel(sel.X.Pos()), lw.rel(sel.X.End()), n})
+			take(amp, sel.X)
 		}
 	}
 	if len(names) == 0 {
 		return
 	}
-	lw.add(d.Pos(), d.Pos(), strings.Join(names, ", ")+" := "+strings.Join(values, ", ")+"; ")
+	lw.edits = append(lw.edits, edit{start: lw.rel(d.Pos()), end: lw.rel(d.Pos()), text: strings.Join(names, ", ") + " := ", copies: values, suffix: "; "})
 	lw.edits = append(lw.edits, argEdits...)
 }
 

@@ -167,15 +167,15 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 		switch x := st.(type) {
 		case *ast.AssignStmt:
 			if x.Tok == token.DEFINE {
-				it.extra = append(it.extra, edit{rel(x.TokPos), rel(x.TokPos) + 2, "= "})
+				it.extra = append(it.extra, replace(rel(x.TokPos), rel(x.TokPos)+2, "= "))
 			}
 		case *ast.DeclStmt:
 			it.extra = append(it.extra, varAssignEdits(x.Decl.(*ast.GenDecl), rel, res, s)...)
 		case *ast.ExprStmt:
 			if plan.value && i == len(plan.body)-1 {
 				it.extra = append(it.extra,
-					edit{rel(x.Pos()), rel(x.Pos()), "govalentTmp := "},
-					edit{rel(x.End()), rel(x.End()), "; govalentValue = " + displayAlias + ".Capture(govalentTmp, any(govalentTmp))"})
+					replace(rel(x.Pos()), rel(x.Pos()), "govalentTmp := "),
+					replace(rel(x.End()), rel(x.End()), "; govalentValue = "+displayAlias+".Capture(govalentTmp, any(govalentTmp))"))
 			}
 		}
 		edits, err := s.languageEdits(it, st, rel, res, plan)
@@ -194,7 +194,7 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 				continue
 			}
 			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "main" {
-				it.extra = append(it.extra, edit{rel(fd.Name.Pos()), rel(fd.Name.End()), mainFunc})
+				it.extra = append(it.extra, replace(rel(fd.Name.Pos()), rel(fd.Name.End()), mainFunc))
 			}
 			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.VAR {
 				// kept so that a rebuild can declare the var again without running its initializer
@@ -246,13 +246,13 @@ func varAssignEdits(gd *ast.GenDecl, rel func(token.Pos) int, res *checkResult, 
 		names[i] = n.Name
 	}
 	if len(vs.Values) > 0 {
-		return []edit{{rel(gd.Pos()), rel(vs.Values[0].Pos()), strings.Join(names, ", ") + " = "}}
+		return []edit{replace(rel(gd.Pos()), rel(vs.Values[0].Pos()), strings.Join(names, ", ")+" = ")}
 	}
 	zeros := make([]string, len(vs.Names))
 	for i, n := range vs.Names {
 		zeros[i] = "*new(" + s.typeString(res.info.Defs[n].Type(), res, res.src.imports) + ")"
 	}
-	return []edit{{rel(gd.Pos()), rel(gd.End()), strings.Join(names, ", ") + " = " + strings.Join(zeros, ", ")}}
+	return []edit{replace(rel(gd.Pos()), rel(gd.End()), strings.Join(names, ", ")+" = "+strings.Join(zeros, ", "))}
 }
 
 // markGoStatements records what the rewrite of go statements (goEdits) needs to know of their types: the
