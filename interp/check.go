@@ -120,7 +120,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		list = append(list, p)
 	}
 	if err := imp.prepare(list); err != nil {
-		return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+		return nil, &toolchainError{err}
 	}
 	imp.mu.Lock()
 	for _, it := range plan.imports {
@@ -163,7 +163,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 				paths = append(paths, strings.TrimPrefix(a.text, "import "))
 			}
 			if err := imp.prepare(importPaths(added)); err != nil {
-				return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+				return nil, &toolchainError{err}
 			}
 			plan.imports = append(plan.imports, added...)
 			if res, err = typeCheck(nil); err != nil {
@@ -200,6 +200,13 @@ func importPaths(items []item) []string {
 		}
 	}
 	return out
+}
+
+// toolchainError is a failure of the Go toolchain itself (not of the cell): the cell runs unchecked.
+type toolchainError struct{ err error }
+
+func (e *toolchainError) Error() string {
+	return "cells are not type-checked: the Go toolchain failed: " + e.err.Error()
 }
 
 // findItem returns the item of items that d is a copy of.

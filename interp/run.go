@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/token"
@@ -20,6 +21,11 @@ func (s *Session) evalCell(ctx context.Context, cell string, items []item) (Resu
 		return s.evalItems(ctx, items)
 	}
 	plan, err := s.check(imp, cell, items)
+	var broken *toolchainError
+	if errors.As(err, &broken) {
+		s.noteOnce.Do(func() { fmt.Fprintln(s.opts.Stderr, "govalent:", broken) })
+		return s.evalItems(ctx, items)
+	}
 	if err != nil {
 		return Result{}, err
 	}
