@@ -336,3 +336,8 @@ go func(n int) { done <- n }(min(a, b))
 defer fmt.Println("deferred", max(a, b))
 fmt.Println(<-done)`}, []string{"2\ndeferred 3\n"})
 }
+
+// A program may declare a name the session pre-imports (ct, display): its own declaration wins, as in Go.
+func TestCellsMayDeclareThePreImportedNames(t *testing.T) {
+	expectCells(t, []string{"var ct = 3\nct + 1", "ct * 2"}, []string{"=> 4", "=> 6"})
+}

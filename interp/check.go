@@ -324,7 +324,8 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	}
 	s.mu.Lock()
 	for n, d := range s.store.byName {
-		if _, ok := src.imports[n]; !ok && d.tok == token.IMPORT {
+		// a name the cell declares replaces an import (ct, display) as it replaces any earlier declaration
+		if _, ok := src.imports[n]; !ok && d.tok == token.IMPORT && !cellNames[n] {
 			src.imports[n] = d.path
 		}
 	}
