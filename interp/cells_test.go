@@ -341,3 +341,13 @@ fmt.Println(<-done)`}, []string{"2\ndeferred 3\n"})
 func TestCellsMayDeclareThePreImportedNames(t *testing.T) {
 	expectCells(t, []string{"var ct = 3\nct + 1", "ct * 2"}, []string{"=> 4", "=> 6"})
 }
+
+func TestRangeWithAssignmentAndClearOfNaNKeys(t *testing.T) {
+	expectCells(t, []string{`import ("fmt"; "math")
+i, v := 0, ""
+for i, v = range []string{"a", "b", "c"} {
+}
+m := map[float64]int{math.NaN(): 1, math.NaN(): 2, 1: 3}
+clear(m)
+fmt.Println(i, v, len(m), min(1.0, math.NaN(), 0), max(-0.0, 0.0))`}, []string{"2 c 0 NaN 0\n"})
+}

@@ -13,8 +13,9 @@ import (
 // found. Each edit keeps the lines where they are, so positions in errors and panics stay right.
 //   - `for i := range n` over an integer becomes a three-clause loop over a hidden counter;
 //   - `for x := range seq` over an iterator func becomes a call of seq with the body as the yield func;
+//   - `for k, v = range xs` assigns k and v in the body (yaegi leaves them one step behind);
 //   - a loop variable a func literal captures (or whose address is taken) is copied per iteration (Go 1.22);
-//   - min, max and clear become calls of helpers declared for their types;
+//   - min and max become calls of helpers declared for their types, clear a call of a compiled func;
 //   - a defer's arguments are evaluated at the defer statement;
 //   - a method value evaluates its receiver where it is written (yaegi reads it when the value is called);
 //   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
@@ -87,6 +88,9 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		case *types.Signature:
 			lw.rangeFunc(x, u)
 		default:
+			if x.Tok == token.ASSIGN {
+				lw.rangeAssign(x)
+			}
 			lw.loopVars(x.Body, x, rangeVars(x))
 		}
 	case *ast.ForStmt:
@@ -399,7 +403,7 @@ func (lw *languageWriter) builtin(call *ast.CallExpr) {
 		}
 		lw.add(id.Pos(), id.End(), lw.helper(b.Name(), tv.Type))
 	case "clear":
-		lw.add(id.Pos(), id.End(), lw.helper("clear", lw.res.info.Types[call.Args[0]].Type))
+		lw.add(id.Pos(), id.End(), builtinAlias+".Clear")
 	}
 }
 
@@ -421,7 +425,7 @@ func (lw *languageWriter) constant(tv types.TypeAndValue) string {
 // helperPrefix starts the names of the helper funcs the rewrites declare, which Names leaves out.
 const helperPrefix = "govalent_"
 
-// helper returns the name of the helper func doing op (min, max, clear) for type t, declared for the cell.
+// helper returns the name of the helper func doing op (min or max) for type t, declared for the cell.
 func (lw *languageWriter) helper(op string, t types.Type) string {
 	typ := lw.typeString(t)
 	name := helperPrefix + op + "_" + shortHash(typ)
@@ -431,34 +435,19 @@ func (lw *languageWriter) helper(op string, t types.Type) string {
 	if _, ok := lw.plan.helpers[name]; ok {
 		return name
 	}
-	var src string
-	switch op {
-	case "min", "max":
-		less := "y < x"
-		if op == "max" {
-			less = "y > x"
-		}
-		if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsFloat != 0 {
-			// a NaN wins; -0 is less than +0
-			zero := "1/y < 0"
-			if op == "max" {
-				zero = "1/x < 0"
-			}
-			less = fmt.Sprintf("y != y || %s || y == 0 && x == 0 && %s", less, zero)
-			src = fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if x != x { return x }; if %s { x = y } }; return x }", name, typ, typ, typ, less)
-		} else {
-			src = fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
-		}
-	case "clear":
-		switch u := t.Underlying().(type) {
-		case *types.Map:
-			src = fmt.Sprintf("func %s(m %s) { for k := range m { delete(m, k) } }", name, typ)
-		case *types.Slice:
-			src = fmt.Sprintf("func %s(s %s) { var zero %s; for i := range s { s[i] = zero } }", name, typ, lw.typeString(u.Elem()))
-		default:
-			lw.fail(token.NoPos, "clear of a type parameter is not supported by the interpreter")
-		}
+	less := "y < x"
+	if op == "max" {
+		less = "y > x"
 	}
+	if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsFloat != 0 {
+		// a NaN wins; -0 is less than +0
+		zero := "1/y < 0"
+		if op == "max" {
+			zero = "1/x < 0"
+		}
+		less = fmt.Sprintf("x == x && (y != y || %s || y == 0 && x == 0 && %s)", less, zero)
+	}
+	src := fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
 	lw.plan.helpers[name] = src
 	return name
 }
@@ -553,4 +542,27 @@ func (lw *languageWriter) methodValue(sel *ast.SelectorExpr) {
 	r := lw.name("M")
 	lw.add(sel.X.Pos(), sel.X.Pos(), fmt.Sprintf("func(%s %s) %s { return %s.%s }(%s", r, recvType, fn, r, sel.Sel.Name, amp))
 	lw.add(sel.X.End(), sel.End(), ")")
+}
+
+// rangeAssign: `for k, v = range xs {` becomes `for govalentK1, govalentV2 := range xs { k, v = govalentK1,
+// govalentV2;`.
+func (lw *languageWriter) rangeAssign(r *ast.RangeStmt) {
+	var lhs, tmps []string
+	for _, e := range []ast.Expr{r.Key, r.Value} {
+		if e == nil {
+			break
+		}
+		if isBlank(e) {
+			tmps = append(tmps, "_")
+			continue
+		}
+		t := lw.name("K")
+		tmps = append(tmps, t)
+		lhs = append(lhs, lw.source(e)+" = "+t+";")
+	}
+	if len(lhs) == 0 {
+		return
+	}
+	lw.add(r.Key.Pos(), r.TokPos+1, strings.Join(tmps, ", ")+" :=")
+	lw.add(r.Body.Lbrace+1, r.Body.Lbrace+1, " "+strings.Join(lhs, " "))
 }

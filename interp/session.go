@@ -59,8 +59,20 @@ const prelude = `import (
 	ct "` + SDKPath + `"
 	` + rtAlias + ` "` + SDKPath + `"
 	` + displayAlias + ` "` + DisplayPath + `"
+	` + builtinAlias + ` "` + builtinPath + `"
 )
 var govalentValue any`
+
+// builtinPath is the compiled package holding what rewritten cells call for the builtins yaegi lacks.
+const builtinPath = "govalent/builtin"
+
+// builtinAlias is the name rewritten code reaches builtinPath by.
+const builtinAlias = "govalentbuiltin"
+
+// builtins are the funcs of builtinPath: clear, on a map or a slice passed as any (a map with NaN keys too).
+var builtins = yaegi.Exports{builtinPath + "/builtin": {
+	"Clear": reflect.ValueOf(func(x any) { reflect.ValueOf(x).Clear() }),
+}}
 
 // Options configure a session.
 type Options struct {
@@ -196,6 +208,9 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	}
 	// os.Exit unwinds the cell (see ExitError) instead of yaegi's panic with a message
 	if err := yi.Use(yaegi.Exports{"os/os": {"Exit": reflect.ValueOf(exit)}}); err != nil {
+		return nil, nil, err
+	}
+	if err := yi.Use(builtins); err != nil {
 		return nil, nil, err
 	}
 	if _, err := yi.Eval(prelude); err != nil {
@@ -342,7 +357,7 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 			}
 			return ee
 		}
-		ce.Msg = fmt.Sprintf("panic: %v", p.Value)
+		ce.Msg = s.decodePositions(fmt.Sprintf("panic: %v", p.Value))
 		ce.Stack = s.formatFrames(frames)
 		if len(frames) > 0 {
 			ce.Cell, ce.Line, ce.Col = s.parsePos(frames[0], cell)
@@ -354,7 +369,7 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 		ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
 		msg = msg[len(m[0]):]
 	}
-	ce.Msg = futureHint(msg)
+	ce.Msg = futureHint(s.decodePositions(msg))
 	return ce
 }
 
@@ -400,12 +415,33 @@ func (s *Session) parsePos(msg, cell string) (string, int, int) {
 	return cell, line, col
 }
 
+// formatFrames writes a panic's interpreted frames at cell positions, without the frames of the code the
+// session generates around a cell (the call of its main and of its statements).
 func (s *Session) formatFrames(frames []string) string {
-	out := make([]string, len(frames))
-	for i, f := range frames {
-		out[i] = s.FormatFrame(f)
+	var out []string
+	for _, f := range frames {
+		f = s.FormatFrame(f)
+		if strings.HasPrefix(f, "prelude:") {
+			continue
+		}
+		out = append(out, strings.Replace(f, "."+mainFunc+"(", ".main(", 1))
 	}
 	return strings.Join(out, "\n")
+}
+
+// rawPosRe finds positions in yaegi's line space inside a message (see directive).
+var rawPosRe = regexp.MustCompile(`\b(\d{7,}):(\d+)\b`)
+
+// decodePositions rewrites the positions inside a message (a runtime panic's value may hold one) as
+// cell:line:col.
+func (s *Session) decodePositions(msg string) string {
+	return rawPosRe.ReplaceAllStringFunc(msg, func(m string) string {
+		cell, line, col := s.parsePos(m+": ", "")
+		if cell == "" {
+			return m
+		}
+		return fmt.Sprintf("%s:%d:%d", cell, line, col)
+	})
 }
 
 // FormatFrame rewrites the position at the start of a yaegi message as cell:line:col.
