@@ -237,9 +237,49 @@ x = 2`,
 	}, []string{"012xx 1 2\n", "0a 2c \n", "012ab\n", "2 2.5 a 2\n0 [0 0]\n", "deferred with 1\n"})
 }
 
+func TestReturnInsideARangeOverAnIteratorFunc(t *testing.T) {
+	expectCells(t, []string{
+		`seq := func(yield func(int) bool) {
+	for i := 1; i <= 5; i++ {
+		if !yield(i * i) {
+			return
+		}
+	}
+}
+func firstAbove(n int) (int, bool) {
+	for x := range seq {
+		if x > n {
+			return x, true
+		}
+	}
+	return 0, false
+}
+func named(n int) (v int, err error) {
+	for x := range seq {
+		if x > n {
+			v = x
+			return
+		}
+	}
+	return -1, nil
+}
+a, ok := firstAbove(5)
+b, ok2 := firstAbove(100)
+c, _ := named(10)
+for x := range seq {
+	if x > 3 {
+		a += 100
+		return
+	}
+}
+a = -1`,
+		"fmt.Println(a, ok, b, ok2, c)",
+	}, []string{"", "109 true 0 false 16\nstderr: govalent: imported \"fmt\"\n"})
+}
+
 func TestRangeOverAnIteratorFuncRefusesWhatItCannotRewrite(t *testing.T) {
-	got := cellRun(t, "seq := func(yield func(int) bool) { yield(1) }\nfunc first() int {\n\tfor x := range seq {\n\t\treturn x\n\t}\n\treturn 0\n}")
-	if !strings.Contains(got[0], "cell1:4:3: a return inside a loop over an iterator func is not supported by the interpreter") {
+	got := cellRun(t, "seq := func(yield func(int) bool) { yield(1) }\nfor x := range seq {\n\tdefer println(x)\n}")
+	if !strings.Contains(got[0], "cell1:3:2: a defer inside a loop over an iterator func is not supported by the interpreter") {
 		t.Fatalf("got %q", got[0])
 	}
 }

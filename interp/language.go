@@ -7,6 +7,8 @@ import (
 	"go/token"
 	"go/types"
 	"strings"
+
+	"golang.org/x/tools/go/ast/astutil"
 )
 
 // languageEdits rewrites, in root, the Go yaegi v0.16.1 lacks into Go it runs, using the types the check
@@ -156,8 +158,9 @@ func isBlank(e ast.Expr) bool {
 func (lw *languageWriter) source(n ast.Node) string { return lw.text[lw.rel(n.Pos()):lw.rel(n.End())] }
 
 // rangeFunc: `for k, v := range seq { body }` becomes `seq(func(k K, v V) bool { body; return true })`, with
-// break and continue of the loop turned into returns of the yield func. A return, a goto or a break or continue
-// to an outer label cannot leave the yield func: those are refused with a clear error.
+// break and continue of the loop turned into returns of the yield func, and a return into setting the results
+// and a flag the code after the call returns on. A defer, a goto, a break or continue to an outer label, and a
+// return inside nested such loops cannot leave the yield func: those are refused with a clear error.
 func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 	if sig.Params().Len() != 1 || sig.Results().Len() != 0 {
 		return // go/types accepted it, so it is an iterator; anything else cannot be here
@@ -182,6 +185,8 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 	}
 	label := lw.labelOf(r)
 	ok = true
+	var returns []*ast.ReturnStmt
+	inIterator := false // inside a loop over an iterator func nested in this one
 	var walk func(n ast.Node, loops int) bool
 	walk = func(n ast.Node, loops int) bool {
 		if !ok {
@@ -191,8 +196,11 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 		case *ast.FuncLit:
 			return false
 		case *ast.ReturnStmt:
-			lw.fail(x.Pos(), "a return inside a loop over an iterator func is not supported by the interpreter: set a variable and break instead")
-			ok = false
+			if inIterator {
+				lw.fail(x.Pos(), "a return inside nested loops over iterator funcs is not supported by the interpreter: set a variable and break instead")
+				ok = false
+			}
+			returns = append(returns, x)
 		case *ast.DeferStmt:
 			lw.fail(x.Pos(), "a defer inside a loop over an iterator func is not supported by the interpreter")
 			ok = false
@@ -215,7 +223,15 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 				lw.branchReturn(x)
 			}
 		case *ast.ForStmt, *ast.RangeStmt:
+			was := inIterator
+			if rs, isRange := x.(*ast.RangeStmt); isRange {
+				if t := lw.res.info.Types[rs.X].Type; t != nil {
+					_, isFunc := t.Underlying().(*types.Signature)
+					inIterator = inIterator || isFunc
+				}
+			}
 			ast.Inspect(loopBody(x), func(m ast.Node) bool { return m == loopBody(x) || walk(m, loops+1) })
+			inIterator = was
 			return false
 		case *ast.SwitchStmt, *ast.TypeSwitchStmt, *ast.SelectStmt:
 			// break in them is theirs; continue still leaves our body
@@ -236,9 +252,75 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 	if !ok {
 		return
 	}
-	lw.add(r.For, r.X.Pos(), "")
+	open, after := "", ""
+	if len(returns) > 0 {
+		// a return sets the results and a flag and stops the iteration; the flag returns after the call
+		results, found := lw.enclosingResults(r)
+		if !found {
+			lw.fail(r.Pos(), "a return inside a loop over an iterator func is not supported here by the interpreter")
+			return
+		}
+		flag := lw.name("Ret")
+		open = "{ var " + flag + " bool; "
+		var names []string
+		named := results.Len() > 0 && results.At(0).Name() != ""
+		if !named {
+			for i := 0; i < results.Len(); i++ {
+				n := lw.name("R")
+				names = append(names, n)
+				open += "var " + n + " " + lw.typeString(results.At(i).Type()) + "; "
+			}
+		}
+		after = "; if " + flag + " { return " + strings.Join(names, ", ") + " } }"
+		for _, ret := range returns {
+			if len(ret.Results) == 0 {
+				lw.add(ret.Pos(), ret.End(), "{ "+flag+" = true; return false }")
+				continue
+			}
+			lhs := names
+			if named {
+				lhs = nil
+				for i := 0; i < results.Len(); i++ {
+					lhs = append(lhs, results.At(i).Name())
+				}
+			}
+			var values []copied
+			for i, e := range ret.Results {
+				before := ""
+				if i > 0 {
+					before = ", "
+				}
+				values = append(values, copied{before, lw.rel(e.Pos()), lw.rel(e.End())})
+			}
+			lw.edits = append(lw.edits, edit{start: lw.rel(ret.Pos()), end: lw.rel(ret.End()), text: "{ " + strings.Join(lhs, ", ") + " = ", copies: values, suffix: "; " + flag + " = true; return false }"})
+		}
+	}
+	lw.add(r.For, r.X.Pos(), open)
 	lw.add(r.X.End(), r.Body.Lbrace+1, fmt.Sprintf("(func(%s) bool {%s", strings.Join(params, ", "), strings.Join(assigns, "")))
-	lw.add(r.Body.Rbrace, r.Body.Rbrace+1, "; return true })")
+	lw.add(r.Body.Rbrace, r.Body.Rbrace+1, "; return true })"+after)
+}
+
+// enclosingResults returns the results of the function a statement is in (a cell's statements have none; an
+// empty tuple is nil), and whether the function was found.
+func (lw *languageWriter) enclosingResults(stmt ast.Stmt) (*types.Tuple, bool) {
+	path, _ := astutil.PathEnclosingInterval(lw.res.file, stmt.Pos(), stmt.End())
+	for _, n := range path {
+		switch f := n.(type) {
+		case *ast.FuncLit:
+			sig, ok := lw.res.info.Types[f].Type.(*types.Signature)
+			if !ok {
+				return nil, false
+			}
+			return sig.Results(), true
+		case *ast.FuncDecl:
+			obj := lw.res.info.Defs[f.Name]
+			if obj == nil {
+				return nil, false
+			}
+			return obj.Type().(*types.Signature).Results(), true
+		}
+	}
+	return nil, false
 }
 
 func loopBody(n ast.Node) *ast.BlockStmt {
