@@ -177,7 +177,12 @@ func New(opts Options) (*Session, error) {
 		s.store.add(&decl{names: []string{name}, tok: token.IMPORT, path: path, text: `import ` + name + ` "` + path + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
 	}
 	for name, path := range opts.Imports {
-		if _, err := s.EvalNamed(context.Background(), "prelude", fmt.Sprintf("import %s %q", name, path)); err != nil {
+		// imports need no type check (and the first cell, not the session's start, says if there is none)
+		items, err := splitCell("prelude", fmt.Sprintf("import %s %q", name, path))
+		if err == nil {
+			err = s.evalImports(context.Background(), items)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("interp: pre-importing %s: %w", path, err)
 		}
 	}
