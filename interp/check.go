@@ -75,37 +75,24 @@ func (c *checkSource) add(it *item) {
 // package only the interpreter knows.
 func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan, error) {
 	plan := &cellPlan{cell: cell}
-	var stmts []*item
-	for i := range items {
-		it := &items[i]
-		switch it.kind {
-		case itemImport:
-			plan.imports = append(plan.imports, *it)
-		case itemDecl:
-			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {
-				plan.hasMain = true
-			}
-			plan.decls = append(plan.decls, *it)
-		default:
-			stmts = append(stmts, it)
-		}
-	}
 	moved, err := moveVarsIntoBody(items)
 	if err != nil {
 		return nil, err
 	}
 	for i := range items {
-		if items[i].kind == itemStmt || moved[&items[i]] {
-			plan.body = append(plan.body, items[i])
+		it := &items[i]
+		switch {
+		case it.kind == itemImport:
+			plan.imports = append(plan.imports, *it)
+		case it.kind == itemStmt || moved[it]:
+			plan.body = append(plan.body, *it)
+		default:
+			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {
+				plan.hasMain = true
+			}
+			plan.decls = append(plan.decls, *it)
 		}
 	}
-	var decls []item
-	for _, d := range plan.decls {
-		if !moved[findItem(items, d)] {
-			decls = append(decls, d)
-		}
-	}
-	plan.decls = decls
 
 	paths := map[string]bool{}
 	s.mu.Lock()
@@ -152,15 +139,15 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if err != nil {
 		return nil, err
 	}
+	var imported []string
 	if len(res.errs) > 0 {
 		added, err := autoImports(cell, items, res.errs)
 		if err != nil {
 			return nil, err
 		}
 		if len(added) > 0 {
-			var paths []string
 			for _, a := range added {
-				paths = append(paths, strings.TrimPrefix(a.text, "import "))
+				imported = append(imported, strings.TrimPrefix(a.text, "import "))
 			}
 			if err := imp.prepare(importPaths(added)); err != nil {
 				return nil, &toolchainError{err}
@@ -169,7 +156,6 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 			if res, err = typeCheck(nil); err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(paths, ", "))
 		}
 	}
 	if res.needsGlobals {
@@ -181,6 +167,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	}
 	if len(res.errs) > 0 {
 		return nil, res.cellError(cell)
+	}
+	if len(imported) > 0 {
+		fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(imported, ", "))
 	}
 	plan.defines = res.defines
 	plan.hidden = res.hidden
@@ -207,16 +196,6 @@ type toolchainError struct{ err error }
 
 func (e *toolchainError) Error() string {
 	return "cells are not type-checked: the Go toolchain failed: " + e.err.Error()
-}
-
-// findItem returns the item of items that d is a copy of.
-func findItem(items []item, d item) *item {
-	for i := range items {
-		if items[i].line == d.line && items[i].col == d.col && items[i].text == d.text {
-			return &items[i]
-		}
-	}
-	return nil
 }
 
 // moveVarsIntoBody picks the var declarations that use (directly, or through a func of the cell or another such
