@@ -108,7 +108,8 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 // go/types types, with a getter Ship reads them by. A variable already declared with the same type is kept (the
 // statements assign it).
 func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
-	var imports, vars, names []string
+	var imports []string
+	var fresh []definedVar
 	s.mu.Lock()
 	for p, alias := range plan.hidden {
 		if s.hidden[p] != alias {
@@ -120,8 +121,7 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 			rv.cell, rv.line = plan.cell, d.line
 			continue
 		}
-		vars = append(vars, d.name+" "+d.typ)
-		names = append(names, d.name)
+		fresh = append(fresh, d)
 	}
 	s.mu.Unlock()
 	for _, imp := range imports {
@@ -134,8 +134,13 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 		s.hidden[p] = alias
 	}
 	s.mu.Unlock()
-	if len(vars) == 0 {
+	if len(fresh) == 0 {
 		return nil
+	}
+	vars := make([]string, len(fresh))
+	names := make([]string, len(fresh))
+	for i, d := range fresh {
+		vars[i], names[i] = d.name+" "+d.typ, d.name
 	}
 	if _, err := s.eval(ctx, plan.cell, s.directive(plan.cell, 1, 1)+"var (\n"+strings.Join(vars, "\n")+"\n)"); err != nil {
 		return err
@@ -146,16 +151,10 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, n := range names {
-		var line int
-		for _, d := range plan.defines {
-			if d.name == n {
-				line = d.line
-			}
-		}
-		s.store.forget(n)
-		delete(s.entries, n)
-		s.runtimeVars[n] = &runtimeVar{cell: plan.cell, line: line, get: getters[n], typ: vars[i][len(n)+1:]}
+	for _, d := range fresh {
+		s.store.forget(d.name)
+		delete(s.entries, d.name)
+		s.runtimeVars[d.name] = &runtimeVar{cell: plan.cell, line: d.line, get: getters[d.name], typ: d.typ}
 	}
 	return nil
 }
