@@ -48,6 +48,7 @@ type cellPlan struct {
 	value        bool              // the last statement is an expression with one value: the cell's value
 	hidden       map[string]string // import path -> hidden name, for the types of defines and rewrites
 	helpers      map[string]string // name -> source of the funcs the rewrites of min, max and clear call
+	names        int               // hidden identifiers made for the rewrites
 }
 
 // definedVar is a variable a cell's statements define, with its type as Go source in the session.
@@ -74,37 +75,24 @@ func (c *checkSource) add(it *item) {
 // package only the interpreter knows.
 func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan, error) {
 	plan := &cellPlan{cell: cell}
-	var stmts []*item
-	for i := range items {
-		it := &items[i]
-		switch it.kind {
-		case itemImport:
-			plan.imports = append(plan.imports, *it)
-		case itemDecl:
-			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {
-				plan.hasMain = true
-			}
-			plan.decls = append(plan.decls, *it)
-		default:
-			stmts = append(stmts, it)
-		}
-	}
 	moved, err := moveVarsIntoBody(items)
 	if err != nil {
 		return nil, err
 	}
 	for i := range items {
-		if items[i].kind == itemStmt || moved[&items[i]] {
-			plan.body = append(plan.body, items[i])
+		it := &items[i]
+		switch {
+		case it.kind == itemImport:
+			plan.imports = append(plan.imports, *it)
+		case it.kind == itemStmt || moved[it]:
+			plan.body = append(plan.body, *it)
+		default:
+			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {
+				plan.hasMain = true
+			}
+			plan.decls = append(plan.decls, *it)
 		}
 	}
-	var decls []item
-	for _, d := range plan.decls {
-		if !moved[findItem(items, d)] {
-			decls = append(decls, d)
-		}
-	}
-	plan.decls = decls
 
 	paths := map[string]bool{}
 	s.mu.Lock()
@@ -119,7 +107,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		list = append(list, p)
 	}
 	if err := imp.prepare(list); err != nil {
-		return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+		return nil, &toolchainError{err}
 	}
 	imp.mu.Lock()
 	for _, it := range plan.imports {
@@ -151,24 +139,23 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if err != nil {
 		return nil, err
 	}
+	var imported []string
 	if len(res.errs) > 0 {
 		added, err := autoImports(cell, items, res.errs)
 		if err != nil {
 			return nil, err
 		}
 		if len(added) > 0 {
-			var paths []string
 			for _, a := range added {
-				paths = append(paths, strings.TrimPrefix(a.text, "import "))
+				imported = append(imported, strings.TrimPrefix(a.text, "import "))
 			}
 			if err := imp.prepare(importPaths(added)); err != nil {
-				return nil, &CellError{Cell: cell, Msg: "type check: " + err.Error()}
+				return nil, &toolchainError{err}
 			}
 			plan.imports = append(plan.imports, added...)
 			if res, err = typeCheck(nil); err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(paths, ", "))
 		}
 	}
 	if res.needsGlobals {
@@ -180,6 +167,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	}
 	if len(res.errs) > 0 {
 		return nil, res.cellError(cell)
+	}
+	if len(imported) > 0 {
+		fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(imported, ", "))
 	}
 	plan.defines = res.defines
 	plan.hidden = res.hidden
@@ -201,14 +191,11 @@ func importPaths(items []item) []string {
 	return out
 }
 
-// findItem returns the item of items that d is a copy of.
-func findItem(items []item, d item) *item {
-	for i := range items {
-		if items[i].line == d.line && items[i].col == d.col && items[i].text == d.text {
-			return &items[i]
-		}
-	}
-	return nil
+// toolchainError is a failure of the Go toolchain itself (not of the cell): the cell runs unchecked.
+type toolchainError struct{ err error }
+
+func (e *toolchainError) Error() string {
+	return "cells are not type-checked: the Go toolchain failed: " + e.err.Error()
 }
 
 // moveVarsIntoBody picks the var declarations that use (directly, or through a func of the cell or another such
@@ -316,7 +303,8 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	}
 	s.mu.Lock()
 	for n, d := range s.store.byName {
-		if _, ok := src.imports[n]; !ok && d.tok == token.IMPORT {
+		// a name the cell declares replaces an import (ct, display) as it replaces any earlier declaration
+		if _, ok := src.imports[n]; !ok && d.tok == token.IMPORT && !cellNames[n] {
 			src.imports[n] = d.path
 		}
 	}
@@ -324,6 +312,7 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	for p, alias := range s.hidden {
 		hidden[p] = alias
 	}
+	relevant := s.relevantNames(plan, cellNames)
 	var sessionDecls []*decl
 	for _, d := range s.store.all() {
 		if d.tok == token.IMPORT {
@@ -333,19 +322,20 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 		if d.recv != "" {
 			key = d.recv + "." + key
 		}
-		redefined := false
+		redefined, used := false, relevant[d.recv]
 		for _, n := range d.names {
 			if d.recv == "" && cellNames[n] {
 				redefined = true
 			}
+			used = used || d.recv == "" && relevant[n]
 		}
-		if !redefined && !cellNames[key] {
+		if used && !redefined && !cellNames[key] {
 			sessionDecls = append(sessionDecls, d)
 		}
 	}
 	var vars []string
 	for n, rv := range s.runtimeVars {
-		if !cellNames[n] && rv.typ != "" {
+		if relevant[n] && !cellNames[n] && rv.typ != "" {
 			vars = append(vars, linePrefix(rv.cell, rv.line, 1)+"var "+n+" "+rv.typ+"\n")
 		}
 	}
@@ -505,4 +495,70 @@ func (s *Session) typeString(t types.Type, res *checkResult, imports map[string]
 		}
 		return alias
 	})
+}
+
+// relevantNames are the session's names a cell's check needs: those the cell uses, what their declarations (and
+// the methods of the types among them) use in turn, and the declarations that use a name the cell redefines
+// (so that Go reports what a redefinition breaks). The rest cannot change the check's outcome and is left out,
+// so a cell's check costs what it uses, not the size of the session. The caller holds s.mu.
+func (s *Session) relevantNames(plan *cellPlan, cellNames map[string]bool) map[string]bool {
+	relevant := map[string]bool{}
+	var queue []string
+	want := func(n string) {
+		if !relevant[n] {
+			relevant[n] = true
+			queue = append(queue, n)
+		}
+	}
+	for _, items := range [][]item{plan.decls, plan.body} {
+		for _, it := range items {
+			var root ast.Node = it.file
+			if it.stmt != nil {
+				root = it.stmt
+			}
+			ast.Inspect(root, func(n ast.Node) bool {
+				if id, ok := n.(*ast.Ident); ok {
+					want(id.Name)
+				}
+				return true
+			})
+		}
+	}
+	for _, d := range s.store.all() {
+		for _, f := range d.free {
+			if cellNames[f] {
+				for _, n := range d.names {
+					want(n)
+				}
+				if d.recv != "" {
+					want(d.recv)
+				}
+			}
+		}
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if d := s.store.byName[n]; d != nil {
+			for _, f := range d.free {
+				want(f)
+			}
+		}
+		for _, m := range s.store.methods[n] {
+			for _, f := range m.free {
+				want(f)
+			}
+		}
+		if rv := s.runtimeVars[n]; rv != nil && rv.typ != "" {
+			if e, err := parser.ParseExpr(rv.typ); err == nil {
+				ast.Inspect(e, func(x ast.Node) bool {
+					if id, ok := x.(*ast.Ident); ok {
+						want(id.Name)
+					}
+					return true
+				})
+			}
+		}
+	}
+	return relevant
 }

@@ -198,3 +198,17 @@ func (imp *typeImporter) importSDK(p string) (*types.Package, error) {
 	imp.sdk[p] = pkg
 	return pkg, nil
 }
+
+// warmUp loads what every cell's check needs (the SDK and its dependencies: a `go list` that may build export
+// data) while the user writes the first cell.
+func warmUp() {
+	imp, err := typeChecker()
+	if err != nil {
+		return
+	}
+	imp.mu.Lock()
+	defer imp.mu.Unlock()
+	for _, p := range []string{SDKPath, DisplayPath} {
+		imp.Import(p) // an error is the first cell's to report
+	}
+}

@@ -7,14 +7,17 @@ import (
 	"go/token"
 	"go/types"
 	"strings"
+
+	"golang.org/x/tools/go/ast/astutil"
 )
 
 // languageEdits rewrites, in root, the Go yaegi v0.16.1 lacks into Go it runs, using the types the check
 // found. Each edit keeps the lines where they are, so positions in errors and panics stay right.
 //   - `for i := range n` over an integer becomes a three-clause loop over a hidden counter;
 //   - `for x := range seq` over an iterator func becomes a call of seq with the body as the yield func;
+//   - `for k, v = range xs` assigns k and v in the body (yaegi leaves them one step behind);
 //   - a loop variable a func literal captures (or whose address is taken) is copied per iteration (Go 1.22);
-//   - min, max and clear become calls of helpers declared for their types;
+//   - min and max become calls of helpers declared for their types, clear a call of a compiled func;
 //   - a defer's arguments are evaluated at the defer statement;
 //   - a method value evaluates its receiver where it is written (yaegi reads it when the value is called);
 //   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
@@ -49,7 +52,7 @@ type languageWriter struct {
 }
 
 func (lw *languageWriter) add(start, end token.Pos, text string) {
-	lw.edits = append(lw.edits, edit{lw.rel(start), lw.rel(end), text})
+	lw.edits = append(lw.edits, edit{start: lw.rel(start), end: lw.rel(end), text: text})
 }
 
 func (lw *languageWriter) fail(pos token.Pos, format string, args ...any) {
@@ -65,8 +68,8 @@ func (lw *languageWriter) typeString(t types.Type) string {
 
 // name makes a hidden identifier unique within the cell.
 func (lw *languageWriter) name(base string) string {
-	lw.seq++
-	return fmt.Sprintf("govalent%s%d", base, lw.seq)
+	lw.plan.names++
+	return fmt.Sprintf("govalent%s%d", base, lw.plan.names)
 }
 
 func (lw *languageWriter) visit(n ast.Node) bool {
@@ -87,6 +90,9 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		case *types.Signature:
 			lw.rangeFunc(x, u)
 		default:
+			if x.Tok == token.ASSIGN {
+				lw.rangeAssign(x)
+			}
 			lw.loopVars(x.Body, x, rangeVars(x))
 		}
 	case *ast.ForStmt:
@@ -152,8 +158,9 @@ func isBlank(e ast.Expr) bool {
 func (lw *languageWriter) source(n ast.Node) string { return lw.text[lw.rel(n.Pos()):lw.rel(n.End())] }
 
 // rangeFunc: `for k, v := range seq { body }` becomes `seq(func(k K, v V) bool { body; return true })`, with
-// break and continue of the loop turned into returns of the yield func. A return, a goto or a break or continue
-// to an outer label cannot leave the yield func: those are refused with a clear error.
+// break and continue of the loop turned into returns of the yield func, and a return into setting the results
+// and a flag the code after the call returns on. A defer, a goto, a break or continue to an outer label, and a
+// return inside nested such loops cannot leave the yield func: those are refused with a clear error.
 func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 	if sig.Params().Len() != 1 || sig.Results().Len() != 0 {
 		return // go/types accepted it, so it is an iterator; anything else cannot be here
@@ -178,6 +185,8 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 	}
 	label := lw.labelOf(r)
 	ok = true
+	var returns []*ast.ReturnStmt
+	inIterator := false // inside a loop over an iterator func nested in this one
 	var walk func(n ast.Node, loops int) bool
 	walk = func(n ast.Node, loops int) bool {
 		if !ok {
@@ -187,8 +196,11 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 		case *ast.FuncLit:
 			return false
 		case *ast.ReturnStmt:
-			lw.fail(x.Pos(), "a return inside a loop over an iterator func is not supported by the interpreter: set a variable and break instead")
-			ok = false
+			if inIterator {
+				lw.fail(x.Pos(), "a return inside nested loops over iterator funcs is not supported by the interpreter: set a variable and break instead")
+				ok = false
+			}
+			returns = append(returns, x)
 		case *ast.DeferStmt:
 			lw.fail(x.Pos(), "a defer inside a loop over an iterator func is not supported by the interpreter")
 			ok = false
@@ -211,7 +223,15 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 				lw.branchReturn(x)
 			}
 		case *ast.ForStmt, *ast.RangeStmt:
+			was := inIterator
+			if rs, isRange := x.(*ast.RangeStmt); isRange {
+				if t := lw.res.info.Types[rs.X].Type; t != nil {
+					_, isFunc := t.Underlying().(*types.Signature)
+					inIterator = inIterator || isFunc
+				}
+			}
 			ast.Inspect(loopBody(x), func(m ast.Node) bool { return m == loopBody(x) || walk(m, loops+1) })
+			inIterator = was
 			return false
 		case *ast.SwitchStmt, *ast.TypeSwitchStmt, *ast.SelectStmt:
 			// break in them is theirs; continue still leaves our body
@@ -232,9 +252,75 @@ func (lw *languageWriter) rangeFunc(r *ast.RangeStmt, sig *types.Signature) {
 	if !ok {
 		return
 	}
-	lw.add(r.For, r.X.Pos(), "")
+	open, after := "", ""
+	if len(returns) > 0 {
+		// a return sets the results and a flag and stops the iteration; the flag returns after the call
+		results, found := lw.enclosingResults(r)
+		if !found {
+			lw.fail(r.Pos(), "a return inside a loop over an iterator func is not supported here by the interpreter")
+			return
+		}
+		flag := lw.name("Ret")
+		open = "{ var " + flag + " bool; "
+		var names []string
+		named := results.Len() > 0 && results.At(0).Name() != ""
+		if !named {
+			for i := 0; i < results.Len(); i++ {
+				n := lw.name("R")
+				names = append(names, n)
+				open += "var " + n + " " + lw.typeString(results.At(i).Type()) + "; "
+			}
+		}
+		after = "; if " + flag + " { return " + strings.Join(names, ", ") + " } }"
+		for _, ret := range returns {
+			if len(ret.Results) == 0 {
+				lw.add(ret.Pos(), ret.End(), "{ "+flag+" = true; return false }")
+				continue
+			}
+			lhs := names
+			if named {
+				lhs = nil
+				for i := 0; i < results.Len(); i++ {
+					lhs = append(lhs, results.At(i).Name())
+				}
+			}
+			var values []copied
+			for i, e := range ret.Results {
+				before := ""
+				if i > 0 {
+					before = ", "
+				}
+				values = append(values, copied{before, lw.rel(e.Pos()), lw.rel(e.End())})
+			}
+			lw.edits = append(lw.edits, edit{start: lw.rel(ret.Pos()), end: lw.rel(ret.End()), text: "{ " + strings.Join(lhs, ", ") + " = ", copies: values, suffix: "; " + flag + " = true; return false }"})
+		}
+	}
+	lw.add(r.For, r.X.Pos(), open)
 	lw.add(r.X.End(), r.Body.Lbrace+1, fmt.Sprintf("(func(%s) bool {%s", strings.Join(params, ", "), strings.Join(assigns, "")))
-	lw.add(r.Body.Rbrace, r.Body.Rbrace+1, "; return true })")
+	lw.add(r.Body.Rbrace, r.Body.Rbrace+1, "; return true })"+after)
+}
+
+// enclosingResults returns the results of the function a statement is in (a cell's statements have none; an
+// empty tuple is nil), and whether the function was found.
+func (lw *languageWriter) enclosingResults(stmt ast.Stmt) (*types.Tuple, bool) {
+	path, _ := astutil.PathEnclosingInterval(lw.res.file, stmt.Pos(), stmt.End())
+	for _, n := range path {
+		switch f := n.(type) {
+		case *ast.FuncLit:
+			sig, ok := lw.res.info.Types[f].Type.(*types.Signature)
+			if !ok {
+				return nil, false
+			}
+			return sig.Results(), true
+		case *ast.FuncDecl:
+			obj := lw.res.info.Defs[f.Name]
+			if obj == nil {
+				return nil, false
+			}
+			return obj.Type().(*types.Signature).Results(), true
+		}
+	}
+	return nil, false
 }
 
 func loopBody(n ast.Node) *ast.BlockStmt {
@@ -399,7 +485,7 @@ func (lw *languageWriter) builtin(call *ast.CallExpr) {
 		}
 		lw.add(id.Pos(), id.End(), lw.helper(b.Name(), tv.Type))
 	case "clear":
-		lw.add(id.Pos(), id.End(), lw.helper("clear", lw.res.info.Types[call.Args[0]].Type))
+		lw.add(id.Pos(), id.End(), builtinAlias+".Clear")
 	}
 }
 
@@ -418,44 +504,32 @@ func (lw *languageWriter) constant(tv types.TypeAndValue) string {
 	return "(" + lw.typeString(tv.Type) + ")(" + lit + ")"
 }
 
-// helper returns the name of the helper func doing op (min, max, clear) for type t, declared for the cell.
+// helperPrefix starts the names of the helper funcs the rewrites declare, which Names leaves out.
+const helperPrefix = "govalent_"
+
+// helper returns the name of the helper func doing op (min or max) for type t, declared for the cell.
 func (lw *languageWriter) helper(op string, t types.Type) string {
 	typ := lw.typeString(t)
-	name := "govalent_" + op + "_" + shortHash(typ)
+	name := helperPrefix + op + "_" + shortHash(typ)
 	if lw.plan.helpers == nil {
 		lw.plan.helpers = map[string]string{}
 	}
 	if _, ok := lw.plan.helpers[name]; ok {
 		return name
 	}
-	var src string
-	switch op {
-	case "min", "max":
-		less := "y < x"
-		if op == "max" {
-			less = "y > x"
-		}
-		if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsFloat != 0 {
-			// a NaN wins; -0 is less than +0
-			zero := "1/y < 0"
-			if op == "max" {
-				zero = "1/x < 0"
-			}
-			less = fmt.Sprintf("y != y || %s || y == 0 && x == 0 && %s", less, zero)
-			src = fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if x != x { return x }; if %s { x = y } }; return x }", name, typ, typ, typ, less)
-		} else {
-			src = fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
-		}
-	case "clear":
-		switch u := t.Underlying().(type) {
-		case *types.Map:
-			src = fmt.Sprintf("func %s(m %s) { for k := range m { delete(m, k) } }", name, typ)
-		case *types.Slice:
-			src = fmt.Sprintf("func %s(s %s) { var zero %s; for i := range s { s[i] = zero } }", name, typ, lw.typeString(u.Elem()))
-		default:
-			lw.fail(token.NoPos, "clear of a type parameter is not supported by the interpreter")
-		}
+	less := "y < x"
+	if op == "max" {
+		less = "y > x"
 	}
+	if b, ok := t.Underlying().(*types.Basic); ok && b.Info()&types.IsFloat != 0 {
+		// a NaN wins; -0 is less than +0
+		zero := "1/y < 0"
+		if op == "max" {
+			zero = "1/x < 0"
+		}
+		less = fmt.Sprintf("x == x && (y != y || %s || y == 0 && x == 0 && %s)", less, zero)
+	}
+	src := fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
 	lw.plan.helpers[name] = src
 	return name
 }
@@ -465,8 +539,19 @@ func (lw *languageWriter) helper(op string, t types.Type) string {
 // `govalentD1, govalentD2 := a, b; defer f(govalentD1, govalentD2)`.
 // Constants and func literals have nothing to evaluate and stay where they are.
 func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
-	var names, values []string
+	var names []string
+	var values []copied
 	var argEdits []edit
+	take := func(amp string, e ast.Expr) {
+		n := lw.name("D")
+		before := amp
+		if len(names) > 0 {
+			before = ", " + amp
+		}
+		names = append(names, n)
+		values = append(values, copied{before, lw.rel(e.Pos()), lw.rel(e.End())})
+		argEdits = append(argEdits, edit{start: lw.rel(e.Pos()), end: lw.rel(e.End()), text: n})
+	}
 	for _, a := range d.Call.Args {
 		if _, lit := a.(*ast.FuncLit); lit {
 			continue
@@ -474,23 +559,17 @@ func (lw *languageWriter) deferArgs(d *ast.DeferStmt) {
 		if tv, ok := lw.res.info.Types[a]; !ok || tv.Value != nil || tv.IsNil() || tv.IsType() {
 			continue
 		}
-		n := lw.name("D")
-		names = append(names, n)
-		values = append(values, lw.source(a))
-		argEdits = append(argEdits, edit{lw.rel(a.Pos()), lw.rel(a.End()), n})
+		take("", a)
 	}
 	if sel, ok := d.Call.Fun.(*ast.SelectorExpr); ok {
 		if amp, ok := receiverCapture(lw.res.info, sel); ok {
-			n := lw.name("R")
-			names = append(names, n)
-			values = append(values, amp+lw.source(sel.X))
-			argEdits = append(argEdits, edit{lw.rel(sel.X.Pos()), lw.rel(sel.X.End()), n})
+			take(amp, sel.X)
 		}
 	}
 	if len(names) == 0 {
 		return
 	}
-	lw.add(d.Pos(), d.Pos(), strings.Join(names, ", ")+" := "+strings.Join(values, ", ")+"; ")
+	lw.edits = append(lw.edits, edit{start: lw.rel(d.Pos()), end: lw.rel(d.Pos()), text: strings.Join(names, ", ") + " := ", copies: values, suffix: "; "})
 	lw.edits = append(lw.edits, argEdits...)
 }
 
@@ -545,4 +624,27 @@ func (lw *languageWriter) methodValue(sel *ast.SelectorExpr) {
 	r := lw.name("M")
 	lw.add(sel.X.Pos(), sel.X.Pos(), fmt.Sprintf("func(%s %s) %s { return %s.%s }(%s", r, recvType, fn, r, sel.Sel.Name, amp))
 	lw.add(sel.X.End(), sel.End(), ")")
+}
+
+// rangeAssign: `for k, v = range xs {` becomes `for govalentK1, govalentV2 := range xs { k, v = govalentK1,
+// govalentV2;`.
+func (lw *languageWriter) rangeAssign(r *ast.RangeStmt) {
+	var lhs, tmps []string
+	for _, e := range []ast.Expr{r.Key, r.Value} {
+		if e == nil {
+			break
+		}
+		if isBlank(e) {
+			tmps = append(tmps, "_")
+			continue
+		}
+		t := lw.name("K")
+		tmps = append(tmps, t)
+		lhs = append(lhs, lw.source(e)+" = "+t+";")
+	}
+	if len(lhs) == 0 {
+		return
+	}
+	lw.add(r.Key.Pos(), r.TokPos+1, strings.Join(tmps, ", ")+" :=")
+	lw.add(r.Body.Lbrace+1, r.Body.Lbrace+1, " "+strings.Join(lhs, " "))
 }

@@ -23,6 +23,19 @@ type shipRef struct {
 type edit struct {
 	start, end int
 	text       string
+	// copies are ranges of the item's text written after text, with the edits inside them applied (an argument
+	// evaluated before a go or defer statement), then suffix.
+	copies []copied
+	suffix string
+}
+
+// replace is the edit writing text in place of text[start:end].
+func replace(start, end int, text string) edit { return edit{start: start, end: end, text: text} }
+
+// copied is a range of an item's text an edit writes again, after before.
+type copied struct {
+	before     string
+	start, end int
 }
 
 // rewrite returns the item's text with two changes that keep every line where it was:
@@ -64,8 +77,8 @@ func (s *Session) rewriteItem(it *item, varAsDefine bool) string {
 			start, end := off(arg.Pos()), off(arg.End())
 			ref, name := s.addRef(it, arg, it.text[start:end], names[x])
 			edits = append(edits,
-				edit{start, start, fmt.Sprintf("%s.Ship(%q, %q, ", rtAlias, ref, name)},
-				edit{end, end, ")"})
+				replace(start, start, fmt.Sprintf("%s.Ship(%q, %q, ", rtAlias, ref, name)),
+				replace(end, end, ")"))
 		case *ast.GoStmt:
 			edits = append(edits, s.goEdits(it, x, off)...)
 		}
@@ -86,10 +99,10 @@ func varDefineEdits(it *item, off func(token.Pos) int) []edit {
 	}
 	v := vs.Values[0]
 	if vs.Type == nil {
-		return []edit{{off(gd.Pos()), off(v.Pos()), vs.Names[0].Name + " := "}}
+		return []edit{replace(off(gd.Pos()), off(v.Pos()), vs.Names[0].Name+" := ")}
 	}
 	typ := it.text[off(vs.Type.Pos()):off(vs.Type.End())]
-	return []edit{{off(gd.Pos()), off(v.Pos()), vs.Names[0].Name + " := (" + typ + ")("}, {off(v.End()), off(v.End()), ")"}}
+	return []edit{replace(off(gd.Pos()), off(v.Pos()), vs.Names[0].Name+" := ("+typ+")("), replace(off(v.End()), off(v.End()), ")")}
 }
 
 // needsDefine reports whether the item is a var declaration that varDefineEdits can turn into a statement.
@@ -173,8 +186,18 @@ func shortHash(s string) string {
 // span lines are left in place (evaluated in the goroutine) so that line numbers stay right.
 func (s *Session) goEdits(it *item, g *ast.GoStmt, off func(token.Pos) int) []edit {
 	call := g.Call
-	var capture, names []string
+	var names []string
+	var capture []copied
 	var argEdits []edit
+	take := func(name, amp string, e ast.Expr) {
+		before := amp
+		if len(names) > 0 {
+			before = ", " + amp
+		}
+		names = append(names, name)
+		capture = append(capture, copied{before, off(e.Pos()), off(e.End())})
+		argEdits = append(argEdits, edit{start: off(e.Pos()), end: off(e.End()), text: name})
+	}
 	multiline := false
 	for _, a := range call.Args {
 		if strings.Contains(it.text[off(a.Pos()):off(a.End())], "\n") {
@@ -187,30 +210,24 @@ func (s *Session) goEdits(it *item, g *ast.GoStmt, off func(token.Pos) int) []ed
 			case *ast.BasicLit, *ast.FuncLit:
 				continue // constants keep their untyped kind; literals have nothing to evaluate early
 			}
-			if it.constArgs[off(a.Pos())] {
-				continue
+			if !it.constArgs[off(a.Pos())] {
+				take("govalentArg"+strconv.Itoa(i), "", a)
 			}
-			name := "govalentArg" + strconv.Itoa(i)
-			capture = append(capture, it.text[off(a.Pos()):off(a.End())])
-			names = append(names, name)
-			argEdits = append(argEdits, edit{off(a.Pos()), off(a.End()), name})
+		}
+		if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+			if amp, ok := it.goRecvs[off(sel.X.Pos())]; ok {
+				take("govalentRecv", amp, sel.X)
+			}
 		}
 	}
-	if sel, ok := call.Fun.(*ast.SelectorExpr); ok && !multiline {
-		if amp, ok := it.goRecvs[off(sel.X.Pos())]; ok {
-			capture = append(capture, amp+it.text[off(sel.X.Pos()):off(sel.X.End())])
-			names = append(names, "govalentRecv")
-			argEdits = append(argEdits, edit{off(sel.X.Pos()), off(sel.X.End()), "govalentRecv"})
-		}
-	}
-	prefix := "{ "
+	start := fmt.Sprintf("go func() { defer func() { %s.GoPanic(%q, recover()) }(); ", rtAlias, s.id)
+	first := edit{start: off(g.Pos()), end: off(call.Pos()), text: "{ " + start}
 	if len(names) > 0 {
-		prefix += strings.Join(names, ", ") + " := " + strings.Join(capture, ", ") + "; "
+		first = edit{start: off(g.Pos()), end: off(call.Pos()), text: "{ " + strings.Join(names, ", ") + " := ", copies: capture, suffix: "; " + start}
 	}
-	prefix += fmt.Sprintf("go func() { defer func() { %s.GoPanic(%q, recover()) }(); ", rtAlias, s.id)
-	edits := []edit{{off(g.Pos()), off(call.Pos()), prefix}}
+	edits := []edit{first}
 	edits = append(edits, argEdits...)
-	return append(edits, edit{off(call.End()), off(call.End()), " }() }"})
+	return append(edits, replace(off(call.End()), off(call.End()), " }() }"))
 }
 
 // applyEdits applies non-overlapping edits; an edit inside a range another edit replaces is dropped.
@@ -227,8 +244,31 @@ func applyEdits(text string, edits []edit) string {
 		}
 		b.WriteString(text[pos:e.start])
 		b.WriteString(e.text)
+		for _, c := range e.copies {
+			b.WriteString(c.before)
+			b.WriteString(applyEdits(text[c.start:c.end], editsWithin(edits, c.start, c.end)))
+		}
+		b.WriteString(e.suffix)
 		pos = e.end
 	}
 	b.WriteString(text[pos:])
 	return b.String()
+}
+
+// editsWithin returns the edits inside text[start:end] (except one replacing all of it), relative to start.
+func editsWithin(edits []edit, start, end int) []edit {
+	var out []edit
+	for _, e := range edits {
+		if e.start < start || e.end > end || e.start == start && e.end == end && start != end {
+			continue
+		}
+		e.start, e.end = e.start-start, e.end-start
+		for i := range e.copies {
+			e.copies = append([]copied(nil), e.copies...)
+			e.copies[i].start -= start
+			e.copies[i].end -= start
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/token"
@@ -20,6 +21,11 @@ func (s *Session) evalCell(ctx context.Context, cell string, items []item) (Resu
 		return s.evalItems(ctx, items)
 	}
 	plan, err := s.check(imp, cell, items)
+	var broken *toolchainError
+	if errors.As(err, &broken) {
+		s.noteOnce.Do(func() { fmt.Fprintln(s.opts.Stderr, "govalent:", broken) })
+		return s.evalItems(ctx, items)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -102,7 +108,8 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 // go/types types, with a getter Ship reads them by. A variable already declared with the same type is kept (the
 // statements assign it).
 func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
-	var imports, vars, names []string
+	var imports []string
+	var fresh []definedVar
 	s.mu.Lock()
 	for p, alias := range plan.hidden {
 		if s.hidden[p] != alias {
@@ -114,8 +121,7 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 			rv.cell, rv.line = plan.cell, d.line
 			continue
 		}
-		vars = append(vars, d.name+" "+d.typ)
-		names = append(names, d.name)
+		fresh = append(fresh, d)
 	}
 	s.mu.Unlock()
 	for _, imp := range imports {
@@ -128,8 +134,13 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 		s.hidden[p] = alias
 	}
 	s.mu.Unlock()
-	if len(vars) == 0 {
+	if len(fresh) == 0 {
 		return nil
+	}
+	vars := make([]string, len(fresh))
+	names := make([]string, len(fresh))
+	for i, d := range fresh {
+		vars[i], names[i] = d.name+" "+d.typ, d.name
 	}
 	if _, err := s.eval(ctx, plan.cell, s.directive(plan.cell, 1, 1)+"var (\n"+strings.Join(vars, "\n")+"\n)"); err != nil {
 		return err
@@ -140,16 +151,10 @@ func (s *Session) declareGlobals(ctx context.Context, plan *cellPlan) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, n := range names {
-		var line int
-		for _, d := range plan.defines {
-			if d.name == n {
-				line = d.line
-			}
-		}
-		s.store.forget(n)
-		delete(s.entries, n)
-		s.runtimeVars[n] = &runtimeVar{cell: plan.cell, line: line, get: getters[n], typ: vars[i][len(n)+1:]}
+	for _, d := range fresh {
+		s.store.forget(d.name)
+		delete(s.entries, d.name)
+		s.runtimeVars[d.name] = &runtimeVar{cell: plan.cell, line: d.line, get: getters[d.name], typ: d.typ}
 	}
 	return nil
 }
@@ -167,15 +172,15 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 		switch x := st.(type) {
 		case *ast.AssignStmt:
 			if x.Tok == token.DEFINE {
-				it.extra = append(it.extra, edit{rel(x.TokPos), rel(x.TokPos) + 2, "= "})
+				it.extra = append(it.extra, replace(rel(x.TokPos), rel(x.TokPos)+2, "= "))
 			}
 		case *ast.DeclStmt:
 			it.extra = append(it.extra, varAssignEdits(x.Decl.(*ast.GenDecl), rel, res, s)...)
 		case *ast.ExprStmt:
 			if plan.value && i == len(plan.body)-1 {
 				it.extra = append(it.extra,
-					edit{rel(x.Pos()), rel(x.Pos()), "govalentTmp := "},
-					edit{rel(x.End()), rel(x.End()), "; govalentValue = " + displayAlias + ".Capture(govalentTmp, any(govalentTmp))"})
+					replace(rel(x.Pos()), rel(x.Pos()), "govalentTmp := "),
+					replace(rel(x.End()), rel(x.End()), "; govalentValue = "+displayAlias+".Capture(govalentTmp, any(govalentTmp))"))
 			}
 		}
 		edits, err := s.languageEdits(it, st, rel, res, plan)
@@ -194,7 +199,7 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 				continue
 			}
 			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "main" {
-				it.extra = append(it.extra, edit{rel(fd.Name.Pos()), rel(fd.Name.End()), mainFunc})
+				it.extra = append(it.extra, replace(rel(fd.Name.Pos()), rel(fd.Name.End()), mainFunc))
 			}
 			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.VAR {
 				// kept so that a rebuild can declare the var again without running its initializer
@@ -246,13 +251,13 @@ func varAssignEdits(gd *ast.GenDecl, rel func(token.Pos) int, res *checkResult, 
 		names[i] = n.Name
 	}
 	if len(vs.Values) > 0 {
-		return []edit{{rel(gd.Pos()), rel(vs.Values[0].Pos()), strings.Join(names, ", ") + " = "}}
+		return []edit{replace(rel(gd.Pos()), rel(vs.Values[0].Pos()), strings.Join(names, ", ")+" = ")}
 	}
 	zeros := make([]string, len(vs.Names))
 	for i, n := range vs.Names {
 		zeros[i] = "*new(" + s.typeString(res.info.Defs[n].Type(), res, res.src.imports) + ")"
 	}
-	return []edit{{rel(gd.Pos()), rel(gd.End()), strings.Join(names, ", ") + " = " + strings.Join(zeros, ", ")}}
+	return []edit{replace(rel(gd.Pos()), rel(gd.End()), strings.Join(names, ", ")+" = "+strings.Join(zeros, ", "))}
 }
 
 // markGoStatements records what the rewrite of go statements (goEdits) needs to know of their types: the

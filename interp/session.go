@@ -1,10 +1,18 @@
 // Package interp evaluates Go cells with yaegi and keeps what it needs to rebuild each electron on a worker.
 //
-// A Session is one notebook (or one file run by `govalent run`): it splits cells into imports, declarations and
-// statements, evaluates them in order, and records every declaration in a store so that ct.Dispatch can ship the
-// declarations an electron needs. It works around yaegi's traps: a top-level func literal call re-running on
-// later evaluations, a panic in an interpreted goroutine killing the process, redefined types going stale,
-// callers of a redefined func keeping the old one, and stale values returned by Eval.
+// A Session is one notebook (or one file run by `govalent run`). Each cell is type-checked with go/types
+// against the session before it runs (check.go): Go's own messages, at cellN:line:col, and what Go rejects is
+// rejected, except what a notebook's top level allows (a variable or import not used yet, the last expression
+// as the cell's value). Standard-library packages a cell uses without importing them are imported
+// (autoimport.go). The cell then runs (run.go): its imports, its declarations (recorded in a store so that
+// ct.Dispatch can ship the declarations an electron needs), then its statements as the body of one function
+// called once, whose top-level variables are package-level variables of their go/types types, kept for later
+// cells; a func main runs once, after them. Go newer than yaegi v0.16.1 is rewritten with the types the check
+// found (language.go). Where no Go toolchain is installed, cells run unchecked, statement by statement.
+//
+// It also works around yaegi's traps: a top-level func literal call re-running on later evaluations, a panic in
+// an interpreted goroutine killing the process, redefined types going stale, callers of a redefined func
+// keeping the old one, stale values returned by Eval, and its log lines and compiler panics (quiet.go).
 package interp
 
 import (
@@ -52,8 +60,20 @@ const prelude = `import (
 	ct "` + SDKPath + `"
 	` + rtAlias + ` "` + SDKPath + `"
 	` + displayAlias + ` "` + DisplayPath + `"
+	` + builtinAlias + ` "` + builtinPath + `"
 )
 var govalentValue any`
+
+// builtinPath is the compiled package holding what rewritten cells call for the builtins yaegi lacks.
+const builtinPath = "govalent/builtin"
+
+// builtinAlias is the name rewritten code reaches builtinPath by.
+const builtinAlias = "govalentbuiltin"
+
+// builtins are the funcs of builtinPath: clear, on a map or a slice passed as any (a map with NaN keys too).
+var builtins = yaegi.Exports{builtinPath + "/builtin": {
+	"Clear": reflect.ValueOf(func(x any) { reflect.ValueOf(x).Clear() }),
+}}
 
 // Options configure a session.
 type Options struct {
@@ -137,6 +157,7 @@ func New(opts Options) (*Session, error) {
 		opts.Stdin = os.Stdin
 	}
 	quietInterpreterLogs()
+	go warmUp()
 	s := &Session{
 		id:          fmt.Sprintf("s%d-%d", os.Getpid(), sessionSeq.Add(1)),
 		opts:        opts,
@@ -157,7 +178,12 @@ func New(opts Options) (*Session, error) {
 		s.store.add(&decl{names: []string{name}, tok: token.IMPORT, path: path, text: `import ` + name + ` "` + path + `"`, cell: "prelude", line: 1, col: 1, shippable: true})
 	}
 	for name, path := range opts.Imports {
-		if _, err := s.EvalNamed(context.Background(), "prelude", fmt.Sprintf("import %s %q", name, path)); err != nil {
+		// imports need no type check (and the first cell, not the session's start, says if there is none)
+		items, err := splitCell("prelude", fmt.Sprintf("import %s %q", name, path))
+		if err == nil {
+			err = s.evalImports(context.Background(), items)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("interp: pre-importing %s: %w", path, err)
 		}
 	}
@@ -192,6 +218,9 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	}
 	// os.Exit unwinds the cell (see ExitError) instead of yaegi's panic with a message
 	if err := yi.Use(yaegi.Exports{"os/os": {"Exit": reflect.ValueOf(exit)}}); err != nil {
+		return nil, nil, err
+	}
+	if err := yi.Use(builtins); err != nil {
 		return nil, nil, err
 	}
 	if _, err := yi.Eval(prelude); err != nil {
@@ -338,7 +367,7 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 			}
 			return ee
 		}
-		ce.Msg = fmt.Sprintf("panic: %v", p.Value)
+		ce.Msg = s.decodePositions(fmt.Sprintf("panic: %v", p.Value))
 		ce.Stack = s.formatFrames(frames)
 		if len(frames) > 0 {
 			ce.Cell, ce.Line, ce.Col = s.parsePos(frames[0], cell)
@@ -350,7 +379,7 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 		ce.Cell, ce.Line, ce.Col = s.parsePos(msg, cell)
 		msg = msg[len(m[0]):]
 	}
-	ce.Msg = futureHint(msg)
+	ce.Msg = futureHint(s.decodePositions(msg))
 	return ce
 }
 
@@ -396,12 +425,33 @@ func (s *Session) parsePos(msg, cell string) (string, int, int) {
 	return cell, line, col
 }
 
+// formatFrames writes a panic's interpreted frames at cell positions, without the frames of the code the
+// session generates around a cell (the call of its main and of its statements).
 func (s *Session) formatFrames(frames []string) string {
-	out := make([]string, len(frames))
-	for i, f := range frames {
-		out[i] = s.FormatFrame(f)
+	var out []string
+	for _, f := range frames {
+		f = s.FormatFrame(f)
+		if strings.HasPrefix(f, "prelude:") {
+			continue
+		}
+		out = append(out, strings.Replace(f, "."+mainFunc+"(", ".main(", 1))
 	}
 	return strings.Join(out, "\n")
+}
+
+// rawPosRe finds positions in yaegi's line space inside a message (see directive).
+var rawPosRe = regexp.MustCompile(`\b(\d{7,}):(\d+)\b`)
+
+// decodePositions rewrites the positions inside a message (a runtime panic's value may hold one) as
+// cell:line:col.
+func (s *Session) decodePositions(msg string) string {
+	return rawPosRe.ReplaceAllStringFunc(msg, func(m string) string {
+		cell, line, col := s.parsePos(m+": ", "")
+		if cell == "" {
+			return m
+		}
+		return fmt.Sprintf("%s:%d:%d", cell, line, col)
+	})
 }
 
 // FormatFrame rewrites the position at the start of a yaegi message as cell:line:col.
@@ -951,7 +1001,7 @@ func (s *Session) Names() []Name {
 	defer s.mu.Unlock()
 	var out []Name
 	for n, d := range s.store.byName {
-		if d.cell == "prelude" && (n == rtAlias || n == displayAlias) {
+		if d.cell == "prelude" && (n == rtAlias || n == displayAlias) || strings.HasPrefix(n, helperPrefix) {
 			continue
 		}
 		kind, src := d.tok.String(), d.text

@@ -71,12 +71,17 @@ func TestRunProgramsAsGoRunsThem(t *testing.T) {
 	}
 }
 
-// Without a Go toolchain cells are not type-checked but still run, and the user is told why, once.
+// Without a working Go toolchain cells are not type-checked but still run, and the user is told why, once.
 func TestRunWithoutAGoToolchain(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "plain.go")
 	os.WriteFile(file, []byte("import \"fmt\"\nx := 2\nfmt.Println(\"x is\", x)\nfmt.Println(\"twice\", 2*x)\n"), 0o644)
 	out, err := govalent(t, []string{"PATH=" + t.TempDir()}, "run", file)
 	if err != nil || !strings.Contains(out, "x is 2\ntwice 4\n") || strings.Count(out, "no Go toolchain") != 1 {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	// a toolchain that fails (here: one that would have to be downloaded) is the same
+	out, err = govalent(t, []string{"GOTOOLCHAIN=go1.99.0", "GOPROXY=off"}, "run", file)
+	if err != nil || !strings.Contains(out, "x is 2\ntwice 4\n") || strings.Count(out, "the Go toolchain failed") != 1 {
 		t.Fatalf("err %v, output:\n%s", err, out)
 	}
 }
