@@ -391,3 +391,59 @@ m := map[float64]int{math.NaN(): 1, math.NaN(): 2, 1: 3}
 clear(m)
 fmt.Println(i, v, len(m), min(1.0, math.NaN(), 0), max(-0.0, 0.0))`}, []string{"2 c 0 NaN 0\n"})
 }
+
+// The generic standard library (interp/stdlib) works from type-checked cells, with values of compiled
+// packages' types (strings.Fields, http.Header, time.Duration) and of the cell's own.
+func TestGenericStandardLibraryInCells(t *testing.T) {
+	expectCells(t, []string{`import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+type Celsius float64
+
+words := strings.Fields("pear apple fig")
+slices.Sort(words)
+fmt.Println(words, slices.Index(words, "fig"))
+h := http.Header{"B": {"1"}, "A": {"2"}}
+fmt.Println(slices.Sorted(maps.Keys(h)))
+temps := []Celsius{3, -1, 2}
+slices.Sort(temps)
+fmt.Println(temps, slices.Max(temps))
+ds := []time.Duration{3 * time.Second, time.Millisecond}
+slices.Sort(ds)
+fmt.Println(ds)
+i, found := slices.BinarySearch(words, "fig")
+fmt.Println(i, found)`,
+		`for k, v := range maps.All(map[string]int{"x": 1}) {
+	fmt.Println(k, v)
+}
+slices.Contains(words, "fig")`,
+	}, []string{
+		"[apple fig pear] 1\n[A B]\n[-1 2 3] 3\n[1ms 3s]\n1 true\n",
+		"x 1\n=> true",
+	})
+}
+
+// What yaegi would get wrong is refused: a generic func named like one of the generic standard library that
+// the session imports (either order), and the all-generic packages there is no interpreted copy of.
+func TestGenericNamesYaegiWouldMixUpAreRefused(t *testing.T) {
+	const refused = "would be mixed up with slices.Max by the interpreter"
+	got := cellRun(t,
+		"func Max[T int | float64](a, b T) T { if a > b { return a }; return b }",
+		`import "slices"`,
+		"Max(1, 2)",
+		`import "maps"`,
+		"func Keys[K comparable](m map[K]int) int { return len(m) }",
+		"func Min(a, b int) int { return a }",
+		`import "unique"`)
+	for i, want := range []string{"", refused, "=> 2", "", "would be mixed up with maps.Keys", "", `package "unique" cannot be imported in a cell`} {
+		if !strings.Contains(got[i], want) || (want == "" && got[i] != "") {
+			t.Errorf("cell %d: %q, want %q", i+1, got[i], want)
+		}
+	}
+}

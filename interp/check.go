@@ -168,6 +168,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if len(res.errs) > 0 {
 		return nil, res.cellError(cell)
 	}
+	if err := s.genericClash(plan, res.src.imports); err != nil {
+		return nil, err
+	}
 	if len(imported) > 0 {
 		fmt.Fprintf(s.opts.Stderr, "govalent: imported %s\n", strings.Join(imported, ", "))
 	}

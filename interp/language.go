@@ -8,6 +8,7 @@ import (
 	"go/types"
 	"strings"
 
+	"github.com/govalent/govalent/interp/stdlib"
 	"golang.org/x/tools/go/ast/astutil"
 )
 
@@ -585,7 +586,8 @@ func funcIdent(e ast.Expr) *ast.Ident {
 }
 
 // typeArgs writes out the type arguments go/types inferred for a call of a generic func: `Map(xs, f)` becomes
-// `Map[int, string](xs, f)`.
+// `Map[int, string](xs, f)`; a call into the generic standard library gets its arguments converted instead
+// (interp/stdlib).
 func (lw *languageWriter) typeArgs(call *ast.CallExpr) {
 	id := funcIdent(call.Fun)
 	if id == nil || lw.explicit[id] {
@@ -593,6 +595,15 @@ func (lw *languageWriter) typeArgs(call *ast.CallExpr) {
 	}
 	inst, ok := lw.res.info.Instances[id]
 	if !ok || inst.TypeArgs.Len() == 0 {
+		return
+	}
+	if stdlib.GenericCall(call, lw.res.info) { // interpreted from source: yaegi infers from unnamed types
+		for _, arg := range call.Args {
+			if typ := stdlib.UnnamedArgType(arg, lw.res.info); typ != nil {
+				lw.add(arg.Pos(), arg.Pos(), "("+lw.typeString(typ)+")(")
+				lw.add(arg.End(), arg.End(), ")")
+			}
+		}
 		return
 	}
 	args := make([]string, inst.TypeArgs.Len())

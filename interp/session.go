@@ -26,6 +26,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -581,6 +582,10 @@ func (s *Session) evalImports(ctx context.Context, items []item) error {
 				continue
 			}
 			p := it.fset.Position(spec.Pos())
+			if slices.Contains(stdlib.GenericOnly, path) {
+				return &CellError{Cell: it.cell, Line: p.Line, Col: p.Column, Msg: fmt.Sprintf(
+					"package %q cannot be imported in a cell: its API is all generic, which the interpreter can only run from source, and govalent has no interpreted copy of it", path)}
+			}
 			text := fmt.Sprintf("import %s %q", name, path)
 			if _, err := s.eval(ctx, it.cell, s.directive(it.cell, p.Line, p.Column)+text); err != nil {
 				return err

@@ -58,7 +58,8 @@ func f() string { r := []Celsius{3, -1}; slices.Sort(r); return fmt.Sprint(r, sl
 	}
 }
 
-// convertCell type-checks src as package main and returns it with ConvertGenericArgs applied.
+// convertCell type-checks src as package main and returns it with the arguments of its GenericCalls converted
+// to their UnnamedArgType, as the interpreter's cells do, and how many it converted.
 func convertCell(t *testing.T, imp types.Importer, src string) (string, int) {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -72,7 +73,36 @@ func convertCell(t *testing.T, imp types.Importer, src string) (string, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conversions := stdlib.ConvertGenericArgs(file, info, pkg)
+	names := map[string]string{} // import path -> the cell's name for it
+	for _, spec := range file.Imports {
+		if pn := info.PkgNameOf(spec); pn != nil {
+			names[pn.Imported().Path()] = pn.Name()
+		}
+	}
+	qualifier := func(p *types.Package) string {
+		if p == pkg {
+			return ""
+		}
+		return names[p.Path()]
+	}
+	conversions := 0
+	ast.Inspect(file, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || !stdlib.GenericCall(call, info) {
+			return true
+		}
+		for i, arg := range call.Args {
+			if typ := stdlib.UnnamedArgType(arg, info); typ != nil {
+				conv, err := parser.ParseExpr(types.TypeString(typ, qualifier))
+				if err != nil {
+					t.Fatal(err)
+				}
+				call.Args[i] = &ast.CallExpr{Fun: &ast.ParenExpr{X: conv}, Args: []ast.Expr{arg}}
+				conversions++
+			}
+		}
+		return true
+	})
 	var buf bytes.Buffer
 	if err := format.Node(&buf, fset, file); err != nil {
 		t.Fatal(err)
