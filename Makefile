@@ -35,6 +35,8 @@ bench:
 	./bench/native_run.sh
 	./bench/redis_run.sh
 	$(GO) run bench/qsim.go
+	$(GO) run bench/slurm_fanout.go
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./bench/ssh_overhead
 
 clean:
 	rm -rf bin
