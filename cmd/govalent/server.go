@@ -283,6 +283,9 @@ func cmdWorker(args []string) error {
 		return process.ServePipe(os.NewFile(3, "tasks"), os.NewFile(4, "replies"))
 	}
 	if *once {
+		if *task == "" {
+			return errors.New("usage: govalent worker --once --task s3://bucket/.../task.json | DIR/task.json (a Slurm executor's)")
+		}
 		if !strings.HasPrefix(*task, "s3://") {
 			return slurm.RunFile(*task) // a task in a Slurm executor's shared directory
 		}

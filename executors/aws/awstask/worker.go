@@ -19,9 +19,6 @@ import (
 // this process (output captured as in any worker) and writes outcome.json beside the task file. An electron that
 // fails still gives an outcome; an error here means the outcome could not be produced or stored.
 func RunURL(ctx context.Context, taskURL string) error {
-	if taskURL == "" {
-		return fmt.Errorf("usage: govalent worker --once --task s3://bucket/.../task.json")
-	}
 	bucket, key, err := objects.ParseS3URL(taskURL)
 	if err != nil {
 		return err
