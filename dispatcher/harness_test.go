@@ -16,6 +16,7 @@ import (
 	"github.com/govalent/govalent/executors/builtins"
 	"github.com/govalent/govalent/internal/testkit/workerbin"
 	"github.com/govalent/govalent/interp"
+	nativebuild "github.com/govalent/govalent/native"
 )
 
 // workerBinary is the govalent binary the embedded executors start as worker processes.
@@ -153,3 +154,13 @@ func (e *env) result(expr string) *ct.Result {
 }
 
 func (e *env) client() *ct.Client { return ct.NewClient(e.url) }
+
+// fileSHA256 is the hash by which executors name a binary they upload or copy.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	h, err := nativebuild.FileHash(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

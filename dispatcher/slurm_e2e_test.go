@@ -1,8 +1,6 @@
 package dispatcher_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -177,15 +175,6 @@ lost, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return nowhere("x") }
 func slurmSbatchCount(t *testing.T) func() int {
 	calls := slurmtest.Calls(t, "sbatch")
 	return func() int { return len(calls()) }
-}
-
-func fileSHA256(t *testing.T, path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // dispatchNap dispatches first() then nap(first()) on Slurm, nap sleeping for secs, and returns the dispatch id.

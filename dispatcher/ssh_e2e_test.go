@@ -1,8 +1,6 @@
 package dispatcher_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,15 +50,6 @@ func (e *sshEnv) start(t *testing.T) (*env, func()) {
 	}
 	cfg.Executors["ssh"] = ex
 	return startEnv(t, cfg)
-}
-
-func fileSHA256(t *testing.T, path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // Workflows complete, fail, time out and are cancelled on the ssh executor, with electrons compiled (the
