@@ -16,7 +16,7 @@ import (
 
 // testClient speaks the protocol to an in-process kernel the way a Jupyter frontend does.
 type testClient struct {
-	t                     *testing.T
+	t                     testing.TB
 	sig                   signer
 	session               string
 	shell, control, stdin zmq4.Socket
@@ -25,7 +25,7 @@ type testClient struct {
 	replies               map[zmq4.Socket]chan *Message
 }
 
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	var ports []int
 	for i := 0; i < n; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,13 +38,13 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func startTestKernel(t *testing.T) (*Kernel, *testClient) {
+func startTestKernel(t testing.TB) (*Kernel, *testClient) {
 	t.Helper()
 	return startTestKernelLimits(t, wireLimits{})
 }
 
 // startTestKernelLimits starts a kernel with the given connection limits (the defaults if zero).
-func startTestKernelLimits(t *testing.T, limits wireLimits) (*Kernel, *testClient) {
+func startTestKernelLimits(t testing.TB, limits wireLimits) (*Kernel, *testClient) {
 	t.Helper()
 	p := freePorts(t, 5)
 	ci := &ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", Key: "test-key", SignatureScheme: "hmac-sha256",
