@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,8 @@ func startTestKernelLimits(t testing.TB, limits wireLimits) (*Kernel, *testClien
 	p := freePorts(t, 5)
 	ci := &ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", Key: "test-key", SignatureScheme: "hmac-sha256",
 		ShellPort: p[0], ControlPort: p[1], StdinPort: p[2], IOPubPort: p[3], HBPort: p[4]}
-	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), limits: limits})
+	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), limits: limits,
+		Evaluator: testEvaluator(t), EvaluatorMemory: testEvaluatorMemory})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +94,21 @@ func startTestKernelLimits(t testing.TB, limits wireLimits) (*Kernel, *testClien
 		}
 	}
 	return k, c
+}
+
+// testEvaluatorMemory bounds the memory of the tests' evaluators, so that a blow-up ends soon.
+const testEvaluatorMemory = 1 << 30
+
+// TestEvaluatorEnv makes this test binary an evaluator (see TestMain): exported for the external test package.
+const TestEvaluatorEnv = "GOVALENT_TEST_EVALUATOR"
+
+// testEvaluator is this test binary, started again as an evaluator (see TestMain).
+func testEvaluator(t testing.TB) EvaluatorCommand {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return EvaluatorCommand{Path: exe, Env: []string{TestEvaluatorEnv + "=1"}}
 }
 
 func (c *testClient) read(s zmq4.Socket, ch chan *Message) {

@@ -1,0 +1,70 @@
+//go:build !race
+
+package kernel
+
+// Left out of -race runs (make test runs it in its plain pass): under the race detector the evaluator has no
+// hard memory limit (its shadow memory would not fit under one), so the memory blow-up would take the machine's.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A cell that overflows its stack, calls os.Exit, trips a fatal runtime error or exhausts its memory ends the
+// evaluator, not the kernel: the cell's error says what happened, and the session is restored in a new
+// evaluator, its declarations and its variables' values, except those that cannot be carried (a channel).
+func TestTheKernelSurvivesItsCells(t *testing.T) {
+	_, c := startTestKernel(t)
+	ok := func(code string) (map[string]any, []*Message) {
+		t.Helper()
+		rep, out := c.execute(code, false)
+		if content(rep)["status"] != "ok" {
+			t.Fatalf("%q: %s", code, rep.Content)
+		}
+		return content(rep), out
+	}
+	ok("import (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n)\n\nfunc greet(name string) string { return \"hello \" + name }\n" +
+		"type Point struct{ X, Y int }\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)")
+	want := 42
+	for _, tt := range []struct{ what, code, ename, says string }{
+		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow"},
+		{"os.Exit", "os.Exit(3)", "Exit", "os.Exit(3)"},
+		{"os.Exit in a goroutine", "go os.Exit(4)\ntime.Sleep(time.Minute)", "Exit", "os.Exit(4)"},
+		{"fatal error", "m := map[int]int{}\nfor i := 0; i < 2; i++ {\n\tgo func() {\n\t\tfor j := 0; ; j++ {\n\t\t\tm[j%64] = j\n\t\t}\n\t}()\n}\ntime.Sleep(time.Minute)", "FatalError", "concurrent map writes"},
+		{"memory blow-up", "var hoard [][]byte\nfor {\n\thoard = append(hoard, make([]byte, 1<<20))\n}", "OutOfMemory", "out of memory"},
+	} {
+		start := time.Now()
+		rep, cout := c.execute(tt.code, false)
+		if stderr := streams(cout)["stderr"]; strings.Contains(stderr, "goroutine ") {
+			t.Errorf("%s: the interpreter's Go stacks reached the cell: %q", tt.what, stderr)
+		}
+		got := content(rep)
+		evalue, _ := got["evalue"].(string)
+		if got["status"] != "error" || got["ename"] != tt.ename || !strings.Contains(evalue, tt.says) {
+			t.Errorf("%s: %s; want the error %s saying %q", tt.what, rep.Content, tt.ename, tt.says)
+		}
+		if tt.ename != "Exit" || tt.what != "os.Exit" { // os.Exit in the cell's own code ends the cell only
+			if !strings.Contains(evalue, "restored") || !strings.Contains(evalue, "ch (") {
+				t.Errorf("%s: %q does not say the session was restored but for ch", tt.what, evalue)
+			}
+		}
+		t.Logf("%s: %s in %s", tt.what, evalue, time.Since(start).Round(time.Millisecond))
+		// the kernel answers, with the func, the type and the variables declared before
+		want++
+		_, out := ok("x++\ngreet(fmt.Sprint(x, p.X+p.Y))")
+		if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3", want) {
+			t.Fatalf("after %s: %v %s", tt.what, types(out), find(out, "execute_result").Content)
+		}
+	}
+	// interrupts still reach the new evaluator's cells
+	c.request(c.shell, "execute_request", map[string]any{"code": "time.Sleep(time.Hour)"})
+	time.Sleep(500 * time.Millisecond)
+	c.request(c.control, "interrupt_request", map[string]any{})
+	c.reply(c.control, 5*time.Second)
+	if rep := c.reply(c.shell, 10*time.Second); rep == nil || content(rep)["ename"] != "Interrupted" {
+		t.Fatalf("interrupt after the crashes: %v", rep)
+	}
+	c.drainUntilIdle(2 * time.Second)
+}
