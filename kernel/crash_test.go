@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// testEvaluatorMemory bounds the memory of the tests' evaluators, so that a blow-up ends soon.
+const testEvaluatorMemory = 1 << 30
+
 // A cell that overflows its stack, calls os.Exit, trips a fatal runtime error or exhausts its memory ends the
 // evaluator, not the kernel: the cell's error says what happened, and the session is restored in a new
 // evaluator, its declarations and its variables' values, except those that cannot be carried (a channel).
@@ -58,6 +61,14 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 			t.Fatalf("after %s: %v %s", tt.what, types(out), find(out, "execute_result").Content)
 		}
 	}
+	// an evaluator that dies between cells, a goroutine's doing, is replaced at the next cell, which says so
+	ok("go func() {\n\ttime.Sleep(100 * time.Millisecond)\n\tos.Exit(5)\n}()")
+	time.Sleep(time.Second)
+	want++
+	_, out := ok("x++\ngreet(fmt.Sprint(x, p.X+p.Y))")
+	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3", want) || !strings.Contains(streams(out)["stderr"], "os.Exit(5)") {
+		t.Fatalf("after a death between cells: %v %q", types(out), streams(out))
+	}
 	// interrupts still reach the new evaluator's cells
 	c.request(c.shell, "execute_request", map[string]any{"code": "time.Sleep(time.Hour)"})
 	time.Sleep(500 * time.Millisecond)
@@ -67,4 +78,25 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		t.Fatalf("interrupt after the crashes: %v", rep)
 	}
 	c.drainUntilIdle(2 * time.Second)
+}
+
+func TestEvaluatorMemoryLimitSetting(t *testing.T) {
+	for v, want := range map[string]int64{"512MiB": 512 << 20, "2GiB": 2 << 30, "1.5G": 3 << 29, "1048576": 1 << 20, "off": -1} {
+		t.Setenv("GOVALENT_KERNEL_MEMORY", v)
+		if got, err := evaluatorMemory(); err != nil || got != want {
+			t.Errorf("GOVALENT_KERNEL_MEMORY=%s: %d, %v; want %d", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"", "50%"} {
+		t.Setenv("GOVALENT_KERNEL_MEMORY", v)
+		if got, err := evaluatorMemory(); err != nil || got <= 0 {
+			t.Errorf("GOVALENT_KERNEL_MEMORY=%q: %d, %v; want half the RAM", v, got, err)
+		}
+	}
+	for _, v := range []string{"lots", "-1GiB", "150%", "3 parsecs"} {
+		t.Setenv("GOVALENT_KERNEL_MEMORY", v)
+		if _, err := evaluatorMemory(); err == nil || !strings.Contains(err.Error(), "GOVALENT_KERNEL_MEMORY") {
+			t.Errorf("GOVALENT_KERNEL_MEMORY=%q: %v, want an error that names the setting", v, err)
+		}
+	}
 }

@@ -262,7 +262,11 @@ func deathCause(ev *evalProc, words string, memory int64) (ename, what string) {
 		return "Exit", fmt.Sprintf("%sa goroutine of the cell called os.Exit(%d)", prefix, ev.exitCode.Load()-1)
 	case strings.Contains(tail, "goroutine stack exceeds") || strings.Contains(tail, "fatal error: stack overflow"):
 		return "StackOverflow", fmt.Sprintf("%sstack overflow: the stack outgrew %d MiB (a recursion without end?)", prefix, evaluatorStack>>20)
-	case strings.Contains(tail, "out of memory") || strings.Contains(tail, "cannot allocate memory"):
+	case strings.Contains(tail, "out of memory") || strings.Contains(tail, "cannot allocate memory") ||
+		memory > 0 && strings.Contains(tail, "pthread_create failed"): // the limit leaves no room for a thread
+		if memory <= 0 {
+			return "OutOfMemory", prefix + "out of memory"
+		}
 		return "OutOfMemory", fmt.Sprintf("%sout of memory: it reached its limit of %s (set GOVALENT_KERNEL_MEMORY to change it)", prefix, formatBytes(memory))
 	}
 	if m := fatalRe.FindAllStringSubmatch(tail, -1); m != nil {
@@ -436,7 +440,7 @@ func evaluatorMemory() (int64, error) {
 	case v == "":
 		return ram / 2, nil
 	case v == "off":
-		return 0, nil
+		return -1, nil
 	case strings.HasSuffix(v, "%"):
 		pct, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
 		if err != nil || pct <= 0 || pct > 100 {

@@ -187,7 +187,7 @@ type streamWriter struct {
 const withheldSize = 4 << 10
 
 // lastWords are how the Go runtime's messages on a crash start.
-var lastWords = [][]byte{[]byte("fatal error: "), []byte("runtime: "), []byte("panic: ")}
+var lastWords = [][]byte{[]byte("fatal error: "), []byte("runtime: "), []byte("runtime/cgo: "), []byte("panic: "), []byte("SIG")}
 
 // lastWordsAt returns where in p a line starts with last words, or -1.
 func lastWordsAt(p []byte) int {

@@ -61,7 +61,7 @@ type Options struct {
 	// Evaluator is the process cells run in; DefaultEvaluator() if zero.
 	Evaluator EvaluatorCommand
 	// EvaluatorMemory limits the evaluator's memory, in bytes; if zero, GOVALENT_KERNEL_MEMORY says, or half the
-	// RAM.
+	// RAM; negative: no limit.
 	EvaluatorMemory int64
 
 	limits wireLimits // defaultLimits if zero; tests shrink them

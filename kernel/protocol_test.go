@@ -96,9 +96,6 @@ func startTestKernelLimits(t testing.TB, limits wireLimits) (*Kernel, *testClien
 	return k, c
 }
 
-// testEvaluatorMemory bounds the memory of the tests' evaluators, so that a blow-up ends soon.
-const testEvaluatorMemory = 1 << 30
-
 // TestEvaluatorEnv makes this test binary an evaluator (see TestMain): exported for the external test package.
 const TestEvaluatorEnv = "GOVALENT_TEST_EVALUATOR"
 
