@@ -8,6 +8,7 @@ package kernel
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,5 +99,35 @@ func TestEvaluatorMemoryLimitSetting(t *testing.T) {
 		if _, err := evaluatorMemory(); err == nil || !strings.Contains(err.Error(), "GOVALENT_KERNEL_MEMORY") {
 			t.Errorf("GOVALENT_KERNEL_MEMORY=%q: %v, want an error that names the setting", v, err)
 		}
+	}
+}
+
+// An evaluator that does not answer an interrupt (here, stopped by SIGSTOP) is killed after interruptGrace, and
+// the session restored into a new one.
+func TestAnEvaluatorThatIgnoresAnInterruptIsReplaced(t *testing.T) {
+	k, c := startTestKernel(t)
+	if rep, _ := c.execute("import \"time\"\nx := 7", false); content(rep)["status"] != "ok" {
+		t.Fatalf("%s", rep.Content)
+	}
+	c.request(c.shell, "execute_request", map[string]any{"code": "time.Sleep(time.Hour)"})
+	time.Sleep(500 * time.Millisecond)
+	k.evMu.Lock()
+	stuck := k.ev.cmd.Process.Pid
+	k.evMu.Unlock()
+	if err := syscall.Kill(stuck, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c.request(c.control, "interrupt_request", map[string]any{})
+	c.reply(c.control, 5*time.Second)
+	rep := c.reply(c.shell, interruptGrace+10*time.Second)
+	if rep == nil || content(rep)["ename"] != "Interrupted" || !strings.Contains(content(rep)["evalue"].(string), "killed") {
+		t.Fatalf("the stuck cell: %v", rep)
+	}
+	if find(c.drainUntilIdle(2*time.Second), "error") == nil {
+		c.drainUntilIdle(2 * time.Second) // that was the interrupt_request's idle
+	}
+	_, out := c.execute("x * 6", false)
+	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != "42" {
+		t.Fatalf("after the new evaluator: %v %s", types(out), out[len(out)-2].Content)
 	}
 }
