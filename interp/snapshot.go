@@ -17,9 +17,12 @@ import (
 // latest snapshot of its evaluator's session, and restores it into a new evaluator when the old one dies or is
 // replaced.
 type Snapshot struct {
-	Decls  []SnapshotDecl
-	Vars   []SnapshotVar
-	Hidden map[string]string // import path -> the name the variables' types refer to it by
+	Decls []SnapshotDecl
+	Vars  []SnapshotVar
+	// Declared are the variables the replayed declarations declare: their initializers run again, and a value
+	// carried over, if any, replaces what they give (a later cell may have changed it).
+	Declared []SnapshotVar
+	Hidden   map[string]string // import path -> the name the variables' types refer to it by
 	// Lost lists the variables no restore can carry, with why.
 	Lost []string
 }
@@ -56,6 +59,13 @@ func (s *Session) Snapshot() Snapshot {
 			continue
 		}
 		snap.Decls = append(snap.Decls, SnapshotDecl{Text: d.text, Cell: d.cell, Line: d.line, Col: d.col})
+		if d.tok == token.VAR {
+			for _, n := range d.names {
+				if t := d.src.varTypes[n]; t != "" && n != "_" {
+					snap.Declared = append(snap.Declared, SnapshotVar{Name: n, Type: t, Cell: d.cell, Line: d.line})
+				}
+			}
+		}
 	}
 	for n, rv := range s.runtimeVars {
 		if rv.typ == "" {
@@ -65,6 +75,7 @@ func (s *Session) Snapshot() Snapshot {
 		snap.Vars = append(snap.Vars, SnapshotVar{Name: n, Type: rv.typ, Cell: rv.cell, Line: rv.line})
 	}
 	sort.Slice(snap.Vars, func(i, j int) bool { return snap.Vars[i].Name < snap.Vars[j].Name })
+	sort.Slice(snap.Declared, func(i, j int) bool { return snap.Declared[i].Name < snap.Declared[j].Name })
 	sort.Strings(snap.Lost)
 	for p, alias := range s.hidden {
 		snap.Hidden[p] = alias
@@ -83,7 +94,8 @@ func (s *Session) Value(name string) (reflect.Value, bool) {
 
 // Restore replays a snapshot into a session that has run no cell: the declarations are evaluated again as one
 // cell (Go's package-level declarations do not depend on their order), the variables are declared with their
-// types and set to their values, encoded with package ct/codec (values lacks those that could not be encoded).
+// types and set to their values, encoded with package ct/codec (values lacks those that could not be encoded),
+// as are the declared variables that have one in values.
 // It returns the variables that could not be carried over, with why.
 func (s *Session) Restore(ctx context.Context, snap Snapshot, values map[string][]byte) (lost []string, err error) {
 	lost = append(lost, snap.Lost...)
@@ -158,7 +170,7 @@ func (s *Session) Restore(ctx context.Context, snap Snapshot, values map[string]
 		}
 	}
 	globals := s.yi.Globals()
-	for _, v := range snap.Vars {
+	for _, v := range append(snap.Vars, snap.Declared...) {
 		data, ok := values[v.Name]
 		if !ok {
 			continue // the caller lists why

@@ -22,7 +22,9 @@ type Point struct{ X, Y int }
 
 func (p Point) Sum() int { return p.X + p.Y }
 
-func twice(n int) int { return 2 * n }`)
+func twice(n int) int { return 2 * n }
+
+var total = 1`)
 	eval(t, s, `x := 21
 p := Point{3, 4}
 fmt.Println("side effect")
@@ -31,10 +33,11 @@ d := 3 * time.Second
 fn := func() int { return 1 }`)
 	eval(t, s, `func usesX() int { return twice(x) }
 var started = time.Now()
-x++`)
+x++
+total += 5`)
 	snap := s.Snapshot()
 	values := map[string][]byte{}
-	for _, v := range snap.Vars {
+	for _, v := range append(snap.Vars, snap.Declared...) {
 		val, ok := s.Value(v.Name)
 		if !ok {
 			t.Fatalf("no value for %s", v.Name)
@@ -59,7 +62,7 @@ x++`)
 		t.Errorf("statements ran again: %q", rout)
 	}
 	for src, want := range map[string]any{
-		"x": 22, "usesX()": 44, "p.Sum()": 7, "names[\"a\"][0]": 1.5, "d": "3s", "started.IsZero()": false,
+		"x": 22, "usesX()": 44, "p.Sum()": 7, "names[\"a\"][0]": 1.5, "d": "3s", "started.IsZero()": false, "total": 6,
 	} {
 		res, err := r.Eval(context.Background(), src)
 		if err != nil {

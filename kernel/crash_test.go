@@ -30,7 +30,7 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		return content(rep), out
 	}
 	ok("import (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n)\n\nfunc greet(name string) string { return \"hello \" + name }\n" +
-		"type Point struct{ X, Y int }\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)")
+		"type Point struct{ X, Y int }\nvar hits = 0\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)")
 	want := 42
 	for _, tt := range []struct{ what, code, ename, says string }{
 		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow"},
@@ -57,8 +57,8 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		t.Logf("%s: %s in %s", tt.what, evalue, time.Since(start).Round(time.Millisecond))
 		// the kernel answers, with the func, the type and the variables declared before
 		want++
-		_, out := ok("x++\ngreet(fmt.Sprint(x, p.X+p.Y))")
-		if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3", want) {
+		_, out := ok("x++\nhits++\ngreet(fmt.Sprint(x, p.X+p.Y, hits))")
+		if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3 %d", want, want-42) {
 			t.Fatalf("after %s: %v %s", tt.what, types(out), find(out, "execute_result").Content)
 		}
 	}
@@ -66,8 +66,8 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 	ok("go func() {\n\ttime.Sleep(100 * time.Millisecond)\n\tos.Exit(5)\n}()")
 	time.Sleep(time.Second)
 	want++
-	_, out := ok("x++\ngreet(fmt.Sprint(x, p.X+p.Y))")
-	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3", want) || !strings.Contains(streams(out)["stderr"], "os.Exit(5)") {
+	_, out := ok("x++\nhits++\ngreet(fmt.Sprint(x, p.X+p.Y, hits))")
+	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3 %d", want, want-42) || !strings.Contains(streams(out)["stderr"], "os.Exit(5)") {
 		t.Fatalf("after a death between cells: %v %q", types(out), streams(out))
 	}
 	// interrupts still reach the new evaluator's cells

@@ -345,7 +345,7 @@ func (k *Kernel) keep(rep evalMsg) {
 	if rep.Snapshot != nil {
 		k.snap = rep.Snapshot
 		live := map[string]bool{}
-		for _, v := range rep.Snapshot.Vars {
+		for _, v := range append(rep.Snapshot.Vars, rep.Snapshot.Declared...) {
 			live[v.Name] = true
 		}
 		for n := range k.carried {
@@ -366,6 +366,10 @@ func (k *Kernel) keep(rep evalMsg) {
 	}
 	for _, n := range sortedNames(rep.Values) {
 		data := rep.Values[n]
+		if len(data) == 0 {
+			delete(k.carried, n)
+			continue
+		}
 		if total+len(data) > maxCarried {
 			k.carried[n] = carried{why: fmt.Sprintf("its value is %s encoded, and the values kept reach %s", formatBytes(int64(len(data))), formatBytes(maxCarried))}
 			continue

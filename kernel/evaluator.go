@@ -49,7 +49,7 @@ type evalMsg struct {
 	Matches  []string // done of complete
 	Error    *errorContent
 	Snapshot *interp.Snapshot  // done of execute: the session, when it changed; restore: what to replay
-	Values   map[string][]byte // done of execute: the variables the cell named, encoded; restore: their values
+	Values   map[string][]byte // done of execute: the variables the cell named, encoded (empty: none); restore: their values
 	Lost     []string          // done of execute and restore: variables not carried over, with why
 }
 
@@ -258,7 +258,8 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		done.Snapshot, e.sent = &snap, &snap
 	}
 	named := identifiers(code)
-	for _, v := range snap.Vars {
+	statementVars := len(snap.Vars)
+	for i, v := range append(snap.Vars, snap.Declared...) {
 		if !named[v.Name] {
 			continue
 		}
@@ -274,14 +275,17 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		case len(data) > maxCarried:
 			why = fmt.Sprintf("%d MiB encoded, over the %d MiB kept", len(data)>>20, maxCarried>>20)
 		}
-		if why != "" {
-			done.Lost = append(done.Lost, v.Name+" ("+why+")")
-			continue
-		}
 		if done.Values == nil {
 			done.Values = map[string][]byte{}
 		}
-		done.Values[v.Name] = data
+		switch {
+		case why == "":
+			done.Values[v.Name] = data
+		case i < statementVars:
+			done.Lost = append(done.Lost, v.Name+" ("+why+")")
+		default:
+			done.Values[v.Name] = nil // a declared variable gets its declaration's value again
+		}
 	}
 }
 
