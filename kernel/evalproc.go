@@ -239,7 +239,7 @@ func (k *Kernel) evaluatorDied(ev *evalProc) *cellFailure {
 	var msg string
 	switch {
 	case err != nil:
-		msg = fmt.Sprintf("%s. A new evaluator started, but %v", what, err)
+		msg = fmt.Sprintf("%s; then %v", what, err)
 	case len(lost) > 0:
 		msg = fmt.Sprintf("%s. A new evaluator took its place, with the session's declarations and variables restored (statements are not run again), but for: %s", what, strings.Join(lost, "; "))
 	default:
@@ -301,7 +301,7 @@ func (k *Kernel) restart() (lost []string, err error) {
 	}
 	ev, err := k.startEvaluator()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no new evaluator could start: %w", err)
 	}
 	k.evMu.Lock()
 	k.ev = ev

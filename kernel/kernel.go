@@ -1,5 +1,6 @@
 // Package kernel is a Jupyter kernel for Go: the messaging protocol over pure-Go ZeroMQ (go-zeromq/zmq4),
-// with cells evaluated by package interp, so notebooks dispatch govalent workflows.
+// with cells evaluated by package interp in an evaluator process the kernel starts (see evaluator.go), so
+// notebooks dispatch govalent workflows and a cell that crashes does not take the kernel down.
 package kernel
 
 import (
