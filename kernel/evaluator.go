@@ -273,7 +273,7 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		case err != nil:
 			why = err.Error()
 		case len(data) > maxCarried:
-			why = fmt.Sprintf("%d MiB encoded, over the %d MiB kept", len(data)>>20, maxCarried>>20)
+			why = fmt.Sprintf("its value is %s encoded, over the %s kept", formatBytes(int64(len(data))), formatBytes(maxCarried))
 		}
 		if done.Values == nil {
 			done.Values = map[string][]byte{}
