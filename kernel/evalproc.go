@@ -48,6 +48,7 @@ type evalProc struct {
 	enc      *gob.Encoder
 	replies  chan evalMsg
 	dead     chan struct{} // closed once the process has exited
+	drained  chan struct{} // closed once all it sent has been read
 	exitCode atomic.Int64  // os.Exit(code) in a goroutine, +1; 0 if none
 	killed   atomic.Bool   // by the kernel, after an interrupt it did not answer
 }
@@ -56,6 +57,14 @@ func (ev *evalProc) send(m evalMsg) {
 	ev.encMu.Lock()
 	defer ev.encMu.Unlock()
 	ev.enc.Encode(&m) // fails only once the process is gone, which dead tells
+}
+
+// settle waits, after its death, until what the evaluator sent last (a reply, os.Exit's status) has been read.
+func (ev *evalProc) settle() {
+	select {
+	case <-ev.drained:
+	case <-time.After(time.Second): // a process it started holds fd 4 open
+	}
 }
 
 func (ev *evalProc) kill() {
@@ -102,7 +111,7 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 		evR.Close()
 		return nil, fmt.Errorf("kernel: starting the evaluator %s: %w", k.evalCmd.Path, err)
 	}
-	ev := &evalProc{cmd: cmd, reqW: reqW, enc: gob.NewEncoder(reqW), replies: make(chan evalMsg, 1), dead: make(chan struct{})}
+	ev := &evalProc{cmd: cmd, reqW: reqW, enc: gob.NewEncoder(reqW), replies: make(chan evalMsg, 1), dead: make(chan struct{}), drained: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		reqW.Close()
@@ -114,6 +123,7 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 
 // readEvaluator handles what the evaluator sends: replies go to the waiting request, events out to the frontend.
 func (k *Kernel) readEvaluator(ev *evalProc, r *os.File) {
+	defer close(ev.drained)
 	defer r.Close()
 	dec := gob.NewDecoder(r)
 	for {
@@ -198,6 +208,7 @@ func (k *Kernel) call(ctx context.Context, req evalMsg) (evalMsg, error) {
 			ev.kill()
 		}
 	}
+	ev.settle()
 	select {
 	case rep := <-ev.replies: // it answered, then died
 		return rep, nil
@@ -232,6 +243,7 @@ func (k *Kernel) evaluator() (*evalProc, error) {
 
 // evaluatorDied describes how ev ended, starts a new evaluator and restores the session into it.
 func (k *Kernel) evaluatorDied(ev *evalProc) *cellFailure {
+	ev.settle()
 	k.stderrW.sync()
 	ename, what := deathCause(ev, k.stderrW.takeWithheld(), k.memory)
 	k.flushStreams()
