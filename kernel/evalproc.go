@@ -90,8 +90,11 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 		reqW.Close()
 		return nil, err
 	}
-	cmd := exec.Command(k.evalCmd.Path, k.evalCmd.Args...)
-	cmd.Env = append(os.Environ(), k.evalCmd.Env...)
+	k.evMu.Lock()
+	command := k.evalCmd
+	k.evMu.Unlock()
+	cmd := exec.Command(command.Path, command.Args...)
+	cmd.Env = append(os.Environ(), command.Env...)
 	if k.memory > 0 {
 		cmd.Env = append(cmd.Env, memoryLimitEnv+"="+strconv.FormatInt(k.memory, 10))
 	}
@@ -109,7 +112,7 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 	if err != nil {
 		reqW.Close()
 		evR.Close()
-		return nil, fmt.Errorf("kernel: starting the evaluator %s: %w", k.evalCmd.Path, err)
+		return nil, fmt.Errorf("kernel: starting the evaluator %s: %w", command.Path, err)
 	}
 	ev := &evalProc{cmd: cmd, reqW: reqW, enc: gob.NewEncoder(reqW), replies: make(chan evalMsg, 1), dead: make(chan struct{}), drained: make(chan struct{})}
 	go func() {
@@ -302,7 +305,8 @@ func deathCause(ev *evalProc, words string, memory int64) (ename, what string) {
 }
 
 // restart starts a new evaluator in place of the current one (stopped if alive) and restores the session into
-// it. It returns the variables that could not be carried over, with why.
+// it. It returns the variables that could not be carried over, with why. To run cells in another evaluator
+// (one built with more packages), set k.evalCmd, holding evMu, and restart.
 func (k *Kernel) restart() (lost []string, err error) {
 	k.evMu.Lock()
 	old := k.ev

@@ -35,8 +35,8 @@ type Kernel struct {
 	shell, control, stdin, iopub, hb zmq4.Socket
 	iopubMu, stdinMu                 sync.Mutex // zmq4 sockets are not safe for concurrent sends
 
-	evalCmd          EvaluatorCommand
-	memory           int64 // the evaluator's memory limit in bytes; 0: none
+	evalCmd          EvaluatorCommand // guarded by evMu
+	memory           int64            // the evaluator's memory limit in bytes; none if not positive
 	evMu             sync.Mutex
 	ev               *evalProc          // the evaluator; guarded by evMu, as are the two below
 	snap             *interp.Snapshot   // the evaluator's session, to restore into a new one
