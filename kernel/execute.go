@@ -6,10 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -95,33 +92,27 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 	k.mu.Lock()
 	k.exec = ex
 	k.mu.Unlock()
-	ct.SetCallContext(ctx)
 
 	payload := []pagePayload{}
 	var result display.Bundle
 	var runErr error
 	if topic, ok := strings.CutSuffix(strings.TrimSpace(req.Code), "?"); ok && !strings.Contains(topic, "\n") {
 		// `name?` pages the documentation of name, as IPython does
-		found, text := complete.Inspect(k.interp, topic, len([]rune(topic)))
-		if !found {
-			text = "no documentation found for " + topic
+		text := "no documentation found for " + topic
+		if found, doc := k.inspectCode(ctx, topic, len([]rune(topic))); found {
+			text = doc
 		}
 		payload = append(payload, pagePayload{Source: "page", Data: display.Bundle{display.MIMEText: text}})
 	} else {
-		var res interp.Result
 		// errors name the cell as the frontend numbers it (In[N]), whatever ran in between (a `name?`)
 		name := fmt.Sprintf("cell%d", count)
 		if !store {
 			name = "silent"
 		}
-		res, runErr = k.run(ctx, name, req.Code)
-		if runErr == nil && res.Value.IsValid() {
-			result = display.Render(res.Value)
-		}
+		result, runErr = k.run(ctx, name, req.Code)
 	}
 	ex.end()
 	k.flushStreams()
-	ct.SetCallContext(context.Background())
 	k.mu.Lock()
 	k.exec = nil
 	k.mu.Unlock()
@@ -150,6 +141,10 @@ func (k *Kernel) execute(sock zmq4.Socket, msg *Message) {
 // errorParts turns an evaluation error into Jupyter's ename, evalue and traceback; the traceback starts with
 // the cell position, then the interpreted frames of a panic.
 func errorParts(err error, ctx context.Context) errorContent {
+	var failure *cellFailure
+	if errors.As(err, &failure) {
+		return failure.errorContent
+	}
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "context canceled")) {
 		return errorContent{EName: "Interrupted", EValue: "the cell was interrupted", Traceback: []string{"Interrupted: the cell was interrupted"}}
 	}
@@ -182,6 +177,31 @@ type streamWriter struct {
 	mu     sync.Mutex
 	buf    []byte
 	t      *time.Timer
+	// From a line that starts as the Go runtime's last words do, what the evaluator writes is withheld from
+	// the cell until the next sync: the error of the cell says what happened, without the interpreter's stacks.
+	withholding bool
+	withheld    []byte
+}
+
+// withheldSize is how much of the runtime's last words the kernel keeps.
+const withheldSize = 4 << 10
+
+// lastWords are how the Go runtime's messages on a crash start.
+var lastWords = [][]byte{[]byte("fatal error: "), []byte("runtime: "), []byte("runtime/cgo: "), []byte("panic: "), []byte("SIG")}
+
+// lastWordsAt returns where in p a line starts with last words, or -1.
+func lastWordsAt(p []byte) int {
+	for i := 0; i < len(p); i++ {
+		if i > 0 && p[i-1] != '\n' {
+			continue
+		}
+		for _, w := range lastWords {
+			if bytes.HasPrefix(p[i:], w) {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // streamDelay batches many small writes into few messages.
@@ -221,6 +241,9 @@ func (w *streamWriter) pump(r *os.File) {
 				}
 				w.Write(pending[:i])
 				pending = pending[i+len(syncMarker):]
+				w.mu.Lock()
+				w.withholding = false
+				w.mu.Unlock()
 				w.synced <- struct{}{}
 			}
 			// keep back a tail that may be the start of a marker
@@ -252,16 +275,43 @@ func (w *streamWriter) sync() {
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
+	n := len(p)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.withholding && w.name == "stderr" {
+		if i := lastWordsAt(p); i >= 0 {
+			w.withholding, w.withheld = true, nil
+			w.forward(p[:i])
+			p = p[i:]
+		}
+	}
+	if w.withholding {
+		w.withheld = append(w.withheld, p[:min(len(p), withheldSize-len(w.withheld))]...)
+		return n, nil
+	}
+	w.forward(p)
+	return n, nil
+}
+
+// forward queues p to be sent; the caller holds w.mu.
+func (w *streamWriter) forward(p []byte) {
+	if len(p) == 0 {
+		return
+	}
 	w.buf = append(w.buf, p...)
 	if w.t == nil {
 		w.t = time.AfterFunc(streamDelay, w.flush)
 	}
-	return len(p), nil
+}
+
+// takeWithheld returns what was withheld as last words (see streamWriter), which then are not sent; call it
+// after sync.
+func (w *streamWriter) takeWithheld() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	words := string(w.withheld)
+	w.withheld = nil
+	return words
 }
 
 func (w *streamWriter) flush() {
@@ -298,47 +348,12 @@ func (k *Kernel) flushStreams() {
 		if w.t != nil {
 			w.t.Stop()
 		}
+		// what looked like last words was not: the evaluator lives on
+		w.forward(w.withheld)
+		w.withheld = nil
 		w.mu.Unlock()
 		w.flush()
 	}
-}
-
-// stdinReader asks the frontend for a line when a cell reads standard input.
-type stdinReader struct {
-	k       *Kernel
-	pending []byte
-}
-
-func (r *stdinReader) Read(p []byte) (int, error) {
-	if len(r.pending) == 0 {
-		ex := r.k.current()
-		if ex == nil || !ex.allowStdin {
-			return 0, errStdinNotAllowed
-		}
-		r.k.flushStreams()
-		for len(r.k.stdinReplies) > 0 { // a late reply to an earlier request is not this one's answer
-			<-r.k.stdinReplies
-		}
-		id := r.k.send(r.k.stdin, &r.k.stdinMu, ex.req.Identities, "input_request", ex.req, inputRequest{})
-		for len(r.pending) == 0 {
-			select {
-			case msg := <-r.k.stdinReplies:
-				var parent Header
-				json.Unmarshal(msg.ParentHeader, &parent)
-				if parent.MsgID != "" && parent.MsgID != id {
-					continue // an answer to another request (jupyter_client sends none with no parent)
-				}
-				var reply inputReply
-				json.Unmarshal(msg.Content, &reply)
-				r.pending = []byte(reply.Value + "\n")
-			case <-ex.cellDone:
-				return 0, io.EOF
-			}
-		}
-	}
-	n := copy(p, r.pending)
-	r.pending = r.pending[n:]
-	return n, nil
 }
 
 func (k *Kernel) isComplete(sock zmq4.Socket, msg *Message) {
@@ -355,7 +370,11 @@ func (k *Kernel) isComplete(sock zmq4.Socket, msg *Message) {
 func (k *Kernel) complete(sock zmq4.Socket, msg *Message) {
 	var req completeRequest
 	json.Unmarshal(msg.Content, &req)
-	matches, start, end := complete.Complete(k.interp, req.Code, req.CursorPos)
+	var matches []string
+	start, end := req.CursorPos, req.CursorPos
+	if rep, err := k.call(context.Background(), evalMsg{Op: "complete", Text: req.Code, Pos: req.CursorPos}); err == nil {
+		matches, start, end = rep.Matches, rep.Pos, rep.End
+	}
 	if matches == nil {
 		matches = []string{}
 	}
@@ -365,12 +384,21 @@ func (k *Kernel) complete(sock zmq4.Socket, msg *Message) {
 func (k *Kernel) inspect(sock zmq4.Socket, msg *Message) {
 	var req inspectRequest
 	json.Unmarshal(msg.Content, &req)
-	found, text := complete.Inspect(k.interp, req.Code, req.CursorPos)
+	found, text := k.inspectCode(context.Background(), req.Code, req.CursorPos)
 	data := display.Bundle{}
 	if found {
 		data[display.MIMEText] = text
 	}
 	k.reply(sock, msg, "inspect_reply", inspectReply{Status: "ok", Found: found, Data: data})
+}
+
+// inspectCode finds the documentation of what is at the cursor, in the evaluator's session.
+func (k *Kernel) inspectCode(ctx context.Context, code string, cursor int) (bool, string) {
+	rep, err := k.call(ctx, evalMsg{Op: "inspect", Text: code, Pos: cursor})
+	if err != nil {
+		return false, ""
+	}
+	return rep.Flag, string(rep.Data)
 }
 
 // historyReply serves the tail, range and search access types from this kernel's history.
@@ -437,49 +465,33 @@ func globRegexp(pattern string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
-// installHooks connects the SDK and the display package to this kernel: displays go out on IOPub with the
-// running cell as parent, every ct.Dispatch gets a live progress display, and a missing dispatcher is started
-// when GOVALENT_AUTOSTART=1.
+// installHooks shows the kernel's own displays (the progress of a cell's dispatches) in the running cell.
 func (k *Kernel) installHooks() {
-	display.SetPublisher(func(b display.Bundle, displayID string, update bool) {
-		var parent *Message
-		if ex := k.current(); ex != nil {
-			parent = ex.req
-			k.flushStreams()
-		}
-		msgType := "display_data"
-		if update {
-			msgType = "update_display_data"
-		}
-		k.publish(parent, msgType, displayData{Data: b, Transient: transient{DisplayID: displayID}})
-	})
-	display.SetClearer(func(wait bool) {
-		var parent *Message
-		if ex := k.current(); ex != nil {
-			parent = ex.req
-			k.flushStreams()
-		}
-		k.publish(parent, "clear_output", clearOutput{Wait: wait})
-	})
-	ct.OnDispatch(k.watchDispatch)
-	if os.Getenv("GOVALENT_AUTOSTART") == "1" {
-		ct.SetAutostart(func() error {
-			exe, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			args := []string{"start"}
-			// start it where the SDK looks for it
-			if u, err := url.Parse(ct.DispatcherURL()); err == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost") && u.Port() != "" {
-				args = append(args, "--port", u.Port())
-			}
-			out, err := exec.Command(exe, args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("govalent start: %v: %s", err, out)
-			}
-			return nil
-		})
+	display.SetPublisher(k.publishDisplay)
+	display.SetClearer(k.clearOutput)
+}
+
+// publishDisplay sends a display on IOPub with the running cell as parent, after what the cell wrote before.
+func (k *Kernel) publishDisplay(b display.Bundle, displayID string, update bool) {
+	var parent *Message
+	if ex := k.current(); ex != nil {
+		parent = ex.req
+		k.flushStreams()
 	}
+	msgType := "display_data"
+	if update {
+		msgType = "update_display_data"
+	}
+	k.publish(parent, msgType, displayData{Data: b, Transient: transient{DisplayID: displayID}})
+}
+
+func (k *Kernel) clearOutput(wait bool) {
+	var parent *Message
+	if ex := k.current(); ex != nil {
+		parent = ex.req
+		k.flushStreams()
+	}
+	k.publish(parent, "clear_output", clearOutput{Wait: wait})
 }
 
 // progressInterval is how often a running dispatch's display is redrawn, so that its running time moves on

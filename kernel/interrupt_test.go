@@ -31,12 +31,12 @@ func TestInterruptStopsABlockingCell(t *testing.T) {
 	// a cell blocked in the SDK (waiting for a dispatcher that never answers) is interrupted too
 	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	defer silent.Close()
-	t.Setenv("GOVALENT_DISPATCHER", silent.URL)
-	c.request(c.shell, "execute_request", map[string]any{"code": "res, err := ct.GetResult(\"x\", true)\nif err != nil { panic(err) }"})
+	t.Setenv("GOVALENT_DISPATCHER", "") // restored after the test: %env sets it in the kernel's process too
+	c.request(c.shell, "execute_request", map[string]any{"code": "%env GOVALENT_DISPATCHER=" + silent.URL + "\nres, err := ct.GetResult(\"x\", true)\nif err != nil { panic(err) }"})
 	time.Sleep(500 * time.Millisecond)
 	c.request(c.control, "interrupt_request", map[string]any{})
 	c.reply(c.control, 5*time.Second)
-	if rep := c.reply(c.shell, 10*time.Second); rep == nil || content(rep)["status"] != "error" {
+	if rep := c.reply(c.shell, 10*time.Second); rep == nil || content(rep)["ename"] != "Interrupted" {
 		t.Fatalf("blocked GetResult: %v", rep)
 	}
 	c.drainUntilIdle(2 * time.Second)

@@ -1,5 +1,6 @@
 // Package kernel is a Jupyter kernel for Go: the messaging protocol over pure-Go ZeroMQ (go-zeromq/zmq4),
-// with cells evaluated by package interp, so notebooks dispatch govalent workflows.
+// with cells evaluated by package interp in an evaluator process the kernel starts (see evaluator.go), so
+// notebooks dispatch govalent workflows and a cell that crashes does not take the kernel down.
 package kernel
 
 import (
@@ -34,7 +35,12 @@ type Kernel struct {
 	shell, control, stdin, iopub, hb zmq4.Socket
 	iopubMu, stdinMu                 sync.Mutex // zmq4 sockets are not safe for concurrent sends
 
-	interp           *interp.Session
+	evalCmd          EvaluatorCommand // guarded by evMu
+	memory           int64            // the evaluator's memory limit in bytes; none if not positive
+	evMu             sync.Mutex
+	ev               *evalProc          // the evaluator; guarded by evMu, as are the two below
+	snap             *interp.Snapshot   // the evaluator's session, to restore into a new one
+	carried          map[string]carried // the values of its variables
 	stdoutW, stderrW *streamWriter
 	exec             *execution // the cell running now, or nil; guarded by mu
 	mu               sync.Mutex
@@ -52,6 +58,12 @@ type Options struct {
 	// RedirectProcessOutput points the process's fds 1 and 2 at the running cell's streams; the kernel
 	// process does so, tests that run a kernel in-process do not. Log to a copy of the original stderr then.
 	RedirectProcessOutput bool
+
+	// Evaluator is the process cells run in; DefaultEvaluator() if zero.
+	Evaluator EvaluatorCommand
+	// EvaluatorMemory limits the evaluator's memory, in bytes; if zero, GOVALENT_KERNEL_MEMORY says, or half the
+	// RAM; negative: no limit.
+	EvaluatorMemory int64
 
 	limits wireLimits // defaultLimits if zero; tests shrink them
 }
@@ -110,6 +122,18 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	if opts.limits == (wireLimits{}) {
 		opts.limits = defaultLimits
 	}
+	if opts.Evaluator.Path == "" {
+		var err error
+		if opts.Evaluator, err = DefaultEvaluator(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.EvaluatorMemory == 0 {
+		var err error
+		if opts.EvaluatorMemory, err = evaluatorMemory(); err != nil {
+			return nil, fmt.Errorf("kernel: %w", err)
+		}
+	}
 	budget := semaphore.NewWeighted(opts.limits.budget)
 	// bounded gives a socket's listener the limits of what its peers may send (see limit.go).
 	bounded := func(channel string, maxMessage int64) context.Context {
@@ -124,6 +148,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		stdin: zmq4.NewRouter(bounded("stdin", MaxMessageSize), zlog), iopub: zmq4.NewPub(bounded("iopub", maxSmallMessage), zlog),
 		hb:           zmq4.NewRep(bounded("hb", maxSmallMessage), zlog),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
+		evalCmd: opts.Evaluator, memory: opts.EvaluatorMemory, carried: map[string]carried{},
 	}
 	for _, b := range []struct {
 		s    zmq4.Socket
@@ -134,8 +159,8 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 			return nil, fmt.Errorf("kernel: listening on %s: %w", ci.endpoint(b.port), err)
 		}
 	}
-	// Cells write to real files (pipes), so that os.Stdout and os.Stderr in interpreted code are the same
-	// streams as fmt.Print's: yaegi only redirects them to *os.File writers.
+	// The evaluator's fds 1 and 2 are these pipes, so that whatever a cell writes, and the last words of an
+	// evaluator that crashes, reach the cell's streams.
 	outW, err := k.pipeStream("stdout")
 	if err != nil {
 		return nil, err
@@ -149,12 +174,12 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		syscall.Dup3(int(outW.Fd()), 1, 0)
 		syscall.Dup3(int(errW.Fd()), 2, 0)
 	}
-	s, err := k.newSession()
+	ev, err := k.startEvaluator()
 	if err != nil {
 		k.closeSockets()
 		return nil, err
 	}
-	k.interp = s
+	k.ev = ev
 	k.installHooks()
 	go k.heartbeat()
 	go k.serve(k.shell, "shell")
@@ -165,20 +190,12 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	return k, nil
 }
 
-// newSession starts an interpreter session whose cells write to the kernel's streams.
-func (k *Kernel) newSession() (*interp.Session, error) {
-	return interp.New(interp.Options{
-		Stdout: k.stdoutW.pipe, Stderr: k.stderrW.pipe, Stdin: &stdinReader{k: k},
-		Imports: map[string]string{"display": interp.DisplayPath},
-	})
-}
-
 // Wait blocks until the kernel has shut down.
 func (k *Kernel) Wait() { <-k.done }
 
 func (k *Kernel) stop() {
 	k.stopOnce.Do(func() {
-		k.interp.Close()
+		k.stopEvaluator()
 		k.closeSockets()
 		close(k.done)
 	})

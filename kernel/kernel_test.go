@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,11 +9,23 @@ import (
 	"testing"
 
 	"github.com/govalent/govalent/internal/testkit/workerbin"
+	"github.com/govalent/govalent/kernel"
 )
 
 var binary string
 
-func TestMain(m *testing.M) { workerbin.Main(m, &binary) }
+// TestMain is also the evaluator of the kernels the tests run in-process (see startTestKernel): this test
+// binary started again, with kernel.TestEvaluatorEnv set.
+func TestMain(m *testing.M) {
+	if os.Getenv(kernel.TestEvaluatorEnv) == "1" {
+		if err := kernel.RunEvaluator(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	workerbin.Main(m, &binary)
+}
 
 // jupyterEnv installs the kernelspec under a temporary prefix and returns an environment in which Jupyter's
 // own clients find it.

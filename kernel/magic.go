@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/govalent/govalent/interp"
+	"github.com/govalent/govalent/kernel/display"
 )
 
 // Magics are the lines of a cell that are not Go, named as in GoNB and IPython where they overlap. A cell whose
@@ -45,22 +45,22 @@ Cell magics, on the first line of a cell (the rest of the cell is theirs):
 `
 
 // run runs a cell, called cell in Go's messages: its magics, then its Go.
-func (k *Kernel) run(ctx context.Context, cell, code string) (interp.Result, error) {
+func (k *Kernel) run(ctx context.Context, cell, code string) (display.Bundle, error) {
 	if first, body, ok := cellMagic(code); ok {
 		return k.runCellMagic(ctx, cell, first, body)
 	}
 	goCode, magics := lineMagics(code)
-	var res interp.Result
+	var res display.Bundle
 	for _, m := range magics {
 		var err error
 		if res, err = k.runLineMagic(ctx, cell, m); err != nil {
-			return interp.Result{}, fmt.Errorf("line %d: %w", m.line, err)
+			return nil, fmt.Errorf("line %d: %w", m.line, err)
 		}
 	}
 	if strings.TrimSpace(goCode) == "" {
 		return res, nil // a %time's value shows when the cell has no Go of its own
 	}
-	return k.interp.EvalNamed(ctx, cell, goCode)
+	return k.evaluate(ctx, cell, goCode)
 }
 
 // cellMagic splits a cell whose first non-blank line is a cell magic into that line and the rest.
@@ -141,9 +141,9 @@ func lineMagics(code string) (string, []magicLine) {
 	return string(out), magics
 }
 
-func (k *Kernel) runLineMagic(ctx context.Context, cell string, m magicLine) (interp.Result, error) {
+func (k *Kernel) runLineMagic(ctx context.Context, cell string, m magicLine) (display.Bundle, error) {
 	if m.shell {
-		return interp.Result{}, k.runShell(ctx, []string{"bash", "-c", m.text}, "")
+		return nil, k.runShell(ctx, []string{"bash", "-c", m.text}, "")
 	}
 	name, arg, _ := strings.Cut(m.text, " ")
 	arg = strings.TrimSpace(arg)
@@ -151,37 +151,37 @@ func (k *Kernel) runLineMagic(ctx context.Context, cell string, m magicLine) (in
 	case "help":
 		io.WriteString(k.stdoutW.pipe, magicHelp)
 	case "env":
-		return interp.Result{}, k.env(arg)
+		return nil, k.env(ctx, arg)
 	case "cd":
-		return interp.Result{}, k.cd(arg)
+		return nil, k.cd(ctx, arg)
 	case "reset":
-		return interp.Result{}, k.reset()
+		return nil, k.reset(ctx)
 	case "time":
 		return k.timeOnce(ctx, cell, arg)
 	case "timeit":
-		return interp.Result{}, k.timeit(ctx, cell, arg)
+		return nil, k.timeit(ctx, cell, arg)
 	default:
-		return interp.Result{}, fmt.Errorf("%%%s is not a magic (%%help lists them)", name)
+		return nil, fmt.Errorf("%%%s is not a magic (%%help lists them)", name)
 	}
-	return interp.Result{}, nil
+	return nil, nil
 }
 
-func (k *Kernel) runCellMagic(ctx context.Context, cell, first, body string) (interp.Result, error) {
+func (k *Kernel) runCellMagic(ctx context.Context, cell, first, body string) (display.Bundle, error) {
 	fields := strings.Fields(strings.TrimPrefix(first, "%%"))
 	if len(fields) == 0 {
-		return interp.Result{}, errors.New("%% needs a magic's name (%help lists them)")
+		return nil, errors.New("%% needs a magic's name (%help lists them)")
 	}
 	switch name, args := fields[0], fields[1:]; name {
 	case "bash", "sh":
-		return interp.Result{}, k.runShell(ctx, append([]string{name, "-s", "--"}, args...), body)
+		return nil, k.runShell(ctx, append([]string{name, "-s", "--"}, args...), body)
 	case "writefile":
-		return interp.Result{}, k.writeFile(args, body)
+		return nil, k.writeFile(args, body)
 	case "time":
 		return k.timeOnce(ctx, cell, body)
 	case "timeit":
-		return interp.Result{}, k.timeit(ctx, cell, body)
+		return nil, k.timeit(ctx, cell, body)
 	default:
-		return interp.Result{}, fmt.Errorf("%%%%%s is not a cell magic (%%help lists them)", name)
+		return nil, fmt.Errorf("%%%%%s is not a cell magic (%%help lists them)", name)
 	}
 }
 
@@ -207,7 +207,7 @@ func (k *Kernel) runShell(ctx context.Context, argv []string, script string) err
 }
 
 // env lists, shows or sets environment variables, as GoNB's and IPython's %env do.
-func (k *Kernel) env(arg string) error {
+func (k *Kernel) env(ctx context.Context, arg string) error {
 	name, value, set := strings.Cut(arg, "=")
 	if !set {
 		name, value, set = strings.Cut(arg, " ")
@@ -228,12 +228,15 @@ func (k *Kernel) env(arg string) error {
 		if err := os.Setenv(name, value); err != nil {
 			return fmt.Errorf("%%env %s: %w", name, err)
 		}
+		if err := k.forward(ctx, evalMsg{Op: "setenv", Name: name, Text: value}); err != nil {
+			return fmt.Errorf("%%env %s: %w", name, err)
+		}
 		fmt.Fprintf(k.stdoutW.pipe, "Set: %s=%q\n", name, value)
 	}
 	return nil
 }
 
-func (k *Kernel) cd(dir string) error {
+func (k *Kernel) cd(ctx context.Context, dir string) error {
 	if dir != "" {
 		if dir == "~" || strings.HasPrefix(dir, "~/") {
 			home, err := os.UserHomeDir()
@@ -250,6 +253,9 @@ func (k *Kernel) cd(dir string) error {
 	if err != nil {
 		return fmt.Errorf("%%cd: %w", err)
 	}
+	if err := k.forward(ctx, evalMsg{Op: "chdir", Text: wd}); err != nil {
+		return fmt.Errorf("%%cd: %w", err)
+	}
 	if dir == "" {
 		fmt.Fprintf(k.stdoutW.pipe, "Current directory: %q\n", wd)
 	} else {
@@ -259,16 +265,23 @@ func (k *Kernel) cd(dir string) error {
 }
 
 // reset starts a new session in place of the current one.
-func (k *Kernel) reset() error {
-	s, err := k.newSession()
-	if err != nil {
+func (k *Kernel) reset(ctx context.Context) error {
+	if err := k.forward(ctx, evalMsg{Op: "reset"}); err != nil {
 		return fmt.Errorf("%%reset: %w", err)
 	}
-	old := k.interp
-	k.interp = s
-	old.Close()
+	k.forgetSession()
 	fmt.Fprintln(k.stdoutW.pipe, "The session was reset: no declarations, no variables.")
 	return nil
+}
+
+// forward applies a change of the kernel's process (%env, %cd, %reset) in the evaluator too: the kernel runs
+// shell commands, the evaluator Go.
+func (k *Kernel) forward(ctx context.Context, req evalMsg) error {
+	rep, err := k.call(ctx, req)
+	if err == nil && rep.Error != nil {
+		err = errors.New(rep.Error.EValue)
+	}
+	return err
 }
 
 // writeFile is %%writefile [-a] FILE.
@@ -302,9 +315,9 @@ func (k *Kernel) writeFile(args []string, body string) error {
 }
 
 // timeOnce runs code once as a cell and prints its wall time.
-func (k *Kernel) timeOnce(ctx context.Context, cell, code string) (interp.Result, error) {
+func (k *Kernel) timeOnce(ctx context.Context, cell, code string) (display.Bundle, error) {
 	start := time.Now()
-	res, err := k.interp.EvalNamed(ctx, cell, code)
+	res, err := k.evaluate(ctx, cell, code)
 	fmt.Fprintf(k.stdoutW.pipe, "Wall time: %s\n", roundDuration(time.Since(start)))
 	return res, err
 }
@@ -325,7 +338,7 @@ func (k *Kernel) timeit(ctx context.Context, cell, code string) error {
 	body := code + definedNamesUsed(code)
 	loop := func(n int) (time.Duration, error) {
 		start := time.Now()
-		_, err := k.interp.EvalNamed(ctx, cell, fmt.Sprintf("for govalentTimeit := 0; govalentTimeit < %d; govalentTimeit++ {\n%s\n}", n, body))
+		_, err := k.evaluate(ctx, cell, fmt.Sprintf("for govalentTimeit := 0; govalentTimeit < %d; govalentTimeit++ {\n%s\n}", n, body))
 		return time.Since(start), err
 	}
 	n := 1

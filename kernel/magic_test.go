@@ -77,6 +77,10 @@ func TestMagics(t *testing.T) {
 	if s := ok("%env GOVALENT_MAGIC=x y\n!echo $GOVALENT_MAGIC; pwd; echo oops >&2\nimport (\n\t\"fmt\"\n\t\"os\"\n)\nfmt.Println(os.Getenv(\"GOVALENT_MAGIC\"))"); s["stdout"] != "Set: GOVALENT_MAGIC=\"x y\"\nx y\n"+dir+"\nx y\n" || s["stderr"] != "oops\n" {
 		t.Errorf("%%env, !command, then Go: %q", s)
 	}
+	// %cd applies where Go runs too
+	if s := ok("wd, _ := os.Getwd()\nfmt.Println(wd)"); s["stdout"] != dir+"\n" {
+		t.Errorf("the directory of Go code after %%cd: %q", s["stdout"])
+	}
 	if s := ok("%%writefile notes.txt\nline one\nline two\n"); s["stdout"] != "Writing notes.txt\n" {
 		t.Errorf("%%%%writefile: %q", s["stdout"])
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 // testClient speaks the protocol to an in-process kernel the way a Jupyter frontend does.
 type testClient struct {
-	t                     *testing.T
+	t                     testing.TB
 	sig                   signer
 	session               string
 	shell, control, stdin zmq4.Socket
@@ -25,7 +26,7 @@ type testClient struct {
 	replies               map[zmq4.Socket]chan *Message
 }
 
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	var ports []int
 	for i := 0; i < n; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,18 +39,19 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func startTestKernel(t *testing.T) (*Kernel, *testClient) {
+func startTestKernel(t testing.TB) (*Kernel, *testClient) {
 	t.Helper()
 	return startTestKernelLimits(t, wireLimits{})
 }
 
 // startTestKernelLimits starts a kernel with the given connection limits (the defaults if zero).
-func startTestKernelLimits(t *testing.T, limits wireLimits) (*Kernel, *testClient) {
+func startTestKernelLimits(t testing.TB, limits wireLimits) (*Kernel, *testClient) {
 	t.Helper()
 	p := freePorts(t, 5)
 	ci := &ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", Key: "test-key", SignatureScheme: "hmac-sha256",
 		ShellPort: p[0], ControlPort: p[1], StdinPort: p[2], IOPubPort: p[3], HBPort: p[4]}
-	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), limits: limits})
+	k, err := Start(ci, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), limits: limits,
+		Evaluator: testEvaluator(t), EvaluatorMemory: testEvaluatorMemory})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +94,18 @@ func startTestKernelLimits(t *testing.T, limits wireLimits) (*Kernel, *testClien
 		}
 	}
 	return k, c
+}
+
+// TestEvaluatorEnv makes this test binary an evaluator (see TestMain): exported for the external test package.
+const TestEvaluatorEnv = "GOVALENT_TEST_EVALUATOR"
+
+// testEvaluator is this test binary, started again as an evaluator (see TestMain).
+func testEvaluator(t testing.TB) EvaluatorCommand {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return EvaluatorCommand{Path: exe, Env: []string{TestEvaluatorEnv + "=1"}}
 }
 
 func (c *testClient) read(s zmq4.Socket, ch chan *Message) {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/govalent/govalent/kernel"
 )
 
 type command struct {
@@ -68,6 +70,10 @@ func main() {
 		return
 	}
 	cmd, ok := commands[name]
+	if name == "evaluator" {
+		// not listed: the kernel starts it, to run cells in
+		cmd, ok = command{run: func([]string) error { return kernel.RunEvaluator() }}, true
+	}
 	if !ok {
 		fmt.Fprintf(os.Stderr, "govalent: unknown command %q\n\n", name)
 		usage(os.Stderr)

@@ -1,0 +1,137 @@
+//go:build !race
+
+package kernel
+
+// Left out of -race runs (make test runs it in its plain pass): under the race detector the evaluator has no
+// hard memory limit (its shadow memory would not fit under one), so the memory blow-up would take the machine's.
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testEvaluatorMemory bounds the memory of the tests' evaluators, so that a blow-up ends soon.
+const testEvaluatorMemory = 1 << 30
+
+// A cell that overflows its stack, calls os.Exit, trips a fatal runtime error or exhausts its memory ends the
+// evaluator, not the kernel: the cell's error says what happened, and the session is restored in a new
+// evaluator, its declarations and its variables' values, except those that cannot be carried (a channel).
+func TestTheKernelSurvivesItsCells(t *testing.T) {
+	_, c := startTestKernel(t)
+	ok := func(code string) (map[string]any, []*Message) {
+		t.Helper()
+		rep, out := c.execute(code, false)
+		if content(rep)["status"] != "ok" {
+			t.Fatalf("%q: %s", code, rep.Content)
+		}
+		return content(rep), out
+	}
+	ok("import (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n)\n\nfunc greet(name string) string { return \"hello \" + name }\n" +
+		"type Point struct{ X, Y int }\nvar hits = 0\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)\nbig := make([]byte, 65<<20)")
+	// what merely looks like the runtime's last words is the cell's output all the same
+	if _, out := ok("fmt.Fprintln(os.Stderr, \"runtime: a message of the cell\")"); streams(out)["stderr"] != "runtime: a message of the cell\n" {
+		t.Errorf("stderr %q", streams(out))
+	}
+	want := 42
+	for _, tt := range []struct{ what, code, ename, says string }{
+		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow"},
+		{"os.Exit", "os.Exit(3)", "Exit", "os.Exit(3)"},
+		{"os.Exit in a goroutine", "go os.Exit(4)\ntime.Sleep(time.Minute)", "Exit", "os.Exit(4)"},
+		{"fatal error", "m := map[int]int{}\nfor i := 0; i < 2; i++ {\n\tgo func() {\n\t\tfor j := 0; ; j++ {\n\t\t\tm[j%64] = j\n\t\t}\n\t}()\n}\ntime.Sleep(time.Minute)", "FatalError", "concurrent map writes"},
+		{"memory blow-up", "var hoard [][]byte\nfor {\n\thoard = append(hoard, make([]byte, 1<<20))\n}", "OutOfMemory", "out of memory"},
+	} {
+		start := time.Now()
+		rep, cout := c.execute(tt.code, false)
+		if stderr := streams(cout)["stderr"]; strings.Contains(stderr, "goroutine ") {
+			t.Errorf("%s: the interpreter's Go stacks reached the cell: %q", tt.what, stderr)
+		}
+		got := content(rep)
+		evalue, _ := got["evalue"].(string)
+		if got["status"] != "error" || got["ename"] != tt.ename || !strings.Contains(evalue, tt.says) {
+			t.Errorf("%s: %s; want the error %s saying %q", tt.what, rep.Content, tt.ename, tt.says)
+		}
+		if tt.ename != "Exit" || tt.what != "os.Exit" { // os.Exit in the cell's own code ends the cell only
+			if !strings.Contains(evalue, "restored") || !strings.Contains(evalue, "ch (") || !strings.Contains(evalue, "big (its value is 65 MiB") {
+				t.Errorf("%s: %q does not say the session was restored but for ch and big", tt.what, evalue)
+			}
+		}
+		t.Logf("%s: %s in %s", tt.what, evalue, time.Since(start).Round(time.Millisecond))
+		// the kernel answers, with the func, the type and the variables declared before
+		want++
+		_, out := ok("x++\nhits++\ngreet(fmt.Sprint(x, p.X+p.Y, hits))")
+		if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3 %d", want, want-42) {
+			t.Fatalf("after %s: %v %s", tt.what, types(out), find(out, "execute_result").Content)
+		}
+	}
+	// an evaluator that dies between cells, a goroutine's doing, is replaced at the next cell, which says so
+	ok("go func() {\n\ttime.Sleep(100 * time.Millisecond)\n\tos.Exit(5)\n}()")
+	time.Sleep(time.Second)
+	want++
+	_, out := ok("x++\nhits++\ngreet(fmt.Sprint(x, p.X+p.Y, hits))")
+	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3 %d", want, want-42) || !strings.Contains(streams(out)["stderr"], "os.Exit(5)") {
+		t.Fatalf("after a death between cells: %v %q", types(out), streams(out))
+	}
+	// interrupts still reach the new evaluator's cells
+	c.request(c.shell, "execute_request", map[string]any{"code": "time.Sleep(time.Hour)"})
+	time.Sleep(500 * time.Millisecond)
+	c.request(c.control, "interrupt_request", map[string]any{})
+	c.reply(c.control, 5*time.Second)
+	if rep := c.reply(c.shell, 10*time.Second); rep == nil || content(rep)["ename"] != "Interrupted" {
+		t.Fatalf("interrupt after the crashes: %v", rep)
+	}
+	c.drainUntilIdle(2 * time.Second)
+}
+
+func TestEvaluatorMemoryLimitSetting(t *testing.T) {
+	for v, want := range map[string]int64{"512MiB": 512 << 20, "2GiB": 2 << 30, "1.5G": 3 << 29, "1048576": 1 << 20, "off": -1} {
+		t.Setenv("GOVALENT_KERNEL_MEMORY", v)
+		if got, err := evaluatorMemory(); err != nil || got != want {
+			t.Errorf("GOVALENT_KERNEL_MEMORY=%s: %d, %v; want %d", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"", "50%"} {
+		t.Setenv("GOVALENT_KERNEL_MEMORY", v)
+		if got, err := evaluatorMemory(); err != nil || got <= 0 {
+			t.Errorf("GOVALENT_KERNEL_MEMORY=%q: %d, %v; want half the RAM", v, got, err)
+		}
+	}
+	for _, v := range []string{"lots", "-1GiB", "150%", "3 parsecs"} {
+		t.Setenv("GOVALENT_KERNEL_MEMORY", v)
+		if _, err := evaluatorMemory(); err == nil || !strings.Contains(err.Error(), "GOVALENT_KERNEL_MEMORY") {
+			t.Errorf("GOVALENT_KERNEL_MEMORY=%q: %v, want an error that names the setting", v, err)
+		}
+	}
+}
+
+// An evaluator that does not answer an interrupt (here, stopped by SIGSTOP) is killed after interruptGrace, and
+// the session restored into a new one.
+func TestAnEvaluatorThatIgnoresAnInterruptIsReplaced(t *testing.T) {
+	k, c := startTestKernel(t)
+	if rep, _ := c.execute("import \"time\"\nx := 7", false); content(rep)["status"] != "ok" {
+		t.Fatalf("%s", rep.Content)
+	}
+	c.request(c.shell, "execute_request", map[string]any{"code": "time.Sleep(time.Hour)"})
+	time.Sleep(500 * time.Millisecond)
+	k.evMu.Lock()
+	stuck := k.ev.cmd.Process.Pid
+	k.evMu.Unlock()
+	if err := syscall.Kill(stuck, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c.request(c.control, "interrupt_request", map[string]any{})
+	c.reply(c.control, 5*time.Second)
+	rep := c.reply(c.shell, interruptGrace+10*time.Second)
+	if rep == nil || content(rep)["ename"] != "Interrupted" || !strings.Contains(content(rep)["evalue"].(string), "killed") {
+		t.Fatalf("the stuck cell: %v", rep)
+	}
+	if find(c.drainUntilIdle(2*time.Second), "error") == nil {
+		c.drainUntilIdle(2 * time.Second) // that was the interrupt_request's idle
+	}
+	_, out := c.execute("x * 6", false)
+	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != "42" {
+		t.Fatalf("after the new evaluator: %v %s", types(out), out[len(out)-2].Content)
+	}
+}
