@@ -447,3 +447,17 @@ func TestGenericNamesYaegiWouldMixUpAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A long session: every executed cell is a source of its own in the interpreter's line space, which must not
+// run out after a thousand cells.
+func TestThousandsOfCells(t *testing.T) {
+	s, _, _ := newSession(t)
+	for i := 1; i <= 1500; i++ {
+		if _, err := s.EvalNamed(context.Background(), fmt.Sprintf("cell%d", i), fmt.Sprintf("x%d := %d", i%7, i)); err != nil {
+			t.Fatalf("cell %d: %v", i, err)
+		}
+	}
+	if _, err := s.EvalNamed(context.Background(), "cell1501", "y := undefinedName"); err == nil || !strings.Contains(err.Error(), "cell1501:1:") {
+		t.Fatalf("an error in cell 1501: %v", err)
+	}
+}

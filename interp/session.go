@@ -392,8 +392,10 @@ func futureHint(msg string) string {
 	return msg
 }
 
-// linesPerSource spaces sources (cells, shipped declarations) apart in the single line space yaegi sees.
-const linesPerSource = 1_000_000
+// linesPerSource spaces sources (cells, shipped declarations) apart in the single line space yaegi sees. Go's
+// scanner takes line numbers up to 1<<30: this spacing leaves room for 10,737 sources (executed cells) of up to
+// 100,000 lines each in a session.
+const linesPerSource = 100_000
 
 // directive makes positions in the text that follows it decode to cell:line:col. yaegi scopes imports by file
 // name, so the directive keeps the file name empty and encodes the cell in the line number instead.
