@@ -461,3 +461,14 @@ func TestThousandsOfCells(t *testing.T) {
 		t.Fatalf("an error in cell 1501: %v", err)
 	}
 }
+
+// unsafe is importable, as Go's own test programs and low-level code expect.
+func TestUnsafeIsImportable(t *testing.T) {
+	expectCells(t, []string{`import (
+	"fmt"
+	"unsafe"
+)
+var x int64
+*(*int64)(unsafe.Pointer(&x)) = 5
+fmt.Println(unsafe.Sizeof(x), x)`}, []string{"8 5\n"})
+}

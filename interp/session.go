@@ -36,6 +36,7 @@ import (
 	"github.com/govalent/govalent/interp/stdlib"
 	"github.com/govalent/govalent/interp/stdlib/unrestricted"
 	yaegi "github.com/traefik/yaegi/interp"
+	yaegiunsafe "github.com/traefik/yaegi/stdlib/unsafe"
 )
 
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi@v0.16.1 extract github.com/govalent/govalent/ct
@@ -209,7 +210,7 @@ func (s *Session) newInterpreter() (*yaegi.Interpreter, *panicTrace, error) {
 	// The standard library of the Go govalent is built with, its generic packages interpreted from source
 	// (interp/stdlib), and os/exec: a notebook is no sandbox.
 	yi := yaegi.New(stdlib.Options(yaegi.Options{Stdin: s.opts.Stdin, Stdout: s.opts.Stdout, Stderr: trace, Unrestricted: true}))
-	for _, symbols := range []yaegi.Exports{stdlib.Exports(), unrestricted.Exports()} {
+	for _, symbols := range []yaegi.Exports{stdlib.Exports(), unrestricted.Exports(), yaegiunsafe.Symbols} {
 		if err := yi.Use(symbols); err != nil {
 			return nil, nil, err
 		}
