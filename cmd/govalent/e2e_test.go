@@ -220,7 +220,7 @@ func TestCredentials(t *testing.T) {
 func startForeground(t *testing.T, dir string, port int, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"start", "--foreground", "--data-dir", dir, "--port", strconv.Itoa(port), "--workers", "2"}, extra...)...)
-	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(dir, "none.toml"))
+	cmd.Env = append(os.Environ(), "GOVALENT_CONFIG="+filepath.Join(dir, "config.toml")) // none, unless the test writes one
 	logf, _ := os.OpenFile(filepath.Join(dir, "test.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
