@@ -61,6 +61,7 @@ import (
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awstask"
+	"github.com/govalent/govalent/native"
 )
 
 // Settings are the slurm executor's settings.
@@ -518,7 +519,7 @@ func (e *Executor) runnerPath() (string, error) {
 	if e.runner != "" {
 		return e.runner, nil
 	}
-	hash, err := fileHash(e.cfg.Runner)
+	hash, err := native.FileHash(e.cfg.Runner)
 	if err != nil {
 		return "", fmt.Errorf("runner %s: %w", e.cfg.Runner, err)
 	}
@@ -600,19 +601,6 @@ func copyFile(dst, src string) error {
 		os.Remove(tmp.Name())
 	}
 	return err
-}
-
-func fileHash(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // jobOptions are the sbatch options of a task's job (the same for every task of an array). A time limit

@@ -40,11 +40,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -60,6 +57,7 @@ import (
 
 	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/native"
 )
 
 // Settings are the ssh executor's settings.
@@ -755,16 +753,10 @@ func fileHash(path string) (string, error) {
 	if h, ok := hashes.Load(key); ok {
 		return h.(string), nil
 	}
-	f, err := os.Open(path)
+	h, err := native.FileHash(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return "", err
-	}
-	h := hex.EncodeToString(sum.Sum(nil))
 	hashes.Store(key, h)
 	return h, nil
 }
