@@ -34,7 +34,7 @@ func Fetch(ctx context.Context, dir, hash string, open func(context.Context) (io
 	if !wire.IsSHA256(hash) {
 		return "", fmt.Errorf("native binary %q: not a sha256", hash)
 	}
-	if err := ownDir(dir); err != nil {
+	if err := OwnDir(dir); err != nil {
 		return "", err
 	}
 	dst := filepath.Join(dir, hash)
@@ -74,8 +74,8 @@ func Fetch(ctx context.Context, dir, hash string, open func(context.Context) (io
 	return dst, nil
 }
 
-// ownDir makes dir, or checks the one there: owned by this user and writable by nobody else.
-func ownDir(dir string) error {
+// OwnDir makes dir, or checks the one there: owned by this user and writable by nobody else.
+func OwnDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func ownDir(dir string) error {
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !st.IsDir() || !ok || int(sys.Uid) != os.Getuid() || st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("native binaries: %s is not a directory of this user's that only they can write", dir)
+		return fmt.Errorf("%s is not a directory of this user's that only they can write", dir)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (e *Executor) sbatch(b *batch) {
 		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
 		return
 	}
-	if err := os.MkdirAll(e.batchDir(id), 0o755); err != nil {
+	if err := os.MkdirAll(e.batchDir(id), 0o700); err != nil {
 		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
 		return
 	}
@@ -118,13 +118,13 @@ func (e *Executor) sbatch(b *batch) {
 	}
 	// Each task's batch file says where it is in the array, for Adopt after a restart.
 	for i, en := range ready {
-		if err := writeAtomic(filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o644); err != nil {
+		if err := writeAtomic(filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600); err != nil {
 			fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
 			return
 		}
 	}
 	script := filepath.Join(e.batchDir(id), "job.sh")
-	if err := writeAtomic(script, jobScript(id, runner, b.prologue, ready), 0o755); err != nil {
+	if err := writeAtomic(script, jobScript(id, runner, b.prologue, ready), 0o700); err != nil {
 		fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
 		return
 	}
@@ -146,7 +146,7 @@ func (e *Executor) sbatch(b *batch) {
 		fail(ready, fmt.Sprintf("executor %s: sbatch answered %q, not a job id", e.name, out), "")
 		return
 	}
-	if err := writeAtomic(filepath.Join(e.batchDir(id), "job"), []byte(jobID+"\n"), 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(e.batchDir(id), "job"), []byte(jobID+"\n"), 0o600); err != nil {
 		e.log.Warn("cannot write the job id down; a restart will find the job by name", "executor", e.name, "job", jobID, "err", err)
 	}
 	e.log.Debug("submitted", "executor", e.name, "job", jobID, "tasks", len(ready))
@@ -202,7 +202,7 @@ func (e *Executor) writeTask(en *entry) error {
 	if err := os.RemoveAll(dir); err != nil { // left by a dispatcher before the restart, never submitted
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	program, err := e.programFile(&t)
@@ -213,11 +213,11 @@ func (e *Executor) writeTask(en *entry) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, taskName), data, 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(dir, taskName), data, 0o600); err != nil {
 		return err
 	}
 	en.dir = dir
-	return writeAtomic(filepath.Join(nodeDir, latestName), []byte(name+"\n"), 0o644)
+	return writeAtomic(filepath.Join(nodeDir, latestName), []byte(name+"\n"), 0o600)
 }
 
 // jobScript is the batch's job script: the prologue, then the runner on the array task's task file.

@@ -285,3 +285,14 @@ func countSbatch(t *testing.T) func() int {
 	calls := slurmtest.Calls(t, "sbatch")
 	return func() int { return len(calls()) }
 }
+
+// A shared directory another user can write is refused: they could replace the runner the jobs run.
+func TestDirOthersCanWriteIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slurm.New("slurm", map[string]any{"dir": dir}, nil); err == nil || !strings.Contains(err.Error(), "only they can write") {
+		t.Fatalf("New with a directory anyone can write: %v", err)
+	}
+}

@@ -79,7 +79,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, data, 0o644)
+	return writeAtomic(path, data, 0o600)
 }
 
 // writeAtomic writes data to a temporary file beside path and renames it into place.

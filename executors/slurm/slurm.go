@@ -235,6 +235,12 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if _, err := jobOptions(c, 0); err != nil {
 		return nil, fmt.Errorf("executor %s: %w", name, err)
 	}
+	if e.unconfigured == nil {
+		// Runners, programs and arguments go there: another user who could write in it could run code as us.
+		if err := native.OwnDir(c.Dir); err != nil {
+			return nil, fmt.Errorf("executor %s setting dir: %w", name, err)
+		}
+	}
 	e.ctx, e.stop = context.WithCancel(context.Background())
 	e.wg.Add(1)
 	go e.poll()
@@ -542,7 +548,7 @@ func (e *Executor) putOnce(dst string, put func() error) error {
 		return nil
 	}
 	if _, err := os.Stat(dst); err != nil {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 			return err
 		}
 		if err := put(); err != nil {
@@ -574,7 +580,7 @@ func (e *Executor) copyBinary(hash, src string) (string, error) {
 // tasks of a fan-out share one copy.
 func (e *Executor) programFile(t *executors.Task) (string, error) {
 	dst := filepath.Join(e.cfg.Dir, "programs", pathElem(t.ProgramHash)+".go")
-	return dst, e.putOnce(dst, func() error { return writeAtomic(dst, []byte(t.Program), 0o644) })
+	return dst, e.putOnce(dst, func() error { return writeAtomic(dst, []byte(t.Program), 0o600) })
 }
 
 func copyFile(dst, src string) error {
@@ -589,7 +595,7 @@ func copyFile(dst, src string) error {
 	}
 	_, err = io.Copy(tmp, in)
 	if err == nil {
-		err = tmp.Chmod(0o755)
+		err = tmp.Chmod(0o700)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
