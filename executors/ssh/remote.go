@@ -56,6 +56,7 @@ func probeScript(dir string, retentionDays int) string {
 		prune = fmt.Sprintf("find tasks -mindepth 1 -maxdepth 1 -type d -mtime +%d -exec rm -rf {} + 2>/dev/null || true\n", retentionDays)
 	}
 	return fmt.Sprintf(`set -e
+umask 077
 command -v setsid >/dev/null || { echo "setsid (util-linux) is not installed" >&2; exit 1; }
 mkdir -p %[1]s/bin %[1]s/tasks
 cd %[1]s
@@ -97,6 +98,7 @@ rm -f request; mv reply.tmp reply; echo $code > status.tmp; mv status.tmp status
 // request from stdin, starts the runner under setsid, prints "started", waits for it and prints tail.
 func startScript(node, taskID, runner, mode string) string {
 	return fmt.Sprintf(`set -e
+umask 077
 node=%[1]s
 if [ -f "$node/pid" ] && [ ! -f "$node/status" ]; then kill -KILL -- "-$(cat "$node/pid")" 2>/dev/null || true; fi
 rm -rf "$node"; mkdir -p "$node"; cd "$node"

@@ -731,7 +731,7 @@ func (e *Executor) upload(ctx context.Context, c *conn, hash, local string) (str
 			return "", err
 		}
 		tmp := quote(remotePath + ".tmp." + fmt.Sprint(time.Now().UnixNano()))
-		script := fmt.Sprintf(`cat > %[1]s && [ "$(wc -c < %[1]s)" -eq %[2]d ] && chmod 755 %[1]s && mv %[1]s %[3]s || { rm -f %[1]s; exit 1; }`, tmp, st.Size(), quote(remotePath))
+		script := fmt.Sprintf(`cat > %[1]s && [ "$(wc -c < %[1]s)" -eq %[2]d ] && chmod 700 %[1]s && mv %[1]s %[3]s || { rm -f %[1]s; exit 1; }`, tmp, st.Size(), quote(remotePath))
 		if _, err := e.pool.exec(ctx, script, f); err != nil {
 			return "", err
 		}
