@@ -90,6 +90,11 @@ type Options struct {
 	// otherwise that is reported like a goroutine's panic. os.Exit in a cell's own code ends the cell with an
 	// *ExitError.
 	Exit func(code int)
+	// ModuleDir is the session's Go module: a directory holding its go.mod and go.sum (the kernel's %go get
+	// writes them). Imports outside the standard library resolve there when cells are type-checked, and the two
+	// files travel with every program the session ships, so native electrons build with the same versions.
+	// Empty: the standard library only.
+	ModuleDir string
 }
 
 // exitRequest is what interpreted code's os.Exit panics with.
