@@ -540,11 +540,7 @@ func (w *workerProc) send(r *request) error {
 	if !large {
 		return w.enc.Encode(r)
 	}
-	line := *r
-	line.Task.Args, line.ArgSizes = nil, make([]int, len(args))
-	for i, a := range args {
-		line.ArgSizes[i] = len(a)
-	}
+	line := r.detached()
 	if err := w.enc.Encode(&line); err != nil {
 		return err
 	}

@@ -47,6 +47,48 @@ type reply struct {
 	OutputSize int `json:"output_size,omitempty"`
 }
 
+// detached is r with its arguments' sizes in place of the arguments, which follow the line as they are.
+func (r *request) detached() request {
+	line := *r
+	line.Task.Args, line.ArgSizes = nil, make([]int, len(r.Task.Args))
+	for i, a := range r.Task.Args {
+		line.ArgSizes[i] = len(a)
+	}
+	return line
+}
+
+// EncodeRequest is the request for one task as `govalent worker --pipe` reads it on fd 3, for a worker that
+// reads it from a file elsewhere (the ssh executor's): the line, then the arguments as they are.
+func EncodeRequest(t executors.Task, maxReply int64) ([]byte, error) {
+	r := request{Task: t, Program: t.Program, MaxReply: maxReply}
+	line := r.detached()
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(&line); err != nil {
+		return nil, err
+	}
+	for _, a := range t.Args {
+		buf.Write(a)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeReply is the outcome in what a pipe worker wrote on fd 4 for one task; ok is false unless b holds the
+// whole reply.
+func DecodeReply(b []byte) (oc executors.Outcome, ok bool) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return oc, false
+	}
+	var rep reply
+	if err := json.Unmarshal(b[:nl], &rep); err != nil || len(b)-nl-1 != rep.OutputSize {
+		return oc, false
+	}
+	if rep.OutputSize > 0 {
+		rep.Outcome.Output = b[nl+1:]
+	}
+	return rep.Outcome, true
+}
+
 // errMalformed is a message whose line is not what it should be: the stream may go on after it.
 var errMalformed = errors.New("malformed message")
 

@@ -3,7 +3,6 @@ package ssh
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/process"
 )
 
 // The remote side is POSIX sh and the usual tools (mkdir, cat, mv, kill, wc, tail, uname) and setsid
@@ -131,39 +131,6 @@ func killScript(node string) string {
 exit 0`, quote(node))
 }
 
-// pipeRequest and pipeReply are what `govalent worker --pipe` reads on fd 3 and writes on fd 4 (package
-// process: request and reply): a JSON line, then the values whose sizes it gives, as they are.
-type pipeRequest struct {
-	Task     executors.Task `json:"task"`
-	Program  string         `json:"program,omitempty"`
-	MaxReply int64          `json:"max_reply,omitempty"`
-	ArgSizes []int          `json:"arg_sizes,omitempty"`
-}
-
-type pipeReply struct {
-	ID         string            `json:"id"`
-	Outcome    executors.Outcome `json:"outcome"`
-	OutputSize int               `json:"output_size,omitempty"`
-}
-
-// encodeRequest is the request file of t, its arguments after the line.
-func encodeRequest(t executors.Task, maxReply int64) ([]byte, error) {
-	args := t.Args
-	t.Args = nil
-	req := pipeRequest{Task: t, Program: t.Program, MaxReply: maxReply, ArgSizes: make([]int, len(args))}
-	for i, a := range args {
-		req.ArgSizes[i] = len(a)
-	}
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(req); err != nil {
-		return nil, err
-	}
-	for _, a := range args {
-		buf.Write(a)
-	}
-	return buf.Bytes(), nil
-}
-
 // ended is how a task's process ended, as tail told.
 type ended struct {
 	lost           bool // killed, without an outcome
@@ -214,14 +181,8 @@ func (e ended) outcome(host string) executors.Outcome {
 	if e.mode == modeNative {
 		return e.nativeOutcome()
 	}
-	if nl := bytes.IndexByte(e.reply, '\n'); nl >= 0 {
-		var rep pipeReply
-		if err := json.Unmarshal(e.reply[:nl], &rep); err == nil && len(e.reply)-nl-1 == rep.OutputSize {
-			if rep.OutputSize > 0 {
-				rep.Outcome.Output = e.reply[nl+1:]
-			}
-			return rep.Outcome
-		}
+	if oc, ok := process.DecodeReply(e.reply); ok {
+		return oc
 	}
 	msg := fmt.Sprintf("the worker on %s exited with status %d without an outcome", host, e.code)
 	if s := strings.TrimSpace(e.stderr); s != "" {

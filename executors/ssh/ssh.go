@@ -57,6 +57,7 @@ import (
 
 	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
+	"github.com/govalent/govalent/executors/process"
 	"github.com/govalent/govalent/native"
 )
 
@@ -691,7 +692,7 @@ func (e *Executor) prepare(ctx context.Context, c *conn, t executors.Task) (runn
 	if runner, err = e.upload(ctx, c, hash, local); err != nil {
 		return "", "", nil, fmt.Errorf("uploading the govalent binary to %s: %w", e.s.Host, err)
 	}
-	req, err = encodeRequest(t, maxReply)
+	req, err = process.EncodeRequest(t, maxReply)
 	return runner, modePipe, req, err
 }
 
