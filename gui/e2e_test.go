@@ -47,7 +47,11 @@ const stored = 10_000
 // workflows is the notebook cell the test dispatches: one that waits for a file (to watch it finish live), one
 // that fails, one that sleeps (to cancel), one whose names and output are HTML, and one of 1,000 nodes.
 const workflows = `import (
+	"bytes"
 	"errors"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"time"
 
@@ -68,6 +72,19 @@ func Fail(x int) (int, error) { return 0, errors.New("boom: <b>not bold</b>") }
 func Panicky(xs []int) int { return xs[len(xs)] }
 func Sleep() int { time.Sleep(10 * time.Minute); return 1 }
 func Inc(x int) int { return x + 1 }
+// Plot draws what a plotting library would: a PNG, returned as its bytes.
+func Plot(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for x := 0; x < w; x++ {
+		img.Set(x, h/2, color.RGBA{B: 255, A: 255})
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	return buf.Bytes()
+}
+func Drawing() string {
+	return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" height=\"30\" onload=\"window.__xss=5\"><script>window.__xss=6</script><rect width=\"40\" height=\"30\" fill=\"red\"/></svg>"
+}
 func Sum(xs []int) int { s := 0; for _, x := range xs { s += x }; return s }
 
 var waitGate = ct.Electron(WaitGate)
@@ -78,6 +95,8 @@ var panicky = ct.Electron(Panicky)
 var sleep = ct.Electron(Sleep)
 var inc = ct.Electron(Inc)
 var sum = ct.Electron(Sum)
+var plotE = ct.Electron(Plot)
+var drawing = ct.Electron(Drawing)
 
 var gated = ct.Lattice(func(path string) ct.Future { return after(waitGate(path)) }, ct.Name("gated"))
 var xss = ct.Lattice(func() ct.Future { return evil() }, ct.Name("<script>window.__xss=4</script>xss"))
@@ -88,6 +107,7 @@ var failing = ct.Lattice(func() ct.Future {
 var inner = ct.Lattice(func(x int) ct.Future { return inc(x) }, ct.Name("inner"))
 var innerE = ct.Electron(inner)
 var outer = ct.Lattice(func() ct.Future { return inc(innerE(1)) }, ct.Name("outer"))
+var pictures = ct.Lattice(func() ct.Future { drawing(); return plotE(120, 80) }, ct.Name("pictures"))
 var sleepy = ct.Lattice(func() ct.Future { return sleep() }, ct.Name("sleepy"))
 var big = ct.Lattice(func(n int) ct.Future {
 	var parts []ct.Future
@@ -321,9 +341,11 @@ sleepyID, _ := ct.Dispatch(sleepy)
 xssID, _ := ct.Dispatch(xss)
 bigID, _ := ct.Dispatch(big, 499)
 outerID, _ := ct.Dispatch(outer)
+picturesID, _ := ct.Dispatch(pictures)
 `, gate))
 	gatedID, failedID, sleepyID, xssID, bigID, outerID := str("gatedID"), str("failedID"), str("sleepyID"), str("xssID"), str("bigID"), str("outerID")
-	for _, id := range []string{gatedID, failedID, sleepyID, xssID, bigID, outerID} {
+	picturesID := str("picturesID")
+	for _, id := range []string{gatedID, failedID, sleepyID, xssID, bigID, outerID, picturesID} {
 		if id == "" {
 			t.Fatalf("a dispatch failed:\n%s", out.String())
 		}
@@ -450,6 +472,22 @@ outerID, _ := ct.Dispatch(outer)
 			t.Fatalf("injected markup ran or was parsed: window.__xss=%v, %d elements", got.XSS, got.Injected)
 		}
 		b.shot("xss")
+	})
+
+	t.Run("ImageOutputs", func(t *testing.T) {
+		b.t = t
+		b.waitStatus(picturesID, ct.StatusCompleted)
+		b.open("#/dispatches/" + picturesID)
+		b.waitJS("the result, shown as the image", `document.querySelector('img.image')?.complete && document.querySelector('img.image').naturalWidth === 120`)
+		b.waitJS("the graph", `document.querySelector('.graph-host[data-ready]')`)
+		b.run("open the SVG node", click(nodeSel(b.nodeID(picturesID, "Drawing"))))
+		b.waitJS("the SVG, drawn", `document.querySelector('#panel img.node-output')?.complete && document.querySelector('#panel img.node-output').naturalWidth === 40`)
+		if xss := eval[any](b, `window.__xss ?? null`); xss != nil {
+			t.Fatalf("the SVG's script ran: window.__xss=%v", xss)
+		}
+		b.run("open the plot node", click(nodeSel(b.nodeID(picturesID, "Plot"))))
+		b.waitJS("the plot, drawn", `document.querySelector('#panel img.node-output')?.complete && document.querySelector('#panel img.node-output').naturalHeight === 80`)
+		b.shot("image-output")
 	})
 
 	t.Run("CancelAndDelete", func(t *testing.T) {

@@ -1,7 +1,7 @@
 // The dispatch page: the transport graph, the lattice panel and the node panel, kept live by the event stream.
 
 import { api, subscribe } from './api.js';
-import { h, fill, fmtTime, fmtDur, runtime, statusBadge, pretty, longText, dispatchLink, confirmAction, afterPaint, throttle } from './dom.js';
+import { h, fill, fmtTime, fmtDur, runtime, statusBadge, pretty, longText, valueView, dispatchLink, confirmAction, afterPaint, throttle } from './dom.js';
 import { buildModel, GraphView } from './graph.js';
 import { timings } from './timings.js';
 
@@ -155,7 +155,7 @@ export function dispatchPage(main, params, id) {
       failed.length ? section('Failed nodes', h('ul', null, ...failed.slice(0, 20).map((n) => h('li', null,
         h('button', { type: 'button', class: 'link', onclick: () => selectNode(view.els.get(String(n.node_id))?.model || { id: n.node_id, key: String(n.node_id) }) }, `${n.name} (node ${n.node_id})`))))) : null,
       section('Inputs', longText(pretty(r.inputs ?? null), 'json')),
-      section('Result', r.status === 'COMPLETED' ? longText(pretty(r.result ?? null), 'json') : h('p', { class: 'muted' }, ['FAILED', 'CANCELLED'].includes(r.status) ? 'none' : 'not available yet')),
+      section('Result', r.status === 'COMPLETED' ? valueView(r.result, 'json') : h('p', { class: 'muted' }, ['FAILED', 'CANCELLED'].includes(r.status) ? 'none' : 'not available yet')),
       r.notes && r.notes.length ? section('Notes', h('ul', null, ...r.notes.map((t) => h('li', null, t)))) : null,
       sourceSection(''));
   }
@@ -177,10 +177,10 @@ export function dispatchPage(main, params, id) {
     const gn = graph.nodes[n.id] || {};
     const inputs = (gn.args || []).map((a, i) => {
       const name = a.name || `[${i}]`;
-      if (a.node == null) return field(name, longText(pretty(a.value ?? null), 'json small'));
+      if (a.node == null) return field(name, valueView(a.value, 'json small'));
       const src = result.nodes[a.node] || {};
       return field(name, h('button', { type: 'button', class: 'link', onclick: () => selectNode(view.els.get(String(a.node))?.model || { id: a.node, key: String(a.node) }) }, `node ${a.node} (${src.name || ''})`),
-        src.status === 'COMPLETED' && src.output !== undefined ? longText(pretty(src.output), 'json small') : h('span', { class: 'muted' }, ' ' + (src.status || '')));
+        src.status === 'COMPLETED' && src.output !== undefined ? valueView(src.output, 'json small') : h('span', { class: 'muted' }, ' ' + (src.status || '')));
     });
     const running = !['COMPLETED', 'FAILED', 'CANCELLED'].includes(nd.status);
     fill(panel,
@@ -201,7 +201,7 @@ export function dispatchPage(main, params, id) {
       nd.error ? section('Error', longText(nd.error, 'error node-error')) : null,
       nd.stack ? section('Traceback', longText(nd.stack, 'error node-stack')) : null,
       inputs.length ? section('Inputs', h('table', { class: 'kv' }, ...inputs)) : null,
-      section('Output', nd.status === 'COMPLETED' ? longText(pretty(nd.output ?? null), 'json node-output') : h('p', { class: 'muted' }, running ? 'not available yet' : 'none')),
+      section('Output', nd.status === 'COMPLETED' ? valueView(nd.output, 'json node-output') : h('p', { class: 'muted' }, running ? 'not available yet' : 'none')),
       nd.stdout ? section('stdout', longText(nd.stdout, 'out node-stdout')) : null,
       nd.stderr ? section('stderr', longText(nd.stderr, 'out node-stderr')) : null,
       gn.entry ? sourceSection(gn.entry) : null);

@@ -77,6 +77,29 @@ export function longText(text, cls, limit = 20000) {
   return h('div', null, pre, more);
 }
 
+// Images among values: bytes arrive base64-encoded (the API's JSON form of []byte), told apart by their first
+// bytes; SVG arrives as text.
+const imageMagic = [['iVBORw0KGgo', 'image/png'], ['/9j/', 'image/jpeg'], ['R0lGOD', 'image/gif']];
+const base64Text = /^[A-Za-z0-9+/]*={0,2}$/;
+const svgText = /^(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*<svg[\s>]/;
+
+// imageOf is an <img> showing v when v is an image (a plot an electron returned), or null. SVG goes in an <img>
+// as a data URL, where its scripts and links do not run.
+export function imageOf(v, cls) {
+  if (typeof v !== 'string') return null;
+  for (const [magic, type] of imageMagic) {
+    if (v.startsWith(magic) && base64Text.test(v)) return h('img', { class: cls, src: `data:${type};base64,${v}`, alt: type });
+  }
+  const t = v.trimStart();
+  if (svgText.test(t)) return h('img', { class: cls, src: 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(t), alt: 'image/svg+xml' });
+  return null;
+}
+
+// valueView shows a value: an image as the image, anything else as text.
+export function valueView(v, cls) {
+  return imageOf(v, cls + ' image') || longText(pretty(v ?? null), cls);
+}
+
 // debounce runs fn at most once per ms, after the last call.
 export function debounce(fn, ms) {
   let t = null;

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"reflect"
 	"sync"
@@ -81,6 +82,12 @@ func Render(v reflect.Value) Bundle {
 		if s, err := encodePNG(img); err == nil {
 			b[MIMEPNG] = s
 		}
+	} else if data, ok := x.([]byte); ok && bytes.HasPrefix(data, pngMagic) {
+		b[MIMEPNG] = base64.StdEncoding.EncodeToString(data) // an encoded PNG (what a plotting electron returns)
+	} else if data, err := plotPNG(v); err != nil {
+		failures = append(failures, err.Error())
+	} else if data != nil {
+		b[MIMEPNG] = base64.StdEncoding.EncodeToString(data)
 	}
 	for _, f := range failures {
 		b[MIMEText] = b[MIMEText].(string) + "\n[display: " + f + "]"
@@ -160,6 +167,43 @@ func call(v reflect.Value, name string, want reflect.Type) (reflect.Value, error
 		return reflect.Value{}, fmt.Errorf("%s(): %v", name, err)
 	}
 	return out[0], nil
+}
+
+// pngMagic starts every PNG file.
+var pngMagic = []byte("\x89PNG\r\n\x1a\n")
+
+// Plots are drawn at plotWidth x plotHeight points (1/72 inch).
+const plotWidth, plotHeight = 6 * 72, 4 * 72
+
+// plotPNG draws a plot as a PNG: a value with the method gonum.org/v1/plot's *plot.Plot has,
+// WriterTo(width, height vg.Length, format string) (io.WriterTo, error), found by its shape so that this package
+// needs no plotting library. It returns nil for any other value.
+func plotPNG(v reflect.Value) ([]byte, error) {
+	m := method(v, "WriterTo")
+	if !m.IsValid() {
+		return nil, nil
+	}
+	t := m.Type()
+	if t.NumIn() != 3 || t.In(0).Kind() != reflect.Float64 || t.In(1) != t.In(0) || t.In(2).Kind() != reflect.String ||
+		t.NumOut() != 2 || t.Out(0) != reflect.TypeFor[io.WriterTo]() || t.Out(1) != reflect.TypeFor[error]() {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	var err error
+	if perr := protect(func() {
+		out := m.Call([]reflect.Value{reflect.ValueOf(plotWidth).Convert(t.In(0)), reflect.ValueOf(plotHeight).Convert(t.In(0)), reflect.ValueOf("png").Convert(t.In(2))})
+		if e, _ := out[1].Interface().(error); e != nil {
+			err = e
+		} else if w, _ := out[0].Interface().(io.WriterTo); w != nil {
+			_, err = w.WriteTo(&buf)
+		}
+	}); perr != nil {
+		err = perr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drawing the plot: %v", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // protect runs f and turns a panic into an error: rendering must never take the kernel down.

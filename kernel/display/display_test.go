@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -263,5 +264,55 @@ func TestImageHelper(t *testing.T) {
 	}
 	if (*got)[1].b["image/png"] != nil {
 		t.Errorf("nil image: %v", (*got)[1])
+	}
+}
+
+// length and fakePlot have the shape of gonum.org/v1/plot's vg.Length and *plot.Plot.
+type length float64
+
+type fakePlot struct{ fail bool }
+
+type pngWriter struct{ w, h length }
+
+func (p pngWriter) WriteTo(w io.Writer) (int64, error) {
+	img := image.NewRGBA(image.Rect(0, 0, int(p.w/72*96), int(p.h/72*96)))
+	return 0, png.Encode(w, img)
+}
+
+func (p *fakePlot) WriterTo(w, h length, format string) (io.WriterTo, error) {
+	if p.fail || format != "png" {
+		return nil, errors.New("no canvas for " + format)
+	}
+	return pngWriter{w, h}, nil
+}
+
+func TestRenderPlotsAndEncodedImages(t *testing.T) {
+	decode := func(b display.Bundle) image.Image {
+		t.Helper()
+		s, _ := b["image/png"].(string)
+		data, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("no PNG in %v: %v", b, err)
+		}
+		return img
+	}
+	if img := decode(display.Render(reflect.ValueOf(&fakePlot{}))); img.Bounds().Dx() != 576 || img.Bounds().Dy() != 384 {
+		t.Errorf("a plot is drawn at 6x4 inches (576x384 px at 96 dpi), got %v", img.Bounds())
+	}
+	b := display.Render(reflect.ValueOf(&fakePlot{fail: true}))
+	if b["image/png"] != nil || !strings.Contains(b["text/plain"].(string), "[display: drawing the plot: no canvas for png]") {
+		t.Errorf("a plot that cannot be drawn says why: %#v", b)
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 5, 7)))
+	if img := decode(display.Render(reflect.ValueOf(buf.Bytes()))); img.Bounds().Dy() != 7 {
+		t.Errorf("encoded PNG bytes show as the image, got %v", img.Bounds())
+	}
+	if b := display.Render(reflect.ValueOf([]byte("plain bytes"))); b["image/png"] != nil {
+		t.Errorf("other bytes are not an image: %#v", b)
 	}
 }
