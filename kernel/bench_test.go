@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -21,5 +22,32 @@ func BenchmarkTrivialCellRoundTrip(b *testing.B) {
 	run()
 	for b.Loop() {
 		run()
+	}
+}
+
+// BenchmarkReplayFiftyCellSession times what a module set change costs a session of 50 cells (a type, a func
+// and a statement variable in each): a new evaluator started, the session's declarations restored into it and
+// the variables carried over by value (issue 15's replay).
+func BenchmarkReplayFiftyCellSession(b *testing.B) {
+	k, c := startTestKernel(b)
+	for i := range 50 {
+		code := fmt.Sprintf("type T%[1]d struct{ N int }\nfunc (t T%[1]d) Twice() int { return 2 * t.N }\nfunc f%[1]d(x int) int { return x + %[1]d }\nv%[1]d := T%[1]d{f%[1]d(1)}.Twice()", i)
+		c.request(c.shell, "execute_request", map[string]any{"code": code, "silent": false, "store_history": true})
+		if rep := c.reply(c.shell, 30*time.Second); rep == nil || content(rep)["status"] != "ok" {
+			b.Fatalf("cell %d: %v", i, rep)
+		}
+		c.drainUntilIdle(5 * time.Second)
+	}
+	for b.Loop() {
+		lost, err := k.restart()
+		if err != nil || len(lost) != 0 {
+			b.Fatalf("replay: lost %v, %v", lost, err)
+		}
+	}
+	b.StopTimer()
+	c.request(c.shell, "execute_request", map[string]any{"code": `if v49 + f49(0) != 149 || (T3{4}).Twice() != 8 { panic("the session was not restored") }`, "silent": false, "store_history": true})
+	rep := c.reply(c.shell, 30*time.Second)
+	if rep == nil || content(rep)["status"] != "ok" {
+		b.Fatalf("after the replay: %v", rep)
 	}
 }
