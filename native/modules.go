@@ -1,0 +1,186 @@
+package native
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/govalent/govalent"
+	"github.com/govalent/govalent/ct/wire"
+)
+
+// NeedsModule tells whether an import path names a package that only a Go module provides: one outside the
+// standard library (whose paths have no dot in their first element) and outside the SDK, which every build has.
+func NeedsModule(importPath string) bool {
+	first, _, _ := strings.Cut(importPath, "/")
+	return strings.Contains(first, ".") && importPath != govalentModule && !strings.HasPrefix(importPath, govalentModule+"/")
+}
+
+// ModulePackages lists the packages a program's source imports that NeedsModule, sorted; nil if it does not
+// parse (the build reports that).
+func ModulePackages(source string) []string {
+	f, err := parser.ParseFile(token.NewFileSet(), "program.go", source, parser.ImportsOnly)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, spec := range f.Imports {
+		if p, err := strconv.Unquote(spec.Path.Value); err == nil && NeedsModule(p) && !contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ModuleError is a program whose modules cannot be had: a module missing from go.mod or from the proxy, a go.sum
+// without its hashes, versions that conflict. It is the session's to fix (%go get), like a CompileError.
+type ModuleError struct {
+	Output string // the go command's messages
+}
+
+func (e *ModuleError) Error() string {
+	return "the Go modules of the program could not be resolved with the session's go.mod and go.sum:\n" + e.Output
+}
+
+// modulesEnv names the settings by which the go command finds modules: taken from the dispatcher's environment
+// for builds of programs with modules (the machine that builds needs module access; workers never do).
+var modulesEnv = []string{"GOPROXY", "GOFLAGS", "GONOSUMDB", "GONOPROXY", "GOPRIVATE", "GOSUMDB", "GOINSECURE", "GOMODCACHE"}
+
+// compileModules builds a program that imports modules, in module mode: a module holding the session's go.mod
+// (its module path renamed, the SDK required and replaced by the embedded source) and go.sum, whose versions
+// the build keeps to (-mod=readonly: nothing is added or upgraded).
+func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Program, p Platform, binPath string) error {
+	sdk, err := b.prepared("sdk", writeSDK)
+	if err != nil {
+		return err
+	}
+	gomod, err := buildGoMod(prog.GoMod, sdk)
+	if err != nil {
+		return &ModuleError{Output: "the session's go.mod: " + err.Error()}
+	}
+	main, err := generatedMain(prog.Source)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(b.dir, "modbuild"), 0o700); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(filepath.Join(b.dir, "modbuild"), key+".*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for name, data := range map[string][]byte{"go.mod": gomod, "go.sum": []byte(prog.GoSum), "program.go": []byte(prog.Source), generatedFile: main} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(binPath), 0o700); err != nil {
+		return err
+	}
+	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
+	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o", tmp, ".")
+	cmd.Dir = dir
+	cmd.Env = b.buildEnv(p, true)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(tmp)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		out := strings.TrimSpace(strings.ReplaceAll(stderr.String(), dir+string(filepath.Separator), ""))
+		if failure, ok := buildFailure(out, err).(*CompileError); ok {
+			return failure
+		}
+		return &ModuleError{Output: out + "\n(GOPROXY=" + goEnv("GOPROXY", "https://proxy.golang.org,direct") + ")"}
+	}
+	return os.Rename(tmp, binPath)
+}
+
+func goEnv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// buildGoMod is the session's go.mod made the build module's: renamed, with the SDK required from dir sdk.
+func buildGoMod(sessionGoMod, sdk string) ([]byte, error) {
+	f, err := modfile.Parse("go.mod", []byte(sessionGoMod), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.AddModuleStmt(modulePath); err != nil {
+		return nil, err
+	}
+	for _, r := range f.Replace {
+		if r.Old.Path == govalentModule {
+			if err := f.DropReplace(r.Old.Path, r.Old.Version); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := f.AddRequire(govalentModule, "v0.0.0"); err != nil {
+		return nil, err
+	}
+	if err := f.AddReplace(govalentModule, "", sdk, ""); err != nil {
+		return nil, err
+	}
+	f.Cleanup()
+	return f.Format()
+}
+
+// writeSDK writes the embedded SDK as a module directory (its go.mod without requirements: the SDK packages
+// import the standard library alone, as the vendored build has them).
+func writeSDK(dir string) error {
+	if err := writeSource(dir); err != nil {
+		return err
+	}
+	goVersion, err := moduleGoVersion()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "go.mod"), []byte(fmt.Sprintf("module %s\n\ngo %s\n", govalentModule, goVersion)), 0o600)
+}
+
+// writeSource writes the SDK's non-test Go files under dir, at their paths in the module.
+func writeSource(dir string) error {
+	return fs.WalkDir(govalent.Source, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") || path == "go.mod" {
+			return err
+		}
+		data, err := fs.ReadFile(govalent.Source, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o600)
+	})
+}
