@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"go/version"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -113,12 +114,28 @@ func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Prog
 			return ctx.Err()
 		}
 		out := strings.TrimSpace(strings.ReplaceAll(stderr.String(), dir+string(filepath.Separator), ""))
-		if failure, ok := buildFailure(out, err).(*CompileError); ok {
+		// The user's code is all behind line directives naming cells: a message at program.go is about its
+		// imports, that is its modules.
+		if failure, ok := buildFailure(out, err).(*CompileError); ok && !strings.Contains(failure.Output, "program.go:") {
 			return failure
 		}
-		return &ModuleError{Output: out + "\n(GOPROXY=" + goEnv("GOPROXY", "https://proxy.golang.org,direct") + ")"}
+		return &ModuleError{Output: moduleMessages(out)}
 	}
 	return os.Rename(tmp, binPath)
+}
+
+// moduleMessages are the go command's messages about modules, without its advice to change the build's own
+// module (the session's go.mod is what changes), and with where modules were looked for.
+func moduleMessages(out string) string {
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "go get "+modulePath) || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimSuffix(line, "; to add:")
+		lines = append(lines, strings.ReplaceAll(line, " (imported by "+modulePath+")", ""))
+	}
+	return strings.Join(lines, "\n") + "\n(%go get MODULE@VERSION in the session adds a module or its go.sum lines; modules come from GOPROXY=" + goEnv("GOPROXY", "https://proxy.golang.org,direct") + " on the machine that builds)"
 }
 
 func goEnv(name, def string) string {
@@ -129,6 +146,7 @@ func goEnv(name, def string) string {
 }
 
 // buildGoMod is the session's go.mod made the build module's: renamed, with the SDK required from dir sdk.
+// Relative replacement directories are the session's to resolve (Session.Ship makes them absolute).
 func buildGoMod(sessionGoMod, sdk string) ([]byte, error) {
 	f, err := modfile.Parse("go.mod", []byte(sessionGoMod), nil)
 	if err != nil {
@@ -136,6 +154,16 @@ func buildGoMod(sessionGoMod, sdk string) ([]byte, error) {
 	}
 	if err := f.AddModuleStmt(modulePath); err != nil {
 		return nil, err
+	}
+	// A module's go version is at least its requirements': the SDK's, at least.
+	sdkGo, err := moduleGoVersion()
+	if err != nil {
+		return nil, err
+	}
+	if f.Go == nil || version.Compare("go"+f.Go.Version, "go"+sdkGo) < 0 {
+		if err := f.AddGoStmt(sdkGo); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range f.Replace {
 		if r.Old.Path == govalentModule {
