@@ -2,16 +2,24 @@ package interp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/native"
 )
 
 // Ship implements ct.Shipper: it returns one program holding the declarations the referenced electrons need,
@@ -35,7 +43,67 @@ func (s *Session) Ship(refs []string) (ct.Program, map[string]string, error) {
 		}
 		entries[ref] = entry
 	}
-	return b.program(), entries, nil
+	prog := b.program()
+	if err := s.shipModules(&prog, b.modulePackages()); err != nil {
+		return ct.Program{}, nil, err
+	}
+	return prog, entries, nil
+}
+
+// modulePackages lists the packages the program imports from modules.
+func (b *programBuilder) modulePackages() []string {
+	var out []string
+	for _, d := range b.decls {
+		if d.tok == token.IMPORT && native.NeedsModule(d.path) && !slices.Contains(out, d.path) {
+			out = append(out, d.path)
+		}
+	}
+	return out
+}
+
+// shipModules adds the session's go.mod and go.sum to a program that imports packages from modules, as they
+// are now (a %go get since the last dispatch counts). A program of the standard library alone ships without
+// them, as it always has. Relative replacement directories are made absolute: they are the session's module
+// directory's, and the program is built elsewhere on the machine.
+func (s *Session) shipModules(prog *ct.Program, pkgs []string) error {
+	if len(pkgs) == 0 {
+		return nil
+	}
+	if s.opts.ModuleDir == "" {
+		return fmt.Errorf("the electrons import %s, outside the standard library, but this session has no Go module to name its version (%%go get it)", strings.Join(pkgs, ", "))
+	}
+	dir, err := filepath.Abs(s.opts.ModuleDir)
+	if err != nil {
+		return err
+	}
+	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return fmt.Errorf("the electrons import %s: reading the session's go.mod: %w", strings.Join(pkgs, ", "), err)
+	}
+	gosum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the session's go.sum: %w", err)
+	}
+	f, err := modfile.Parse(filepath.Join(dir, "go.mod"), gomod, nil)
+	if err != nil {
+		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	changed := false
+	for _, r := range f.Replace {
+		if modfile.IsDirectoryPath(r.New.Path) && !filepath.IsAbs(r.New.Path) {
+			if err := f.AddReplace(r.Old.Path, r.Old.Version, filepath.Join(dir, r.New.Path), ""); err != nil {
+				return err
+			}
+			changed = true
+		}
+	}
+	if changed {
+		if gomod, err = f.Format(); err != nil {
+			return err
+		}
+	}
+	prog.GoMod, prog.GoSum = string(gomod), string(gosum)
+	return nil
 }
 
 type programBuilder struct {
