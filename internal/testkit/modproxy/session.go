@@ -39,6 +39,13 @@ func ModuleDir(t *testing.T, modules ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	write(t, dir, "go.mod", "module govalent.session\n\ngo 1.22\n")
+	GoGet(t, dir, modules...)
+	return dir
+}
+
+// GoGet runs `go get` for each of modules in the module at dir.
+func GoGet(t *testing.T, dir string, modules ...string) {
+	t.Helper()
 	for _, m := range modules {
 		get := exec.Command("go", "get", m)
 		get.Dir = dir
@@ -46,7 +53,6 @@ func ModuleDir(t *testing.T, modules ...string) string {
 			t.Fatalf("go get %s: %v\n%s", m, err, out)
 		}
 	}
-	return dir
 }
 
 func write(t testing.TB, dir, name, data string) {
