@@ -2,10 +2,12 @@
 // worker binaries: compiled Go that runs electrons at machine speed, where the interpreter runs them 100-300x
 // slower. A binary is the shipped source plus a generated main that calls ct.ServeNative, built by the Go
 // toolchain in a module whose vendor directory holds the SDK's source, embedded in govalent itself (package
-// govalent at the module root), so a build needs nothing but a toolchain: no network, no module cache.
+// govalent at the module root), so a build needs nothing but a toolchain: no network, no module cache. A
+// program that imports modules comes with its session's go.mod and go.sum and is built in module mode with
+// them (modules.go): then this machine needs module access, and workers still do not.
 //
-// Builds are cached by content (the program, the toolchain's version, the platform and the embedded source),
-// and concurrent requests for one binary share one build.
+// Builds are cached by content (the program and its go.mod and go.sum, the toolchain's version, the platform and
+// the embedded source), and concurrent requests for one binary share one build.
 package native
 
 import (
