@@ -474,7 +474,13 @@ func (b *Builder) buildEnv(p Platform, modules bool) []string {
 	}
 	env = append(env, "GOOS="+p.GOOS, "GOARCH="+p.GOARCH, "CGO_ENABLED=0", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on")
 	if modules {
-		env = append(env, "GIT_TERMINAL_PROMPT=0", "GIT_SSH_COMMAND=ssh -o BatchMode=yes")
+		env = append(env, "GIT_TERMINAL_PROMPT=0")
+		if os.Getenv("GIT_SSH_COMMAND") == "" { // the user's own (a key of its own) is kept
+			env = append(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes")
+		}
+		if os.Getenv("GOMODCACHE") == "" && os.Getenv("GOPATH") == "" && os.Getenv("HOME") == "" {
+			env = append(env, "GOMODCACHE="+filepath.Join(b.dir, "gomodcache"))
+		}
 	} else {
 		env = append(env, "GOFLAGS=", "GOPROXY=off")
 	}
