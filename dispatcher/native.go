@@ -88,7 +88,7 @@ func (e *Engine) startNative(r *run) bool {
 		r.native = e.native.uploads.binaries(r.graph.Binaries)
 		return false
 	}
-	modules := native.ModulePackages(r.program)
+	modules := native.ModulePackages(r.program, r.goMod)
 	if why := e.modulesRefused(r, modules); why != "" {
 		e.failRun(r, why, "")
 		return true

@@ -141,3 +141,25 @@ func TestModulesWithoutAGoModAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A local module's path may lack a dot: the session's go.mod says it is a module, and the program ships it.
+func TestLocalModulesShipTheGoMod(t *testing.T) {
+	kept := withGreet(t)
+	Symbols["mylib/stats/stats"] = map[string]reflect.Value{"Mean": reflect.ValueOf(func(a, b float64) float64 { return (a + b) / 2 })}
+	t.Cleanup(func() { delete(Symbols, "mylib/stats/stats") })
+	dir := t.TempDir()
+	gomod := "module govalent.session\n\ngo 1.22\n\nrequire mylib v0.0.0\n\nreplace mylib => /opt/mylib\n"
+	writeModule(t, dir, gomod, "")
+	s := moduleSession(t, dir)
+	eval(t, s, `import ct "github.com/govalent/govalent/ct"
+import "mylib/stats"
+
+func Mean(a, b float64) float64 { return stats.Mean(a, b) }
+
+var meanE = ct.Electron(Mean)
+var meanWF = ct.Lattice(func(s string) ct.Future { return meanE(1, 2) })
+`)
+	if prog := ship(t, s, kept, "meanWF"); prog.GoMod != gomod || !strings.Contains(prog.Source, `"mylib/stats"`) {
+		t.Fatalf("shipped go.mod %q:\n%s", prog.GoMod, prog.Source)
+	}
+}

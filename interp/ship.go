@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,41 +43,34 @@ func (s *Session) Ship(refs []string) (ct.Program, map[string]string, error) {
 		entries[ref] = entry
 	}
 	prog := b.program()
-	if err := s.shipModules(&prog, b.modulePackages()); err != nil {
+	if err := s.shipModules(&prog); err != nil {
 		return ct.Program{}, nil, err
 	}
 	return prog, entries, nil
-}
-
-// modulePackages lists the packages the program imports from modules.
-func (b *programBuilder) modulePackages() []string {
-	var out []string
-	for _, d := range b.decls {
-		if d.tok == token.IMPORT && native.NeedsModule(d.path) && !slices.Contains(out, d.path) {
-			out = append(out, d.path)
-		}
-	}
-	return out
 }
 
 // shipModules adds the session's go.mod and go.sum to a program that imports packages from modules, as they
 // are now (a %go get since the last dispatch counts). A program of the standard library alone ships without
 // them, as it always has. Relative replacement directories are made absolute: they are the session's module
 // directory's, and the program is built elsewhere on the machine.
-func (s *Session) shipModules(prog *ct.Program, pkgs []string) error {
+func (s *Session) shipModules(prog *ct.Program) error {
+	var dir string
+	var gomod []byte
+	if s.opts.ModuleDir != "" {
+		var err error
+		if dir, err = filepath.Abs(s.opts.ModuleDir); err != nil {
+			return err
+		}
+		if gomod, err = os.ReadFile(filepath.Join(dir, "go.mod")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reading the session's go.mod: %w", err)
+		}
+	}
+	pkgs := native.ModulePackages(prog.Source, string(gomod))
 	if len(pkgs) == 0 {
 		return nil
 	}
-	if s.opts.ModuleDir == "" {
-		return fmt.Errorf("the electrons import %s, outside the standard library, but this session has no Go module to name its version (%%go get it)", strings.Join(pkgs, ", "))
-	}
-	dir, err := filepath.Abs(s.opts.ModuleDir)
-	if err != nil {
-		return err
-	}
-	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return fmt.Errorf("the electrons import %s: reading the session's go.mod: %w", strings.Join(pkgs, ", "), err)
+	if len(gomod) == 0 {
+		return fmt.Errorf("the electrons import %s, outside the standard library, but this session has no go.mod to name its version (%%go get it)", strings.Join(pkgs, ", "))
 	}
 	gosum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,30 +30,35 @@ func NeedsModule(importPath string) bool {
 	return strings.Contains(first, ".") && importPath != govalentModule && !strings.HasPrefix(importPath, govalentModule+"/")
 }
 
-// ModulePackages lists the packages a program's source imports that NeedsModule, sorted; nil if it does not
-// parse (the build reports that).
-func ModulePackages(source string) []string {
+// ModulePackages lists the packages a program's source imports from modules, sorted: those that NeedsModule,
+// and those under a module that goMod (the session's go.mod, if any) requires or replaces, whose path may lack
+// a dot (a local module: replace mylib => ../mylib). nil if the source does not parse (the build reports that).
+func ModulePackages(source, goMod string) []string {
 	f, err := parser.ParseFile(token.NewFileSet(), "program.go", source, parser.ImportsOnly)
 	if err != nil {
 		return nil
 	}
+	var modules []string
+	if mf, err := modfile.ParseLax("go.mod", []byte(goMod), nil); err == nil {
+		for _, r := range mf.Require {
+			modules = append(modules, r.Mod.Path)
+		}
+		for _, r := range mf.Replace {
+			modules = append(modules, r.Old.Path)
+		}
+	}
 	var out []string
 	for _, spec := range f.Imports {
-		if p, err := strconv.Unquote(spec.Path.Value); err == nil && NeedsModule(p) && !contains(out, p) {
+		p, err := strconv.Unquote(spec.Path.Value)
+		if err != nil || slices.Contains(out, p) {
+			continue
+		}
+		if NeedsModule(p) || slices.ContainsFunc(modules, func(m string) bool { return p == m || strings.HasPrefix(p, m+"/") }) {
 			out = append(out, p)
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ModuleError is a program whose modules cannot be had: a module missing from go.mod or from the proxy, a go.sum

@@ -130,10 +130,39 @@ func TestModuleProblemsAreTheSessions(t *testing.T) {
 
 func TestModulePackages(t *testing.T) {
 	src := "package main\n\nimport (\n\t\"fmt\"\n\tct \"github.com/govalent/govalent/ct\"\n\tmat \"gonum.org/v1/gonum/mat\"\n\t\"example.org/greet\"\n\t_ \"gonum.org/v1/gonum/mat\"\n)\n"
-	if got := strings.Join(ModulePackages(src), ","); got != "example.org/greet,gonum.org/v1/gonum/mat" {
+	if got := strings.Join(ModulePackages(src, ""), ","); got != "example.org/greet,gonum.org/v1/gonum/mat" {
 		t.Fatalf("got %q", got)
 	}
-	if ModulePackages(addProgram) != nil {
+	if ModulePackages(addProgram, "") != nil {
 		t.Fatal("fmt is standard")
+	}
+	// A local module's path may lack a dot: go.mod tells.
+	local := "package main\n\nimport (\n\t\"fmt\"\n\t\"mylib/stats\"\n\t\"mylibrary\"\n)\n"
+	if got := strings.Join(ModulePackages(local, "module s\n\nrequire mylib v0.0.0\n\nreplace mylib => ../mylib\n"), ","); got != "mylib/stats" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// A module replaced by a local directory, its path without a dot, builds offline from that directory.
+func TestLocalModulesBuild(t *testing.T) {
+	lib := t.TempDir()
+	os.MkdirAll(filepath.Join(lib, "stats"), 0o700)
+	os.WriteFile(filepath.Join(lib, "go.mod"), []byte("module mylib\n\ngo 1.22\n"), 0o600)
+	os.WriteFile(filepath.Join(lib, "stats", "stats.go"), []byte("package stats\n\nfunc Mean(xs ...float64) float64 { s := 0.0; for _, x := range xs { s += x }; return s / float64(len(xs)) }\n"), 0o600)
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "")
+	prog := wire.Program{
+		Source: "package main\n\nimport (\n\t\"mylib/stats\"\n)\n\n/*line cell1:1:1*/func Mean(a, b float64) float64 { return stats.Mean(a, b) }\n",
+		GoMod:  "module govalent.session\n\ngo 1.22\n\nrequire mylib v0.0.0\n\nreplace mylib => " + lib + "\n",
+	}
+	bin, err := newBuilder(t, t.TempDir()).BuildProgram(context.Background(), prog, Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, _ := codec.Marshal(1.0)
+	two, _ := codec.Marshal(2.0)
+	var mean float64
+	if rep := call(t, bin.Path, wire.NativeCall{Entry: "Mean", Args: [][]byte{one, two}}); rep.Error != "" || codec.Unmarshal(rep.Output, &mean) != nil || mean != 1.5 {
+		t.Fatalf("Mean(1, 2): %+v", rep)
 	}
 }

@@ -291,7 +291,7 @@ func (b *Builder) key(prog wire.Program, p Platform) string {
 // refused.
 func buildable(prog wire.Program) (wire.Program, error) {
 	out := wire.Program{Source: prog.Source}
-	if pkgs := ModulePackages(prog.Source); len(pkgs) > 0 {
+	if pkgs := ModulePackages(prog.Source, prog.GoMod); len(pkgs) > 0 {
 		if strings.TrimSpace(prog.GoMod) == "" {
 			return out, &ModuleError{Output: fmt.Sprintf("the program imports %s, outside the standard library, but came without the go.mod that names its module's version (a session ships it from its module directory)", strings.Join(pkgs, ", "))}
 		}

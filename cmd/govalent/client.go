@@ -285,21 +285,20 @@ func runModule(file string, src []byte) (string, error) {
 			break
 		}
 	}
-	f, err := parser.ParseFile(token.NewFileSet(), file, src, parser.ImportsOnly)
-	if err != nil { // a file without a package clause, as cells are
-		f, err = parser.ParseFile(token.NewFileSet(), file, append([]byte("package main;"), src...), parser.ImportsOnly)
+	var gomod []byte
+	if dir != "" {
+		if gomod, err = os.ReadFile(filepath.Join(dir, "go.mod")); err != nil {
+			return "", err
+		}
 	}
-	if err != nil {
-		return dir, nil // the interpreter reports it, at its line
+	if _, err := parser.ParseFile(token.NewFileSet(), file, src, parser.ImportsOnly); err != nil {
+		src = append([]byte("package main;"), src...) // a file without a package clause, as cells are
 	}
-	var modules, unknown []string
-	for _, spec := range f.Imports {
-		p, _ := strconv.Unquote(spec.Path.Value)
-		if native.NeedsModule(p) {
-			modules = append(modules, p)
-			if interp.PackageSymbols(p) == nil {
-				unknown = append(unknown, p)
-			}
+	modules := native.ModulePackages(string(src), string(gomod))
+	var unknown []string
+	for _, p := range modules {
+		if interp.PackageSymbols(p) == nil {
+			unknown = append(unknown, p)
 		}
 	}
 	switch {
