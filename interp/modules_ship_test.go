@@ -163,3 +163,13 @@ var meanWF = ct.Lattice(func(s string) ct.Future { return meanE(1, 2) })
 		t.Fatalf("shipped go.mod %q:\n%s", prog.GoMod, prog.Source)
 	}
 }
+
+// A worker that has to interpret a program importing a module says so, instead of the toolchain's message
+// about a missing go.mod.
+func TestLoadingAProgramWithModulesSaysItNeedsANativeWorker(t *testing.T) {
+	s := moduleSession(t, "")
+	err := s.LoadProgram(context.Background(), "package main\n\nimport (\n\tgreet \"example.org/greet\"\n)\n\n/*line cell2:1:1*/func Greet(name string) string { return greet.Hello(name) }\n")
+	if err == nil || !strings.Contains(err.Error(), "the electrons import example.org/greet, from a Go module, which the interpreter cannot load: they run only as a native worker") {
+		t.Fatalf("got %v", err)
+	}
+}
