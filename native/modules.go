@@ -71,10 +71,6 @@ func (e *ModuleError) Error() string {
 	return "the Go modules of the program could not be resolved with the session's go.mod and go.sum:\n" + e.Output
 }
 
-// modulesEnv names the settings by which the go command finds modules: taken from the dispatcher's environment
-// for builds of programs with modules (the machine that builds needs module access; workers never do).
-var modulesEnv = []string{"GOPROXY", "GOFLAGS", "GONOSUMDB", "GONOPROXY", "GOPRIVATE", "GOSUMDB", "GOINSECURE", "GOMODCACHE"}
-
 // compileModules builds a program that imports modules, in module mode: a module holding the session's go.mod
 // (its module path renamed, the SDK required and replaced by the embedded source) and go.sum, whose versions
 // the build keeps to (-mod=readonly: nothing is added or upgraded).

@@ -166,3 +166,30 @@ func TestLocalModulesBuild(t *testing.T) {
 		t.Fatalf("Mean(1, 2): %+v", rep)
 	}
 }
+
+// Module builds find modules as the dispatcher's environment says; builds without modules stay offline.
+func TestModuleBuildsUseTheEnvironmentsModuleSettings(t *testing.T) {
+	t.Setenv("GOPROXY", "https://proxy.example.com")
+	t.Setenv("GOFLAGS", "-modcacherw")
+	t.Setenv("GOPRIVATE", "corp.example.com")
+	t.Setenv("GOMODCACHE", "/srv/gomodcache")
+	b := newBuilder(t, t.TempDir())
+	last := func(env []string, name string) string {
+		v := "(unset)"
+		for _, kv := range env {
+			if n, val, _ := strings.Cut(kv, "="); n == name {
+				v = val
+			}
+		}
+		return v
+	}
+	mod, plain := b.buildEnv(Host(), true), b.buildEnv(Host(), false)
+	for name, want := range map[string]string{"GOPROXY": "https://proxy.example.com", "GOFLAGS": "-modcacherw", "GOPRIVATE": "corp.example.com", "GOMODCACHE": "/srv/gomodcache", "GIT_TERMINAL_PROMPT": "0", "GOWORK": "off"} {
+		if got := last(mod, name); got != want {
+			t.Errorf("module build: %s=%q, want %q", name, got, want)
+		}
+	}
+	if last(plain, "GOPROXY") != "off" || last(plain, "GOFLAGS") != "" {
+		t.Errorf("a build without modules must stay offline: GOPROXY=%q GOFLAGS=%q", last(plain, "GOPROXY"), last(plain, "GOFLAGS"))
+	}
+}
