@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/mod/modfile"
 
@@ -104,16 +105,22 @@ func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Prog
 		return err
 	}
 	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
-	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o", tmp, ".")
+	buildCtx, cancel := context.WithTimeout(ctx, b.moduleTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(buildCtx, b.goCmd, "build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o", tmp, ".")
 	cmd.Dir = dir
 	cmd.Env = b.buildEnv(p, true)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 10 * time.Second // a git the go command started may outlive it, holding its output open
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		os.Remove(tmp)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if buildCtx.Err() != nil {
+			return &ModuleError{Output: moduleMessages(fmt.Sprintf("the build did not end within %s: a module proxy or repository that does not answer?", b.moduleTimeout))}
 		}
 		out := strings.TrimSpace(strings.ReplaceAll(stderr.String(), dir+string(filepath.Separator), ""))
 		// The user's code is all behind line directives naming cells: a message at program.go is about its

@@ -3,10 +3,13 @@ package native
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govalent/govalent/ct/codec"
 	"github.com/govalent/govalent/ct/wire"
@@ -191,5 +194,27 @@ func TestModuleBuildsUseTheEnvironmentsModuleSettings(t *testing.T) {
 	}
 	if last(plain, "GOPROXY") != "off" || last(plain, "GOFLAGS") != "" {
 		t.Errorf("a build without modules must stay offline: GOPROXY=%q GOFLAGS=%q", last(plain, "GOPROXY"), last(plain, "GOFLAGS"))
+	}
+}
+
+// A proxy that never answers fails the build when its time is up, with a ModuleError saying so.
+func TestAProxyThatNeverAnswersFailsTheBuild(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-stop }))
+	defer srv.Close()
+	defer close(stop)
+	modproxy.UseProxy(t, srv.URL)
+	b := newBuilder(t, t.TempDir())
+	b.moduleTimeout = 3 * time.Second
+	prog := wire.Program{Source: greetProgram, GoMod: "module s\n\ngo 1.22\n\nrequire example.org/greet v1.2.0\n",
+		GoSum: "example.org/greet v1.2.0 h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\nexample.org/greet v1.2.0/go.mod h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"}
+	start := time.Now()
+	_, err := b.BuildProgram(context.Background(), prog, Host())
+	var me *ModuleError
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), "the build did not end within 3s") {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("took %s", d)
 	}
 }

@@ -89,6 +89,9 @@ type Builder struct {
 	// (a worker may be about to start it).
 	limit int64
 	keep  time.Duration
+	// moduleTimeout bounds a build of a program with modules, which fetches them: a proxy that never answers
+	// fails the dispatch rather than holding it.
+	moduleTimeout time.Duration
 
 	mu       sync.Mutex
 	inflight map[string]*build
@@ -124,7 +127,7 @@ func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
 	}
 	sweep(dir)
 	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{},
-		srcDirs: map[string]string{}, limit: cacheLimit, keep: time.Hour}, nil
+		srcDirs: map[string]string{}, moduleTimeout: 15 * time.Minute, limit: cacheLimit, keep: time.Hour}, nil
 }
 
 // Share keeps built binaries in s too, and looks there before building one; call it before the first Build.
