@@ -90,6 +90,11 @@ func TestElectronsWithModulesNeedANativeWorker(t *testing.T) {
 	e.cell(strings.Replace(greetCell, "ct.Electron(Greet)", "ct.Electron(Greet, ct.Interpreted())", 1))
 	check("ct.Interpreted", kept, "Greet cannot run interpreted (ct.Interpreted): the electrons import example.org/greet")
 
+	e, _ = startEnv(t, dispatcher.Config{Native: dispatcher.NativeAlways})
+	kept = greetSession(t, e, dir)
+	e.cell(strings.Replace(greetCell, "ct.DispatchSync(greetWF,", "ct.DispatchSync(ct.Lattice(func(n string) ct.Future { return ct.Electron(greetWF)(n) }),", 1))
+	check("sublattice", kept, "sublattice greetWF cannot run: its graph is built by the interpreter on a worker, and the electrons import example.org/greet")
+
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv("GOVALENT_GO", "")
 	e, _ = startEnv(t, dispatcher.Config{Native: dispatcher.NativeAuto})
