@@ -90,6 +90,9 @@ type run struct {
 	native      map[string]executors.Binary // by platform
 	nativeTried bool
 	nativeUsed  time.Time // when its binaries were last marked used (nativeTask)
+	// goMod and goSum came with the program from the session, when it imports modules (its native worker is
+	// built with them). Not stored: a dispatch resumed after a restart has none, and fails if it needs them.
+	goMod, goSum string
 }
 
 // node is a node of a dispatch in progress: its state, as stored and shown, and what scheduling it needs.
@@ -218,6 +221,7 @@ func (e *Engine) Submit(ctx context.Context, req *ct.DispatchRequest) (string, e
 		return "", err
 	}
 	r := newRun(rec, &req.Graph, req.Program.Source)
+	r.goMod, r.goSum = req.Program.GoMod, req.Program.GoSum
 	// Not ctx: once stored, the dispatch starts, whether or not the client waits for its id.
 	e.do(context.Background(), func() { e.begin(r, nil, -1) })
 	return rec.ID, nil

@@ -70,9 +70,12 @@ func newNativeMetrics() *nativeMetrics {
 // built counts one Build's result.
 func (m *nativeMetrics) built(bin *native.Binary, err error) {
 	var compileErr *native.CompileError
+	var moduleErr *native.ModuleError
 	switch {
 	case errors.As(err, &compileErr):
 		m.builds.WithLabelValues("compile_error").Inc()
+	case errors.As(err, &moduleErr):
+		m.builds.WithLabelValues("module_error").Inc()
 	case err != nil:
 		m.builds.WithLabelValues("failed").Inc()
 	case bin.BuildTime == 0:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/ct/wire"
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results"
@@ -87,6 +88,11 @@ func (e *Engine) startNative(r *run) bool {
 		r.native = e.native.uploads.binaries(r.graph.Binaries)
 		return false
 	}
+	modules := native.ModulePackages(r.program, r.goMod)
+	if why := e.modulesRefused(r, modules); why != "" {
+		e.failRun(r, why, "")
+		return true
+	}
 	platforms := e.nativePlatforms(r)
 	if len(platforms) == 0 {
 		return false
@@ -97,9 +103,9 @@ func (e *Engine) startNative(r *run) bool {
 		}
 		return false
 	}
-	b, program := e.native.builder, r.program
+	b, program := e.native.builder, wire.Program{Source: r.program, GoMod: r.goMod, GoSum: r.goSum}
 	for _, p := range platforms {
-		if !b.Cached(program, p) {
+		if !b.CachedProgram(program, p) {
 			e.addNote(r, buildingNote)
 			break
 		}
@@ -108,24 +114,55 @@ func (e *Engine) startNative(r *run) bool {
 	go func() {
 		defer e.builds.Done()
 		// Each platform's build on its own: a failure on one leaves the others native. A compile error is the
-		// code's, whatever the platform, and stops the rest.
+		// code's, and a module error the session's, whatever the platform, and stops the rest.
 		bins, errs := map[string]*native.Binary{}, map[string]error{}
 		for _, p := range platforms {
-			bin, err := b.Build(e.ctx, program, p)
+			bin, err := b.BuildProgram(e.ctx, program, p)
 			e.nativeMetrics.built(bin, err)
 			if err != nil {
 				errs[p.String()] = err
 				var compileErr *native.CompileError
-				if errors.As(err, &compileErr) {
+				var moduleErr *native.ModuleError
+				if errors.As(err, &compileErr) || errors.As(err, &moduleErr) {
 					break
 				}
 				continue
 			}
 			bins[p.String()] = bin
 		}
-		e.postFor(r, func() { e.nativeBuilt(r, bins, errs) })
+		e.postFor(r, func() { e.nativeBuilt(r, bins, errs, modules) })
 	}()
 	return true
+}
+
+// modulesRefused says why r cannot run when its program imports modules (packages outside the standard library,
+// which the interpreter on workers cannot load): every node that runs its code must run it in a native worker,
+// which this dispatcher must be able to build. "" when it can run.
+func (e *Engine) modulesRefused(r *run, modules []string) string {
+	if len(modules) == 0 {
+		return ""
+	}
+	imports := "the electrons import " + strings.Join(modules, ", ") + ", outside the standard library, which only a native worker (the electrons compiled with the session's go.mod) can run"
+	if e.native.builder == nil {
+		if e.native.unavailable != "" {
+			return imports + ", and this dispatcher cannot build one: " + e.native.unavailable
+		}
+		return imports + ", and this dispatcher's native tier is off (native = never)"
+	}
+	for i := range r.graph.Nodes {
+		nd := &r.graph.Nodes[i]
+		switch {
+		case nd.Kind == ct.KindSublattice:
+			return fmt.Sprintf("sublattice %s cannot run: its graph is built by the interpreter on a worker, and %s", nd.Name, imports)
+		case nd.Kind != ct.KindElectron || e.wantsNative(r, nd):
+		case nd.Interpreted:
+			return fmt.Sprintf("%s cannot run interpreted (ct.Interpreted): %s", nd.Name, imports)
+		default:
+			name := e.executorName(r, nd)
+			return fmt.Sprintf("executor %q cannot run %s: it runs electrons interpreted, and %s", name, nd.Name, imports)
+		}
+	}
+	return ""
 }
 
 // nativePlatforms are the platforms of the executors that r's electrons would run native on.
@@ -150,16 +187,25 @@ func (e *Engine) nativePlatforms(r *run) []native.Platform {
 
 const buildingNote = "building the native worker of this program: the first run of a program waits for its build, later runs reuse it"
 
-// nativeBuilt schedules r's nodes once its binary is built, or fails r if its code does not compile.
-func (e *Engine) nativeBuilt(r *run, bins map[string]*native.Binary, errs map[string]error) {
+// nativeBuilt schedules r's nodes once its binary is built, or fails r if its code does not compile, its
+// modules cannot be had, or it imports modules (then nothing but a native worker runs it) and a build failed.
+func (e *Engine) nativeBuilt(r *run, bins map[string]*native.Binary, errs map[string]error, modules []string) {
 	if r.rec.Status.Finished() || r.finishing {
 		return // cancelled while it was built
 	}
 	r.rec.Notes = without(r.rec.Notes, buildingNote)
 	for p, err := range errs {
 		var compileErr *native.CompileError
-		if errors.As(err, &compileErr) {
+		var moduleErr *native.ModuleError
+		switch {
+		case errors.As(err, &compileErr):
 			e.failRun(r, "the Go compiler rejected the electrons' code:\n"+compileErr.Output, "")
+			return
+		case errors.As(err, &moduleErr):
+			e.failRun(r, moduleErr.Error(), "")
+			return
+		case len(modules) > 0:
+			e.failRun(r, fmt.Sprintf("building the native worker for %s failed, and the electrons import %s, which only a native worker runs: %v", p, strings.Join(modules, ", "), err), "")
 			return
 		}
 		e.log.Error("native build failed; electrons for this platform run interpreted", "dispatch", r.rec.ID, "platform", p, "err", err)

@@ -8,8 +8,10 @@ import (
 	"go/token"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/native"
 )
 
 // LoadProgram evaluates a program written by Ship in this (fresh) session, recording its declarations so that
@@ -19,6 +21,11 @@ func (s *Session) LoadProgram(ctx context.Context, src string) error {
 	f, err := parser.ParseFile(fset, "program.go", src, 0)
 	if err != nil {
 		return fmt.Errorf("interp: shipped program: %w", err)
+	}
+	for _, spec := range f.Imports {
+		if p, _ := strconv.Unquote(spec.Path.Value); native.NeedsModule(p) && PackageSymbols(p) == nil {
+			return fmt.Errorf("the electrons import %s, from a Go module, which the interpreter cannot load: they run only as a native worker, and none was built for this worker (its platform, or the dispatcher's native tier)", p)
+		}
 	}
 	tf := fset.File(f.Pos())
 	var items []item

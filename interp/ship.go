@@ -2,16 +2,23 @@ package interp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/govalent/govalent/ct"
+	"github.com/govalent/govalent/native"
 )
 
 // Ship implements ct.Shipper: it returns one program holding the declarations the referenced electrons need,
@@ -35,7 +42,60 @@ func (s *Session) Ship(refs []string) (ct.Program, map[string]string, error) {
 		}
 		entries[ref] = entry
 	}
-	return b.program(), entries, nil
+	prog := b.program()
+	if err := s.shipModules(&prog); err != nil {
+		return ct.Program{}, nil, err
+	}
+	return prog, entries, nil
+}
+
+// shipModules adds the session's go.mod and go.sum to a program that imports packages from modules, as they
+// are now (a %go get since the last dispatch counts). A program of the standard library alone ships without
+// them, as it always has. Relative replacement directories are made absolute: they are the session's module
+// directory's, and the program is built elsewhere on the machine.
+func (s *Session) shipModules(prog *ct.Program) error {
+	var dir string
+	var gomod []byte
+	if s.opts.ModuleDir != "" {
+		var err error
+		if dir, err = filepath.Abs(s.opts.ModuleDir); err != nil {
+			return err
+		}
+		if gomod, err = os.ReadFile(filepath.Join(dir, "go.mod")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reading the session's go.mod: %w", err)
+		}
+	}
+	pkgs := native.ModulePackages(prog.Source, string(gomod))
+	if len(pkgs) == 0 {
+		return nil
+	}
+	if len(gomod) == 0 {
+		return fmt.Errorf("the electrons import %s, outside the standard library, but this session has no go.mod to name its version (%%go get it)", strings.Join(pkgs, ", "))
+	}
+	gosum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the session's go.sum: %w", err)
+	}
+	f, err := modfile.Parse(filepath.Join(dir, "go.mod"), gomod, nil)
+	if err != nil {
+		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	changed := false
+	for _, r := range f.Replace {
+		if modfile.IsDirectoryPath(r.New.Path) && !filepath.IsAbs(r.New.Path) {
+			if err := f.AddReplace(r.Old.Path, r.Old.Version, filepath.Join(dir, r.New.Path), ""); err != nil {
+				return err
+			}
+			changed = true
+		}
+	}
+	if changed {
+		if gomod, err = f.Format(); err != nil {
+			return err
+		}
+	}
+	prog.GoMod, prog.GoSum = string(gomod), string(gosum)
+	return nil
 }
 
 type programBuilder struct {

@@ -2,10 +2,12 @@
 // worker binaries: compiled Go that runs electrons at machine speed, where the interpreter runs them 100-300x
 // slower. A binary is the shipped source plus a generated main that calls ct.ServeNative, built by the Go
 // toolchain in a module whose vendor directory holds the SDK's source, embedded in govalent itself (package
-// govalent at the module root), so a build needs nothing but a toolchain: no network, no module cache.
+// govalent at the module root), so a build needs nothing but a toolchain: no network, no module cache. A
+// program that imports modules comes with its session's go.mod and go.sum and is built in module mode with
+// them (modules.go): then this machine needs module access, and workers still do not.
 //
-// Builds are cached by content (the program, the toolchain's version, the platform and the embedded source),
-// and concurrent requests for one binary share one build.
+// Builds are cached by content (the program and its go.mod and go.sum, the toolchain's version, the platform and
+// the embedded source), and concurrent requests for one binary share one build.
 package native
 
 import (
@@ -87,11 +89,14 @@ type Builder struct {
 	// (a worker may be about to start it).
 	limit int64
 	keep  time.Duration
+	// moduleTimeout bounds a build of a program with modules, which fetches them: a proxy that never answers
+	// fails the dispatch rather than holding it.
+	moduleTimeout time.Duration
 
 	mu       sync.Mutex
 	inflight map[string]*build
 	srcMu    sync.Mutex
-	srcDir   string // the module the programs are built in, once written
+	srcDirs  map[string]string // the directories written from the embedded source, by kind, once written
 }
 
 type build struct {
@@ -122,7 +127,7 @@ func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
 	}
 	sweep(dir)
 	return &Builder{dir: dir, goCmd: goCmd, version: strings.TrimSpace(string(out)), log: log, inflight: map[string]*build{},
-		limit: cacheLimit, keep: time.Hour}, nil
+		srcDirs: map[string]string{}, moduleTimeout: 15 * time.Minute, limit: cacheLimit, keep: time.Hour}, nil
 }
 
 // Share keeps built binaries in s too, and looks there before building one; call it before the first Build.
@@ -131,7 +136,7 @@ func (b *Builder) Share(s Shared) { b.shared = s }
 // sweep removes what builds and fetches left when their process was killed: temporary binaries, hash files and
 // modules, and program directories. The data directory is one dispatcher's, so none is in use.
 func sweep(dir string) {
-	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp"} {
+	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp", "modbuild/*"} {
 		leftovers, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, l := range leftovers {
 			os.RemoveAll(l)
@@ -146,7 +151,19 @@ func (b *Builder) GoVersion() string { return b.version }
 // share one build, which ends early when the ctx of the call that started it ends. A *CompileError is the user's
 // code failing to compile; any other error is govalent's.
 func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary, error) {
-	key := b.key(source, p)
+	return b.BuildProgram(ctx, wire.Program{Source: source}, p)
+}
+
+// BuildProgram is Build for a program as a session ships it: one that imports modules is built with its go.mod
+// and go.sum, in module mode, the modules coming from GOPROXY (and GOFLAGS, GOPRIVATE... as this process's
+// environment sets them) or the module cache; a *ModuleError is a module that cannot be had at the versions they
+// name. A program of the standard library alone is built offline, whatever go.mod it comes with.
+func (b *Builder) BuildProgram(ctx context.Context, prog wire.Program, p Platform) (*Binary, error) {
+	prog, err := buildable(prog)
+	if err != nil {
+		return nil, err
+	}
+	key := b.key(prog, p)
 	b.mu.Lock()
 	if bd, ok := b.inflight[key]; ok {
 		b.mu.Unlock()
@@ -172,7 +189,7 @@ func (b *Builder) Build(ctx context.Context, source string, p Platform) (*Binary
 	b.mu.Unlock()
 
 	var added bool
-	bd.bin, added, bd.err = b.cachedOrBuild(ctx, key, source, p)
+	bd.bin, added, bd.err = b.cachedOrBuild(ctx, key, prog, p)
 	close(bd.done)
 	b.mu.Lock()
 	if bd.err != nil {
@@ -237,7 +254,16 @@ func (b *Builder) prune() {
 
 // Cached tells whether the binary of source for p is built already (then Build returns at once).
 func (b *Builder) Cached(source string, p Platform) bool {
-	key := b.key(source, p)
+	return b.CachedProgram(wire.Program{Source: source}, p)
+}
+
+// CachedProgram is Cached for a program as BuildProgram takes it.
+func (b *Builder) CachedProgram(prog wire.Program, p Platform) bool {
+	prog, err := buildable(prog)
+	if err != nil {
+		return false
+	}
+	key := b.key(prog, p)
 	b.mu.Lock()
 	bd, ok := b.inflight[key]
 	b.mu.Unlock()
@@ -249,15 +275,32 @@ func (b *Builder) Cached(source string, p Platform) bool {
 			return false
 		}
 	}
-	_, err := os.Stat(filepath.Join(b.dir, "bin", key+".sha256"))
+	_, err = os.Stat(filepath.Join(b.dir, "bin", key+".sha256"))
 	return err == nil
 }
 
-// key names a binary by everything it is built from.
-func (b *Builder) key(source string, p Platform) string {
+// key names a binary by everything it is built from: a program without modules as it always was.
+func (b *Builder) key(prog wire.Program, p Platform) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", b.version, p, sourceHash(), source)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", b.version, p, sourceHash(), prog.Source)
+	if prog.GoMod != "" {
+		fmt.Fprintf(h, "go.mod\x00%s\x00go.sum\x00%s\x00", prog.GoMod, prog.GoSum)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// buildable is prog as it is built: its source, and its go.mod and go.sum if and only if it imports modules
+// (they would change nothing else but the cache key). A program that imports modules without a go.mod is
+// refused.
+func buildable(prog wire.Program) (wire.Program, error) {
+	out := wire.Program{Source: prog.Source}
+	if pkgs := ModulePackages(prog.Source, prog.GoMod); len(pkgs) > 0 {
+		if strings.TrimSpace(prog.GoMod) == "" {
+			return out, &ModuleError{Output: fmt.Sprintf("the program imports %s, outside the standard library, but came without the go.mod that names its module's version (a session ships it from its module directory)", strings.Join(pkgs, ", "))}
+		}
+		out.GoMod, out.GoSum = prog.GoMod, prog.GoSum
+	}
+	return out, nil
 }
 
 // sourceHash identifies the embedded SDK source.
@@ -276,7 +319,7 @@ var sourceHash = sync.OnceValue(func() string {
 
 // cachedOrBuild returns the binary of key from the local cache, the shared store or a build; added tells that the
 // local cache gained a file.
-func (b *Builder) cachedOrBuild(ctx context.Context, key, source string, p Platform) (bin *Binary, added bool, err error) {
+func (b *Builder) cachedOrBuild(ctx context.Context, key string, prog wire.Program, p Platform) (bin *Binary, added bool, err error) {
 	binPath := filepath.Join(b.dir, "bin", key)
 	if hash, err := os.ReadFile(binPath + ".sha256"); err == nil && wire.IsSHA256(string(hash)) { // else torn: built again
 		if _, err := os.Stat(binPath); err == nil {
@@ -288,7 +331,11 @@ func (b *Builder) cachedOrBuild(ctx context.Context, key, source string, p Platf
 		return bin, true, nil
 	}
 	start := time.Now()
-	if err := b.compile(ctx, key, source, p, binPath); err != nil {
+	compile := b.compile
+	if prog.GoMod != "" {
+		compile = b.compileModules
+	}
+	if err := compile(ctx, key, prog, p, binPath); err != nil {
 		return nil, false, err
 	}
 	hash, err := FileHash(binPath)
@@ -370,8 +417,9 @@ func (b *Builder) toShared(key string, bin *Binary) {
 	}
 }
 
-func (b *Builder) compile(ctx context.Context, key, source string, p Platform, binPath string) error {
-	mod, err := b.module()
+func (b *Builder) compile(ctx context.Context, key string, prog wire.Program, p Platform, binPath string) error {
+	source := prog.Source
+	mod, err := b.prepared("", writeModule)
 	if err != nil {
 		return err
 	}
@@ -396,7 +444,7 @@ func (b *Builder) compile(ctx context.Context, key, source string, p Platform, b
 	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
 	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, "./p/"+key)
 	cmd.Dir = mod
-	cmd.Env = b.buildEnv(p)
+	cmd.Env = b.buildEnv(p, false)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no build outlives a killed dispatcher
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -410,20 +458,35 @@ func (b *Builder) compile(ctx context.Context, key, source string, p Platform, b
 	return os.Rename(tmp, binPath)
 }
 
-// buildEnv is the toolchain's environment for a build for p: offline, outside any workspace, statically linked
-// (so a binary runs on any machine of its platform), with a build cache even where HOME is unset (a service).
-func (b *Builder) buildEnv(p Platform) []string {
+// buildEnv is the toolchain's environment for a build for p: outside any workspace, statically linked (so a
+// binary runs on any machine of its platform), with a build cache even where HOME is unset (a service). A build
+// without modules is offline; one with modules finds them as this process's environment says (GOPROXY, GOFLAGS
+// and the rest), but never prompts for a password (a build nobody watches would wait for ever).
+func (b *Builder) buildEnv(p Platform, modules bool) []string {
 	env := make([]string, 0, len(os.Environ())+8)
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "GOOS", "GOARCH", "GOFLAGS", "GOWORK", "GOPROXY", "GOTOOLCHAIN", "CGO_ENABLED", "GO111MODULE":
+			if modules && (name == "GOFLAGS" || name == "GOPROXY") {
+				break
+			}
 			continue
 		}
 		env = append(env, kv)
 	}
-	env = append(env, "GOOS="+p.GOOS, "GOARCH="+p.GOARCH, "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off", "GOPROXY=off",
-		"GOTOOLCHAIN=local", "GO111MODULE=on")
+	env = append(env, "GOOS="+p.GOOS, "GOARCH="+p.GOARCH, "CGO_ENABLED=0", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on")
+	if modules {
+		env = append(env, "GIT_TERMINAL_PROMPT=0")
+		if os.Getenv("GIT_SSH_COMMAND") == "" { // the user's own (a key of its own) is kept
+			env = append(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes")
+		}
+		if os.Getenv("GOMODCACHE") == "" && os.Getenv("GOPATH") == "" && os.Getenv("HOME") == "" {
+			env = append(env, "GOMODCACHE="+filepath.Join(b.dir, "gomodcache"))
+		}
+	} else {
+		env = append(env, "GOFLAGS=", "GOPROXY=off")
+	}
 	if os.Getenv("GOCACHE") == "" && os.Getenv("HOME") == "" && os.Getenv("XDG_CACHE_HOME") == "" {
 		env = append(env, "GOCACHE="+filepath.Join(b.dir, "gocache"))
 	}
@@ -508,46 +571,46 @@ func generatedMain(source string) ([]byte, error) {
 	return src.Bytes(), nil
 }
 
-// module returns the directory of the module programs are built in, writing it from the embedded source the
-// first time: go.mod, and a vendor directory holding the SDK.
-func (b *Builder) module() (string, error) {
+// prepared returns a directory written from the embedded source by write, writing it the first time: kind ""
+// is the module programs without modules are built in (go.mod, and a vendor directory holding the SDK), "sdk"
+// the SDK as a module, which programs with modules replace govalent's module by.
+func (b *Builder) prepared(kind string, write func(dir string) error) (string, error) {
 	b.srcMu.Lock()
 	defer b.srcMu.Unlock()
-	if b.srcDir != "" {
-		return b.srcDir, nil
+	if dir := b.srcDirs[kind]; dir != "" {
+		return dir, nil
 	}
-	dir := filepath.Join(b.dir, "src", sourceHash())
+	name := sourceHash()
+	if kind != "" {
+		name += "-" + kind
+	}
+	dir := filepath.Join(b.dir, "src", name)
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		if err := writeModule(dir); err != nil {
-			return "", err // tried again at the next build: a full disk passes
+		tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
+		os.RemoveAll(tmp)
+		err := write(tmp)
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(dir), 0o700)
+		}
+		if err == nil {
+			err = os.Rename(tmp, dir)
+		}
+		if err != nil {
+			os.RemoveAll(tmp)
+			if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr != nil { // else another process wrote it first
+				return "", err // tried again at the next build: a full disk passes
+			}
 		}
 	}
-	b.srcDir = dir
+	b.srcDirs[kind] = dir
 	return dir, nil
 }
 
 // modulePath is the generated module's path; programs are its packages p/<key>.
 const modulePath = "govalent.native"
 
-func writeModule(dir string) error {
-	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
-	os.RemoveAll(tmp)
-	vendor := filepath.Join(tmp, "vendor", govalentModule)
-	err := fs.WalkDir(govalent.Source, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") || path == "go.mod" {
-			return err
-		}
-		data, err := fs.ReadFile(govalent.Source, path)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(vendor, filepath.FromSlash(path))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o600)
-	})
-	if err != nil {
+func writeModule(tmp string) error {
+	if err := writeSource(filepath.Join(tmp, "vendor", govalentModule)); err != nil {
 		return err
 	}
 	goVersion, err := moduleGoVersion()
@@ -563,20 +626,7 @@ func writeModule(dir string) error {
 	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(gomod), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "vendor", "modules.txt"), []byte(modules.String()), 0o600); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		os.RemoveAll(tmp)
-		if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
-			return nil // another process wrote it first
-		}
-		return err
-	}
-	return nil
+	return os.WriteFile(filepath.Join(tmp, "vendor", "modules.txt"), []byte(modules.String()), 0o600)
 }
 
 const govalentModule = "github.com/govalent/govalent"

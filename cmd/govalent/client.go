@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/interp"
+	"github.com/govalent/govalent/native"
 	"github.com/govalent/govalent/results"
 )
 
@@ -226,6 +229,10 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
+	moduleDir, err := runModule(path, src)
+	if err != nil {
+		return err
+	}
 	if embedded {
 		stop, err := startEmbedded(c, fs)
 		if err != nil {
@@ -238,7 +245,7 @@ func cmdRun(args []string) error {
 			os.Setenv("GOVALENT_TOKEN", t) // the SDK reads it from the environment
 		}
 	}
-	s, err := interp.New(interp.Options{Exit: os.Exit})
+	s, err := interp.New(interp.Options{Exit: os.Exit, ModuleDir: moduleDir})
 	if err != nil {
 		return err
 	}
@@ -258,6 +265,49 @@ func cmdRun(args []string) error {
 		return exitError{1}
 	}
 	return nil
+}
+
+// runModule finds the module of a file given to govalent run: the nearest directory up from it holding a go.mod,
+// which the file's dispatches ship (their electrons are built natively with its versions). A file importing
+// modules needs one, and the interpreter needs compiled symbols for each such package its top level imports.
+func runModule(file string, src []byte) (string, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	dir := ""
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !st.IsDir() {
+			dir = d
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	var gomod []byte
+	if dir != "" {
+		if gomod, err = os.ReadFile(filepath.Join(dir, "go.mod")); err != nil {
+			return "", err
+		}
+	}
+	if _, err := parser.ParseFile(token.NewFileSet(), file, src, parser.ImportsOnly); err != nil {
+		src = append([]byte("package main;"), src...) // a file without a package clause, as cells are
+	}
+	modules := native.ModulePackages(string(src), string(gomod))
+	var unknown []string
+	for _, p := range modules {
+		if interp.PackageSymbols(p) == nil {
+			unknown = append(unknown, p)
+		}
+	}
+	switch {
+	case len(modules) > 0 && dir == "":
+		return "", fmt.Errorf("%s imports %s, outside the standard library, and no go.mod is in its directory or a parent: create one there (go mod init) and go get the modules", file, strings.Join(modules, ", "))
+	case len(unknown) > 0:
+		return "", fmt.Errorf("%s imports %s at its top level, which govalent run interprets, and this govalent has no compiled symbols for it: the interpreter can import only the standard library and govalent's packages (electrons using modules run natively, but the file that declares them is interpreted)", file, strings.Join(unknown, ", "))
+	}
+	return dir, nil
 }
 
 // cmdBackup asks the running dispatcher for a consistent copy of its store (GET /api/v1/backup, a tar stream)

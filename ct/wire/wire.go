@@ -92,6 +92,11 @@ const NativeServeEnv = "GOVALENT_NATIVE_SERVE"
 type Program struct {
 	Source string   `json:"source"`
 	Notes  []string `json:"notes,omitempty"` // how captured variables were shipped
+	// GoMod and GoSum are the session's go.mod and go.sum, shipped with a program that imports packages outside
+	// the standard library: its native worker is built with the versions they name, and no worker ever resolves a
+	// module itself. Empty for a program of the standard library alone.
+	GoMod string `json:"go_mod,omitempty"`
+	GoSum string `json:"go_sum,omitempty"`
 }
 
 // Duration is a time.Duration that travels as milliseconds in JSON.
