@@ -62,7 +62,7 @@ func TestResumedNodesAreOfferedForAdoption(t *testing.T) {
 		{ID: 2, Name: "c", Kind: ct.KindElectron, Entry: "F", Args: []ct.Arg{{Node: ptr(1)}}},
 	}, Output: ct.Arg{Node: ptr(2)}}
 	rec := results.DispatchRecord{ID: "left-running", RootID: "left-running", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), NodeCount: 3}
-	if err := st.CreateDispatch(t.Context(), &rec, mustMarshal(t, &g), ""); err != nil {
+	if err := st.CreateDispatch(t.Context(), &rec, mustMarshal(t, &g), ct.Program{}); err != nil {
 		t.Fatal(err)
 	}
 	done := results.NodeState{Status: ct.StatusCompleted, Output: []byte(`"a"`), Attempts: 1, Started: time.Now(), Ended: time.Now()}

@@ -91,8 +91,9 @@ type run struct {
 	nativeTried bool
 	nativeUsed  time.Time // when its binaries were last marked used (nativeTask)
 	// goMod and goSum came with the program from the session, when it imports modules (its native worker is
-	// built with them). Not stored: a dispatch resumed after a restart has none, and fails if it needs them.
+	// built with them); stored with it, so that a resumed dispatch builds with the same versions.
 	goMod, goSum string
+	sourceHash   string // results.ProgramHash of program, which tasks carry
 }
 
 // node is a node of a dispatch in progress: its state, as stored and shown, and what scheduling it needs.
@@ -217,11 +218,10 @@ func (e *Engine) Submit(ctx context.Context, req *ct.DispatchRequest) (string, e
 	if err := e.native.uploads.check(req.Graph.Binaries); err != nil {
 		return "", err
 	}
-	if err := e.create(ctx, &rec, graph, req.Program.Source); err != nil {
+	if err := e.create(ctx, &rec, graph, req.Program); err != nil {
 		return "", err
 	}
-	r := newRun(rec, &req.Graph, req.Program.Source)
-	r.goMod, r.goSum = req.Program.GoMod, req.Program.GoSum
+	r := newRun(rec, &req.Graph, req.Program)
 	// Not ctx: once stored, the dispatch starts, whether or not the client waits for its id.
 	e.do(context.Background(), func() { e.begin(r, nil, -1) })
 	return rec.ID, nil
@@ -249,7 +249,7 @@ func newDispatch(req *ct.DispatchRequest) (results.DispatchRecord, []byte, error
 		Inputs: inputs, Notes: req.Program.Notes, NodeCount: len(req.Graph.Nodes),
 	}
 	if req.Program.Source != "" {
-		rec.ProgramHash = results.ProgramHash(req.Program.Source)
+		rec.ProgramHash = results.ProgramKey(req.Program)
 	}
 	return rec, graph, nil
 }
@@ -257,7 +257,7 @@ func newDispatch(req *ct.DispatchRequest) (results.DispatchRecord, []byte, error
 // create stores a new dispatch durably; it is not called on the scheduler goroutine. It is refused while the
 // store cannot write (its errors wrap results.ErrUnavailable): the dispatch's outcomes could not be stored
 // either.
-func (e *Engine) create(ctx context.Context, rec *results.DispatchRecord, graph []byte, program string) error {
+func (e *Engine) create(ctx context.Context, rec *results.DispatchRecord, graph []byte, program ct.Program) error {
 	if err := e.store.Writable(); err != nil {
 		return err
 	}
@@ -277,8 +277,8 @@ func (e *Engine) begin(r, parent *run, parentNode int) {
 	e.guard(r, func() { e.start(r, nil, false) })
 }
 
-func newRun(rec results.DispatchRecord, g *ct.Graph, program string) *run {
-	r := &run{rec: rec, graph: g, program: program, nodes: make([]node, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1}
+func newRun(rec results.DispatchRecord, g *ct.Graph, program ct.Program) *run {
+	r := &run{rec: rec, graph: g, program: program.Source, goMod: program.GoMod, goSum: program.GoSum, sourceHash: results.ProgramHash(program.Source), nodes: make([]node, len(g.Nodes)), dependents: make([][]int, len(g.Nodes)), children: map[int]*run{}, parentNode: -1}
 	for i := range g.Nodes {
 		r.nodes[i].Status = ct.StatusNew
 		for _, d := range g.Nodes[i].Deps() {
@@ -412,7 +412,7 @@ func (e *Engine) handOut(r *run, i int, ex executors.Executor) {
 	args := r.nodeArgs(i)
 	t := &executors.Task{
 		ID: fmt.Sprintf("%s/%d/%d", r.rec.ID, i, n.Attempts), DispatchID: r.rec.ID, NodeID: i, Kind: nd.Kind,
-		Entry: nd.Entry, ProgramHash: r.rec.ProgramHash, Program: r.program, Args: args,
+		Entry: nd.Entry, ProgramHash: r.sourceHash, Program: r.program, Args: args,
 		TimeLimit: time.Duration(nd.TimeLimit), Queue: nd.Queue, Settings: nd.Settings,
 	}
 	e.nativeTask(r, nd, t)
@@ -614,7 +614,7 @@ func (e *Engine) startChild(r *run, i int, oc executors.Outcome) {
 		rec, graph, err := newDispatch(req)
 		if err == nil {
 			rec.RootID, rec.ParentID, rec.ParentNode = rootID, parentID, i
-			err = e.create(e.ctx, &rec, graph, req.Program.Source)
+			err = e.create(e.ctx, &rec, graph, req.Program)
 		}
 		e.postFor(r, func() { e.childStored(r, i, oc, req, rec, err) })
 	}()
@@ -648,7 +648,7 @@ func (e *Engine) childStored(r *run, i int, oc executors.Outcome, req *ct.Dispat
 		n.SubDispatchID = rec.ID
 		// record the child's id, so a restart reattaches instead of building it again
 		e.store.Save(results.Batch{Nodes: []results.NodeRecord{r.nodeRecord(i)}}, nil)
-		e.begin(newRun(rec, &req.Graph, req.Program.Source), r, i)
+		e.begin(newRun(rec, &req.Graph, req.Program), r, i)
 	}
 }
 

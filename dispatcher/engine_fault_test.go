@@ -143,7 +143,7 @@ func TestPanicFailsOnlyItsDispatch(t *testing.T) {
 	}
 	g := graph("buggy")
 	rec := results.DispatchRecord{ID: "left-running", RootID: "left-running", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), NodeCount: 1}
-	if err := st.CreateDispatch(t.Context(), &rec, mustMarshal(t, &g.Graph), ""); err != nil {
+	if err := st.CreateDispatch(t.Context(), &rec, mustMarshal(t, &g.Graph), ct.Program{}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -60,12 +60,12 @@ func (d *Dispatcher) getProgram(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorCode(err), fmt.Errorf("dispatch %s: %w", id, err))
 		return
 	}
-	src, err := d.store.Program(r.Context(), rec.ProgramHash)
+	prog, err := d.store.Program(r.Context(), rec.ProgramHash)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, 200, map[string]string{"dispatch_id": id, "hash": rec.ProgramHash, "source": src})
+	writeJSON(w, 200, map[string]string{"dispatch_id": id, "hash": rec.ProgramHash, "source": prog.Source, "go_mod": prog.GoMod, "go_sum": prog.GoSum})
 }
 
 // Log tails are bounded: the log of a long-lived dispatcher is not sent whole.

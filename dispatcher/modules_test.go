@@ -3,6 +3,10 @@ package dispatcher_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,6 +15,7 @@ import (
 	"github.com/govalent/govalent/ct"
 	"github.com/govalent/govalent/dispatcher"
 	"github.com/govalent/govalent/internal/testkit/modproxy"
+	"github.com/govalent/govalent/internal/testkit/wait"
 	"github.com/govalent/govalent/interp"
 )
 
@@ -20,10 +25,16 @@ import (
 // cell here imports it, and no cell without the import reads the session's variables.
 func greetSession(t *testing.T, e *env, moduleDir string) *ct.Result {
 	kept := new(ct.Result)
+	greetSessionWith(t, e, moduleDir, map[string]reflect.Value{"Keep": reflect.ValueOf(func(r *ct.Result) { *kept = *r })})
+	return kept
+}
+
+// greetSessionWith is greetSession with the given funcs in the cells' example.org/greet besides Hello.
+func greetSessionWith(t *testing.T, e *env, moduleDir string, funcs map[string]reflect.Value) {
 	interp.Symbols["example.org/greet/greet"] = map[string]reflect.Value{
 		"Hello": reflect.ValueOf(func(n string) string { return "the kernel's hello, " + n }),
-		"Keep":  reflect.ValueOf(func(r *ct.Result) { *kept = *r }),
 	}
+	maps.Copy(interp.Symbols["example.org/greet/greet"], funcs)
 	t.Cleanup(func() { delete(interp.Symbols, "example.org/greet/greet") })
 	var out bytes.Buffer
 	s, err := interp.New(interp.Options{Stdout: &out, Stderr: &out, ModuleDir: moduleDir})
@@ -32,7 +43,6 @@ func greetSession(t *testing.T, e *env, moduleDir string) *ct.Result {
 	}
 	t.Cleanup(s.Close)
 	e.sess, e.out = s, &out
-	return kept
 }
 
 // greetCell declares an electron calling the module, dispatches it, and keeps the result.
@@ -117,5 +127,51 @@ func TestAMissingModuleFailsTheDispatch(t *testing.T) {
 	}
 	if kept.Status != ct.StatusFailed || !strings.Contains(kept.Error, "cannot find module providing package example.org/greet") || kept.Nodes[0].Attempts != 0 {
 		t.Fatalf("got %s: %s (%+v)", kept.Status, kept.Error, kept.Nodes)
+	}
+}
+
+// A dispatch of electrons with modules resumed after a dispatcher restart builds them with the go.mod and go.sum
+// it was shipped with, which are stored with its program: the restarted dispatcher has no session to ask.
+func TestADispatchWithModulesResumesWithItsVersions(t *testing.T) {
+	modproxy.UseProxy(t, modproxy.GreetVersions(t))
+	moduleDir := modproxy.ModuleDir(t, "example.org/greet@v1.2.0")
+	dataDir, gate := t.TempDir(), filepath.Join(t.TempDir(), "gate")
+	e, stop := startEnv(t, dispatcher.Config{DataDir: dataDir, Native: dispatcher.NativeAlways})
+	var id string
+	greetSessionWith(t, e, moduleDir, map[string]reflect.Value{"KeepID": reflect.ValueOf(func(s string) { id = s })})
+	e.cell(fmt.Sprintf(`import (
+	"os"
+	"time"
+
+	"example.org/greet"
+)
+
+func GreetLater(gate, name string) string {
+	for {
+		if _, err := os.Stat(gate); err == nil {
+			return greet.Hello(name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var later = ct.Electron(GreetLater)
+id, err := ct.Dispatch(ct.Lattice(func(gate, name string) ct.Future { return later(gate, name) }), %q, "go")
+if err != nil { panic(err) }
+greet.KeepID(id)
+`, gate))
+	wait.For(t, "the electron to start", 2*time.Minute, func() bool {
+		res, err := e.client().GetResult(id, false)
+		return err == nil && res.Node(0).Status == ct.StatusRunning
+	})
+	stop()
+	modproxy.GoGet(t, moduleDir, "example.org/greet@v1.3.0") // the session moves on; the dispatch keeps its versions
+	e2, _ := startEnv(t, dispatcher.Config{DataDir: dataDir, Native: dispatcher.NativeAlways})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e2.client().GetResult(id, true)
+	if err != nil || res.Status != ct.StatusCompleted || res.Node(0).Output != "hello, GO" {
+		t.Fatalf("after a restart: %v %s %q (%+v)", err, res.Status, res.Error, res.Nodes)
 	}
 }

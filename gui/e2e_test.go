@@ -149,7 +149,7 @@ func fill(t *testing.T, dir string, n int) {
 		rec := &results.DispatchRecord{ID: fmt.Sprintf("bulk-%05d", i), Name: fmt.Sprintf("stored workflow %d", i), Status: ct.StatusCompleted,
 			Created: created, Started: created, Ended: created.Add(time.Duration(i%97) * time.Second), ParentNode: -1, NodeCount: 1}
 		rec.RootID = rec.ID
-		if err := st.CreateDispatch(t.Context(), rec, graph, ""); err != nil {
+		if err := st.CreateDispatch(t.Context(), rec, graph, ct.Program{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -76,7 +76,7 @@ func (s *Store) objectRefs(ctx context.Context) (map[string]bool, error) {
 	refs := map[string]bool{}
 	width := len(objectMark) + 64
 	for _, col := range []struct{ table, column string }{
-		{"programs", "source"}, {"dispatches", "inputs"}, {"dispatches", "result"}, {"dispatches", "graph"},
+		{"programs", "source"}, {"programs", "modules"}, {"dispatches", "inputs"}, {"dispatches", "result"}, {"dispatches", "graph"},
 		{"nodes", "output"}, {"nodes", "stdout"}, {"nodes", "stderr"},
 	} {
 		// As a blob: a text value's length stops at the mark's NUL byte.

@@ -20,7 +20,7 @@ func TestCollectObjectsKeepsWhatIsReferred(t *testing.T) {
 		t.Helper()
 		rec := &DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusCompleted, Created: time.Now(), Inputs: big(id),
 			ProgramHash: ProgramHash(program)}
-		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), program); err != nil {
+		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ct.Program{Source: program}); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: id, NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: output}}}}); err != nil {
@@ -56,8 +56,8 @@ func TestCollectObjectsKeepsWhatIsReferred(t *testing.T) {
 	if err != nil || len(nodes) != 1 || string(nodes[0].Output) != string(big("x")) {
 		t.Fatalf("b's output: %+v %v", nodes, err)
 	}
-	if src, err := m.Program(t.Context(), ProgramHash("package main // b")); err != nil || src != "package main // b" {
-		t.Fatalf("b's program: %q %v", src, err)
+	if p, err := m.Program(t.Context(), ProgramHash("package main // b")); err != nil || p.Source != "package main // b" {
+		t.Fatalf("b's program: %q %v", p.Source, err)
 	}
 	if _, err := m.Program(t.Context(), ProgramHash("package main // a")); err == nil {
 		t.Fatal("a's program is still there")

@@ -26,7 +26,7 @@ func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func createDispatch(t *testing.T, m *Manager, id string) {
 	t.Helper()
 	rec := &DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}
-	if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
+	if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ct.Program{Source: "package main"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -158,7 +158,7 @@ func TestRemovedDatabaseRefusesWritesAndCanBeBackedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &DispatchRecord{ID: "after", RootID: "after", ParentNode: -1, Status: ct.StatusNew, Created: time.Now()}
-	err := m.CreateDispatch(t.Context(), rec, []byte(`{}`), "")
+	err := m.CreateDispatch(t.Context(), rec, []byte(`{}`), ct.Program{})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), db+" was removed") || !strings.Contains(err.Error(), "govalent backup") {
 		t.Fatalf("create after removal: %v", err)
 	}

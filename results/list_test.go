@@ -16,7 +16,7 @@ func TestSummary(t *testing.T) {
 	add := func(id, parent string, st ct.Status, secs int, errText string) {
 		rec := &DispatchRecord{ID: id, RootID: id, ParentID: parent, ParentNode: -1, Name: id, Status: st, Created: t0,
 			Started: t0, Ended: t0.Add(time.Duration(secs) * time.Second), Error: errText}
-		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ""); err != nil {
+		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ct.Program{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,7 +53,7 @@ func TestListSearchIsLiteral(t *testing.T) {
 	m, _ := openStore(t)
 	for _, name := range []string{"100% done", "1000 done", "a_b", "axb"} {
 		rec := &DispatchRecord{ID: name, RootID: name, ParentNode: -1, Name: name, Status: ct.StatusCompleted, Created: time.Now()}
-		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ""); err != nil {
+		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ct.Program{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,7 +64,7 @@ func TestListSearchIsLiteral(t *testing.T) {
 	}
 	for i := range 150 {
 		id := fmt.Sprintf("more%d", i)
-		if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusCompleted, Created: time.Now()}, []byte(`{"nodes":[]}`), ""); err != nil {
+		if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusCompleted, Created: time.Now()}, []byte(`{"nodes":[]}`), ct.Program{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -145,12 +145,12 @@ func TestUpgradeFromV1(t *testing.T) {
 	if g, err := s.Graph(ctx, "fixture-completed"); err != nil || len(g.Nodes) != 2 || g.Nodes[1].Kind != ct.KindSublattice {
 		t.Fatalf("graph %+v: %v", g, err)
 	}
-	if src, err := s.Program(ctx, parent.ProgramHash); err != nil || !strings.HasPrefix(src, "package main") {
-		t.Fatalf("program %q: %v", src, err)
+	if p, err := s.Program(ctx, parent.ProgramHash); err != nil || !strings.HasPrefix(p.Source, "package main") || p.GoMod != "" {
+		t.Fatalf("program %+v: %v", p, err)
 	}
 	// it goes on storing
 	rec := &DispatchRecord{ID: "after", RootID: "after", ParentNode: -1, Status: ct.StatusRunning}
-	if err := s.CreateDispatch(ctx, rec, []byte(`{"nodes":[]}`), ""); err != nil {
+	if err := s.CreateDispatch(ctx, rec, []byte(`{"nodes":[]}`), ct.Program{}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -35,7 +35,7 @@ func TestS3ObjectStore(t *testing.T) {
 	small := json.RawMessage(`42`)
 	logs := strings.Repeat("log line\n", InlineLimit/8)
 	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning,
-		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), "package main"); err != nil {
+		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), ct.Program{Source: "package main"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{
@@ -125,7 +125,7 @@ func TestCollectObjectsOnS3(t *testing.T) {
 	defer m.Close()
 	big := json.RawMessage(`"` + strings.Repeat("s", InlineLimit+1) + `"`)
 	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusCompleted,
-		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), ""); err != nil {
+		Created: time.Now(), Inputs: big}, []byte(`{"nodes":[]}`), ct.Program{}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := objects.NewS3(t.Context(), "s3://results/team")

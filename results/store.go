@@ -51,7 +51,7 @@ type DispatchRecord struct {
 	Error       string
 	Inputs      json.RawMessage
 	Result      json.RawMessage
-	ProgramHash string
+	ProgramHash string // the program's key in the store (ProgramKey)
 	Notes       []string
 	NodeCount   int
 }
@@ -440,19 +440,36 @@ func fromTS(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// ProgramHash is the content address of a program's source.
+// ProgramHash is the content address of a program's source, by which workers fetch and check it.
 func ProgramHash(src string) string {
 	sum := sha256.Sum256([]byte(src))
 	return hex.EncodeToString(sum[:16])
 }
 
+// ProgramKey is what a dispatch's program is stored under: the source's hash, or for a program with modules a
+// hash of the source, go.mod and go.sum together (one source built with other versions is another program).
+func ProgramKey(p ct.Program) string {
+	if p.GoMod == "" && p.GoSum == "" {
+		return ProgramHash(p.Source)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00go.mod %d\x00%s\x00go.sum\x00%s", len(p.Source), p.Source, len(p.GoMod), p.GoMod, p.GoSum)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// programModules is how a program's go.mod and go.sum are stored.
+type programModules struct {
+	GoMod string `json:"go_mod"`
+	GoSum string `json:"go_sum"`
+}
+
 // CreateDispatch stores a new dispatch with its graph and program, durably. Its errors wrap ErrUnavailable
 // (ctx's own too: the dispatch was not stored).
-func (s *Store) CreateDispatch(ctx context.Context, rec *DispatchRecord, graph []byte, program string) error {
+func (s *Store) CreateDispatch(ctx context.Context, rec *DispatchRecord, graph []byte, program ct.Program) error {
 	return unavailable(s.createDispatch(ctx, rec, graph, program))
 }
 
-func (s *Store) createDispatch(ctx context.Context, rec *DispatchRecord, graph []byte, program string) error {
+func (s *Store) createDispatch(ctx context.Context, rec *DispatchRecord, graph []byte, program ct.Program) error {
 	if err := s.Check(); err != nil {
 		return err
 	}
@@ -462,9 +479,16 @@ func (s *Store) createDispatch(ctx context.Context, rec *DispatchRecord, graph [
 	if err != nil {
 		return err
 	}
-	p, err := s.put(ctx, []byte(program))
+	p, err := s.put(ctx, []byte(program.Source))
 	if err != nil {
 		return err
+	}
+	var mods []byte // NULL for a program of the standard library alone
+	if program.GoMod != "" || program.GoSum != "" {
+		data, _ := json.Marshal(programModules{program.GoMod, program.GoSum})
+		if mods, err = s.put(ctx, data); err != nil {
+			return err
+		}
 	}
 	in, err := s.put(ctx, rec.Inputs)
 	if err != nil {
@@ -475,8 +499,8 @@ func (s *Store) createDispatch(ctx context.Context, rec *DispatchRecord, graph [
 		return err
 	}
 	defer tx.Rollback()
-	if program != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO programs(hash, source) VALUES (?, ?)`, rec.ProgramHash, p); err != nil {
+	if program.Source != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO programs(hash, source, modules) VALUES (?, ?, ?)`, rec.ProgramHash, p, mods); err != nil {
 			return err
 		}
 	}
@@ -598,17 +622,32 @@ func (s *Store) Graph(ctx context.Context, id string) (*ct.Graph, error) {
 	return &g, nil
 }
 
-// Program returns a program's source by hash.
-func (s *Store) Program(ctx context.Context, hash string) (string, error) {
+// Program returns a program by its key (ProgramKey): its source, and its go.mod and go.sum if it has modules.
+func (s *Store) Program(ctx context.Context, hash string) (ct.Program, error) {
 	if hash == "" {
-		return "", nil
+		return ct.Program{}, nil
 	}
-	var raw []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT source FROM programs WHERE hash=?`, hash).Scan(&raw); err != nil {
-		return "", fmt.Errorf("results: program %s: %w", hash, err)
+	var raw, rawMods []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT source, modules FROM programs WHERE hash=?`, hash).Scan(&raw, &rawMods); err != nil {
+		return ct.Program{}, fmt.Errorf("results: program %s: %w", hash, err)
 	}
 	data, err := s.get(ctx, raw)
-	return string(data), err
+	if err != nil {
+		return ct.Program{}, err
+	}
+	p := ct.Program{Source: string(data)}
+	if rawMods != nil {
+		data, err := s.get(ctx, rawMods)
+		if err != nil {
+			return ct.Program{}, err
+		}
+		var mods programModules
+		if err := json.Unmarshal(data, &mods); err != nil {
+			return ct.Program{}, fmt.Errorf("results: the modules of program %s: %w", hash, err)
+		}
+		p.GoMod, p.GoSum = mods.GoMod, mods.GoSum
+	}
+	return p, nil
 }
 
 // Nodes returns the rows of a dispatch's started nodes.

@@ -2,10 +2,12 @@ package results
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +32,7 @@ func TestLargeValuesLiveInCheckedFiles(t *testing.T) {
 	m, dir := openStore(t)
 	big := json.RawMessage(`"` + strings.Repeat("a", InlineLimit+10) + `"`)
 	rec := &DispatchRecord{ID: "d1", RootID: "d1", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), Inputs: big}
-	if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), "package main"); err != nil {
+	if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), ct.Program{Source: "package main"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.SaveSync(t.Context(), Batch{Nodes: []NodeRecord{{DispatchID: "d1", NodeID: 0, NodeState: NodeState{Status: ct.StatusCompleted, Output: big}}}}); err != nil {
@@ -69,7 +71,7 @@ func TestLargeValuesLiveInCheckedFiles(t *testing.T) {
 
 func TestGroupCommitKeepsEveryWrite(t *testing.T) {
 	m, _ := openStore(t)
-	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{}`), ""); err != nil {
+	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{}`), ct.Program{}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -100,7 +102,7 @@ func TestGroupCommitKeepsEveryWrite(t *testing.T) {
 // A large batch goes in multi-row statements; a node written twice in one batch ends as its later record.
 func TestCommitManyNodes(t *testing.T) {
 	m, _ := openStore(t)
-	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{"nodes":[]}`), ""); err != nil {
+	if err := m.CreateDispatch(t.Context(), &DispatchRecord{ID: "d", RootID: "d", ParentNode: -1, Status: ct.StatusRunning, Created: time.Now()}, []byte(`{"nodes":[]}`), ct.Program{}); err != nil {
 		t.Fatal(err)
 	}
 	var b Batch
@@ -142,4 +144,33 @@ func BenchmarkCommitNodes(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Nodes)), "ns/row")
+}
+
+// A program with modules is kept with its go.mod and go.sum, under a key of all three: a resumed dispatch builds
+// with the versions it was shipped with, and the same source with other versions is another program.
+func TestProgramsKeepTheirModules(t *testing.T) {
+	m, _ := openStore(t)
+	plain := ct.Program{Source: "package main // plain"}
+	v1 := ct.Program{Source: "package main // mods", GoMod: "module s\n\nrequire example.org/greet v1.2.0\n", GoSum: "example.org/greet v1.2.0 h1:x=\n"}
+	v2 := v1
+	v2.GoMod, v2.GoSum = "module s\n\nrequire example.org/greet v1.3.0\n", strings.Repeat("example.org/greet v1.3.0 h1:y=\n", InlineLimit/20) // large: an object
+	if ProgramKey(plain) != ProgramHash(plain.Source) {
+		t.Error("a program without modules is stored under its source's hash, as before")
+	}
+	if ProgramKey(v1) == ProgramKey(v2) || ProgramKey(v1) == ProgramHash(v1.Source) {
+		t.Error("the same source with other modules needs another key")
+	}
+	for i, p := range []ct.Program{plain, v1, v2} {
+		id := fmt.Sprint("d", i)
+		rec := &DispatchRecord{ID: id, RootID: id, ParentNode: -1, Status: ct.StatusRunning, Created: time.Now(), ProgramHash: ProgramKey(p)}
+		if err := m.CreateDispatch(t.Context(), rec, []byte(`{"nodes":[]}`), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []ct.Program{plain, v1, v2} {
+		got, err := m.Program(t.Context(), ProgramKey(p))
+		if err != nil || !reflect.DeepEqual(got, p) {
+			t.Errorf("program %q back as %+v, %v", p.Source, got, err)
+		}
+	}
 }
