@@ -1,6 +1,9 @@
 // Package slurmtest starts a real one-node Slurm cluster for tests: its own munged (key and socket in a
 // temporary directory), slurmctld and slurmd in the foreground, with a generated slurm.conf whose controller
-// and node talk over loopback on free ports. It needs Debian's slurm-wlm and munge, and root (slurmd runs jobs
+// and node talk over loopback on free ports. The daemons listen on loopback only: by default Slurm binds to
+// every address, and CommunicationParameters=NoCtldInAddrAny,NoInAddrAny makes them bind to the address this
+// machine's host name resolves to instead, which must be a loopback one (Debian's /etc/hosts maps it to
+// 127.0.1.1); Start checks both and refuses to run a cluster reachable from the network. It needs Debian's slurm-wlm and munge, and root (slurmd runs jobs
 // as the submitting user, and the tests submit as root). There is no slurmdbd, so sacct has nothing to read:
 // jobs are followed with squeue and scontrol, which the controller answers from memory.
 package slurmtest
@@ -8,12 +11,15 @@ package slurmtest
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +72,10 @@ func Start(opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	addr, err := loopbackAddr(host)
+	if err != nil {
+		return nil, err
+	}
 	host, _, _ = strings.Cut(host, ".")
 	dir, err := os.MkdirTemp("", "slurmtest-")
 	if err != nil {
@@ -105,7 +115,8 @@ func Start(opts Options) (_ *Cluster, err error) {
 	}
 	conf := fmt.Sprintf(`# written by slurmtest
 ClusterName=govalenttest
-SlurmctldHost=%[1]s(127.0.0.1)
+SlurmctldHost=%[1]s(%[8]s)
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 SlurmctldPort=%[3]d
 SlurmdPort=%[4]d
 SlurmUser=root
@@ -133,9 +144,9 @@ SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 MaxArraySize=10001
 MaxJobCount=100000
-NodeName=%[1]s NodeAddr=127.0.0.1 CPUs=%[6]d RealMemory=2000 State=UNKNOWN
+NodeName=%[1]s NodeAddr=%[8]s CPUs=%[6]d RealMemory=2000 State=UNKNOWN
 PartitionName=%[7]s Nodes=%[1]s Default=YES MaxTime=INFINITE State=UP
-`, host, dir, ports[0], ports[1], socket, opts.CPUs, Partition)
+`, host, dir, ports[0], ports[1], socket, opts.CPUs, Partition, addr)
 	if err := os.WriteFile(c.Conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -155,7 +166,91 @@ PartitionName=%[7]s Nodes=%[1]s Default=YES MaxTime=INFINITE State=UP
 	if err != nil {
 		return nil, fmt.Errorf("slurmtest: the node did not come up: %w\nslurmctld log: %s\nslurmd log: %s", err, c.log("slurmctld.log"), c.log("slurmd.log"))
 	}
+	listening, err := c.Listening()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range listening {
+		if !l.Addr.Addr().IsLoopback() {
+			return nil, fmt.Errorf("slurmtest: %s listens on %s, not on loopback only", l.Daemon, l.Addr)
+		}
+	}
 	return c, nil
+}
+
+// loopbackAddr is the address host resolves to, which Slurm's daemons bind to (NoInAddrAny resolves the host
+// name): it must be a loopback one.
+func loopbackAddr(host string) (string, error) {
+	addrs, err := net.LookupHost(host)
+	if err != nil {
+		return "", fmt.Errorf("slurmtest: resolving this machine's host name: %w", err)
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil && ip.IsLoopback() {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("slurmtest: this machine's host name %s resolves to %v, no IPv4 loopback address: Slurm's daemons bind to what it resolves to, and the test cluster must not be reachable from the network (map it to 127.0.1.1 in /etc/hosts, as Debian does)", host, addrs)
+}
+
+// Socket is a TCP socket a daemon of the cluster listens on.
+type Socket struct {
+	Daemon string // "slurmctld", "slurmd"
+	Addr   netip.AddrPort
+}
+
+// Listening lists the TCP sockets the cluster's daemons listen on, from /proc: each daemon's socket inodes
+// (/proc/PID/fd) looked up in the kernel's table of listening sockets (/proc/net/tcp, tcp6).
+func (c *Cluster) Listening() ([]Socket, error) {
+	listen := map[string]netip.AddrPort{} // by inode
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // 0A: TCP_LISTEN
+				continue
+			}
+			ap, err := procAddr(f[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", table, err)
+			}
+			listen[f[9]] = ap
+		}
+	}
+	var socks []Socket
+	for _, p := range c.procs {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Process.Pid))
+		if err != nil {
+			return nil, err
+		}
+		for _, fd := range fds {
+			link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p.Process.Pid, fd.Name()))
+			inode, ok := strings.CutPrefix(link, "socket:[")
+			if ap, listening := listen[strings.TrimSuffix(inode, "]")]; ok && listening {
+				socks = append(socks, Socket{Daemon: filepath.Base(p.Path), Addr: ap})
+			}
+		}
+	}
+	return socks, nil
+}
+
+// procAddr reads an address of /proc/net/tcp ("0100007F:1F90"; the address's 32-bit words in host order, which
+// is little-endian on every platform the tests run on).
+func procAddr(s string) (netip.AddrPort, error) {
+	hexAddr, hexPort, _ := strings.Cut(s, ":")
+	raw, err := hex.DecodeString(hexAddr)
+	port, perr := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil || perr != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("unreadable address %q", s)
+	}
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	addr, _ := netip.AddrFromSlice(raw)
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }
 
 // Main starts a cluster, points the Slurm commands at it (SLURM_CONF) for the whole test binary, builds the
