@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,8 +12,6 @@ import (
 
 	"github.com/govalent/govalent/executors"
 )
-
-var execCommand = exec.CommandContext
 
 // batch is the tasks of one job array: those with the same job options that came in a burst.
 type batch struct {
@@ -97,10 +93,6 @@ func (e *Executor) sbatch(b *batch) {
 		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
 		return
 	}
-	if err := os.MkdirAll(e.batchDir(id), 0o700); err != nil {
-		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
-		return
-	}
 	// Each task's files first: a task whose files cannot be written fails alone.
 	var ready []*entry
 	for _, en := range b.entries {
@@ -116,15 +108,14 @@ func (e *Executor) sbatch(b *batch) {
 	if len(ready) == 0 {
 		return
 	}
-	// Each task's batch file says where it is in the array, for Adopt after a restart.
+	// Each task's batch file says where it is in the array, for Adopt after a restart; then the job script.
+	files := make([]file, 0, len(ready)+1)
 	for i, en := range ready {
-		if err := writeAtomic(filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600); err != nil {
-			fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
-			return
-		}
+		files = append(files, file{filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600})
 	}
 	script := filepath.Join(e.batchDir(id), "job.sh")
-	if err := writeAtomic(script, jobScript(id, runner, b.prologue, ready), 0o700); err != nil {
+	files = append(files, file{script, jobScript(id, runner, b.prologue, ready), 0o700})
+	if err := e.write(files...); err != nil {
 		fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
 		return
 	}
@@ -146,7 +137,7 @@ func (e *Executor) sbatch(b *batch) {
 		fail(ready, fmt.Sprintf("executor %s: sbatch answered %q, not a job id", e.name, out), "")
 		return
 	}
-	if err := writeAtomic(filepath.Join(e.batchDir(id), "job"), []byte(jobID+"\n"), 0o600); err != nil {
+	if err := e.write(file{filepath.Join(e.batchDir(id), "job"), []byte(jobID + "\n"), 0o600}); err != nil {
 		e.log.Warn("cannot write the job id down; a restart will find the job by name", "executor", e.name, "job", jobID, "err", err)
 	}
 	e.log.Debug("submitted", "executor", e.name, "job", jobID, "tasks", len(ready))
@@ -189,20 +180,21 @@ func (e *Executor) writeTask(en *entry) error {
 	t := *en.task
 	binaries := t.Binaries
 	t.Binaries = nil
-	if bin, ok := binaries[e.cfg.Platform]; ok && t.Kind == executors.KindElectron {
+	platform := e.knownPlatform() // known: runnerPath found it before
+	if bin, ok := binaries[platform]; ok && t.Kind == executors.KindElectron {
 		path, err := e.copyBinary(bin.Hash, bin.Path)
 		if err != nil {
 			return err
 		}
-		t.Binaries = map[string]executors.Binary{e.cfg.Platform: {Hash: bin.Hash, Path: path}}
+		t.Binaries = map[string]executors.Binary{platform: {Hash: bin.Hash, Path: path}}
 	}
 	nodeDir := e.nodeDir(en.task)
 	name := pathElem(t.ID)
 	dir := filepath.Join(nodeDir, name)
-	if err := os.RemoveAll(dir); err != nil { // left by a dispatcher before the restart, never submitted
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	ctx, cancel := e.bounded()
+	err := e.site.removeAll(ctx, dir) // left by a dispatcher before the restart, never submitted
+	cancel()
+	if err != nil {
 		return err
 	}
 	program, err := e.programFile(&t)
@@ -213,11 +205,8 @@ func (e *Executor) writeTask(en *entry) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, taskName), data, 0o600); err != nil {
-		return err
-	}
 	en.dir = dir
-	return writeAtomic(filepath.Join(nodeDir, latestName), []byte(name+"\n"), 0o600)
+	return e.write(file{filepath.Join(dir, taskName), data, 0o600}, file{filepath.Join(nodeDir, latestName), []byte(name + "\n"), 0o600})
 }
 
 // jobScript is the batch's job script: the prologue, then the runner on the array task's task file.

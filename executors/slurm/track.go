@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -125,10 +124,15 @@ func (e *Executor) round() (changed bool, err error) {
 // conclude reports a job that has ended (or that the controller no longer knows): its outcome file, or why it
 // has none. It tells whether it reported; a COMPLETED job's outcome may take outcomeWait to be seen.
 func (e *Executor) conclude(en *entry, st jobState, known bool) bool {
-	oc, err := readOutcome(filepath.Join(en.dir, outcomeName))
+	oc, err := e.readOutcome(filepath.Join(en.dir, outcomeName))
 	if err == nil {
 		e.finishJob(en, oc)
 		return true
+	}
+	if e.client != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadOutcome) {
+		// The login node did not answer: ask again next round.
+		e.log.Warn("reading a job's outcome on the login node failed", "executor", e.name, "job", en.job, "err", err)
+		return false
 	}
 	if errors.Is(err, fs.ErrNotExist) && known && st.state == "COMPLETED" {
 		e.mu.Lock()
@@ -164,7 +168,7 @@ func (e *Executor) conclude(en *entry, st jobState, known bool) bool {
 			retryable = true
 		}
 	}
-	if tail := logTail(en.log); tail != "" {
+	if tail := e.logTail(en.log); tail != "" {
 		msg += "; the end of its log " + en.log + ":\n" + tail
 	}
 	e.finishJob(en, executors.Outcome{Error: msg, ErrorKind: kind, Retryable: retryable, Start: en.start, End: time.Now()})
@@ -191,32 +195,24 @@ func (e *Executor) lostTrack(err error) {
 	}
 }
 
-func readOutcome(path string) (executors.Outcome, error) {
+// errBadOutcome is an outcome file that cannot be decoded.
+var errBadOutcome = errors.New("bad outcome file")
+
+func (e *Executor) readOutcome(path string) (executors.Outcome, error) {
 	var oc executors.Outcome
-	data, err := os.ReadFile(path)
+	data, err := e.read(path)
 	if err != nil {
 		return oc, err
 	}
 	if err := json.Unmarshal(data, &oc); err != nil {
-		return oc, fmt.Errorf("decoding %s: %w", path, err)
+		return oc, fmt.Errorf("%w: decoding %s: %w", errBadOutcome, path, err)
 	}
 	return oc, nil
 }
 
 // logTail is the end of a job's log, for the error of a job that left no outcome.
-func logTail(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const most = 2000
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(0, st.Size()-most)
-	buf := make([]byte, st.Size()-off)
-	n, _ := f.ReadAt(buf, off)
-	return strings.TrimSpace(string(buf[:n]))
+func (e *Executor) logTail(path string) string {
+	ctx, cancel := e.bounded()
+	defer cancel()
+	return strings.TrimSpace(e.site.tail(ctx, path, 2000))
 }
