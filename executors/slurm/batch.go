@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -90,7 +91,11 @@ func (e *Executor) sbatch(b *batch) {
 	}
 	runner, err := e.runnerPath()
 	if err != nil {
-		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
+		var kind executors.ErrorKind
+		if errors.As(err, new(settingsError)) {
+			kind = executors.ErrorSettings
+		}
+		fail(b.entries, err.Error(), kind) // it names the executor
 		return
 	}
 	// Each task's files first: a task whose files cannot be written fails alone.

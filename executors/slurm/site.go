@@ -37,6 +37,12 @@ type site interface {
 	ownDir(ctx context.Context, dir string) error
 }
 
+// settingsError is a failure that the executor's settings must mend (a directory others can write, a runner
+// for another platform), not a retry.
+type settingsError struct{ error }
+
+func (e settingsError) Unwrap() error { return e.error }
+
 type file struct {
 	path string
 	data []byte
@@ -137,12 +143,25 @@ var q = sshexec.Quote
 func (s overSSH) run(ctx context.Context, script string) ([]byte, error) {
 	out, stderr, err := s.c.Run(ctx, "sh -s", strings.NewReader("umask 077\n"+script))
 	if err != nil {
-		if msg := strings.TrimSpace(string(stderr)); msg != "" {
-			err = fmt.Errorf("%w: %s", err, msg)
-		}
+		err = &remoteError{err: err, stderr: strings.TrimSpace(string(stderr))}
 	}
 	return out, err
 }
+
+// remoteError is a script that failed on the login node: what it said, or else how it failed.
+type remoteError struct {
+	err    error
+	stderr string
+}
+
+func (e *remoteError) Error() string {
+	if e.stderr != "" {
+		return e.stderr
+	}
+	return e.err.Error()
+}
+
+func (e *remoteError) Unwrap() error { return e.err }
 
 func (s overSSH) command(ctx context.Context, name string, args []string) (string, string, error) {
 	line := q(name)
@@ -203,7 +222,7 @@ func (s overSSH) copyIn(ctx context.Context, dst, src string) error {
 		tmp, st.Size(), q(dst), q(filepath.Dir(dst)))
 	_, stderr, err := s.c.Run(ctx, "sh -c "+q(script), f)
 	if err != nil {
-		return fmt.Errorf("uploading %s to %s: %w: %s", src, dst, err, strings.TrimSpace(string(stderr)))
+		return fmt.Errorf("uploading %s to %s: %w", src, dst, &remoteError{err: err, stderr: strings.TrimSpace(string(stderr))})
 	}
 	return nil
 }
@@ -221,10 +240,11 @@ set -- $(ls -ldn "$d")
 case "$1" in d????w*|d???????w*) echo "$d is writable by others than its owner ($1)" >&2; exit 1;; esac
 [ "$3" = "$(id -u)" ] || { echo "$d is owned by uid $3, not by this user (uid $(id -u))" >&2; exit 1; }
 `, q(dir)))
-	if err != nil {
-		return fmt.Errorf("%s on %s is not a directory of this user's that only they can write: %w", dir, s.c.Login.Host, err)
+	var exit *xssh.ExitError
+	if errors.As(err, &exit) {
+		return settingsError{fmt.Errorf("%s on %s is not a directory of this user's that only they can write: %w", dir, s.c.Login.Host, err)}
 	}
-	return nil
+	return err
 }
 
 // base64Lines is data in base64, in lines of 76 characters.

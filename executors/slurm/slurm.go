@@ -292,8 +292,8 @@ func (e *Executor) runnerFor(platform string) (string, error) {
 	if runner == "" {
 		if platform != executors.Platform {
 			goos, goarch, _ := strings.Cut(platform, "/")
-			return "", fmt.Errorf("executor %s: the cluster's platform is %s, not this machine's %s: set runner to a govalent binary built for it (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
-				e.name, platform, executors.Platform, goos, goarch)
+			return "", settingsError{fmt.Errorf("executor %s: the cluster's platform is %s, not this machine's %s: set runner to a govalent binary built for it (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
+				e.name, platform, executors.Platform, goos, goarch)}
 		}
 		var err error
 		if runner, err = os.Executable(); err != nil {
@@ -301,7 +301,7 @@ func (e *Executor) runnerFor(platform string) (string, error) {
 		}
 	}
 	if _, err := os.Stat(runner); err != nil {
-		return "", fmt.Errorf("executor %s setting runner: %w", e.name, err)
+		return "", settingsError{fmt.Errorf("executor %s setting runner: %w", e.name, err)}
 	}
 	return runner, nil
 }
@@ -674,11 +674,11 @@ func (e *Executor) runnerPath() (string, error) {
 	}
 	hash, err := native.FileHash(local)
 	if err != nil {
-		return "", fmt.Errorf("runner %s: %w", local, err)
+		return "", fmt.Errorf("executor %s: runner %s: %w", e.name, local, err)
 	}
 	path, err := e.copyBinary(hash, local)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("executor %s: %w", e.name, err)
 	}
 	e.runner = path
 	return path, nil

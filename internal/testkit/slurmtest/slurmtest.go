@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govalent/govalent/internal/testkit/sshtest"
 )
 
 // Partition is the cluster's one (default) partition.
@@ -42,21 +44,25 @@ type Cluster struct {
 	Conf string // slurm.conf
 	Node string // the node's name (this machine's short host name)
 
+	bin   map[string]string // the commands' paths, found at Start: a test may change PATH
 	procs []*exec.Cmd
 	// CPU is the CPU time each daemon used ("slurmctld", "slurmd", "munged"), known once the cluster is stopped.
 	CPU map[string]time.Duration
 }
 
 // commands are what the cluster needs on PATH.
-var commands = []string{"munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel"}
+var commands = []string{"munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo"}
 
 // Start starts a cluster and waits (at most a minute) until its node takes jobs. On an error nothing is left
 // running.
 func Start(opts Options) (_ *Cluster, err error) {
 	var missing []string
+	bin := map[string]string{}
 	for _, c := range commands {
-		if _, err := exec.LookPath(c); err != nil {
+		if p, err := exec.LookPath(c); err != nil {
 			missing = append(missing, c)
+		} else {
+			bin[c] = p
 		}
 	}
 	if len(missing) > 0 {
@@ -81,7 +87,7 @@ func Start(opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, Conf: filepath.Join(dir, "slurm.conf"), Node: host}
+	c := &Cluster{Dir: dir, Conf: filepath.Join(dir, "slurm.conf"), Node: host, bin: bin}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -280,6 +286,9 @@ func (c *Cluster) Env() []string { return []string{"SLURM_CONF=" + c.Conf} }
 
 // Command makes a Slurm command (sbatch, squeue...) aimed at the cluster.
 func (c *Cluster) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if p := c.bin[name]; p != "" {
+		name = p
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), c.Env()...)
 	return cmd
@@ -424,19 +433,80 @@ func BuildRunner(dir string) (string, error) {
 // that lists its calls so far, the arguments of each as one line.
 func Calls(t *testing.T, name string) func() []string {
 	t.Helper()
-	real, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	calls := filepath.Join(dir, name+".calls")
-	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> '%s'\nexec '%s' \"$@\"\n", calls, real)
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+	calls := filepath.Join(dir, "calls")
+	if err := wrap(dir, name, fmt.Sprintf("echo \"$*\" >> '%s'", calls)); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return func() []string {
-		b, _ := os.ReadFile(calls)
-		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[:bytes.Count(b, []byte("\n"))]
+	return func() []string { return readLines(calls) }
+}
+
+// wrap writes dir/name, a script that runs before (sh) and then the command name found on PATH now.
+func wrap(dir, name, before string) error {
+	real, err := exec.LookPath(name)
+	if err != nil {
+		return err
 	}
+	script := fmt.Sprintf("#!/bin/sh\n%s\nexec '%s' \"$@\"\n", before, real)
+	return os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755)
+}
+
+func readLines(path string) []string {
+	b, _ := os.ReadFile(path)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[:bytes.Count(b, []byte("\n"))]
+}
+
+// slurmCommands are the commands an executor runs on a login node.
+var slurmCommands = []string{"sbatch", "squeue", "scancel", "scontrol", "sinfo", "sacct"}
+
+// LoginNode is an OpenSSH server on loopback (sshtest) whose sessions reach the cluster as a login node's do:
+// SLURM_CONF is set in them, and their PATH starts with wrappers of the Slurm commands that record each call.
+type LoginNode struct {
+	*sshtest.Server
+	calls string
+}
+
+// LoginNode starts a login node of the cluster for the rest of the test.
+func (c *Cluster) LoginNode(t testing.TB) *LoginNode {
+	t.Helper()
+	dir := t.TempDir()
+	l := &LoginNode{calls: filepath.Join(dir, "calls")}
+	for _, name := range slurmCommands {
+		if err := wrap(dir, name, fmt.Sprintf("echo \"%s $*\" >> '%s'", name, l.calls)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Server = sshtest.StartWith(t, sshtest.Options{Env: map[string]string{"SLURM_CONF": c.Conf, "PATH": dir + ":/usr/local/bin:/usr/bin:/bin"}})
+	return l
+}
+
+// Settings are the slurm executor's settings that reach the cluster through the login node.
+func (l *LoginNode) Settings() map[string]any {
+	return map[string]any{"host": l.Host, "port": l.Port, "user": l.User, "key_file": l.KeyFile, "known_hosts": l.KnownHosts}
+}
+
+// Calls are the calls of the Slurm command name made on the login node so far, the arguments of each as a line.
+func (l *LoginNode) Calls(name string) []string {
+	var calls []string
+	for _, line := range readLines(l.calls) {
+		if args, ok := strings.CutPrefix(line, name+" "); ok {
+			calls = append(calls, args)
+		}
+	}
+	return calls
+}
+
+// NoLocalCommands puts first on PATH, for the rest of the test, Slurm commands that fail saying they should
+// not have run here: the executor must run them on the login node.
+func NoLocalCommands(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range slurmCommands {
+		script := fmt.Sprintf("#!/bin/sh\necho '%s was run on the dispatcher'\"'\"'s machine, not on the login node' >&2\nexit 127\n", name)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
