@@ -1,6 +1,7 @@
 package slurm_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/executortest"
+	"github.com/govalent/govalent/executors/slurm"
 	"github.com/govalent/govalent/internal/testkit/slurmtest"
 	"github.com/govalent/govalent/native"
 )
@@ -100,5 +102,42 @@ func TestOverSSHDir(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Login settings that cannot work are clear errors: at New when they are wrong on their face, at the first task
+// when the login node refuses them; an electron cannot change them. A jump host works as the ssh executor's.
+func TestOverSSHSettings(t *testing.T) {
+	login := loginNode(t)
+	for _, c := range []struct {
+		settings map[string]any
+		want     string
+	}{
+		{map[string]any{"dir": "/tmp", "port": 2222}, "set host too"},
+		{with(login, map[string]any{"dir": "relative"}), "is not an absolute path (the nodes see it as the login node does)"},
+		{with(login, map[string]any{"dir": "/tmp", "key_file": "/nonexistent/key"}), "key_file"},
+		{with(login, map[string]any{"dir": "/tmp", "host": "me@127.0.0.1", "user": "other"}), "names user me"},
+	} {
+		if _, err := slurm.New("slurm", c.settings, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("New(%v): %v, want an error containing %q", c.settings, err, c.want)
+		}
+	}
+	tk := task(t, 1, "Echo", "x")
+	tk.Settings = map[string]json.RawMessage{"host": json.RawMessage(`"elsewhere"`)}
+	oc := outcome(t, submit(newExecutor(t, login.Settings()).Submit, tk))
+	if !strings.Contains(oc.Error, "setting host is the executor's") || oc.ErrorKind != executors.ErrorSettings {
+		t.Fatalf("an electron setting host: %+v", oc)
+	}
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oc = outcome(t, submit(newExecutor(t, with(login, map[string]any{"known_hosts": empty})).Submit, task(t, 1, "Echo", "x")))
+	if !strings.Contains(oc.Error, "is unknown: it is not in known_hosts") || oc.ErrorKind != executors.ErrorSettings {
+		t.Fatalf("a login node whose host key is unknown: %+v", oc)
+	}
+	jumped := newExecutor(t, with(login, map[string]any{"jump": login.User + "@" + login.Addr()}))
+	if oc := outcome(t, submit(jumped.Submit, task(t, 1, "Echo", "via the jump host"))); executortest.Text(oc.Output) != `"via the jump host"` {
+		t.Fatalf("through a jump host: %+v", oc)
 	}
 }

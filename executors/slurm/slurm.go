@@ -318,7 +318,11 @@ func (e *Executor) clusterPlatform() (string, error) {
 	defer cancel()
 	p, err := e.client.Platform(ctx)
 	if err != nil {
-		return "", fmt.Errorf("executor %s: detecting the cluster's platform: %w", e.name, err)
+		err = fmt.Errorf("executor %s: reaching the login node: %w", e.name, err)
+		if sshexec.Permanent(err) {
+			err = settingsError{err}
+		}
+		return "", err
 	}
 	e.platMu.Lock()
 	e.platform = p

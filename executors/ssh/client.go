@@ -3,6 +3,7 @@ package ssh
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -104,3 +105,10 @@ func (c *Client) Close() { c.pool.close() }
 
 // Quote makes s one word for sh.
 func Quote(s string) string { return quote(s) }
+
+// Permanent tells whether err is a failure to connect that trying again cannot mend: a host key known_hosts
+// does not vouch for, keys the host refuses, a platform Go does not support.
+func Permanent(err error) bool {
+	var perm permanentError
+	return errors.As(err, &perm)
+}
