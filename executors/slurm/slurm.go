@@ -1,5 +1,6 @@
 // Package slurm is the "slurm" executor: electrons run as Slurm batch jobs on a cluster whose nodes share a file
-// system with the dispatcher's machine. Each task gets a directory in the shared directory (dir) holding its
+// system with the dispatcher's machine, or, with host set, with a login node of the cluster that the dispatcher
+// reaches over SSH. Each task gets a directory in the shared directory (dir) holding its
 // task file; the job runs `RUNNER worker --once --task DIR/task.json` (RunFile), which writes the outcome
 // beside it, atomically, and the executor reads it once the job has ended. Tasks submitted in a burst (less
 // than array_window apart) with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose
@@ -8,11 +9,20 @@
 // used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
 // the outcome files tell how a job ended.
 //
+// Through a login node (host set), sbatch, squeue and scancel run there, over the ssh executor's connections
+// (package executors/ssh: keys, ssh-agent, known_hosts checked, a jump host); dir is a path on the login node,
+// on the file system the nodes share; the task files are written, the runner and native binaries uploaded
+// (once, by hash) and the outcomes read over SSH, with POSIX sh and the usual tools there (cat, mkdir, mv, rm,
+// chmod, tail, ls, id, wc, base64). The cluster's platform is the login node's (uname), found when the
+// executor is made; dir is made or checked (the user's alone) at the first task. Nothing else is needed there:
+// no Go toolchain, no govalent.
+//
 // The runner is a govalent binary for the cluster's platform, copied into dir/bin by its content hash once:
 // this executable by default, when the cluster's platform is this machine's. An electron for which the
 // dispatcher built a native worker binary for the cluster's platform runs from it (also copied once by hash);
 // the runner starts it. A cluster of another platform needs runner set to a govalent binary built for it
-// (GOOS=linux GOARCH=arm64 go build ./cmd/govalent): the executor refuses to start without one.
+// (GOOS=linux GOARCH=arm64 go build ./cmd/govalent): the executor refuses to start without one (through a login
+// node whose platform it detects, the tasks fail saying so).
 //
 // After a dispatcher restart, Adopt finds a node's earlier job by its task directory (the node's latest task,
 // the array it went in, the array's job id, or else the array's job name in squeue) and reports that job's
@@ -20,7 +30,8 @@
 //
 // Settings ([executors.slurm] in the config file; those marked * also by ct.With on an electron):
 //
-//	dir            the working directory on the file system the nodes share (required, absolute)
+//	dir            the working directory on the file system the nodes share (required, absolute; with host, the
+//	               login node's path)
 //	partition *    --partition
 //	account *      --account
 //	qos *          --qos
@@ -31,15 +42,19 @@
 //	gpus *         --gpus ("1", "a100:2")
 //	prologue *     lines the job runs before the task ("module load gcc/12")
 //	sbatch_options *  more sbatch arguments (["--constraint=skylake"])
-//	platform       the nodes' GOOS/GOARCH (default this machine's)
+//	platform       the nodes' GOOS/GOARCH (default this machine's, or with host the login node's)
 //	runner         a govalent binary for that platform (default this executable)
 //	array_window   a batch is submitted once no task has joined it for this long (default "50ms"), or once its
 //	               first task has waited 20 times as long; "0" submits each task as it comes, one sbatch per task
 //	max_array      the most tasks in one array (default 1000; mind the cluster's MaxArraySize)
 //	poll, max_poll squeue: the first wait, doubling while nothing changes up to max_poll (default 1s and 15s)
-//	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s)
+//	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s), and of each file
+//	               operation on the login node (uploads are not bounded)
+//	host, port, user, key_file, known_hosts, accept_new_host_keys, jump
+//	               the login node, as the ssh executor's settings of those names: without host, the Slurm
+//	               commands and dir are this machine's
 //
-// Staging files over SSH to a cluster without a shared file system, and slurmrestd, are not supported.
+// slurmrestd is not supported.
 package slurm
 
 import (
