@@ -98,30 +98,39 @@ func (e *Executor) sbatch(b *batch) {
 		fail(b.entries, err.Error(), kind) // it names the executor
 		return
 	}
-	// Each task's files first: a task whose files cannot be written fails alone.
+	// Each task's files first: a task whose binary or program cannot be put in place fails alone.
 	var ready []*entry
+	var dirs []string
+	var files []file
 	for _, en := range b.entries {
 		if e.isFinished(en) {
 			continue // cancelled meanwhile
 		}
-		if err := e.writeTask(en); err != nil {
+		f, err := e.taskFiles(en)
+		if err != nil {
 			fail([]*entry{en}, fmt.Sprintf("executor %s: writing the task's files: %v", e.name, err), "")
 			continue
 		}
 		ready = append(ready, en)
+		dirs = append(dirs, en.dir)
+		files = append(files, f...)
 	}
 	if len(ready) == 0 {
 		return
 	}
-	// Each task's batch file says where it is in the array, for Adopt after a restart; then the job script.
-	files := make([]file, 0, len(ready)+1)
+	// Each task's batch file says where it is in the array, for Adopt after a restart; then the job script. All
+	// of the batch's files are written in one go (one SSH session on a login node); a task directory left by a
+	// dispatcher before a restart, never submitted, is replaced.
 	for i, en := range ready {
 		files = append(files, file{filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600})
 	}
 	script := filepath.Join(e.batchDir(id), "job.sh")
 	files = append(files, file{script, jobScript(id, runner, b.prologue, ready), 0o700})
-	if err := e.write(files...); err != nil {
-		fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
+	ctx, cancel := e.bounded()
+	err = e.site.write(ctx, dirs, files...)
+	cancel()
+	if err != nil {
+		fail(ready, fmt.Sprintf("executor %s: writing the tasks' files: %v", e.name, err), "")
 		return
 	}
 	args := append([]string{"--parsable", "--job-name=" + jobName(id), "--chdir=" + e.cfg.Dir}, b.opts...)
@@ -179,9 +188,9 @@ func sbatchKind(err error) executors.ErrorKind {
 	return ""
 }
 
-// writeTask makes en's task directory, with its task file (the native binary for the cluster's platform copied
-// into dir/bin, the task naming that copy), and makes it the latest of its node.
-func (e *Executor) writeTask(en *entry) error {
+// taskFiles are en's task file and its node's latest file, which makes it the node's latest task (the native
+// binary for the cluster's platform is copied into dir/bin, the task naming that copy); en.dir is set.
+func (e *Executor) taskFiles(en *entry) ([]file, error) {
 	t := *en.task
 	binaries := t.Binaries
 	t.Binaries = nil
@@ -189,29 +198,23 @@ func (e *Executor) writeTask(en *entry) error {
 	if bin, ok := binaries[platform]; ok && t.Kind == executors.KindElectron {
 		path, err := e.copyBinary(bin.Hash, bin.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t.Binaries = map[string]executors.Binary{platform: {Hash: bin.Hash, Path: path}}
 	}
 	nodeDir := e.nodeDir(en.task)
 	name := pathElem(t.ID)
 	dir := filepath.Join(nodeDir, name)
-	ctx, cancel := e.bounded()
-	err := e.site.removeAll(ctx, dir) // left by a dispatcher before the restart, never submitted
-	cancel()
-	if err != nil {
-		return err
-	}
 	program, err := e.programFile(&t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	data, err := json.Marshal(taskFile{Task: t, ProgramFile: program})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	en.dir = dir
-	return e.write(file{filepath.Join(dir, taskName), data, 0o600}, file{filepath.Join(nodeDir, latestName), []byte(name + "\n"), 0o600})
+	return []file{{filepath.Join(dir, taskName), data, 0o600}, {filepath.Join(nodeDir, latestName), []byte(name + "\n"), 0o600}}, nil
 }
 
 // jobScript is the batch's job script: the prologue, then the runner on the array task's task file.

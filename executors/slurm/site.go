@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -25,9 +27,11 @@ type site interface {
 	command(ctx context.Context, name string, args []string) (stdout, stderr string, err error)
 	// read reads a file; a missing one is fs.ErrNotExist.
 	read(ctx context.Context, path string) ([]byte, error)
-	// write writes each file atomically, in order, making its directory (0700) when missing.
-	write(ctx context.Context, files ...file) error
-	removeAll(ctx context.Context, path string) error
+	// write removes the paths in remove (and what they hold), then writes each file atomically, in order,
+	// making its directory (0700) when missing.
+	write(ctx context.Context, remove []string, files ...file) error
+	// readAll reads files: data[i] is paths[i]'s, or nil with errs[i] fs.ErrNotExist when it is missing.
+	readAll(ctx context.Context, paths []string) (data [][]byte, errs []error, err error)
 	exists(ctx context.Context, path string) (bool, error)
 	// copyIn copies the local file src to dst (mode 0700), atomically.
 	copyIn(ctx context.Context, dst, src string) error
@@ -64,7 +68,12 @@ func (local) command(ctx context.Context, name string, args []string) (string, s
 
 func (local) read(_ context.Context, path string) ([]byte, error) { return os.ReadFile(path) }
 
-func (local) write(_ context.Context, files ...file) error {
+func (local) write(_ context.Context, remove []string, files ...file) error {
+	for _, p := range remove {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 			return err
@@ -76,7 +85,13 @@ func (local) write(_ context.Context, files ...file) error {
 	return nil
 }
 
-func (local) removeAll(_ context.Context, path string) error { return os.RemoveAll(path) }
+func (l local) readAll(ctx context.Context, paths []string) ([][]byte, []error, error) {
+	data, errs := make([][]byte, len(paths)), make([]error, len(paths))
+	for i, p := range paths {
+		data[i], errs[i] = l.read(ctx, p)
+	}
+	return data, errs, nil
+}
 
 func (local) exists(_ context.Context, path string) (bool, error) {
 	_, err := os.Stat(path)
@@ -184,9 +199,12 @@ func (s overSSH) read(ctx context.Context, path string) ([]byte, error) {
 	return out, err
 }
 
-func (s overSSH) write(ctx context.Context, files ...file) error {
+func (s overSSH) write(ctx context.Context, remove []string, files ...file) error {
 	var b strings.Builder
 	b.WriteString("set -e\n")
+	for _, p := range remove {
+		b.WriteString("rm -rf " + q(p) + "\n")
+	}
 	for i, f := range files {
 		// Each file's content in a here-document, as base64: any bytes, no end marker to collide with.
 		tmp := q(fmt.Sprintf("%s.tmp.%d.", f.path, i)) + "$$"
@@ -197,9 +215,34 @@ func (s overSSH) write(ctx context.Context, files ...file) error {
 	return err
 }
 
-func (s overSSH) removeAll(ctx context.Context, path string) error {
-	_, err := s.run(ctx, "rm -rf "+q(path)+"\n")
-	return err
+// readAll prints, for each path, its size on a line and then its content, or "-" for a missing file. (The
+// files it reads are written once, atomically: a size and the content after it agree.)
+func (s overSSH) readAll(ctx context.Context, paths []string) ([][]byte, []error, error) {
+	var b strings.Builder
+	for _, p := range paths {
+		fmt.Fprintf(&b, "if [ -f %[1]s ]; then wc -c < %[1]s && cat %[1]s; else echo -; fi\n", q(p))
+	}
+	out, err := s.run(ctx, b.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	data, errs := make([][]byte, len(paths)), make([]error, len(paths))
+	for i, p := range paths {
+		line, rest, ok := bytes.Cut(out, []byte("\n"))
+		if !ok {
+			return nil, nil, fmt.Errorf("reading %d files on %s: the answer ended early", len(paths), s.c.Login.Host)
+		}
+		if string(line) == "-" {
+			errs[i], out = fmt.Errorf("%s: %w", p, fs.ErrNotExist), rest
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(line)))
+		if err != nil || n < 0 || n > len(rest) {
+			return nil, nil, fmt.Errorf("reading %d files on %s: unexpected answer %q", len(paths), s.c.Login.Host, line)
+		}
+		data[i], out = rest[:n], rest[n:]
+	}
+	return data, errs, nil
 }
 
 func (s overSSH) exists(ctx context.Context, path string) (bool, error) {

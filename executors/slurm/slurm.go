@@ -757,7 +757,7 @@ func (e *Executor) programFile(t *executors.Task) (string, error) {
 func (e *Executor) write(files ...file) error {
 	ctx, cancel := e.bounded()
 	defer cancel()
-	return e.site.write(ctx, files...)
+	return e.site.write(ctx, nil, files...)
 }
 
 // jobOptions are the sbatch options of a task's job (the same for every task of an array). A time limit

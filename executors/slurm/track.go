@@ -104,6 +104,8 @@ func (e *Executor) round() (changed bool, err error) {
 			states[f[0]] = jobState{state: f[1], reason: strings.Join(f[2:], " ")}
 		}
 	}
+	var ending []*entry
+	var paths []string
 	for _, en := range watched {
 		st, known := states[en.job]
 		if known && !endStates[st.state] {
@@ -114,25 +116,41 @@ func (e *Executor) round() (changed bool, err error) {
 			e.mu.Unlock()
 			continue
 		}
-		if e.conclude(en, st, known) {
+		ending = append(ending, en)
+		paths = append(paths, filepath.Join(en.dir, outcomeName))
+	}
+	if len(ending) == 0 {
+		return changed, nil
+	}
+	// The outcomes of the jobs that ended, in one read (one SSH session on a login node).
+	ctx, cancel := e.bounded()
+	data, errs, err := e.site.readAll(ctx, paths)
+	cancel()
+	if err != nil {
+		if e.client == nil {
+			return changed, err
+		}
+		// The login node did not answer: ask again next round.
+		e.log.Warn("reading the outcomes of ended jobs on the login node failed", "executor", e.name, "err", err)
+		return changed, nil
+	}
+	for i, en := range ending {
+		st, known := states[en.job]
+		oc, err := decodeOutcome(paths[i], data[i], errs[i])
+		if e.conclude(en, st, known, oc, err) {
 			changed = true
 		}
 	}
 	return changed, nil
 }
 
-// conclude reports a job that has ended (or that the controller no longer knows): its outcome file, or why it
-// has none. It tells whether it reported; a COMPLETED job's outcome may take outcomeWait to be seen.
-func (e *Executor) conclude(en *entry, st jobState, known bool) bool {
-	oc, err := e.readOutcome(filepath.Join(en.dir, outcomeName))
+// conclude reports a job that has ended (or that the controller no longer knows): its outcome (oc, or the error
+// reading it), or why it has none. It tells whether it reported; a COMPLETED job's outcome may take outcomeWait
+// to be seen.
+func (e *Executor) conclude(en *entry, st jobState, known bool, oc executors.Outcome, err error) bool {
 	if err == nil {
 		e.finishJob(en, oc)
 		return true
-	}
-	if e.client != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errBadOutcome) {
-		// The login node did not answer: ask again next round.
-		e.log.Warn("reading a job's outcome on the login node failed", "executor", e.name, "job", en.job, "err", err)
-		return false
 	}
 	if errors.Is(err, fs.ErrNotExist) && known && st.state == "COMPLETED" {
 		e.mu.Lock()
@@ -195,17 +213,19 @@ func (e *Executor) lostTrack(err error) {
 	}
 }
 
-// errBadOutcome is an outcome file that cannot be decoded.
-var errBadOutcome = errors.New("bad outcome file")
-
 func (e *Executor) readOutcome(path string) (executors.Outcome, error) {
-	var oc executors.Outcome
 	data, err := e.read(path)
+	return decodeOutcome(path, data, err)
+}
+
+// decodeOutcome decodes the outcome file at path, read as data or not (err).
+func decodeOutcome(path string, data []byte, err error) (executors.Outcome, error) {
+	var oc executors.Outcome
 	if err != nil {
 		return oc, err
 	}
 	if err := json.Unmarshal(data, &oc); err != nil {
-		return oc, fmt.Errorf("%w: decoding %s: %w", errBadOutcome, path, err)
+		return oc, fmt.Errorf("decoding %s: %w", path, err)
 	}
 	return oc, nil
 }
