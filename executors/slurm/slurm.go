@@ -274,7 +274,7 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	}
 	if e.unconfigured == nil && e.client == nil {
 		// Runners, programs and arguments go there: another user who could write in it could run code as us.
-		// (On a login node, it is checked at the first task: nothing is asked of the cluster before.)
+		// (On a login node it is made or checked there at the first task, before anything is written in it.)
 		if err := native.OwnDir(c.Dir); err != nil {
 			return nil, fmt.Errorf("executor %s setting dir: %w", name, err)
 		}
