@@ -23,10 +23,17 @@ import (
 type slurmSuite struct {
 	cluster *slurmtest.Cluster
 	runner  string
+	login   *slurmtest.LoginNode // the executor reaches the cluster through it, if set
 }
 
 // TestSlurm runs workflows on the slurm executor against one cluster, started once for all of them.
-func TestSlurm(t *testing.T) {
+func TestSlurm(t *testing.T) { testSlurm(t, false) }
+
+// TestSlurmOverSSH runs them through a login node of the cluster (a real sshd on loopback), with no Slurm
+// commands on the dispatcher's side.
+func TestSlurmOverSSH(t *testing.T) { testSlurm(t, true) }
+
+func testSlurm(t *testing.T, overSSH bool) {
 	cluster, err := slurmtest.Start(slurmtest.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +45,10 @@ func TestSlurm(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &slurmSuite{cluster: cluster, runner: runner}
+	if overSSH {
+		s.login = cluster.LoginNode(t)
+		slurmtest.NoLocalCommands(t)
+	}
 	for _, c := range []struct {
 		name string
 		run  func(*testing.T)
@@ -78,9 +89,14 @@ func (s *slurmSuite) newEnv(t *testing.T) *slurmEnv {
 // start runs a dispatcher on e.cfg with fresh executors, the built-in ones and "slurm".
 func (e *slurmEnv) start() (*env, func()) {
 	execs := testExecutors(e.t, nil)
-	ex, err := slurm.New("slurm", map[string]any{"dir": e.dir, "runner": e.s.runner, "poll": "50ms", "max_poll": "500ms",
-		"array_window": "250ms"}, // long enough that a busy machine does not split a fan-out's burst
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	settings := map[string]any{"dir": e.dir, "runner": e.s.runner, "poll": "50ms", "max_poll": "500ms",
+		"array_window": "250ms"} // long enough that a busy machine does not split a fan-out's burst
+	if e.s.login != nil {
+		for k, v := range e.s.login.Settings() {
+			settings[k] = v
+		}
+	}
+	ex, err := slurm.New("slurm", settings, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -171,8 +187,12 @@ lost, err := ct.DispatchSync(ct.Lattice(func() ct.Future { return nowhere("x") }
 	}
 }
 
-// slurmSbatchCount counts the test's sbatch calls.
-func slurmSbatchCount(t *testing.T) func() int {
+// sbatchCount counts the test's sbatch calls, on this machine or the login node.
+func (s *slurmSuite) sbatchCount(t *testing.T) func() int {
+	if s.login != nil {
+		before := len(s.login.Calls("sbatch"))
+		return func() int { return len(s.login.Calls("sbatch")) - before }
+	}
 	calls := slurmtest.Calls(t, "sbatch")
 	return func() int { return len(calls()) }
 }
@@ -228,7 +248,7 @@ func (s *slurmSuite) cancel(t *testing.T) {
 
 // A fan-out of 20 electrons is one sbatch: a job array of 20.
 func (s *slurmSuite) fanOut(t *testing.T) {
-	sbatches := slurmSbatchCount(t)
+	sbatches := s.sbatchCount(t)
 	e := s.newEnv(t)
 	e.cell(`
 func Square(i int) int { return i * i }
@@ -267,7 +287,7 @@ res, err := ct.DispatchSync(flow, 20)
 // After a dispatcher restart, the node whose job was running is adopted (its job reports its outcome, it is
 // not submitted again), the node completed before the restart does not run again, and the workflow completes.
 func (s *slurmSuite) restart(t *testing.T) {
-	sbatches := slurmSbatchCount(t)
+	sbatches := s.sbatchCount(t)
 	e := s.newEnv(t)
 	id := e.dispatchNap(4)
 	e.waitNapRunning(id)

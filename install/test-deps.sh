@@ -21,6 +21,7 @@ command -v fish >/dev/null || missing+=(fish)
 [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] || missing+=(slurm-wlm) # the slurm tests start a one-node cluster
 [ -x /usr/sbin/munged ] || missing+=(munge)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server) # the ssh executor's tests start their own sshd
+command -v ss >/dev/null || missing+=(iproute2) # the slurm test kit checks its daemons listen on loopback only
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -41,6 +41,24 @@ func TestSlurmExecutorSurvivesADispatcherSIGKILL(t *testing.T) {
 	adoptsAfterSIGKILL(t, dir, "slurm", fmt.Sprintf("[executors.slurm]\ndir = %q\n", filepath.Join(dir, "shared")))
 }
 
+// The same through a login node over SSH (a real sshd on loopback), with no Slurm commands on the dispatcher's
+// side: the job is submitted and, after the SIGKILL, adopted through the login node.
+func TestSlurmExecutorThroughALoginNodeSurvivesADispatcherSIGKILL(t *testing.T) {
+	cluster, err := slurmtest.Start(slurmtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Stop()
+	login := cluster.LoginNode(t)
+	slurmtest.NoLocalCommands(t)
+	dir := t.TempDir()
+	adoptsAfterSIGKILL(t, dir, "slurm", fmt.Sprintf("[executors.slurm]\nhost = %q\nport = %d\nuser = %q\nkey_file = %q\nknown_hosts = %q\ndir = %q\n",
+		login.Host, login.Port, login.User, login.KeyFile, login.KnownHosts, filepath.Join(dir, "shared")))
+	if n := len(login.Calls("sbatch")); n != 2 {
+		t.Fatalf("%d sbatch calls on the login node, want 2 (one per electron)", n)
+	}
+}
+
 // adoptsAfterSIGKILL runs a chain of two electrons on executor (set up by config, a config file's text) with a
 // real dispatcher in dir, SIGKILLs it while the second runs, starts it again and checks that each ran once.
 func adoptsAfterSIGKILL(t *testing.T, dir, executor, config string) {

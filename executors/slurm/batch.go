@@ -4,9 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/govalent/govalent/executors"
 )
-
-var execCommand = exec.CommandContext
 
 // batch is the tasks of one job array: those with the same job options that came in a burst.
 type batch struct {
@@ -94,38 +91,46 @@ func (e *Executor) sbatch(b *batch) {
 	}
 	runner, err := e.runnerPath()
 	if err != nil {
-		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
+		var kind executors.ErrorKind
+		if errors.As(err, new(settingsError)) {
+			kind = executors.ErrorSettings
+		}
+		fail(b.entries, err.Error(), kind) // it names the executor
 		return
 	}
-	if err := os.MkdirAll(e.batchDir(id), 0o700); err != nil {
-		fail(b.entries, fmt.Sprintf("executor %s: %v", e.name, err), "")
-		return
-	}
-	// Each task's files first: a task whose files cannot be written fails alone.
+	// Each task's files first: a task whose binary or program cannot be put in place fails alone.
 	var ready []*entry
+	var dirs []string
+	var files []file
 	for _, en := range b.entries {
 		if e.isFinished(en) {
 			continue // cancelled meanwhile
 		}
-		if err := e.writeTask(en); err != nil {
+		f, err := e.taskFiles(en)
+		if err != nil {
 			fail([]*entry{en}, fmt.Sprintf("executor %s: writing the task's files: %v", e.name, err), "")
 			continue
 		}
 		ready = append(ready, en)
+		dirs = append(dirs, en.dir)
+		files = append(files, f...)
 	}
 	if len(ready) == 0 {
 		return
 	}
-	// Each task's batch file says where it is in the array, for Adopt after a restart.
+	// Each task's batch file says where it is in the array, for Adopt after a restart; then the job script. All
+	// of the batch's files are written in one go (one SSH session on a login node); a task directory left by a
+	// dispatcher before a restart, never submitted, is replaced.
 	for i, en := range ready {
-		if err := writeAtomic(filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600); err != nil {
-			fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
-			return
-		}
+		files = append(files, file{filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600})
 	}
 	script := filepath.Join(e.batchDir(id), "job.sh")
-	if err := writeAtomic(script, jobScript(id, runner, b.prologue, ready), 0o700); err != nil {
-		fail(ready, fmt.Sprintf("executor %s: %v", e.name, err), "")
+	files = append(files, file{script, jobScript(id, runner, b.prologue, ready), 0o700})
+	ctx, cancel := e.bounded()
+	err = e.site.write(ctx, dirs, files...)
+	cancel()
+	if err != nil {
+		fail(ready, fmt.Sprintf("executor %s: writing the tasks' files: %v", e.name, err), "")
 		return
 	}
 	args := append([]string{"--parsable", "--job-name=" + jobName(id), "--chdir=" + e.cfg.Dir}, b.opts...)
@@ -146,7 +151,7 @@ func (e *Executor) sbatch(b *batch) {
 		fail(ready, fmt.Sprintf("executor %s: sbatch answered %q, not a job id", e.name, out), "")
 		return
 	}
-	if err := writeAtomic(filepath.Join(e.batchDir(id), "job"), []byte(jobID+"\n"), 0o600); err != nil {
+	if err := e.write(file{filepath.Join(e.batchDir(id), "job"), []byte(jobID + "\n"), 0o600}); err != nil {
 		e.log.Warn("cannot write the job id down; a restart will find the job by name", "executor", e.name, "job", jobID, "err", err)
 	}
 	e.log.Debug("submitted", "executor", e.name, "job", jobID, "tasks", len(ready))
@@ -183,41 +188,33 @@ func sbatchKind(err error) executors.ErrorKind {
 	return ""
 }
 
-// writeTask makes en's task directory, with its task file (the native binary for the cluster's platform copied
-// into dir/bin, the task naming that copy), and makes it the latest of its node.
-func (e *Executor) writeTask(en *entry) error {
+// taskFiles are en's task file and its node's latest file, which makes it the node's latest task (the native
+// binary for the cluster's platform is copied into dir/bin, the task naming that copy); en.dir is set.
+func (e *Executor) taskFiles(en *entry) ([]file, error) {
 	t := *en.task
 	binaries := t.Binaries
 	t.Binaries = nil
-	if bin, ok := binaries[e.cfg.Platform]; ok && t.Kind == executors.KindElectron {
+	platform := e.knownPlatform() // known: runnerPath found it before
+	if bin, ok := binaries[platform]; ok && t.Kind == executors.KindElectron {
 		path, err := e.copyBinary(bin.Hash, bin.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t.Binaries = map[string]executors.Binary{e.cfg.Platform: {Hash: bin.Hash, Path: path}}
+		t.Binaries = map[string]executors.Binary{platform: {Hash: bin.Hash, Path: path}}
 	}
 	nodeDir := e.nodeDir(en.task)
 	name := pathElem(t.ID)
 	dir := filepath.Join(nodeDir, name)
-	if err := os.RemoveAll(dir); err != nil { // left by a dispatcher before the restart, never submitted
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	program, err := e.programFile(&t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	data, err := json.Marshal(taskFile{Task: t, ProgramFile: program})
 	if err != nil {
-		return err
-	}
-	if err := writeAtomic(filepath.Join(dir, taskName), data, 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	en.dir = dir
-	return writeAtomic(filepath.Join(nodeDir, latestName), []byte(name+"\n"), 0o600)
+	return []file{{filepath.Join(dir, taskName), data, 0o600}, {filepath.Join(nodeDir, latestName), []byte(name + "\n"), 0o600}}, nil
 }
 
 // jobScript is the batch's job script: the prologue, then the runner on the array task's task file.

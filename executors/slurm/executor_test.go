@@ -222,10 +222,20 @@ func TestBadSettings(t *testing.T) {
 // After a restart (a new executor on the same directory), a node whose job is still running is adopted, not
 // submitted again: its job's outcome is reported. So is one whose job ended meanwhile; a node that was never
 // submitted is.
-func TestAdoptAfterRestart(t *testing.T) {
-	sbatches := countSbatch(t)
+func TestAdoptAfterRestart(t *testing.T) { testAdoptAfterRestart(t, nil, countSbatch(t)) }
+
+// testAdoptAfterRestart is TestAdoptAfterRestart with settings (the login node's, or none) and the count of
+// sbatch calls so far.
+func testAdoptAfterRestart(t *testing.T, settings map[string]any, sbatches func() int) {
 	dir := t.TempDir()
-	before := newExecutor(t, map[string]any{"dir": dir})
+	withDir := func() map[string]any {
+		s := map[string]any{"dir": dir}
+		for k, v := range settings {
+			s[k] = v
+		}
+		return s
+	}
+	before := newExecutor(t, withDir())
 	started := filepath.Join(t.TempDir(), "started")
 	running := task(t, 1, "Hold", started, 3000)
 	submit(before.Submit, running)
@@ -241,7 +251,7 @@ func TestAdoptAfterRestart(t *testing.T) {
 		os.Remove(id)
 	}
 
-	after := newExecutor(t, map[string]any{"dir": dir})
+	after := newExecutor(t, withDir())
 	again := *running
 	again.ID = "d/1/restarted"
 	oc := outcome(t, submit(after.Adopt, &again))

@@ -1,5 +1,6 @@
 // Package slurm is the "slurm" executor: electrons run as Slurm batch jobs on a cluster whose nodes share a file
-// system with the dispatcher's machine. Each task gets a directory in the shared directory (dir) holding its
+// system with the dispatcher's machine, or, with host set, with a login node of the cluster that the dispatcher
+// reaches over SSH. Each task gets a directory in the shared directory (dir) holding its
 // task file; the job runs `RUNNER worker --once --task DIR/task.json` (RunFile), which writes the outcome
 // beside it, atomically, and the executor reads it once the job has ended. Tasks submitted in a burst (less
 // than array_window apart) with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose
@@ -8,11 +9,20 @@
 // used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
 // the outcome files tell how a job ended.
 //
+// Through a login node (host set), sbatch, squeue and scancel run there, over the ssh executor's connections
+// (package executors/ssh: keys, ssh-agent, known_hosts checked, a jump host); dir is a path on the login node,
+// on the file system the nodes share; the task files are written, the runner and native binaries uploaded
+// (once, by hash) and the outcomes read over SSH, with POSIX sh and the usual tools there (cat, mkdir, mv, rm,
+// chmod, tail, ls, id, wc, base64). The cluster's platform is the login node's (uname), found when the
+// executor is made; dir is made or checked (the user's alone) at the first task. Nothing else is needed there:
+// no Go toolchain, no govalent.
+//
 // The runner is a govalent binary for the cluster's platform, copied into dir/bin by its content hash once:
 // this executable by default, when the cluster's platform is this machine's. An electron for which the
 // dispatcher built a native worker binary for the cluster's platform runs from it (also copied once by hash);
 // the runner starts it. A cluster of another platform needs runner set to a govalent binary built for it
-// (GOOS=linux GOARCH=arm64 go build ./cmd/govalent): the executor refuses to start without one.
+// (GOOS=linux GOARCH=arm64 go build ./cmd/govalent): the executor refuses to start without one (through a login
+// node whose platform it detects, the tasks fail saying so).
 //
 // After a dispatcher restart, Adopt finds a node's earlier job by its task directory (the node's latest task,
 // the array it went in, the array's job id, or else the array's job name in squeue) and reports that job's
@@ -20,7 +30,8 @@
 //
 // Settings ([executors.slurm] in the config file; those marked * also by ct.With on an electron):
 //
-//	dir            the working directory on the file system the nodes share (required, absolute)
+//	dir            the working directory on the file system the nodes share (required, absolute; with host, the
+//	               login node's path)
 //	partition *    --partition
 //	account *      --account
 //	qos *          --qos
@@ -31,15 +42,19 @@
 //	gpus *         --gpus ("1", "a100:2")
 //	prologue *     lines the job runs before the task ("module load gcc/12")
 //	sbatch_options *  more sbatch arguments (["--constraint=skylake"])
-//	platform       the nodes' GOOS/GOARCH (default this machine's)
+//	platform       the nodes' GOOS/GOARCH (default this machine's, or with host the login node's)
 //	runner         a govalent binary for that platform (default this executable)
 //	array_window   a batch is submitted once no task has joined it for this long (default "50ms"), or once its
 //	               first task has waited 20 times as long; "0" submits each task as it comes, one sbatch per task
 //	max_array      the most tasks in one array (default 1000; mind the cluster's MaxArraySize)
 //	poll, max_poll squeue: the first wait, doubling while nothing changes up to max_poll (default 1s and 15s)
-//	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s)
+//	command_timeout  the bound of each sbatch, squeue and scancel call (default 60s), and of each file
+//	               operation on the login node (uploads are not bounded)
+//	host, port, user, key_file, known_hosts, accept_new_host_keys, jump
+//	               the login node, as the ssh executor's settings of those names: without host, the Slurm
+//	               commands and dir are this machine's
 //
-// Staging files over SSH to a cluster without a shared file system, and slurmrestd, are not supported.
+// slurmrestd is not supported.
 package slurm
 
 import (
@@ -47,8 +62,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -61,6 +77,7 @@ import (
 
 	"github.com/govalent/govalent/executors"
 	"github.com/govalent/govalent/executors/aws/awstask"
+	sshexec "github.com/govalent/govalent/executors/ssh"
 	"github.com/govalent/govalent/native"
 )
 
@@ -77,6 +94,7 @@ type Settings struct {
 	Options   []string `json:"sbatch_options"`
 
 	// The executor's own: an electron cannot set them (executorOnly).
+	sshexec.Login                   // host, port, user, key_file, known_hosts, accept_new_host_keys, jump: the login node
 	Dir            string           `json:"dir"`
 	Platform       string           `json:"platform"`
 	Runner         string           `json:"runner"`
@@ -92,7 +110,8 @@ const maxSbatch = 4
 
 // executorOnly are the settings an electron's ct.With cannot change: they describe the cluster and the
 // executor's way of following it, not a job.
-var executorOnly = []string{"dir", "platform", "runner", "array_window", "max_array", "poll", "max_poll", "command_timeout"}
+var executorOnly = []string{"dir", "platform", "runner", "array_window", "max_array", "poll", "max_poll", "command_timeout",
+	"host", "port", "user", "key_file", "known_hosts", "accept_new_host_keys", "jump"}
 
 // word is a setting given as a string or a number ("4G" or 4096).
 type word string
@@ -134,6 +153,8 @@ type Executor struct {
 	defaults executors.Settings
 	cfg      Settings // the configured settings, with the executor's own filled in
 	log      *slog.Logger
+	site     site            // where dir and the Slurm commands are
+	client   *sshexec.Client // the login node's connections, with host
 
 	ctx  context.Context // ends at Close: stops the poller and the commands in flight
 	stop context.CancelFunc
@@ -151,6 +172,12 @@ type Executor struct {
 	done     int64
 	runnerMu sync.Mutex
 	runner   string // the runner's path in dir/bin, once copied
+	// detected is closed once the login node's platform is known or could not be found (with host and no
+	// platform setting); platform is the cluster's, once known.
+	detected chan struct{}
+	detectMu sync.Mutex // one detection at a time
+	platMu   sync.Mutex
+	platform string
 	// unconfigured fails every task: the executor has no dir.
 	unconfigured error
 }
@@ -184,31 +211,41 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 		return nil, err
 	}
 	c := &e.cfg
-	if c.Dir == "" {
-		// Not configured: the dispatcher starts without a cluster, and the electrons sent here fail saying why.
-		e.unconfigured = fmt.Errorf("executor %s needs the \"dir\" setting (in [executors.%s] of the config file): a directory the cluster's nodes share with this machine", name, name)
-	} else if !filepath.IsAbs(c.Dir) {
-		return nil, fmt.Errorf("executor %s setting dir: %q is not an absolute path (the nodes see it as this machine does)", name, c.Dir)
-	}
-	c.Dir = filepath.Clean(c.Dir)
-	if c.Platform == "" {
-		c.Platform = executors.Platform
-	}
-	goos, goarch, ok := strings.Cut(c.Platform, "/")
-	if !ok || goos == "" || goarch == "" {
-		return nil, fmt.Errorf("executor %s setting platform: want GOOS/GOARCH (\"linux/amd64\"), not %q", name, c.Platform)
-	}
-	if c.Runner == "" {
-		if c.Platform != executors.Platform {
-			return nil, fmt.Errorf("executor %s: the cluster's platform is %s, not this machine's %s: set runner to a govalent binary built for it (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
-				name, c.Platform, executors.Platform, goos, goarch)
-		}
-		if c.Runner, err = os.Executable(); err != nil {
+	e.site = local{}
+	if c.Host != "" {
+		if e.client, err = sshexec.NewClient(name, c.Login); err != nil {
 			return nil, err
 		}
+		e.site = overSSH{e.client}
+	} else if c.Port != 0 || c.User != "" || c.KeyFile != "" || c.KnownHosts != "" || c.AcceptNewHostKeys || c.Jump != "" {
+		return nil, fmt.Errorf("executor %s: port, user, key_file, known_hosts, accept_new_host_keys and jump are for reaching a login node: set host too", name)
 	}
-	if _, err := os.Stat(c.Runner); err != nil {
-		return nil, fmt.Errorf("executor %s setting runner: %w", name, err)
+	where := "a directory the cluster's nodes share with this machine"
+	if e.client != nil {
+		where = "a directory on the login node's file system, which the nodes share"
+	}
+	if c.Dir == "" {
+		// Not configured: the dispatcher starts without a cluster, and the electrons sent here fail saying why.
+		e.unconfigured = fmt.Errorf("executor %s needs the \"dir\" setting (in [executors.%s] of the config file): %s", name, name, where)
+	} else if !filepath.IsAbs(c.Dir) {
+		return nil, fmt.Errorf("executor %s setting dir: %q is not an absolute path (the nodes see it as the %s does)", name, c.Dir,
+			map[bool]string{false: "dispatcher's machine", true: "login node"}[e.client != nil])
+	}
+	c.Dir = filepath.Clean(c.Dir)
+	if c.Platform == "" && e.client == nil {
+		c.Platform = executors.Platform
+	}
+	if c.Platform != "" {
+		if goos, goarch, ok := strings.Cut(c.Platform, "/"); !ok || goos == "" || goarch == "" {
+			return nil, fmt.Errorf("executor %s setting platform: want GOOS/GOARCH (\"linux/amd64\"), not %q", name, c.Platform)
+		}
+		if c.Runner, err = e.runnerFor(c.Platform); err != nil {
+			return nil, err
+		}
+	} else if c.Runner != "" {
+		if _, err := os.Stat(c.Runner); err != nil {
+			return nil, fmt.Errorf("executor %s setting runner: %w", name, err)
+		}
 	}
 	switch {
 	case c.ArrayWindow < 0:
@@ -235,20 +272,107 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if _, err := jobOptions(c, 0); err != nil {
 		return nil, fmt.Errorf("executor %s: %w", name, err)
 	}
-	if e.unconfigured == nil {
+	if e.unconfigured == nil && e.client == nil {
 		// Runners, programs and arguments go there: another user who could write in it could run code as us.
+		// (On a login node it is made or checked there at the first task, before anything is written in it.)
 		if err := native.OwnDir(c.Dir); err != nil {
 			return nil, fmt.Errorf("executor %s setting dir: %w", name, err)
 		}
 	}
 	e.ctx, e.stop = context.WithCancel(context.Background())
+	e.detected = make(chan struct{})
+	if c.Platform != "" {
+		e.platform = c.Platform
+		close(e.detected)
+	} else {
+		// Now, so that the first dispatch does not wait for it.
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer close(e.detected)
+			if _, err := e.clusterPlatform(); err != nil {
+				e.log.Warn("slurm executor: the login node's platform is unknown for now, electrons run interpreted", "executor", e.name, "err", err)
+			}
+		}()
+	}
 	e.wg.Add(1)
 	go e.poll()
 	return e, nil
 }
 
-// NativePlatforms implements executors.NativeRunner: the cluster's platform.
-func (e *Executor) NativePlatforms() []string { return []string{e.cfg.Platform} }
+// runnerFor is the runner for a cluster of platform: the runner setting, or this executable when the platform
+// is this machine's.
+func (e *Executor) runnerFor(platform string) (string, error) {
+	runner := e.cfg.Runner
+	if runner == "" {
+		if platform != executors.Platform {
+			goos, goarch, _ := strings.Cut(platform, "/")
+			return "", settingsError{fmt.Errorf("executor %s: the cluster's platform is %s, not this machine's %s: set runner to a govalent binary built for it (GOOS=%s GOARCH=%s go build ./cmd/govalent)",
+				e.name, platform, executors.Platform, goos, goarch)}
+		}
+		var err error
+		if runner, err = os.Executable(); err != nil {
+			return "", err
+		}
+	}
+	if _, err := os.Stat(runner); err != nil {
+		return "", settingsError{fmt.Errorf("executor %s setting runner: %w", e.name, err)}
+	}
+	return runner, nil
+}
+
+// clusterPlatform is the cluster's platform: the platform setting, or the login node's (uname over SSH),
+// detected once.
+func (e *Executor) clusterPlatform() (string, error) {
+	e.detectMu.Lock()
+	defer e.detectMu.Unlock()
+	if p := e.knownPlatform(); p != "" {
+		return p, nil
+	}
+	ctx, cancel := e.bounded()
+	defer cancel()
+	p, err := e.client.Platform(ctx)
+	if err != nil {
+		err = fmt.Errorf("executor %s: reaching the login node: %w", e.name, err)
+		if sshexec.Permanent(err) {
+			err = settingsError{err}
+		}
+		return "", err
+	}
+	e.platMu.Lock()
+	e.platform = p
+	e.platMu.Unlock()
+	return p, nil
+}
+
+// knownPlatform is the cluster's platform, or "" while the login node's is not known.
+func (e *Executor) knownPlatform() string {
+	e.platMu.Lock()
+	defer e.platMu.Unlock()
+	return e.platform
+}
+
+// detectWait bounds how long a dispatch waits for the login node's platform (NativePlatforms is asked on the
+// dispatcher's scheduling path).
+const detectWait = 5 * time.Second
+
+// NativePlatforms implements executors.NativeRunner: the cluster's platform (while the login node's is not
+// known yet, none: electrons run interpreted).
+func (e *Executor) NativePlatforms() []string {
+	select {
+	case <-e.detected:
+	case <-time.After(detectWait):
+	}
+	if p := e.knownPlatform(); p != "" {
+		return []string{p}
+	}
+	return nil
+}
+
+// bounded is a context for one command or file operation on the site: command_timeout, ended by Close.
+func (e *Executor) bounded() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.ctx, time.Duration(e.cfg.CommandTimeout))
+}
 
 // settings are the job options of a task: the configured ones under its own.
 func (e *Executor) settings(t *executors.Task) (*Settings, error) {
@@ -304,21 +428,21 @@ func (e *Executor) Adopt(t *executors.Task, done func(executors.Outcome)) {
 
 func (e *Executor) adopt(en *entry) bool {
 	nodeDir := e.nodeDir(en.task)
-	latest, err := os.ReadFile(filepath.Join(nodeDir, latestName))
+	latest, err := e.read(filepath.Join(nodeDir, latestName))
 	if err != nil {
-		return false
+		return e.notAdopted(en, err)
 	}
 	dir := filepath.Join(nodeDir, filepath.Base(strings.TrimSpace(string(latest))))
 	// A job that ended while the dispatcher was away left its outcome (and Slurm may have forgotten it since).
-	ended, err := readOutcome(filepath.Join(dir, outcomeName))
+	ended, err := e.readOutcome(filepath.Join(dir, outcomeName))
 	if err != nil {
 		var b struct {
 			id           string
 			index, count int
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, batchName))
+		raw, err := e.read(filepath.Join(dir, batchName))
 		if err != nil {
-			return false // never submitted
+			return e.notAdopted(en, err) // never submitted, or the login node did not answer
 		}
 		if _, err := fmt.Sscan(string(raw), &b.id, &b.index, &b.count); err != nil {
 			e.log.Warn("unreadable batch file; submitting the node again", "executor", e.name, "dir", dir, "err", err)
@@ -349,10 +473,33 @@ func (e *Executor) adopt(en *entry) bool {
 	return true
 }
 
+// notAdopted tells whether to submit a task whose earlier job's files could not be read: yes when they are
+// missing (it was never submitted); when the login node could not be asked, the task fails (retryably)
+// rather than run a second time beside a job that may be running.
+func (e *Executor) notAdopted(en *entry, err error) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.entries[en.task.ID] = en
+	oc := failure(en.start, fmt.Sprintf("executor %s: finding the task's job from before the restart: %v", e.name, err), executors.ErrorCrash)
+	oc.Retryable = true
+	e.report(en, oc)
+	return true
+}
+
+// read reads a file of the site, bounded by command_timeout.
+func (e *Executor) read(path string) ([]byte, error) {
+	ctx, cancel := e.bounded()
+	defer cancel()
+	return e.site.read(ctx, path)
+}
+
 // arrayJob is the job id of the batch: from the file written after its sbatch, or else (the dispatcher stopped
 // between the two) from the job name in squeue.
 func (e *Executor) arrayJob(batchID string) (string, error) {
-	if id, err := os.ReadFile(filepath.Join(e.batchDir(batchID), "job")); err == nil {
+	if id, err := e.read(filepath.Join(e.batchDir(batchID), "job")); err == nil {
 		return strings.TrimSpace(string(id)), nil
 	}
 	out, err := e.command("squeue", "-h", "-t", "all", "--name="+jobName(batchID), "-o", "%F")
@@ -425,6 +572,9 @@ func (e *Executor) Close() error {
 	e.mu.Unlock()
 	e.stop()
 	e.wg.Wait()
+	if e.client != nil {
+		e.client.Close()
+	}
 	return nil
 }
 
@@ -459,23 +609,20 @@ func (e *Executor) poke() {
 // command runs a Slurm command, bounded by command_timeout and stopped by Close, and returns its output; an
 // error carries what the command said.
 func (e *Executor) command(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(e.ctx, time.Duration(e.cfg.CommandTimeout))
+	ctx, cancel := e.bounded()
 	defer cancel()
-	cmd := execCommand(ctx, name, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := e.site.command(ctx, name, args)
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
+		msg := strings.TrimSpace(stderr)
 		switch {
 		case e.ctx.Err() != nil:
 			msg = "stopped: the executor is closing"
 		case ctx.Err() != nil:
 			msg = fmt.Sprintf("no answer within %s (command_timeout)", time.Duration(e.cfg.CommandTimeout))
 		}
-		return string(out), &commandError{name: name, err: err, stderr: msg}
+		return out, &commandError{name: name, err: err, stderr: msg}
 	}
-	return string(out), nil
+	return out, nil
 }
 
 type commandError struct {
@@ -525,13 +672,32 @@ func (e *Executor) runnerPath() (string, error) {
 	if e.runner != "" {
 		return e.runner, nil
 	}
-	hash, err := native.FileHash(e.cfg.Runner)
-	if err != nil {
-		return "", fmt.Errorf("runner %s: %w", e.cfg.Runner, err)
+	local := e.cfg.Runner
+	if e.client != nil {
+		// The first task on a login node: its platform decides the runner, and dir is checked there.
+		platform, err := e.clusterPlatform()
+		if err != nil {
+			return "", err
+		}
+		if local == "" {
+			if local, err = e.runnerFor(platform); err != nil {
+				return "", err
+			}
+		}
+		ctx, cancel := e.bounded()
+		err = e.site.ownDir(ctx, e.cfg.Dir)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("executor %s setting dir: %w", e.name, err)
+		}
 	}
-	path, err := e.copyBinary(hash, e.cfg.Runner)
+	hash, err := native.FileHash(local)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("executor %s: runner %s: %w", e.name, local, err)
+	}
+	path, err := e.copyBinary(hash, local)
+	if err != nil {
+		return "", fmt.Errorf("executor %s: %w", e.name, err)
 	}
 	e.runner = path
 	return path, nil
@@ -547,10 +713,13 @@ func (e *Executor) putOnce(dst string, put func() error) error {
 	if p.done {
 		return nil
 	}
-	if _, err := os.Stat(dst); err != nil {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return err
-		}
+	ctx, cancel := e.bounded()
+	there, err := e.site.exists(ctx, dst)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if !there {
 		if err := put(); err != nil {
 			return err
 		}
@@ -570,7 +739,8 @@ func (e *Executor) copyBinary(hash, src string) (string, error) {
 		return "", fmt.Errorf("binary %s: bad hash %q", src, hash)
 	}
 	dst := filepath.Join(e.cfg.Dir, "bin", hash)
-	if err := e.putOnce(dst, func() error { return copyFile(dst, src) }); err != nil {
+	// Uploads are bounded by Close only: a large binary over a slow link may take longer than command_timeout.
+	if err := e.putOnce(dst, func() error { return e.site.copyIn(e.ctx, dst, src) }); err != nil {
 		return "", fmt.Errorf("copying %s into the shared directory: %w", src, err)
 	}
 	return dst, nil
@@ -580,33 +750,14 @@ func (e *Executor) copyBinary(hash, src string) (string, error) {
 // tasks of a fan-out share one copy.
 func (e *Executor) programFile(t *executors.Task) (string, error) {
 	dst := filepath.Join(e.cfg.Dir, "programs", pathElem(t.ProgramHash)+".go")
-	return dst, e.putOnce(dst, func() error { return writeAtomic(dst, []byte(t.Program), 0o600) })
+	return dst, e.putOnce(dst, func() error { return e.write(file{dst, []byte(t.Program), 0o600}) })
 }
 
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Chmod(0o700)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+// write writes files on the site, bounded by command_timeout.
+func (e *Executor) write(files ...file) error {
+	ctx, cancel := e.bounded()
+	defer cancel()
+	return e.site.write(ctx, nil, files...)
 }
 
 // jobOptions are the sbatch options of a task's job (the same for every task of an array). A time limit

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -105,6 +104,8 @@ func (e *Executor) round() (changed bool, err error) {
 			states[f[0]] = jobState{state: f[1], reason: strings.Join(f[2:], " ")}
 		}
 	}
+	var ending []*entry
+	var paths []string
 	for _, en := range watched {
 		st, known := states[en.job]
 		if known && !endStates[st.state] {
@@ -115,17 +116,38 @@ func (e *Executor) round() (changed bool, err error) {
 			e.mu.Unlock()
 			continue
 		}
-		if e.conclude(en, st, known) {
+		ending = append(ending, en)
+		paths = append(paths, filepath.Join(en.dir, outcomeName))
+	}
+	if len(ending) == 0 {
+		return changed, nil
+	}
+	// The outcomes of the jobs that ended, in one read (one SSH session on a login node).
+	ctx, cancel := e.bounded()
+	data, errs, err := e.site.readAll(ctx, paths)
+	cancel()
+	if err != nil {
+		if e.client == nil {
+			return changed, err
+		}
+		// The login node did not answer: ask again next round.
+		e.log.Warn("reading the outcomes of ended jobs on the login node failed", "executor", e.name, "err", err)
+		return changed, nil
+	}
+	for i, en := range ending {
+		st, known := states[en.job]
+		oc, err := decodeOutcome(paths[i], data[i], errs[i])
+		if e.conclude(en, st, known, oc, err) {
 			changed = true
 		}
 	}
 	return changed, nil
 }
 
-// conclude reports a job that has ended (or that the controller no longer knows): its outcome file, or why it
-// has none. It tells whether it reported; a COMPLETED job's outcome may take outcomeWait to be seen.
-func (e *Executor) conclude(en *entry, st jobState, known bool) bool {
-	oc, err := readOutcome(filepath.Join(en.dir, outcomeName))
+// conclude reports a job that has ended (or that the controller no longer knows): its outcome (oc, or the error
+// reading it), or why it has none. It tells whether it reported; a COMPLETED job's outcome may take outcomeWait
+// to be seen.
+func (e *Executor) conclude(en *entry, st jobState, known bool, oc executors.Outcome, err error) bool {
 	if err == nil {
 		e.finishJob(en, oc)
 		return true
@@ -164,7 +186,7 @@ func (e *Executor) conclude(en *entry, st jobState, known bool) bool {
 			retryable = true
 		}
 	}
-	if tail := logTail(en.log); tail != "" {
+	if tail := e.logTail(en.log); tail != "" {
 		msg += "; the end of its log " + en.log + ":\n" + tail
 	}
 	e.finishJob(en, executors.Outcome{Error: msg, ErrorKind: kind, Retryable: retryable, Start: en.start, End: time.Now()})
@@ -191,9 +213,14 @@ func (e *Executor) lostTrack(err error) {
 	}
 }
 
-func readOutcome(path string) (executors.Outcome, error) {
+func (e *Executor) readOutcome(path string) (executors.Outcome, error) {
+	data, err := e.read(path)
+	return decodeOutcome(path, data, err)
+}
+
+// decodeOutcome decodes the outcome file at path, read as data or not (err).
+func decodeOutcome(path string, data []byte, err error) (executors.Outcome, error) {
 	var oc executors.Outcome
-	data, err := os.ReadFile(path)
 	if err != nil {
 		return oc, err
 	}
@@ -204,19 +231,8 @@ func readOutcome(path string) (executors.Outcome, error) {
 }
 
 // logTail is the end of a job's log, for the error of a job that left no outcome.
-func logTail(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const most = 2000
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(0, st.Size()-most)
-	buf := make([]byte, st.Size()-off)
-	n, _ := f.ReadAt(buf, off)
-	return strings.TrimSpace(string(buf[:n]))
+func (e *Executor) logTail(path string) string {
+	ctx, cancel := e.bounded()
+	defer cancel()
+	return strings.TrimSpace(e.site.tail(ctx, path, 2000))
 }

@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func TestEndedWithoutOutcome(t *testing.T) {
 	} {
 		got := make(chan executors.Outcome, 1)
 		en := &entry{task: &executors.Task{ID: "x"}, done: func(oc executors.Outcome) { got <- oc }, dir: dir, start: time.Now(), job: "7", log: log}
-		if !e.conclude(en, c.state, c.known) {
+		if !e.conclude(en, c.state, c.known, executors.Outcome{}, fs.ErrNotExist) {
 			t.Fatalf("%v: not concluded", c.state)
 		}
 		oc := <-got
@@ -48,7 +49,7 @@ func TestEndedWithoutOutcome(t *testing.T) {
 	}
 	// A COMPLETED job's outcome may be late on a network file system: it is waited for.
 	en := &entry{task: &executors.Task{ID: "y"}, done: func(executors.Outcome) { t.Error("reported before its outcome came") }, dir: dir, job: "8"}
-	if e.conclude(en, jobState{"COMPLETED", "None"}, true) {
+	if e.conclude(en, jobState{"COMPLETED", "None"}, true, executors.Outcome{}, fs.ErrNotExist) {
 		t.Fatal("a COMPLETED job without its outcome yet was concluded at once")
 	}
 }

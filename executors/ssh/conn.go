@@ -58,6 +58,9 @@ func (c *conn) close() {
 type pool struct {
 	s   *Settings
 	cfg *ssh.ClientConfig
+	// probe runs once on each new connection: the executor's makes its remote directory; a Client's only reads
+	// the platform.
+	probe func(*ssh.Client, *Settings) (remote, error)
 
 	mu          sync.Mutex
 	conns       []*conn
@@ -72,7 +75,7 @@ func newPool(s *Settings) (*pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pool{s: s, maxSessions: s.MaxSessions, cfg: &ssh.ClientConfig{User: s.User, Auth: auth, Timeout: dialTimeout,
+	return &pool{s: s, probe: probe, maxSessions: s.MaxSessions, cfg: &ssh.ClientConfig{User: s.User, Auth: auth, Timeout: dialTimeout,
 		HostKeyCallback: hostKeyCallback(s.KnownHosts, s.AcceptNewHostKeys)}}, nil
 }
 
@@ -238,7 +241,7 @@ func (p *pool) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.remote, err = probe(c.client, p.s); err != nil {
+	if c.remote, err = p.probe(c.client, p.s); err != nil {
 		c.close()
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 // Package slurmtest starts a real one-node Slurm cluster for tests: its own munged (key and socket in a
 // temporary directory), slurmctld and slurmd in the foreground, with a generated slurm.conf whose controller
-// and node talk over loopback on free ports. It needs Debian's slurm-wlm and munge, and root (slurmd runs jobs
+// and node talk over loopback on free ports. The daemons listen on loopback only: by default Slurm binds to
+// every address, and CommunicationParameters=NoCtldInAddrAny,NoInAddrAny makes them bind to the address this
+// machine's host name resolves to instead, which must be a loopback one (Debian's /etc/hosts maps it to
+// 127.0.1.1); Start checks both and refuses to run a cluster reachable from the network. It needs Debian's slurm-wlm and munge, and root (slurmd runs jobs
 // as the submitting user, and the tests submit as root). There is no slurmdbd, so sacct has nothing to read:
 // jobs are followed with squeue and scontrol, which the controller answers from memory.
 package slurmtest
@@ -8,16 +11,21 @@ package slurmtest
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govalent/govalent/internal/testkit/sshtest"
 )
 
 // Partition is the cluster's one (default) partition.
@@ -36,21 +44,25 @@ type Cluster struct {
 	Conf string // slurm.conf
 	Node string // the node's name (this machine's short host name)
 
+	bin   map[string]string // the commands' paths, found at Start: a test may change PATH
 	procs []*exec.Cmd
 	// CPU is the CPU time each daemon used ("slurmctld", "slurmd", "munged"), known once the cluster is stopped.
 	CPU map[string]time.Duration
 }
 
 // commands are what the cluster needs on PATH.
-var commands = []string{"munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel"}
+var commands = []string{"munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo"}
 
 // Start starts a cluster and waits (at most a minute) until its node takes jobs. On an error nothing is left
 // running.
 func Start(opts Options) (_ *Cluster, err error) {
 	var missing []string
+	bin := map[string]string{}
 	for _, c := range commands {
-		if _, err := exec.LookPath(c); err != nil {
+		if p, err := exec.LookPath(c); err != nil {
 			missing = append(missing, c)
+		} else {
+			bin[c] = p
 		}
 	}
 	if len(missing) > 0 {
@@ -66,12 +78,16 @@ func Start(opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	addr, err := loopbackAddr(host)
+	if err != nil {
+		return nil, err
+	}
 	host, _, _ = strings.Cut(host, ".")
 	dir, err := os.MkdirTemp("", "slurmtest-")
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, Conf: filepath.Join(dir, "slurm.conf"), Node: host}
+	c := &Cluster{Dir: dir, Conf: filepath.Join(dir, "slurm.conf"), Node: host, bin: bin}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -105,7 +121,8 @@ func Start(opts Options) (_ *Cluster, err error) {
 	}
 	conf := fmt.Sprintf(`# written by slurmtest
 ClusterName=govalenttest
-SlurmctldHost=%[1]s(127.0.0.1)
+SlurmctldHost=%[1]s(%[8]s)
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 SlurmctldPort=%[3]d
 SlurmdPort=%[4]d
 SlurmUser=root
@@ -133,9 +150,9 @@ SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 MaxArraySize=10001
 MaxJobCount=100000
-NodeName=%[1]s NodeAddr=127.0.0.1 CPUs=%[6]d RealMemory=2000 State=UNKNOWN
+NodeName=%[1]s NodeAddr=%[8]s CPUs=%[6]d RealMemory=2000 State=UNKNOWN
 PartitionName=%[7]s Nodes=%[1]s Default=YES MaxTime=INFINITE State=UP
-`, host, dir, ports[0], ports[1], socket, opts.CPUs, Partition)
+`, host, dir, ports[0], ports[1], socket, opts.CPUs, Partition, addr)
 	if err := os.WriteFile(c.Conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -155,7 +172,91 @@ PartitionName=%[7]s Nodes=%[1]s Default=YES MaxTime=INFINITE State=UP
 	if err != nil {
 		return nil, fmt.Errorf("slurmtest: the node did not come up: %w\nslurmctld log: %s\nslurmd log: %s", err, c.log("slurmctld.log"), c.log("slurmd.log"))
 	}
+	listening, err := c.Listening()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range listening {
+		if !l.Addr.Addr().IsLoopback() {
+			return nil, fmt.Errorf("slurmtest: %s listens on %s, not on loopback only", l.Daemon, l.Addr)
+		}
+	}
 	return c, nil
+}
+
+// loopbackAddr is the address host resolves to, which Slurm's daemons bind to (NoInAddrAny resolves the host
+// name): it must be a loopback one.
+func loopbackAddr(host string) (string, error) {
+	addrs, err := net.LookupHost(host)
+	if err != nil {
+		return "", fmt.Errorf("slurmtest: resolving this machine's host name: %w", err)
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil && ip.IsLoopback() {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("slurmtest: this machine's host name %s resolves to %v, no IPv4 loopback address: Slurm's daemons bind to what it resolves to, and the test cluster must not be reachable from the network (map it to 127.0.1.1 in /etc/hosts, as Debian does)", host, addrs)
+}
+
+// Socket is a TCP socket a daemon of the cluster listens on.
+type Socket struct {
+	Daemon string // "slurmctld", "slurmd"
+	Addr   netip.AddrPort
+}
+
+// Listening lists the TCP sockets the cluster's daemons listen on, from /proc: each daemon's socket inodes
+// (/proc/PID/fd) looked up in the kernel's table of listening sockets (/proc/net/tcp, tcp6).
+func (c *Cluster) Listening() ([]Socket, error) {
+	listen := map[string]netip.AddrPort{} // by inode
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // 0A: TCP_LISTEN
+				continue
+			}
+			ap, err := procAddr(f[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", table, err)
+			}
+			listen[f[9]] = ap
+		}
+	}
+	var socks []Socket
+	for _, p := range c.procs {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Process.Pid))
+		if err != nil {
+			return nil, err
+		}
+		for _, fd := range fds {
+			link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p.Process.Pid, fd.Name()))
+			inode, ok := strings.CutPrefix(link, "socket:[")
+			if ap, listening := listen[strings.TrimSuffix(inode, "]")]; ok && listening {
+				socks = append(socks, Socket{Daemon: filepath.Base(p.Path), Addr: ap})
+			}
+		}
+	}
+	return socks, nil
+}
+
+// procAddr reads an address of /proc/net/tcp ("0100007F:1F90"; the address's 32-bit words in host order, which
+// is little-endian on every platform the tests run on).
+func procAddr(s string) (netip.AddrPort, error) {
+	hexAddr, hexPort, _ := strings.Cut(s, ":")
+	raw, err := hex.DecodeString(hexAddr)
+	port, perr := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil || perr != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("unreadable address %q", s)
+	}
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	addr, _ := netip.AddrFromSlice(raw)
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }
 
 // Main starts a cluster, points the Slurm commands at it (SLURM_CONF) for the whole test binary, builds the
@@ -185,6 +286,9 @@ func (c *Cluster) Env() []string { return []string{"SLURM_CONF=" + c.Conf} }
 
 // Command makes a Slurm command (sbatch, squeue...) aimed at the cluster.
 func (c *Cluster) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if p := c.bin[name]; p != "" {
+		name = p
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), c.Env()...)
 	return cmd
@@ -329,19 +433,80 @@ func BuildRunner(dir string) (string, error) {
 // that lists its calls so far, the arguments of each as one line.
 func Calls(t *testing.T, name string) func() []string {
 	t.Helper()
-	real, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	calls := filepath.Join(dir, name+".calls")
-	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> '%s'\nexec '%s' \"$@\"\n", calls, real)
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+	calls := filepath.Join(dir, "calls")
+	if err := wrap(dir, name, fmt.Sprintf("echo \"$*\" >> '%s'", calls)); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return func() []string {
-		b, _ := os.ReadFile(calls)
-		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[:bytes.Count(b, []byte("\n"))]
+	return func() []string { return readLines(calls) }
+}
+
+// wrap writes dir/name, a script that runs before (sh) and then the command name found on PATH now.
+func wrap(dir, name, before string) error {
+	real, err := exec.LookPath(name)
+	if err != nil {
+		return err
 	}
+	script := fmt.Sprintf("#!/bin/sh\n%s\nexec '%s' \"$@\"\n", before, real)
+	return os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755)
+}
+
+func readLines(path string) []string {
+	b, _ := os.ReadFile(path)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[:bytes.Count(b, []byte("\n"))]
+}
+
+// slurmCommands are the commands an executor runs on a login node.
+var slurmCommands = []string{"sbatch", "squeue", "scancel", "scontrol", "sinfo", "sacct"}
+
+// LoginNode is an OpenSSH server on loopback (sshtest) whose sessions reach the cluster as a login node's do:
+// SLURM_CONF is set in them, and their PATH starts with wrappers of the Slurm commands that record each call.
+type LoginNode struct {
+	*sshtest.Server
+	calls string
+}
+
+// LoginNode starts a login node of the cluster for the rest of the test.
+func (c *Cluster) LoginNode(t testing.TB) *LoginNode {
+	t.Helper()
+	dir := t.TempDir()
+	l := &LoginNode{calls: filepath.Join(dir, "calls")}
+	for _, name := range slurmCommands {
+		if err := wrap(dir, name, fmt.Sprintf("echo \"%s $*\" >> '%s'", name, l.calls)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Server = sshtest.StartWith(t, sshtest.Options{Env: map[string]string{"SLURM_CONF": c.Conf, "PATH": dir + ":/usr/local/bin:/usr/bin:/bin"}})
+	return l
+}
+
+// Settings are the slurm executor's settings that reach the cluster through the login node.
+func (l *LoginNode) Settings() map[string]any {
+	return map[string]any{"host": l.Host, "port": l.Port, "user": l.User, "key_file": l.KeyFile, "known_hosts": l.KnownHosts}
+}
+
+// Calls are the calls of the Slurm command name made on the login node so far, the arguments of each as a line.
+func (l *LoginNode) Calls(name string) []string {
+	var calls []string
+	for _, line := range readLines(l.calls) {
+		if args, ok := strings.CutPrefix(line, name+" "); ok {
+			calls = append(calls, args)
+		}
+	}
+	return calls
+}
+
+// NoLocalCommands puts first on PATH, for the rest of the test, Slurm commands that fail saying they should
+// not have run here: the executor must run them on the login node.
+func NoLocalCommands(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range slurmCommands {
+		script := fmt.Sprintf("#!/bin/sh\necho '%s was run on the dispatcher'\"'\"'s machine, not on the login node' >&2\nexit 127\n", name)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
