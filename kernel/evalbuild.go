@@ -171,8 +171,9 @@ func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, err
 	if err := b.writeModule(work, src); err != nil {
 		return "", false, err
 	}
-	// extract the packages' symbols, then build the evaluator that links them in
-	if err := b.goRun(ctx, work, append([]string{"run", "-trimpath", "./extract"}, b.packages...)...); err != nil {
+	// extract the packages' symbols (not -trimpath: extract asks go/build, which needs GOROOT), then build the
+	// evaluator that links them in
+	if err := b.goRun(ctx, work, append([]string{"run", "./extract"}, b.packages...)...); err != nil {
 		return "", false, err
 	}
 	tmp := bin + ".tmp"
