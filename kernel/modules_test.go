@@ -116,6 +116,10 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		wantError(t, `import "example.org/nothere/pkg"`, "example.org/nothere")
 		wantOK(t, `fmt.Println(greet.Hello("again"), twice(x))`, "local hello, again 42")
 	})
+	t.Run("AutoImportAfterReset", func(t *testing.T) {
+		wantOK(t, "%reset")
+		wantOK(t, `fmt.Println(greet.Hello("auto"))`, `"example.org/greet"`, "local hello, auto")
+	})
 	t.Run("NoToolchain", func(t *testing.T) {
 		t.Setenv("PATH", t.TempDir())
 		wantError(t, "%go get example.org/greet@v1.2.0", "`go` is not on PATH")
