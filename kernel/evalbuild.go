@@ -44,9 +44,9 @@ type evaluatorBuild struct {
 
 // key names the build in the cache: a hash of all that goes into it, so that a kernel reuses an evaluator
 // another built with the same modules.
-func (b *evaluatorBuild) key(goVersion string) (string, error) {
+func (b *evaluatorBuild) key(settings string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "go %s\nsource %s\n", goVersion, evaluatorSourceHash())
+	fmt.Fprintf(h, "%s\nsource %s\n", settings, evaluatorSourceHash())
 	for _, part := range [][]byte{b.gomod, b.sum, []byte(strings.Join(b.packages, "\n"))} {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)
@@ -133,11 +133,11 @@ func evaluatorCacheDir() (string, error) {
 // the same evaluator at once share one build: the first holds the key's lock, the others wait and reuse it.
 // built says whether this call built it.
 func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, err error) {
-	goVersion, err := toolchainVersion(b.goCmd)
+	settings, err := toolchainSettings(ctx, b.goCmd)
 	if err != nil {
 		return "", false, err
 	}
-	key, err := b.key(goVersion)
+	key, err := b.key(settings)
 	if err != nil {
 		return "", false, err
 	}
@@ -344,25 +344,16 @@ func main() {
 }
 `
 
-var (
-	goVersionMu sync.Mutex
-	goVersions  = map[string]string{}
-)
-
-// toolchainVersion is `go env GOVERSION` of the toolchain at goCmd, asked once per process.
-func toolchainVersion(goCmd string) (string, error) {
-	goVersionMu.Lock()
-	defer goVersionMu.Unlock()
-	if v, ok := goVersions[goCmd]; ok {
-		return v, nil
-	}
-	out, err := exec.Command(goCmd, "env", "GOVERSION").Output()
+// toolchainSettings is what of the go command's settings goes into a build besides the files: its version,
+// the target, cgo, and the user's flags and experiments.
+func toolchainSettings(ctx context.Context, goCmd string) (string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "env", "GOVERSION", "GOOS", "GOARCH", "CGO_ENABLED", "GOFLAGS", "GOEXPERIMENT")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("go env GOVERSION: %w", err)
+		return "", fmt.Errorf("go env: %w", err)
 	}
-	v := strings.TrimSpace(string(out))
-	goVersions[goCmd] = v
-	return v, nil
+	return string(out), nil
 }
 
 // writeEvaluatorSource writes govalent's embedded evaluator source under cache, once per source hash, and

@@ -120,6 +120,18 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		wantOK(t, "%reset")
 		wantOK(t, `fmt.Println(greet.Hello("auto"))`, `"example.org/greet"`, "local hello, auto")
 	})
+	t.Run("AnotherKernelReusesTheCachedEvaluator", func(t *testing.T) {
+		_, c2 := startTestKernel(t)
+		for _, cell := range []string{"%go get example.org/greet@v1.2.0", `import "example.org/greet"` + "\n" + `fmt.Println(greet.Hello("twice"))`} {
+			rep, streams := c2.run(cell)
+			if rep["status"] != "ok" || strings.Contains(streams["stderr"], "built an evaluator") {
+				t.Fatalf("%q: %v %v %q", cell, rep["status"], rep["evalue"], streams)
+			}
+			if strings.HasPrefix(cell, "import") && !strings.Contains(streams["stdout"], "hello, TWICE") {
+				t.Errorf("%q printed %q", cell, streams)
+			}
+		}
+	})
 	t.Run("NoToolchain", func(t *testing.T) {
 		t.Setenv("PATH", t.TempDir())
 		wantError(t, "%go get example.org/greet@v1.2.0", "`go` is not on PATH")
