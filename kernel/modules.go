@@ -64,7 +64,12 @@ func (k *Kernel) readModuleFiles() (moduleFiles, error) {
 	return moduleFiles{gomod, sum}, nil
 }
 
+// restoreModuleFiles writes back what changed only: the type check starts afresh after a change of the files.
 func (k *Kernel) restoreModuleFiles(m moduleFiles) {
+	now, err := k.readModuleFiles()
+	if err == nil && bytes.Equal(now.gomod, m.gomod) && bytes.Equal(now.sum, m.sum) {
+		return
+	}
 	os.WriteFile(filepath.Join(k.modDir, "go.mod"), m.gomod, 0o600)
 	if m.sum == nil {
 		os.Remove(filepath.Join(k.modDir, "go.sum"))

@@ -120,6 +120,18 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		wantOK(t, "%reset")
 		wantOK(t, `fmt.Println(greet.Hello("auto"))`, `"example.org/greet"`, "local hello, auto")
 	})
+	t.Run("Misuse", func(t *testing.T) {
+		before := goMod(t)
+		for _, cell := range []string{"%go", "%go get", "%go build ./..."} {
+			wantError(t, cell, "%go get MODULE[@VERSION]")
+		}
+		wantError(t, "%go mod edit -replace nonsense", "go mod edit")
+		wantError(t, "%go get example.org/stats@v9.9.9", "v9.9.9")
+		if goMod(t) != before {
+			t.Errorf("go.mod changed:\n%s", goMod(t))
+		}
+		wantOK(t, `fmt.Println(greet.Hello("still"))`, "local hello, still")
+	})
 	t.Run("AnotherKernelReusesTheCachedEvaluator", func(t *testing.T) {
 		_, c2 := startTestKernel(t)
 		for _, cell := range []string{"%go get example.org/greet@v1.2.0", `import "example.org/greet"` + "\n" + `fmt.Println(greet.Hello("twice"))`} {
