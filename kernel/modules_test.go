@@ -132,6 +132,13 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		}
 		wantOK(t, `fmt.Println(greet.Hello("still"))`, "local hello, still")
 	})
+	t.Run("TidyKeepsWhatCellsImport", func(t *testing.T) {
+		wantOK(t, "%go mod tidy")
+		if mod := goMod(t); !strings.Contains(mod, "example.org/greet v1.2.0") || !strings.Contains(mod, "example.org/stats v1.0.0") {
+			t.Errorf("go mod tidy dropped modules the cells import:\n%s", mod)
+		}
+		wantOK(t, `fmt.Println(stats.Mean([]float64{4}))`, "4")
+	})
 	t.Run("AnotherKernelReusesTheCachedEvaluator", func(t *testing.T) {
 		_, c2 := startTestKernel(t)
 		for _, cell := range []string{"%go get example.org/greet@v1.2.0", `import "example.org/greet"` + "\n" + `fmt.Println(greet.Hello("twice"))`} {
