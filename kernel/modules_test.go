@@ -1,13 +1,16 @@
 package kernel
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/govalent/govalent"
 	"github.com/govalent/govalent/internal/testkit/modproxy"
 )
 
@@ -162,5 +165,27 @@ func TestCellImports(t *testing.T) {
 	got := strings.Join(cellImports(code), " ")
 	if want := "a.org/x b.org/y fmt c.org/z"; got != want {
 		t.Errorf("cellImports = %q; want %q", got, want)
+	}
+}
+
+// TestEvaluatorSourceHasTheKernelsPackages: every package of this module the kernel imports is in the source
+// an evaluator is built from (a package added without its embed pattern fails here, not in a user's build).
+func TestEvaluatorSourceHasTheKernelsPackages(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p != govalentModule && !strings.HasPrefix(p, govalentModule+"/") {
+			continue
+		}
+		dir := strings.TrimPrefix(strings.TrimPrefix(p, govalentModule), "/")
+		if dir == "" {
+			dir = "."
+		}
+		names, err := fs.Glob(govalent.EvaluatorSource, path.Join(dir, "*.go"))
+		if err != nil || len(names) == 0 {
+			t.Errorf("govalent.EvaluatorSource lacks %s, which the kernel imports", p)
+		}
 	}
 }
