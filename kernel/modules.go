@@ -30,13 +30,23 @@ const moduleDirEnv = "GOVALENT_MODULE_DIR"
 // sessionModule is the module path of a session's go.mod.
 const sessionModule = "govalent.session"
 
-// newModuleDir makes a session's module directory, with a go.mod for the Go the kernel was built with.
+// newModuleDir makes a session's module directory, with a go.mod for the Go of the user's toolchain (or the
+// kernel's, without one).
 func newModuleDir() (string, error) {
 	dir, err := os.MkdirTemp("", "govalent-session-")
 	if err != nil {
 		return "", fmt.Errorf("kernel: the session's module directory: %w", err)
 	}
-	v := strings.TrimPrefix(runtime.Version(), "go")
+	// the Go of the user's toolchain, if there is one: a newer go directive would have it download another
+	v := runtime.Version()
+	if goCmd, err := exec.LookPath("go"); err == nil {
+		cmd := exec.Command(goCmd, "env", "GOVERSION")
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "GOTOOLCHAIN=local")
+		if out, err := cmd.Output(); err == nil && strings.HasPrefix(string(out), "go1.") {
+			v = strings.TrimSpace(string(out))
+		}
+	}
+	v = strings.TrimPrefix(v, "go")
 	if parts := strings.SplitN(v, ".", 3); len(parts) >= 2 {
 		v = parts[0] + "." + parts[1]
 	}
