@@ -7,6 +7,6 @@ import "embed"
 // evaluator that links in the compiled packages of a session's Go modules from it, with a Go toolchain only.
 //
 //go:embed go.mod go.sum *.go ct/*.go ct/wire/*.go ct/codec/*.go ct/quantum/*.go internal/credential/*.go
-//go:embed kernel/*.go kernel/display/*.go kernel/complete/*.go
+//go:embed kernel/*.go kernel/display/*.go kernel/complete/*.go native/*.go
 //go:embed interp/*.go interp/stdlib/*.go interp/stdlib/unrestricted/*.go interp/stdlib/_yaegi/src
 var EvaluatorSource embed.FS
