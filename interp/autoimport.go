@@ -12,7 +12,7 @@ import (
 	"golang.org/x/tools/imports"
 )
 
-// autoImports finds the standard-library packages a cell uses without importing them, as goimports does: the
+// autoImports finds the standard-library and compiled module packages a cell uses without importing them, as goimports does: the
 // names the check reported undefined that the cell uses as `name.Member` and that name a package the
 // interpreter can import. It returns import items for them, or none.
 func autoImports(cell string, items []item, errs []checkError) ([]item, error) {
@@ -49,6 +49,12 @@ func autoImports(cell string, items []item, errs []checkError) ([]item, error) {
 	}
 	var src strings.Builder
 	src.WriteString("package main\n")
+	// goimports does not look in the session's module: a compiled module package a name fits alone is the one
+	for name, paths := range modulePackages() {
+		if undefined[name] && len(paths) == 1 {
+			fmt.Fprintf(&src, "import %q\n", paths[0])
+		}
+	}
 	for _, r := range sortedSet(refs) {
 		fmt.Fprintf(&src, "var _ = %s\n", r)
 	}
@@ -81,5 +87,18 @@ func sortedSet(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// modulePackages lists the compiled packages of the session's modules (in Symbols, not the SDK) by name.
+func modulePackages() map[string][]string {
+	out := map[string][]string{}
+	for k := range Symbols {
+		i := strings.LastIndex(k, "/")
+		if i < 0 || isSDKPackage(k[:i]) || !strings.Contains(strings.Split(k, "/")[0], ".") {
+			continue
+		}
+		out[k[i+1:]] = append(out[k[i+1:]], k[:i])
+	}
 	return out
 }

@@ -168,6 +168,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if len(res.errs) > 0 {
 		return nil, res.cellError(cell)
 	}
+	if err := moduleGenerics(imp.fset, res.info); err != nil {
+		return nil, err
+	}
 	if err := s.genericClash(plan, res.src.imports); err != nil {
 		return nil, err
 	}

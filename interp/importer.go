@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -31,6 +32,8 @@ type typeImporter struct {
 	mu      sync.Mutex
 	fset    *token.FileSet
 	goCmd   string
+	dir     string            // the session's module (Options.ModuleDir), or "" for the standard library only
+	stamp   string            // dir's go.mod and go.sum as they were when the importer was made
 	exports map[string]string // import path -> export data file
 	failed  map[string]string // import path -> why the toolchain could not give it
 	gc      types.Importer
@@ -38,24 +41,42 @@ type typeImporter struct {
 }
 
 var (
-	importerOnce   sync.Once
-	sharedImporter *typeImporter
-	importerErr    error
+	importersMu sync.Mutex
+	importers   = map[string]*typeImporter{} // by module directory
+	lookGo      = sync.OnceValues(func() (string, error) { return exec.LookPath("go") })
 )
 
-// typeChecker returns the process's importer, or why cells cannot be type-checked (no Go toolchain).
-func typeChecker() (*typeImporter, error) {
-	importerOnce.Do(func() {
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			importerErr = errors.New("cells are not type-checked: no Go toolchain (`go`) on PATH, so errors come from the interpreter and newer Go (range over int and funcs, min/max/clear, per-iteration loop variables) is not rewritten")
-			return
+// typeChecker returns the process's importer for the session module in dir ("": none), or why cells cannot be
+// type-checked (no Go toolchain). A new one takes the place of one whose go.mod or go.sum has changed since.
+func typeChecker(dir string) (*typeImporter, error) {
+	goCmd, err := lookGo()
+	if err != nil {
+		return nil, errors.New("cells are not type-checked: no Go toolchain (`go`) on PATH, so errors come from the interpreter and newer Go (range over int and funcs, min/max/clear, per-iteration loop variables) is not rewritten")
+	}
+	stamp := moduleStamp(dir)
+	importersMu.Lock()
+	defer importersMu.Unlock()
+	if imp := importers[dir]; imp != nil && imp.stamp == stamp {
+		return imp, nil
+	}
+	imp := &typeImporter{fset: token.NewFileSet(), goCmd: goCmd, dir: dir, stamp: stamp, exports: map[string]string{}, failed: map[string]string{}, sdk: map[string]*types.Package{}}
+	imp.gc = importer.ForCompiler(imp.fset, "gc", imp.lookup)
+	importers[dir] = imp
+	return imp, nil
+}
+
+// moduleStamp identifies the state of a module's go.mod and go.sum.
+func moduleStamp(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, name := range []string{"go.mod", "go.sum"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			fmt.Fprintf(&b, "%d.%d ", st.Size(), st.ModTime().UnixNano())
 		}
-		imp := &typeImporter{fset: token.NewFileSet(), goCmd: goCmd, exports: map[string]string{}, failed: map[string]string{}, sdk: map[string]*types.Package{}}
-		imp.gc = importer.ForCompiler(imp.fset, "gc", imp.lookup)
-		sharedImporter = imp
-	})
-	return sharedImporter, importerErr
+	}
+	return b.String()
 }
 
 func isSDKPackage(p string) bool {
@@ -98,8 +119,14 @@ func (imp *typeImporter) prepareLocked(paths []string) error {
 	}
 	args := append([]string{"list", "-e", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}\t{{with .Error}}{{.Err}}{{end}}"}, missing...)
 	cmd := exec.Command(imp.goCmd, args...)
-	cmd.Dir = os.TempDir() // outside any module of the user's: the standard library resolves the same everywhere
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=")
+	if imp.dir != "" {
+		// the session's module, with the user's settings (GOPROXY, GOFLAGS...) to find its modules
+		cmd.Dir = imp.dir
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+	} else {
+		cmd.Dir = os.TempDir() // outside any module of the user's: the standard library resolves the same everywhere
+		cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -201,8 +228,8 @@ func (imp *typeImporter) importSDK(p string) (*types.Package, error) {
 
 // warmUp loads what every cell's check needs (the SDK and its dependencies: a `go list` that may build export
 // data) while the user writes the first cell.
-func warmUp() {
-	imp, err := typeChecker()
+func warmUp(moduleDir string) {
+	imp, err := typeChecker(moduleDir)
 	if err != nil {
 		return
 	}
@@ -211,4 +238,32 @@ func warmUp() {
 	for _, p := range []string{SDKPath, DisplayPath} {
 		imp.Import(p) // an error is the first cell's to report
 	}
+}
+
+// moduleGenerics reports a cell's use of a generic function or type of a compiled module package: cells use
+// such packages through the symbols extracted from them, and a generic has none (Go compiles it only for the
+// type arguments a program uses), so the interpreter could not run the cell.
+func moduleGenerics(fset *token.FileSet, info *types.Info) error {
+	for id, obj := range info.Uses {
+		pkg := obj.Pkg()
+		if pkg == nil || !obj.Exported() || obj.Parent() != pkg.Scope() || isSDKPackage(pkg.Path()) ||
+			!strings.Contains(strings.Split(pkg.Path(), "/")[0], ".") {
+			continue // the standard library's generic packages are interpreted from source
+		}
+		generic := false
+		switch t := obj.Type().(type) {
+		case *types.Signature:
+			generic = t.TypeParams().Len() > 0
+		case *types.Named:
+			_, isType := obj.(*types.TypeName)
+			generic = isType && t.TypeParams().Len() > 0
+		}
+		if generic {
+			p := fset.Position(id.Pos())
+			return &CellError{Cell: p.Filename, Line: p.Line, Col: p.Column, Msg: fmt.Sprintf(
+				"%s.%s is generic: cells use module packages compiled, through the symbols extracted from them, and a generic function or type has none (Go compiles it only for the type arguments a program gives it); call it from a non-generic function of your own module (%%go mod edit -replace to a local directory)",
+				pkg.Name(), obj.Name())}
+		}
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 // evalCell type-checks and runs a cell, or runs it unchecked (statement by statement, as yaegi allows) where
 // no Go toolchain is installed.
 func (s *Session) evalCell(ctx context.Context, cell string, items []item) (Result, error) {
-	imp, why := typeChecker()
+	imp, why := typeChecker(s.opts.ModuleDir)
 	if why != nil {
 		s.noteOnce.Do(func() { fmt.Fprintln(s.opts.Stderr, "govalent:", why) })
 		return s.evalItems(ctx, items)

@@ -164,7 +164,7 @@ func New(opts Options) (*Session, error) {
 		opts.Stdin = os.Stdin
 	}
 	quietInterpreterLogs()
-	go warmUp()
+	go warmUp(opts.ModuleDir)
 	s := &Session{
 		id:          fmt.Sprintf("s%d-%d", os.Getpid(), sessionSeq.Add(1)),
 		opts:        opts,

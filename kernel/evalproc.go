@@ -95,6 +95,10 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 	k.evMu.Unlock()
 	cmd := exec.Command(command.Path, command.Args...)
 	cmd.Env = append(os.Environ(), command.Env...)
+	cmd.Env = append(cmd.Env, moduleDirEnv+"="+k.modDir)
+	if exe, err := os.Executable(); err == nil {
+		cmd.Env = append(cmd.Env, executableEnv+"="+exe) // a built evaluator is not govalent
+	}
 	if k.memory > 0 {
 		cmd.Env = append(cmd.Env, memoryLimitEnv+"="+strconv.FormatInt(k.memory, 10))
 	}

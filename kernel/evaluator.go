@@ -61,6 +61,8 @@ const (
 	maxCarried = 64 << 20
 	// memoryLimitEnv passes the evaluator its hard memory limit, in bytes (see evaluatorMemory).
 	memoryLimitEnv = "GOVALENT_EVALUATOR_MEMORY"
+	// executableEnv is the kernel's executable (govalent), for what the evaluator starts of it
+	executableEnv = "GOVALENT_EXECUTABLE"
 )
 
 type evaluator struct {
@@ -146,7 +148,8 @@ func RunEvaluator() error {
 func (e *evaluator) newSession() (*interp.Session, error) {
 	return interp.New(interp.Options{
 		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: &evalStdin{e: e},
-		Imports: map[string]string{"display": interp.DisplayPath},
+		Imports:   map[string]string{"display": interp.DisplayPath},
+		ModuleDir: os.Getenv(moduleDirEnv),
 		// os.Exit in a goroutine ends the process, as in Go; the kernel says which status it was
 		Exit: func(code int) {
 			e.send(evalMsg{Op: "exit", Code: code})
@@ -354,9 +357,12 @@ func (r *evalStdin) Read(p []byte) (int, error) {
 
 // startDispatcher starts a missing dispatcher where the SDK looks for it (GOVALENT_AUTOSTART=1).
 func startDispatcher() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	exe := os.Getenv(executableEnv)
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
 	}
 	args := []string{"start"}
 	if u, err := url.Parse(ct.DispatcherURL()); err == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost") && u.Port() != "" {

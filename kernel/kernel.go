@@ -45,6 +45,12 @@ type Kernel struct {
 	exec             *execution // the cell running now, or nil; guarded by mu
 	mu               sync.Mutex
 
+	// the session's Go modules (see modules.go); the fields below modDir are the shell goroutine's
+	modDir    string
+	ownModDir bool     // made by the kernel, removed when it stops
+	modPkgs   []string // the module packages the evaluator links in
+	modState  string   // the go.mod, go.sum and packages the evaluator was built for
+
 	execCount    int
 	history      []historyEntry
 	stdinReplies chan *Message
@@ -64,6 +70,9 @@ type Options struct {
 	// EvaluatorMemory limits the evaluator's memory, in bytes; if zero, GOVALENT_KERNEL_MEMORY says, or half the
 	// RAM; negative: no limit.
 	EvaluatorMemory int64
+
+	// ModuleDir is the session's Go module (go.mod, go.sum); if empty, a temporary one the kernel removes.
+	ModuleDir string
 
 	limits wireLimits // defaultLimits if zero; tests shrink them
 }
@@ -134,6 +143,14 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 			return nil, fmt.Errorf("kernel: %w", err)
 		}
 	}
+	modDir, ownModDir := opts.ModuleDir, false
+	if modDir == "" {
+		var err error
+		if modDir, err = newModuleDir(); err != nil {
+			return nil, err
+		}
+		ownModDir = true
+	}
 	budget := semaphore.NewWeighted(opts.limits.budget)
 	// bounded gives a socket's listener the limits of what its peers may send (see limit.go).
 	bounded := func(channel string, maxMessage int64) context.Context {
@@ -149,6 +166,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		hb:           zmq4.NewRep(bounded("hb", maxSmallMessage), zlog),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
 		evalCmd: opts.Evaluator, memory: opts.EvaluatorMemory, carried: map[string]carried{},
+		modDir: modDir, ownModDir: ownModDir,
 	}
 	for _, b := range []struct {
 		s    zmq4.Socket
@@ -197,6 +215,9 @@ func (k *Kernel) stop() {
 	k.stopOnce.Do(func() {
 		k.stopEvaluator()
 		k.closeSockets()
+		if k.ownModDir {
+			os.RemoveAll(k.modDir)
+		}
 		close(k.done)
 	})
 }

@@ -32,6 +32,10 @@ Line magics, on their own lines anywhere in a cell (they run first, in order, th
   %env                   list the environment; %env NAME shows one variable
   %env NAME=VALUE        set an environment variable (also: %env NAME VALUE), for Go code and shell commands
   %cd [DIR]              change the kernel's directory (~ for home); without DIR, show it
+  %go get MODULE[@VER]   add a Go module to the session (an import of a package no module provides adds its
+                         module by itself); cells run in an evaluator built with the packages they import
+  %go mod                show the session's go.mod; %go mod edit|tidy ARGS runs "go mod" on it
+                         (%go mod edit -replace MODULE=DIR: a local directory, from the current one)
   %reset                 forget every declaration and variable of the session
   %time STATEMENT        run a Go statement once and print how long it took
   %timeit STATEMENT      run a Go statement in a loop and print the time per run
@@ -59,6 +63,9 @@ func (k *Kernel) run(ctx context.Context, cell, code string) (display.Bundle, er
 	}
 	if strings.TrimSpace(goCode) == "" {
 		return res, nil // a %time's value shows when the cell has no Go of its own
+	}
+	if err := k.prepareModules(ctx, goCode); err != nil {
+		return nil, err
 	}
 	return k.evaluate(ctx, cell, goCode)
 }
@@ -154,6 +161,8 @@ func (k *Kernel) runLineMagic(ctx context.Context, cell string, m magicLine) (di
 		return nil, k.env(ctx, arg)
 	case "cd":
 		return nil, k.cd(ctx, arg)
+	case "go":
+		return nil, k.goMagic(ctx, arg)
 	case "reset":
 		return nil, k.reset(ctx)
 	case "time":

@@ -1,0 +1,411 @@
+package kernel
+
+// Building an evaluator that links in the compiled packages of a session's Go modules. yaegi cannot interpret
+// most modules from source (gonum's assembly has no Go body), so cells import them as compiled symbols, which
+// yaegi's extract package writes as Go files registering into interp.Symbols. The evaluator binary is built
+// in a module that requires the session's modules and govalent (written from the source embedded in this
+// binary), and is cached by everything that goes into it.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/govalent/govalent"
+	"golang.org/x/mod/modfile"
+)
+
+const (
+	govalentModule = "github.com/govalent/govalent"
+	// buildModule is the module path of the module an evaluator is built in.
+	buildModule = "govalent.evaluator"
+)
+
+// evaluatorBuild is what an evaluator is built from: the session's go.mod and go.sum, and the module packages
+// its cells import.
+type evaluatorBuild struct {
+	goCmd      string
+	moduleDir  string   // the session's module
+	packages   []string // sorted
+	gomod, sum []byte
+}
+
+// key names the build in the cache: a hash of all that goes into it, so that a kernel reuses an evaluator
+// another built with the same modules.
+func (b *evaluatorBuild) key(settings string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nsource %s\n", settings, evaluatorSourceHash())
+	for _, part := range [][]byte{b.gomod, b.sum, []byte(strings.Join(b.packages, "\n"))} {
+		fmt.Fprintf(h, "%d\n", len(part))
+		h.Write(part)
+	}
+	// a replacement by a local directory is built from what the directory holds now
+	mf, err := modfile.Parse("go.mod", b.gomod, nil)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range mf.Replace {
+		if modfile.IsDirectoryPath(r.New.Path) {
+			if err := hashTree(h, localPath(b.moduleDir, r.New.Path)); err != nil {
+				return "", fmt.Errorf("the replacement %s => %s: %w", r.Old.Path, r.New.Path, err)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// hashTree adds the paths and contents of the files of a directory tree (not its hidden or vendored parts) to h.
+func hashTree(h io.Writer, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", p, len(data))
+		h.Write(data)
+		return nil
+	})
+}
+
+func localPath(moduleDir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(moduleDir, p)
+}
+
+var (
+	sourceHashOnce sync.Once
+	sourceHash     string
+)
+
+// evaluatorSourceHash is a hash of govalent's embedded evaluator source.
+func evaluatorSourceHash() string {
+	sourceHashOnce.Do(func() {
+		h := sha256.New()
+		fs.WalkDir(govalent.EvaluatorSource, ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				data, _ := fs.ReadFile(govalent.EvaluatorSource, p)
+				fmt.Fprintf(h, "%s %d\n", p, len(data))
+				h.Write(data)
+			}
+			return nil
+		})
+		sourceHash = hex.EncodeToString(h.Sum(nil))[:32]
+	})
+	return sourceHash
+}
+
+// evaluatorCacheDir is where built evaluators and govalent's source are kept.
+func evaluatorCacheDir() (string, error) {
+	if d := os.Getenv("GOVALENT_EVALUATOR_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory for evaluators (set GOVALENT_EVALUATOR_CACHE): %w", err)
+	}
+	return filepath.Join(d, "govalent", "evaluators"), nil
+}
+
+// build returns the path of the evaluator binary for b, built now unless the cache has it. Kernels that need
+// the same evaluator at once share one build: the first holds the key's lock, the others wait and reuse it.
+// built says whether this call built it.
+func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, err error) {
+	settings, err := toolchainSettings(ctx, b.goCmd)
+	if err != nil {
+		return "", false, err
+	}
+	key, err := b.key(settings)
+	if err != nil {
+		return "", false, err
+	}
+	cache, err := evaluatorCacheDir()
+	if err != nil {
+		return "", false, err
+	}
+	dir := filepath.Join(cache, key)
+	bin = filepath.Join(dir, "evaluator")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, false, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false, err
+	}
+	unlock, err := lockFile(filepath.Join(dir, "lock"))
+	if err != nil {
+		return "", false, err
+	}
+	defer unlock()
+	if _, err := os.Stat(bin); err == nil {
+		return bin, false, nil // built while this kernel waited
+	}
+	src, err := writeEvaluatorSource(cache)
+	if err != nil {
+		return "", false, fmt.Errorf("writing govalent's source: %w", err)
+	}
+	work := filepath.Join(dir, "module")
+	os.RemoveAll(work)
+	defer os.RemoveAll(work)
+	if err := b.writeModule(work, src); err != nil {
+		return "", false, err
+	}
+	// extract the packages' symbols (not -trimpath: extract asks go/build, which needs GOROOT), then build the
+	// evaluator that links them in
+	if err := b.goRun(ctx, work, append([]string{"run", "./extract"}, b.packages...)...); err != nil {
+		return "", false, err
+	}
+	tmp := bin + ".tmp"
+	// -s -w: no symbol table or DWARF, which a panic's trace does not need, and the link is faster
+	if err := b.goRun(ctx, work, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "."); err != nil {
+		return "", false, err
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		return "", false, err
+	}
+	return bin, true, nil
+}
+
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// goRun runs the go command in dir with the user's environment (GOPROXY, GOFLAGS...); what it printed is its
+// error's.
+func (b *evaluatorBuild) goRun(ctx context.Context, dir string, args ...string) error {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, b.goCmd, args...)
+	cmd.Dir = dir
+	// -mod=mod: the build module's go.mod and go.sum take in what govalent's and the modules' dependencies add
+	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"), "GOWORK=off")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("go %s: %v\n%s", args[0], err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// writeModule writes the build module: its go.mod requires what the session's does and govalent, replaced by
+// its source in src; its go.sum is both modules' sums; package extract writes the symbols of the packages and
+// the main package runs the evaluator with them.
+func (b *evaluatorBuild) writeModule(dir, src string) error {
+	session, err := modfile.Parse("go.mod", b.gomod, nil)
+	if err != nil {
+		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	gvData, err := fs.ReadFile(govalent.EvaluatorSource, "go.mod")
+	if err != nil {
+		return err
+	}
+	gv, err := modfile.Parse("go.mod", gvData, nil)
+	if err != nil {
+		return err
+	}
+	mf := &modfile.File{}
+	mf.AddModuleStmt(buildModule)
+	goVersion := gv.Go.Version
+	if session.Go != nil && gover(session.Go.Version) > gover(goVersion) {
+		goVersion = session.Go.Version
+	}
+	mf.AddGoStmt(goVersion)
+	for _, r := range session.Require {
+		mf.AddNewRequire(r.Mod.Path, r.Mod.Version, r.Indirect)
+	}
+	mf.AddNewRequire(govalentModule, "v0.0.0", false)
+	mf.AddReplace(govalentModule, "", src, "")
+	for _, r := range session.Replace {
+		newPath := r.New.Path
+		if modfile.IsDirectoryPath(newPath) {
+			newPath = localPath(b.moduleDir, newPath)
+		}
+		mf.AddReplace(r.Old.Path, r.Old.Version, newPath, r.New.Version)
+	}
+	gomod, err := mf.Format()
+	if err != nil {
+		return err
+	}
+	gvSum, err := fs.ReadFile(govalent.EvaluatorSource, "go.sum")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"go.mod":             gomod,
+		"go.sum":             append(append(append([]byte{}, b.sum...), '\n'), gvSum...),
+		"main.go":            []byte(evaluatorMain),
+		"extract/main.go":    []byte(extractMain),
+		"symbols/symbols.go": []byte(symbolsPackage),
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gover orders Go versions ("1.22", "1.26.8") well enough to pick the newer go directive.
+func gover(v string) string {
+	var out strings.Builder
+	for _, part := range strings.Split(v, ".") {
+		fmt.Fprintf(&out, "%8s.", part)
+	}
+	return out.String()
+}
+
+const evaluatorMain = `// Command evaluator is govalent's evaluator with the compiled packages of a session's modules.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/govalent/govalent/kernel"
+	_ "` + buildModule + `/symbols"
+)
+
+func main() {
+	if err := kernel.RunEvaluator(); err != nil {
+		fmt.Fprintln(os.Stderr, "govalent evaluator:", err)
+		os.Exit(1)
+	}
+}
+`
+
+const symbolsPackage = `// Package symbols registers the extracted symbols of the session's packages into interp.Symbols.
+package symbols
+
+import "github.com/govalent/govalent/interp"
+
+// Symbols is interp's table, which the extracted files fill.
+var Symbols = interp.Symbols
+`
+
+const extractMain = `// Command extract writes the symbols of the packages its arguments name into package symbols.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/traefik/yaegi/extract"
+)
+
+func main() {
+	e := extract.Extractor{Dest: "symbols"}
+	for i, p := range os.Args[1:] {
+		var b bytes.Buffer
+		if _, err := e.Extract(p, "", &b); err != nil {
+			fmt.Fprintf(os.Stderr, "extracting the symbols of %s: %v\n", p, err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(filepath.Join("symbols", fmt.Sprintf("p%d.go", i)), b.Bytes(), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+`
+
+// toolchainSettings is what of the go command's settings goes into a build besides the files: its version,
+// the target, cgo, and the user's flags and experiments.
+func toolchainSettings(ctx context.Context, goCmd string) (string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "env", "GOVERSION", "GOOS", "GOARCH", "CGO_ENABLED", "GOFLAGS", "GOEXPERIMENT")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	return string(out), nil
+}
+
+// writeEvaluatorSource writes govalent's embedded evaluator source under cache, once per source hash, and
+// returns its directory.
+func writeEvaluatorSource(cache string) (string, error) {
+	dir := filepath.Join(cache, "src-"+evaluatorSourceHash())
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(cache, "src-tmp")
+	if err != nil {
+		return "", err
+	}
+	err = fs.WalkDir(govalent.EvaluatorSource, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(govalent.EvaluatorSource, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(tmp, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o600)
+	})
+	if err == nil {
+		err = os.Rename(tmp, dir)
+		if err != nil {
+			if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
+				err = nil // another kernel wrote it first
+			}
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return dir, nil
+}
+
+// sortedUnique sorts paths and drops repeats.
+func sortedUnique(paths []string) []string {
+	sort.Strings(paths)
+	out := paths[:0]
+	for i, p := range paths {
+		if i == 0 || p != paths[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var errNoToolchain = errors.New("this needs a Go toolchain, and there is none: `go` is not on PATH (install Go from https://go.dev/dl/, then restart the kernel)")

@@ -1,0 +1,402 @@
+package kernel
+
+// The session's Go modules: a module directory per kernel (go.mod and go.sum, interp.Options.ModuleDir), which
+// %go get and %go mod change, and which an import outside the standard library extends by itself (as GoNB's
+// autoget). Cells run in an evaluator that links in the module packages they import (see evalbuild.go): when
+// those or the module set change, the kernel builds one and moves the session into it.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"go/scanner"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/govalent/govalent/interp"
+	"golang.org/x/mod/modfile"
+)
+
+// moduleDirEnv passes the evaluator the session's module directory.
+const moduleDirEnv = "GOVALENT_MODULE_DIR"
+
+// sessionModule is the module path of a session's go.mod.
+const sessionModule = "govalent.session"
+
+// newModuleDir makes a session's module directory, with a go.mod for the Go of the user's toolchain (or the
+// kernel's, without one).
+func newModuleDir() (string, error) {
+	dir, err := os.MkdirTemp("", "govalent-session-")
+	if err != nil {
+		return "", fmt.Errorf("kernel: the session's module directory: %w", err)
+	}
+	// the Go of the user's toolchain, if there is one: a newer go directive would have it download another
+	v := runtime.Version()
+	if goCmd, err := exec.LookPath("go"); err == nil {
+		cmd := exec.Command(goCmd, "env", "GOVERSION")
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "GOTOOLCHAIN=local")
+		if out, err := cmd.Output(); err == nil && strings.HasPrefix(string(out), "go1.") {
+			v = strings.TrimSpace(string(out))
+		}
+	}
+	v = strings.TrimPrefix(v, "go")
+	if parts := strings.SplitN(v, ".", 3); len(parts) >= 2 {
+		v = parts[0] + "." + parts[1]
+	}
+	gomod := fmt.Sprintf("module %s\n\ngo %s\n", sessionModule, v)
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("kernel: the session's go.mod: %w", err)
+	}
+	return dir, nil
+}
+
+// moduleFiles are a session module's go.mod and go.sum as they are at one time, to restore what a failed change
+// left.
+type moduleFiles struct{ gomod, sum []byte }
+
+func (k *Kernel) readModuleFiles() (moduleFiles, error) {
+	gomod, err := os.ReadFile(filepath.Join(k.modDir, "go.mod"))
+	if err != nil {
+		return moduleFiles{}, err
+	}
+	sum, err := os.ReadFile(filepath.Join(k.modDir, "go.sum"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return moduleFiles{}, err
+	}
+	return moduleFiles{gomod, sum}, nil
+}
+
+// restoreModuleFiles writes back what changed only: the type check starts afresh after a change of the files.
+func (k *Kernel) restoreModuleFiles(m moduleFiles) {
+	now, err := k.readModuleFiles()
+	if err == nil && bytes.Equal(now.gomod, m.gomod) && bytes.Equal(now.sum, m.sum) {
+		return
+	}
+	os.WriteFile(filepath.Join(k.modDir, "go.mod"), m.gomod, 0o600)
+	if m.sum == nil {
+		os.Remove(filepath.Join(k.modDir, "go.sum"))
+	} else {
+		os.WriteFile(filepath.Join(k.modDir, "go.sum"), m.sum, 0o600)
+	}
+}
+
+// goCommand finds the Go toolchain, or says plainly that there is none.
+func goCommand() (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", errNoToolchain
+	}
+	return goCmd, nil
+}
+
+// runGo runs the go command in the session's module with the user's environment (GOPROXY, GOFLAGS, GONOSUMDB...);
+// what it prints is the error's if it fails.
+func (k *Kernel) runGo(ctx context.Context, goCmd string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, args...)
+	cmd.Dir = k.modDir
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("go %s: %s", strings.Join(args, " "), strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+// goMagic is %go get MODULE[@VERSION]... and %go mod [ARGS].
+func (k *Kernel) goMagic(ctx context.Context, arg string) error {
+	fields := strings.Fields(arg)
+	if len(fields) == 0 || fields[0] != "get" && fields[0] != "mod" || fields[0] == "get" && len(fields) == 1 {
+		return errors.New("%go get MODULE[@VERSION] adds a module to the session; %go mod shows its go.mod, %go mod edit|tidy|... runs `go mod` on it")
+	}
+	if fields[0] == "mod" && len(fields) == 1 {
+		m, err := k.readModuleFiles()
+		if err != nil {
+			return fmt.Errorf("%%go mod: %w", err)
+		}
+		fmt.Fprintf(k.stdoutW.pipe, "%s\n%s", filepath.Join(k.modDir, "go.mod"), m.gomod)
+		return nil
+	}
+	goCmd, err := goCommand()
+	if err != nil {
+		return fmt.Errorf("%%go %s: %w", fields[0], err)
+	}
+	args := fields
+	if fields[0] == "mod" && len(fields) > 1 && fields[1] == "edit" {
+		if args, err = absoluteReplacements(fields); err != nil {
+			return fmt.Errorf("%%go mod edit: %w", err)
+		}
+	}
+	before, err := k.readModuleFiles()
+	if err != nil {
+		return fmt.Errorf("%%go %s: %w", fields[0], err)
+	}
+	out, err := k.runGo(ctx, goCmd, args...)
+	if err != nil {
+		k.restoreModuleFiles(before)
+		return err
+	}
+	if fields[0] == "mod" {
+		k.stdoutW.pipe.Write([]byte(out))
+	}
+	if err := k.reportModuleChange(before, fields[0] == "get"); err != nil {
+		k.restoreModuleFiles(before)
+		return err
+	}
+	if err := k.moduleSetChanged(ctx, goCmd, k.modPkgs); err != nil {
+		k.restoreModuleFiles(before)
+		return fmt.Errorf("%%go %s: %w; go.mod and go.sum are as they were", fields[0], err)
+	}
+	return nil
+}
+
+// absoluteReplacements makes the local directories of `go mod edit -replace` absolute from the kernel's
+// directory (the user's), not the session module's.
+func absoluteReplacements(args []string) ([]string, error) {
+	out := append([]string{}, args...)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		value, inline := strings.CutPrefix(a, "-replace=")
+		if !inline {
+			if a != "-replace" || i+1 == len(out) {
+				continue
+			}
+			i++
+			value = out[i]
+		}
+		old, repl, ok := strings.Cut(value, "=")
+		if ok && modfile.IsDirectoryPath(repl) && !filepath.IsAbs(repl) {
+			abs, err := filepath.Abs(repl)
+			if err != nil {
+				return nil, err
+			}
+			value = old + "=" + abs
+		}
+		if inline {
+			out[i] = "-replace=" + value
+		} else {
+			out[i] = value
+		}
+	}
+	return out, nil
+}
+
+// reportModuleChange prints the requirements a change of go.mod added, removed or moved to another version,
+// and the replacements; for %go get, that nothing changed if so.
+func (k *Kernel) reportModuleChange(before moduleFiles, sayUnchanged bool) error {
+	after, err := k.readModuleFiles()
+	if err != nil {
+		return err
+	}
+	old, err := modfile.Parse("go.mod", before.gomod, nil)
+	if err != nil {
+		return err
+	}
+	cur, err := modfile.Parse("go.mod", after.gomod, nil)
+	if err != nil {
+		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	was := map[string]string{}
+	for _, r := range old.Require {
+		was[r.Mod.Path] = r.Mod.Version
+	}
+	var lines []string
+	for _, r := range cur.Require {
+		switch v, ok := was[r.Mod.Path]; {
+		case !ok:
+			lines = append(lines, fmt.Sprintf("added %s %s", r.Mod.Path, r.Mod.Version))
+		case v != r.Mod.Version:
+			lines = append(lines, fmt.Sprintf("%s: %s => %s", r.Mod.Path, v, r.Mod.Version))
+		}
+		delete(was, r.Mod.Path)
+	}
+	for p, v := range was {
+		lines = append(lines, fmt.Sprintf("removed %s %s", p, v))
+	}
+	wasReplaced := map[string]string{}
+	for _, r := range old.Replace {
+		wasReplaced[r.Old.String()] = r.New.String()
+	}
+	for _, r := range cur.Replace {
+		if wasReplaced[r.Old.String()] != r.New.String() {
+			lines = append(lines, fmt.Sprintf("replaced %s => %s", r.Old, r.New))
+		}
+	}
+	if len(lines) == 0 && sayUnchanged {
+		lines = append(lines, "go.mod is unchanged: the session requires that already")
+	}
+	for _, l := range lines {
+		fmt.Fprintln(k.stdoutW.pipe, l)
+	}
+	return nil
+}
+
+// isModulePackage tells whether an import path is a package of a module (not the standard library's, whose
+// paths have no dot in their first element, nor one compiled into every evaluator: the SDK).
+func isModulePackage(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return strings.Contains(first, ".") && interp.PackageSymbols(p) == nil &&
+		p != govalentModule && !strings.HasPrefix(p, govalentModule+"/")
+}
+
+// cellImports lists the import paths of a cell's import declarations.
+func cellImports(code string) []string {
+	fset := token.NewFileSet()
+	var s scanner.Scanner
+	s.Init(fset.AddFile("", -1, len(code)), []byte(code), func(token.Position, string) {}, 0)
+	var paths []string
+	inImport, grouped := false, false
+	for {
+		_, tok, lit := s.Scan()
+		switch {
+		case tok == token.EOF:
+			return paths
+		case tok == token.IMPORT:
+			inImport, grouped = true, false
+		case !inImport:
+		case tok == token.LPAREN:
+			grouped = true
+		case tok == token.STRING:
+			if p, err := strconv.Unquote(lit); err == nil {
+				paths = append(paths, p)
+			}
+			inImport = grouped
+		case tok == token.RPAREN:
+			inImport = false
+		}
+	}
+}
+
+// prepareModules makes a cell's imports of module packages importable before it runs: a package no module of
+// the session provides is added to go.mod (`go get`, as GoNB's autoget), and an evaluator that links in the
+// packages takes the current one's place.
+func (k *Kernel) prepareModules(ctx context.Context, code string) error {
+	var fresh []string
+	have := map[string]bool{}
+	for _, p := range k.modPkgs {
+		have[p] = true
+	}
+	for _, p := range cellImports(code) {
+		if isModulePackage(p) && !have[p] {
+			fresh = append(fresh, p)
+			have[p] = true
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	goCmd, err := goCommand()
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", strings.Join(fresh, ", "), err)
+	}
+	before, err := k.readModuleFiles()
+	if err != nil {
+		return err
+	}
+	mf, err := modfile.Parse("go.mod", before.gomod, nil)
+	if err != nil {
+		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	var unprovided []string
+	for _, p := range fresh {
+		if !provides(mf, p) {
+			unprovided = append(unprovided, p)
+		}
+	}
+	if len(unprovided) > 0 {
+		if _, err := k.runGo(ctx, goCmd, append([]string{"get"}, unprovided...)...); err != nil {
+			k.restoreModuleFiles(before)
+			return fmt.Errorf("importing %s: %w", strings.Join(unprovided, ", "), err)
+		}
+		if err := k.reportModuleChange(before, false); err != nil {
+			k.restoreModuleFiles(before)
+			return err
+		}
+	}
+	if err := k.moduleSetChanged(ctx, goCmd, append(append([]string{}, k.modPkgs...), fresh...)); err != nil {
+		k.restoreModuleFiles(before)
+		return err
+	}
+	return nil
+}
+
+// provides tells whether a module that go.mod requires has the package path p in its path space.
+func provides(mf *modfile.File, p string) bool {
+	for _, r := range mf.Require {
+		if p == r.Mod.Path || strings.HasPrefix(p, r.Mod.Path+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleSetChanged runs cells in an evaluator with pkgs, built for the session's go.mod and go.sum as they are
+// now, unless the running one is that already: the session moves into it, and what could not be carried
+// over is listed on the cell's stderr.
+func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []string) error {
+	if len(pkgs) == 0 {
+		return nil // the evaluator links in no module package: go.mod is the type check's alone
+	}
+	m, err := k.readModuleFiles()
+	if err != nil {
+		return err
+	}
+	b := &evaluatorBuild{goCmd: goCmd, moduleDir: k.modDir, packages: sortedUnique(append([]string{}, pkgs...)), gomod: m.gomod, sum: m.sum}
+	state := string(m.gomod) + "\x00" + string(m.sum) + "\x00" + strings.Join(b.packages, "\n")
+	if state == k.modState {
+		return nil
+	}
+	start := time.Now()
+	bin, built, err := b.build(ctx)
+	if err != nil {
+		return fmt.Errorf("building an evaluator with %s: %w", strings.Join(b.packages, ", "), err)
+	}
+	if built {
+		fmt.Fprintf(k.stderrW.pipe, "govalent: built an evaluator with %s in %s\n", strings.Join(b.packages, ", "), roundDuration(time.Since(start)))
+	}
+	k.evMu.Lock()
+	prev := k.evalCmd
+	k.evalCmd = EvaluatorCommand{Path: bin, Env: prev.Env}
+	k.evMu.Unlock()
+	lost, err := k.restart()
+	if err != nil {
+		k.evMu.Lock()
+		k.evalCmd = prev
+		k.evMu.Unlock()
+		if _, again := k.restart(); again != nil {
+			return fmt.Errorf("the new evaluator: %v; nor did the previous one start again: %v", err, again)
+		}
+		return fmt.Errorf("the new evaluator: %w", err)
+	}
+	if len(lost) > 0 {
+		fmt.Fprintf(k.stderrW.pipe, "govalent: the session moved to an evaluator with the new modules, but for: %s\n", strings.Join(lost, "; "))
+	}
+	k.modPkgs, k.modState = b.packages, state
+	k.writeImports()
+	return nil
+}
+
+// writeImports keeps a Go file in the session's module that imports the packages the cells import, so that
+// `%go mod tidy` keeps the modules that provide them.
+func (k *Kernel) writeImports() {
+	var src strings.Builder
+	src.WriteString("// The packages the session's cells import, for `go mod tidy`; written by the kernel.\npackage session\n\nimport (\n")
+	for _, p := range k.modPkgs {
+		fmt.Fprintf(&src, "\t_ %q\n", p)
+	}
+	src.WriteString(")\n")
+	if err := os.WriteFile(filepath.Join(k.modDir, "imports.go"), []byte(src.String()), 0o600); err != nil {
+		k.log.Warn("writing the session's imports.go", "err", err)
+	}
+}
