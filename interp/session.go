@@ -595,13 +595,19 @@ func (s *Session) evalImports(ctx context.Context, items []item) error {
 					"package %q cannot be imported in a cell: its API is all generic, which the interpreter can only run from source, and govalent has no interpreted copy of it", path)}
 			}
 			text := fmt.Sprintf("import %s %q", name, path)
-			if _, err := s.eval(ctx, it.cell, s.directive(it.cell, p.Line, p.Column)+text); err != nil {
+			prog, err := s.compile(it.cell, s.directive(it.cell, p.Line, p.Column)+text)
+			if err != nil {
 				return err
 			}
+			// Compiling declared the import: it is the session's even if the run below is interrupted, or the
+			// next cell's import of it would be a redeclaration.
 			d := &decl{names: []string{name}, text: text, cell: it.cell, line: p.Line, col: p.Column, tok: token.IMPORT, path: path, shippable: true}
 			s.mu.Lock()
 			s.store.add(d)
 			s.mu.Unlock()
+			if _, err := s.execute(ctx, it.cell, prog); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
