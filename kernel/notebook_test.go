@@ -243,6 +243,12 @@ type nbRunResult struct {
 // or if any output is an error.
 func nbRun(t *testing.T, url, name string, extraEnv ...string) *nbRunResult {
 	t.Helper()
+	return nbRunCellTimeout(t, url, name, 2*time.Minute, extraEnv...)
+}
+
+// nbRunCellTimeout is nbRun with a cell given cellTimeout to run.
+func nbRunCellTimeout(t *testing.T, url, name string, cellTimeout time.Duration, extraEnv ...string) *nbRunResult {
+	t.Helper()
 	src := name
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(nbExamples, name)
@@ -253,7 +259,7 @@ func nbRun(t *testing.T, url, name string, extraEnv ...string) *nbRunResult {
 	}
 	out := filepath.Join(t.TempDir(), "out.ipynb")
 	cmd := exec.Command("/usr/bin/jupyter", "nbconvert", "--to", "notebook", "--execute",
-		"--ExecutePreprocessor.timeout=120", "--output", out, src)
+		fmt.Sprintf("--ExecutePreprocessor.timeout=%d", int(cellTimeout.Seconds())), "--output", out, src)
 	cmd.Env = append(jupyterEnv(t), "GOVALENT_DISPATCHER="+url, "GOVALENT_CONFIG="+filepath.Join(t.TempDir(), "none.toml"))
 	cmd.Env = append(cmd.Env, extraEnv...)
 

@@ -83,11 +83,12 @@ func Render(v reflect.Value) Bundle {
 			b[MIMEPNG] = s
 		}
 	} else if data, ok := x.([]byte); ok && bytes.HasPrefix(data, pngMagic) {
-		b[MIMEPNG] = base64.StdEncoding.EncodeToString(data) // an encoded PNG (what a plotting electron returns)
+		// an encoded PNG (what a plotting electron returns): its bytes in decimal would be no text to read
+		b[MIMEPNG], b[MIMEText] = base64.StdEncoding.EncodeToString(data), fmt.Sprintf("<PNG image, %d bytes>", len(data))
 	} else if data, err := plotPNG(v); err != nil {
 		failures = append(failures, err.Error())
 	} else if data != nil {
-		b[MIMEPNG] = base64.StdEncoding.EncodeToString(data)
+		b[MIMEPNG], b[MIMEText] = base64.StdEncoding.EncodeToString(data), fmt.Sprintf("<%s drawn as a PNG image>", v.Type())
 	}
 	for _, f := range failures {
 		b[MIMEText] = b[MIMEText].(string) + "\n[display: " + f + "]"

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -309,8 +310,12 @@ func TestRenderPlotsAndEncodedImages(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 5, 7)))
-	if img := decode(display.Render(reflect.ValueOf(buf.Bytes()))); img.Bounds().Dy() != 7 {
-		t.Errorf("encoded PNG bytes show as the image, got %v", img.Bounds())
+	b = display.Render(reflect.ValueOf(buf.Bytes()))
+	if img := decode(b); img.Bounds().Dy() != 7 || b["text/plain"] != fmt.Sprintf("<PNG image, %d bytes>", buf.Len()) {
+		t.Errorf("encoded PNG bytes show as the image, got %v, %q", img.Bounds(), b["text/plain"])
+	}
+	if b := display.Render(reflect.ValueOf(&fakePlot{})); b["text/plain"] != "<*display_test.fakePlot drawn as a PNG image>" {
+		t.Errorf("a plot's text: %q", b["text/plain"])
 	}
 	if b := display.Render(reflect.ValueOf([]byte("plain bytes"))); b["image/png"] != nil {
 		t.Errorf("other bytes are not an image: %#v", b)
