@@ -169,6 +169,44 @@ func TestReturnLabelsAndGotoAtTheTopLevel(t *testing.T) {
 	}, []string{"before\n", "=> 3"})
 }
 
+// A return at the top level of a cell ends the cell: its defers run, the variables it set stay, a func main it
+// declares does not run; a return with values is refused with a clear message.
+func TestReturnEndsTheCell(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nn := 1\ndefer fmt.Println(\"deferred\")\nfor i := range 10 {\n\tif i == 2 {\n\t\treturn\n\t}\n\tn += i\n}\nn = -1",
+		"n",
+		"func main() { fmt.Println(\"main\") }\nif n > 0 {\n\treturn\n}",
+		"fmt.Println(\"x\")\nif n > 0 {\n\treturn 1\n}",
+		"f := func() int { return 7 }\nreturn\nf()",
+		"f()",
+	}, []string{"deferred\n", "=> 2", "", "error: cell4:3:2: a return at the top level of a cell ends the cell and takes no values", "", "=> 7"})
+}
+
+// Unchecked (no Go toolchain), a bare return of its own ends the cell; one the interpreter cannot run is refused
+// before anything runs.
+func TestReturnInUncheckedCells(t *testing.T) {
+	s, out, _ := newSession(t)
+	for _, c := range []struct{ src, out, err string }{
+		{"import \"fmt\"\nfmt.Println(\"a\")\nreturn\nfmt.Println(\"b\")", "a\n", ""},
+		{"fmt.Println(\"c\")\nif true {\n\treturn\n}", "", "cell:3:2: a return inside a top-level statement needs the type check, which is off here"},
+		{"return 1", "", "cell:1:1: a return at the top level of a cell ends the cell and takes no values"},
+	} {
+		items, err := splitCell("cell", c.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		_, err = s.evalItems(context.Background(), items)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if out.String() != c.out || !strings.HasPrefix(msg, c.err) || (c.err == "") != (err == nil) {
+			t.Errorf("%q: output %q, error %v; want %q, %q", c.src, out.String(), err, c.out, c.err)
+		}
+	}
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

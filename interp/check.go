@@ -85,6 +85,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		case it.kind == itemImport:
 			plan.imports = append(plan.imports, *it)
 		case it.kind == itemStmt || moved[it]:
+			if err := returnError(it, true); err != nil {
+				return nil, err
+			}
 			plan.body = append(plan.body, *it)
 		default:
 			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {

@@ -76,6 +76,12 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 	}
 	var b strings.Builder
 	b.WriteString("{ ")
+	// a return in the statements ends the cell: its func main then does not run
+	ran, callMain := "", mainFunc+"()\n"
+	if len(plan.body) > 0 && plan.hasMain {
+		b.WriteString("var govalentRan bool; ")
+		ran, callMain = "govalentRan = true\n", "if govalentRan { "+callMain+"}\n"
+	}
 	if len(plan.body) > 0 {
 		b.WriteString("func() {\n")
 		for i := range plan.body {
@@ -84,10 +90,10 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 			b.WriteString(s.rewrite(it))
 			b.WriteString("\n")
 		}
-		b.WriteString("}()\n")
+		b.WriteString(ran + "}()\n")
 	}
 	if plan.hasMain {
-		b.WriteString(mainFunc + "()\n")
+		b.WriteString(callMain)
 	}
 	b.WriteString("}")
 	if _, err := s.eval(ctx, plan.cell, b.String()); err != nil {

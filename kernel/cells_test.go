@@ -45,6 +45,8 @@ func TestCellsBehaveLikeGo(t *testing.T) {
 		{code: "x := 1\nx := 2", err: "cell11:2:3: no new variables on left side of :="},
 		{code: "os.Exit(3)", err: "cell12:1: os.Exit(3)"},
 		{code: "fmt.Println(\"still running\")", stdout: "still running\n"},
+		{code: "defer fmt.Println(\"deferred\")\nif len(m) == 0 {\n\tfmt.Println(\"early\")\n\treturn\n}\nfmt.Println(\"late\")", stdout: "early\ndeferred\n"},
+		{code: "return len(m)", err: "cell15:1:1: a return at the top level of a cell ends the cell and takes no values"},
 	} {
 		_, out := c.execute(tc.code, false)
 		stdout, stderr, result, errValue, errors := streamsAndError(out)
