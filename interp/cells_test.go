@@ -207,6 +207,18 @@ func TestReturnInUncheckedCells(t *testing.T) {
 	}
 }
 
+// A const declaration among a cell's statements is scoped as in a function body: a value that names what the
+// declaration itself declares reads the outer name (an earlier cell's constant, iota), then later cells see the
+// new constants; an untyped constant keeps its kind.
+func TestConstsReadingTheNamesTheyRedeclare(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nconst X = 2\nfunc double() int { return X * 2 }",
+		"fmt.Println(X)\nconst (\n\tA    = iota\n\tiota = iota\n\tB\n)\nconst (\n\tX = X + X\n\tY\n\tZ = iota\n\tF = 2.0\n\tR = 'a'\n)\nfmt.Println(A, B, X, Y, Z)",
+		"fmt.Printf(\"%v %v %v %T %T %d\\n\", X, Y, Z, F, R, double())",
+		"const (\n\tP = iota\n\tQ\n)\nfmt.Println(P, Q)",
+	}, []string{"", "2\n0 1 4 8 1\n", "4 8 1 float64 int32 8\n", "0 1\n"})
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

@@ -42,6 +42,7 @@ type cellPlan struct {
 	decls   []item
 	body    []item // statements, and var declarations that use what the statements set, in order
 	hasMain bool
+	consts  []item // constants the statements declare, declared for the session after them (see constEdits)
 	// globalsFirst: a declaration of the cell uses a variable its statements define
 	globalsFirst bool
 	defines      []definedVar      // variables the statements define at their top level, kept in the session
@@ -84,7 +85,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		switch {
 		case it.kind == itemImport:
 			plan.imports = append(plan.imports, *it)
-		case it.kind == itemStmt || moved[it]:
+		case it.kind == itemStmt || moved[it] || blockScopedConsts(it):
 			if err := returnError(it, true); err != nil {
 				return nil, err
 			}
@@ -250,6 +251,56 @@ func moveVarsIntoBody(items []item) (map[*item]bool, error) {
 		}
 	}
 	return moved, nil
+}
+
+// blockScopedConsts reports whether a const declaration of a cell reads, in the value of one of its specs
+// (written or repeated), a name that this spec or a later one declares: `X = X + X` redefining an earlier X,
+// `iota = iota`. In a function body, which a cell's statements are, that name is still the outer one, since a
+// constant's scope begins after its spec; at package level it would be a cycle. Such a declaration is checked
+// and run as a statement of the cell, and the constants are then declared for later cells (see constEdits).
+func blockScopedConsts(it *item) bool {
+	if it.kind != itemDecl || it.tok != token.CONST || len(it.file.Decls) != 1 {
+		return false
+	}
+	gd, ok := it.file.Decls[0].(*ast.GenDecl)
+	if !ok {
+		return false
+	}
+	declaredAt := map[string]int{}
+	for i, spec := range gd.Specs {
+		for _, n := range spec.(*ast.ValueSpec).Names {
+			if _, ok := declaredAt[n.Name]; !ok && n.Name != "_" {
+				declaredAt[n.Name] = i
+			}
+		}
+	}
+	var values []ast.Expr
+	for i, spec := range gd.Specs {
+		if vs := spec.(*ast.ValueSpec); len(vs.Values) > 0 {
+			values = vs.Values
+		}
+		reads := false
+		var visit func(n ast.Node) bool
+		visit = func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.SelectorExpr: // in pkg.X or v.f, only the left is a name of this scope
+				ast.Inspect(x.X, visit)
+				return false
+			case *ast.Ident:
+				if at, ok := declaredAt[x.Name]; ok && at >= i {
+					reads = true
+				}
+			}
+			return !reads
+		}
+		for _, v := range values {
+			ast.Inspect(v, visit)
+		}
+		if reads {
+			return true
+		}
+	}
+	return false
 }
 
 // checkResult is what one type check found.

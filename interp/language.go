@@ -6,6 +6,7 @@ import (
 	"go/constant"
 	"go/token"
 	"go/types"
+	"strconv"
 	"strings"
 
 	"github.com/govalent/govalent/interp/stdlib"
@@ -491,18 +492,37 @@ func (lw *languageWriter) builtin(call *ast.CallExpr) {
 }
 
 // constant writes a constant value as Go source of its type.
-func (lw *languageWriter) constant(tv types.TypeAndValue) string {
-	lit := tv.Value.ExactString()
-	if tv.Value.Kind() == constant.Float {
-		lit = tv.Value.String()
-		if f, exact := constant.Float64Val(tv.Value); exact {
-			lit = fmt.Sprint(f)
-		}
-	}
+func (lw *languageWriter) constant(tv types.TypeAndValue) string { return constSource(tv, lw.typeString) }
+
+// constSource writes a constant value as Go source of its type; an untyped constant keeps its kind (2.0 stays
+// a float, 'a' a rune), which says what type it takes in a variable or an interface.
+func constSource(tv types.TypeAndValue, typeString func(types.Type) string) string {
+	lit := constLiteral(tv.Value)
 	if b, ok := tv.Type.(*types.Basic); ok && b.Info()&types.IsUntyped != 0 {
+		if b.Kind() == types.UntypedRune {
+			return "('\\x00' + " + lit + ")"
+		}
 		return "(" + lit + ")"
 	}
-	return "(" + lw.typeString(tv.Type) + ")(" + lit + ")"
+	return "(" + typeString(tv.Type) + ")(" + lit + ")"
+}
+
+// constLiteral writes an exact constant as an untyped Go expression of its kind.
+func constLiteral(v constant.Value) string {
+	switch v.Kind() {
+	case constant.Float:
+		if f, exact := constant.Float64Val(v); exact {
+			lit := strconv.FormatFloat(f, 'g', -1, 64)
+			if !strings.ContainsAny(lit, ".e") {
+				lit += ".0"
+			}
+			return lit
+		}
+		return "(" + constant.Num(v).ExactString() + ".0/" + constant.Denom(v).ExactString() + ")"
+	case constant.Complex:
+		return "complex(" + constLiteral(constant.ToFloat(constant.Real(v))) + ", " + constLiteral(constant.ToFloat(constant.Imag(v))) + ")"
+	}
+	return v.ExactString()
 }
 
 // helperPrefix starts the names of the helper funcs the rewrites declare, which Names leaves out.
