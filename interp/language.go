@@ -492,7 +492,9 @@ func (lw *languageWriter) builtin(call *ast.CallExpr) {
 }
 
 // constant writes a constant value as Go source of its type.
-func (lw *languageWriter) constant(tv types.TypeAndValue) string { return constSource(tv, lw.typeString) }
+func (lw *languageWriter) constant(tv types.TypeAndValue) string {
+	return constSource(tv, lw.typeString)
+}
 
 // constSource writes a constant value as Go source of its type; an untyped constant keeps its kind (2.0 stays
 // a float, 'a' a rune), which says what type it takes in a variable or an interface.
