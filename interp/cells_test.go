@@ -219,6 +219,42 @@ func TestConstsReadingTheNamesTheyRedeclare(t *testing.T) {
 	}, []string{"", "2\n0 1 4 8 1\n", "4 8 1 float64 int32 8\n", "0 1\n"})
 }
 
+const printTypesDecls = `import ("errors"; "fmt"; "reflect")
+type T struct{ x, Y int }
+type C float64
+func (c C) String() string { return fmt.Sprintf("%.1fC", float64(c)) }
+type E struct{ code int }
+func (e *E) Error() string { return fmt.Sprint("E", e.code) }
+type F struct{ code int }
+func (f F) Error() string { return fmt.Sprint("F", f.code) }`
+
+// %T, reflect's Name and String, errors.As and the Error methods of a cell's types answer as Go does.
+func TestTypesOfTheCellPrintAsGoPrintsThem(t *testing.T) {
+	expectCells(t, []string{
+		printTypesDecls,
+		"v := T{1, 2}\nfmt.Printf(\"%T|%-8T|%v|%T|%T|%T\\n\", v, C(1), v, &v, []T{v}, map[string]C{})",
+		"fmt.Println(reflect.TypeOf(v).Name(), reflect.TypeOf(v).String(), reflect.TypeOf(C(1)).Name(), reflect.TypeOf(&v).Name() == \"\")",
+		"e := &E{3}\nf := F{4}\nfmt.Println(e, f)\nerr := fmt.Errorf(\"wrapped: %w\", e)\nvar e2 *E\nfmt.Println(err, errors.As(err, &e2), e2 == e, errors.As(errors.New(\"x\"), &e2))",
+		"var f2 F\nerrors.As(fmt.Errorf(\"%w\", f), &f2)",
+	}, []string{"", "main.T|main.C  |{1 2}|*main.T|[]main.T|map[string]main.C\n", "T main.T C true\n", "E3 F4\nwrapped: E3 true true false\n",
+		"error: cell5:2:1: errors.As with a target of type main.F is not supported by the interpreter, which loses such values in compiled errors: give the type's Error method a pointer receiver and the target a pointer type"})
+}
+
+// What the interpreter would print wrongly about a cell's types is refused with a clear error.
+func TestPrintingTheInterpreterGetsWrongIsRefused(t *testing.T) {
+	expectCells(t, []string{
+		printTypesDecls,
+		"fmt.Printf(\"%+v\\n\", T{1, 2})",
+		"fmt.Printf(\"%#v\\n\", C(2))",
+		"fmt.Println([]C{1})",
+		"type P struct{ A, B int }\nfmt.Printf(\"%+v %v %d\\n\", P{1, 2}, []T{{1, 2}}, []C{1})",
+	}, []string{"",
+		"error: cell2:1:21: %+v of main.T would print the interpreter's names of its unexported fields: use %v, or print the fields",
+		"error: cell3:1:21: %#v of main.C would print the interpreter's type, not Go's: use %v, or print the fields",
+		"error: cell4:1:13: %v of []main.C would not call the String method of the main.C inside it (the interpreter loses methods there): print them one by one",
+		"{A:1 B:2} [{1 2}] [%!d(float64=1)]\n"})
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

@@ -108,6 +108,7 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 	case *ast.CallExpr:
 		lw.builtin(x)
 		lw.typeArgs(x)
+		lw.printTypes(x)
 		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
 			lw.called[sel] = true
 		}
