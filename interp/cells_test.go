@@ -255,6 +255,21 @@ func TestPrintingTheInterpreterGetsWrongIsRefused(t *testing.T) {
 		"{A:1 B:2} [{1 2}] [%!d(float64=1)]\n"})
 }
 
+// A cell's statements that use an earlier cell's name which they redefine with another type are refused: the
+// use would read the new variable, replaced before the statements run. With the same type the variable is kept.
+func TestStatementsUsingANameTheyRedefine(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nvar b [3]float32\nconst X = 2\nn := 1",
+		"b[1] = 2\nfmt.Println(b)\nb := new([5]int)\nfmt.Println(len(b))",
+		"X := X * 2",
+		"n := n + 1\nfmt.Println(n)",
+		"fmt.Println(b, X)",
+	}, []string{"",
+		"error: cell2:1:1: b here is the earlier b, which this cell redefines at line 3 before its statements run: give one of them another name",
+		"error: cell3:1:6: X here is the earlier X, which this cell redefines at line 1 before its statements run: give one of them another name",
+		"2\n", "[0 0 0] 2\n"})
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

@@ -172,6 +172,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if len(res.errs) > 0 {
 		return nil, res.cellError(cell)
 	}
+	if err := s.replacedWhileUsed(res); err != nil {
+		return nil, err
+	}
 	if err := s.genericClash(plan, res.src.imports); err != nil {
 		return nil, err
 	}
@@ -499,6 +502,42 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 		res.errs = append(res.errs, checkError{pos: imp.fset.Position(e.Pos), msg: msg})
 	}
 	return res, nil
+}
+
+// replacedWhileUsed refuses a cell whose statements use a package-level name (an earlier cell's variable,
+// constant or func) that a top-level := or var of the same statements redefines with another type or kind: in Go
+// the use reads the outer one, but the session's variable is replaced before the statements run, so the use
+// would read the new one (a zero value, or a value of another type).
+func (s *Session) replacedWhileUsed(res *checkResult) error {
+	defined := map[string]definedVar{}
+	s.mu.Lock()
+	for _, d := range res.defines {
+		if rv := s.runtimeVars[d.name]; rv == nil || rv.typ != d.typ {
+			defined[d.name] = d
+		}
+	}
+	s.mu.Unlock()
+	if len(defined) == 0 {
+		return nil
+	}
+	var first *ast.Ident
+	ast.Inspect(res.body, func(n ast.Node) bool {
+		id, ok := n.(*ast.Ident)
+		if !ok || first != nil {
+			return first == nil
+		}
+		if _, ok := defined[id.Name]; ok {
+			if obj := res.info.Uses[id]; obj != nil && obj.Parent() == res.pkg.Scope() {
+				first = id
+			}
+		}
+		return true
+	})
+	if first == nil {
+		return nil
+	}
+	p := res.fset.Position(first.Pos())
+	return &CellError{Cell: p.Filename, Line: p.Line, Col: p.Column, Msg: fmt.Sprintf("%s here is the earlier %s, which this cell redefines at line %d before its statements run: give one of them another name", first.Name, first.Name, defined[first.Name].line)}
 }
 
 // definedIdents lists the identifiers a top-level statement of a cell defines: the left of :=, the names of a
