@@ -219,7 +219,7 @@ func TestConstsReadingTheNamesTheyRedeclare(t *testing.T) {
 	}, []string{"", "2\n0 1 4 8 1\n", "4 8 1 float64 int32 8\n", "0 1\n"})
 }
 
-const printTypesDecls = `import ("errors"; "fmt"; "reflect")
+const printTypesDecls = `import ("errors"; "fmt"; "reflect"; "time")
 type T struct{ x, Y int }
 type C float64
 func (c C) String() string { return fmt.Sprintf("%.1fC", float64(c)) }
@@ -240,18 +240,32 @@ func TestTypesOfTheCellPrintAsGoPrintsThem(t *testing.T) {
 		"error: cell5:2:1: errors.As with a target of type main.F is not supported by the interpreter, which loses such values in compiled errors: give the type's Error method a pointer receiver and the target a pointer type"})
 }
 
+// %+v and %#v print Go's field and type names, and call no method in an unexported field, as fmt does.
+func TestPlusAndSharpVerbsPrintGosNames(t *testing.T) {
+	expectCells(t, []string{
+		printTypesDecls + "\ntype P struct{ Name string; T T; p *int; bs []byte; m map[string]T }\ntype D struct{ d time.Duration; N int }\ntype W struct{ t time.Time }",
+		"fmt.Printf(\"%+v|%#v|%#v|%+v|%#v\\n\", T{1, 2}, T{1, 2}, C(2), &T{3, 4}, []T{{5, 6}})",
+		"p := P{Name: \"n\", T: T{1, 2}, m: map[string]T{\"b\": {1, 2}, \"a\": {3, 4}}}\nfmt.Printf(\"%+v\\n%#v\\n\", p, p)",
+		"fmt.Printf(\"%+v\\n\", D{N: 1})",
+		"fmt.Printf(\"%+v\\n\", W{})",
+	}, []string{"",
+		"{x:1 Y:2}|main.T{x:1, Y:2}|2|&{x:3 Y:4}|[]main.T{main.T{x:5, Y:6}}\n",
+		"{Name:n T:{x:1 Y:2} p:<nil> bs:[] m:map[a:{x:3 Y:4} b:{x:1 Y:2}]}\n" +
+			"main.P{Name:\"n\", T:main.T{x:1, Y:2}, p:(*int)(nil), bs:[]uint8(nil), m:map[string]main.T{\"a\":main.T{x:3, Y:4}, \"b\":main.T{x:1, Y:2}}}\n",
+		"{d:0 N:1}\n",
+		"error: cell5:1:21: %+v of main.W would call the methods of the time.Time in an unexported field, which Go does not: use %v, or print the fields"})
+}
+
 // What the interpreter would print wrongly about a cell's types is refused with a clear error.
 func TestPrintingTheInterpreterGetsWrongIsRefused(t *testing.T) {
 	expectCells(t, []string{
 		printTypesDecls,
-		"fmt.Printf(\"%+v\\n\", T{1, 2})",
-		"fmt.Printf(\"%#v\\n\", C(2))",
+		"type G struct{ n int }\nfunc (g G) GoString() string { return \"G!\" }\nfmt.Printf(\"%#v\\n\", G{1})",
 		"fmt.Println([]C{1})",
-		"type P struct{ A, B int }\nfmt.Printf(\"%+v %v %d\\n\", P{1, 2}, []T{{1, 2}}, []C{1})",
+		"type Q struct{ A, B int }\nfmt.Printf(\"%+v %v %d\\n\", Q{1, 2}, []T{{1, 2}}, []C{1})",
 	}, []string{"",
-		"error: cell2:1:21: %+v of main.T would print the interpreter's names of its unexported fields: use %v, or print the fields",
-		"error: cell3:1:21: %#v of main.C would print the interpreter's type, not Go's: use %v, or print the fields",
-		"error: cell4:1:13: %v of []main.C would not call the String method of the main.C inside it (the interpreter loses methods there): print them one by one",
+		"error: cell2:3:21: %#v of main.G would not call its GoString or Format method or those of the values inside it (the interpreter loses them): use %v, or print the fields",
+		"error: cell3:1:13: %v of []main.C would not call the String method of the main.C inside it (the interpreter loses methods there): print them one by one",
 		"{A:1 B:2} [{1 2}] [%!d(float64=1)]\n"})
 }
 

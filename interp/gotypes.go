@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"fmt"
 	"go/ast"
 	"go/constant"
 	"go/types"
@@ -149,29 +150,52 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 	lw.add(lit.Pos(), lit.End(), strconv.Quote(string(rewritten)))
 }
 
-// fmtArg refuses an argument fmt would print wrongly with verb and flags: %#v of a cell's type,
-// %+v of a struct with unexported fields, and a value whose String or Error method Go would call inside another
-// value (the interpreter loses it there).
+// fmtArg rewrites or refuses an argument fmt would print wrongly with verb and flags: a value of a cell's type
+// with an Error method is given as an error (the interpreter then keeps the method), %+v and %#v go through
+// GoValue (Go's field and type names), and a String, Error, Format or GoString method fmt would call inside
+// another value is refused (the interpreter loses methods there).
 func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
 	t := lw.res.info.Types[a].Type
 	if t == nil || types.IsInterface(t) || !lw.involvesCell(t) {
 		return
 	}
 	info := lw.printInfo(t)
+	sharp, plus := strings.Contains(flags, "#"), strings.Contains(flags, "+")
 	shown := "%" + flags + string(verb)
-	if strings.ContainsRune("vsqxXw", verb) && info.named && types.Implements(t, errorType) && !strings.Contains(flags, "#") {
+	methods := types.NewMethodSet(t)
+	has := func(names ...string) bool {
+		for _, n := range names {
+			if methods.Lookup(lw.res.pkg, n) != nil {
+				return true
+			}
+		}
+		return false
+	}
+	nested := func(names ...string) string {
+		for _, n := range names {
+			if typ, ok := info.methods[n]; ok {
+				return fmt.Sprintf("%s of %s would not call the %s method of the %s inside it (the interpreter loses methods there): print them one by one", shown, reflectString(t), n, typ)
+			}
+		}
+		return ""
+	}
+	strs := strings.ContainsRune("vsqxX", verb) && !sharp
+	switch {
+	case (strs || verb == 'w') && info.named && types.Implements(t, errorType):
 		// given as an error, the interpreter's value keeps its Error method for fmt (%w too)
 		lw.add(a.Pos(), a.Pos(), builtinAlias+".AsError(")
 		lw.add(a.End(), a.End(), ")")
-		return
-	}
-	switch {
-	case verb == 'v' && strings.Contains(flags, "#") && (info.named || info.hidden):
-		lw.fail(a.Pos(), "%s of %s would print the interpreter's type, not Go's: use %%v, or print the fields", shown, reflectString(t))
-	case verb == 'v' && strings.Contains(flags, "+") && info.hidden:
-		lw.fail(a.Pos(), "%s of %s would print the interpreter's names of its unexported fields: use %%v, or print the fields", shown, reflectString(t))
-	case strings.ContainsRune("vsqxX", verb) && !strings.Contains(flags, "#") && info.method != "":
-		lw.fail(a.Pos(), "%s of %s would not call the %s method of the %s inside it (the interpreter loses methods there): print them one by one", shown, reflectString(t), info.method, info.methodType)
+	case strs && has("String", "Format"):
+		// fmt calls the method, which the interpreter keeps on a value it gives to compiled code
+	case strs && nested("Format", "Error", "String") != "":
+		lw.fail(a.Pos(), "%s", nested("Format", "Error", "String"))
+	case verb == 'v' && sharp && (has("GoString", "Format") || nested("GoString", "Format") != ""):
+		lw.fail(a.Pos(), "%s of %s would not call its GoString or Format method or those of the values inside it (the interpreter loses them): use %%v, or print the fields", shown, reflectString(t))
+	case verb == 'v' && (sharp || plus) && info.compiledHidden != "":
+		lw.fail(a.Pos(), "%s of %s would call the methods of the %s in an unexported field, which Go does not: use %%v, or print the fields", shown, reflectString(t), info.compiledHidden)
+	case verb == 'v' && (sharp || plus):
+		lw.add(a.Pos(), a.Pos(), builtinAlias+".GoValue(")
+		lw.add(a.End(), a.End(), ", "+lw.goTypeDesc(t)+")")
 	}
 }
 
@@ -179,56 +203,71 @@ var errorType = types.Universe.Lookup("error").Type().Underlying().(*types.Inter
 
 // printInfo is what of a type the interpreter cannot print as Go does.
 type printInfo struct {
-	named              bool   // a named type of the cell's package is in it
-	hidden             bool   // a struct with unexported fields is in it
-	method, methodType string // a String, Error or Format method fmt would call inside another value
+	named   bool              // a named type of the cell's package is in it
+	hidden  bool              // a struct with unexported fields is in it
+	methods map[string]string // Format, Error, String, GoString methods of values inside it -> a type having it
+	// a compiled type with such a method in an unexported field (where fmt calls no method)
+	compiledHidden string
 }
 
 func (lw *languageWriter) printInfo(t types.Type) printInfo {
-	var info printInfo
+	info := printInfo{methods: map[string]string{}}
 	seen := map[*types.Named]bool{}
-	var walk func(t types.Type, inside, viaPointer bool)
-	walk = func(t types.Type, inside, viaPointer bool) {
+	printMethods := func(t types.Type, viaPointer bool) []string {
+		ms := types.NewMethodSet(t)
+		if viaPointer {
+			ms = types.NewMethodSet(types.NewPointer(t))
+		}
+		var out []string
+		for _, m := range []string{"Format", "Error", "String", "GoString"} {
+			if ms.Lookup(nil, m) != nil {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	var walk func(t types.Type, inside, viaPointer, hidden bool)
+	walk = func(t types.Type, inside, viaPointer, hidden bool) {
 		switch x := types.Unalias(t).(type) {
 		case *types.Named:
 			if x.Obj().Pkg() != lw.res.pkg {
-				return // a compiled type: its reflect type is Go's
+				// a compiled type: its reflect type is Go's
+				_, basic := x.Underlying().(*types.Basic) // printed without its methods by GoValue
+				if hidden && !basic && info.compiledHidden == "" && len(printMethods(x, viaPointer)) > 0 {
+					info.compiledHidden = reflectString(x)
+				}
+				return
 			}
 			info.named = true
-			if inside && info.method == "" {
-				ms := types.NewMethodSet(x)
-				if viaPointer {
-					ms = types.NewMethodSet(types.NewPointer(x))
-				}
-				for _, m := range []string{"Format", "Error", "String"} {
-					if ms.Lookup(lw.res.pkg, m) != nil {
-						info.method, info.methodType = m, reflectString(x)
-						break
+			if inside {
+				for _, m := range printMethods(x, viaPointer) {
+					if _, ok := info.methods[m]; !ok {
+						info.methods[m] = reflectString(x)
 					}
 				}
 			}
 			if !seen[x] {
 				seen[x] = true
-				walk(x.Underlying(), inside, viaPointer)
+				walk(x.Underlying(), inside, viaPointer, hidden)
 			}
 		case *types.Pointer:
-			walk(x.Elem(), inside, true)
+			walk(x.Elem(), inside, true, hidden)
 		case *types.Struct:
 			for i := 0; i < x.NumFields(); i++ {
 				f := x.Field(i)
 				info.hidden = info.hidden || !f.Exported()
-				walk(f.Type(), true, false)
+				walk(f.Type(), true, false, hidden || !f.Exported())
 			}
 		case *types.Slice:
-			walk(x.Elem(), true, false)
+			walk(x.Elem(), true, false, hidden)
 		case *types.Array:
-			walk(x.Elem(), true, false)
+			walk(x.Elem(), true, false, hidden)
 		case *types.Map:
-			walk(x.Key(), true, false)
-			walk(x.Elem(), true, false)
+			walk(x.Key(), true, false, hidden)
+			walk(x.Elem(), true, false, hidden)
 		}
 	}
-	walk(t, false, false)
+	walk(t, false, false, false)
 	return info
 }
 
