@@ -284,6 +284,15 @@ func TestStatementsUsingANameTheyRedefine(t *testing.T) {
 		"2\n", "[0 0 0] 2\n"})
 }
 
+// yaegi assigns nil to the first variable of `a, b = &T{}, U{}`; the rewrite keeps Go's answer, at the top level
+// of a cell and inside blocks.
+func TestParallelAssignmentOfAPointerToACompositeLiteral(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\ntype E struct{ code int }\ntype F struct{ code int }",
+		"e, f := &E{3}, F{4}\nvar a *E\nvar b []int\nif true {\n\ta, b = &E{5}, []int{min(6, 7)}\n}\nswitch {\ndefault:\n\tx, y, z := &F{1}, 2.5, F{3}\n\tfmt.Println(e.code, f.code, a.code, b[0], x.code, y, z.code)\n}",
+	}, []string{"", "3 4 5 6 1 2.5 3\n"})
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

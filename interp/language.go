@@ -35,6 +35,9 @@ func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int
 		}
 		return true
 	})
+	if st, ok := root.(ast.Stmt); ok {
+		lw.parallelAssign(st)
+	}
 	ast.Inspect(root, lw.visit)
 	return lw.edits, lw.err
 }
@@ -114,6 +117,18 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		}
 	case *ast.DeferStmt:
 		lw.deferArgs(x)
+	case *ast.BlockStmt:
+		for _, st := range x.List {
+			lw.parallelAssign(st)
+		}
+	case *ast.CaseClause:
+		for _, st := range x.Body {
+			lw.parallelAssign(st)
+		}
+	case *ast.CommClause:
+		for _, st := range x.Body {
+			lw.parallelAssign(st)
+		}
 	case *ast.SelectorExpr:
 		lw.methodValue(x)
 	}
@@ -556,6 +571,47 @@ func (lw *languageWriter) helper(op string, t types.Type) string {
 	src := fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
 	lw.plan.helpers[name] = src
 	return name
+}
+
+// parallelAssign: yaegi assigns nil to the first variable of `a, b = &T{...}, U{...}` (a pointer to a composite
+// literal followed by another), so the values of such an assignment go through variables of their own first,
+// `govalentT1 := &T{...}; govalentT2 := U{...}; a, b = govalentT1, govalentT2`, which keeps Go's order of
+// evaluation. Constants stay in place (they keep their untyped kind); values that span lines are left as they
+// are, so that line numbers stay right.
+func (lw *languageWriter) parallelAssign(st ast.Stmt) {
+	as, ok := st.(*ast.AssignStmt)
+	if !ok || len(as.Lhs) < 2 || len(as.Lhs) != len(as.Rhs) {
+		return
+	}
+	risky := false
+	for i, r := range as.Rhs {
+		if strings.Contains(lw.source(r), "\n") {
+			return
+		}
+		if u, ok := ast.Unparen(r).(*ast.UnaryExpr); ok && u.Op == token.AND && i < len(as.Rhs)-1 {
+			if _, ok := ast.Unparen(u.X).(*ast.CompositeLit); ok {
+				risky = true
+			}
+		}
+	}
+	if !risky {
+		return
+	}
+	first := edit{start: lw.rel(as.Pos()), end: lw.rel(as.Pos()), suffix: "; "}
+	var values []edit
+	for _, r := range as.Rhs {
+		if tv := lw.res.info.Types[r]; tv.Value != nil || tv.IsNil() {
+			continue
+		}
+		name := lw.name("T")
+		before := name + " := "
+		if len(first.copies) > 0 {
+			before = "; " + before
+		}
+		first.copies = append(first.copies, copied{before, lw.rel(r.Pos()), lw.rel(r.End())})
+		values = append(values, edit{start: lw.rel(r.Pos()), end: lw.rel(r.End()), text: name})
+	}
+	lw.edits = append(append(lw.edits, first), values...)
 }
 
 // deferArgs evaluates a deferred call's arguments and receiver at the defer statement, as Go does (yaegi
