@@ -507,7 +507,8 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 // replacedWhileUsed refuses a cell whose statements use a package-level name (an earlier cell's variable,
 // constant or func) that a top-level := or var of the same statements redefines with another type or kind: in Go
 // the use reads the outer one, but the session's variable is replaced before the statements run, so the use
-// would read the new one (a zero value, or a value of another type).
+// would read the new one, a value of another type. (A variable of the same type is replaced by a variable of
+// that type, which the statements then share, as the body of a main they were written from did.)
 func (s *Session) replacedWhileUsed(res *checkResult) error {
 	defined := map[string]definedVar{}
 	s.mu.Lock()
@@ -526,8 +527,9 @@ func (s *Session) replacedWhileUsed(res *checkResult) error {
 		if !ok || first != nil {
 			return first == nil
 		}
-		if _, ok := defined[id.Name]; ok {
-			if obj := res.info.Uses[id]; obj != nil && obj.Parent() == res.pkg.Scope() {
+		if d, ok := defined[id.Name]; ok {
+			obj := res.info.Uses[id]
+			if v, isVar := obj.(*types.Var); obj != nil && obj.Parent() == res.pkg.Scope() && (!isVar || s.typeString(v.Type(), res, res.src.imports) != d.typ) {
 				first = id
 			}
 		}
