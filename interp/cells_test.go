@@ -233,10 +233,10 @@ func TestTypesOfTheCellPrintAsGoPrintsThem(t *testing.T) {
 	expectCells(t, []string{
 		printTypesDecls,
 		"v := T{1, 2}\nfmt.Printf(\"%T|%-8T|%v|%T|%T|%T\\n\", v, C(1), v, &v, []T{v}, map[string]C{})",
-		"fmt.Println(reflect.TypeOf(v).Name(), reflect.TypeOf(v).String(), reflect.TypeOf(C(1)).Name(), reflect.TypeOf(&v).Name() == \"\")",
-		"e := &E{3}\nf := F{4}\nfmt.Println(e, f)\nerr := fmt.Errorf(\"wrapped: %w\", e)\nvar e2 *E\nfmt.Println(err, errors.As(err, &e2), e2 == e, errors.As(errors.New(\"x\"), &e2))",
+		"fmt.Println(reflect.TypeOf(v).Name(), reflect.TypeOf(v).String(), reflect.TypeOf(C(1)).Name(), reflect.TypeOf(&v).Name() == \"\", reflect.TypeOf(&v))",
+		"e := &E{3}\nf := F{4}\nvar none *E\nfmt.Println(e, f, none)\nerr := fmt.Errorf(\"wrapped: %w\", e)\nvar e2 *E\nfmt.Println(err, errors.As(err, &e2), e2 == e, errors.As(errors.New(\"x\"), &e2))",
 		"var f2 F\nerrors.As(fmt.Errorf(\"%w\", f), &f2)",
-	}, []string{"", "main.T|main.C  |{1 2}|*main.T|[]main.T|map[string]main.C\n", "T main.T C true\n", "E3 F4\nwrapped: E3 true true false\n",
+	}, []string{"", "main.T|main.C  |{1 2}|*main.T|[]main.T|map[string]main.C\n", "T main.T C true *main.T\n", "E3 F4 <nil>\nwrapped: E3 true true false\n",
 		"error: cell5:2:1: errors.As with a target of type main.F is not supported by the interpreter, which loses such values in compiled errors: give the type's Error method a pointer receiver and the target a pointer type"})
 }
 

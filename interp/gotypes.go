@@ -19,8 +19,17 @@ import (
 func init() {
 	// typeName evaluates its argument (as Go would) and returns the name the check found for its type.
 	builtins[builtinPath+"/builtin"]["TypeName"] = reflect.ValueOf(func(_ any, name string) string { return name })
-	// asError is given an interpreted value as an error, which makes the interpreter wrap it with its Error method
-	builtins[builtinPath+"/builtin"]["AsError"] = reflect.ValueOf(func(err error) error { return err })
+	// asError is given an interpreted value as an error, which makes the interpreter wrap it with its Error
+	// method; a nil pointer is returned as it is, which fmt prints as <nil> (as it prints a nil pointer whose
+	// Error method panics)
+	builtins[builtinPath+"/builtin"]["AsError"] = reflect.ValueOf(func(err error) any {
+		if v := reflect.ValueOf(err); v.Kind() == reflect.Struct && v.NumField() > 0 && v.Type().Field(0).Name == "IValue" {
+			if in := v.Field(0).Elem(); in.Kind() == reflect.Pointer && in.IsNil() {
+				return nil
+			}
+		}
+		return err
+	})
 	// interpreted returns the interpreted value inside such a wrapper (an error that went through compiled code),
 	// which a type assertion in interpreted code does not look into
 	builtins[builtinPath+"/builtin"]["Interpreted"] = reflect.ValueOf(func(x any) any {
@@ -155,6 +164,16 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 // GoValue (Go's field and type names), and a String, Error, Format or GoString method fmt would call inside
 // another value is refused (the interpreter loses methods there).
 func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
+	if call, ok := ast.Unparen(a).(*ast.CallExpr); ok && len(call.Args) == 1 && strings.ContainsRune("vsq", verb) {
+		// reflect.TypeOf(x) printed: its String, the name Go gives x's type
+		if p, n := lw.pkgFunc(call); p == "reflect" && n == "TypeOf" {
+			if t := lw.res.info.Types[call.Args[0]].Type; t != nil && !types.IsInterface(t) && lw.involvesCell(t) {
+				lw.add(call.Pos(), call.Args[0].Pos(), builtinAlias+".TypeName(")
+				lw.add(call.Args[0].End(), call.End(), ", "+strconv.Quote(reflectString(t))+")")
+			}
+			return
+		}
+	}
 	t := lw.res.info.Types[a].Type
 	if t == nil || types.IsInterface(t) || !lw.involvesCell(t) {
 		return
