@@ -262,10 +262,12 @@ func TestPrintingTheInterpreterGetsWrongIsRefused(t *testing.T) {
 		printTypesDecls,
 		"type G struct{ n int }\nfunc (g G) GoString() string { return \"G!\" }\nfmt.Printf(\"%#v\\n\", G{1})",
 		"fmt.Println([]C{1})",
+		"fmt.Printf(\"%[1]T %[1]v\\n\", T{})",
 		"type Q struct{ A, B int }\nfmt.Printf(\"%+v %v %d\\n\", Q{1, 2}, []T{{1, 2}}, []C{1})",
 	}, []string{"",
 		"error: cell2:3:21: %#v of main.G would not call its GoString or Format method or those of the values inside it (the interpreter loses them): use %v, or print the fields",
 		"error: cell3:1:13: %v of []main.C would not call the String method of the main.C inside it (the interpreter loses methods there): print them one by one",
+		"error: cell4:1:29: a format with argument indexes ([n]) is not supported here for a value of main.T, which the interpreter would print with its own names: write the verbs in order",
 		"{A:1 B:2} [{1 2}] [%!d(float64=1)]\n"})
 }
 

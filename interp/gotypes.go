@@ -127,7 +127,13 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 	}
 	verbs, ok := parseVerbs(constant.StringVal(tv.Value))
 	if !ok {
-		return // explicit argument indexes: left as they are
+		for _, a := range args {
+			if t := lw.res.info.Types[a].Type; t != nil && !types.IsInterface(t) && lw.involvesCell(t) {
+				lw.fail(a.Pos(), "a format with argument indexes ([n]) is not supported here for a value of %s, which the interpreter would print with its own names: write the verbs in order", reflectString(t))
+				return
+			}
+		}
+		return
 	}
 	rewritten := []byte(constant.StringVal(tv.Value))
 	changed := false
