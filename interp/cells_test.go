@@ -219,7 +219,7 @@ func TestConstsReadingTheNamesTheyRedeclare(t *testing.T) {
 	}, []string{"", "2\n0 1 4 8 1\n", "4 8 1 float64 int32 8\n", "0 1\n"})
 }
 
-const printTypesDecls = `import ("errors"; "fmt"; "reflect"; "time")
+const printTypesDecls = `import ("errors"; "fmt"; "log"; "os"; "reflect"; "strings"; "time")
 type T struct{ x, Y int }
 type C float64
 func (c C) String() string { return fmt.Sprintf("%.1fC", float64(c)) }
@@ -246,13 +246,13 @@ func TestPlusAndSharpVerbsPrintGosNames(t *testing.T) {
 		printTypesDecls + "\ntype P struct{ Name string; T T; p *int; bs []byte; m map[string]T }\ntype D struct{ d time.Duration; N int }\ntype W struct{ t time.Time }",
 		"fmt.Printf(\"%+v|%#v|%#v|%+v|%#v\\n\", T{1, 2}, T{1, 2}, C(2), &T{3, 4}, []T{{5, 6}})",
 		"p := P{Name: \"n\", T: T{1, 2}, m: map[string]T{\"b\": {1, 2}, \"a\": {3, 4}}}\nfmt.Printf(\"%+v\\n%#v\\n\", p, p)",
-		"fmt.Printf(\"%+v\\n\", D{N: 1})",
+		"fmt.Printf(\"%+v\\n\", D{N: 1})\nvar lb strings.Builder\nlog.SetFlags(0)\nlog.SetOutput(&lb)\ndefer log.SetOutput(os.Stderr)\ndefer log.SetFlags(log.LstdFlags)\nlog.Printf(\"%T %+v\", T{1, 2}, T{1, 2})\nfmt.Print(lb.String())",
 		"fmt.Printf(\"%+v\\n\", W{})",
 	}, []string{"",
 		"{x:1 Y:2}|main.T{x:1, Y:2}|2|&{x:3 Y:4}|[]main.T{main.T{x:5, Y:6}}\n",
 		"{Name:n T:{x:1 Y:2} p:<nil> bs:[] m:map[a:{x:3 Y:4} b:{x:1 Y:2}]}\n" +
 			"main.P{Name:\"n\", T:main.T{x:1, Y:2}, p:(*int)(nil), bs:[]uint8(nil), m:map[string]main.T{\"a\":main.T{x:3, Y:4}, \"b\":main.T{x:1, Y:2}}}\n",
-		"{d:0 N:1}\n",
+		"{d:0 N:1}\nmain.T {x:1 Y:2}\n",
 		"error: cell5:1:21: %+v of main.W would call the methods of the time.Time in an unexported field, which Go does not: use %v, or print the fields"})
 }
 

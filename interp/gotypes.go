@@ -51,12 +51,15 @@ func init() {
 	})
 }
 
-// fmtFormats are the fmt funcs with a format, by the index of the format argument; the others print their
-// arguments as %v.
-var fmtFormats = map[string]int{"Printf": 0, "Sprintf": 0, "Errorf": 0, "Fprintf": 1, "Appendf": 1}
+// fmtFormats are the funcs of fmt and log with a format, by the index of the format argument; the others print
+// their arguments as %v.
+var fmtFormats = map[string]int{"fmt.Printf": 0, "fmt.Sprintf": 0, "fmt.Errorf": 0, "fmt.Fprintf": 1, "fmt.Appendf": 1,
+	"log.Printf": 0, "log.Fatalf": 0, "log.Panicf": 0}
 
-// fmtPrints are the fmt funcs without a format, by the index of the first argument they print.
-var fmtPrints = map[string]int{"Print": 0, "Println": 0, "Sprint": 0, "Sprintln": 0, "Fprint": 1, "Fprintln": 1, "Append": 1, "Appendln": 1}
+// fmtPrints are the funcs of fmt and log without a format, by the index of the first argument they print.
+var fmtPrints = map[string]int{"fmt.Print": 0, "fmt.Println": 0, "fmt.Sprint": 0, "fmt.Sprintln": 0, "fmt.Fprint": 1,
+	"fmt.Fprintln": 1, "fmt.Append": 1, "fmt.Appendln": 1,
+	"log.Print": 0, "log.Println": 0, "log.Fatal": 0, "log.Fatalln": 0, "log.Panic": 0, "log.Panicln": 0}
 
 // pkgFunc returns the package path and name of the package-level func a call calls (fmt.Printf), if it does.
 func (lw *languageWriter) pkgFunc(call *ast.CallExpr) (string, string) {
@@ -80,10 +83,10 @@ func (lw *languageWriter) pkgFunc(call *ast.CallExpr) (string, string) {
 func (lw *languageWriter) printTypes(call *ast.CallExpr) {
 	path, name := lw.pkgFunc(call)
 	switch {
-	case path == "fmt":
-		if i, ok := fmtFormats[name]; ok && len(call.Args) > i {
+	case path == "fmt" || path == "log":
+		if i, ok := fmtFormats[path+"."+name]; ok && len(call.Args) > i {
 			lw.fmtFormat(call.Args[i], call.Args[i+1:])
-		} else if i, ok := fmtPrints[name]; ok && len(call.Args) > i {
+		} else if i, ok := fmtPrints[path+"."+name]; ok && len(call.Args) > i {
 			for _, a := range call.Args[i:] {
 				lw.fmtArg(a, 'v', "")
 			}
