@@ -295,6 +295,15 @@ func TestParallelAssignmentOfAPointerToACompositeLiteral(t *testing.T) {
 	}, []string{"", "3 4 5 6 1 2.5 3\n"})
 }
 
+// A var declared after statements that assign what its value reads is initialized in its place, as in a
+// function body, not before the statements run.
+func TestVarsReadWhatEarlierStatementsAssign(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nvar i any\ni = 1\nvar v = i.(int)\nn := 0\nfor k := range 3 {\n\tn += k\n}\nvar w = n * 10\nfmt.Println(v, w)",
+		"fmt.Println(v+1, w+1)",
+	}, []string{"1 30\n", "2 31\n"})
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

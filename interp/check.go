@@ -209,16 +209,34 @@ func (e *toolchainError) Error() string {
 }
 
 // moveVarsIntoBody picks the var declarations that use (directly, or through a func of the cell or another such
-// var) a name the cell's statements define: they are statements of the cell, run in their place, not package-level vars
-// initialized before the statements run.
+// var) a name the cell's statements define or assign: they are statements of the cell, run in their place, not
+// package-level vars initialized before the statements run.
 func moveVarsIntoBody(items []item) (map[*item]bool, error) {
 	defined := map[string]bool{}
 	for _, it := range items {
-		if it.kind == itemStmt {
-			for _, n := range it.defines {
-				defined[n] = true
-			}
+		if it.kind != itemStmt {
+			continue
 		}
+		for _, n := range it.defines {
+			defined[n] = true
+		}
+		ast.Inspect(it.stmt, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.AssignStmt:
+				if x.Tok != token.DEFINE {
+					for _, l := range x.Lhs {
+						if id, ok := ast.Unparen(l).(*ast.Ident); ok {
+							defined[id.Name] = true
+						}
+					}
+				}
+			case *ast.IncDecStmt:
+				if id, ok := ast.Unparen(x.X).(*ast.Ident); ok {
+					defined[id.Name] = true
+				}
+			}
+			return true
+		})
 	}
 	moved := map[*item]bool{}
 	usesStatements := map[string]bool{} // funcs of the cell that use what the statements define
