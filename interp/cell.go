@@ -320,3 +320,41 @@ func packageName(path string) string {
 	}
 	return last
 }
+
+// cellReturns lists the return statements in n that return from the cell itself, not from a func literal in it.
+// A cell's statements are the body of one function, so such a return ends the cell; it takes no values.
+func cellReturns(n ast.Node) []*ast.ReturnStmt {
+	var out []*ast.ReturnStmt
+	ast.Inspect(n, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.ReturnStmt:
+			out = append(out, x)
+		}
+		return true
+	})
+	return out
+}
+
+// returnError refuses a return with values at the top level of a cell, or (unchecked) one the interpreter
+// cannot run; nil when the item has neither.
+func returnError(it *item, checked bool) error {
+	if it.stmt == nil {
+		return nil
+	}
+	for _, r := range cellReturns(it.stmt) {
+		msg := ""
+		switch {
+		case len(r.Results) > 0:
+			msg = "a return at the top level of a cell ends the cell and takes no values"
+		case !checked && r != it.stmt:
+			msg = "a return inside a top-level statement needs the type check, which is off here: write it as a bare return of its own, or in a func"
+		default:
+			continue
+		}
+		p := it.fset.Position(r.Pos())
+		return &CellError{Cell: it.cell, Line: p.Line, Col: p.Column, Msg: msg}
+	}
+	return nil
+}

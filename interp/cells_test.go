@@ -169,6 +169,141 @@ func TestReturnLabelsAndGotoAtTheTopLevel(t *testing.T) {
 	}, []string{"before\n", "=> 3"})
 }
 
+// A return at the top level of a cell ends the cell: its defers run, the variables it set stay, a func main it
+// declares does not run; a return with values is refused with a clear message.
+func TestReturnEndsTheCell(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nn := 1\ndefer fmt.Println(\"deferred\")\nfor i := range 10 {\n\tif i == 2 {\n\t\treturn\n\t}\n\tn += i\n}\nn = -1",
+		"n",
+		"func main() { fmt.Println(\"main\") }\nif n > 0 {\n\treturn\n}",
+		"fmt.Println(\"x\")\nif n > 0 {\n\treturn 1\n}",
+		"f := func() int { return 7 }\nreturn\nf()",
+		"f()",
+	}, []string{"deferred\n", "=> 2", "", "error: cell4:3:2: a return at the top level of a cell ends the cell and takes no values", "", "=> 7"})
+}
+
+// Unchecked (no Go toolchain), a bare return of its own ends the cell; one the interpreter cannot run is refused
+// before anything runs.
+func TestReturnInUncheckedCells(t *testing.T) {
+	s, out, _ := newSession(t)
+	for _, c := range []struct{ src, out, err string }{
+		{"import \"fmt\"\nfmt.Println(\"a\")\nreturn\nfmt.Println(\"b\")", "a\n", ""},
+		{"fmt.Println(\"c\")\nif true {\n\treturn\n}", "", "cell:3:2: a return inside a top-level statement needs the type check, which is off here"},
+		{"return 1", "", "cell:1:1: a return at the top level of a cell ends the cell and takes no values"},
+	} {
+		items, err := splitCell("cell", c.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		_, err = s.evalItems(context.Background(), items)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if out.String() != c.out || !strings.HasPrefix(msg, c.err) || (c.err == "") != (err == nil) {
+			t.Errorf("%q: output %q, error %v; want %q, %q", c.src, out.String(), err, c.out, c.err)
+		}
+	}
+}
+
+// A const declaration among a cell's statements is scoped as in a function body: a value that names what the
+// declaration itself declares reads the outer name (an earlier cell's constant, iota), then later cells see the
+// new constants; an untyped constant keeps its kind.
+func TestConstsReadingTheNamesTheyRedeclare(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nconst X = 2\nfunc double() int { return X * 2 }",
+		"fmt.Println(X)\nconst (\n\tA    = iota\n\tiota = iota\n\tB\n)\nconst (\n\tX = X + X\n\tY\n\tZ = iota\n\tF = 2.0\n\tR = 'a'\n)\nfmt.Println(A, B, X, Y, Z)",
+		"fmt.Printf(\"%v %v %v %T %T %d\\n\", X, Y, Z, F, R, double())",
+		"const (\n\tP = iota\n\tQ\n)\nfmt.Println(P, Q)",
+	}, []string{"", "2\n0 1 4 8 1\n", "4 8 1 float64 int32 8\n", "0 1\n"})
+}
+
+const printTypesDecls = `import ("errors"; "fmt"; "log"; "os"; "reflect"; "strings"; "time")
+type T struct{ x, Y int }
+type C float64
+func (c C) String() string { return fmt.Sprintf("%.1fC", float64(c)) }
+type E struct{ code int }
+func (e *E) Error() string { return fmt.Sprint("E", e.code) }
+type F struct{ code int }
+func (f F) Error() string { return fmt.Sprint("F", f.code) }`
+
+// %T, reflect's Name and String, errors.As and the Error methods of a cell's types answer as Go does.
+func TestTypesOfTheCellPrintAsGoPrintsThem(t *testing.T) {
+	expectCells(t, []string{
+		printTypesDecls,
+		"v := T{1, 2}\nfmt.Printf(\"%T|%-8T|%v|%T|%T|%T\\n\", v, C(1), v, &v, []T{v}, map[string]C{})",
+		"fmt.Println(reflect.TypeOf(v).Name(), reflect.TypeOf(v).String(), reflect.TypeOf(C(1)).Name(), reflect.TypeOf(&v).Name() == \"\", reflect.TypeOf(&v))",
+		"e := &E{3}\nf := F{4}\nvar none *E\nfmt.Println(e, f, none)\nerr := fmt.Errorf(\"wrapped: %w\", e)\nvar e2 *E\nfmt.Println(err, errors.As(err, &e2), e2 == e, errors.As(errors.New(\"x\"), &e2))",
+		"var f2 F\nerrors.As(fmt.Errorf(\"%w\", f), &f2)",
+	}, []string{"", "main.T|main.C  |{1 2}|*main.T|[]main.T|map[string]main.C\n", "T main.T C true *main.T\n", "E3 F4 <nil>\nwrapped: E3 true true false\n",
+		"error: cell5:2:1: errors.As with a target of type main.F is not supported by the interpreter, which loses such values in compiled errors: give the type's Error method a pointer receiver and the target a pointer type"})
+}
+
+// %+v and %#v print Go's field and type names, and call no method in an unexported field, as fmt does.
+func TestPlusAndSharpVerbsPrintGosNames(t *testing.T) {
+	expectCells(t, []string{
+		printTypesDecls + "\ntype P struct{ Name string; T T; p *int; bs []byte; m map[string]T }\ntype D struct{ d time.Duration; N int }\ntype W struct{ t time.Time }",
+		"fmt.Printf(\"%+v|%#v|%#v|%+v|%#v\\n\", T{1, 2}, T{1, 2}, C(2), &T{3, 4}, []T{{5, 6}})",
+		"p := P{Name: \"n\", T: T{1, 2}, m: map[string]T{\"b\": {1, 2}, \"a\": {3, 4}}}\nfmt.Printf(\"%+v\\n%#v\\n\", p, p)",
+		"fmt.Printf(\"%+v\\n\", D{N: 1})\nvar lb strings.Builder\nlog.SetFlags(0)\nlog.SetOutput(&lb)\ndefer log.SetOutput(os.Stderr)\ndefer log.SetFlags(log.LstdFlags)\nlog.Printf(\"%T %+v\", T{1, 2}, T{1, 2})\nfmt.Print(lb.String())",
+		"fmt.Printf(\"%+v\\n\", W{})",
+	}, []string{"",
+		"{x:1 Y:2}|main.T{x:1, Y:2}|2|&{x:3 Y:4}|[]main.T{main.T{x:5, Y:6}}\n",
+		"{Name:n T:{x:1 Y:2} p:<nil> bs:[] m:map[a:{x:3 Y:4} b:{x:1 Y:2}]}\n" +
+			"main.P{Name:\"n\", T:main.T{x:1, Y:2}, p:(*int)(nil), bs:[]uint8(nil), m:map[string]main.T{\"a\":main.T{x:3, Y:4}, \"b\":main.T{x:1, Y:2}}}\n",
+		"{d:0 N:1}\nmain.T {x:1 Y:2}\n",
+		"error: cell5:1:21: %+v of main.W would call the methods of the time.Time in an unexported field, which Go does not: use %v, or print the fields"})
+}
+
+// What the interpreter would print wrongly about a cell's types is refused with a clear error.
+func TestPrintingTheInterpreterGetsWrongIsRefused(t *testing.T) {
+	expectCells(t, []string{
+		printTypesDecls,
+		"type G struct{ n int }\nfunc (g G) GoString() string { return \"G!\" }\nfmt.Printf(\"%#v\\n\", G{1})",
+		"fmt.Println([]C{1})",
+		"fmt.Printf(\"%[1]T %[1]v\\n\", T{})",
+		"type Q struct{ A, B int }\nfmt.Printf(\"%+v %v %d\\n\", Q{1, 2}, []T{{1, 2}}, []C{1})",
+	}, []string{"",
+		"error: cell2:3:21: %#v of main.G would not call its GoString or Format method or those of the values inside it (the interpreter loses them): use %v, or print the fields",
+		"error: cell3:1:13: %v of []main.C would not call the String method of the main.C inside it (the interpreter loses methods there): print them one by one",
+		"error: cell4:1:29: a format with argument indexes ([n]) is not supported here for a value of main.T, which the interpreter would print with its own names: write the verbs in order",
+		"{A:1 B:2} [{1 2}] [%!d(float64=1)]\n"})
+}
+
+// A cell's statements that use an earlier cell's name which they redefine with another type are refused: the
+// use would read the new variable, replaced before the statements run. With the same type the variable is kept.
+func TestStatementsUsingANameTheyRedefine(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nvar b [3]float32\nconst X = 2\nn := 1",
+		"b[1] = 2\nfmt.Println(b)\nb := new([5]int)\nfmt.Println(len(b))",
+		"X := X * 2",
+		"n := n + 1\nfmt.Println(n)",
+		"fmt.Println(b, X)",
+	}, []string{"",
+		"error: cell2:1:1: b here is the earlier b, which this cell redefines at line 3 before its statements run: give one of them another name",
+		"error: cell3:1:6: X here is the earlier X, which this cell redefines at line 1 before its statements run: give one of them another name",
+		"2\n", "[0 0 0] 2\n"})
+}
+
+// yaegi assigns nil to the first variable of `a, b = &T{}, U{}`; the rewrite keeps Go's answer, at the top level
+// of a cell and inside blocks.
+func TestParallelAssignmentOfAPointerToACompositeLiteral(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\ntype E struct{ code int }\ntype F struct{ code int }",
+		"e, f := &E{3}, F{4}\nvar a *E\nvar b []int\nif true {\n\ta, b = &E{5}, []int{min(6, 7)}\n}\nswitch {\ndefault:\n\tx, y, z := &F{1}, 2.5, F{3}\n\tfmt.Println(e.code, f.code, a.code, b[0], x.code, y, z.code)\n}",
+	}, []string{"", "3 4 5 6 1 2.5 3\n"})
+}
+
+// A var declared after statements that assign what its value reads is initialized in its place, as in a
+// function body, not before the statements run.
+func TestVarsReadWhatEarlierStatementsAssign(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\nvar i any\ni = 1\nvar v = i.(int)\nn := 0\nfor k := range 3 {\n\tn += k\n}\nvar w = n * 10\nfmt.Println(v, w)",
+		"fmt.Println(v+1, w+1)",
+	}, []string{"1 30\n", "2 31\n"})
+}
+
 func TestRedefinitionsInLaterCells(t *testing.T) {
 	expectCells(t, []string{
 		"func f() int { return 1 }\ntype P struct{ A int }\nx := P{A: f()}\nx.A",

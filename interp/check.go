@@ -42,6 +42,7 @@ type cellPlan struct {
 	decls   []item
 	body    []item // statements, and var declarations that use what the statements set, in order
 	hasMain bool
+	consts  []item // constants the statements declare, declared for the session after them (see constEdits)
 	// globalsFirst: a declaration of the cell uses a variable its statements define
 	globalsFirst bool
 	defines      []definedVar      // variables the statements define at their top level, kept in the session
@@ -84,7 +85,10 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 		switch {
 		case it.kind == itemImport:
 			plan.imports = append(plan.imports, *it)
-		case it.kind == itemStmt || moved[it]:
+		case it.kind == itemStmt || moved[it] || blockScopedConsts(it):
+			if err := returnError(it, true); err != nil {
+				return nil, err
+			}
 			plan.body = append(plan.body, *it)
 		default:
 			if it.tok == token.FUNC && it.recv == "" && it.declNames[0] == "main" {
@@ -171,6 +175,9 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	if err := moduleGenerics(imp.fset, res.info); err != nil {
 		return nil, err
 	}
+	if err := s.replacedWhileUsed(res); err != nil {
+		return nil, err
+	}
 	if err := s.genericClash(plan, res.src.imports); err != nil {
 		return nil, err
 	}
@@ -205,16 +212,34 @@ func (e *toolchainError) Error() string {
 }
 
 // moveVarsIntoBody picks the var declarations that use (directly, or through a func of the cell or another such
-// var) a name the cell's statements define: they are statements of the cell, run in their place, not package-level vars
-// initialized before the statements run.
+// var) a name the cell's statements define or assign: they are statements of the cell, run in their place, not
+// package-level vars initialized before the statements run.
 func moveVarsIntoBody(items []item) (map[*item]bool, error) {
 	defined := map[string]bool{}
 	for _, it := range items {
-		if it.kind == itemStmt {
-			for _, n := range it.defines {
-				defined[n] = true
-			}
+		if it.kind != itemStmt {
+			continue
 		}
+		for _, n := range it.defines {
+			defined[n] = true
+		}
+		ast.Inspect(it.stmt, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.AssignStmt:
+				if x.Tok != token.DEFINE {
+					for _, l := range x.Lhs {
+						if id, ok := ast.Unparen(l).(*ast.Ident); ok {
+							defined[id.Name] = true
+						}
+					}
+				}
+			case *ast.IncDecStmt:
+				if id, ok := ast.Unparen(x.X).(*ast.Ident); ok {
+					defined[id.Name] = true
+				}
+			}
+			return true
+		})
 	}
 	moved := map[*item]bool{}
 	usesStatements := map[string]bool{} // funcs of the cell that use what the statements define
@@ -250,6 +275,56 @@ func moveVarsIntoBody(items []item) (map[*item]bool, error) {
 		}
 	}
 	return moved, nil
+}
+
+// blockScopedConsts reports whether a const declaration of a cell reads, in the value of one of its specs
+// (written or repeated), a name that this spec or a later one declares: `X = X + X` redefining an earlier X,
+// `iota = iota`. In a function body, which a cell's statements are, that name is still the outer one, since a
+// constant's scope begins after its spec; at package level it would be a cycle. Such a declaration is checked
+// and run as a statement of the cell, and the constants are then declared for later cells (see constEdits).
+func blockScopedConsts(it *item) bool {
+	if it.kind != itemDecl || it.tok != token.CONST || len(it.file.Decls) != 1 {
+		return false
+	}
+	gd, ok := it.file.Decls[0].(*ast.GenDecl)
+	if !ok {
+		return false
+	}
+	declaredAt := map[string]int{}
+	for i, spec := range gd.Specs {
+		for _, n := range spec.(*ast.ValueSpec).Names {
+			if _, ok := declaredAt[n.Name]; !ok && n.Name != "_" {
+				declaredAt[n.Name] = i
+			}
+		}
+	}
+	var values []ast.Expr
+	for i, spec := range gd.Specs {
+		if vs := spec.(*ast.ValueSpec); len(vs.Values) > 0 {
+			values = vs.Values
+		}
+		reads := false
+		var visit func(n ast.Node) bool
+		visit = func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.SelectorExpr: // in pkg.X or v.f, only the left is a name of this scope
+				ast.Inspect(x.X, visit)
+				return false
+			case *ast.Ident:
+				if at, ok := declaredAt[x.Name]; ok && at >= i {
+					reads = true
+				}
+			}
+			return !reads
+		}
+		for _, v := range values {
+			ast.Inspect(v, visit)
+		}
+		if reads {
+			return true
+		}
+	}
+	return false
 }
 
 // checkResult is what one type check found.
@@ -448,6 +523,44 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 		res.errs = append(res.errs, checkError{pos: imp.fset.Position(e.Pos), msg: msg})
 	}
 	return res, nil
+}
+
+// replacedWhileUsed refuses a cell whose statements use a package-level name (an earlier cell's variable,
+// constant or func) that a top-level := or var of the same statements redefines with another type or kind: in Go
+// the use reads the outer one, but the session's variable is replaced before the statements run, so the use
+// would read the new one, a value of another type. (A variable of the same type is replaced by a variable of
+// that type, which the statements then share, as the body of a main they were written from did.)
+func (s *Session) replacedWhileUsed(res *checkResult) error {
+	defined := map[string]definedVar{}
+	s.mu.Lock()
+	for _, d := range res.defines {
+		if rv := s.runtimeVars[d.name]; rv == nil || rv.typ != d.typ {
+			defined[d.name] = d
+		}
+	}
+	s.mu.Unlock()
+	if len(defined) == 0 {
+		return nil
+	}
+	var first *ast.Ident
+	ast.Inspect(res.body, func(n ast.Node) bool {
+		id, ok := n.(*ast.Ident)
+		if !ok || first != nil {
+			return first == nil
+		}
+		if d, ok := defined[id.Name]; ok {
+			obj := res.info.Uses[id]
+			if v, isVar := obj.(*types.Var); obj != nil && obj.Parent() == res.pkg.Scope() && (!isVar || s.typeString(v.Type(), res, res.src.imports) != d.typ) {
+				first = id
+			}
+		}
+		return true
+	})
+	if first == nil {
+		return nil
+	}
+	p := res.fset.Position(first.Pos())
+	return &CellError{Cell: p.Filename, Line: p.Line, Col: p.Column, Msg: fmt.Sprintf("%s here is the earlier %s, which this cell redefines at line %d before its statements run: give one of them another name", first.Name, first.Name, defined[first.Name].line)}
 }
 
 // definedIdents lists the identifiers a top-level statement of a cell defines: the left of :=, the names of a

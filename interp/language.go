@@ -6,6 +6,7 @@ import (
 	"go/constant"
 	"go/token"
 	"go/types"
+	"strconv"
 	"strings"
 
 	"github.com/govalent/govalent/interp/stdlib"
@@ -34,6 +35,9 @@ func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int
 		}
 		return true
 	})
+	if st, ok := root.(ast.Stmt); ok {
+		lw.parallelAssign(st)
+	}
 	ast.Inspect(root, lw.visit)
 	return lw.edits, lw.err
 }
@@ -107,11 +111,24 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 	case *ast.CallExpr:
 		lw.builtin(x)
 		lw.typeArgs(x)
+		lw.printTypes(x)
 		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
 			lw.called[sel] = true
 		}
 	case *ast.DeferStmt:
 		lw.deferArgs(x)
+	case *ast.BlockStmt:
+		for _, st := range x.List {
+			lw.parallelAssign(st)
+		}
+	case *ast.CaseClause:
+		for _, st := range x.Body {
+			lw.parallelAssign(st)
+		}
+	case *ast.CommClause:
+		for _, st := range x.Body {
+			lw.parallelAssign(st)
+		}
 	case *ast.SelectorExpr:
 		lw.methodValue(x)
 	}
@@ -492,17 +509,38 @@ func (lw *languageWriter) builtin(call *ast.CallExpr) {
 
 // constant writes a constant value as Go source of its type.
 func (lw *languageWriter) constant(tv types.TypeAndValue) string {
-	lit := tv.Value.ExactString()
-	if tv.Value.Kind() == constant.Float {
-		lit = tv.Value.String()
-		if f, exact := constant.Float64Val(tv.Value); exact {
-			lit = fmt.Sprint(f)
-		}
-	}
+	return constSource(tv, lw.typeString)
+}
+
+// constSource writes a constant value as Go source of its type; an untyped constant keeps its kind (2.0 stays
+// a float, 'a' a rune), which says what type it takes in a variable or an interface.
+func constSource(tv types.TypeAndValue, typeString func(types.Type) string) string {
+	lit := constLiteral(tv.Value)
 	if b, ok := tv.Type.(*types.Basic); ok && b.Info()&types.IsUntyped != 0 {
+		if b.Kind() == types.UntypedRune {
+			return "('\\x00' + " + lit + ")"
+		}
 		return "(" + lit + ")"
 	}
-	return "(" + lw.typeString(tv.Type) + ")(" + lit + ")"
+	return "(" + typeString(tv.Type) + ")(" + lit + ")"
+}
+
+// constLiteral writes an exact constant as an untyped Go expression of its kind.
+func constLiteral(v constant.Value) string {
+	switch v.Kind() {
+	case constant.Float:
+		if f, exact := constant.Float64Val(v); exact {
+			lit := strconv.FormatFloat(f, 'g', -1, 64)
+			if !strings.ContainsAny(lit, ".e") {
+				lit += ".0"
+			}
+			return lit
+		}
+		return "(" + constant.Num(v).ExactString() + ".0/" + constant.Denom(v).ExactString() + ")"
+	case constant.Complex:
+		return "complex(" + constLiteral(constant.ToFloat(constant.Real(v))) + ", " + constLiteral(constant.ToFloat(constant.Imag(v))) + ")"
+	}
+	return v.ExactString()
 }
 
 // helperPrefix starts the names of the helper funcs the rewrites declare, which Names leaves out.
@@ -533,6 +571,47 @@ func (lw *languageWriter) helper(op string, t types.Type) string {
 	src := fmt.Sprintf("func %s(x %s, ys ...%s) %s { for _, y := range ys { if %s { x = y } }; return x }", name, typ, typ, typ, less)
 	lw.plan.helpers[name] = src
 	return name
+}
+
+// parallelAssign: yaegi assigns nil to the first variable of `a, b = &T{...}, U{...}` (a pointer to a composite
+// literal followed by another), so the values of such an assignment go through variables of their own first,
+// `govalentT1 := &T{...}; govalentT2 := U{...}; a, b = govalentT1, govalentT2`, which keeps Go's order of
+// evaluation. Constants stay in place (they keep their untyped kind); values that span lines are left as they
+// are, so that line numbers stay right.
+func (lw *languageWriter) parallelAssign(st ast.Stmt) {
+	as, ok := st.(*ast.AssignStmt)
+	if !ok || len(as.Lhs) < 2 || len(as.Lhs) != len(as.Rhs) {
+		return
+	}
+	risky := false
+	for i, r := range as.Rhs {
+		if strings.Contains(lw.source(r), "\n") {
+			return
+		}
+		if u, ok := ast.Unparen(r).(*ast.UnaryExpr); ok && u.Op == token.AND && i < len(as.Rhs)-1 {
+			if _, ok := ast.Unparen(u.X).(*ast.CompositeLit); ok {
+				risky = true
+			}
+		}
+	}
+	if !risky {
+		return
+	}
+	first := edit{start: lw.rel(as.Pos()), end: lw.rel(as.Pos()), suffix: "; "}
+	var values []edit
+	for _, r := range as.Rhs {
+		if tv := lw.res.info.Types[r]; tv.Value != nil || tv.IsNil() {
+			continue
+		}
+		name := lw.name("T")
+		before := name + " := "
+		if len(first.copies) > 0 {
+			before = "; " + before
+		}
+		first.copies = append(first.copies, copied{before, lw.rel(r.Pos()), lw.rel(r.End())})
+		values = append(values, edit{start: lw.rel(r.Pos()), end: lw.rel(r.End()), text: name})
+	}
+	lw.edits = append(append(lw.edits, first), values...)
 }
 
 // deferArgs evaluates a deferred call's arguments and receiver at the defer statement, as Go does (yaegi

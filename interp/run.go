@@ -76,6 +76,12 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 	}
 	var b strings.Builder
 	b.WriteString("{ ")
+	// a return in the statements ends the cell: its func main then does not run
+	ran, callMain := "", mainFunc+"()\n"
+	if len(plan.body) > 0 && plan.hasMain {
+		b.WriteString("var govalentRan bool; ")
+		ran, callMain = "govalentRan = true\n", "if govalentRan { "+callMain+"}\n"
+	}
 	if len(plan.body) > 0 {
 		b.WriteString("func() {\n")
 		for i := range plan.body {
@@ -84,14 +90,19 @@ func (s *Session) runPlan(ctx context.Context, plan *cellPlan) (Result, error) {
 			b.WriteString(s.rewrite(it))
 			b.WriteString("\n")
 		}
-		b.WriteString("}()\n")
+		b.WriteString(ran + "}()\n")
 	}
 	if plan.hasMain {
-		b.WriteString(mainFunc + "()\n")
+		b.WriteString(callMain)
 	}
 	b.WriteString("}")
 	if _, err := s.eval(ctx, plan.cell, b.String()); err != nil {
 		return res, err
+	}
+	if len(plan.consts) > 0 {
+		if err := s.evalDecls(ctx, plan.consts, &res); err != nil {
+			return res, err
+		}
 	}
 	if plan.value {
 		v, err := s.yi.Eval("govalentValue")
@@ -175,7 +186,13 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 				it.extra = append(it.extra, replace(rel(x.TokPos), rel(x.TokPos)+2, "= "))
 			}
 		case *ast.DeclStmt:
-			it.extra = append(it.extra, varAssignEdits(x.Decl.(*ast.GenDecl), rel, res, s)...)
+			if gd := x.Decl.(*ast.GenDecl); gd.Tok == token.CONST {
+				if err := s.constEdits(plan, it, gd, rel, res); err != nil {
+					return err
+				}
+			} else {
+				it.extra = append(it.extra, varAssignEdits(gd, rel, res, s)...)
+			}
 		case *ast.ExprStmt:
 			if plan.value && i == len(plan.body)-1 {
 				it.extra = append(it.extra,
@@ -258,6 +275,40 @@ func varAssignEdits(gd *ast.GenDecl, rel func(token.Pos) int, res *checkResult, 
 		zeros[i] = "*new(" + s.typeString(res.info.Defs[n].Type(), res, res.src.imports) + ")"
 	}
 	return []edit{replace(rel(gd.Pos()), rel(gd.End()), strings.Join(names, ", ")+" = "+strings.Join(zeros, ", "))}
+}
+
+// constEdits writes a const declaration among a cell's statements (see blockScopedConsts) with the values the
+// check found, which is how the interpreter declares them in the cell's function, and keeps the same
+// declaration for the session, declared once the statements have run, so later cells see the constants. A
+// constant named iota stays in its cell: declared for the session, it would change every later iota.
+func (s *Session) constEdits(plan *cellPlan, it *item, gd *ast.GenDecl, rel func(token.Pos) int, res *checkResult) error {
+	var local, session []string
+	for _, spec := range gd.Specs {
+		for _, n := range spec.(*ast.ValueSpec).Names {
+			obj, ok := res.info.Defs[n].(*types.Const)
+			if !ok {
+				continue
+			}
+			v := n.Name + " = " + constSource(types.TypeAndValue{Type: obj.Type(), Value: obj.Val()}, func(t types.Type) string {
+				return s.typeString(t, res, res.src.imports)
+			})
+			local = append(local, v)
+			if n.Name != "iota" {
+				session = append(session, v)
+			}
+		}
+	}
+	text := it.text[rel(gd.Pos()):rel(gd.End())]
+	it.extra = append(it.extra, replace(rel(gd.Pos()), rel(gd.End()), "const ("+strings.Join(local, "; ")+")"+strings.Repeat("\n", strings.Count(text, "\n"))))
+	if len(session) == 0 {
+		return nil
+	}
+	decl := item{kind: itemDecl, text: "const (" + strings.Join(session, "; ") + ")", cell: it.cell, line: it.line, col: it.col, tok: token.CONST}
+	if err := parseItem(&decl); err != nil {
+		return err
+	}
+	plan.consts = append(plan.consts, decl)
+	return nil
 }
 
 // markGoStatements records what the rewrite of go statements (goEdits) needs to know of their types: the

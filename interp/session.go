@@ -278,6 +278,9 @@ func (s *Session) evalItems(ctx context.Context, items []item) (Result, error) {
 		if it.kind != itemImport {
 			lastStmt = i
 		}
+		if err := returnError(&items[i], false); err != nil {
+			return res, err
+		}
 	}
 	for i := 0; i < len(items); {
 		switch items[i].kind {
@@ -296,6 +299,9 @@ func (s *Session) evalItems(ctx context.Context, items []item) (Result, error) {
 			}
 			i = j
 		default:
+			if _, ok := items[i].stmt.(*ast.ReturnStmt); ok {
+				return res, nil // a return ends the cell
+			}
 			v, err := s.evalStmt(ctx, &items[i], i == lastStmt)
 			if err != nil {
 				return res, err

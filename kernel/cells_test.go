@@ -45,6 +45,11 @@ func TestCellsBehaveLikeGo(t *testing.T) {
 		{code: "x := 1\nx := 2", err: "cell11:2:3: no new variables on left side of :="},
 		{code: "os.Exit(3)", err: "cell12:1: os.Exit(3)"},
 		{code: "fmt.Println(\"still running\")", stdout: "still running\n"},
+		{code: "defer fmt.Println(\"deferred\")\nif len(m) == 0 {\n\tfmt.Println(\"early\")\n\treturn\n}\nfmt.Println(\"late\")", stdout: "early\ndeferred\n"},
+		{code: "return len(m)", err: "cell15:1:1: a return at the top level of a cell ends the cell and takes no values"},
+		{code: "type pt struct{ x, y int }\nfmt.Printf(\"%T %+v %#v\\n\", pt{1, 2}, pt{1, 2}, &pt{3, 4})", stdout: "main.pt {x:1 y:2} &main.pt{x:3, y:4}\n"},
+		{code: "type cel float64\nfunc (c cel) String() string { return \"c\" }\nfmt.Println([]cel{1})", err: "cell17:3:13: %v of []main.cel would not call the String method of the main.cel inside it"},
+		{code: "const (\n\tk0 = iota\n\tiota = iota\n\tk1\n)\nfmt.Println(k0, k1)", stdout: "0 1\n"},
 	} {
 		_, out := c.execute(tc.code, false)
 		stdout, stderr, result, errValue, errors := streamsAndError(out)

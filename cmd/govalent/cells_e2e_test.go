@@ -85,3 +85,18 @@ func TestRunWithoutAGoToolchain(t *testing.T) {
 		t.Fatalf("err %v, output:\n%s", err, out)
 	}
 }
+
+// A script's top-level return ends it, and a declared struct prints with Go's names; unchecked (no toolchain),
+// a return the interpreter cannot run is a clear error, not a crash.
+func TestRunScriptWithReturnAndDeclaredTypes(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "script.go")
+	os.WriteFile(file, []byte("import \"fmt\"\ntype pt struct{ x, y int }\np := pt{1, 2}\nfmt.Printf(\"%T %+v %#v\\n\", p, p, &p)\nif p.x == 1 {\n\treturn\n}\nfmt.Println(\"not reached\")\n"), 0o644)
+	out, err := govalent(t, nil, "run", file)
+	if err != nil || !strings.Contains(out, "main.pt {x:1 y:2} &main.pt{x:1, y:2}\n") || strings.Contains(out, "not reached") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	out, err = govalent(t, []string{"PATH=" + t.TempDir()}, "run", file)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "6:2: a return inside a top-level statement needs the type check, which is off here") {
+		t.Fatalf("unchecked: err %v, output:\n%s", err, out)
+	}
+}

@@ -2,23 +2,17 @@ package conformance
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 )
 
-// errEarlyReturn marks a program whose main returns before its end: a return has no top-level equivalent in a
-// cell, so such programs are not run in cell mode.
-var errEarlyReturn = errors.New("main returns before its end (a return has no top-level equivalent in a cell)")
-
 // Cells turns a Go program into the notebook cells a user would write for it: first the imports and every
 // package-level declaration except main and init, then the body of each init func as a block (in source order,
 // as Go runs them), then the body of main as top-level statements. Every cell keeps the file's line and column
-// numbers (what it leaves out is blanked), so errors point at the file's lines.
-//
-// A trailing `return` in main is dropped; a program whose main returns earlier gets errEarlyReturn.
+// numbers (what it leaves out is blanked), so errors point at the file's lines. A return in main stays: at the
+// top level of a cell it ends the cell, as it ends main.
 func Cells(name string, src []byte) ([]string, error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, name, src, parser.ParseComments|parser.SkipObjectResolution)
@@ -59,38 +53,11 @@ func Cells(name string, src []byte) ([]string, error) {
 		return nil, fmt.Errorf("%s: no func main", name)
 	}
 	stmts := only(off(main.Body.Lbrace)+1, off(main.Body.Rbrace))
-	body := main.Body.List
-	if n := len(body); n > 0 {
-		if ret, ok := body[n-1].(*ast.ReturnStmt); ok {
-			blank(stmts, off(ret.Pos()), off(ret.End()))
-			body = body[:n-1]
-		}
-	}
-	for _, st := range body {
-		if returns(st) {
-			return nil, errEarlyReturn
-		}
-	}
 	cells := []string{string(decls)}
 	for _, c := range inits {
 		cells = append(cells, string(c))
 	}
 	return append(cells, string(stmts)), nil
-}
-
-// returns reports whether n holds a return statement of the func it is in (not of a func literal inside it).
-func returns(n ast.Node) bool {
-	found := false
-	ast.Inspect(n, func(n ast.Node) bool {
-		switch n.(type) {
-		case *ast.FuncLit:
-			return false
-		case *ast.ReturnStmt:
-			found = true
-		}
-		return !found
-	})
-	return found
 }
 
 // blank replaces b[start:end] with spaces, keeping newlines so that line numbers stay.

@@ -190,7 +190,7 @@ func TestCellsSplitsLikeANotebook(t *testing.T) {
 	if len(cells) != 3 {
 		t.Fatalf("%d cells, want 3: declarations, init, main", len(cells))
 	}
-	for i, want := range []string{`import "fmt" var x = 1 type T int`, `{ x++ }`, `a := x; b := 2 fmt.Println(a, b)`} {
+	for i, want := range []string{`import "fmt" var x = 1 type T int`, `{ x++ }`, `a := x; b := 2 fmt.Println(a, b) return`} {
 		if got := strings.Join(strings.Fields(cells[i]), " "); got != want {
 			t.Errorf("cell %d: %q, want %q", i+1, got, want)
 		}
@@ -205,14 +205,15 @@ func TestCellsSplitsLikeANotebook(t *testing.T) {
 	}
 }
 
-func TestCellsRefusesEarlyReturn(t *testing.T) {
-	src := "package main\n\nfunc main() {\n\tif true {\n\t\treturn\n\t}\n\tf := func() int { return 1 }\n\t_ = f\n}\n"
-	if _, err := Cells("p.go", []byte(src)); !errors.Is(err, errEarlyReturn) {
-		t.Errorf("Cells of a main that returns early: %v, want errEarlyReturn", err)
+// A return in main stays in its cell: at the top level of a cell it ends the cell.
+func TestCellsKeepsReturns(t *testing.T) {
+	src := "package main\n\nfunc main() {\n\tif true {\n\t\treturn\n\t}\n\tprintln()\n\treturn\n}\n"
+	cells, err := Cells("p.go", []byte(src))
+	if err != nil {
+		t.Fatal(err)
 	}
-	literalOnly := "package main\n\nfunc main() {\n\tf := func() int { return 1 }\n\t_ = f\n}\n"
-	if _, err := Cells("p.go", []byte(literalOnly)); err != nil {
-		t.Errorf("Cells of a main whose only return is in a func literal: %v", err)
+	if got := strings.Join(strings.Fields(cells[len(cells)-1]), " "); got != "if true { return } println() return" {
+		t.Errorf("main's cell: %q", got)
 	}
 	if _, err := Cells("p.go", []byte("package main\n\nfunc f() {}\n")); err == nil {
 		t.Error("Cells of a program without main: no error")
@@ -257,7 +258,7 @@ func TestChildRunsBothModes(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"hello.go":   "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n\tfmt.Println(\"hello\")\n\tfmt.Fprintln(os.Stderr, \"to stderr\")\n}\n",
 		"undef.go":   "package main\n\nfunc main() {\n\tnosuch()\n}\n",
-		"returns.go": "package main\n\nfunc main() {\n\tif len(\"x\") == 1 {\n\t\treturn\n\t}\n}\n",
+		"returns.go": "package main\n\nfunc main() {\n\tif len(\"x\") == 1 {\n\t\tprintln(\"early\")\n\t\treturn\n\t}\n\tprintln(\"late\")\n}\n",
 	})
 	prog := func(name, want string) Program {
 		return Program{Name: name, Path: filepath.Join(dir, name), Want: []byte(want)}
@@ -272,8 +273,8 @@ func TestChildRunsBothModes(t *testing.T) {
 		{prog("hello.go", "hello\nto stderr\n"), CellMode, Pass, ""},
 		{prog("hello.go", "hullo\nto stderr\n"), CellMode, Fail, `output: line 1: got "hello\n", want "hullo\n"`},
 		{prog("undef.go", ""), FileMode, Fail, "undefined: nosuch"},
-		{prog("returns.go", ""), FileMode, Pass, ""},
-		{prog("returns.go", ""), CellMode, Skip, errEarlyReturn.Error()},
+		{prog("returns.go", "early\n"), FileMode, Pass, ""},
+		{prog("returns.go", "early\n"), CellMode, Pass, ""},
 	} {
 		got := r.Run(context.Background(), c.prog, c.mode)
 		if got.Status != c.status || !strings.Contains(got.Reason, c.reason) {
