@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,10 +83,72 @@ func (s *Session) rewriteItem(it *item, varAsDefine bool) string {
 				replace(end, end, ")"))
 		case *ast.GoStmt:
 			edits = append(edits, s.goEdits(it, x, off)...)
+		case *ast.StructType:
+			edits = append(edits, hiddenFieldTags(it, x, off)...)
 		}
 		return true
 	})
 	return applyEdits(it.text, append(edits, it.extra...))
+}
+
+// hiddenFieldTags tags a struct's unexported fields `json:"-" xml:"-"`: yaegi builds the struct with reflect,
+// which only takes exported fields, so it renames field x to Xx, and encoding/json and encoding/xml would then
+// write and read it, where Go leaves unexported fields out. (An embedded field is left alone: Go promotes an
+// unexported embedded struct's exported fields.)
+func hiddenFieldTags(it *item, st *ast.StructType, off func(token.Pos) int) []edit {
+	var edits []edit
+	for _, f := range st.Fields.List {
+		if len(f.Names) == 0 || slices.ContainsFunc(f.Names, func(n *ast.Ident) bool { return n.IsExported() || n.Name == "_" }) {
+			continue
+		}
+		if f.Tag == nil {
+			end := off(f.Type.End())
+			edits = append(edits, replace(end, end, " `json:\"-\" xml:\"-\"`"))
+			continue
+		}
+		old, err := strconv.Unquote(f.Tag.Value)
+		if err != nil {
+			continue
+		}
+		var kept []string
+		for tag := reflect.StructTag(old); tag != ""; {
+			key, value, rest, ok := nextTag(string(tag))
+			if !ok {
+				break
+			}
+			if key != "json" && key != "xml" {
+				kept = append(kept, key+":"+value)
+			}
+			tag = reflect.StructTag(rest)
+		}
+		tag := strings.Join(append(kept, `json:"-"`, `xml:"-"`), " ")
+		edits = append(edits, replace(off(f.Tag.Pos()), off(f.Tag.End()), strconv.Quote(tag)))
+	}
+	return edits
+}
+
+// nextTag splits the first key:"value" pair off a struct tag, as reflect.StructTag.Lookup reads them.
+func nextTag(tag string) (key, value, rest string, ok bool) {
+	tag = strings.TrimLeft(tag, " ")
+	i := 0
+	for i < len(tag) && tag[i] > ' ' && tag[i] != ':' && tag[i] != '"' && tag[i] != 0x7f {
+		i++
+	}
+	if i == 0 || i+1 >= len(tag) || tag[i] != ':' || tag[i+1] != '"' {
+		return "", "", "", false
+	}
+	key, tag = tag[:i], tag[i+1:]
+	i = 1
+	for i < len(tag) && tag[i] != '"' {
+		if tag[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	if i >= len(tag) {
+		return "", "", "", false
+	}
+	return key, tag[:i+1], tag[i+1:], true
 }
 
 // varDefineEdits turns a single-name var declaration with a value into a define statement.
