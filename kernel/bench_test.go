@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 )
@@ -49,5 +50,37 @@ func BenchmarkReplayFiftyCellSession(b *testing.B) {
 	rep := c.reply(c.shell, 30*time.Second)
 	if rep == nil || content(rep)["status"] != "ok" {
 		b.Fatalf("after the replay: %v", rep)
+	}
+}
+
+// BenchmarkGoGetGonum times, from a new kernel, `%go get gonum.org/v1/gonum` and the first cell that uses it
+// (its evaluator built, or found in the evaluator cache), through the Go module proxy the environment names.
+// new-evaluator starts each run with an empty evaluator cache; cached-evaluator keeps one. The Go build cache
+// and the module cache are the machine's: run it once before timing for warm ones.
+func BenchmarkGoGetGonum(b *testing.B) {
+	for _, mode := range []string{"new-evaluator", "cached-evaluator"} {
+		b.Run(mode, func(b *testing.B) {
+			cache := b.TempDir()
+			b.Setenv("GOVALENT_EVALUATOR_CACHE", cache)
+			session := func() {
+				_, c := startTestKernel(b)
+				for _, code := range []string{"%go get gonum.org/v1/gonum@v0.17.0", "import \"gonum.org/v1/gonum/mat\"\nif mat.Det(mat.NewDense(2, 2, []float64{4, 1, 2, 3})) != 10 { panic(\"det\") }"} {
+					if rep, streams := c.run(code); rep["status"] != "ok" {
+						b.Fatalf("%q: %v %v", code, rep["evalue"], streams)
+					}
+				}
+			}
+			if mode == "cached-evaluator" {
+				session() // builds the evaluator the timed runs find
+			}
+			for b.Loop() {
+				if mode == "new-evaluator" {
+					b.StopTimer()
+					os.RemoveAll(cache)
+					b.StartTimer()
+				}
+				session()
+			}
+		})
 	}
 }
