@@ -56,6 +56,6 @@ func TestNotebookGonum(t *testing.T) {
 			t.Errorf("%s: text/plain of %d characters: %.100s...", name, len(plain), plain)
 		}
 	}
-	checkPNG("the electron's plot", nb.cell(t, `out["plot"]`), 480, 288)  // 5x3 inches at 96 dpi
+	checkPNG("the electron's plot", nb.cell(t, `out["plot"]`), 480, 288)     // 5x3 inches at 96 dpi
 	checkPNG("the cell's plot", nb.cell(t, "drawn in the kernel"), 576, 384) // display's 6x4 inches
 }
