@@ -9,13 +9,14 @@ import (
 )
 
 // GreetVersions serves example.org/greet at v1.2.0 (the testdata module: Hello("go") is "hello, GO") and at
-// v1.3.0 (Hello("go") is "v1.3.0 says hi to go"), so a test can tell which version a build used.
+// v1.3.0 (Hello("go") is "v1.3.0 says hi to go"), so a test can tell which version a build used. Both have
+// Keep and KeepID, which do nothing: a test's cells get compiled versions that hand values to the test.
 func GreetVersions(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	v13 := t.TempDir()
 	write(t, v13, "go.mod", "module example.org/greet\n\ngo 1.22\n")
-	write(t, v13, "greet.go", "package greet\n\nfunc Hello(name string) string { return \"v1.3.0 says hi to \" + name }\n")
+	write(t, v13, "greet.go", "package greet\n\nfunc Hello(name string) string { return \"v1.3.0 says hi to \" + name }\n\nfunc Keep(v any) {}\n\nfunc KeepID(id string) {}\n")
 	return New(t,
 		Module{Path: "example.org/greet", Version: "v1.2.0", Dir: filepath.Join(filepath.Dir(file), "testdata", "greet")},
 		Module{Path: "example.org/greet", Version: "v1.3.0", Dir: v13})

@@ -11,3 +11,7 @@ type Counter struct{ N int }
 
 // Add adds d and returns the new count.
 func (c *Counter) Add(d int) int { c.N += d; return c.N }
+
+// Keep and KeepID do nothing here: tests give cells compiled versions of them that hand a cell's values over.
+func Keep(v any)       {}
+func KeepID(id string) {}
