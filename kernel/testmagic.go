@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,34 +19,36 @@ import (
 )
 
 var testBuilder struct {
-	mu sync.Mutex
-	b  *native.Builder
+	mu  sync.Mutex
+	b   *native.Builder
+	dir string // b's: a kernel whose cache directory changed (GOVALENT_EVALUATOR_CACHE) gets a new builder
 }
 
 // goTestBuilder returns the builder %test runs go test with, made at the first %test that finds a toolchain.
 func goTestBuilder() (*native.Builder, error) {
 	testBuilder.mu.Lock()
 	defer testBuilder.mu.Unlock()
-	if testBuilder.b != nil {
-		return testBuilder.b, nil
-	}
 	cache, err := evaluatorCacheDir()
 	if err != nil {
 		return nil, err
 	}
-	b, err := native.NewBuilder(filepath.Join(cache, "gotest"), nil)
+	dir := filepath.Join(cache, "gotest")
+	if testBuilder.b != nil && testBuilder.dir == dir {
+		return testBuilder.b, nil
+	}
+	b, err := native.NewBuilder(dir, nil)
 	if err != nil {
 		if errors.Is(err, native.ErrNoToolchain) {
 			return nil, fmt.Errorf("%%test runs go test, which needs a Go toolchain, and there is none (%v): install Go from https://go.dev/dl/", err)
 		}
 		return nil, err
 	}
-	testBuilder.b = b
+	testBuilder.b, testBuilder.dir = b, dir
 	return b, nil
 }
 
-// test is %test [ARGS]: go test -v ARGS on the session's tests, its output streamed to the cell. Failing tests
-// make the cell's error, named TestFailed.
+// test is %test [ARGS]: go test -v ARGS on the session's tests, its output streamed to the cell; without ARGS,
+// the benchmarks run too. Failing tests make the cell's error, named TestFailed.
 func (k *Kernel) test(ctx context.Context, arg string) error {
 	b, err := goTestBuilder()
 	if err != nil {
@@ -69,7 +72,11 @@ func (k *Kernel) test(ctx context.Context, arg string) error {
 	for _, n := range prog.Notes {
 		fmt.Fprintln(k.stdoutW.pipe, "%test: "+n)
 	}
-	err = b.Test(ctx, prog, testArgs(arg), k.stdoutW.pipe, k.stderrW.pipe)
+	args := testArgs(arg)
+	if len(args) == 0 && slices.ContainsFunc(rep.Matches, func(n string) bool { return strings.HasPrefix(n, "Benchmark") }) {
+		args = []string{"-bench", "."} // all of them, as GoNB's %test without flags
+	}
+	err = b.Test(ctx, prog, args, k.stdoutW.pipe, k.stderrW.pipe)
 	var failed *native.TestFailure
 	var compile *native.CompileError
 	var modules *native.ModuleError
