@@ -27,7 +27,7 @@ import (
 // with % or ! are line magics and shell commands: they run first, in order, and then the cell's Go, as in GoNB.
 const magicHelp = `Magics: lines of a cell that are not Go.
 
-Line magics, on their own lines anywhere in a cell (they run first, in order, then the cell's Go):
+Line magics, on their own lines anywhere in a cell (they run first, in order, then the cell's Go, then %test):
   %help                  this text
   %env                   list the environment; %env NAME shows one variable
   %env NAME=VALUE        set an environment variable (also: %env NAME VALUE), for Go code and shell commands
@@ -51,26 +51,40 @@ Cell magics, on the first line of a cell (the rest of the cell is theirs):
   %%timeit               run the cell's Go statements in a loop and print the time per run
 `
 
-// run runs a cell, called cell in Go's messages: its magics, then its Go.
+// run runs a cell, called cell in Go's messages: its magics, then its Go, then its %test lines (so that a cell
+// can declare tests and run them, as in GoNB).
 func (k *Kernel) run(ctx context.Context, cell, code string) (display.Bundle, error) {
 	if first, body, ok := cellMagic(code); ok {
 		return k.runCellMagic(ctx, cell, first, body)
 	}
 	goCode, magics := lineMagics(code)
 	var res display.Bundle
+	var tests []magicLine
 	for _, m := range magics {
+		if !m.shell && (m.text == "test" || strings.HasPrefix(m.text, "test ")) {
+			tests = append(tests, m)
+			continue
+		}
 		var err error
 		if res, err = k.runLineMagic(ctx, cell, m); err != nil {
 			return nil, fmt.Errorf("line %d: %w", m.line, err)
 		}
 	}
-	if strings.TrimSpace(goCode) == "" {
-		return res, nil // a %time's value shows when the cell has no Go of its own
+	if strings.TrimSpace(goCode) != "" {
+		if err := k.prepareModules(ctx, goCode); err != nil {
+			return nil, err
+		}
+		var err error
+		if res, err = k.evaluate(ctx, cell, goCode); err != nil {
+			return nil, err
+		}
 	}
-	if err := k.prepareModules(ctx, goCode); err != nil {
-		return nil, err
+	for _, m := range tests {
+		if _, err := k.runLineMagic(ctx, cell, m); err != nil {
+			return nil, fmt.Errorf("line %d: %w", m.line, err)
+		}
 	}
-	return k.evaluate(ctx, cell, goCode)
+	return res, nil // a %time's value shows when the cell has no Go of its own
 }
 
 // cellMagic splits a cell whose first non-blank line is a cell magic into that line and the rest.

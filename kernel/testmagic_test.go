@@ -24,11 +24,9 @@ func TestPercentTest(t *testing.T) {
 	if rep["status"] != "ok" || !strings.Contains(s["stdout"], "declares no test") {
 		t.Fatalf("%%test without tests: %v %q", rep, s)
 	}
-	if rep, _ := run("import \"testing\"\nfunc Add(a, b int) int { return a + b }\nfunc TestAdd(t *testing.T) { if Add(2, 3) != 5 { t.Fatal(\"wrong\") } }\nfunc BenchmarkAdd(b *testing.B) { for b.Loop() { Add(2, 3) } }\nfunc Testing(t *testing.T) { t.Fatal(\"not a test: go test's names\") }"); rep["status"] != "ok" {
-		t.Fatalf("declarations: %v", rep)
-	}
-	rep, s = run("%test")
-	if rep["status"] != "ok" || !strings.Contains(s["stdout"], "--- PASS: TestAdd") || !regexp.MustCompile(`(?m)^BenchmarkAdd\S*\s+\d+\s+[\d.]+ ns/op`).MatchString(s["stdout"]) {
+	// %test runs after the cell's Go: a cell declares tests and runs them
+	rep, s = run("%test\nimport (\n\t\"fmt\"\n\t\"testing\"\n)\nfunc Add(a, b int) int { return a + b }\nfunc TestAdd(t *testing.T) { if Add(2, 3) != 5 { t.Fatal(\"wrong\") } }\nfunc BenchmarkAdd(b *testing.B) { for b.Loop() { Add(2, 3) } }\nfunc ExampleAdd() {\n\tfmt.Println(Add(1, 1))\n\t// Output: 2\n}\nfunc Testing(t *testing.T) { t.Fatal(\"not a test: go test's names\") }")
+	if rep["status"] != "ok" || !strings.Contains(s["stdout"], "--- PASS: TestAdd") || !strings.Contains(s["stdout"], "--- PASS: ExampleAdd") || !regexp.MustCompile(`(?m)^BenchmarkAdd\S*\s+\d+\s+[\d.]+ ns/op`).MatchString(s["stdout"]) {
 		t.Fatalf("%%test: %v %q", rep, s)
 	}
 	if strings.Contains(s["stdout"], "Testing") {
