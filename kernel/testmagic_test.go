@@ -1,8 +1,13 @@
 package kernel
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -63,7 +68,8 @@ func TestPercentTest(t *testing.T) {
 func TestPercentTestInterrupted(t *testing.T) {
 	t.Setenv("GOVALENT_EVALUATOR_CACHE", t.TempDir())
 	_, c := startTestKernel(t)
-	if rep, _ := c.run("import (\n\t\"testing\"\n\t\"time\"\n)\nfunc TestHang(t *testing.T) { println(\"hanging\"); time.Sleep(time.Hour) }"); rep["status"] != "ok" {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	if rep, _ := c.run("import (\n\t\"os\"\n\t\"strconv\"\n\t\"testing\"\n\t\"time\"\n)\nfunc TestHang(t *testing.T) {\n\tos.WriteFile(" + strconv.Quote(pidFile) + ", []byte(strconv.Itoa(os.Getpid())), 0o600)\n\ttime.Sleep(time.Hour)\n}"); rep["status"] != "ok" {
 		t.Fatalf("declaration: %v", rep)
 	}
 	c.request(c.shell, "execute_request", map[string]any{"code": "%test", "silent": false})
@@ -88,8 +94,29 @@ func TestPercentTestInterrupted(t *testing.T) {
 		t.Fatalf("interrupted %%test: %v", rep)
 	}
 	t.Logf("interrupted in %s", time.Since(start).Round(time.Millisecond))
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the test binary's pid: %v", err)
+	}
+	pid, _ := strconv.Atoi(string(data))
+	for gone := time.Now().Add(10 * time.Second); running(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(gone) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the test binary (pid %d) outlived the interrupt", pid)
+		}
+	}
 	c.drainUntilIdle(2 * time.Second)
 	if rep, _ := c.run("1 + 1"); rep["status"] != "ok" {
 		t.Fatalf("after the interrupt: %v", rep)
 	}
+}
+
+// running tells whether process pid is alive (a zombie is not).
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, after, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(after, "Z")
 }
