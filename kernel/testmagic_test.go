@@ -120,3 +120,14 @@ func running(pid int) bool {
 	_, after, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(after, "Z")
 }
+
+// Without a Go toolchain, %test says so.
+func TestPercentTestWithoutAToolchain(t *testing.T) {
+	t.Setenv("GOVALENT_EVALUATOR_CACHE", t.TempDir())
+	t.Setenv("GOVALENT_GO", filepath.Join(t.TempDir(), "no-go"))
+	_, c := startTestKernel(t)
+	rep, _ := c.run("import \"testing\"\nfunc TestAdd(t *testing.T) {}\n%test")
+	if rep["status"] != "error" || !strings.Contains(rep["evalue"].(string), "%test runs go test, which needs a Go toolchain, and there is none") {
+		t.Fatalf("%%test without a toolchain: %v", rep)
+	}
+}
