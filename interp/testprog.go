@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -36,7 +37,7 @@ func (s *Session) TestProgram() (prog ct.Program, names []string, err error) {
 		d := s.store.byName[name]
 		b.user, b.userCell, b.userLine = name, d.cell, d.line
 		if err := b.need(name); err != nil {
-			return ct.Program{}, nil, err
+			return ct.Program{}, nil, fmt.Errorf("%%test cannot take the session's tests to go test: %w", err)
 		}
 	}
 	prog = b.program()
