@@ -18,17 +18,19 @@ import (
 )
 
 // packageDir writes files into a new package directory of a module prepared for prog as its build needs one:
-// for a program without modules, p/<name> of the module whose vendor directory holds the SDK (build it with
-// -mod=vendor); for one with modules, a module of its own holding the session's go.mod (made the build's:
-// buildGoMod) and go.sum (build it with -mod=readonly). It returns the directory to run the go command in, the
-// package to name to it, and what removes the package.
-func (b *Builder) packageDir(name string, prog wire.Program, files map[string][]byte) (dir, pkg string, cleanup func(), err error) {
+// for a program without modules, <sub>/<name> of the module whose vendor directory holds the SDK (build it with
+// -mod=vendor); for one with modules, a module of its own under mod<sub> holding the session's go.mod (made the
+// build's: buildGoMod) and go.sum (build it with -mod=readonly). Builds use sub "p" (their directories, in
+// p and modp, are swept when a builder starts); go test runs "t", which no builder sweeps, since another
+// kernel's may be running. It returns the directory to run the go command in, the package to name to it, and
+// what removes the package.
+func (b *Builder) packageDir(sub, name string, prog wire.Program, files map[string][]byte) (dir, pkg string, cleanup func(), err error) {
 	if prog.GoMod == "" {
 		mod, err := b.prepared("", writeModule)
 		if err != nil {
 			return "", "", nil, err
 		}
-		pkgDir := filepath.Join(mod, "p", name)
+		pkgDir := filepath.Join(mod, sub, name)
 		if err := os.MkdirAll(pkgDir, 0o700); err != nil {
 			return "", "", nil, err
 		}
@@ -37,7 +39,7 @@ func (b *Builder) packageDir(name string, prog wire.Program, files map[string][]
 			cleanup()
 			return "", "", nil, err
 		}
-		return mod, "./p/" + name, cleanup, nil
+		return mod, "./" + sub + "/" + name, cleanup, nil
 	}
 	sdk, err := b.prepared("sdk", writeSDK)
 	if err != nil {
@@ -47,10 +49,10 @@ func (b *Builder) packageDir(name string, prog wire.Program, files map[string][]
 	if err != nil {
 		return "", "", nil, &ModuleError{Output: "the session's go.mod: " + err.Error()}
 	}
-	if err := os.MkdirAll(filepath.Join(b.dir, "modbuild"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(b.dir, "mod"+sub), 0o700); err != nil {
 		return "", "", nil, err
 	}
-	if dir, err = os.MkdirTemp(filepath.Join(b.dir, "modbuild"), name+".*"); err != nil {
+	if dir, err = os.MkdirTemp(filepath.Join(b.dir, "mod"+sub), name+".*"); err != nil {
 		return "", "", nil, err
 	}
 	cleanup = func() { os.RemoveAll(dir) }
@@ -106,7 +108,7 @@ func (b *Builder) Test(ctx context.Context, prog wire.Program, args []string, st
 		return err
 	}
 	name := fmt.Sprintf("%s-test%d-%d", b.key(prog, Host())[:16], os.Getpid(), testRuns.Add(1))
-	dir, pkg, cleanup, err := b.packageDir(name, prog, map[string][]byte{testFile: []byte(prog.Source)})
+	dir, pkg, cleanup, err := b.packageDir("t", name, prog, map[string][]byte{testFile: []byte(prog.Source)})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func TestGoTestWithModules(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Output, "cell2:1:") {
 		t.Fatalf("a compile error: %v", err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(b.dir, "modbuild", "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(b.dir, "modt", "*")); len(left) != 0 {
 		t.Fatalf("test directories left: %v", left)
 	}
 }

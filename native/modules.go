@@ -80,7 +80,7 @@ func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Prog
 	if err != nil {
 		return err
 	}
-	dir, _, cleanup, err := b.packageDir(key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
+	dir, _, cleanup, err := b.packageDir("p", key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
 	if err != nil {
 		return err
 	}

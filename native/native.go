@@ -136,7 +136,7 @@ func (b *Builder) Share(s Shared) { b.shared = s }
 // sweep removes what builds and fetches left when their process was killed: temporary binaries, hash files and
 // modules, and program directories. The data directory is one dispatcher's, so none is in use.
 func sweep(dir string) {
-	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp", "modbuild/*"} {
+	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp", "modp/*"} {
 		leftovers, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, l := range leftovers {
 			os.RemoveAll(l)
@@ -422,7 +422,7 @@ func (b *Builder) compile(ctx context.Context, key string, prog wire.Program, p 
 	if err != nil {
 		return err
 	}
-	mod, pkg, cleanup, err := b.packageDir(key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
+	mod, pkg, cleanup, err := b.packageDir("p", key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
 	if err != nil {
 		return err
 	}
