@@ -35,7 +35,7 @@ import (
 
 // evalMsg is one message between the kernel and its evaluator; which fields count depends on Op.
 type evalMsg struct {
-	// kernel to evaluator: execute, complete, inspect, restore, reset, setenv, chdir (each answered by one
+	// kernel to evaluator: execute, complete, inspect, restore, reset, setenv, chdir, testprog (each answered by one
 	// done), interrupt, input (a line for the cell, or Name "eof"/"refused"), shown (a dispatch's display is up).
 	// evaluator to kernel: done, display, clear, input (the cell reads stdin), dispatch, exit.
 	Op       string
@@ -46,7 +46,7 @@ type evalMsg struct {
 	Flag     bool     // display: an update; clear: wait; done of inspect: found
 	Code     int      // exit: the status os.Exit was called with
 	Data     []byte   // display, done of execute: the bundle as JSON; done of inspect: the text
-	Matches  []string // done of complete
+	Matches  []string // done of complete; done of testprog: the test functions (Data: the program as JSON)
 	Error    *errorContent
 	Snapshot *interp.Snapshot  // done of execute: the session, when it changed; restore: what to replay
 	Values   map[string][]byte // done of execute: the variables the cell named, encoded (empty: none); restore: their values
@@ -194,6 +194,15 @@ func (e *evaluator) serve(m evalMsg) evalMsg {
 		}
 		e.s.Close()
 		e.s, e.sent = s, nil
+	case "testprog":
+		prog, names, err := e.s.TestProgram()
+		if err != nil {
+			return fail(err)
+		}
+		if done.Data, err = json.Marshal(prog); err != nil {
+			return fail(err)
+		}
+		done.Matches = names
 	case "setenv":
 		if err := os.Setenv(m.Name, m.Text); err != nil {
 			return fail(err)

@@ -27,7 +27,7 @@ import (
 // with % or ! are line magics and shell commands: they run first, in order, and then the cell's Go, as in GoNB.
 const magicHelp = `Magics: lines of a cell that are not Go.
 
-Line magics, on their own lines anywhere in a cell (they run first, in order, then the cell's Go):
+Line magics, on their own lines anywhere in a cell (they run first, in order, then the cell's Go, then %test):
   %help                  this text
   %env                   list the environment; %env NAME shows one variable
   %env NAME=VALUE        set an environment variable (also: %env NAME VALUE), for Go code and shell commands
@@ -37,6 +37,9 @@ Line magics, on their own lines anywhere in a cell (they run first, in order, th
   %go mod                show the session's go.mod; %go mod edit|tidy ARGS runs "go mod" on it
                          (%go mod edit -replace MODULE=DIR: a local directory, from the current one)
   %reset                 forget every declaration and variable of the session
+  %test [ARGS]           run the session's TestXxx, ExampleXxx and BenchmarkXxx functions natively with
+                         "go test -v ARGS" (e.g. %test -run TestAdd -bench .; without ARGS, -bench . when
+                         there are benchmarks); needs a Go toolchain
   %time STATEMENT        run a Go statement once and print how long it took
   %timeit STATEMENT      run a Go statement in a loop and print the time per run
   !COMMAND               run a shell command (bash), its output streamed; a failure fails the cell
@@ -48,26 +51,40 @@ Cell magics, on the first line of a cell (the rest of the cell is theirs):
   %%timeit               run the cell's Go statements in a loop and print the time per run
 `
 
-// run runs a cell, called cell in Go's messages: its magics, then its Go.
+// run runs a cell, called cell in Go's messages: its magics, then its Go, then its %test lines (so that a cell
+// can declare tests and run them, as in GoNB).
 func (k *Kernel) run(ctx context.Context, cell, code string) (display.Bundle, error) {
 	if first, body, ok := cellMagic(code); ok {
 		return k.runCellMagic(ctx, cell, first, body)
 	}
 	goCode, magics := lineMagics(code)
 	var res display.Bundle
+	var tests []magicLine
 	for _, m := range magics {
+		if !m.shell && (m.text == "test" || strings.HasPrefix(m.text, "test ")) {
+			tests = append(tests, m)
+			continue
+		}
 		var err error
 		if res, err = k.runLineMagic(ctx, cell, m); err != nil {
 			return nil, fmt.Errorf("line %d: %w", m.line, err)
 		}
 	}
-	if strings.TrimSpace(goCode) == "" {
-		return res, nil // a %time's value shows when the cell has no Go of its own
+	if strings.TrimSpace(goCode) != "" {
+		if err := k.prepareModules(ctx, goCode); err != nil {
+			return nil, err
+		}
+		var err error
+		if res, err = k.evaluate(ctx, cell, goCode); err != nil {
+			return nil, err
+		}
 	}
-	if err := k.prepareModules(ctx, goCode); err != nil {
-		return nil, err
+	for _, m := range tests {
+		if _, err := k.runLineMagic(ctx, cell, m); err != nil {
+			return nil, fmt.Errorf("line %d: %w", m.line, err)
+		}
 	}
-	return k.evaluate(ctx, cell, goCode)
+	return res, nil // a %time's value shows when the cell has no Go of its own
 }
 
 // cellMagic splits a cell whose first non-blank line is a cell magic into that line and the rest.
@@ -165,6 +182,8 @@ func (k *Kernel) runLineMagic(ctx context.Context, cell string, m magicLine) (di
 		return nil, k.goMagic(ctx, arg)
 	case "reset":
 		return nil, k.reset(ctx)
+	case "test":
+		return nil, k.test(ctx, arg)
 	case "time":
 		return k.timeOnce(ctx, cell, arg)
 	case "timeit":

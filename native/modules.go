@@ -76,31 +76,15 @@ func (e *ModuleError) Error() string {
 // (its module path renamed, the SDK required and replaced by the embedded source) and go.sum, whose versions
 // the build keeps to (-mod=readonly: nothing is added or upgraded).
 func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Program, p Platform, binPath string) error {
-	sdk, err := b.prepared("sdk", writeSDK)
-	if err != nil {
-		return err
-	}
-	gomod, err := buildGoMod(prog.GoMod, sdk)
-	if err != nil {
-		return &ModuleError{Output: "the session's go.mod: " + err.Error()}
-	}
 	main, err := generatedMain(prog.Source)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(b.dir, "modbuild"), 0o700); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp(filepath.Join(b.dir, "modbuild"), key+".*")
+	dir, _, cleanup, err := b.packageDir("p", key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	for name, data := range map[string][]byte{"go.mod": gomod, "go.sum": []byte(prog.GoSum), "program.go": []byte(prog.Source), generatedFile: main} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 	if err := os.MkdirAll(filepath.Dir(binPath), 0o700); err != nil {
 		return err
 	}
@@ -122,15 +106,21 @@ func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Prog
 		if buildCtx.Err() != nil {
 			return &ModuleError{Output: moduleMessages(fmt.Sprintf("the build did not end within %s: a module proxy or repository that does not answer?", b.moduleTimeout))}
 		}
-		out := strings.TrimSpace(strings.ReplaceAll(stderr.String(), dir+string(filepath.Separator), ""))
-		// The user's code is all behind line directives naming cells: a message at program.go is about its
-		// imports, that is its modules.
-		if failure, ok := buildFailure(out, err).(*CompileError); ok && !strings.Contains(failure.Output, "program.go:") {
-			return failure
-		}
-		return &ModuleError{Output: moduleMessages(out)}
+		return moduleBuildFailure(stderr.String(), dir, "program.go", err)
 	}
 	return os.Rename(tmp, binPath)
+}
+
+// moduleBuildFailure is buildFailure for a build in module mode in dir, of the program in file: a *CompileError
+// of the user's code or a *ModuleError.
+func moduleBuildFailure(out, dir, file string, runErr error) error {
+	out = strings.TrimSpace(strings.ReplaceAll(out, dir+string(filepath.Separator), ""))
+	// The user's code is all behind line directives naming cells: a message at the program's file is about its
+	// imports, that is its modules.
+	if failure, ok := buildFailure(out, runErr).(*CompileError); ok && !strings.Contains(failure.Output, file+":") {
+		return failure
+	}
+	return &ModuleError{Output: moduleMessages(out)}
 }
 
 // moduleMessages are the go command's messages about modules, without its advice to change the build's own

@@ -68,7 +68,7 @@ func TestProgramsWithModulesBuildWithTheSessionsVersions(t *testing.T) {
 	if !b.CachedProgram(v12, Host()) || b.CachedProgram(other, Host()) || b.key(v12, Host()) == b.key(other, Host()) {
 		t.Fatal("the key of a program with modules must follow its go.sum")
 	}
-	if left, _ := filepath.Glob(filepath.Join(b.dir, "modbuild", "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(b.dir, "modp", "*")); len(left) != 0 {
 		t.Fatalf("build directories left: %v", left)
 	}
 }

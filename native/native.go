@@ -136,7 +136,7 @@ func (b *Builder) Share(s Shared) { b.shared = s }
 // sweep removes what builds and fetches left when their process was killed: temporary binaries, hash files and
 // modules, and program directories. The data directory is one dispatcher's, so none is in use.
 func sweep(dir string) {
-	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp", "modbuild/*"} {
+	for _, pattern := range []string{"bin/*.tmp*", "src/*.tmp*", "src/*/p/*", "shared/*.tmp", "modp/*"} {
 		leftovers, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, l := range leftovers {
 			os.RemoveAll(l)
@@ -418,31 +418,20 @@ func (b *Builder) toShared(key string, bin *Binary) {
 }
 
 func (b *Builder) compile(ctx context.Context, key string, prog wire.Program, p Platform, binPath string) error {
-	source := prog.Source
-	mod, err := b.prepared("", writeModule)
+	main, err := generatedMain(prog.Source)
 	if err != nil {
 		return err
 	}
-	main, err := generatedMain(source)
+	mod, pkg, cleanup, err := b.packageDir("p", key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
 	if err != nil {
 		return err
 	}
-	pkgDir := filepath.Join(mod, "p", key)
-	if err := os.MkdirAll(pkgDir, 0o700); err != nil {
-		return err
-	}
-	defer os.RemoveAll(pkgDir)
-	if err := os.WriteFile(filepath.Join(pkgDir, "program.go"), []byte(source), 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(pkgDir, generatedFile), main, 0o600); err != nil {
-		return err
-	}
+	defer cleanup()
 	if err := os.MkdirAll(filepath.Dir(binPath), 0o700); err != nil {
 		return err
 	}
 	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
-	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, "./p/"+key)
+	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, pkg)
 	cmd.Dir = mod
 	cmd.Env = b.buildEnv(p, false)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no build outlives a killed dispatcher
