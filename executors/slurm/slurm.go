@@ -103,6 +103,9 @@ type Settings struct {
 	Poll           awstask.Duration `json:"poll"`
 	MaxPoll        awstask.Duration `json:"max_poll"`
 	CommandTimeout awstask.Duration `json:"command_timeout"`
+	REST           string           `json:"rest"`
+	Token          string           `json:"token"`
+	RESTUser       string           `json:"rest_user"`
 }
 
 // maxSbatch is the most sbatch calls the executor makes at once.
@@ -111,7 +114,7 @@ const maxSbatch = 4
 // executorOnly are the settings an electron's ct.With cannot change: they describe the cluster and the
 // executor's way of following it, not a job.
 var executorOnly = []string{"dir", "platform", "runner", "array_window", "max_array", "poll", "max_poll", "command_timeout",
-	"host", "port", "user", "key_file", "known_hosts", "accept_new_host_keys", "jump"}
+	"rest", "token", "rest_user", "host", "port", "user", "key_file", "known_hosts", "accept_new_host_keys", "jump"}
 
 // word is a setting given as a string or a number ("4G" or 4096).
 type word string
@@ -155,6 +158,7 @@ type Executor struct {
 	log      *slog.Logger
 	site     site            // where dir and the Slurm commands are
 	client   *sshexec.Client // the login node's connections, with host
+	rest     *restClient     // slurmrestd, with rest: jobs go through it instead of sbatch, squeue and scancel
 
 	ctx  context.Context // ends at Close: stops the poller and the commands in flight
 	stop context.CancelFunc
@@ -269,7 +273,14 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = awstask.Duration(time.Minute)
 	}
-	if _, err := jobOptions(c, 0); err != nil {
+	if c.REST != "" {
+		if e.rest, err = newRESTClient(name, c.REST, c.Token, c.RESTUser); err != nil {
+			return nil, err
+		}
+	} else if c.Token != "" || c.RESTUser != "" {
+		return nil, fmt.Errorf("executor %s: token and rest_user are for reaching slurmrestd: set rest too", name)
+	}
+	if _, err := e.jobOptions(c, 0); err != nil {
 		return nil, fmt.Errorf("executor %s: %w", name, err)
 	}
 	if e.unconfigured == nil && e.client == nil {
@@ -401,7 +412,7 @@ func (e *Executor) submit(en *entry) {
 	}
 	var opts []string
 	if err == nil {
-		opts, err = jobOptions(s, t.TimeLimit)
+		opts, err = e.jobOptions(s, t.TimeLimit)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -502,6 +513,15 @@ func (e *Executor) arrayJob(batchID string) (string, error) {
 	if id, err := e.read(filepath.Join(e.batchDir(batchID), "job")); err == nil {
 		return strings.TrimSpace(string(id)), nil
 	}
+	if e.rest != nil {
+		ctx, cancel := e.bounded()
+		defer cancel()
+		id, err := e.rest.byName(ctx, jobName(batchID))
+		if err == nil && id == "" {
+			err = fmt.Errorf("no job named %s", jobName(batchID))
+		}
+		return id, err
+	}
 	out, err := e.command("squeue", "-h", "-t", "all", "--name="+jobName(batchID), "-o", "%F")
 	if err != nil {
 		return "", err
@@ -538,7 +558,7 @@ func (e *Executor) scancel(job string) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		if _, err := e.command("scancel", job); err != nil {
+		if err := e.cancelJob(job); err != nil {
 			e.log.Warn("scancel failed", "executor", e.name, "job", job, "err", err)
 		}
 	}()
@@ -758,6 +778,26 @@ func (e *Executor) write(files ...file) error {
 	ctx, cancel := e.bounded()
 	defer cancel()
 	return e.site.write(ctx, nil, files...)
+}
+
+// cancelJob cancels a job: scancel, or through slurmrestd.
+func (e *Executor) cancelJob(job string) error {
+	if e.rest == nil {
+		_, err := e.command("scancel", job)
+		return err
+	}
+	ctx, cancel := e.bounded()
+	defer cancel()
+	return e.rest.cancel(ctx, job)
+}
+
+// jobOptions are jobOptions(s, limit), checked to have a job description for slurmrestd with rest.
+func (e *Executor) jobOptions(s *Settings, limit time.Duration) ([]string, error) {
+	opts, err := jobOptions(s, limit)
+	if err == nil && e.rest != nil {
+		_, err = restJob(opts)
+	}
+	return opts, err
 }
 
 // jobOptions are the sbatch options of a task's job (the same for every task of an array). A time limit
