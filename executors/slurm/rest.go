@@ -113,8 +113,14 @@ func (c *restClient) do(ctx context.Context, method, path string, body, out any)
 		if msg == "" {
 			msg = strings.TrimSpace(string(data[:min(len(data), 500)]))
 		}
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			msg += " (check the token: the token setting or $SLURM_JWT, from scontrol token)"
+		// slurmctld drops the connection of a wrong or expired token: slurmrestd says "Zero Bytes were
+		// transmitted or received".
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || strings.Contains(msg, "Zero Bytes were transmitted") {
+			if c.token == "" {
+				msg += " (no token: set the token setting or $SLURM_JWT, from scontrol token)"
+			} else {
+				msg += " (is the token valid? the token setting or $SLURM_JWT, from scontrol token, for " + c.user + ")"
+			}
 		}
 		return &restError{fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, msg)}
 	}

@@ -2,10 +2,15 @@ package slurm_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +153,36 @@ func TestRESTBadSettings(t *testing.T) {
 		} else {
 			t.Logf("%v: %v", s, err)
 		}
+	}
+}
+
+// slurmrestd on a unix socket ("unix:///path"): here a proxy on a socket in the test's directory, in front of
+// the test cluster's slurmrestd.
+func TestRESTUnixSocket(t *testing.T) {
+	settings := restSettings(t)
+	target, err := url.Parse(settings["rest"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(t.TempDir(), "slurmrestd.socket")
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	settings["rest"] = "unix://" + socket
+	e := newExecutor(t, settings)
+	if oc := outcome(t, submit(e.Submit, task(t, 1, "Echo", "sock"))); executortest.Text(oc.Output) != `"sock"` {
+		t.Fatalf("%+v", oc)
+	}
+	if requests.Load() < 2 {
+		t.Fatalf("%d requests on the socket, want a submit and polls", requests.Load())
 	}
 }
