@@ -5,8 +5,8 @@
 // beside it, atomically, and the executor reads it once the job has ended. Tasks submitted in a burst (less
 // than array_window apart) with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose
 // array task i runs the batch's task i: a fan-out is one sbatch, not one per task. One squeue call follows all
-// the jobs of the executor per poll, backing off while nothing changes; a cancel is an scancel. sacct is not
-// used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
+// the jobs of the executor per poll, backing off while nothing changes; a cancel is an scancel (or all three
+// through slurmrestd, with rest: see below). sacct is not used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
 // the outcome files tell how a job ended.
 //
 // Through a login node (host set), sbatch, squeue and scancel run there, over the ssh executor's connections
@@ -53,8 +53,16 @@
 //	host, port, user, key_file, known_hosts, accept_new_host_keys, jump
 //	               the login node, as the ssh executor's settings of those names: without host, the Slurm
 //	               commands and dir are this machine's
+//	rest           slurmrestd ("http://host:port", "https://host:port" or "unix:///path"): jobs are submitted
+//	               (arrays too), followed and cancelled through its REST API (OpenAPI v0.0.38, Slurm 22.05) instead
+//	               of sbatch, squeue and scancel; files still go through dir (and host). Its job description
+//	               carries partition, account, qos, time, cpus and memory: gpus and sbatch_options are refused
+//	token          a JSON web token for slurmrestd's rest_auth/jwt (scontrol token; default $SLURM_JWT); none
+//	               over a unix socket with rest_auth/local
+//	rest_user      the user the token is for (default the dispatcher's)
 //
-// slurmrestd is not supported.
+// Through slurmrestd, one GET /jobs follows all the jobs per poll (the array tasks not yet started are one
+// record, expanded from its array_task_string); Adopt finds a job by name the same way.
 package slurm
 
 import (
