@@ -92,7 +92,8 @@ func (c *restClient) do(ctx context.Context, method, path string, body, out any)
 		return &restError{err.Error()}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	// GET /jobs lists every job the controller holds: a busy cluster's answer runs to tens of MB.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 512<<20))
 	if err != nil {
 		return &restError{fmt.Sprintf("%s %s: reading the answer: %v", method, path, err)}
 	}
@@ -229,7 +230,8 @@ func (c *restClient) submit(ctx context.Context, job map[string]any, script stri
 	if count > 1 {
 		job["array"] = fmt.Sprintf("0-%d", count-1)
 	}
-	// slurmrestd wants an environment; the job's runner is named by its absolute path.
+	// slurmrestd wants an environment (sbatch would pass the dispatcher's): PATH alone, the runner being named
+	// by its absolute path; the prologue sets up more.
 	job["environment"] = map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
 	var answer struct {
 		JobID *int64 `json:"job_id"`

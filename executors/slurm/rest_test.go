@@ -186,3 +186,25 @@ func TestRESTUnixSocket(t *testing.T) {
 		t.Fatalf("%d requests on the socket, want a submit and polls", requests.Load())
 	}
 }
+
+// With a login node too, the files go over SSH and the jobs through slurmrestd: no Slurm command runs on the
+// login node either.
+func TestRESTWithLoginNode(t *testing.T) {
+	login := loginNode(t)
+	settings := with(login, restSettings(t))
+	e := newExecutor(t, settings)
+	var chans []<-chan executors.Outcome
+	for i := range 3 {
+		chans = append(chans, submit(e.Submit, task(t, i, "Echo", fmt.Sprint("l", i))))
+	}
+	for i, ch := range chans {
+		if oc := outcome(t, ch); executortest.Text(oc.Output) != fmt.Sprintf(`"l%d"`, i) {
+			t.Fatalf("task %d: %+v", i, oc)
+		}
+	}
+	for _, name := range []string{"sbatch", "squeue", "scancel"} {
+		if calls := login.Calls(name); len(calls) > 0 {
+			t.Fatalf("%s ran on the login node: %q", name, calls)
+		}
+	}
+}

@@ -56,7 +56,8 @@
 //	rest           slurmrestd ("http://host:port", "https://host:port" or "unix:///path"): jobs are submitted
 //	               (arrays too), followed and cancelled through its REST API (OpenAPI v0.0.38, Slurm 22.05) instead
 //	               of sbatch, squeue and scancel; files still go through dir (and host). Its job description
-//	               carries partition, account, qos, time, cpus and memory: gpus and sbatch_options are refused
+//	               carries partition, account, qos, time, cpus and memory: gpus and sbatch_options are refused;
+//	               the job's environment is PATH=/usr/local/bin:/usr/bin:/bin (sbatch passes the dispatcher's)
 //	token          a JSON web token for slurmrestd's rest_auth/jwt (scontrol token; default $SLURM_JWT); none
 //	               over a unix socket with rest_auth/local
 //	rest_user      the user the token is for (default the dispatcher's)
