@@ -19,6 +19,7 @@ command -v systemd-analyze >/dev/null || missing+=(systemd) # install/service ch
 command -v zsh >/dev/null || missing+=(zsh)     # the completion scripts are tried in their shells
 command -v fish >/dev/null || missing+=(fish)
 [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] || missing+=(slurm-wlm) # the slurm tests start a one-node cluster
+[ -x /usr/sbin/slurmrestd ] || missing+=(slurmrestd) # the slurm executor's REST tests start slurmrestd
 [ -x /usr/sbin/munged ] || missing+=(munge)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server) # the ssh executor's tests start their own sshd
 command -v ss >/dev/null || missing+=(iproute2) # the slurm test kit checks its daemons listen on loopback only

@@ -125,7 +125,8 @@ func (e *Executor) sbatch(b *batch) {
 		files = append(files, file{filepath.Join(en.dir, batchName), fmt.Appendf(nil, "%s %d %d\n", id, i, len(ready)), 0o600})
 	}
 	script := filepath.Join(e.batchDir(id), "job.sh")
-	files = append(files, file{script, jobScript(id, runner, b.prologue, ready), 0o700})
+	scriptData := jobScript(id, runner, b.prologue, ready)
+	files = append(files, file{script, scriptData, 0o700})
 	ctx, cancel := e.bounded()
 	err = e.site.write(ctx, dirs, files...)
 	cancel()
@@ -133,22 +134,11 @@ func (e *Executor) sbatch(b *batch) {
 		fail(ready, fmt.Sprintf("executor %s: writing the tasks' files: %v", e.name, err), "")
 		return
 	}
-	args := append([]string{"--parsable", "--job-name=" + jobName(id), "--chdir=" + e.cfg.Dir}, b.opts...)
-	if len(ready) > 1 {
-		args = append(args, fmt.Sprintf("--array=0-%d", len(ready)-1), "--output="+filepath.Join(e.batchDir(id), "%a.log"))
-	} else {
-		args = append(args, "--output="+e.logPath(id, 0))
-	}
 	e.sbatchSlots <- struct{}{}
-	out, err := e.command("sbatch", append(args, script)...)
+	jobID, err := e.submitJob(id, b.opts, script, scriptData, len(ready))
 	<-e.sbatchSlots
 	if err != nil {
 		fail(ready, fmt.Sprintf("executor %s: submitting the job: %v", e.name, err), sbatchKind(err))
-		return
-	}
-	jobID, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "ID" or "ID;CLUSTER"
-	if _, err := strconv.Atoi(jobID); err != nil {
-		fail(ready, fmt.Sprintf("executor %s: sbatch answered %q, not a job id", e.name, out), "")
 		return
 	}
 	if err := e.write(file{filepath.Join(e.batchDir(id), "job"), []byte(jobID + "\n"), 0o600}); err != nil {
@@ -170,6 +160,38 @@ func (e *Executor) sbatch(b *batch) {
 	for _, job := range cancelled {
 		e.scancel(job)
 	}
+}
+
+// submitJob submits the job script of batch id (written at script), an array when count > 1, with sbatch or through slurmrestd,
+// and returns its job id.
+func (e *Executor) submitJob(id string, opts []string, script string, scriptData []byte, count int) (string, error) {
+	output := e.logPath(id, 0)
+	if count > 1 {
+		output = filepath.Join(e.batchDir(id), "%a.log")
+	}
+	if e.rest != nil {
+		job, err := restJob(opts)
+		if err != nil {
+			return "", err
+		}
+		job["name"], job["current_working_directory"], job["standard_output"] = jobName(id), e.cfg.Dir, output
+		ctx, cancel := e.bounded()
+		defer cancel()
+		return e.rest.submit(ctx, job, string(scriptData), count)
+	}
+	args := append([]string{"--parsable", "--job-name=" + jobName(id), "--chdir=" + e.cfg.Dir}, opts...)
+	if count > 1 {
+		args = append(args, fmt.Sprintf("--array=0-%d", count-1))
+	}
+	out, err := e.command("sbatch", append(args, "--output="+output, script)...)
+	if err != nil {
+		return "", err
+	}
+	jobID, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "ID" or "ID;CLUSTER"
+	if _, err := strconv.Atoi(jobID); err != nil {
+		return "", fmt.Errorf("sbatch answered %q, not a job id", out)
+	}
+	return jobID, nil
 }
 
 func (e *Executor) isFinished(en *entry) bool {

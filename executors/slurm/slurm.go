@@ -5,8 +5,8 @@
 // beside it, atomically, and the executor reads it once the job has ended. Tasks submitted in a burst (less
 // than array_window apart) with the same job options go to Slurm as one job array (`sbatch --array=0-N`), whose
 // array task i runs the batch's task i: a fan-out is one sbatch, not one per task. One squeue call follows all
-// the jobs of the executor per poll, backing off while nothing changes; a cancel is an scancel. sacct is not
-// used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
+// the jobs of the executor per poll, backing off while nothing changes; a cancel is an scancel (or all three
+// through slurmrestd, with rest: see below). sacct is not used, since it needs slurmdbd: squeue (which the controller answers for ended jobs too, for MinJobAge) and
 // the outcome files tell how a job ended.
 //
 // Through a login node (host set), sbatch, squeue and scancel run there, over the ssh executor's connections
@@ -53,8 +53,17 @@
 //	host, port, user, key_file, known_hosts, accept_new_host_keys, jump
 //	               the login node, as the ssh executor's settings of those names: without host, the Slurm
 //	               commands and dir are this machine's
+//	rest           slurmrestd ("http://host:port", "https://host:port" or "unix:///path"): jobs are submitted
+//	               (arrays too), followed and cancelled through its REST API (OpenAPI v0.0.38, Slurm 22.05) instead
+//	               of sbatch, squeue and scancel; files still go through dir (and host). Its job description
+//	               carries partition, account, qos, time, cpus and memory: gpus and sbatch_options are refused;
+//	               the job's environment is PATH=/usr/local/bin:/usr/bin:/bin (sbatch passes the dispatcher's)
+//	token          a JSON web token for slurmrestd's rest_auth/jwt (scontrol token; default $SLURM_JWT); none
+//	               over a unix socket with rest_auth/local
+//	rest_user      the user the token is for (default the dispatcher's)
 //
-// slurmrestd is not supported.
+// Through slurmrestd, one GET /jobs follows all the jobs per poll (the array tasks not yet started are one
+// record, expanded from its array_task_string); Adopt finds a job by name the same way.
 package slurm
 
 import (
@@ -103,6 +112,9 @@ type Settings struct {
 	Poll           awstask.Duration `json:"poll"`
 	MaxPoll        awstask.Duration `json:"max_poll"`
 	CommandTimeout awstask.Duration `json:"command_timeout"`
+	REST           string           `json:"rest"`
+	Token          string           `json:"token"`
+	RESTUser       string           `json:"rest_user"`
 }
 
 // maxSbatch is the most sbatch calls the executor makes at once.
@@ -111,7 +123,7 @@ const maxSbatch = 4
 // executorOnly are the settings an electron's ct.With cannot change: they describe the cluster and the
 // executor's way of following it, not a job.
 var executorOnly = []string{"dir", "platform", "runner", "array_window", "max_array", "poll", "max_poll", "command_timeout",
-	"host", "port", "user", "key_file", "known_hosts", "accept_new_host_keys", "jump"}
+	"rest", "token", "rest_user", "host", "port", "user", "key_file", "known_hosts", "accept_new_host_keys", "jump"}
 
 // word is a setting given as a string or a number ("4G" or 4096).
 type word string
@@ -155,6 +167,7 @@ type Executor struct {
 	log      *slog.Logger
 	site     site            // where dir and the Slurm commands are
 	client   *sshexec.Client // the login node's connections, with host
+	rest     *restClient     // slurmrestd, with rest: jobs go through it instead of sbatch, squeue and scancel
 
 	ctx  context.Context // ends at Close: stops the poller and the commands in flight
 	stop context.CancelFunc
@@ -269,7 +282,14 @@ func New(name string, settings map[string]any, log *slog.Logger) (*Executor, err
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = awstask.Duration(time.Minute)
 	}
-	if _, err := jobOptions(c, 0); err != nil {
+	if c.REST != "" {
+		if e.rest, err = newRESTClient(name, c.REST, c.Token, c.RESTUser); err != nil {
+			return nil, err
+		}
+	} else if c.Token != "" || c.RESTUser != "" {
+		return nil, fmt.Errorf("executor %s: token and rest_user are for reaching slurmrestd: set rest too", name)
+	}
+	if _, err := e.jobOptions(c, 0); err != nil {
 		return nil, fmt.Errorf("executor %s: %w", name, err)
 	}
 	if e.unconfigured == nil && e.client == nil {
@@ -401,7 +421,7 @@ func (e *Executor) submit(en *entry) {
 	}
 	var opts []string
 	if err == nil {
-		opts, err = jobOptions(s, t.TimeLimit)
+		opts, err = e.jobOptions(s, t.TimeLimit)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -502,6 +522,15 @@ func (e *Executor) arrayJob(batchID string) (string, error) {
 	if id, err := e.read(filepath.Join(e.batchDir(batchID), "job")); err == nil {
 		return strings.TrimSpace(string(id)), nil
 	}
+	if e.rest != nil {
+		ctx, cancel := e.bounded()
+		defer cancel()
+		id, err := e.rest.byName(ctx, jobName(batchID))
+		if err == nil && id == "" {
+			err = fmt.Errorf("no job named %s", jobName(batchID))
+		}
+		return id, err
+	}
 	out, err := e.command("squeue", "-h", "-t", "all", "--name="+jobName(batchID), "-o", "%F")
 	if err != nil {
 		return "", err
@@ -538,7 +567,7 @@ func (e *Executor) scancel(job string) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		if _, err := e.command("scancel", job); err != nil {
+		if err := e.cancelJob(job); err != nil {
 			e.log.Warn("scancel failed", "executor", e.name, "job", job, "err", err)
 		}
 	}()
@@ -758,6 +787,26 @@ func (e *Executor) write(files ...file) error {
 	ctx, cancel := e.bounded()
 	defer cancel()
 	return e.site.write(ctx, nil, files...)
+}
+
+// cancelJob cancels a job: scancel, or through slurmrestd.
+func (e *Executor) cancelJob(job string) error {
+	if e.rest == nil {
+		_, err := e.command("scancel", job)
+		return err
+	}
+	ctx, cancel := e.bounded()
+	defer cancel()
+	return e.rest.cancel(ctx, job)
+}
+
+// jobOptions are jobOptions(s, limit), checked to have a job description for slurmrestd with rest.
+func (e *Executor) jobOptions(s *Settings, limit time.Duration) ([]string, error) {
+	opts, err := jobOptions(s, limit)
+	if err == nil && e.rest != nil {
+		_, err = restJob(opts)
+	}
+	return opts, err
 }
 
 // jobOptions are the sbatch options of a task's job (the same for every task of an array). A time limit

@@ -90,19 +90,9 @@ func (e *Executor) round() (changed bool, err error) {
 	if len(watched) == 0 {
 		return false, nil
 	}
-	out, err := e.command("squeue", "--noheader", "--states=all", "--array", "--format=%i %T %r", "--jobs="+strings.Join(sortedKeys(ids), ","))
+	states, err := e.jobStates(ids)
 	if err != nil {
-		// Every job listed is unknown to the controller (they ended over MinJobAge ago): none is listed.
-		if ce, ok := err.(*commandError); !ok || !strings.Contains(ce.stderr, "Invalid job id") {
-			return false, err
-		}
-		out = ""
-	}
-	states := map[string]jobState{}
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) >= 2 {
-			states[f[0]] = jobState{state: f[1], reason: strings.Join(f[2:], " ")}
-		}
+		return false, err
 	}
 	var ending []*entry
 	var paths []string
@@ -142,6 +132,31 @@ func (e *Executor) round() (changed bool, err error) {
 		}
 	}
 	return changed, nil
+}
+
+// jobStates asks squeue, or slurmrestd, about the jobs of ids (job ids) and their array tasks, by squeue's
+// keys ("123", "123_4"); a job missing is one the controller no longer knows.
+func (e *Executor) jobStates(ids map[string]bool) (map[string]jobState, error) {
+	if e.rest != nil {
+		ctx, cancel := e.bounded()
+		defer cancel()
+		return e.rest.states(ctx, ids)
+	}
+	out, err := e.command("squeue", "--noheader", "--states=all", "--array", "--format=%i %T %r", "--jobs="+strings.Join(sortedKeys(ids), ","))
+	if err != nil {
+		// Every job listed is unknown to the controller (they ended over MinJobAge ago): none is listed.
+		if ce, ok := err.(*commandError); !ok || !strings.Contains(ce.stderr, "Invalid job id") {
+			return nil, err
+		}
+		out = ""
+	}
+	states := map[string]jobState{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			states[f[0]] = jobState{state: f[1], reason: strings.Join(f[2:], " ")}
+		}
+	}
+	return states, nil
 }
 
 // conclude reports a job that has ended (or that the controller no longer knows): its outcome (oc, or the error

@@ -11,6 +11,7 @@ package slurmtest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ type Cluster struct {
 
 	bin   map[string]string // the commands' paths, found at Start: a test may change PATH
 	procs []*exec.Cmd
+	rest  string // slurmrestd's address, once started (REST)
 	// CPU is the CPU time each daemon used ("slurmctld", "slurmd", "munged"), known once the cluster is stopped.
 	CPU map[string]time.Duration
 }
@@ -103,6 +105,12 @@ func Start(opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	// The key slurmctld signs and checks JSON web tokens with (scontrol token), for slurmrestd's clients.
+	jwtKey := make([]byte, 64)
+	rand.Read(jwtKey)
+	if err := os.WriteFile(filepath.Join(dir, "jwt.key"), jwtKey, 0o600); err != nil {
+		return nil, err
+	}
 	key := filepath.Join(munge, "munge.key")
 	if out, err := exec.Command("mungekey", "--create", "--keyfile", key).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("slurmtest: mungekey: %v: %s", err, out)
@@ -130,6 +138,8 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=%[5]s
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=%[2]s/jwt.key
 StateSaveLocation=%[2]s/state
 SlurmdSpoolDir=%[2]s/spool
 SlurmctldPidFile=%[2]s/slurmctld.pid
@@ -346,7 +356,7 @@ func (c *Cluster) CancelAll() error {
 
 // Stop cancels the jobs left, stops the daemons and removes the directory.
 func (c *Cluster) Stop() {
-	if len(c.procs) == 3 {
+	if len(c.procs) >= 3 {
 		c.CancelAll()
 	}
 	c.CPU = map[string]time.Duration{}
@@ -361,7 +371,10 @@ func (c *Cluster) Stop() {
 }
 
 // start starts a daemon in the foreground, its output in log/NAME.out.
-func (c *Cluster) start(name string, args ...string) error {
+func (c *Cluster) start(name string, args ...string) error { return c.startEnv(nil, name, args...) }
+
+// startEnv starts a daemon with env added to its environment.
+func (c *Cluster) startEnv(env []string, name string, args ...string) error {
 	out, err := os.Create(filepath.Join(c.Dir, "log", name+".out"))
 	if err != nil {
 		return err
@@ -369,7 +382,7 @@ func (c *Cluster) start(name string, args ...string) error {
 	defer out.Close()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), c.Env()...)
+	cmd.Env = append(append(os.Environ(), c.Env()...), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no daemon outlives a test binary that crashed
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("slurmtest: starting %s: %w", name, err)
@@ -498,15 +511,56 @@ func (l *LoginNode) Calls(name string) []string {
 }
 
 // NoLocalCommands puts first on PATH, for the rest of the test, Slurm commands that fail saying they should
-// not have run here: the executor must run them on the login node.
+// not have run here: the executor must run them on the login node, or not at all (through slurmrestd).
 func NoLocalCommands(t *testing.T) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range slurmCommands {
-		script := fmt.Sprintf("#!/bin/sh\necho '%s was run on the dispatcher'\"'\"'s machine, not on the login node' >&2\nexit 127\n", name)
+		script := fmt.Sprintf("#!/bin/sh\necho '%s was run on the dispatcher'\"'\"'s machine' >&2\nexit 127\n", name)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// REST starts slurmrestd for the cluster, once, on a free port of 127.0.0.1, and returns its URL and a JSON web
+// token for root (scontrol token, valid for an hour). slurmrestd refuses to run as root: it serves requests as
+// nobody, authenticating each by its token (rest_auth/jwt), and talks to slurmctld with that token
+// (SLURM_JWT=daemon; the cluster accepts auth/jwt beside munge). It serves OpenAPI v0.0.38 only: the slurmdbd
+// plugins would need a slurmdbd. It needs Debian's slurmrestd.
+func (c *Cluster) REST() (url, token string, err error) {
+	if c.rest == "" {
+		if _, err := exec.LookPath("slurmrestd"); err != nil {
+			return "", "", errors.New("slurmtest: slurmrestd not found: install Debian's slurmrestd (apt-get install slurmrestd)")
+		}
+		ports, err := freePorts(1)
+		if err != nil {
+			return "", "", err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+		if err := c.startEnv([]string{"SLURM_JWT=daemon"}, "slurmrestd", "-f", c.Conf, "-a", "rest_auth/jwt", "-s", "openapi/v0.0.38", "-u", "nobody", "-g", "nogroup", addr); err != nil {
+			return "", "", err
+		}
+		err = waitFor(30*time.Second, func() error {
+			conn, err := net.Dial("tcp", addr)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+		if err != nil {
+			return "", "", fmt.Errorf("slurmtest: slurmrestd did not listen on %s: %w; its output: %s", addr, err, c.log("slurmrestd.out"))
+		}
+		c.rest = "http://" + addr
+	}
+	out, err := c.Run("scontrol", "token", "username=root", "lifespan=3600")
+	if err != nil {
+		return "", "", err
+	}
+	token, ok := strings.CutPrefix(strings.TrimSpace(out), "SLURM_JWT=")
+	if !ok {
+		return "", "", fmt.Errorf("slurmtest: scontrol token answered %q", out)
+	}
+	return c.rest, token, nil
 }

@@ -2,6 +2,8 @@ package slurmtest
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -16,6 +18,25 @@ func TestDaemonsListenOnLoopbackOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
+	url, token, err := c.REST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// slurmrestd answers a request with the token, and refuses one without.
+	for _, tok := range []string{token, ""} {
+		req, _ := http.NewRequest("GET", url+"/slurm/v0.0.38/ping", nil)
+		req.Header.Set("X-SLURM-USER-NAME", "root")
+		req.Header.Set("X-SLURM-USER-TOKEN", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if ok := resp.StatusCode == http.StatusOK; ok != (tok != "") {
+			t.Fatalf("ping with token %q: %s: %s", tok, resp.Status, body)
+		}
+	}
 	socks, err := c.Listening()
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +49,8 @@ func TestDaemonsListenOnLoopbackOnly(t *testing.T) {
 			t.Errorf("%s listens on %s, not a loopback address", s.Daemon, s.Addr)
 		}
 	}
-	if !seen["slurmctld"] || !seen["slurmd"] {
-		t.Fatalf("want slurmctld and slurmd listening, found %v", socks)
+	if !seen["slurmctld"] || !seen["slurmd"] || !seen["slurmrestd"] {
+		t.Fatalf("want slurmctld, slurmd and slurmrestd listening, found %v", socks)
 	}
 	out, err := exec.Command("ss", "-Hltnp").Output()
 	if err != nil {
@@ -46,7 +67,7 @@ func TestDaemonsListenOnLoopbackOnly(t *testing.T) {
 			t.Errorf("ss: a daemon of the cluster listens on %s: %s", local, line)
 		}
 	}
-	if found < 2 {
-		t.Errorf("ss shows %d listening sockets of the cluster's daemons, want at least 2:\n%s", found, out)
+	if found < 3 {
+		t.Errorf("ss shows %d listening sockets of the cluster's daemons, want at least 3:\n%s", found, out)
 	}
 }
