@@ -175,12 +175,21 @@ func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
 	w := newWorker(q, "slow")
 	go w.Run(ctx)
 	wait.For(t, "the first member runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
-	// Its lease expires (as if the worker were paused) and another worker takes the chunk.
-	rdb.ZAdd(ctx, q.key("leases"), redis.Z{Score: 0, Member: c.ID})
-	if n, err := q.Recover(ctx); n != 1 || err != nil {
+	// Its lease expires (as if the worker were paused) and another worker takes the chunk, in one transaction:
+	// the worker, once it sees its lease lost, would otherwise take the chunk back first now and then.
+	tx := rdb.TxPipeline()
+	tx.ZAdd(ctx, q.key("leases"), redis.Z{Score: 0, Member: c.ID})
+	recovered := recoverScript.Eval(ctx, tx, []string{q.key("leases"), q.key("results")}, q.p, ms(q.opts.ResultRetention), recoverLimit, 0)
+	stolen := dequeueScript.Eval(ctx, tx, []string{q.key("leases")}, q.p, "thief", 1, ms(q.opts.Lease), queueName(DefaultQueue))
+	// the thief holds on to it (it would extend its lease) while the test watches the first worker
+	tx.ZAdd(ctx, q.key("leases"), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: c.ID})
+	if _, err := tx.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := recovered.Int64Slice(); err != nil || n[0] != 1 {
 		t.Fatal(n, err)
 	}
-	if ls, err := q.Dequeue(ctx, "thief", nil, 1); len(ls) != 1 || err != nil {
+	if ls, err := stolen.Slice(); err != nil || len(ls) != 5 || ls[0] != c.ID {
 		t.Fatal(ls, err)
 	}
 	time.Sleep(3 * time.Second) // the first member would have ended, and the rest started
