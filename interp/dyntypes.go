@@ -27,6 +27,7 @@ var dynRegistries sync.Map
 type dynRegistry map[reflect.Type]*dynType
 
 type dynType struct {
+	fields []string // the Go names of a struct's fields (yaegi renames the unexported ones)
 	names  []string // Go's names of the types sharing the reflect type
 	method string   // a String, Error, Format or GoString method of one of them, which compiled code cannot call
 }
@@ -163,6 +164,7 @@ func unwrapInterpreted(x any) any {
 func (s *Session) registerTypes(ctx context.Context) error {
 	s.mu.Lock()
 	var names []string
+	fields := map[string][]string{}
 	for _, d := range s.store.all() {
 		if d.tok != token.TYPE || d.src.file == nil || len(d.src.file.Decls) == 0 {
 			continue
@@ -174,6 +176,9 @@ func (s *Session) registerTypes(ctx context.Context) error {
 		for _, spec := range gd.Specs {
 			if ts, ok := spec.(*ast.TypeSpec); ok && ts.TypeParams == nil && !ts.Assign.IsValid() && ts.Name.Name != "_" {
 				names = append(names, ts.Name.Name)
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					fields[ts.Name.Name] = structFieldNames(st)
+				}
 			}
 		}
 	}
@@ -208,7 +213,7 @@ func (s *Session) registerTypes(ctx context.Context) error {
 				continue // an interface's values have dynamic types of their own
 			}
 			if reg[t] == nil {
-				reg[t] = &dynType{}
+				reg[t] = &dynType{fields: fields[names[i]]}
 			}
 			reg[t].names = append(reg[t].names, "main."+names[i])
 			if m := methods[names[i]]; m != "" {
@@ -318,10 +323,16 @@ func dynTable(t reflect.Type, reg dynRegistry, sharp bool) ([]goType, error) {
 				return i, nil // compiled: fmt prints it
 			}
 			g.Kind = "struct"
+			var goNames []string
+			if dt := reg[t]; dt != nil && len(dt.fields) == t.NumField() {
+				goNames = dt.fields
+			}
 			for j := 0; j < t.NumField(); j++ {
 				f := t.Field(j)
 				n := f.Name
-				if hiddenField(f) {
+				if goNames != nil {
+					n = goNames[j]
+				} else if hiddenField(f) {
 					n = n[1:]
 				}
 				g.Fields = append(g.Fields, n)
@@ -385,11 +396,14 @@ func init() {
 	})
 }
 
-// hasCellTypes reports whether the cells declared types whose values an interface may hold at run time.
+// hasCellTypes reports whether the cells declared types whose values an interface may hold at run time: the
+// session's earlier cells, or this one (at its top level or inside a function).
 func (lw *languageWriter) hasCellTypes() bool {
-	scope := lw.res.pkg.Scope()
-	for _, n := range scope.Names() {
-		if tn, ok := scope.Lookup(n).(*types.TypeName); ok && !tn.IsAlias() {
+	if len(registryOf(lw.s.id)) > 0 {
+		return true
+	}
+	for _, obj := range lw.res.info.Defs {
+		if tn, ok := obj.(*types.TypeName); ok && !tn.IsAlias() {
 			return true
 		}
 	}
@@ -454,4 +468,30 @@ func holdsInterface(t types.Type) bool {
 		return holdsInterface(x.Elem())
 	}
 	return false
+}
+
+// structFieldNames lists the names of a struct's fields as Go gives them (an embedded field is named after
+// its type).
+func structFieldNames(st *ast.StructType) []string {
+	var out []string
+	for _, f := range st.Fields.List {
+		if len(f.Names) == 0 {
+			t := f.Type
+			if star, ok := t.(*ast.StarExpr); ok {
+				t = star.X
+			}
+			if sel, ok := t.(*ast.SelectorExpr); ok {
+				t = sel.Sel
+			}
+			id, _ := t.(*ast.Ident)
+			if id == nil {
+				return nil // not a field list Go allows
+			}
+			out = append(out, id.Name)
+		}
+		for _, n := range f.Names {
+			out = append(out, n.Name)
+		}
+	}
+	return out
 }

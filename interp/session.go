@@ -202,6 +202,7 @@ func New(opts Options) (*Session, error) {
 // Close releases the session.
 func (s *Session) Close() {
 	sessions.Delete(s.id)
+	dynRegistries.Delete(s.id)
 	ct.UnregisterShipper(s.id)
 }
 
