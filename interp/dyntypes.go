@@ -161,7 +161,7 @@ func unwrapInterpreted(x any) any {
 
 // registerTypes records the reflect types of the types the session's cells declare (all of them: a rebuild
 // makes new reflect types). Generic types and aliases are left out.
-func (s *Session) registerTypes(ctx context.Context) error {
+func (s *Session) registerTypes(ctx context.Context) {
 	s.mu.Lock()
 	var names []string
 	fields := map[string][]string{}
@@ -190,39 +190,70 @@ func (s *Session) registerTypes(ctx context.Context) error {
 	}
 	sid := s.id
 	s.mu.Unlock()
-	reg := dynRegistry{}
-	if len(names) > 0 {
-		ptrs := make([]string, len(names))
-		for i, n := range names {
-			ptrs[i] = "(*" + n + ")(nil)"
-		}
+	// Each name's type is looked up on its own when looking them up together fails (a name that is no longer
+	// a type): what is not registered prints as before, or is refused when it has hidden fields.
+	ptrs := make([]string, len(names))
+	for i, n := range names {
+		ptrs[i] = "(*" + n + ")(nil)"
+	}
+	typesOf := func(ptrs []string) []reflect.Type {
 		v, err := s.eval(ctx, "prelude", "[]any{"+strings.Join(ptrs, ", ")+"}")
-		if err != nil {
-			return err
+		if err != nil || v.Kind() != reflect.Slice || v.Len() != len(ptrs) {
+			return nil
 		}
-		for i := 0; i < v.Len() && i < len(names); i++ {
+		out := make([]reflect.Type, len(ptrs))
+		for i := range out {
 			e := v.Index(i)
 			for e.Kind() == reflect.Interface {
 				e = e.Elem()
 			}
-			if e.Kind() != reflect.Pointer {
-				continue
+			e = interpretedValue(e) // a pointer with methods, which yaegi holds in its own struct
+			if e.Kind() == reflect.Pointer {
+				out[i] = e.Type().Elem()
 			}
-			t := e.Type().Elem()
-			if t.Kind() == reflect.Interface || t.PkgPath() == yaegiPath {
-				continue // an interface's values have dynamic types of their own
-			}
-			if reg[t] == nil {
-				reg[t] = &dynType{fields: fields[names[i]]}
-			}
-			reg[t].names = append(reg[t].names, "main."+names[i])
-			if m := methods[names[i]]; m != "" {
-				reg[t].method = m
+		}
+		return out
+	}
+	found := typesOf(ptrs)
+	if found == nil && len(ptrs) > 1 {
+		found = make([]reflect.Type, len(ptrs))
+		for i := range ptrs {
+			if one := typesOf(ptrs[i : i+1]); one != nil {
+				found[i] = one[0]
 			}
 		}
 	}
+	reg := dynRegistry{}
+	for i, t := range found {
+		if t == nil || t.Kind() == reflect.Interface || t.PkgPath() == yaegiPath {
+			continue // an interface's values have dynamic types of their own
+		}
+		if reg[t] == nil {
+			reg[t] = &dynType{fields: fields[names[i]]}
+		}
+		reg[t].names = append(reg[t].names, "main."+names[i])
+		if m := methods[names[i]]; m != "" {
+			reg[t].method = m
+		}
+	}
+	// Values made before a type was redefined keep their reflect type: it keeps its names, with those of the
+	// new types sharing it (then ambiguous).
+	for t, old := range registryOf(sid) {
+		dt := reg[t]
+		if dt == nil {
+			reg[t] = old
+			continue
+		}
+		for _, n := range old.names {
+			if !slices.Contains(dt.names, n) {
+				dt.names = append(dt.names, n)
+			}
+		}
+		if dt.method == "" {
+			dt.method = old.method
+		}
+	}
 	dynRegistries.Store(sid, reg)
-	return nil
 }
 
 // dynTypeName is the name Go gives the type of which t is yaegi's reflect type, as %T prints it.

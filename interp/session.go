@@ -662,7 +662,7 @@ func (s *Session) evalDecls(ctx context.Context, items []item, res *Result) erro
 		}
 	}
 	if err == nil && (typeChanged || slices.ContainsFunc(decls, func(d *decl) bool { return d.tok == token.TYPE })) {
-		err = s.registerTypes(ctx)
+		s.registerTypes(ctx)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
