@@ -18,7 +18,8 @@ import (
 // type, which for a type a cell declares has no name (see gotypes.go). The session keeps, for the reflect type
 // of each type its cells declare, the names Go gives it; the rewrite passes such values through DynTypeName and
 // DynValue, which look their dynamic type up there. A reflect type two declarations share (identical
-// structures, or a named basic type, which is its underlying type) has no one name: that is refused.
+// structures) has no one name: that is refused. A named basic type is its underlying type, which the predeclared
+// type has too: that is not told apart (still printed as the underlying type).
 
 // dynRegistries: session id -> dynRegistry.
 var dynRegistries sync.Map
@@ -261,13 +262,12 @@ func dynTypeName(t reflect.Type, reg dynRegistry) (string, error) {
 	if t == nil {
 		return "<nil>", nil
 	}
-	if dt, ok := reg[t]; ok {
+	// A named basic type of a cell is its underlying type, which the predeclared type has too: left as it is
+	// (refusing would refuse every int printed through an interface once a cell declares a type of int).
+	if dt, ok := reg[t]; ok && t.Name() == "" {
 		names := dt.names
-		if len(names) == 1 && t.Name() == "" {
+		if len(names) == 1 {
 			return names[0], nil
-		}
-		if t.Name() != "" {
-			names = append([]string{t.String()}, names...)
 		}
 		return "", fmt.Errorf("govalent: the interpreter cannot tell which of %s this value is (it gives them one type): print it where its static type is known, or give the types different structures", strings.Join(names, ", "))
 	}
@@ -415,15 +415,14 @@ func init() {
 	})
 	builtins[builtinPath+"/builtin"]["TypeNameOf"] = reflect.ValueOf(func(t reflect.Type, sid, pos string) string {
 		dt, ok := registryOf(sid)[t]
-		if !ok {
+		if !ok || t.Name() != "" {
 			return t.Name()
 		}
-		names := dt.names
-		if len(names) > 1 || t.Name() != "" {
+		if len(dt.names) > 1 {
 			_, err := dynTypeName(t, registryOf(sid))
 			refuse(pos, err)
 		}
-		return strings.TrimPrefix(names[0], "main.")
+		return strings.TrimPrefix(dt.names[0], "main.")
 	})
 }
 
