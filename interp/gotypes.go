@@ -100,14 +100,22 @@ func (lw *languageWriter) printTypes(call *ast.CallExpr) {
 		return
 	}
 	inner, ok := ast.Unparen(sel.X).(*ast.CallExpr)
-	if !ok || len(inner.Args) != 1 {
-		return
+	var t types.Type
+	if ok && len(inner.Args) == 1 {
+		if p, n := lw.pkgFunc(inner); p == "reflect" && n == "TypeOf" {
+			t = lw.res.info.Types[inner.Args[0]].Type
+		}
 	}
-	if p, n := lw.pkgFunc(inner); p != "reflect" || n != "TypeOf" {
-		return
+	if t != nil && !types.IsInterface(t) && !lw.involvesCell(t) {
+		return // the interpreter's name is Go's
 	}
-	t := lw.res.info.Types[inner.Args[0]].Type
-	if t == nil || types.IsInterface(t) || !lw.involvesCell(t) {
+	if t == nil || types.IsInterface(t) {
+		// any other reflect.Type (of an interface's dynamic type, kept in a variable): looked up when it runs
+		if isReflectType(lw.res.info.Types[sel.X].Type) && lw.res.info.Selections[sel] != nil && lw.hasCellTypes() {
+			helper := map[string]string{"Name": "TypeNameOf", "String": "TypeString"}[sel.Sel.Name]
+			lw.add(call.Pos(), sel.X.Pos(), builtinAlias+"."+helper+"(")
+			lw.add(sel.X.End(), call.End(), lw.dynArgs(call.Pos(), "")+")")
+		}
 		return
 	}
 	text := reflectString(t)
@@ -146,13 +154,18 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 		}
 		if v.verb == 'T' {
 			t := lw.res.info.Types[args[v.arg]].Type
-			if t != nil && !types.IsInterface(t) && lw.involvesCell(t) {
-				a := args[v.arg]
+			a := args[v.arg]
+			switch {
+			case t != nil && !types.IsInterface(t) && lw.involvesCell(t):
 				lw.add(a.Pos(), a.Pos(), builtinAlias+".TypeName(")
 				lw.add(a.End(), a.End(), ", "+strconv.Quote(reflectString(t))+")")
-				rewritten[v.at] = 's'
-				changed = true
+			case t != nil && types.IsInterface(t) && lw.hasCellTypes():
+				lw.dynArg(a, "DynTypeName", "") // its dynamic type, looked up when it runs
+			default:
+				continue
 			}
+			rewritten[v.at] = 's'
+			changed = true
 			continue
 		}
 		lw.fmtArg(args[v.arg], v.verb, v.flags)
@@ -173,22 +186,38 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 // GoValue (Go's field and type names), and a String, Error, Format or GoString method fmt would call inside
 // another value is refused (the interpreter loses methods there).
 func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
+	sharp, plus := strings.Contains(flags, "#"), strings.Contains(flags, "+")
 	if call, ok := ast.Unparen(a).(*ast.CallExpr); ok && len(call.Args) == 1 && strings.ContainsRune("vsq", verb) {
 		// reflect.TypeOf(x) printed: its String, the name Go gives x's type
 		if p, n := lw.pkgFunc(call); p == "reflect" && n == "TypeOf" {
-			if t := lw.res.info.Types[call.Args[0]].Type; t != nil && !types.IsInterface(t) && lw.involvesCell(t) {
-				lw.add(call.Pos(), call.Args[0].Pos(), builtinAlias+".TypeName(")
-				lw.add(call.Args[0].End(), call.End(), ", "+strconv.Quote(reflectString(t))+")")
+			if t := lw.res.info.Types[call.Args[0]].Type; t != nil && !types.IsInterface(t) {
+				if lw.involvesCell(t) {
+					lw.add(call.Pos(), call.Args[0].Pos(), builtinAlias+".TypeName(")
+					lw.add(call.Args[0].End(), call.End(), ", "+strconv.Quote(reflectString(t))+")")
+				}
+				return
 			}
-			return
 		}
 	}
 	t := lw.res.info.Types[a].Type
-	if t == nil || types.IsInterface(t) || !lw.involvesCell(t) {
+	switch {
+	case t == nil:
+		return
+	case isReflectType(t):
+		// another reflect.Type printed (of an interface's dynamic type, or kept in a variable): looked up when
+		// it runs
+		if strings.ContainsRune("vsq", verb) && !sharp && lw.hasCellTypes() {
+			lw.dynArg(a, "TypeString", "")
+		}
+		return
+	case types.IsInterface(t) || !lw.involvesCell(t):
+		// a cell's type held in an interface: printed with its dynamic type's names, looked up when it runs
+		if strings.ContainsRune("vsq", verb) && holdsInterface(t) && lw.hasCellTypes() {
+			lw.dynArg(a, "DynValue", ", "+strconv.FormatBool(sharp))
+		}
 		return
 	}
 	info := lw.printInfo(t)
-	sharp, plus := strings.Contains(flags, "#"), strings.Contains(flags, "+")
 	shown := "%" + flags + string(verb)
 	methods := types.NewMethodSet(t)
 	has := func(names ...string) bool {

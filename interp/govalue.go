@@ -47,10 +47,11 @@ func newGoValue(x any, desc string) any {
 type goValue struct {
 	v     reflect.Value
 	table []goType
+	reg   dynRegistry // the session's types, for the dynamic values of interfaces (kind "iface")
 }
 
 func (g goValue) Format(f fmt.State, verb rune) {
-	p := &goPrinter{table: g.table, plus: f.Flag('+'), sharp: f.Flag('#')}
+	p := &goPrinter{table: g.table, reg: g.reg, plus: f.Flag('+'), sharp: f.Flag('#')}
 	p.leafFormat = fmt.FormatString(f, verb)
 	p.value(g.v, 0, 0, false)
 	f.Write([]byte(p.b.String()))
@@ -59,6 +60,7 @@ func (g goValue) Format(f fmt.State, verb rune) {
 type goPrinter struct {
 	b           strings.Builder
 	table       []goType
+	reg         dynRegistry
 	plus, sharp bool
 	leafFormat  string
 }
@@ -143,6 +145,27 @@ func (p *goPrinter) value(v reflect.Value, ti, depth int, hidden bool) {
 			p.value(v.MapIndex(k), t.Types[1], depth+1, hidden)
 		}
 		p.b.WriteString(map[bool]string{true: "}", false: "]"}[p.sharp])
+	case "iface":
+		if v.IsNil() {
+			if p.sharp {
+				p.b.WriteString(t.Name + "(nil)")
+			} else {
+				p.b.WriteString("<nil>")
+			}
+			return
+		}
+		e := interpretedValue(v.Elem())
+		table, err := dynTable(e.Type(), p.reg, p.sharp)
+		if err != nil {
+			panic(err)
+		}
+		if table == nil {
+			fmt.Fprintf(&p.b, p.leafFormat, e.Interface())
+			return
+		}
+		sub := &goPrinter{table: table, reg: p.reg, plus: p.plus, sharp: p.sharp, leafFormat: p.leafFormat}
+		sub.value(e, 0, depth, hidden)
+		p.b.WriteString(sub.b.String())
 	default:
 		if v.Kind() == reflect.Interface && v.IsNil() {
 			if p.sharp {

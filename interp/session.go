@@ -202,6 +202,7 @@ func New(opts Options) (*Session, error) {
 // Close releases the session.
 func (s *Session) Close() {
 	sessions.Delete(s.id)
+	dynRegistries.Delete(s.id)
 	ct.UnregisterShipper(s.id)
 }
 
@@ -373,6 +374,9 @@ func (s *Session) cellError(err error, cell string, frames []string) error {
 	ce := &CellError{Cell: cell}
 	var p yaegi.Panic
 	if errors.As(err, &p) {
+		if refused, ok := p.Value.(*CellError); ok {
+			return refused // what a rewritten cell's helper found it cannot print as Go does
+		}
 		if req, ok := p.Value.(exitRequest); ok {
 			ee := &ExitError{Code: req.code, Cell: cell}
 			if len(frames) > 0 {
@@ -656,6 +660,9 @@ func (s *Session) evalDecls(ctx context.Context, items []item, res *Result) erro
 		if err == nil && len(changed) > 0 {
 			err = s.refreshDependents(ctx, changed, decls)
 		}
+	}
+	if err == nil && (typeChanged || slices.ContainsFunc(decls, func(d *decl) bool { return d.tok == token.TYPE })) {
+		s.registerTypes(ctx)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,63 @@
+package interp
+
+import "testing"
+
+// The expected outputs are what `go run` prints for the same program written as a file.
+
+const dynTypesDecls = `import ("fmt"; "reflect")
+type rect struct{ w, h float64 }
+type shape interface{ Area() float64 }
+func (r rect) Area() float64 { return r.w * r.h }
+type pt struct{ X, y int }`
+
+// A cell's types held in interfaces print with Go's names: %T, %v, %+v, %#v, and reflect.Type's Name and
+// String, also of a reflect.Type kept in a variable.
+func TestCellTypesInInterfacesPrintAsGoPrintsThem(t *testing.T) {
+	expectCells(t, []string{
+		dynTypesDecls,
+		`var s shape = rect{2, 3}
+fmt.Printf("%T %v %+v\n", s, s, s)
+var a any = rect{1, 2}
+fmt.Printf("%T|%#v|%10T|\n", a, a, any(&pt{1, 2}))
+fmt.Println([]any{rect{1, 2}, 3, "x", nil})
+fmt.Printf("%+v %#v\n", []any{rect{1, 2}, pt{3, 4}}, map[string]any{"p": pt{5, 6}})
+t := reflect.TypeOf(a)
+fmt.Println(t.Name(), t, reflect.TypeOf(s).String(), reflect.TypeOf([]any{a}[0]))
+var ps any = []*pt{}
+fmt.Printf("%T %T %T\n", ps, any(map[string]rect{}), any(nil))`,
+	}, []string{"", "main.rect {2 3} {w:2 h:3}\n" +
+		"main.rect|main.rect{w:1, h:2}|  *main.pt|\n" +
+		"[{1 2} 3 x <nil>]\n" +
+		"[{w:1 h:2} {X:3 y:4}] map[string]interface {}{\"p\":main.pt{X:5, y:6}}\n" +
+		"rect main.rect main.rect main.rect\n" +
+		"[]*main.pt map[string]main.rect <nil>\n"})
+}
+
+// A type redefined in a later cell gets a new reflect type, which is looked up by its new declaration.
+func TestRedefinedCellTypesInInterfaces(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\ntype P struct{ A, b int }",
+		"v := any(P{1, 2})\nfmt.Printf(\"%T %+v\\n\", v, v)",
+		"type P struct{ A, b, c int }",
+		"w := any(P{1, 2, 3})\nfmt.Printf(\"%T %+v\\n\", w, w)",
+	}, []string{"", "main.P {A:1 b:2}\n", "", "main.P {A:1 b:2 c:3}\n"})
+}
+
+// What the interpreter cannot tell apart at run time is refused, naming the cell and line: two types of one
+// structure (yaegi gives them one reflect type), a type declared inside a function, and a String method fmt
+// would call on a value in an interface (the interpreter loses it).
+func TestCellTypesInInterfacesTheInterpreterCannotTellAreRefused(t *testing.T) {
+	expectCells(t, []string{
+		"import \"fmt\"\ntype A struct{ x int }\ntype B struct{ x int }\ntype C float64\ntype N struct{ n int }\nfunc (n N) String() string { return \"N!\" }",
+		"var a any = A{1}\nfmt.Println(\"ok\")\nfmt.Printf(\"%T\\n\", a)",
+		"func() {\n\ttype L struct{ l int }\n\tvar l any = L{1}\n\tfmt.Printf(\"%T\\n\", l)\n}()",
+		"fmt.Println([]any{N{1}})",
+		"fmt.Printf(\"%+v %v\\n\", a, []any{C(2)})",
+		"type S struct{ s int }\nfunc (s *S) String() string { return \"S!\" }\nfmt.Println(any(&S{1}))",
+	}, []string{"",
+		"ok\nerror: cell2:3:20: the interpreter cannot tell which of main.A, main.B this value is (it gives them one type): print it where its static type is known, or give the types different structures",
+		"error: cell3:4:21: the interpreter does not know the name of the type of this value (struct { Xl int \"json:\\\"-\\\" xml:\\\"-\\\"\" }), declared inside a function: declare it at the top level of a cell",
+		"error: cell4:1:13: fmt would not call the String method of main.N in this value (the interpreter loses it): call it yourself",
+		"{x:1} [2]\n",
+		"error: cell6:3:13: fmt would not call the String method of main.S in this value (the interpreter loses it): call it yourself"})
+}
