@@ -25,6 +25,7 @@ test: deps check
 	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/... ./install/...
 	# the tests left out of -race runs: interrupts (a race inside yaegi), crashes (no hard memory limit under -race)
 	$(GO) test -count=1 -timeout 5m -run 'Interrupt|TheKernelSurvives|EvaluatorMemory' ./kernel/
+	$(GO) test -count=1 -timeout 5m -run 'Interrupted' ./interp/
 	# the dispatcher's suite again with electrons in the interpreter (above they run native)
 	GOVALENT_TEST_TIER=interpreted $(GO) test -count=1 -timeout 10m ./dispatcher/
 

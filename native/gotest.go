@@ -129,7 +129,9 @@ func (b *Builder) Test(ctx context.Context, prog wire.Program, args []string, st
 	results := &testOutput{w: stdout}
 	var messages bytes.Buffer // go test's own messages (compile errors): the first of them
 	cmd.Stdout = results
-	cmd.Stderr = io.MultiWriter(stderr, &limitedWriter{buf: &messages, n: 64 << 10})
+	// exec copies stdout and stderr in goroutines of their own: one lock for both, as the caller may pass
+	// one writer for the two
+	cmd.Stderr = &lockedWriter{mu: &results.mu, w: io.MultiWriter(stderr, &limitedWriter{buf: &messages, n: 64 << 10})}
 	runErr := cmd.Run()
 	results.flush()
 	switch {
@@ -177,6 +179,18 @@ func (o *testOutput) Write(p []byte) (int, error) {
 		o.line = o.line[:0]
 	}
 	return o.w.Write(p)
+}
+
+// lockedWriter writes to w holding mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func (o *testOutput) flush() {

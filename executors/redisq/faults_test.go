@@ -19,7 +19,8 @@ import (
 	"github.com/govalent/govalent/results"
 )
 
-// markProgram's Mark appends i to the file at path before it sleeps ms: the file counts the body's starts.
+// markProgram's Mark appends i to the file at path before it sleeps ms: the file counts the body's starts. Hold
+// waits for a gate file instead.
 const markProgram = `package main
 
 import ("fmt"; "os"; "time")
@@ -30,6 +31,17 @@ func Mark(path string, i int, ms int) int {
 	f.Close()
 	time.Sleep(time.Duration(ms) * time.Millisecond)
 	return i
+}
+
+// Hold is Mark waiting, instead of sleeping, until a file exists at gate.
+func Hold(path string, i int, gate string) int {
+	Mark(path, i, 0)
+	for {
+		if _, err := os.Stat(gate); err == nil {
+			return i
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 `
 
@@ -159,8 +171,11 @@ func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
 	_, rdb, q := setup(t, Options{Lease: time.Second})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	path := filepath.Join(t.TempDir(), "marks")
-	members := []*executors.Task{markTask("m0", path, 0, 2000)}
+	path, gate := filepath.Join(t.TempDir(), "marks"), filepath.Join(t.TempDir(), "gate")
+	// the first member runs until the test lets it end (however late the test gets to steal the lease under load)
+	hold := markTask("m0", path, 0, 0)
+	hold.Entry, hold.Args[2] = "Hold", []byte(strconv.Quote(gate))
+	members := []*executors.Task{hold}
 	for i := 1; i < 10; i++ {
 		members = append(members, markTask(fmt.Sprint("m", i), path, i, 0))
 	}
@@ -192,7 +207,13 @@ func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
 	if ls, err := stolen.Slice(); err != nil || len(ls) != 5 || ls[0] != c.ID {
 		t.Fatal(ls, err)
 	}
-	time.Sleep(3 * time.Second) // the first member would have ended, and the rest started
+	// The worker held the lease surely until at most one lease after its last extension (before the theft):
+	// past that, the first member ends, and the rest must not start.
+	time.Sleep(q.opts.Lease + 500*time.Millisecond)
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the rest would have started
 	if m := marks(path); len(m) != 1 {
 		t.Fatalf("members started after the lease was lost: %v", m)
 	}
