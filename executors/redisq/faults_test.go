@@ -165,68 +165,6 @@ func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 	}
 }
 
-// Item 8 of issue 11: a worker that lost the lease of a chunk (recovered and handed to another worker while it
-// could not extend it) does not start the members still waiting in its backlog, and reports nothing of it.
-func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
-	_, rdb, q := setup(t, Options{Lease: time.Second})
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	path, gate := filepath.Join(t.TempDir(), "marks"), filepath.Join(t.TempDir(), "gate")
-	// the first member runs until the test lets it end (however late the test gets to steal the lease under load)
-	hold := markTask("m0", path, 0, 0)
-	hold.Entry, hold.Args[2] = "Hold", []byte(strconv.Quote(gate))
-	members := []*executors.Task{hold}
-	for i := 1; i < 10; i++ {
-		members = append(members, markTask(fmt.Sprint("m", i), path, i, 0))
-	}
-	c, err := newChunk(members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.PutProgram(ctx, c.ProgramHash, c.Program)
-	if _, err := q.Enqueue(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	w := newWorker(q, "slow")
-	go w.Run(ctx)
-	wait.For(t, "the first member runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
-	// Its lease expires (as if the worker were paused) and another worker takes the chunk, in one transaction:
-	// the worker, once it sees its lease lost, would otherwise take the chunk back first now and then.
-	tx := rdb.TxPipeline()
-	tx.ZAdd(ctx, q.key("leases"), redis.Z{Score: 0, Member: c.ID})
-	recovered := recoverScript.Eval(ctx, tx, []string{q.key("leases"), q.key("results")}, q.p, ms(q.opts.ResultRetention), recoverLimit, 0)
-	stolen := dequeueScript.Eval(ctx, tx, []string{q.key("leases")}, q.p, "thief", 1, ms(q.opts.Lease), queueName(DefaultQueue))
-	// the thief holds on to it (it would extend its lease) while the test watches the first worker
-	tx.ZAdd(ctx, q.key("leases"), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: c.ID})
-	if _, err := tx.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := recovered.Int64Slice(); err != nil || n[0] != 1 {
-		t.Fatal(n, err)
-	}
-	if ls, err := stolen.Slice(); err != nil || len(ls) != 5 || ls[0] != c.ID {
-		t.Fatal(ls, err)
-	}
-	// The worker held the lease surely until at most one lease after its last extension (before the theft):
-	// past that, the first member ends, and the rest must not start.
-	time.Sleep(q.opts.Lease + 500*time.Millisecond)
-	if err := os.WriteFile(gate, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * time.Second) // the rest would have started
-	if m := marks(path); len(m) != 1 {
-		t.Fatalf("members started after the lease was lost: %v", m)
-	}
-	if cs, _, _ := q.Results(ctx, "0", 10, 0); len(cs) != 0 {
-		t.Fatalf("reported: %+v", cs)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.leases) != 0 || w.held != 0 {
-		t.Fatalf("still holds %d leases, %d tasks", len(w.leases), w.held)
-	}
-}
-
 // Item 9 of issue 11: Redis restarted without persistence loses its queues; the executor notices, queues again
 // what it had there, and every task completes; a task whose outcome was delivered before does not run again.
 func TestRedisLosingItsDataLosesNoTask(t *testing.T) {
