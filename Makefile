@@ -26,7 +26,6 @@ test: deps check
 	# the tests left out of -race runs: interrupts (a race inside yaegi), crashes (no hard memory limit under -race)
 	$(GO) test -count=1 -timeout 5m -run 'Interrupt|TheKernelSurvives|EvaluatorMemory' ./kernel/
 	$(GO) test -count=1 -timeout 5m -run 'Interrupted' ./interp/
-	$(GO) test -count=1 -timeout 5m -run 'LostLease' ./executors/redisq/
 	# the dispatcher's suite again with electrons in the interpreter (above they run native)
 	GOVALENT_TEST_TIER=interpreted $(GO) test -count=1 -timeout 10m ./dispatcher/
 

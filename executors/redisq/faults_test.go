@@ -19,8 +19,7 @@ import (
 	"github.com/govalent/govalent/results"
 )
 
-// markProgram's Mark appends i to the file at path before it sleeps ms: the file counts the body's starts. Hold
-// waits for a gate file instead.
+// markProgram's Mark appends i to the file at path before it sleeps ms: the file counts the body's starts.
 const markProgram = `package main
 
 import ("fmt"; "os"; "time")
@@ -31,17 +30,6 @@ func Mark(path string, i int, ms int) int {
 	f.Close()
 	time.Sleep(time.Duration(ms) * time.Millisecond)
 	return i
-}
-
-// Hold is Mark waiting, instead of sleeping, until a file exists at gate.
-func Hold(path string, i int, gate string) int {
-	Mark(path, i, 0)
-	for {
-		if _, err := os.Stat(gate); err == nil {
-			return i
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 `
 
@@ -162,6 +150,50 @@ func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 	}
 	if again, _ := q.Dequeue(ctx, "w2", nil, 10); len(again) != 0 {
 		t.Fatalf("queued again although its completion was on the stream: %+v", again)
+	}
+}
+
+// Item 8 of issue 11: a worker that lost the lease of a chunk (recovered and handed to another worker while it
+// could not extend it) does not start the members still waiting in its backlog, and reports nothing of it.
+func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
+	_, rdb, q := setup(t, Options{Lease: time.Second})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	path := filepath.Join(t.TempDir(), "marks")
+	members := []*executors.Task{markTask("m0", path, 0, 2000)}
+	for i := 1; i < 10; i++ {
+		members = append(members, markTask(fmt.Sprint("m", i), path, i, 0))
+	}
+	c, err := newChunk(members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.PutProgram(ctx, c.ProgramHash, c.Program)
+	if _, err := q.Enqueue(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorker(q, "slow")
+	go w.Run(ctx)
+	wait.For(t, "the first member runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
+	// Its lease expires (as if the worker were paused) and another worker takes the chunk.
+	rdb.ZAdd(ctx, q.key("leases"), redis.Z{Score: 0, Member: c.ID})
+	if n, err := q.Recover(ctx); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	if ls, err := q.Dequeue(ctx, "thief", nil, 1); len(ls) != 1 || err != nil {
+		t.Fatal(ls, err)
+	}
+	time.Sleep(3 * time.Second) // the first member would have ended, and the rest started
+	if m := marks(path); len(m) != 1 {
+		t.Fatalf("members started after the lease was lost: %v", m)
+	}
+	if cs, _, _ := q.Results(ctx, "0", 10, 0); len(cs) != 0 {
+		t.Fatalf("reported: %+v", cs)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.leases) != 0 || w.held != 0 {
+		t.Fatalf("still holds %d leases, %d tasks", len(w.leases), w.held)
 	}
 }
 
