@@ -4,7 +4,10 @@
 package govalent
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
+	"fmt"
 	"go/build"
 	"io"
 	"io/fs"
@@ -56,3 +59,18 @@ var sourceContext = func() build.Context {
 	c.OpenFile = func(name string) (io.ReadCloser, error) { return Source.Open(name) }
 	return c
 }()
+
+// TreeHash is the sha256 (hex) of a file tree's paths and contents, such as Source's: what a cache of things
+// built from it is keyed by.
+func TreeHash(fsys fs.FS) string {
+	h := sha256.New()
+	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := fs.ReadFile(fsys, p)
+			fmt.Fprintf(h, "%s\x00%d\x00", p, len(data))
+			h.Write(data)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -95,27 +95,8 @@ func localPath(moduleDir, p string) string {
 	return filepath.Join(moduleDir, p)
 }
 
-var (
-	sourceHashOnce sync.Once
-	sourceHash     string
-)
-
 // evaluatorSourceHash is a hash of govalent's embedded evaluator source.
-func evaluatorSourceHash() string {
-	sourceHashOnce.Do(func() {
-		h := sha256.New()
-		fs.WalkDir(govalent.EvaluatorSource, ".", func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				data, _ := fs.ReadFile(govalent.EvaluatorSource, p)
-				fmt.Fprintf(h, "%s %d\n", p, len(data))
-				h.Write(data)
-			}
-			return nil
-		})
-		sourceHash = hex.EncodeToString(h.Sum(nil))[:32]
-	})
-	return sourceHash
-}
+var evaluatorSourceHash = sync.OnceValue(func() string { return govalent.TreeHash(govalent.EvaluatorSource)[:32] })
 
 // evaluatorCacheDir is where built evaluators and govalent's source are kept.
 func evaluatorCacheDir() (string, error) {

@@ -1,27 +1,21 @@
 package native
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"go/parser"
 	"go/token"
 	"go/version"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"golang.org/x/mod/modfile"
 
 	"github.com/govalent/govalent"
-	"github.com/govalent/govalent/ct/wire"
 )
 
 // NeedsModule tells whether an import path names a package that only a Go module provides: one outside the
@@ -70,45 +64,6 @@ type ModuleError struct {
 
 func (e *ModuleError) Error() string {
 	return "the Go modules of the program could not be resolved with the session's go.mod and go.sum:\n" + e.Output
-}
-
-// compileModules builds a program that imports modules, in module mode: a module holding the session's go.mod
-// (its module path renamed, the SDK required and replaced by the embedded source) and go.sum, whose versions
-// the build keeps to (-mod=readonly: nothing is added or upgraded).
-func (b *Builder) compileModules(ctx context.Context, key string, prog wire.Program, p Platform, binPath string) error {
-	main, err := generatedMain(prog.Source)
-	if err != nil {
-		return err
-	}
-	dir, _, cleanup, err := b.packageDir("p", key, prog, map[string][]byte{"program.go": []byte(prog.Source), generatedFile: main})
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	if err := os.MkdirAll(filepath.Dir(binPath), 0o700); err != nil {
-		return err
-	}
-	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
-	buildCtx, cancel := context.WithTimeout(ctx, b.moduleTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(buildCtx, b.goCmd, "build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o", tmp, ".")
-	cmd.Dir = dir
-	cmd.Env = b.buildEnv(p, true)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 10 * time.Second // a git the go command started may outlive it, holding its output open
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Run(); err != nil {
-		os.Remove(tmp)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if buildCtx.Err() != nil {
-			return &ModuleError{Output: moduleMessages(fmt.Sprintf("the build did not end within %s: a module proxy or repository that does not answer?", b.moduleTimeout))}
-		}
-		return moduleBuildFailure(stderr.String(), dir, "program.go", err)
-	}
-	return os.Rename(tmp, binPath)
 }
 
 // moduleBuildFailure is buildFailure for a build in module mode in dir, of the program in file: a *CompileError

@@ -304,18 +304,7 @@ func buildable(prog wire.Program) (wire.Program, error) {
 }
 
 // sourceHash identifies the embedded SDK source.
-var sourceHash = sync.OnceValue(func() string {
-	h := sha256.New()
-	fs.WalkDir(govalent.Source, ".", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			data, _ := fs.ReadFile(govalent.Source, path)
-			fmt.Fprintf(h, "%s\x00%d\x00", path, len(data))
-			h.Write(data)
-		}
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil))[:16]
-})
+var sourceHash = sync.OnceValue(func() string { return govalent.TreeHash(govalent.Source)[:16] })
 
 // cachedOrBuild returns the binary of key from the local cache, the shared store or a build; added tells that the
 // local cache gained a file.
@@ -331,11 +320,7 @@ func (b *Builder) cachedOrBuild(ctx context.Context, key string, prog wire.Progr
 		return bin, true, nil
 	}
 	start := time.Now()
-	compile := b.compile
-	if prog.GoMod != "" {
-		compile = b.compileModules
-	}
-	if err := compile(ctx, key, prog, p, binPath); err != nil {
+	if err := b.compile(ctx, key, prog, p, binPath); err != nil {
 		return nil, false, err
 	}
 	hash, err := FileHash(binPath)
@@ -417,6 +402,10 @@ func (b *Builder) toShared(key string, bin *Binary) {
 	}
 }
 
+// compile builds prog into binPath. A program without modules builds offline against the vendored SDK; one that
+// imports modules builds in module mode: a module holding the session's go.mod (its module path renamed, the
+// SDK required and replaced by the embedded source) and go.sum, whose versions the build keeps to
+// (-mod=readonly: nothing is added or upgraded), within moduleTimeout.
 func (b *Builder) compile(ctx context.Context, key string, prog wire.Program, p Platform, binPath string) error {
 	main, err := generatedMain(prog.Source)
 	if err != nil {
@@ -430,19 +419,33 @@ func (b *Builder) compile(ctx context.Context, key string, prog wire.Program, p 
 	if err := os.MkdirAll(filepath.Dir(binPath), 0o700); err != nil {
 		return err
 	}
+	modules := prog.GoMod != ""
+	buildCtx, modFlag := ctx, "-mod=vendor"
+	if modules {
+		var cancel context.CancelFunc
+		buildCtx, cancel = context.WithTimeout(ctx, b.moduleTimeout)
+		defer cancel()
+		modFlag = "-mod=readonly"
+	}
 	tmp := binPath + ".tmp" + key[:8] + fmt.Sprint(os.Getpid())
-	cmd := exec.CommandContext(ctx, b.goCmd, "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-o", tmp, pkg)
+	cmd := exec.CommandContext(buildCtx, b.goCmd, "build", modFlag, "-trimpath", "-buildvcs=false", "-o", tmp, pkg)
 	cmd.Dir = mod
-	cmd.Env = b.buildEnv(p, false)
+	cmd.Env = b.buildEnv(p, modules)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no build outlives a killed dispatcher
+	cmd.WaitDelay = 10 * time.Second // a git the go command started may outlive it, holding its output open
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		os.Remove(tmp)
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return ctx.Err() // stopped, not failed: nothing to report of the code
+		case !modules:
+			return buildFailure(stderr.String(), err)
+		case buildCtx.Err() != nil:
+			return &ModuleError{Output: moduleMessages(fmt.Sprintf("the build did not end within %s: a module proxy or repository that does not answer?", b.moduleTimeout))}
 		}
-		return buildFailure(stderr.String(), err)
+		return moduleBuildFailure(stderr.String(), mod, "program.go", err)
 	}
 	return os.Rename(tmp, binPath)
 }

@@ -59,6 +59,16 @@ func TestFanOutIsOneArray(t *testing.T) {
 	dir := t.TempDir()
 	// A window long enough that a busy machine does not split the burst.
 	e := newExecutor(t, map[string]any{"dir": dir, "array_window": "250ms"})
+	fanOutOfTwelve(t, e, dir)
+	if n := sbatches(); n != 1 {
+		t.Fatalf("%d sbatch calls for 12 tasks submitted together, want 1", n)
+	}
+}
+
+// fanOutOfTwelve submits 12 tasks at once to e, whose dir is dir, and checks that each completes with its
+// output and that they went to Slurm as one array of 12 tasks.
+func fanOutOfTwelve(t *testing.T, e *slurm.Executor, dir string) {
+	t.Helper()
 	var chans []<-chan executors.Outcome
 	for i := range 12 {
 		chans = append(chans, submit(e.Submit, task(t, i, "Echo", fmt.Sprint("x", i))))
@@ -68,9 +78,6 @@ func TestFanOutIsOneArray(t *testing.T) {
 		if oc.Error != "" || executortest.Text(oc.Output) != fmt.Sprintf(`"x%d"`, i) {
 			t.Fatalf("task %d: %+v", i, oc)
 		}
-	}
-	if n := sbatches(); n != 1 {
-		t.Fatalf("%d sbatch calls for 12 tasks submitted together, want 1", n)
 	}
 	ids, _ := filepath.Glob(filepath.Join(dir, "batches", "*", "job"))
 	if len(ids) != 1 {

@@ -55,35 +55,7 @@ func TestRESTFanOutIsOneArray(t *testing.T) {
 	dir := t.TempDir()
 	settings := restSettings(t)
 	settings["dir"], settings["array_window"] = dir, "250ms"
-	e := newExecutor(t, settings)
-	var chans []<-chan executors.Outcome
-	for i := range 12 {
-		chans = append(chans, submit(e.Submit, task(t, i, "Echo", fmt.Sprint("x", i))))
-	}
-	for i, ch := range chans {
-		oc := outcome(t, ch)
-		if oc.Error != "" || executortest.Text(oc.Output) != fmt.Sprintf(`"x%d"`, i) {
-			t.Fatalf("task %d: %+v", i, oc)
-		}
-	}
-	ids, _ := filepath.Glob(filepath.Join(dir, "batches", "*", "job"))
-	if len(ids) != 1 {
-		t.Fatalf("job id files %v, want one", ids)
-	}
-	id, _ := os.ReadFile(ids[0])
-	jobs, err := cluster.Run("squeue", "-h", "-t", "all", "-r", "-o", "%i %T", "-j", strings.TrimSpace(string(id)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(jobs), "\n")
-	for i := range 12 {
-		if want := fmt.Sprintf("%s_%d COMPLETED", strings.TrimSpace(string(id)), i); !slices.Contains(lines, want) {
-			t.Fatalf("want array task %d (%q) in squeue's answer:\n%s", i, want, jobs)
-		}
-	}
-	if len(lines) != 12 {
-		t.Fatalf("want one array of 12 tasks, squeue shows:\n%s", jobs)
-	}
+	fanOutOfTwelve(t, newExecutor(t, settings), dir)
 }
 
 // A cancel through slurmrestd ends the job; the job options reach it (the time limit).

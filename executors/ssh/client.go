@@ -34,8 +34,7 @@ type Client struct {
 // NewClient checks the login (name is the executor's, for errors) and makes a client; it connects at its
 // first command.
 func NewClient(name string, l Login) (*Client, error) {
-	s := Settings{Host: l.Host, Port: l.Port, User: l.User, KeyFile: l.KeyFile, KnownHosts: l.KnownHosts,
-		AcceptNewHostKeys: l.AcceptNewHostKeys, Jump: l.Jump}
+	s := Settings{Login: l}
 	if err := (&Executor{name: name}).fill(&s); err != nil {
 		return nil, err
 	}
@@ -44,8 +43,7 @@ func NewClient(name string, l Login) (*Client, error) {
 		return nil, fmt.Errorf("executor %s: %w", name, err)
 	}
 	p.probe = probePlatform
-	return &Client{pool: p, Login: Login{Host: s.Host, Port: s.Port, User: s.User, KeyFile: s.KeyFile, KnownHosts: s.KnownHosts,
-		AcceptNewHostKeys: s.AcceptNewHostKeys, Jump: s.Jump}}, nil
+	return &Client{pool: p, Login: s.Login}, nil
 }
 
 // probePlatform finds the host's platform.

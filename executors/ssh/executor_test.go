@@ -316,7 +316,7 @@ func TestSettingsAsWrittenForSSH(t *testing.T) {
 	}
 	e := newExecutor(t, map[string]any{"host": "me@example.com:2222", "platform": "none", "key_file": "~/.ssh/key", "known_hosts": "~/kh", "remote_dir": "~/gv"})
 	defer e.Close()
-	want := Settings{Host: "example.com", Port: 2222, User: "me", KeyFile: filepath.Join(home, ".ssh/key"), KnownHosts: filepath.Join(home, "kh"), RemoteDir: "gv"}
+	want := Settings{Login: Login{Host: "example.com", Port: 2222, User: "me", KeyFile: filepath.Join(home, ".ssh/key"), KnownHosts: filepath.Join(home, "kh")}, RemoteDir: "gv"}
 	got := e.s
 	if got.Host != want.Host || got.Port != want.Port || got.User != want.User || got.KeyFile != want.KeyFile || got.KnownHosts != want.KnownHosts || got.RemoteDir != want.RemoteDir {
 		t.Fatalf("got %+v, want %+v", got, want)

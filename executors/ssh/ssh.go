@@ -63,20 +63,14 @@ import (
 
 // Settings are the ssh executor's settings.
 type Settings struct {
-	Host              string `json:"host"`
-	Port              int    `json:"port"`
-	User              string `json:"user"`
-	KeyFile           string `json:"key_file"`
-	KnownHosts        string `json:"known_hosts"`
-	AcceptNewHostKeys bool   `json:"accept_new_host_keys"`
-	Jump              string `json:"jump"`
-	RemoteDir         string `json:"remote_dir"`
-	Concurrency       int    `json:"concurrency"`
-	MaxSessions       int    `json:"max_sessions"`
-	ConnectAttempts   int    `json:"connect_attempts"`
-	GovalentBinary    string `json:"govalent_binary"`
-	Platform          string `json:"platform"`
-	RetentionDays     *int   `json:"retention_days"`
+	Login
+	RemoteDir       string `json:"remote_dir"`
+	Concurrency     int    `json:"concurrency"`
+	MaxSessions     int    `json:"max_sessions"`
+	ConnectAttempts int    `json:"connect_attempts"`
+	GovalentBinary  string `json:"govalent_binary"`
+	Platform        string `json:"platform"`
+	RetentionDays   *int   `json:"retention_days"`
 }
 
 // maxReply bounds a task's reply, as the embedded pool's default does.
