@@ -193,7 +193,11 @@ var count = ct.Electron(Count, ct.Executor("ssh"))
 		b, _ := os.ReadFile(path)
 		return strings.Count(string(b), "\n")
 	}
-	wait.For(t, "the second electron to start on the host", 2*time.Minute, func() bool { return runs(second) == 1 })
+	// The first node is stored COMPLETED (its dependent may start before that: a restart then runs both again).
+	wait.For(t, "the first electron stored and the second started on the host", 2*time.Minute, func() bool {
+		r, err := e.client().GetResult(id, false)
+		return err == nil && r.Node(0).Status == ct.StatusCompleted && runs(second) == 1
+	})
 	e.stop()
 
 	restarted, _ := e.start(t)

@@ -110,7 +110,11 @@ if err != nil {
 	}
 	id := v.Value.Interface().(string)
 	runs := func(path string) int { return strings.Count(readFile(path), "\n") }
-	wait.For(t, "the second electron to start on "+executor, 2*time.Minute, func() bool { return runs(second) == 1 })
+	// The first node is stored COMPLETED (its dependent may start before that: a restart then runs both again).
+	wait.For(t, "the first electron stored and the second started on "+executor, 2*time.Minute, func() bool {
+		r, err := ct.NewClient(url).GetResult(id, false)
+		return err == nil && r.Node(0).Status == ct.StatusCompleted && runs(second) == 1
+	})
 	dispatcher.Process.Signal(syscall.SIGKILL)
 	dispatcher.Wait()
 
