@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/govalent/govalent"
+	"github.com/govalent/govalent/native"
 	"golang.org/x/mod/modfile"
 )
 
@@ -98,16 +99,22 @@ func localPath(moduleDir, p string) string {
 // evaluatorSourceHash is a hash of govalent's embedded evaluator source.
 var evaluatorSourceHash = sync.OnceValue(func() string { return govalent.TreeHash(govalent.EvaluatorSource)[:32] })
 
-// evaluatorCacheDir is where built evaluators and govalent's source are kept.
+// evaluatorCacheDir is where built evaluators and govalent's source are kept, made if missing. The kernel runs
+// the binaries kept there, so it must be the user's alone: another user who could write there could put one in
+// an evaluator's place.
 func evaluatorCacheDir() (string, error) {
-	if d := os.Getenv("GOVALENT_EVALUATOR_CACHE"); d != "" {
-		return d, nil
+	dir := os.Getenv("GOVALENT_EVALUATOR_CACHE")
+	if dir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory for evaluators (set GOVALENT_EVALUATOR_CACHE): %w", err)
+		}
+		dir = filepath.Join(d, "govalent", "evaluators")
 	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory for evaluators (set GOVALENT_EVALUATOR_CACHE): %w", err)
+	if err := native.OwnDir(dir); err != nil {
+		return "", fmt.Errorf("the evaluator cache (GOVALENT_EVALUATOR_CACHE): %w", err)
 	}
-	return filepath.Join(d, "govalent", "evaluators"), nil
+	return dir, nil
 }
 
 // build returns the path of the evaluator binary for b, built now unless the cache has it. Kernels that need
