@@ -432,7 +432,7 @@ func (b *Builder) compile(ctx context.Context, key string, prog wire.Program, p 
 	cmd.Dir = mod
 	cmd.Env = b.buildEnv(p, modules)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no build outlives a killed dispatcher
-	cmd.WaitDelay = 10 * time.Second // a git the go command started may outlive it, holding its output open
+	cmd.WaitDelay = 10 * time.Second                                   // a git the go command started may outlive it, holding its output open
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
