@@ -425,7 +425,7 @@ func (s *slot) interrupted() {
 	pending := s.pending
 	s.pending = nil
 	s.mu.Unlock()
-	for _, taskID := range pending {
+	for k, taskID := range pending {
 		for i, f := range s.inflight {
 			if f.job.task.ID != taskID {
 				continue
@@ -433,6 +433,9 @@ func (s *slot) interrupted() {
 			if i == 0 {
 				s.proc.kill()
 				s.abandon(executors.Outcome{Cancelled: true, Start: f.started, End: time.Now()})
+				for _, id := range pending[k+1:] { // sent back to the queue by abandon, where Cancel finds them
+					s.pool.Cancel(id)
+				}
 				return
 			}
 			if !f.skipped {

@@ -229,6 +229,36 @@ func TestPipelinedTasks(t *testing.T) {
 	}
 }
 
+// Cancelling the running task and then the ones pipelined behind it (a dispatch cancelled whole) stops them
+// all: the process is killed for the first, and the others, sent back to the queue with it, do not run again.
+func TestCancelRunningAndPipelined(t *testing.T) {
+	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
+	defer p.Close()
+	p.mu.Lock()
+	p.quick[executors.RunKey(&executors.Task{ProgramHash: "p1", Entry: "Say"})] = time.Microsecond
+	p.mu.Unlock()
+	tasks := []*executors.Task{task("Hold", "60000"), task("Say", `"one"`), task("Say", `"two"`)}
+	outs := make([]chan executors.Outcome, len(tasks))
+	for i, tk := range tasks {
+		outs[i] = make(chan executors.Outcome, 1)
+		p.Submit(tk, func(oc executors.Outcome) { outs[i] <- oc })
+	}
+	inSlot(t, p, 3)
+	for _, tk := range tasks {
+		p.Cancel(tk.ID)
+	}
+	for i, ch := range outs {
+		select {
+		case oc := <-ch:
+			if !oc.Cancelled || oc.Output != nil {
+				t.Fatalf("task %d: %+v", i, oc)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("task %d: no outcome", i)
+		}
+	}
+}
+
 // Each task's stdout and stderr hold what it wrote, and nothing of the tasks before it.
 func TestOutputPerTask(t *testing.T) {
 	p := NewPool(Config{Name: "pool", Size: 1, Reuse: true, Command: workerCommand()})
