@@ -155,7 +155,8 @@ func TestCompletionNotYetReadIsWaitedFor(t *testing.T) {
 }
 
 // Item 8 of issue 11: a worker that lost the lease of a chunk (recovered and handed to another worker while it
-// could not extend it) does not start the members still waiting in its backlog, and reports nothing of it.
+// could not extend it) does not start the members still waiting, in its backlog or pipelined in its process,
+// and reports nothing of it.
 func TestWorkerDoesNotStartTasksOfALostLease(t *testing.T) {
 	t.Run("waiting", func(t *testing.T) { testLostLease(t, false) })
 	// Once Mark is known to be quick, the members are sent on to the process behind the first one.
