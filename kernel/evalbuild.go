@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/govalent/govalent"
 	"github.com/govalent/govalent/native"
@@ -117,74 +118,95 @@ func evaluatorCacheDir() (string, error) {
 	return dir, nil
 }
 
-// build returns the path of the evaluator binary for b, built now unless the cache has it. Kernels that need
-// the same evaluator at once share one build: the first holds the key's lock, the others wait and reuse it.
-// built says whether this call built it.
-func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, err error) {
+// build returns the path of the evaluator binary for b, built now unless the cache has it, and holds it there:
+// pruning the cache spares what kernels hold, until release. Kernels that need the same evaluator at once share
+// one build: the first holds the key's build lock, the others wait and reuse it. built says whether this call
+// built it.
+func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, release func(), err error) {
 	settings, err := toolchainSettings(ctx, b.goCmd)
 	if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
 	key, err := b.key(settings)
 	if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
 	cache, err := evaluatorCacheDir()
 	if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
 	dir := filepath.Join(cache, key)
 	bin = filepath.Join(dir, "evaluator")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, false, nil
+	// twice at most: a prune by another kernel can delete the evaluator between its build and its hold
+	for range 3 {
+		if release, err := holdEvaluator(dir, bin); err != nil || release != nil {
+			if built && err == nil {
+				pruneEvaluators(cache)
+			}
+			return bin, built, release, err
+		}
+		did, err := b.buildIn(ctx, cache, dir, bin)
+		if err != nil {
+			return "", false, nil, err
+		}
+		built = built || did
 	}
+	return "", false, nil, fmt.Errorf("the evaluator %s was deleted as soon as it was built", bin)
+}
+
+// holdEvaluator holds the evaluator at bin (shared lock on its use lock, which a prune must take exclusively)
+// and marks it used now, or returns a nil release if there is none.
+func holdEvaluator(dir, bin string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", false, err
+		return nil, err
 	}
-	unlock, err := lockFile(filepath.Join(dir, "lock"))
+	release, err = lockFile(filepath.Join(dir, "use.lock"), syscall.LOCK_SH)
 	if err != nil {
-		return "", false, err
+		return nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		release()
+		return nil, nil
+	}
+	now := time.Now()
+	os.Chtimes(bin, now, now) // pruning goes by this
+	return release, nil
+}
+
+// buildIn builds the evaluator into dir, unless another kernel did while this one waited for the build lock.
+func (b *evaluatorBuild) buildIn(ctx context.Context, cache, dir, bin string) (built bool, err error) {
+	unlock, err := lockContext(ctx, filepath.Join(dir, "build.lock"))
+	if err != nil {
+		return false, err
 	}
 	defer unlock()
 	if _, err := os.Stat(bin); err == nil {
-		return bin, false, nil // built while this kernel waited
+		return false, nil // built while this kernel waited
 	}
 	src, err := writeEvaluatorSource(cache)
 	if err != nil {
-		return "", false, fmt.Errorf("writing govalent's source: %w", err)
+		return false, fmt.Errorf("writing govalent's source: %w", err)
 	}
 	work := filepath.Join(dir, "module")
 	os.RemoveAll(work)
 	defer os.RemoveAll(work)
 	if err := b.writeModule(work, src); err != nil {
-		return "", false, err
+		return false, err
 	}
 	// extract the packages' symbols (not -trimpath: extract asks go/build, which needs GOROOT), then build the
 	// evaluator that links them in
 	if err := b.goRun(ctx, work, append([]string{"run", "./extract"}, b.packages...)...); err != nil {
-		return "", false, err
+		return false, err
 	}
 	tmp := bin + ".tmp"
 	// -s -w: no symbol table or DWARF, which a panic's trace does not need, and the link is faster
 	if err := b.goRun(ctx, work, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "."); err != nil {
-		return "", false, err
+		return false, err
 	}
 	if err := os.Rename(tmp, bin); err != nil {
-		return "", false, err
+		return false, err
 	}
-	return bin, true, nil
-}
-
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
+	return true, nil
 }
 
 // goRun runs the go command in dir with the user's environment (GOPROXY, GOFLAGS...); what it printed is its
@@ -349,6 +371,8 @@ func toolchainSettings(ctx context.Context, goCmd string) (string, error) {
 func writeEvaluatorSource(cache string) (string, error) {
 	dir := filepath.Join(cache, "src-"+evaluatorSourceHash())
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		now := time.Now()
+		os.Chtimes(dir, now, now) // in use: pruning goes by this
 		return dir, nil
 	}
 	tmp, err := os.MkdirTemp(cache, "src-tmp")
@@ -382,6 +406,81 @@ func writeEvaluatorSource(cache string) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+const (
+	// evaluatorKeep: an evaluator not used for this long is deleted from the cache
+	evaluatorKeep = 30 * 24 * time.Hour
+	// evaluatorCacheLimit bounds the cache's evaluators (30-60 MB each): past it the least recently used go
+	// first, but none used within evaluatorRecent
+	evaluatorCacheLimit = 4 << 30
+	evaluatorRecent     = 24 * time.Hour
+	// sourceKeep: the source of another govalent version is deleted when no build used it for this long
+	sourceKeep = 24 * time.Hour
+)
+
+// pruneEvaluators deletes, after a build, the evaluators no kernel holds that were not used lately, and the
+// source of other govalent versions. The other entries of the cache (%test's builder) are not its own.
+func pruneEvaluators(cache string) {
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		return
+	}
+	type evaluator struct {
+		dir  string
+		size int64
+		used time.Time
+	}
+	var all []evaluator
+	var total int64
+	for _, e := range entries {
+		dir := filepath.Join(cache, e.Name())
+		info, err := e.Info()
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(e.Name(), "src-"):
+			if e.Name() != "src-"+evaluatorSourceHash() && time.Since(info.ModTime()) > sourceKeep {
+				os.RemoveAll(dir)
+			}
+		case isEvaluatorKey(e.Name()):
+			ev := evaluator{dir: dir, used: info.ModTime()} // without a binary: a build that failed or runs now
+			if bi, err := os.Stat(filepath.Join(dir, "evaluator")); err == nil {
+				ev.size, ev.used = bi.Size(), bi.ModTime()
+			}
+			all = append(all, ev)
+			total += ev.size
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
+	for _, ev := range all {
+		age := time.Since(ev.used)
+		if age < evaluatorKeep && (total <= evaluatorCacheLimit || age < evaluatorRecent) {
+			continue
+		}
+		if removeUnheld(ev.dir) {
+			total -= ev.size
+		}
+	}
+}
+
+// isEvaluatorKey tells whether name is an evaluator's directory in the cache (see evaluatorBuild.key).
+func isEvaluatorKey(name string) bool {
+	_, err := hex.DecodeString(name)
+	return len(name) == 32 && err == nil
+}
+
+// removeUnheld deletes an evaluator's directory unless a kernel holds or builds it.
+func removeUnheld(dir string) bool {
+	for _, lock := range []string{"use.lock", "build.lock"} {
+		unlock, err := lockFile(filepath.Join(dir, lock), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != nil {
+			return false
+		}
+		defer unlock()
+	}
+	return os.RemoveAll(dir) == nil
 }
 
 // sortedUnique sorts paths and drops repeats.

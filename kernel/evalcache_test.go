@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The kernel runs the evaluators in its cache: a cache directory others can write is refused, before anything
@@ -26,5 +28,71 @@ func TestEvaluatorCacheOthersCanWriteIsRefused(t *testing.T) {
 	}
 	if st, err := os.Stat(own); err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("made as %v, %v; want 0700", st.Mode(), err)
+	}
+}
+
+// After a build the cache lets go of what nobody used lately: evaluators past evaluatorKeep, the least recently
+// used past evaluatorCacheLimit (but none used within evaluatorRecent), and the source of other govalent versions.
+// It spares what a kernel holds or builds, what is not its own, and the current source.
+func TestPruneEvaluators(t *testing.T) {
+	cache := t.TempDir()
+	old := time.Now().Add(-evaluatorKeep - time.Hour)
+	evaluator := func(key string, size int64, used time.Time) string {
+		t.Helper()
+		dir := filepath.Join(cache, key)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, "evaluator")
+		if err := os.WriteFile(bin, nil, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(bin, size); err != nil { // sparse: no disk used
+			t.Fatal(err)
+		}
+		os.Chtimes(bin, used, used)
+		return dir
+	}
+	key := func(c byte) string { return strings.Repeat(string(c), 32) }
+	unused := evaluator(key('a'), 1, old)
+	recent := evaluator(key('b'), 1, time.Now())
+	held := evaluator(key('c'), 1, old)
+	release, err := holdEvaluator(held, filepath.Join(held, "evaluator"))
+	if err != nil || release == nil {
+		t.Fatalf("holding an evaluator: %v", err)
+	}
+	building := evaluator(key('d'), 1, old)
+	unlock, err := lockFile(filepath.Join(building, "build.lock"), syscall.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	// past the size limit: the least recently used goes, one used today stays
+	big := evaluator(key('e'), evaluatorCacheLimit, time.Now().Add(-2*evaluatorRecent))
+	bigToday := evaluator(key('f'), evaluatorCacheLimit/2, time.Now().Add(-time.Hour))
+	os.Chtimes(filepath.Join(held, "evaluator"), old, old) // holding it marked it used
+	notOurs := filepath.Join(cache, "gotest")
+	oldSource := filepath.Join(cache, "src-0123")
+	source, err := writeEvaluatorSource(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{notOurs, oldSource} {
+		os.MkdirAll(d, 0o700)
+		os.Chtimes(d, old, old)
+	}
+	os.Chtimes(source, old, old)
+
+	pruneEvaluators(cache)
+	for dir, want := range map[string]bool{unused: false, recent: true, held: true, building: true, big: false,
+		bigToday: true, notOurs: true, oldSource: false, source: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", filepath.Base(dir), err == nil, want)
+		}
+	}
+	release()
+	pruneEvaluators(cache)
+	if _, err := os.Stat(held); err == nil {
+		t.Errorf("an old evaluator nobody holds any more was kept")
 	}
 }

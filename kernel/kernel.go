@@ -36,6 +36,7 @@ type Kernel struct {
 	iopubMu, stdinMu                 sync.Mutex // zmq4 sockets are not safe for concurrent sends
 
 	evalCmd          EvaluatorCommand // guarded by evMu
+	evHold           func()           // lets go of evalCmd's evaluator in the cache; guarded by evMu
 	memory           int64            // the evaluator's memory limit in bytes; none if not positive
 	evMu             sync.Mutex
 	ev               *evalProc          // the evaluator; guarded by evMu, as are the two below
@@ -46,10 +47,12 @@ type Kernel struct {
 	mu               sync.Mutex
 
 	// the session's Go modules (see modules.go); the fields below modDir are the shell goroutine's
-	modDir    string
-	ownModDir bool     // made by the kernel, removed when it stops
-	modPkgs   []string // the module packages the evaluator links in
-	modState  string   // the go.mod, go.sum and packages the evaluator was built for
+	modDir string
+	// releaseModDir is called when the kernel stops, restart telling whether a restart was asked for
+	releaseModDir func(restart bool)
+	restarting    bool     // a shutdown_request asked for a restart; guarded by mu
+	modPkgs       []string // the module packages the evaluator links in
+	modState      string   // the go.mod, go.sum and packages the evaluator was built for
 
 	execCount    int
 	history      []historyEntry
@@ -71,8 +74,11 @@ type Options struct {
 	// RAM; negative: no limit.
 	EvaluatorMemory int64
 
-	// ModuleDir is the session's Go module (go.mod, go.sum); if empty, a temporary one the kernel removes.
+	// ModuleDir is the session's Go module (go.mod, go.sum), if set; the kernel leaves it as it is.
 	ModuleDir string
+	// ConnectionFile names the session's module directory, which a kernel that Jupyter restarts in this one's
+	// place (with the same connection file) takes over; without it or ModuleDir, a temporary one.
+	ConnectionFile string
 
 	limits wireLimits // defaultLimits if zero; tests shrink them
 }
@@ -94,7 +100,7 @@ func Run(connectionFile string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	opts.RedirectProcessOutput = true
+	opts.RedirectProcessOutput, opts.ConnectionFile = true, connectionFile
 	k, err := Start(ci, opts)
 	if err != nil {
 		return err
@@ -143,13 +149,18 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 			return nil, fmt.Errorf("kernel: %w", err)
 		}
 	}
-	modDir, ownModDir := opts.ModuleDir, false
-	if modDir == "" {
-		var err error
-		if modDir, err = newModuleDir(); err != nil {
-			return nil, err
+	modDir, err := openModuleDir(opts, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			modDir.release(true) // kept: Jupyter may start the kernel again
 		}
-		ownModDir = true
+	}()
+	if modDir.kept {
+		opts.Logger.Info("took over the session's modules from the kernel this one replaces", "dir", modDir.path)
 	}
 	budget := semaphore.NewWeighted(opts.limits.budget)
 	// bounded gives a socket's listener the limits of what its peers may send (see limit.go).
@@ -165,8 +176,8 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		stdin: zmq4.NewRouter(bounded("stdin", MaxMessageSize), zlog), iopub: zmq4.NewPub(bounded("iopub", maxSmallMessage), zlog),
 		hb:           zmq4.NewRep(bounded("hb", maxSmallMessage), zlog),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
-		evalCmd: opts.Evaluator, memory: opts.EvaluatorMemory, carried: map[string]carried{},
-		modDir: modDir, ownModDir: ownModDir,
+		evalCmd: opts.Evaluator, evHold: func() {}, memory: opts.EvaluatorMemory, carried: map[string]carried{},
+		modDir: modDir.path, releaseModDir: modDir.release,
 	}
 	for _, b := range []struct {
 		s    zmq4.Socket
@@ -205,6 +216,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 	go k.serveStdin()
 	go k.interruptOnSIGINT()
 	k.publish(nil, "status", kernelStatus{ExecutionState: "starting"})
+	started = true
 	return k, nil
 }
 
@@ -214,10 +226,14 @@ func (k *Kernel) Wait() { <-k.done }
 func (k *Kernel) stop() {
 	k.stopOnce.Do(func() {
 		k.stopEvaluator()
+		k.evMu.Lock()
+		k.evHold()
+		k.evMu.Unlock()
 		k.closeSockets()
-		if k.ownModDir {
-			os.RemoveAll(k.modDir)
-		}
+		k.mu.Lock()
+		restart := k.restarting
+		k.mu.Unlock()
+		k.releaseModDir(restart)
 		close(k.done)
 	})
 }
@@ -396,6 +412,9 @@ func (k *Kernel) handle(sock zmq4.Socket, msg *Message) {
 	case "shutdown_request":
 		var req shutdownRequest
 		json.Unmarshal(msg.Content, &req)
+		k.mu.Lock()
+		k.restarting = req.Restart
+		k.mu.Unlock()
 		k.interrupt()
 		k.reply(sock, msg, "shutdown_reply", shutdownReply{Status: "ok", Restart: req.Restart})
 		k.status(msg, "idle")

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -29,34 +28,6 @@ const moduleDirEnv = "GOVALENT_MODULE_DIR"
 
 // sessionModule is the module path of a session's go.mod.
 const sessionModule = "govalent.session"
-
-// newModuleDir makes a session's module directory, with a go.mod for the Go of the user's toolchain (or the
-// kernel's, without one).
-func newModuleDir() (string, error) {
-	dir, err := os.MkdirTemp("", "govalent-session-")
-	if err != nil {
-		return "", fmt.Errorf("kernel: the session's module directory: %w", err)
-	}
-	// the Go of the user's toolchain, if there is one: a newer go directive would have it download another
-	v := runtime.Version()
-	if goCmd, err := exec.LookPath("go"); err == nil {
-		cmd := exec.Command(goCmd, "env", "GOVERSION")
-		cmd.Dir, cmd.Env = dir, append(os.Environ(), "GOTOOLCHAIN=local")
-		if out, err := cmd.Output(); err == nil && strings.HasPrefix(string(out), "go1.") {
-			v = strings.TrimSpace(string(out))
-		}
-	}
-	v = strings.TrimPrefix(v, "go")
-	if parts := strings.SplitN(v, ".", 3); len(parts) >= 2 {
-		v = parts[0] + "." + parts[1]
-	}
-	gomod := fmt.Sprintf("module %s\n\ngo %s\n", sessionModule, v)
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("kernel: the session's go.mod: %w", err)
-	}
-	return dir, nil
-}
 
 // moduleFiles are a session module's go.mod and go.sum as they are at one time, to restore what a failed change
 // left.
@@ -358,7 +329,7 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 		return nil
 	}
 	start := time.Now()
-	bin, built, err := b.build(ctx)
+	bin, built, hold, err := b.build(ctx)
 	if err != nil {
 		return fmt.Errorf("building an evaluator with %s: %w", strings.Join(b.packages, ", "), err)
 	}
@@ -374,6 +345,7 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 		k.evMu.Lock()
 		k.evalCmd = prev
 		k.evMu.Unlock()
+		hold()
 		if _, again := k.restart(); again != nil {
 			return fmt.Errorf("the new evaluator: %v; nor did the previous one start again: %v", err, again)
 		}
@@ -382,6 +354,10 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 	if len(lost) > 0 {
 		fmt.Fprintf(k.stderrW.pipe, "govalent: the session moved to an evaluator with the new modules, but for: %s\n", strings.Join(lost, "; "))
 	}
+	k.evMu.Lock()
+	k.evHold()
+	k.evHold = hold
+	k.evMu.Unlock()
 	k.modPkgs, k.modState = b.packages, state
 	k.writeImports()
 	return nil

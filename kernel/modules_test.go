@@ -189,3 +189,6 @@ func TestEvaluatorSourceHasTheKernelsPackages(t *testing.T) {
 		}
 	}
 }
+
+// ModuleEnv is moduleEnv for the package's external tests.
+var ModuleEnv = moduleEnv
