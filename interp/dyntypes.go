@@ -45,28 +45,38 @@ func init() {
 		return name
 	})
 	// DynValue is a value whose static type holds an interface, printed with the names of its dynamic type
-	builtins[builtinPath+"/builtin"]["DynValue"] = reflect.ValueOf(func(x any, sid string, sharp bool, pos string) any {
-		if v := reflect.ValueOf(x); v.Kind() == reflect.Struct && v.NumField() > 0 && v.Type().Field(0).Name == "IValue" {
-			if printMethods(v.Type()) {
-				return x // yaegi kept the methods fmt calls
-			}
-			x = v.Field(0).Interface()
+	builtins[builtinPath+"/builtin"]["DynValue"] = reflect.ValueOf(dynValue)
+	// DynValues is DynValue for each of the arguments a call spreads (fmt.Println(args...))
+	builtins[builtinPath+"/builtin"]["DynValues"] = reflect.ValueOf(func(xs []any, sid string, sharp bool, pos string) []any {
+		out := make([]any, len(xs))
+		for i, x := range xs {
+			out[i] = dynValue(x, sid, sharp, pos)
 		}
-		reg := registryOf(sid)
-		v := interpretedValue(reflect.ValueOf(x))
-		if !v.IsValid() {
-			return x
-		}
-		table, err := dynTable(v.Type(), reg, sharp)
-		if err == nil && table != nil {
-			err = checkDyn(v, reg, sharp, 0)
-		}
-		refuse(pos, err)
-		if table == nil {
-			return x
-		}
-		return goValue{v: v, table: table, reg: reg}
+		return out
 	})
+}
+
+func dynValue(x any, sid string, sharp bool, pos string) any {
+	if v := reflect.ValueOf(x); v.Kind() == reflect.Struct && v.NumField() > 0 && v.Type().Field(0).Name == "IValue" {
+		if printMethods(v.Type()) {
+			return x // yaegi kept the methods fmt calls
+		}
+		x = v.Field(0).Interface()
+	}
+	reg := registryOf(sid)
+	v := interpretedValue(reflect.ValueOf(x))
+	if !v.IsValid() {
+		return x
+	}
+	table, err := dynTable(v.Type(), reg, sharp)
+	if err == nil && table != nil {
+		err = checkDyn(v, reg, sharp, 0)
+	}
+	refuse(pos, err)
+	if table == nil {
+		return x
+	}
+	return goValue{v: v, table: table, reg: reg}
 }
 
 // refuse panics, if err is not nil, with the error at pos (cell:line:col), which the session reports as the

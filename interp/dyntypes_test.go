@@ -61,3 +61,19 @@ func TestCellTypesInInterfacesTheInterpreterCannotTellAreRefused(t *testing.T) {
 		"{x:1} [2]\n",
 		"error: cell6:3:13: fmt would not call the String method of main.S in this value (the interpreter loses it): call it yourself"})
 }
+
+// Arguments spread from a slice (fmt.Println(args...)) print as Go prints them, each with its dynamic type.
+func TestSpreadArgumentsPrintAsGoPrintsThem(t *testing.T) {
+	expectCells(t, []string{
+		dynTypesDecls + "\nimport \"strings\"",
+		`args := []any{pt{1, 2}, "s", 3, rect{1, 2}}
+fmt.Println(args...)
+fmt.Printf("%v %v %v %+v\n", args...)
+fmt.Print(fmt.Sprint(args...), "\n")
+var b strings.Builder
+fmt.Fprintln(&b, args...)
+fmt.Print(b.String())
+words := []any{"a", "b"}
+fmt.Println(words...)`,
+	}, []string{"", "{1 2} s 3 {1 2}\n{1 2} s 3 {w:1 h:2}\n{1 2}s3 {1 2}\n{1 2} s 3 {1 2}\na b\n"})
+}

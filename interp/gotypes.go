@@ -83,6 +83,16 @@ func (lw *languageWriter) pkgFunc(call *ast.CallExpr) (string, string) {
 func (lw *languageWriter) printTypes(call *ast.CallExpr) {
 	path, name := lw.pkgFunc(call)
 	switch {
+	case (path == "fmt" || path == "log") && call.Ellipsis.IsValid():
+		// the arguments spread from a slice: each printed with the names of its dynamic type, as %v
+		if _, ok := fmtPrints[path+"."+name]; !ok {
+			if _, ok := fmtFormats[path+"."+name]; !ok {
+				break
+			}
+		}
+		if a := call.Args[len(call.Args)-1]; lw.hasCellTypes() && holdsInterface(lw.res.info.Types[a].Type) {
+			lw.dynArg(a, "DynValues", ", false")
+		}
 	case path == "fmt" || path == "log":
 		if i, ok := fmtFormats[path+"."+name]; ok && len(call.Args) > i {
 			lw.fmtFormat(call.Args[i], call.Args[i+1:])
