@@ -45,7 +45,7 @@ func TestRedefinedCellTypesInInterfaces(t *testing.T) {
 
 // What the interpreter cannot tell apart at run time is refused, naming the cell and line: two types of one
 // structure (yaegi gives them one reflect type), a type declared inside a function, and a String method fmt
-// would call on a value in an interface (the interpreter loses it).
+// would call on a value inside another in an interface (the interpreter loses it).
 func TestCellTypesInInterfacesTheInterpreterCannotTellAreRefused(t *testing.T) {
 	expectCells(t, []string{
 		"import \"fmt\"\ntype A struct{ x int }\ntype B struct{ x int }\ntype C float64\ntype N struct{ n int }\nfunc (n N) String() string { return \"N!\" }",
@@ -53,13 +53,74 @@ func TestCellTypesInInterfacesTheInterpreterCannotTellAreRefused(t *testing.T) {
 		"func() {\n\ttype L struct{ l int }\n\tvar l any = L{1}\n\tfmt.Printf(\"%T\\n\", l)\n}()",
 		"fmt.Println([]any{N{1}})",
 		"fmt.Printf(\"%+v %v\\n\", a, []any{C(2)})",
-		"type S struct{ s int }\nfunc (s *S) String() string { return \"S!\" }\nfmt.Println(any(&S{1}))",
+		"type S struct{ s int }\nfunc (s *S) String() string { return \"S!\" }\nfmt.Println([]any{&S{1}})",
 	}, []string{"",
 		"ok\nerror: cell2:3:20: the interpreter cannot tell which of main.A, main.B this value is (it gives them one type): print it where its static type is known, or give the types different structures",
 		"error: cell3:4:21: the interpreter does not know the name of the type of this value (struct { Xl int \"json:\\\"-\\\" xml:\\\"-\\\"\" }), declared inside a function: declare it at the top level of a cell",
 		"error: cell4:1:13: fmt would not call the String method of main.N in this value (the interpreter loses it): call it yourself",
 		"{x:1} [2]\n",
 		"error: cell6:3:13: fmt would not call the String method of main.S in this value (the interpreter loses it): call it yourself"})
+}
+
+// A value of a cell's type with a String method, held in an empty interface, prints through its method, as
+// in Go: a named basic type, a struct, a pointer, a type of a later cell, and where a local shadows another.
+func TestPrintMethodsOfValuesInInterfaces(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+type Celsius float64
+func (c Celsius) String() string { return fmt.Sprintf("%.1f°C", float64(c)) }
+type P struct{ x int }
+func (p *P) String() string { return fmt.Sprint("P", p.x) }
+type plain float64`,
+		`var x any = Celsius(3)
+var p any = &P{4}
+var q any = plain(2)
+fmt.Println(x, p, q)
+fmt.Printf("%v|%s|%q\n", x, p, x)`,
+		`type Later int
+func (l Later) String() string { return "later" }
+var l any = Later(1)
+fmt.Println(l)
+func() {
+	P := 7
+	fmt.Println(l, P)
+}()`,
+	}, []string{"", "3.0°C P4 2\n3.0°C|P4|\"3.0°C\"\n", "later\nlater 7\n"})
+}
+
+// A type switch that declares a variable picks the clause Go picks, for types with methods too (yaegi's own
+// picks wrong ones), with the variable of the clause's type, or of the switched value's in a clause of several
+// types; the switched expression is evaluated once.
+func TestTypeSwitchesPickGosClause(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+type Celsius float64
+func (c Celsius) String() string { return "C" }
+type P struct{ x int }
+func (p P) String() string { return "P" }
+calls := 0
+next := func(v any) any { calls++; return v }`,
+		`for _, x := range []any{Celsius(3), P{1}, 2.0, nil} {
+	switch v := x.(type) {
+	case Celsius:
+		fmt.Print("celsius ", float64(v), "; ")
+	case P:
+		fmt.Print("P ", v.x, "; ")
+	case nil:
+		fmt.Print("nil ", v, "; ")
+	default:
+		fmt.Print("other ", v, "; ")
+	}
+	switch v := next(x).(type) {
+	case Celsius, P:
+		fmt.Print("either ", v, "; ")
+	case float64:
+		fmt.Print("float ", v+1, "; ")
+	}
+	fmt.Println()
+}
+fmt.Println(calls)`,
+	}, []string{"", "celsius 3; either C; \nP 1; either P; \nother 2; float 3; \nnil <nil>; \n4\n"})
 }
 
 // Arguments spread from a slice (fmt.Println(args...)) print as Go prints them, each with its dynamic type.

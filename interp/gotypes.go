@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/constant"
+	"go/token"
 	"go/types"
 	"reflect"
 	"strconv"
@@ -22,14 +23,9 @@ func init() {
 	// asError is given an interpreted value as an error, which makes the interpreter wrap it with its Error
 	// method; a nil pointer is returned as it is, which fmt prints as <nil> (as it prints a nil pointer whose
 	// Error method panics)
-	builtins[builtinPath+"/builtin"]["AsError"] = reflect.ValueOf(func(err error) any {
-		if v := reflect.ValueOf(err); v.Kind() == reflect.Struct && v.NumField() > 0 && v.Type().Field(0).Name == "IValue" {
-			if in := v.Field(0).Elem(); in.Kind() == reflect.Pointer && in.IsNil() {
-				return nil
-			}
-		}
-		return err
-	})
+	builtins[builtinPath+"/builtin"]["AsError"] = reflect.ValueOf(func(err error) any { return withMethods(err) })
+	// AsStringer is AsError for a String method
+	builtins[builtinPath+"/builtin"]["AsStringer"] = reflect.ValueOf(func(s fmt.Stringer) any { return withMethods(s) })
 	// interpreted returns the interpreted value inside such a wrapper (an error that went through compiled code),
 	// which a type assertion in interpreted code does not look into
 	builtins[builtinPath+"/builtin"]["Interpreted"] = reflect.ValueOf(func(x any) any {
@@ -191,6 +187,16 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 	lw.add(lit.Pos(), lit.End(), strconv.Quote(string(rewritten)))
 }
 
+// withMethods returns x, the interpreter's wrapper of a value with its methods, or nil for a nil pointer.
+func withMethods(x any) any {
+	if v := reflect.ValueOf(x); v.Kind() == reflect.Struct && v.NumField() > 0 && v.Type().Field(0).Name == "IValue" {
+		if in := v.Field(0).Elem(); in.Kind() == reflect.Pointer && in.IsNil() {
+			return nil
+		}
+	}
+	return x
+}
+
 // fmtArg rewrites or refuses an argument fmt would print wrongly with verb and flags: a value of a cell's type
 // with an Error method is given as an error (the interpreter then keeps the method), %+v and %#v go through
 // GoValue (Go's field and type names), and a String, Error, Format or GoString method fmt would call inside
@@ -221,10 +227,21 @@ func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
 		}
 		return
 	case types.IsInterface(t) || !lw.involvesCell(t):
-		// a cell's type held in an interface: printed with its dynamic type's names, looked up when it runs
-		if strings.ContainsRune("vsq", verb) && holdsInterface(t) && lw.hasCellTypes() {
-			lw.dynArg(a, "DynValue", ", "+strconv.FormatBool(sharp))
+		// a cell's type held in an interface: printed with its dynamic type's names, looked up when it runs;
+		// one with a String method given as a fmt.Stringer, keeping the method
+		if !strings.ContainsRune("vsq", verb) || !holdsInterface(t) || !lw.hasCellTypes() {
+			return
 		}
+		// (not one with methods: yaegi fails to pass it to a func literal)
+		if iface, ok := t.Underlying().(*types.Interface); ok && iface.Empty() && !sharp {
+			if cases := lw.printMethodCases(a.Pos()); cases != "" {
+				lw.add(a.Pos(), a.Pos(), "func(govalentX any) any { switch govalentX.(type) {"+cases+
+					"}; return "+builtinAlias+".DynValue(govalentX"+lw.dynArgs(a.Pos(), ", false")+") }(")
+				lw.add(a.End(), a.End(), ")")
+				return
+			}
+		}
+		lw.dynArg(a, "DynValue", ", "+strconv.FormatBool(sharp))
 		return
 	}
 	info := lw.printInfo(t)
@@ -266,7 +283,45 @@ func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
 	}
 }
 
-var errorType = types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
+var (
+	errorType    = types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
+	stringerType = types.NewInterfaceType([]*types.Func{types.NewFunc(token.NoPos, nil, "String",
+		types.NewSignatureType(nil, nil, nil, nil, types.NewTuple(types.NewParam(token.NoPos, nil, "", types.Typ[types.String])), false))}, nil).Complete()
+)
+
+// printMethodCases are the clauses of a type switch on govalentX that give the value of each of the cells' types
+// with a String method (and of its pointer) to AsStringer: fmt then calls the method, as it calls it in Go. The types are those of the package's top level that pos sees by their names. The switch
+// declares no variable, and the value is asserted in the clause: see typeSwitch.
+func (lw *languageWriter) printMethodCases(pos token.Pos) string {
+	scope := lw.res.pkg.Scope()
+	inner := scope.Innermost(pos)
+	var cases strings.Builder
+	for _, name := range scope.Names() {
+		tn, ok := scope.Lookup(name).(*types.TypeName)
+		if !ok || tn.IsAlias() {
+			continue
+		}
+		named, ok := tn.Type().(*types.Named)
+		if !ok || named.TypeParams().Len() > 0 || types.IsInterface(named) {
+			continue
+		}
+		if inner != nil {
+			if _, seen := inner.LookupParent(name, pos); seen != tn {
+				continue // shadowed here
+			}
+		}
+		for _, c := range []struct {
+			typ  types.Type
+			expr string
+		}{{named, name}, {types.NewPointer(named), "*" + name}} {
+			// not an error: yaegi's switch does not find it in an interface
+			if !types.Implements(c.typ, errorType) && types.Implements(c.typ, stringerType) {
+				fmt.Fprintf(&cases, " case %[1]s: return %[2]s.AsStringer(govalentX.(%[1]s));", c.expr, builtinAlias)
+			}
+		}
+	}
+	return cases.String()
+}
 
 // printInfo is what of a type the interpreter cannot print as Go does.
 type printInfo struct {

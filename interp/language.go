@@ -23,7 +23,9 @@ import (
 //   - a defer's arguments are evaluated at the defer statement;
 //   - a method value evaluates its receiver where it is written (yaegi reads it when the value is called);
 //   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
-//     func literal arguments).
+//     func literal arguments);
+//   - a type switch that declares a variable switches without it, and each clause declares it (yaegi's
+//     switch picks wrong clauses for types with methods when it assigns).
 func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int, res *checkResult, plan *cellPlan) ([]edit, error) {
 	lw := &languageWriter{s: s, res: res, rel: rel, plan: plan, text: it.text, explicit: map[*ast.Ident]bool{}, called: map[*ast.SelectorExpr]bool{}}
 	ast.Inspect(root, func(n ast.Node) bool {
@@ -115,6 +117,8 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
 			lw.called[sel] = true
 		}
+	case *ast.TypeSwitchStmt:
+		lw.typeSwitch(x)
 	case *ast.DeferStmt:
 		lw.deferArgs(x)
 	case *ast.BlockStmt:
@@ -737,4 +741,57 @@ func (lw *languageWriter) rangeAssign(r *ast.RangeStmt) {
 	}
 	lw.add(r.Key.Pos(), r.TokPos+1, strings.Join(tmps, ", ")+" :=")
 	lw.add(r.Body.Lbrace+1, r.Body.Lbrace+1, " "+strings.Join(lhs, " "))
+}
+
+// typeSwitch rewrites `switch v := x.(type) { case T: ...; case A, B: ... }` into `switch x.(type) { case T:
+// v := x.(T); ...; case A, B: v := x; ... }`; x is written once, into a hidden variable, unless it is a name or
+// a field of one. A switch with an init statement and another guard is left as it is.
+func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
+	assign, ok := ts.Assign.(*ast.AssignStmt)
+	if !ok || len(assign.Lhs) != 1 || len(assign.Rhs) != 1 {
+		return
+	}
+	v, ok := assign.Lhs[0].(*ast.Ident)
+	guard, ok2 := assign.Rhs[0].(*ast.TypeAssertExpr)
+	if !ok || !ok2 || v.Name == "_" {
+		return
+	}
+	src := func(e ast.Node) string { return lw.text[lw.rel(e.Pos()):lw.rel(e.End())] }
+	x := src(guard.X)
+	if !pureExpr(guard.X) {
+		if ts.Init != nil {
+			return
+		}
+		lw.seq++
+		hidden := fmt.Sprintf("govalentSwitch%d", lw.seq)
+		lw.add(v.Pos(), guard.X.Pos(), hidden+" := ")
+		lw.add(guard.X.End(), guard.X.End(), "; "+hidden)
+		x = hidden
+	} else {
+		lw.add(v.Pos(), guard.X.Pos(), "")
+	}
+	for _, st := range ts.Body.List {
+		clause := st.(*ast.CaseClause)
+		value := x
+		if len(clause.List) == 1 && !isNilIdent(clause.List[0]) {
+			value = x + ".(" + src(clause.List[0]) + ")"
+		}
+		lw.add(clause.Colon+1, clause.Colon+1, " "+v.Name+" := "+value+"; _ = "+v.Name+";")
+	}
+}
+
+// pureExpr reports whether evaluating e twice is evaluating it once: a name, or a field of one.
+func pureExpr(e ast.Expr) bool {
+	switch x := ast.Unparen(e).(type) {
+	case *ast.Ident:
+		return true
+	case *ast.SelectorExpr:
+		return pureExpr(x.X)
+	}
+	return false
+}
+
+func isNilIdent(e ast.Expr) bool {
+	id, ok := ast.Unparen(e).(*ast.Ident)
+	return ok && id.Name == "nil"
 }
