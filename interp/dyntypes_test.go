@@ -90,7 +90,7 @@ func() {
 
 // A type switch that declares a variable picks the clause Go picks, for types with methods too (yaegi's own
 // picks wrong ones), with the variable of the clause's type, or of the switched value's in a clause of several
-// types; the switched expression is evaluated once.
+// types; the switched expression is evaluated once. A switch with a case of an interface type is yaegi's own.
 func TestTypeSwitchesPickGosClause(t *testing.T) {
 	expectCells(t, []string{
 		`import "fmt"
@@ -120,7 +120,17 @@ next := func(v any) any { calls++; return v }`,
 	fmt.Println()
 }
 fmt.Println(calls)`,
-	}, []string{"", "celsius 3; either C; \nP 1; either P; \nother 2; float 3; \nnil <nil>; \n4\n"})
+		`type Shape interface{ Area() float64 }
+func (p P) Area() float64 { return 1 }
+for _, x := range []any{P{2}, 3} {
+	switch v := x.(type) {
+	case Shape:
+		fmt.Print("shape ", v.Area(), "; ")
+	default:
+		fmt.Print("other ", v, "; ")
+	}
+}`,
+	}, []string{"", "celsius 3; either C; \nP 1; either P; \nother 2; float 3; \nnil <nil>; \n4\n", "shape 1; other 3; "})
 }
 
 // Arguments spread from a slice (fmt.Println(args...)) print as Go prints them, each with its dynamic type.

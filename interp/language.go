@@ -745,7 +745,8 @@ func (lw *languageWriter) rangeAssign(r *ast.RangeStmt) {
 
 // typeSwitch rewrites `switch v := x.(type) { case T: ...; case A, B: ... }` into `switch x.(type) { case T:
 // v := x.(T); ...; case A, B: v := x; ... }`; x is written once, into a hidden variable, unless it is a name or
-// a field of one. A switch with an init statement and another guard is left as it is.
+// a field of one. A switch with a case of an interface type (which yaegi's switch without a variable misses), or
+// with an init statement and another guard, is left as it is.
 func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
 	assign, ok := ts.Assign.(*ast.AssignStmt)
 	if !ok || len(assign.Lhs) != 1 || len(assign.Rhs) != 1 {
@@ -755,6 +756,15 @@ func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
 	guard, ok2 := assign.Rhs[0].(*ast.TypeAssertExpr)
 	if !ok || !ok2 || v.Name == "_" {
 		return
+	}
+	for _, st := range ts.Body.List {
+		for _, e := range st.(*ast.CaseClause).List {
+			// yaegi's switch without a variable matches a case of an interface type only if it is the value's
+			// type; with one, it matches those right
+			if t := lw.res.info.Types[e].Type; !isNilIdent(e) && (t == nil || types.IsInterface(t)) {
+				return
+			}
+		}
 	}
 	src := func(e ast.Node) string { return lw.text[lw.rel(e.Pos()):lw.rel(e.End())] }
 	x := src(guard.X)
