@@ -137,13 +137,16 @@ func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, rel
 	}
 	dir := filepath.Join(cache, key)
 	bin = filepath.Join(dir, "evaluator")
-	// twice at most: a prune by another kernel can delete the evaluator between its build and its hold
-	for range 3 {
+	// built twice at most: a prune by another kernel can delete the evaluator between its build and its hold
+	for builds := 0; ; builds++ {
 		if release, err := holdEvaluator(dir, bin); err != nil || release != nil {
 			if built && err == nil {
 				pruneEvaluators(cache)
 			}
 			return bin, built, release, err
+		}
+		if builds == 2 {
+			return "", false, nil, fmt.Errorf("the evaluator %s was deleted as soon as it was built", bin)
 		}
 		did, err := b.buildIn(ctx, cache, dir, bin)
 		if err != nil {
@@ -151,16 +154,19 @@ func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, rel
 		}
 		built = built || did
 	}
-	return "", false, nil, fmt.Errorf("the evaluator %s was deleted as soon as it was built", bin)
 }
 
 // holdEvaluator holds the evaluator at bin (shared lock on its use lock, which a prune must take exclusively)
 // and marks it used now, or returns a nil release if there is none.
 func holdEvaluator(dir, bin string) (release func(), err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+	for range 3 { // a prune may delete dir between MkdirAll and the lock
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			release, err = lockFile(filepath.Join(dir, "use.lock"), syscall.LOCK_SH)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			break
+		}
 	}
-	release, err = lockFile(filepath.Join(dir, "use.lock"), syscall.LOCK_SH)
 	if err != nil {
 		return nil, err
 	}
@@ -168,13 +174,20 @@ func holdEvaluator(dir, bin string) (release func(), err error) {
 		release()
 		return nil, nil
 	}
-	now := time.Now()
-	os.Chtimes(bin, now, now) // pruning goes by this
-	return release, nil
+	touch := func() {
+		now := time.Now()
+		os.Chtimes(bin, now, now) // pruning goes by this
+	}
+	touch()
+	unlock := release
+	return func() { touch(); unlock() }, nil
 }
 
 // buildIn builds the evaluator into dir, unless another kernel did while this one waited for the build lock.
 func (b *evaluatorBuild) buildIn(ctx context.Context, cache, dir, bin string) (built bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // again: a prune may have deleted it since
+		return false, err
+	}
 	unlock, err := lockContext(ctx, filepath.Join(dir, "build.lock"))
 	if err != nil {
 		return false, err
@@ -440,6 +453,8 @@ func pruneEvaluators(cache string) {
 			continue
 		}
 		switch {
+		case strings.HasPrefix(e.Name(), deletedPrefix):
+			os.RemoveAll(dir) // a prune that did not finish
 		case strings.HasPrefix(e.Name(), "src-"):
 			if e.Name() != "src-"+evaluatorSourceHash() && time.Since(info.ModTime()) > sourceKeep {
 				os.RemoveAll(dir)
@@ -473,14 +488,18 @@ func isEvaluatorKey(name string) bool {
 
 // removeUnheld deletes an evaluator's directory unless a kernel holds or builds it.
 func removeUnheld(dir string) bool {
+	var unlocks []func()
 	for _, lock := range []string{"use.lock", "build.lock"} {
 		unlock, err := lockFile(filepath.Join(dir, lock), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err != nil {
+			for _, unlock := range unlocks {
+				unlock()
+			}
 			return false
 		}
-		defer unlock()
+		unlocks = append(unlocks, unlock)
 	}
-	return os.RemoveAll(dir) == nil
+	return removeLocked(dir, unlocks)
 }
 
 // sortedUnique sorts paths and drops repeats.

@@ -91,8 +91,53 @@ func TestPruneEvaluators(t *testing.T) {
 		}
 	}
 	release()
+	os.Chtimes(filepath.Join(held, "evaluator"), old, old) // letting go of it marked it used
 	pruneEvaluators(cache)
 	if _, err := os.Stat(held); err == nil {
 		t.Errorf("an old evaluator nobody holds any more was kept")
 	}
+}
+
+// A kernel that waits to hold an evaluator while a prune deletes it, and another kernel builds it again, holds
+// the new one: a prune of that must wait for the kernel to let go.
+func TestHoldAfterAPruneHoldsTheNewEvaluator(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("a", 32))
+	bin := filepath.Join(dir, "evaluator")
+	build := func() {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, nil, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build()
+	unlock, err := lockFile(filepath.Join(dir, "use.lock"), syscall.LOCK_EX) // the prune's
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan func())
+	go func() {
+		release, err := holdEvaluator(dir, bin)
+		if err != nil {
+			t.Error(err)
+		}
+		held <- release
+	}()
+	time.Sleep(200 * time.Millisecond) // the kernel waits for the lock
+	if err := os.Rename(dir, dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	build() // by another kernel, before the prune lets go
+	unlock()
+	release := <-held
+	if release == nil {
+		t.Fatal("no hold on the evaluator built again")
+	}
+	defer release()
+	if !removeUnheld(dir) {
+		return
+	}
+	t.Error("a prune deleted the evaluator a kernel holds")
 }

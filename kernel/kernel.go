@@ -106,6 +106,7 @@ func Run(connectionFile string, opts Options) error {
 		return err
 	}
 	go k.stopWithParent(os.Getppid(), time.Second)
+	go k.stopOnSIGTERM()
 	k.Wait()
 	return nil
 }
@@ -228,6 +229,7 @@ func (k *Kernel) stop() {
 		k.stopEvaluator()
 		k.evMu.Lock()
 		k.evHold()
+		k.evHold = func() {}
 		k.evMu.Unlock()
 		k.closeSockets()
 		k.mu.Lock()
@@ -265,6 +267,20 @@ func (k *Kernel) heartbeat() {
 			}
 			k.log.Debug("heartbeat", "err", err)
 		}
+	}
+}
+
+// stopOnSIGTERM stops the kernel as a shutdown_request would, the restart it asked for kept: Jupyter sends
+// SIGTERM to a kernel that has not exited soon after one.
+func (k *Kernel) stopOnSIGTERM() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	defer signal.Stop(ch)
+	select {
+	case <-ch:
+		k.log.Warn("SIGTERM: stopping")
+		k.stop()
+	case <-k.done:
 	}
 }
 

@@ -40,7 +40,20 @@ func jupyterEnv(t *testing.T) []string {
 		t.Fatalf("kernel install: %v\n%s", err, out)
 	}
 	home := t.TempDir()
+	// the kernels' session modules in a cache of the test's own, but Go's build cache and the evaluators are
+	// the user's (warm)
+	goCache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env GOCACHE: %v", err)
+	}
+	evaluators := os.Getenv("GOVALENT_EVALUATOR_CACHE")
+	if userCache, err := os.UserCacheDir(); evaluators == "" && err == nil {
+		evaluators = filepath.Join(userCache, "govalent", "evaluators")
+	}
 	return append(os.Environ(),
+		"XDG_CACHE_HOME="+filepath.Join(home, "cache"),
+		"GOCACHE="+strings.TrimSpace(string(goCache)),
+		"GOVALENT_EVALUATOR_CACHE="+evaluators,
 		"JUPYTER_PATH="+filepath.Join(prefix, "share", "jupyter"),
 		"JUPYTER_DATA_DIR="+filepath.Join(home, "data"),
 		"JUPYTER_RUNTIME_DIR="+filepath.Join(home, "runtime"),

@@ -355,8 +355,13 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 		fmt.Fprintf(k.stderrW.pipe, "govalent: the session moved to an evaluator with the new modules, but for: %s\n", strings.Join(lost, "; "))
 	}
 	k.evMu.Lock()
-	k.evHold()
-	k.evHold = hold
+	select {
+	case <-k.done:
+		hold() // stopped meanwhile: nobody is to let go of it
+	default:
+		k.evHold()
+		k.evHold = hold
+	}
 	k.evMu.Unlock()
 	k.modPkgs, k.modState = b.packages, state
 	k.writeImports()

@@ -116,13 +116,13 @@ func sessionModuleDir(connectionFile string) (moduleDir, error) {
 		}
 	}
 	m.release = func(restart bool) {
-		if !restart {
-			os.RemoveAll(session)
-		} else {
+		if restart {
 			now := time.Now()
 			os.Chtimes(filepath.Join(session, "lock"), now, now)
+			unlock()
+			return
 		}
-		unlock()
+		removeLocked(session, []func(){unlock})
 	}
 	pruneSessions(root)
 	return m, nil
@@ -136,6 +136,10 @@ func pruneSessions(root string) {
 	}
 	for _, e := range entries {
 		session := filepath.Join(root, e.Name())
+		if strings.HasPrefix(e.Name(), deletedPrefix) {
+			os.RemoveAll(session) // a prune that did not finish
+			continue
+		}
 		info, err := os.Stat(filepath.Join(session, "lock"))
 		if err != nil || time.Since(info.ModTime()) < sessionKeep {
 			continue
@@ -144,9 +148,32 @@ func pruneSessions(root string) {
 		if err != nil {
 			continue // a kernel runs in it
 		}
-		os.RemoveAll(session)
-		unlock()
+		removeLocked(session, []func(){unlock})
 	}
+}
+
+// deletedPrefix names a directory being deleted.
+const deletedPrefix = ".deleted-"
+
+// removeLocked deletes dir, whose lock files (all of them) unlocks let go: renamed first,
+// while they are held, so that a kernel that opens a lock file in dir afterwards opens a new one, in a new
+// directory (lockFile checks that the file it locked is still there).
+func removeLocked(dir string, unlocks []func()) bool {
+	defer func() {
+		for _, unlock := range unlocks {
+			unlock()
+		}
+	}()
+	tomb, err := os.MkdirTemp(filepath.Dir(dir), deletedPrefix)
+	if err != nil {
+		return false
+	}
+	gone := filepath.Join(tomb, "dir")
+	if err := os.Rename(dir, gone); err != nil {
+		os.Remove(tomb)
+		return false
+	}
+	return os.RemoveAll(tomb) == nil
 }
 
 // writeSessionGoMod writes a new session's go.mod, for the Go of the user's toolchain (or the kernel's, without
@@ -181,6 +208,13 @@ func lockFile(path string, how int) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
+	}
+	// a prune may have deleted the file while this waited for it: lock the one at path now
+	held, err1 := f.Stat()
+	now, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(held, now) {
+		f.Close()
+		return lockFile(path, how)
 	}
 	return func() { f.Close() }, nil
 }
