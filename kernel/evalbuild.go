@@ -46,36 +46,60 @@ type evaluatorBuild struct {
 
 // key names the build in the cache: a hash of all that goes into it, so that a kernel reuses an evaluator
 // another built with the same modules.
-func (b *evaluatorBuild) key(settings string) (string, error) {
+func (b *evaluatorBuild) key(ctx context.Context, settings string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nsource %s\n", settings, evaluatorSourceHash())
 	for _, part := range [][]byte{b.gomod, b.sum, []byte(strings.Join(b.packages, "\n"))} {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)
 	}
-	// a replacement by a local directory is built from what the directory holds now
-	mf, err := modfile.Parse("go.mod", b.gomod, nil)
-	if err != nil {
+	if err := hashReplacements(ctx, h, b.gomod, b.moduleDir); err != nil {
 		return "", err
-	}
-	for _, r := range mf.Replace {
-		if modfile.IsDirectoryPath(r.New.Path) {
-			if err := hashTree(h, localPath(b.moduleDir, r.New.Path)); err != nil {
-				return "", fmt.Errorf("the replacement %s => %s: %w", r.Old.Path, r.New.Path, err)
-			}
-		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 
-// hashTree adds the paths and contents of the files of a directory tree (not its hidden or vendored parts) to h.
-func hashTree(h io.Writer, dir string) error {
+// hashReplacements adds to h what the local directories that go.mod replaces modules by hold now, which an
+// evaluator is built from. A directory that is missing or holds no go.mod is only named: the go command fails
+// on it if a cell uses the module, and ignores it if none does.
+func hashReplacements(ctx context.Context, h io.Writer, gomod []byte, moduleDir string) error {
+	mf, err := modfile.Parse("go.mod", gomod, nil)
+	if err != nil {
+		return err
+	}
+	for _, r := range mf.Replace {
+		if !modfile.IsDirectoryPath(r.New.Path) {
+			continue
+		}
+		dir := localPath(moduleDir, r.New.Path)
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+			fmt.Fprintf(h, "no module at %s\n", dir)
+			continue
+		}
+		if err := hashTree(ctx, h, dir); err != nil {
+			return fmt.Errorf("the replacement %s => %s: %w", r.Old.Path, r.New.Path, err)
+		}
+	}
+	return nil
+}
+
+// hashTree adds the paths and contents of the files of a module's directory tree (not its hidden or vendored
+// parts, nor the modules nested in it) to h.
+func hashTree(ctx context.Context, h io.Writer, dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() && p != dir {
+			if strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "vendor" {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
+				return filepath.SkipDir // another module
+			}
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -127,7 +151,7 @@ func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, rel
 	if err != nil {
 		return "", false, nil, err
 	}
-	key, err := b.key(settings)
+	key, err := b.key(ctx, settings)
 	if err != nil {
 		return "", false, nil, err
 	}

@@ -8,6 +8,7 @@ package kernel
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"go/scanner"
@@ -132,12 +133,19 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 	return nil
 }
 
+// unpublishedVersion is the version go.mod requires a module at that a local directory replaces (the go
+// command's own choice for one): a proxy may have no version of it.
+const unpublishedVersion = "v0.0.0-00010101000000-000000000000"
+
 // absoluteReplacements makes the local directories of `go mod edit -replace` absolute from the kernel's
 // directory (the user's), not the session module's.
 func absoluteReplacements(args []string) ([]string, error) {
 	out := append([]string{}, args...)
 	for i := 0; i < len(out); i++ {
 		a := out[i]
+		if strings.HasPrefix(a, "--") {
+			a = a[1:] // the go command takes --flag for -flag
+		}
 		value, inline := strings.CutPrefix(a, "-replace=")
 		if !inline {
 			if a != "-replace" || i+1 == len(out) {
@@ -258,13 +266,18 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 	for _, p := range k.modPkgs {
 		have[p] = true
 	}
+	local := false // a package of a module replaced by a local directory, which may have changed since
 	for _, p := range cellImports(code) {
-		if isModulePackage(p) && !have[p] {
+		if !isModulePackage(p) {
+			continue
+		}
+		if !have[p] {
 			fresh = append(fresh, p)
 			have[p] = true
 		}
+		local = local || k.localReplacement(p) != ""
 	}
-	if len(fresh) == 0 {
+	if len(fresh) == 0 && !local {
 		return nil
 	}
 	goCmd, err := goCommand()
@@ -279,16 +292,27 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 	if err != nil {
 		return fmt.Errorf("the session's go.mod: %w", err)
 	}
-	var unprovided []string
+	var unprovided, requires []string
 	for _, p := range fresh {
-		if !provides(mf, p) {
+		switch mod := k.localReplacement(p); {
+		case provides(mf, p):
+		case mod != "":
+			requires = append(requires, "-require="+mod+"@"+unpublishedVersion)
+		default:
 			unprovided = append(unprovided, p)
 		}
 	}
-	if len(unprovided) > 0 {
-		if _, err := k.runGo(ctx, goCmd, append([]string{"get"}, unprovided...)...); err != nil {
+	if len(unprovided) > 0 || len(requires) > 0 {
+		err := error(nil)
+		if len(requires) > 0 {
+			_, err = k.runGo(ctx, goCmd, append([]string{"mod", "edit"}, sortedUnique(requires)...)...)
+		}
+		if err == nil && len(unprovided) > 0 {
+			_, err = k.runGo(ctx, goCmd, append([]string{"get"}, unprovided...)...)
+		}
+		if err != nil {
 			k.restoreModuleFiles(before)
-			return fmt.Errorf("importing %s: %w", strings.Join(unprovided, ", "), err)
+			return fmt.Errorf("importing %s: %w", strings.Join(fresh, ", "), err)
 		}
 		if err := k.reportModuleChange(before, false); err != nil {
 			k.restoreModuleFiles(before)
@@ -300,6 +324,25 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 		return err
 	}
 	return nil
+}
+
+// localReplacement is the module path of package p if the session's go.mod replaces that module, at any
+// version, by a local directory.
+func (k *Kernel) localReplacement(p string) string {
+	m, err := k.readModuleFiles()
+	if err != nil {
+		return ""
+	}
+	mf, err := modfile.Parse("go.mod", m.gomod, nil)
+	if err != nil {
+		return ""
+	}
+	for _, r := range mf.Replace {
+		if modfile.IsDirectoryPath(r.New.Path) && r.Old.Version == "" && (p == r.Old.Path || strings.HasPrefix(p, r.Old.Path+"/")) {
+			return r.Old.Path
+		}
+	}
+	return ""
 }
 
 // provides tells whether a module that go.mod requires has the package path p in its path space.
@@ -324,7 +367,12 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 		return err
 	}
 	b := &evaluatorBuild{goCmd: goCmd, moduleDir: k.modDir, packages: sortedUnique(append([]string{}, pkgs...)), gomod: m.gomod, sum: m.sum}
-	state := string(m.gomod) + "\x00" + string(m.sum) + "\x00" + strings.Join(b.packages, "\n")
+	// what local directories replacing modules hold too: an edit there makes a new evaluator
+	h := sha256.New()
+	if err := hashReplacements(ctx, h, m.gomod, k.modDir); err != nil {
+		return err
+	}
+	state := string(m.gomod) + "\x00" + string(m.sum) + "\x00" + strings.Join(b.packages, "\n") + "\x00" + string(h.Sum(nil))
 	if state == k.modState {
 		return nil
 	}

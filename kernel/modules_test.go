@@ -110,6 +110,24 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		wantOK(t, "%go mod edit -replace example.org/greet=./testdata/modules/greetlocal", "replaced example.org/greet")
 		wantOK(t, `fmt.Println(greet.Hello("you"), twice(x))`, "local hello, you 42")
 	})
+	mine := filepath.Join(t.TempDir(), "mine") // kept for the subtests after this one
+	t.Run("AnUnpublishedLocalModuleAndItsEdits", func(t *testing.T) {
+		dir := mine
+		word := func(w string) {
+			os.MkdirAll(dir, 0o700)
+			os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.org/mine\n\ngo 1.22\n"), 0o600)
+			os.WriteFile(filepath.Join(dir, "mine.go"), []byte("package mine\n\nfunc Word() string { return \""+w+"\" }\n"), 0o600)
+		}
+		word("first")
+		// no proxy has it, and no -require is needed; a replacement by a directory not made yet is no obstacle
+		wantOK(t, "%go mod edit --replace example.org/mine="+dir+" -replace example.org/later=./not-made-yet", "replaced example.org/mine")
+		use := "import \"example.org/mine\"\nfmt.Println(mine.Word(), twice(x))"
+		wantOK(t, use, "first 42")
+		word("second")
+		wantOK(t, use, "second 42")
+		wantOK(t, `fmt.Println(greet.Hello("too"))`, "local hello, too")
+		wantOK(t, "%go mod edit -dropreplace example.org/later")
+	})
 	t.Run("AMissingModuleIsAnErrorAndTheSessionStays", func(t *testing.T) {
 		before := goMod(t)
 		wantError(t, "%go get example.org/missing@v1.0.0", "example.org/missing")
