@@ -42,6 +42,7 @@ type evaluatorBuild struct {
 	moduleDir  string   // the session's module
 	packages   []string // sorted
 	gomod, sum []byte
+	building   func() // called when the cache does not have it, before it is built
 }
 
 // key names the build in the cache: a hash of all that goes into it, so that a kernel reuses an evaluator
@@ -171,6 +172,9 @@ func (b *evaluatorBuild) build(ctx context.Context) (bin string, built bool, rel
 		}
 		if builds == 2 {
 			return "", false, nil, fmt.Errorf("the evaluator %s was deleted as soon as it was built", bin)
+		}
+		if builds == 0 && b.building != nil {
+			b.building()
 		}
 		did, err := b.buildIn(ctx, cache, dir, bin)
 		if err != nil {

@@ -376,6 +376,9 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 	if state == k.modState {
 		return nil
 	}
+	b.building = func() {
+		fmt.Fprintf(k.stderrW.pipe, "govalent: building an evaluator with %s (a minute or more the first time; then cached)...\n", strings.Join(b.packages, ", "))
+	}
 	start := time.Now()
 	bin, built, hold, err := b.build(ctx)
 	if err != nil {

@@ -90,7 +90,7 @@ x := 21
 ch := make(chan int)
 c := &greet.Counter{}
 c.Add(2)
-fmt.Println(greet.Hello("go"), c.Add(3))`, "built an evaluator with example.org/greet", "hello, GO 5")
+fmt.Println(greet.Hello("go"), c.Add(3))`, "building an evaluator with example.org/greet (", "built an evaluator with example.org/greet", "hello, GO 5")
 	})
 	t.Run("AutoGetReplaysTheSession", func(t *testing.T) {
 		s := wantOK(t, `import "example.org/stats"
@@ -164,7 +164,7 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		_, c2 := startTestKernel(t)
 		for _, cell := range []string{"%go get example.org/greet@v1.2.0", `import "example.org/greet"` + "\n" + `fmt.Println(greet.Hello("twice"))`} {
 			rep, streams := c2.run(cell)
-			if rep["status"] != "ok" || strings.Contains(streams["stderr"], "built an evaluator") {
+			if rep["status"] != "ok" || strings.Contains(streams["stderr"], "an evaluator") {
 				t.Fatalf("%q: %v %v %q", cell, rep["status"], rep["evalue"], streams)
 			}
 			if strings.HasPrefix(cell, "import") && !strings.Contains(streams["stdout"], "hello, TWICE") {
