@@ -5,10 +5,12 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/govalent/govalent/interp/stdlib"
 	"golang.org/x/tools/imports"
 )
 
@@ -26,7 +28,7 @@ func autoImports(cell string, items []item, errs []checkError) ([]item, error) {
 		return nil, nil
 	}
 	known := map[string]bool{}
-	for _, p := range Packages() {
+	for _, p := range append(Packages(), stdlib.SourcePackages...) {
 		known[packageName(p)] = true
 	}
 	refs := map[string]bool{}
@@ -69,7 +71,7 @@ func autoImports(cell string, items []item, errs []checkError) ([]item, error) {
 	var added []item
 	for _, spec := range f.Imports {
 		path, _ := strconv.Unquote(spec.Path.Value)
-		if PackageSymbols(path) == nil {
+		if PackageSymbols(path) == nil && !slices.Contains(stdlib.SourcePackages, path) {
 			continue // only what the interpreter can import
 		}
 		it := item{kind: itemImport, text: "import " + spec.Path.Value, cell: cell, line: 1, col: 1, tok: token.IMPORT}

@@ -420,8 +420,10 @@ func TestRangeOverAnIteratorFuncRefusesWhatItCannotRewrite(t *testing.T) {
 }
 
 func TestMissingStandardImportsAreAdded(t *testing.T) {
-	expectCells(t, []string{"strings.Repeat(\"ab\", 2)", "fmt.Sprint(strconv.Itoa(4))"},
-		[]string{"=> abab" + "stderr: govalent: imported \"strings\"\n", "=> 4stderr: govalent: imported \"fmt\", \"strconv\"\n"})
+	expectCells(t, []string{"strings.Repeat(\"ab\", 2)", "fmt.Sprint(strconv.Itoa(4))",
+		"s := []int{3, 1}\nslices.Sort(s)\nfmt.Println(s, slices.Sorted(maps.Keys(map[int]bool{2: true, 1: true})), cmp.Compare(1, 2))"},
+		[]string{"=> abab" + "stderr: govalent: imported \"strings\"\n", "=> 4stderr: govalent: imported \"fmt\", \"strconv\"\n",
+			"[1 3] [1 2] -1\nstderr: govalent: imported \"cmp\", \"maps\", \"slices\"\n"})
 }
 
 func TestOsExitEndsTheCellWithItsStatus(t *testing.T) {

@@ -260,9 +260,9 @@ func (k *Kernel) evaluatorDied(ev *evalProc) *cellFailure {
 	case err != nil:
 		msg = fmt.Sprintf("%s; then %v", what, err)
 	case len(lost) > 0:
-		msg = fmt.Sprintf("%s. A new evaluator took its place, with the session's declarations and variables restored (statements are not run again), but for: %s", what, strings.Join(lost, "; "))
+		msg = fmt.Sprintf("%s. A new evaluator took its place, with the session restored as the last cell that completed left it (declarations and variables; statements are not run again), but for: %s", what, strings.Join(lost, "; "))
 	default:
-		msg = fmt.Sprintf("%s. A new evaluator took its place, with the session's declarations and variables restored (statements are not run again).", what)
+		msg = fmt.Sprintf("%s. A new evaluator took its place, with the session restored as the last cell that completed left it (declarations and variables; statements are not run again).", what)
 	}
 	return &cellFailure{errorContent{EName: ename, EValue: msg, Traceback: []string{"\x1b[0;31m" + ename + "\x1b[0m: " + msg}}}
 }
