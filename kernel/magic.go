@@ -363,6 +363,12 @@ func (k *Kernel) timeit(ctx context.Context, cell, code string) error {
 	if strings.TrimSpace(code) == "" {
 		return errors.New("%timeit needs a Go statement")
 	}
+	if e, err := parser.ParseExpr(code); err == nil {
+		// an expression's value, as IPython's %timeit 1+1 times it (Go refuses a value not used)
+		if _, call := e.(*ast.CallExpr); !call {
+			code = "_ = " + code
+		}
+	}
 	body := code + definedNamesUsed(code)
 	loop := func(n int) (time.Duration, error) {
 		start := time.Now()
