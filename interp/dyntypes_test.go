@@ -148,3 +148,26 @@ words := []any{"a", "b"}
 fmt.Println(words...)`,
 	}, []string{"", "{1 2} s 3 {1 2}\n{1 2} s 3 {w:1 h:2}\n{1 2}s3 {1 2}\n{1 2} s 3 {1 2}\na b\n"})
 }
+
+// Values of a cell's interface type inside slices, maps and structs print as their dynamic values, as in Go
+// (yaegi holds them in a struct of its own, which fmt printed as pointers).
+func TestCellInterfacesInsideValuesPrintTheirDynamicValues(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+type Shape interface{ Area() float64 }
+type Sq struct{ S float64 }
+func (s Sq) Area() float64 { return s.S * s.S }
+type circle struct{ r float64 }
+func (c *circle) Area() float64 { return 3 * c.r * c.r }
+type Holder struct {
+	Name string
+	Sh   Shape
+}`,
+		`shapes := []Shape{Sq{1}, Sq{2}, nil}
+fmt.Println(shapes)
+fmt.Printf("%v %+v %s\n", shapes, shapes, []Shape{Sq{3}})
+fmt.Println(map[string]Shape{"a": Sq{3}}, Holder{"h", Sq{4}})
+fmt.Printf("%+v\n", Holder{"h", Sq{4}})
+fmt.Println(fmt.Sprint([]Shape{&circle{1}})[:3])`,
+	}, []string{"", "[{1} {2} <nil>]\n[{1} {2} <nil>] [{S:1} {S:2} <nil>] [{%!s(float64=3)}]\nmap[a:{3}] {h {4}}\n{Name:h Sh:{S:4}}\n[0x\n"})
+}

@@ -277,9 +277,9 @@ func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
 		lw.fail(a.Pos(), "%s of %s would not call its GoString or Format method or those of the values inside it (the interpreter loses them): use %%v, or print the fields", shown, reflectString(t))
 	case verb == 'v' && (sharp || plus) && info.compiledHidden != "":
 		lw.fail(a.Pos(), "%s of %s would call the methods of the %s in an unexported field, which Go does not: use %%v, or print the fields", shown, reflectString(t), info.compiledHidden)
-	case verb == 'v' && (sharp || plus):
+	case verb == 'v' && (sharp || plus) || strs && info.cellInterface:
 		lw.add(a.Pos(), a.Pos(), builtinAlias+".GoValue(")
-		lw.add(a.End(), a.End(), ", "+lw.goTypeDesc(t)+")")
+		lw.add(a.End(), a.End(), ", "+lw.goTypeDesc(t)+", "+strconv.Quote(lw.s.id)+")")
 	}
 }
 
@@ -325,9 +325,11 @@ func (lw *languageWriter) printMethodCases(pos token.Pos) string {
 
 // printInfo is what of a type the interpreter cannot print as Go does.
 type printInfo struct {
-	named   bool              // a named type of the cell's package is in it
-	hidden  bool              // a struct with unexported fields is in it
-	methods map[string]string // Format, Error, String, GoString methods of values inside it -> a type having it
+	named bool // a named type of the cell's package is in it
+	// an interface type of the cell's package is inside it, whose values yaegi holds in its own struct
+	cellInterface bool
+	hidden        bool              // a struct with unexported fields is in it
+	methods       map[string]string // Format, Error, String, GoString methods of values inside it -> a type having it
 	// a compiled type with such a method in an unexported field (where fmt calls no method)
 	compiledHidden string
 }
@@ -361,6 +363,9 @@ func (lw *languageWriter) printInfo(t types.Type) printInfo {
 				return
 			}
 			info.named = true
+			if _, iface := x.Underlying().(*types.Interface); iface && inside {
+				info.cellInterface = true
+			}
 			if inside {
 				for _, m := range printMethods(x, viaPointer) {
 					if _, ok := info.methods[m]; !ok {

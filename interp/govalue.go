@@ -31,7 +31,7 @@ func init() {
 
 var goTypeTables sync.Map // description -> []goType
 
-func newGoValue(x any, desc string) any {
+func newGoValue(x any, desc, sid string) any {
 	table, ok := goTypeTables.Load(desc)
 	if !ok {
 		var t []goType
@@ -40,7 +40,7 @@ func newGoValue(x any, desc string) any {
 		}
 		table, _ = goTypeTables.LoadOrStore(desc, t)
 	}
-	return goValue{v: reflect.ValueOf(x), table: table.([]goType)}
+	return goValue{v: reflect.ValueOf(x), table: table.([]goType), reg: registryOf(sid)}
 }
 
 // goValue is a value printed by %+v or %#v with the names of its Go type, table[0].
@@ -146,7 +146,12 @@ func (p *goPrinter) value(v reflect.Value, ti, depth int, hidden bool) {
 		}
 		p.b.WriteString(map[bool]string{true: "}", false: "]"}[p.sharp])
 	case "iface":
-		if v.IsNil() {
+		// a compiled interface, or yaegi's holder of a value of a cell's interface type
+		e := v
+		if v.Kind() == reflect.Interface && !v.IsNil() {
+			e = v.Elem()
+		}
+		if e = interpretedValue(e); !e.IsValid() || e.Kind() == reflect.Interface {
 			if p.sharp {
 				p.b.WriteString(t.Name + "(nil)")
 			} else {
@@ -154,7 +159,6 @@ func (p *goPrinter) value(v reflect.Value, ti, depth int, hidden bool) {
 			}
 			return
 		}
-		e := interpretedValue(v.Elem())
 		table, err := dynTable(e.Type(), p.reg, p.sharp)
 		if err != nil {
 			panic(err)
@@ -246,6 +250,10 @@ func (lw *languageWriter) goTypeDesc(t types.Type) string {
 		case *types.Map:
 			k := add(u.Key())
 			g.Kind, g.Types = "map", []int{k, add(u.Elem())}
+		case *types.Interface:
+			if _, named := types.Unalias(t).(*types.Named); named {
+				g.Kind = "iface" // a cell's interface: its dynamic value, looked up when printed
+			}
 		}
 		table[i] = g
 		return i
