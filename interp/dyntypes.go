@@ -46,6 +46,16 @@ func init() {
 	})
 	// DynValue is a value whose static type holds an interface, printed with the names of its dynamic type
 	builtins[builtinPath+"/builtin"]["DynValue"] = reflect.ValueOf(dynValue)
+	// IfaceEqual is a == b for values of a cell's interface type: their dynamic types and values are equal (it
+	// panics on values Go cannot compare, as == does)
+	builtins[builtinPath+"/builtin"]["IfaceEqual"] = reflect.ValueOf(func(a, b any) bool {
+		va := interpretedValue(reflect.ValueOf(unwrapInterpreted(a)))
+		vb := interpretedValue(reflect.ValueOf(unwrapInterpreted(b)))
+		if !va.IsValid() || !vb.IsValid() {
+			return va.IsValid() == vb.IsValid()
+		}
+		return va.Type() == vb.Type() && va.Interface() == vb.Interface()
+	})
 	// DynValues is DynValue for each of the arguments a call spreads (fmt.Println(args...))
 	builtins[builtinPath+"/builtin"]["DynValues"] = reflect.ValueOf(func(xs []any, sid string, sharp bool, pos string) []any {
 		out := make([]any, len(xs))

@@ -24,6 +24,7 @@ import (
 //   - a method value evaluates its receiver where it is written (yaegi reads it when the value is called);
 //   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
 //     func literal arguments);
+//   - == and != of values of a cell's interface type compare their dynamic values (yaegi compared its holders);
 //   - a type switch that declares a variable switches without it, and each clause declares it (yaegi's
 //     switch picks wrong clauses for types with methods when it assigns).
 func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int, res *checkResult, plan *cellPlan) ([]edit, error) {
@@ -119,6 +120,8 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		}
 	case *ast.TypeSwitchStmt:
 		lw.typeSwitch(x)
+	case *ast.BinaryExpr:
+		lw.interfaceEquality(x)
 	case *ast.DeferStmt:
 		lw.deferArgs(x)
 	case *ast.BlockStmt:
@@ -804,4 +807,22 @@ func pureExpr(e ast.Expr) bool {
 func isNilIdent(e ast.Expr) bool {
 	id, ok := ast.Unparen(e).(*ast.Ident)
 	return ok && id.Name == "nil"
+}
+
+// interfaceEquality rewrites a == b, where a or b is of an interface type of the cells, into a call of
+// IfaceEqual, which compares the dynamic values as Go does.
+func (lw *languageWriter) interfaceEquality(x *ast.BinaryExpr) {
+	if x.Op != token.EQL && x.Op != token.NEQ || !lw.cellInterface(x.X) && !lw.cellInterface(x.Y) {
+		return
+	}
+	not := map[token.Token]string{token.EQL: "", token.NEQ: "!"}[x.Op]
+	lw.add(x.Pos(), x.Pos(), not+builtinAlias+".IfaceEqual(")
+	lw.add(x.OpPos, x.OpPos+token.Pos(len(x.Op.String())), ",")
+	lw.add(x.End(), x.End(), ")")
+}
+
+// cellInterface reports whether e is of an interface type the cells declare.
+func (lw *languageWriter) cellInterface(e ast.Expr) bool {
+	n, ok := types.Unalias(lw.res.info.Types[e].Type).(*types.Named)
+	return ok && n.Obj().Pkg() == lw.res.pkg && types.IsInterface(n)
 }
