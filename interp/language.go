@@ -115,6 +115,7 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		lw.builtin(x)
 		lw.typeArgs(x)
 		lw.printTypes(x)
+		lw.plainJSON(x)
 		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
 			lw.called[sel] = true
 		}
