@@ -609,3 +609,12 @@ var x int64
 *(*int64)(unsafe.Pointer(&x)) = 5
 fmt.Println(unsafe.Sizeof(x), x)`}, []string{"8 5\n"})
 }
+
+// A call of several results as a cell's last statement shows them all, as gophernotes does.
+func TestACallOfSeveralResultsShowsThem(t *testing.T) {
+	expectCells(t, []string{
+		"import \"strconv\"\nstrconv.Atoi(\"3\")",
+		"func two() (int, string) { return 1, \"a\" }\ntwo()",
+		"strconv.Atoi(\"x\")",
+	}, []string{"=> 3 <nil>", "=> 1 a", "=> 0 strconv.Atoi: parsing \"x\": invalid syntax"})
+}

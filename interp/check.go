@@ -47,6 +47,7 @@ type cellPlan struct {
 	globalsFirst bool
 	defines      []definedVar      // variables the statements define at their top level, kept in the session
 	value        bool              // the last statement is an expression with one value: the cell's value
+	results      int               // or with this many (more than one), shown together
 	hidden       map[string]string // import path -> hidden name, for the types of defines and rewrites
 	helpers      map[string]string // name -> source of the funcs the rewrites of min, max and clear call
 	names        int               // hidden identifiers made for the rewrites
@@ -186,7 +187,7 @@ func (s *Session) check(imp *typeImporter, cell string, items []item) (*cellPlan
 	}
 	plan.defines = res.defines
 	plan.hidden = res.hidden
-	plan.value = res.value
+	plan.value, plan.results = res.value, res.results
 	if err := s.planEdits(plan, res); err != nil {
 		return nil, err
 	}
@@ -333,6 +334,7 @@ type checkResult struct {
 	needsGlobals bool
 	defines      []definedVar
 	value        bool
+	results      int
 	hidden       map[string]string
 	src          *checkSource
 	fset         *token.FileSet
@@ -500,8 +502,11 @@ func (s *Session) typeCheck(imp *typeImporter, plan *cellPlan, globals []defined
 	}
 	if last != nil {
 		tv := res.info.Types[last.X]
-		_, tuple := tv.Type.(*types.Tuple)
-		res.value = tv.IsValue() && !tuple && tv.Type != nil && !tv.IsBuiltin()
+		tuple, isTuple := tv.Type.(*types.Tuple)
+		if isTuple && !writes(res.info, last.X) {
+			res.results = tuple.Len()
+		}
+		res.value = tv.IsValue() && !isTuple && tv.Type != nil && !tv.IsBuiltin() || res.results > 1
 	}
 	for _, e := range raw {
 		msg := e.Msg
@@ -680,4 +685,35 @@ func (s *Session) relevantNames(plan *cellPlan, cellNames map[string]bool) map[s
 		}
 	}
 	return relevant
+}
+
+// writes reports whether e calls a func or method that prints, writes or scans, whose results (a count and an
+// error) a notebook does not show: fmt.Println("x") shows no `2 <nil>`.
+func writes(info *types.Info, e ast.Expr) bool {
+	call, ok := ast.Unparen(e).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	var id *ast.Ident
+	switch f := ast.Unparen(call.Fun).(type) {
+	case *ast.Ident:
+		id = f
+	case *ast.SelectorExpr:
+		id = f.Sel
+	default:
+		return false
+	}
+	fn, ok := info.Uses[id].(*types.Func)
+	if !ok {
+		return false
+	}
+	if fn.Pkg() != nil && fn.Pkg().Path() == "fmt" {
+		return true
+	}
+	for _, prefix := range []string{"Write", "Print", "Fprint", "Scan", "Sscan", "Fscan", "Copy", "ReadFrom"} {
+		if strings.HasPrefix(fn.Name(), prefix) {
+			return true
+		}
+	}
+	return false
 }

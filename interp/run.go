@@ -194,7 +194,17 @@ func (s *Session) planEdits(plan *cellPlan, res *checkResult) error {
 				it.extra = append(it.extra, varAssignEdits(gd, rel, res, s)...)
 			}
 		case *ast.ExprStmt:
-			if plan.value && i == len(plan.body)-1 {
+			if plan.value && i == len(plan.body)-1 && plan.results > 1 {
+				// several values, shown together
+				vars, anys := make([]string, plan.results), make([]string, plan.results)
+				for j := range vars {
+					vars[j] = fmt.Sprintf("govalentV%d", j)
+					anys[j] = "any(" + vars[j] + ")"
+				}
+				it.extra = append(it.extra,
+					replace(rel(x.Pos()), rel(x.Pos()), strings.Join(vars, ", ")+" := "),
+					replace(rel(x.End()), rel(x.End()), "; govalentValue = "+builtinAlias+".Values("+strings.Join(anys, ", ")+")"))
+			} else if plan.value && i == len(plan.body)-1 {
 				it.extra = append(it.extra,
 					replace(rel(x.Pos()), rel(x.Pos()), "govalentTmp := "),
 					replace(rel(x.End()), rel(x.End()), "; govalentValue = "+displayAlias+".Capture(govalentTmp, any(govalentTmp))"))

@@ -74,8 +74,14 @@ const builtinAlias = "govalentbuiltin"
 
 // builtins are the funcs of builtinPath: clear, on a map or a slice passed as any (a map with NaN keys too).
 var builtins = yaegi.Exports{builtinPath + "/builtin": {
-	"Clear": reflect.ValueOf(func(x any) { reflect.ValueOf(x).Clear() }),
+	"Clear":  reflect.ValueOf(func(x any) { reflect.ValueOf(x).Clear() }),
+	"Values": reflect.ValueOf(func(xs ...any) any { return values(xs) }),
 }}
+
+// values are the results of a call of several as a cell's value, shown together as gophernotes shows them.
+type values []any
+
+func (v values) String() string { return strings.TrimSuffix(fmt.Sprintln([]any(v)...), "\n") }
 
 // Options configure a session.
 type Options struct {
