@@ -28,7 +28,8 @@ var dynRegistries sync.Map
 type dynRegistry map[reflect.Type]*dynType
 
 type dynType struct {
-	fields []string // the Go names of a struct's fields (yaegi renames the unexported ones)
+	fields   []string // the Go names of a struct's fields (yaegi renames the unexported ones)
+	embedded []bool   // which of them are embedded (yaegi marks one only in a struct of one field)
 	names  []string // Go's names of the types sharing the reflect type
 	method string   // a String, Error, Format or GoString method of one of them, which compiled code cannot call
 }
@@ -186,6 +187,7 @@ func (s *Session) registerTypes(ctx context.Context) {
 	s.mu.Lock()
 	var names []string
 	fields := map[string][]string{}
+	embedded := map[string][]bool{}
 	for _, d := range s.store.all() {
 		if d.tok != token.TYPE || d.src.file == nil || len(d.src.file.Decls) == 0 {
 			continue
@@ -199,6 +201,11 @@ func (s *Session) registerTypes(ctx context.Context) {
 				names = append(names, ts.Name.Name)
 				if st, ok := ts.Type.(*ast.StructType); ok {
 					fields[ts.Name.Name] = structFieldNames(st)
+					for _, f := range st.Fields.List {
+						for range max(len(f.Names), 1) {
+							embedded[ts.Name.Name] = append(embedded[ts.Name.Name], len(f.Names) == 0)
+						}
+					}
 				}
 			}
 		}
@@ -250,7 +257,7 @@ func (s *Session) registerTypes(ctx context.Context) {
 			continue // an interface's values have dynamic types of their own
 		}
 		if reg[t] == nil {
-			reg[t] = &dynType{fields: fields[names[i]]}
+			reg[t] = &dynType{fields: fields[names[i]], embedded: embedded[names[i]]}
 		}
 		reg[t].names = append(reg[t].names, "main."+names[i])
 		if m := methods[names[i]]; m != "" {

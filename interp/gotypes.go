@@ -328,6 +328,8 @@ type printInfo struct {
 	named bool // a named type of the cell's package is in it
 	// an interface type of the cell's package is inside it, whose values yaegi holds in its own struct
 	cellInterface bool
+	// a struct of the cell's package with an embedded field beside others, which yaegi does not mark embedded
+	embeds bool
 	hidden        bool              // a struct with unexported fields is in it
 	methods       map[string]string // Format, Error, String, GoString methods of values inside it -> a type having it
 	// a compiled type with such a method in an unexported field (where fmt calls no method)
@@ -382,6 +384,7 @@ func (lw *languageWriter) printInfo(t types.Type) printInfo {
 		case *types.Struct:
 			for i := 0; i < x.NumFields(); i++ {
 				f := x.Field(i)
+				info.embeds = info.embeds || f.Embedded() && x.NumFields() > 1
 				info.hidden = info.hidden || !f.Exported()
 				walk(f.Type(), true, false, hidden || !f.Exported())
 			}

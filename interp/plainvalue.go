@@ -4,72 +4,100 @@ import (
 	"go/ast"
 	"go/types"
 	"reflect"
+	"strconv"
 	"sync"
 )
 
 // encoding/json cannot see into yaegi's holder of a value of a cell's interface type (a struct of unexported
-// fields): json.Marshal of []Shape gave [{}]. The rewrite gives such values to Plain first, a copy in types
-// where an interface value is an interface again.
+// fields): json.Marshal of []Shape gave [{}]. Nor does it inline a cell's embedded struct, which yaegi marks as
+// embedded only in a struct of one field. The rewrite gives the values json encodes to Plain, a copy in types
+// where an interface value is an interface again and an embedded field is embedded; and the pointer json decodes
+// into to PlainPointer, the same memory seen with embedded fields embedded (interfaces it cannot decode into).
 
 func init() {
-	builtins[builtinPath+"/builtin"]["Plain"] = reflect.ValueOf(func(x any) any {
-		v := plainValue(interpretedValue(reflect.ValueOf(unwrapInterpreted(x))), 0)
+	builtins[builtinPath+"/builtin"]["Plain"] = reflect.ValueOf(func(x any, sid string) any {
+		v := (&plainer{reg: registryOf(sid)}).value(interpretedValue(reflect.ValueOf(unwrapInterpreted(x))), 0)
 		if !v.IsValid() {
 			return nil
 		}
 		return v.Interface()
 	})
+	builtins[builtinPath+"/builtin"]["PlainPointer"] = reflect.ValueOf(func(p any, sid string) any {
+		v := reflect.ValueOf(p)
+		if v.Kind() != reflect.Pointer || v.IsNil() {
+			return p
+		}
+		pt, ok := (&plainer{reg: registryOf(sid)}).typ(v.Type().Elem(), map[reflect.Type]bool{})
+		if !ok || pt.holders || pt.t == v.Type().Elem() {
+			return p
+		}
+		return reflect.NewAt(pt.t, v.UnsafePointer()).Interface()
+	})
 }
 
-var (
-	plainTypes sync.Map // reflect.Type -> reflect.Type
-	anyType    = reflect.TypeOf((*any)(nil)).Elem()
-)
+var anyType = reflect.TypeOf((*any)(nil)).Elem()
 
 func isHolder(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct && t.Name() == "valueInterface" && t.PkgPath() == yaegiPath
 }
 
-// plainType is t with yaegi's holders of interface values replaced by any; a type that refers to itself (which
-// yaegi makes with placeholders) is not made plain: ok is false.
-func plainType(t reflect.Type, visiting map[reflect.Type]bool) (p reflect.Type, ok bool) {
-	if p, ok := plainTypes.Load(t); ok {
-		return p.(reflect.Type), true
+// plainer makes values plain for a session, whose registry says which fields are embedded.
+type plainer struct {
+	reg   dynRegistry
+	types sync.Map // reflect.Type -> plainType
+}
+
+// plainType is a type made plain; holders: yaegi's holders were replaced in it (its memory is not the same).
+type plainType struct {
+	t       reflect.Type
+	holders bool
+}
+
+// typ is t with yaegi's holders of interface values replaced by any and the cells' embedded fields embedded; a
+// type that refers to itself (which yaegi makes with placeholders) is not made plain: ok is false.
+func (pl *plainer) typ(t reflect.Type, visiting map[reflect.Type]bool) (p plainType, ok bool) {
+	if p, ok := pl.types.Load(t); ok {
+		return p.(plainType), true
 	}
 	if visiting[t] || t.PkgPath() == "github.com/traefik/yaegi/internal/unsafe2" {
-		return t, false
+		return plainType{t: t}, false
 	}
 	visiting[t] = true
 	defer delete(visiting, t)
-	p, ok = t, true
+	p, ok = plainType{t: t}, true
 	elem := func(e reflect.Type, make func(reflect.Type) reflect.Type) {
-		pe, eok := plainType(e, visiting)
-		if ok = eok; ok && pe != e {
-			p = make(pe)
+		pe, eok := pl.typ(e, visiting)
+		if ok = eok; ok && pe.t != e {
+			p = plainType{make(pe.t), pe.holders}
 		}
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if isHolder(t) {
-			p = anyType
+			p = plainType{anyType, true}
 			break
 		}
 		if t.Name() != "" {
 			break // compiled: no holders in it
 		}
+		var embedded []bool
+		if dt := pl.reg[t]; dt != nil && len(dt.embedded) == t.NumField() {
+			embedded = dt.embedded
+		}
 		fields := make([]reflect.StructField, t.NumField())
 		changed := false
 		for i := range fields {
 			f := t.Field(i)
-			pf, fok := plainType(f.Type, visiting)
+			pf, fok := pl.typ(f.Type, visiting)
 			if !fok || f.PkgPath != "" { // StructOf takes no unexported field
-				return t, false
+				return plainType{t: t}, false
 			}
-			changed = changed || pf != f.Type
-			fields[i] = reflect.StructField{Name: f.Name, Type: pf, Tag: f.Tag, Anonymous: f.Anonymous}
+			fields[i] = reflect.StructField{Name: f.Name, Type: pf.t, Tag: f.Tag, Anonymous: f.Anonymous || embedded != nil && embedded[i]}
+			changed = changed || pf.t != f.Type || fields[i].Anonymous != f.Anonymous
+			p.holders = p.holders || pf.holders
 		}
 		if changed {
-			p = reflect.StructOf(fields)
+			p.t = structOf(fields)
 		}
 	case reflect.Slice:
 		elem(t.Elem(), reflect.SliceOf)
@@ -78,22 +106,36 @@ func plainType(t reflect.Type, visiting map[reflect.Type]bool) (p reflect.Type, 
 	case reflect.Pointer:
 		elem(t.Elem(), reflect.PointerTo)
 	case reflect.Map:
-		k, kok := plainType(t.Key(), visiting)
-		e, eok := plainType(t.Elem(), visiting)
-		if ok = kok && eok; ok && (k != t.Key() || e != t.Elem()) {
-			p = reflect.MapOf(k, e)
+		k, kok := pl.typ(t.Key(), visiting)
+		e, eok := pl.typ(t.Elem(), visiting)
+		if ok = kok && eok; ok && (k.t != t.Key() || e.t != t.Elem()) {
+			p = plainType{reflect.MapOf(k.t, e.t), k.holders || e.holders}
 		}
 	}
 	if !ok {
-		return t, false
+		return plainType{t: t}, false
 	}
-	plainTypes.Store(t, p)
+	pl.types.Store(t, p)
 	return p, true
 }
 
-// plainValue copies v into its plainType, the dynamic values of interfaces too; past a depth of 64 (a cycle of
+// structOf is reflect.StructOf, but for embedded fields it cannot make (a compiled type with methods not first):
+// those it makes fields of their own.
+func structOf(fields []reflect.StructField) (t reflect.Type) {
+	defer func() {
+		if recover() != nil {
+			for i := range fields {
+				fields[i].Anonymous = fields[i].Anonymous && fields[i].Type.NumMethod() == 0
+			}
+			t = reflect.StructOf(fields)
+		}
+	}()
+	return reflect.StructOf(fields)
+}
+
+// value copies v into its plain type, the dynamic values of interfaces too; past a depth of 64 (a cycle of
 // pointers), v stays as it is.
-func plainValue(v reflect.Value, depth int) reflect.Value {
+func (pl *plainer) value(v reflect.Value, depth int) reflect.Value {
 	if !v.IsValid() || depth > 64 {
 		return v
 	}
@@ -101,14 +143,14 @@ func plainValue(v reflect.Value, depth int) reflect.Value {
 		e := interpretedValue(v)
 		out := reflect.New(anyType).Elem()
 		if e.IsValid() {
-			out.Set(plainValue(e, depth+1))
+			out.Set(pl.value(e, depth+1))
 		}
 		return out
 	}
 	if v.Kind() == reflect.Interface {
 		out := reflect.New(v.Type()).Elem()
 		if !v.IsNil() {
-			if e := plainValue(interpretedValue(v.Elem()), depth+1); e.Type().AssignableTo(v.Type()) {
+			if e := pl.value(interpretedValue(v.Elem()), depth+1); e.Type().AssignableTo(v.Type()) {
 				out.Set(e)
 			} else {
 				out.Set(v.Elem())
@@ -116,7 +158,8 @@ func plainValue(v reflect.Value, depth int) reflect.Value {
 		}
 		return out
 	}
-	pt, ok := plainType(v.Type(), map[reflect.Type]bool{})
+	p, ok := pl.typ(v.Type(), map[reflect.Type]bool{})
+	pt := p.t
 	if !ok || pt == v.Type() {
 		return v // no holders in it (an interface inside holds none either: yaegi holds those it has)
 	}
@@ -125,7 +168,7 @@ func plainValue(v reflect.Value, depth int) reflect.Value {
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if f := out.Field(i); f.CanSet() {
-				f.Set(plainValue(v.Field(i), depth+1))
+				f.Set(pl.value(v.Field(i), depth+1))
 			}
 		}
 	case reflect.Slice:
@@ -134,18 +177,18 @@ func plainValue(v reflect.Value, depth int) reflect.Value {
 		}
 		out.Set(reflect.MakeSlice(pt, v.Len(), v.Len()))
 		for i := 0; i < v.Len(); i++ {
-			out.Index(i).Set(plainValue(v.Index(i), depth+1))
+			out.Index(i).Set(pl.value(v.Index(i), depth+1))
 		}
 	case reflect.Array:
 		for i := 0; i < v.Len(); i++ {
-			out.Index(i).Set(plainValue(v.Index(i), depth+1))
+			out.Index(i).Set(pl.value(v.Index(i), depth+1))
 		}
 	case reflect.Pointer:
 		if v.IsNil() {
 			return out
 		}
 		e := reflect.New(pt.Elem())
-		e.Elem().Set(plainValue(v.Elem(), depth+1))
+		e.Elem().Set(pl.value(v.Elem(), depth+1))
 		out.Set(e)
 	case reflect.Map:
 		if v.IsNil() {
@@ -154,7 +197,7 @@ func plainValue(v reflect.Value, depth int) reflect.Value {
 		out.Set(reflect.MakeMapWithSize(pt, v.Len()))
 		iter := v.MapRange()
 		for iter.Next() {
-			out.SetMapIndex(plainValue(iter.Key(), depth+1), plainValue(iter.Value(), depth+1))
+			out.SetMapIndex(pl.value(iter.Key(), depth+1), pl.value(iter.Value(), depth+1))
 		}
 	default:
 		return v
@@ -162,27 +205,44 @@ func plainValue(v reflect.Value, depth int) reflect.Value {
 	return out
 }
 
-// jsonEncodes are the funcs and methods of encoding/json whose argument the rewrite makes plain.
-var jsonEncodes = map[string]bool{"encoding/json.Marshal": true, "encoding/json.MarshalIndent": true, "(*encoding/json.Encoder).Encode": true}
+// jsonCalls are the funcs and methods of encoding/json the rewrite gives plain values: by the index of the
+// argument, and whether they decode into it.
+var jsonCalls = map[string]struct {
+	arg    int
+	decode bool
+}{
+	"encoding/json.Marshal": {0, false}, "encoding/json.MarshalIndent": {0, false}, "(*encoding/json.Encoder).Encode": {0, false},
+	"encoding/json.Unmarshal": {1, true}, "(*encoding/json.Decoder).Decode": {0, true},
+}
 
-// plainJSON gives the value a call of jsonEncodes encodes to Plain, if a cell's interface type is in its type.
+// plainJSON gives the value a call of jsonCalls encodes to Plain, if a cell's interface type or embedded struct
+// is in its type, and the pointer it decodes into to PlainPointer, if a cell's embedded struct is.
 func (lw *languageWriter) plainJSON(call *ast.CallExpr) {
-	if len(call.Args) == 0 {
-		return
-	}
 	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
 	if !ok {
 		return
 	}
 	fn, ok := lw.res.info.Uses[sel.Sel].(*types.Func)
-	if !ok || !jsonEncodes[fn.FullName()] {
+	if !ok {
 		return
 	}
-	a := call.Args[0]
+	c, ok := jsonCalls[fn.FullName()]
+	if !ok || len(call.Args) <= c.arg {
+		return
+	}
+	a := call.Args[c.arg]
 	t := lw.res.info.Types[a].Type
-	if t == nil || !lw.cellInterface(a) && !lw.printInfo(t).cellInterface {
+	if t == nil {
 		return
 	}
-	lw.add(a.Pos(), a.Pos(), builtinAlias+".Plain(")
-	lw.add(a.End(), a.End(), ")")
+	info := lw.printInfo(t)
+	helper := "Plain"
+	switch {
+	case c.decode && info.embeds:
+		helper = "PlainPointer"
+	case c.decode || !lw.cellInterface(a) && !info.cellInterface && !info.embeds:
+		return
+	}
+	lw.add(a.Pos(), a.Pos(), builtinAlias+"."+helper+"(")
+	lw.add(a.End(), a.End(), ", "+strconv.Quote(lw.s.id)+")")
 }

@@ -24,3 +24,23 @@ _, err = json.Marshal(&Node{V: Sq{S: 1}, Next: &Node{}})
 fmt.Println(err)`,
 	}, []string{"", "[{\"side\":2},null,{\"side\":3}] <nil>\n{\"Name\":\"h\",\"Sh\":{\"side\":5},\"shapes\":{\"a\":{\"side\":1}}}\n[\n{\n\"side\": 7\n}\n]\n{\"k\":{\"side\":8}}\n<nil>\n"})
 }
+
+// A cell's struct that embeds another beside other fields encodes and decodes with the embedded fields inlined,
+// as Go does (yaegi nested them).
+func TestJSONOfEmbeddedStructs(t *testing.T) {
+	expectCells(t, []string{
+		"import (\"encoding/json\"; \"fmt\"; \"strings\")\n" +
+			"type Base struct {\n\tID   int    `json:\"id\"`\n\tKind string `json:\"kind,omitempty\"`\n}\n" +
+			"type Point struct {\n\tBase\n\tX, Y float64\n\ttag  string\n}\ntype Wrapper struct {\n\t*Base\n\tName string\n}",
+		`b, _ := json.Marshal(Point{Base{1, "p"}, 2, 3, "t"})
+fmt.Println(string(b))
+var p Point
+err := json.Unmarshal([]byte(` + "`" + `{"id":7,"X":1.5,"Y":2}` + "`" + `), &p)
+fmt.Println(p.ID, p.X, p.Y, err)
+b, _ = json.Marshal(Wrapper{&Base{ID: 3}, "w"})
+fmt.Println(string(b))
+var ps []Point
+json.NewDecoder(strings.NewReader(` + "`" + `[{"id":4,"X":1}]` + "`" + `)).Decode(&ps)
+fmt.Println(ps[0].ID, ps[0].X)`,
+	}, []string{"", "{\"id\":1,\"kind\":\"p\",\"X\":2,\"Y\":3}\n7 1.5 2 <nil>\n{\"id\":3,\"Name\":\"w\"}\n4 1\n"})
+}
