@@ -30,8 +30,8 @@ type dynRegistry map[reflect.Type]*dynType
 type dynType struct {
 	fields   []string // the Go names of a struct's fields (yaegi renames the unexported ones)
 	embedded []bool   // which of them are embedded (yaegi marks one only in a struct of one field)
-	names  []string // Go's names of the types sharing the reflect type
-	method string   // a String, Error, Format or GoString method of one of them, which compiled code cannot call
+	names    []string // Go's names of the types sharing the reflect type
+	method   string   // a String, Error, Format or GoString method of one of them, which compiled code cannot call
 }
 
 func init() {
@@ -49,13 +49,21 @@ func init() {
 	builtins[builtinPath+"/builtin"]["DynValue"] = reflect.ValueOf(dynValue)
 	// IfaceEqual is a == b for values of a cell's interface type: their dynamic types and values are equal (it
 	// panics on values Go cannot compare, as == does)
-	builtins[builtinPath+"/builtin"]["IfaceEqual"] = reflect.ValueOf(func(a, b any) bool {
+	builtins[builtinPath+"/builtin"]["IfaceEqual"] = reflect.ValueOf(func(a, b any, sid, pos string) bool {
 		va := interpretedValue(reflect.ValueOf(unwrapInterpreted(a)))
 		vb := interpretedValue(reflect.ValueOf(unwrapInterpreted(b)))
 		if !va.IsValid() || !vb.IsValid() {
 			return va.IsValid() == vb.IsValid()
 		}
-		return va.Type() == vb.Type() && va.Interface() == vb.Interface()
+		if va.Type() != vb.Type() {
+			return false
+		}
+		if dt := registryOf(sid)[va.Type()]; dt != nil && len(dt.names) > 1 {
+			// types of one structure share a reflect type: their values would compare equal
+			_, err := dynTypeName(va.Type(), registryOf(sid))
+			refuse(pos, err)
+		}
+		return va.Interface() == vb.Interface()
 	})
 	// DynValues is DynValue for each of the arguments a call spreads (fmt.Println(args...))
 	builtins[builtinPath+"/builtin"]["DynValues"] = reflect.ValueOf(func(xs []any, sid string, sharp bool, pos string) []any {
@@ -85,6 +93,9 @@ func dynValue(x any, sid string, sharp bool, pos string) any {
 	}
 	refuse(pos, err)
 	if table == nil {
+		if v.CanInterface() {
+			return v.Interface() // not yaegi's holder, if it was one
+		}
 		return x
 	}
 	return goValue{v: v, table: table, reg: reg}
@@ -377,6 +388,11 @@ func dynTable(t reflect.Type, reg dynRegistry, sharp bool) ([]goType, error) {
 		var elems []reflect.Type
 		switch t.Kind() {
 		case reflect.Struct:
+			if isHolder(t) {
+				g.Kind = "iface" // yaegi's holder of a value of a cell's interface type
+				cells = true
+				break
+			}
 			if t.Name() != "" {
 				return i, nil // compiled: fmt prints it
 			}

@@ -171,3 +171,65 @@ fmt.Printf("%+v\n", Holder{"h", Sq{4}})
 fmt.Println(fmt.Sprint([]Shape{&circle{1}})[:3])`,
 	}, []string{"", "[{1} {2} <nil>]\n[{1} {2} <nil>] [{S:1} {S:2} <nil>] [{%!s(float64=3)}]\nmap[a:{3}] {h {4}}\n{Name:h Sh:{S:4}}\n[0x\n"})
 }
+
+// What yaegi's type switch gets right stays its own: cases of types holding interfaces (walking decoded JSON),
+// of generic types, and a switch on a value of an interface type the cells declare.
+func TestTypeSwitchesTheRewriteLeavesAlone(t *testing.T) {
+	expectCells(t, []string{
+		`import ("encoding/json"; "fmt")
+type Expr interface{}
+type Num int
+type Box[T any] struct{ V T }
+func walk(x any) string {
+	switch v := x.(type) {
+	case map[string]any:
+		return fmt.Sprint("object ", len(v))
+	case []any:
+		return fmt.Sprint("array ", len(v))
+	case Num:
+		return "Num"
+	}
+	return "other"
+}
+func classify(x any) string {
+	switch v := x.(type) {
+	case Box[int]:
+		return fmt.Sprint("Box[int] ", v.V+1)
+	case Num:
+		return "Num"
+	}
+	return "other"
+}`,
+		`var doc any
+json.Unmarshal([]byte(` + "`" + `{"a":[1,2]}` + "`" + `), &doc)
+var e Expr = Num(1)
+switch v := e.(type) {
+case Num:
+	fmt.Println("expr", int(v))
+default:
+	fmt.Println("default")
+}
+fmt.Println(walk(doc), walk(doc.(map[string]any)["a"]), walk(Num(2)), classify(Box[int]{1}))`,
+	}, []string{"", "expr 1\nobject 1 array 2 Num Box[int] 2\n"})
+}
+
+// Values spread into fmt from a slice print through their String methods, and values of a cell's interface
+// type nested in others print as their dynamic values.
+func TestSpreadStringersAndNestedInterfaceValues(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+type Color int
+func (c Color) String() string { return "C" + fmt.Sprint(int(c)) }
+func show(args ...any) { fmt.Println(args...) }
+type Step interface{ Run() }
+type Shell struct {
+	Cmd  string
+	Next Step
+}
+func (Shell) Run() {}`,
+		`show(Color(1), 2)
+s := Shell{"a", Shell{"b", nil}}
+fmt.Println(s, []Step{s})
+fmt.Printf("%+v\n", s)`,
+	}, []string{"", "C1 2\n{a {b <nil>}} [{a {b <nil>}}]\n{Cmd:a Next:{Cmd:b Next:<nil>}}\n"})
+}

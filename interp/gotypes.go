@@ -86,9 +86,19 @@ func (lw *languageWriter) printTypes(call *ast.CallExpr) {
 				break
 			}
 		}
-		if a := call.Args[len(call.Args)-1]; lw.hasCellTypes() && holdsInterface(lw.res.info.Types[a].Type) {
-			lw.dynArg(a, "DynValues", ", false")
+		a := call.Args[len(call.Args)-1]
+		if !lw.hasCellTypes() || !holdsInterface(lw.res.info.Types[a].Type) {
+			break
 		}
+		if cases := lw.printMethodCases(a.Pos()); cases != "" {
+			// each value of a type with a String method given as a fmt.Stringer first
+			lw.add(a.Pos(), a.Pos(), builtinAlias+".DynValues(func(govalentXs []any) []any { govalentOut := make([]any, len(govalentXs)); "+
+				"for govalentI, govalentX := range govalentXs { govalentOut[govalentI] = func(govalentX any) any { switch govalentX.(type) {"+cases+
+				"}; return govalentX }(govalentX) }; return govalentOut }(")
+			lw.add(a.End(), a.End(), ")"+lw.dynArgs(a.Pos(), ", false")+")")
+			break
+		}
+		lw.dynArg(a, "DynValues", ", false")
 	case path == "fmt" || path == "log":
 		if i, ok := fmtFormats[path+"."+name]; ok && len(call.Args) > i {
 			lw.fmtFormat(call.Args[i], call.Args[i+1:])
@@ -329,9 +339,9 @@ type printInfo struct {
 	// an interface type of the cell's package is inside it, whose values yaegi holds in its own struct
 	cellInterface bool
 	// a struct of the cell's package with an embedded field beside others, which yaegi does not mark embedded
-	embeds bool
-	hidden        bool              // a struct with unexported fields is in it
-	methods       map[string]string // Format, Error, String, GoString methods of values inside it -> a type having it
+	embeds  bool
+	hidden  bool              // a struct with unexported fields is in it
+	methods map[string]string // Format, Error, String, GoString methods of values inside it -> a type having it
 	// a compiled type with such a method in an unexported field (where fmt calls no method)
 	compiledHidden string
 }

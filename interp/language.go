@@ -749,8 +749,7 @@ func (lw *languageWriter) rangeAssign(r *ast.RangeStmt) {
 
 // typeSwitch rewrites `switch v := x.(type) { case T: ...; case A, B: ... }` into `switch x.(type) { case T:
 // v := x.(T); ...; case A, B: v := x; ... }`; x is written once, into a hidden variable, unless it is a name or
-// a field of one. A switch with a case of an interface type (which yaegi's switch without a variable misses), or
-// with an init statement and another guard, is left as it is.
+// a field of one. A switch with an init statement and another guard is left as it is.
 func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
 	assign, ok := ts.Assign.(*ast.AssignStmt)
 	if !ok || len(assign.Lhs) != 1 || len(assign.Rhs) != 1 {
@@ -761,14 +760,30 @@ func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
 	if !ok || !ok2 || v.Name == "_" {
 		return
 	}
+	// yaegi's switch without a variable misses more than its switch with one: a case of an interface type, or
+	// of a type holding an interface or of a generic type, and any case when the value's static type is an
+	// interface the cells declare. Only a switch on an `any` whose cases are of other types, one with methods,
+	// is rewritten.
+	if t := lw.res.info.Types[guard.X].Type; t == nil || !types.Identical(t, types.NewInterfaceType(nil, nil)) {
+		return
+	} else if _, named := t.(*types.Named); named {
+		return
+	}
+	methods := false
 	for _, st := range ts.Body.List {
 		for _, e := range st.(*ast.CaseClause).List {
-			// yaegi's switch without a variable matches a case of an interface type only if it is the value's
-			// type; with one, it matches those right
-			if t := lw.res.info.Types[e].Type; !isNilIdent(e) && (t == nil || types.IsInterface(t)) {
+			if isNilIdent(e) {
+				continue
+			}
+			t := lw.res.info.Types[e].Type
+			if t == nil || holdsInterfaceOrTypeParam(t, map[types.Type]bool{}) {
 				return
 			}
+			methods = methods || types.NewMethodSet(types.NewPointer(t)).Len() > 0
 		}
+	}
+	if !methods {
+		return
 	}
 	src := func(e ast.Node) string { return lw.text[lw.rel(e.Pos()):lw.rel(e.End())] }
 	x := src(guard.X)
@@ -792,6 +807,38 @@ func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
 		}
 		lw.add(clause.Colon+1, clause.Colon+1, " "+v.Name+" := "+value+"; _ = "+v.Name+";")
 	}
+}
+
+// holdsInterfaceOrTypeParam reports whether t is or holds an interface or a type parameter, or is a generic
+// type's instance.
+func holdsInterfaceOrTypeParam(t types.Type, seen map[types.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch x := types.Unalias(t).(type) {
+	case *types.Named:
+		return x.TypeArgs().Len() > 0 || holdsInterfaceOrTypeParam(x.Underlying(), seen)
+	case *types.Interface, *types.TypeParam:
+		return true
+	case *types.Pointer:
+		return holdsInterfaceOrTypeParam(x.Elem(), seen)
+	case *types.Slice:
+		return holdsInterfaceOrTypeParam(x.Elem(), seen)
+	case *types.Array:
+		return holdsInterfaceOrTypeParam(x.Elem(), seen)
+	case *types.Chan:
+		return holdsInterfaceOrTypeParam(x.Elem(), seen)
+	case *types.Map:
+		return holdsInterfaceOrTypeParam(x.Key(), seen) || holdsInterfaceOrTypeParam(x.Elem(), seen)
+	case *types.Struct:
+		for i := 0; i < x.NumFields(); i++ {
+			if holdsInterfaceOrTypeParam(x.Field(i).Type(), seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pureExpr reports whether evaluating e twice is evaluating it once: a name, or a field of one.
@@ -819,7 +866,7 @@ func (lw *languageWriter) interfaceEquality(x *ast.BinaryExpr) {
 	not := map[token.Token]string{token.EQL: "", token.NEQ: "!"}[x.Op]
 	lw.add(x.Pos(), x.Pos(), not+builtinAlias+".IfaceEqual(")
 	lw.add(x.OpPos, x.OpPos+token.Pos(len(x.Op.String())), ",")
-	lw.add(x.End(), x.End(), ")")
+	lw.add(x.End(), x.End(), lw.dynArgs(x.OpPos, "")+")")
 }
 
 // cellInterface reports whether e is of an interface type the cells declare.
