@@ -269,6 +269,8 @@ func (s *Session) registerTypes(ctx context.Context) {
 		}
 		if reg[t] == nil {
 			reg[t] = &dynType{fields: fields[names[i]], embedded: embedded[names[i]]}
+		} else if !slices.Equal(reg[t].embedded, embedded[names[i]]) {
+			reg[t].embedded = nil // types of one structure that embed differently: not told apart
 		}
 		reg[t].names = append(reg[t].names, "main."+names[i])
 		if m := methods[names[i]]; m != "" {

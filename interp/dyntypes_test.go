@@ -88,51 +88,6 @@ func() {
 	}, []string{"", "3.0°C P4 2\n3.0°C|P4|\"3.0°C\"\n", "later\nlater 7\n"})
 }
 
-// A type switch that declares a variable picks the clause Go picks, for types with methods too (yaegi's own
-// picks wrong ones), with the variable of the clause's type, or of the switched value's in a clause of several
-// types; the switched expression is evaluated once. A switch with a case of an interface type is yaegi's own.
-func TestTypeSwitchesPickGosClause(t *testing.T) {
-	expectCells(t, []string{
-		`import "fmt"
-type Celsius float64
-func (c Celsius) String() string { return "C" }
-type P struct{ x int }
-func (p P) String() string { return "P" }
-calls := 0
-next := func(v any) any { calls++; return v }`,
-		`for _, x := range []any{Celsius(3), P{1}, 2.0, nil} {
-	switch v := x.(type) {
-	case Celsius:
-		fmt.Print("celsius ", float64(v), "; ")
-	case P:
-		fmt.Print("P ", v.x, "; ")
-	case nil:
-		fmt.Print("nil ", v, "; ")
-	default:
-		fmt.Print("other ", v, "; ")
-	}
-	switch v := next(x).(type) {
-	case Celsius, P:
-		fmt.Print("either ", v, "; ")
-	case float64:
-		fmt.Print("float ", v+1, "; ")
-	}
-	fmt.Println()
-}
-fmt.Println(calls)`,
-		`type Shape interface{ Area() float64 }
-func (p P) Area() float64 { return 1 }
-for _, x := range []any{P{2}, 3} {
-	switch v := x.(type) {
-	case Shape:
-		fmt.Print("shape ", v.Area(), "; ")
-	default:
-		fmt.Print("other ", v, "; ")
-	}
-}`,
-	}, []string{"", "celsius 3; either C; \nP 1; either P; \nother 2; float 3; \nnil <nil>; \n4\n", "shape 1; other 3; "})
-}
-
 // Arguments spread from a slice (fmt.Println(args...)) print as Go prints them, each with its dynamic type.
 func TestSpreadArgumentsPrintAsGoPrintsThem(t *testing.T) {
 	expectCells(t, []string{
@@ -172,9 +127,9 @@ fmt.Println(fmt.Sprint([]Shape{&circle{1}})[:3])`,
 	}, []string{"", "[{1} {2} <nil>]\n[{1} {2} <nil>] [{S:1} {S:2} <nil>] [{%!s(float64=3)}]\nmap[a:{3}] {h {4}}\n{Name:h Sh:{S:4}}\n[0x\n"})
 }
 
-// What yaegi's type switch gets right stays its own: cases of types holding interfaces (walking decoded JSON),
-// of generic types, and a switch on a value of an interface type the cells declare.
-func TestTypeSwitchesTheRewriteLeavesAlone(t *testing.T) {
+// Type switches are yaegi's own, which gets these right: cases of types holding interfaces (walking decoded
+// JSON), of generic types, and a switch on a value of an interface type the cells declare.
+func TestTypeSwitchesOnValuesHoldingInterfaces(t *testing.T) {
 	expectCells(t, []string{
 		`import ("encoding/json"; "fmt")
 type Expr interface{}
@@ -232,4 +187,25 @@ s := Shell{"a", Shell{"b", nil}}
 fmt.Println(s, []Step{s})
 fmt.Printf("%+v\n", s)`,
 	}, []string{"", "C1 2\n{a {b <nil>}} [{a {b <nil>}}]\n{Cmd:a Next:{Cmd:b Next:<nil>}}\n"})
+}
+
+// Where a wrapper cannot go (a cell's shown value, which has its own; a deferred call's arguments, copied
+// before the defer), the cell still compiles and runs; a format spread from a slice keeps its verbs' meaning.
+func TestWrappersStayOutOfShownValuesAndDeferredArguments(t *testing.T) {
+	expectCells(t, []string{
+		`import "fmt"
+type Shape interface{ Area() float64 }
+type Sq struct{ S float64 }
+func (s Sq) Area() float64 { return s.S }
+type Level int
+func (l Level) String() string { return "L" }
+func logf(format string, args ...any) { fmt.Printf(format, args...) }
+var a, b Shape = Sq{1}, Sq{1}`,
+		"a != nil",
+		`var x any = Sq{2}
+func() {
+	defer fmt.Println("deferred", x)
+}()
+logf("%d|%T\n", Level(2), 3)`,
+	}, []string{"", "=> true", "deferred {2}\n2|int\n"})
 }

@@ -87,7 +87,12 @@ func (lw *languageWriter) printTypes(call *ast.CallExpr) {
 			}
 		}
 		a := call.Args[len(call.Args)-1]
-		if !lw.hasCellTypes() || !holdsInterface(lw.res.info.Types[a].Type) {
+		if !lw.hasCellTypes() || !holdsInterface(lw.res.info.Types[a].Type) || !lw.wrappable(a) {
+			break
+		}
+		// a format's verbs are not known here: %d of a value given as a fmt.Stringer would print the wrapper
+		if _, format := fmtFormats[path+"."+name]; format {
+			lw.dynArg(a, "DynValues", ", false")
 			break
 		}
 		if cases := lw.printMethodCases(a.Pos()); cases != "" {
@@ -171,6 +176,9 @@ func (lw *languageWriter) fmtFormat(format ast.Expr, args []ast.Expr) {
 		if v.verb == 'T' {
 			t := lw.res.info.Types[args[v.arg]].Type
 			a := args[v.arg]
+			if !lw.wrappable(a) {
+				continue
+			}
 			switch {
 			case t != nil && !types.IsInterface(t) && lw.involvesCell(t):
 				lw.add(a.Pos(), a.Pos(), builtinAlias+".TypeName(")
@@ -212,6 +220,9 @@ func withMethods(x any) any {
 // GoValue (Go's field and type names), and a String, Error, Format or GoString method fmt would call inside
 // another value is refused (the interpreter loses methods there).
 func (lw *languageWriter) fmtArg(a ast.Expr, verb rune, flags string) {
+	if !lw.wrappable(a) {
+		return
+	}
 	sharp, plus := strings.Contains(flags, "#"), strings.Contains(flags, "+")
 	if call, ok := ast.Unparen(a).(*ast.CallExpr); ok && len(call.Args) == 1 && strings.ContainsRune("vsq", verb) {
 		// reflect.TypeOf(x) printed: its String, the name Go gives x's type

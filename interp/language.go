@@ -25,16 +25,21 @@ import (
 //   - a generic func called with inferred type arguments gets them written out (yaegi's inference fails on
 //     func literal arguments);
 //   - == and != of values of a cell's interface type compare their dynamic values (yaegi compared its holders);
-//   - a type switch that declares a variable switches without it, and each clause declares it (yaegi's
-//     switch picks wrong clauses for types with methods when it assigns).
 func (s *Session) languageEdits(it *item, root ast.Node, rel func(token.Pos) int, res *checkResult, plan *cellPlan) ([]edit, error) {
-	lw := &languageWriter{s: s, res: res, rel: rel, plan: plan, text: it.text, explicit: map[*ast.Ident]bool{}, called: map[*ast.SelectorExpr]bool{}}
+	lw := &languageWriter{s: s, res: res, rel: rel, plan: plan, text: it.text, explicit: map[*ast.Ident]bool{}, called: map[*ast.SelectorExpr]bool{},
+		statementExprs: map[ast.Expr]bool{}}
 	ast.Inspect(root, func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.IndexExpr:
 			lw.explicit[funcIdent(x.X)] = true
 		case *ast.IndexListExpr:
 			lw.explicit[funcIdent(x.X)] = true
+		case *ast.DeferStmt:
+			lw.copiedArgs(x.Call)
+		case *ast.GoStmt:
+			lw.copiedArgs(x.Call)
+		case *ast.ExprStmt:
+			lw.statementExprs[ast.Unparen(x.X)] = true
 		}
 		return true
 	})
@@ -57,6 +62,34 @@ type languageWriter struct {
 	called   map[*ast.SelectorExpr]bool // selectors that are called, not method values
 	err      error
 	seq      int
+	// what wrappers (a prefix and a suffix) stay out of: the arguments of go and defer statements, which are
+	// copied before the statement (a suffix at a copy's end would be written twice), and expression
+	// statements, whose value the cell may show (its own suffix comes first)
+	copied         [][2]token.Pos
+	statementExprs map[ast.Expr]bool
+}
+
+// copiedArgs records the arguments of a go or defer statement's call, which are evaluated before it.
+func (lw *languageWriter) copiedArgs(call *ast.CallExpr) {
+	for _, a := range call.Args {
+		lw.copied = append(lw.copied, [2]token.Pos{a.Pos(), a.End()})
+	}
+	if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+		lw.copied = append(lw.copied, [2]token.Pos{sel.X.Pos(), sel.X.End()})
+	}
+}
+
+// wrappable reports whether a wrapper may go around e (see languageWriter.copied).
+func (lw *languageWriter) wrappable(e ast.Expr) bool {
+	if lw.statementExprs[ast.Unparen(e)] {
+		return false
+	}
+	for _, r := range lw.copied {
+		if e.Pos() >= r[0] && e.End() <= r[1] {
+			return false
+		}
+	}
+	return true
 }
 
 func (lw *languageWriter) add(start, end token.Pos, text string) {
@@ -119,8 +152,6 @@ func (lw *languageWriter) visit(n ast.Node) bool {
 		if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
 			lw.called[sel] = true
 		}
-	case *ast.TypeSwitchStmt:
-		lw.typeSwitch(x)
 	case *ast.BinaryExpr:
 		lw.interfaceEquality(x)
 	case *ast.DeferStmt:
@@ -747,120 +778,10 @@ func (lw *languageWriter) rangeAssign(r *ast.RangeStmt) {
 	lw.add(r.Body.Lbrace+1, r.Body.Lbrace+1, " "+strings.Join(lhs, " "))
 }
 
-// typeSwitch rewrites `switch v := x.(type) { case T: ...; case A, B: ... }` into `switch x.(type) { case T:
-// v := x.(T); ...; case A, B: v := x; ... }`; x is written once, into a hidden variable, unless it is a name or
-// a field of one. A switch with an init statement and another guard is left as it is.
-func (lw *languageWriter) typeSwitch(ts *ast.TypeSwitchStmt) {
-	assign, ok := ts.Assign.(*ast.AssignStmt)
-	if !ok || len(assign.Lhs) != 1 || len(assign.Rhs) != 1 {
-		return
-	}
-	v, ok := assign.Lhs[0].(*ast.Ident)
-	guard, ok2 := assign.Rhs[0].(*ast.TypeAssertExpr)
-	if !ok || !ok2 || v.Name == "_" {
-		return
-	}
-	// yaegi's switch without a variable misses more than its switch with one: a case of an interface type, or
-	// of a type holding an interface or of a generic type, and any case when the value's static type is an
-	// interface the cells declare. Only a switch on an `any` whose cases are of other types, one with methods,
-	// is rewritten.
-	if t := lw.res.info.Types[guard.X].Type; t == nil || !types.Identical(t, types.NewInterfaceType(nil, nil)) {
-		return
-	} else if _, named := t.(*types.Named); named {
-		return
-	}
-	methods := false
-	for _, st := range ts.Body.List {
-		for _, e := range st.(*ast.CaseClause).List {
-			if isNilIdent(e) {
-				continue
-			}
-			t := lw.res.info.Types[e].Type
-			if t == nil || holdsInterfaceOrTypeParam(t, map[types.Type]bool{}) {
-				return
-			}
-			methods = methods || types.NewMethodSet(types.NewPointer(t)).Len() > 0
-		}
-	}
-	if !methods {
-		return
-	}
-	src := func(e ast.Node) string { return lw.text[lw.rel(e.Pos()):lw.rel(e.End())] }
-	x := src(guard.X)
-	if !pureExpr(guard.X) {
-		if ts.Init != nil {
-			return
-		}
-		lw.seq++
-		hidden := fmt.Sprintf("govalentSwitch%d", lw.seq)
-		lw.add(v.Pos(), guard.X.Pos(), hidden+" := ")
-		lw.add(guard.X.End(), guard.X.End(), "; "+hidden)
-		x = hidden
-	} else {
-		lw.add(v.Pos(), guard.X.Pos(), "")
-	}
-	for _, st := range ts.Body.List {
-		clause := st.(*ast.CaseClause)
-		value := x
-		if len(clause.List) == 1 && !isNilIdent(clause.List[0]) {
-			value = x + ".(" + src(clause.List[0]) + ")"
-		}
-		lw.add(clause.Colon+1, clause.Colon+1, " "+v.Name+" := "+value+"; _ = "+v.Name+";")
-	}
-}
-
-// holdsInterfaceOrTypeParam reports whether t is or holds an interface or a type parameter, or is a generic
-// type's instance.
-func holdsInterfaceOrTypeParam(t types.Type, seen map[types.Type]bool) bool {
-	if seen[t] {
-		return false
-	}
-	seen[t] = true
-	switch x := types.Unalias(t).(type) {
-	case *types.Named:
-		return x.TypeArgs().Len() > 0 || holdsInterfaceOrTypeParam(x.Underlying(), seen)
-	case *types.Interface, *types.TypeParam:
-		return true
-	case *types.Pointer:
-		return holdsInterfaceOrTypeParam(x.Elem(), seen)
-	case *types.Slice:
-		return holdsInterfaceOrTypeParam(x.Elem(), seen)
-	case *types.Array:
-		return holdsInterfaceOrTypeParam(x.Elem(), seen)
-	case *types.Chan:
-		return holdsInterfaceOrTypeParam(x.Elem(), seen)
-	case *types.Map:
-		return holdsInterfaceOrTypeParam(x.Key(), seen) || holdsInterfaceOrTypeParam(x.Elem(), seen)
-	case *types.Struct:
-		for i := 0; i < x.NumFields(); i++ {
-			if holdsInterfaceOrTypeParam(x.Field(i).Type(), seen) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// pureExpr reports whether evaluating e twice is evaluating it once: a name, or a field of one.
-func pureExpr(e ast.Expr) bool {
-	switch x := ast.Unparen(e).(type) {
-	case *ast.Ident:
-		return true
-	case *ast.SelectorExpr:
-		return pureExpr(x.X)
-	}
-	return false
-}
-
-func isNilIdent(e ast.Expr) bool {
-	id, ok := ast.Unparen(e).(*ast.Ident)
-	return ok && id.Name == "nil"
-}
-
 // interfaceEquality rewrites a == b, where a or b is of an interface type of the cells, into a call of
 // IfaceEqual, which compares the dynamic values as Go does.
 func (lw *languageWriter) interfaceEquality(x *ast.BinaryExpr) {
-	if x.Op != token.EQL && x.Op != token.NEQ || !lw.cellInterface(x.X) && !lw.cellInterface(x.Y) {
+	if x.Op != token.EQL && x.Op != token.NEQ || !lw.cellInterface(x.X) && !lw.cellInterface(x.Y) || !lw.wrappable(x) {
 		return
 	}
 	not := map[token.Token]string{token.EQL: "", token.NEQ: "!"}[x.Op]

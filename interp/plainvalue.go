@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"errors"
 	"go/ast"
 	"go/types"
 	"reflect"
@@ -92,12 +93,17 @@ func (pl *plainer) typ(t reflect.Type, visiting map[reflect.Type]bool) (p plainT
 			if !fok || f.PkgPath != "" { // StructOf takes no unexported field
 				return plainType{t: t}, false
 			}
-			fields[i] = reflect.StructField{Name: f.Name, Type: pf.t, Tag: f.Tag, Anonymous: f.Anonymous || embedded != nil && embedded[i]}
+			// not an interface: StructOf gives an embedded one methods that panic (json would call MarshalJSON)
+			embed := f.Anonymous || embedded != nil && embedded[i] && pf.t.Kind() != reflect.Interface
+			fields[i] = reflect.StructField{Name: f.Name, Type: pf.t, Tag: f.Tag, Anonymous: embed}
 			changed = changed || pf.t != f.Type || fields[i].Anonymous != f.Anonymous
 			p.holders = p.holders || pf.holders
 		}
 		if changed {
-			p.t = structOf(fields)
+			var err error
+			if p.t, err = structOf(fields, t); err != nil {
+				return plainType{t: t}, false
+			}
 		}
 	case reflect.Slice:
 		elem(t.Elem(), reflect.SliceOf)
@@ -119,18 +125,31 @@ func (pl *plainer) typ(t reflect.Type, visiting map[reflect.Type]bool) (p plainT
 	return p, true
 }
 
-// structOf is reflect.StructOf, but for embedded fields it cannot make (a compiled type with methods not first):
-// those it makes fields of their own.
-func structOf(fields []reflect.StructField) (t reflect.Type) {
+// structOf is reflect.StructOf, but for embedded fields it cannot make (a compiled type with methods not first,
+// a pointer-shaped named type beside other fields): then with the fields embedded as in yaegi's type orig, and
+// if that fails too, an error.
+func structOf(fields []reflect.StructField, orig reflect.Type) (t reflect.Type, err error) {
 	defer func() {
 		if recover() != nil {
-			for i := range fields {
-				fields[i].Anonymous = fields[i].Anonymous && fields[i].Type.NumMethod() == 0
-			}
-			t = reflect.StructOf(fields)
+			t, err = nil, errors.New("reflect.StructOf refused the fields")
 		}
 	}()
-	return reflect.StructOf(fields)
+	if t, err := tryStructOf(fields); err == nil {
+		return t, nil
+	}
+	for i := range fields {
+		fields[i].Anonymous = orig.Field(i).Anonymous
+	}
+	return reflect.StructOf(fields), nil
+}
+
+func tryStructOf(fields []reflect.StructField) (t reflect.Type, err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("reflect.StructOf refused the fields")
+		}
+	}()
+	return reflect.StructOf(fields), nil
 }
 
 // value copies v into its plain type, the dynamic values of interfaces too; past a depth of 64 (a cycle of
@@ -143,7 +162,7 @@ func (pl *plainer) value(v reflect.Value, depth int) reflect.Value {
 		e := interpretedValue(v)
 		out := reflect.New(anyType).Elem()
 		if e.IsValid() {
-			out.Set(pl.value(e, depth+1))
+			assign(out, pl.value(e, depth+1))
 		}
 		return out
 	}
@@ -168,7 +187,7 @@ func (pl *plainer) value(v reflect.Value, depth int) reflect.Value {
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if f := out.Field(i); f.CanSet() {
-				f.Set(pl.value(v.Field(i), depth+1))
+				assign(f, pl.value(v.Field(i), depth+1))
 			}
 		}
 	case reflect.Slice:
@@ -177,18 +196,18 @@ func (pl *plainer) value(v reflect.Value, depth int) reflect.Value {
 		}
 		out.Set(reflect.MakeSlice(pt, v.Len(), v.Len()))
 		for i := 0; i < v.Len(); i++ {
-			out.Index(i).Set(pl.value(v.Index(i), depth+1))
+			assign(out.Index(i), pl.value(v.Index(i), depth+1))
 		}
 	case reflect.Array:
 		for i := 0; i < v.Len(); i++ {
-			out.Index(i).Set(pl.value(v.Index(i), depth+1))
+			assign(out.Index(i), pl.value(v.Index(i), depth+1))
 		}
 	case reflect.Pointer:
 		if v.IsNil() {
 			return out
 		}
 		e := reflect.New(pt.Elem())
-		e.Elem().Set(pl.value(v.Elem(), depth+1))
+		assign(e.Elem(), pl.value(v.Elem(), depth+1))
 		out.Set(e)
 	case reflect.Map:
 		if v.IsNil() {
@@ -197,12 +216,22 @@ func (pl *plainer) value(v reflect.Value, depth int) reflect.Value {
 		out.Set(reflect.MakeMapWithSize(pt, v.Len()))
 		iter := v.MapRange()
 		for iter.Next() {
-			out.SetMapIndex(pl.value(iter.Key(), depth+1), pl.value(iter.Value(), depth+1))
+			k, e := reflect.New(pt.Key()).Elem(), reflect.New(pt.Elem()).Elem()
+			assign(k, pl.value(iter.Key(), depth+1))
+			assign(e, pl.value(iter.Value(), depth+1))
+			out.SetMapIndex(k, e)
 		}
 	default:
 		return v
 	}
 	return out
+}
+
+// assign sets dst to v if it can hold it (past the depth limit, v is not plain): else dst stays zero.
+func assign(dst, v reflect.Value) {
+	if v.IsValid() && v.Type().AssignableTo(dst.Type()) {
+		dst.Set(v)
+	}
 }
 
 // jsonCalls are the funcs and methods of encoding/json the rewrite gives plain values: by the index of the
