@@ -6,6 +6,7 @@ package kernel_test
 // kernel that dispatched it.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -227,7 +228,28 @@ func nbKernels() map[int]string {
 			found[pid] = strings.Join(argv, " ")
 		}
 	}
+	// a process the kernel starts has the kernel's command line between its fork and its exec
+	for pid := range found {
+		if _, child := found[parentPid(pid)]; child {
+			delete(found, pid)
+		}
+	}
 	return found
+}
+
+// parentPid is the parent of process pid (from /proc/pid/stat), or 0.
+func parentPid(pid int) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }
 
 // nbRunResult is what one nbconvert run left.
