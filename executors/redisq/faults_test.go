@@ -180,11 +180,12 @@ func testLostLease(t *testing.T, pipelined bool) {
 		wait.For(t, "quick tasks run", 30*time.Second, func() bool { cs, _, _ := q.Results(ctx, "0", 10, 0); return len(cs) == 3 })
 	}
 	path := filepath.Join(t.TempDir(), "marks")
-	// The first member outlasts the test unless it is stopped, so the others can start only if the worker
+	// Each member outlasts the test unless it is stopped, so once one runs (the first, or another if the worker
+	// parked the first because the lease it took ran short under load), the others can start only if the worker
 	// starts them after it gave up the lease, whatever the load on the machine.
-	members := []*executors.Task{markTask("m0", path, 0, 60_000)}
-	for i := 1; i < 10; i++ {
-		members = append(members, markTask(fmt.Sprint("m", i), path, i, 0))
+	var members []*executors.Task
+	for i := range 10 {
+		members = append(members, markTask(fmt.Sprint("m", i), path, i, 60_000))
 	}
 	c, err := newChunk(members)
 	if err != nil {
@@ -194,7 +195,7 @@ func testLostLease(t *testing.T, pipelined bool) {
 	if _, err := q.Enqueue(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, "the first member runs", 15*time.Second, func() bool { return marks(path)[0] == 1 })
+	wait.For(t, "a member runs", 15*time.Second, func() bool { return len(marks(path)) > 0 })
 	// Its lease expired (as if the worker were paused) and another worker took the chunk: what Recover and
 	// Dequeue would leave, written at once so that this worker cannot take the chunk back first.
 	if err := rdb.HSet(ctx, q.key("t", c.ID), "token", "the thief's", "worker", "thief").Err(); err != nil {
