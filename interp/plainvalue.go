@@ -6,7 +6,6 @@ import (
 	"go/types"
 	"reflect"
 	"strconv"
-	"sync"
 )
 
 // encoding/json cannot see into yaegi's holder of a value of a cell's interface type (a struct of unexported
@@ -45,7 +44,7 @@ func isHolder(t reflect.Type) bool {
 // plainer makes values plain for a session, whose registry says which fields are embedded.
 type plainer struct {
 	reg   dynRegistry
-	types sync.Map // reflect.Type -> plainType
+	types map[reflect.Type]plainType // made plain already, for this value
 }
 
 // plainType is a type made plain; holders: yaegi's holders were replaced in it (its memory is not the same).
@@ -57,8 +56,8 @@ type plainType struct {
 // typ is t with yaegi's holders of interface values replaced by any and the cells' embedded fields embedded; a
 // type that refers to itself (which yaegi makes with placeholders) is not made plain: ok is false.
 func (pl *plainer) typ(t reflect.Type, visiting map[reflect.Type]bool) (p plainType, ok bool) {
-	if p, ok := pl.types.Load(t); ok {
-		return p.(plainType), true
+	if p, ok := pl.types[t]; ok {
+		return p, true
 	}
 	if visiting[t] || t.PkgPath() == "github.com/traefik/yaegi/internal/unsafe2" {
 		return plainType{t: t}, false
@@ -121,7 +120,10 @@ func (pl *plainer) typ(t reflect.Type, visiting map[reflect.Type]bool) (p plainT
 	if !ok {
 		return plainType{t: t}, false
 	}
-	pl.types.Store(t, p)
+	if pl.types == nil {
+		pl.types = map[reflect.Type]plainType{}
+	}
+	pl.types[t] = p
 	return p, true
 }
 

@@ -467,13 +467,7 @@ func pruneEvaluators(cache string) {
 	if err != nil {
 		return
 	}
-	type evaluator struct {
-		dir  string
-		size int64
-		used time.Time
-	}
-	var all []evaluator
-	var total int64
+	var all []native.CacheEntry
 	for _, e := range entries {
 		dir := filepath.Join(cache, e.Name())
 		info, err := e.Info()
@@ -488,24 +482,14 @@ func pruneEvaluators(cache string) {
 				os.RemoveAll(dir)
 			}
 		case isEvaluatorKey(e.Name()):
-			ev := evaluator{dir: dir, used: info.ModTime()} // without a binary: a build that failed or runs now
+			ev := native.CacheEntry{Key: dir, Used: info.ModTime()} // without a binary: a build that failed or runs now
 			if bi, err := os.Stat(filepath.Join(dir, "evaluator")); err == nil {
-				ev.size, ev.used = bi.Size(), bi.ModTime()
+				ev.Size, ev.Used = bi.Size(), bi.ModTime()
 			}
 			all = append(all, ev)
-			total += ev.size
 		}
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
-	for _, ev := range all {
-		age := time.Since(ev.used)
-		if age < evaluatorKeep && (total <= evaluatorCacheLimit || age < evaluatorRecent) {
-			continue
-		}
-		if removeUnheld(ev.dir) {
-			total -= ev.size
-		}
-	}
+	native.Evict(all, evaluatorCacheLimit, evaluatorRecent, evaluatorKeep, func(ev native.CacheEntry) bool { return removeUnheld(ev.Key) })
 }
 
 // isEvaluatorKey tells whether name is an evaluator's directory in the cache (see evaluatorBuild.key).

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -261,28 +262,23 @@ func cellImports(code string) []string {
 // the session provides is added to go.mod (`go get`, as GoNB's autoget), and an evaluator that links in the
 // packages takes the current one's place.
 func (k *Kernel) prepareModules(ctx context.Context, code string) error {
-	var fresh []string
+	var imported, fresh []string
 	have := map[string]bool{}
 	for _, p := range k.modPkgs {
 		have[p] = true
 	}
-	local := false // a package of a module replaced by a local directory, which may have changed since
 	for _, p := range cellImports(code) {
 		if !isModulePackage(p) {
 			continue
 		}
+		imported = append(imported, p)
 		if !have[p] {
 			fresh = append(fresh, p)
 			have[p] = true
 		}
-		local = local || k.localReplacement(p) != ""
 	}
-	if len(fresh) == 0 && !local {
+	if len(imported) == 0 {
 		return nil
-	}
-	goCmd, err := goCommand()
-	if err != nil {
-		return fmt.Errorf("importing %s: %w", strings.Join(fresh, ", "), err)
 	}
 	before, err := k.readModuleFiles()
 	if err != nil {
@@ -292,9 +288,17 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 	if err != nil {
 		return fmt.Errorf("the session's go.mod: %w", err)
 	}
+	// a package of a module replaced by a local directory may have changed since
+	if len(fresh) == 0 && !slices.ContainsFunc(imported, func(p string) bool { return localReplacement(mf, p) != "" }) {
+		return nil
+	}
+	goCmd, err := goCommand()
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", strings.Join(fresh, ", "), err)
+	}
 	var unprovided, requires []string
 	for _, p := range fresh {
-		switch mod := k.localReplacement(p); {
+		switch mod := localReplacement(mf, p); {
 		case provides(mf, p):
 		case mod != "":
 			requires = append(requires, "-require="+mod+"@"+unpublishedVersion)
@@ -326,17 +330,9 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 	return nil
 }
 
-// localReplacement is the module path of package p if the session's go.mod replaces that module, at any
-// version, by a local directory.
-func (k *Kernel) localReplacement(p string) string {
-	m, err := k.readModuleFiles()
-	if err != nil {
-		return ""
-	}
-	mf, err := modfile.Parse("go.mod", m.gomod, nil)
-	if err != nil {
-		return ""
-	}
+// localReplacement is the module path of package p if go.mod replaces that module, at any version, by a
+// local directory.
+func localReplacement(mf *modfile.File, p string) string {
 	for _, r := range mf.Replace {
 		if modfile.IsDirectoryPath(r.New.Path) && r.Old.Version == "" && (p == r.Old.Path || strings.HasPrefix(p, r.Old.Path+"/")) {
 			return r.Old.Path

@@ -217,13 +217,7 @@ func Touch(binPath string) {
 // within b.keep.
 func (b *Builder) prune() {
 	hashes, _ := filepath.Glob(filepath.Join(b.dir, "bin", "*.sha256"))
-	type cached struct {
-		key  string
-		size int64
-		used time.Time
-	}
-	var all []cached
-	var total int64
+	var all []CacheEntry
 	for _, h := range hashes {
 		hi, err := os.Stat(h)
 		if err != nil {
@@ -233,22 +227,45 @@ func (b *Builder) prune() {
 		if err != nil {
 			continue
 		}
-		all = append(all, cached{strings.TrimSuffix(filepath.Base(h), ".sha256"), bi.Size(), hi.ModTime()})
-		total += bi.Size()
+		all = append(all, CacheEntry{Key: strings.TrimSuffix(filepath.Base(h), ".sha256"), Size: bi.Size(), Used: hi.ModTime()})
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, c := range all {
-		if total <= b.limit || time.Since(c.used) < b.keep {
-			break
-		}
-		binPath := filepath.Join(b.dir, "bin", c.key)
+	Evict(all, b.limit, b.keep, 0, func(c CacheEntry) bool {
+		binPath := filepath.Join(b.dir, "bin", c.Key)
 		os.Remove(binPath + ".sha256") // first: a binary without it is not cached
 		os.Remove(binPath)
-		delete(b.inflight, c.key)
-		total -= c.size
-		b.log.Info("removed a native worker not used lately from the cache", "key", c.key)
+		delete(b.inflight, c.Key)
+		b.log.Info("removed a native worker not used lately from the cache", "key", c.Key)
+		return true
+	})
+}
+
+// CacheEntry is one entry of a cache that Evict prunes.
+type CacheEntry struct {
+	Key  string
+	Size int64
+	Used time.Time // last used
+}
+
+// Evict removes, least recently used first, the entries not used for maxAge (if not zero), and those past
+// limit in total size, but none used within recent; remove reports whether it removed the entry (one in use
+// may not be).
+func Evict(entries []CacheEntry, limit int64, recent, maxAge time.Duration, remove func(CacheEntry) bool) {
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Used.Before(entries[j].Used) })
+	for _, e := range entries {
+		age := time.Since(e.Used)
+		expired := maxAge > 0 && age > maxAge
+		if !expired && (total <= limit || age < recent) {
+			continue
+		}
+		if remove(e) {
+			total -= e.Size
+		}
 	}
 }
 
