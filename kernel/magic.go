@@ -312,8 +312,12 @@ func (k *Kernel) forward(ctx context.Context, req evalMsg) error {
 	return err
 }
 
-// writeFile is %%writefile [-a] FILE.
+// writeFile is %%writefile [-a] FILE. The file ends with a newline, as IPython's does, though a notebook's cell
+// has none.
 func (k *Kernel) writeFile(args []string, body string) error {
+	if body != "" && !strings.HasSuffix(body, "\n") {
+		body += "\n"
+	}
 	appending := len(args) > 0 && args[0] == "-a"
 	if appending {
 		args = args[1:]

@@ -101,6 +101,10 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 		fmt.Fprintf(k.stdoutW.pipe, "%s\n%s", filepath.Join(k.modDir, "go.mod"), m.gomod)
 		return nil
 	}
+	if fields[0] == "mod" && fields[1] == "vendor" {
+		// a vendor directory would be used by the go command here and be stale after the next %go get
+		return errors.New("%go mod vendor: the session's module is not vendored; its modules come from the module cache (GOMODCACHE) and travel with every dispatch as go.mod and go.sum")
+	}
 	goCmd, err := goCommand()
 	if err != nil {
 		return fmt.Errorf("%%go %s: %w", fields[0], err)
@@ -116,6 +120,13 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 		return fmt.Errorf("%%go %s: %w", fields[0], err)
 	}
 	out, err := k.runGo(ctx, goCmd, args...)
+	if err == nil {
+		// a go.mod the go command refuses (-go=9.99, a bad toolchain line) would fail every cell that imports
+		_, err = k.runGo(ctx, goCmd, "list", "-m")
+		if err != nil {
+			err = fmt.Errorf("%%go %s left a go.mod that the go command refuses, so go.mod and go.sum are as they were: %w", fields[0], err)
+		}
+	}
 	if err != nil {
 		k.restoreModuleFiles(before)
 		return err

@@ -148,6 +148,9 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		}
 		wantError(t, "%go mod edit -replace nonsense", "go mod edit")
 		wantError(t, "%go get example.org/stats@v9.9.9", "v9.9.9")
+		// a go.mod the go command then refuses is undone, and a vendor directory is not made
+		wantError(t, "%go mod edit -go=9.99", "that the go command refuses")
+		wantError(t, "%go mod vendor", "not vendored")
 		if goMod(t) != before {
 			t.Errorf("go.mod changed:\n%s", goMod(t))
 		}
