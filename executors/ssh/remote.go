@@ -113,12 +113,14 @@ wait $! || true
 }
 
 // watchScript attaches to the node's task: "none" when there is none, or it ended without an outcome; else
-// "attached TASKID", then, once it has ended, tail. Without a child to wait for, it polls, cheaply.
+// "attached TASKID", then, once it has ended, tail. Without a child to wait for, it polls, cheaply. Whether the
+// process is alive is asked before whether it wrote its status: the process writes status and then exits, so
+// asked the other way round, a task that ends between the two looks killed, and would run again.
 func watchScript(node string) string {
 	return fmt.Sprintf(`node=%[1]s
 cd "$node" 2>/dev/null || { echo none; exit 0; }
 alive() { [ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null; }
-if [ ! -f status ] && ! alive; then echo none; exit 0; fi
+if ! alive && [ ! -f status ]; then echo none; exit 0; fi
 echo "attached $(cat task_id)"
 while [ ! -f status ] && alive; do sleep 0.2 2>/dev/null || sleep 1; done
 %[2]s`, quote(node), tail)
