@@ -22,7 +22,7 @@ check:
 
 test: deps check
 	$(GO) test -count=1 -race -timeout 20m $(RACE)
-	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/... ./install/...
+	$(GO) test -count=1 -timeout 20m ./cmd/... ./ct/... ./install/... ./internal/... ./bench/... ./examples/...
 	# the tests left out of -race runs: interrupts (a race inside yaegi), crashes (no hard memory limit under -race)
 	$(GO) test -count=1 -timeout 5m -run 'Interrupt|TheKernelSurvives|EvaluatorMemory' ./kernel/
 	$(GO) test -count=1 -timeout 5m -run 'Interrupted' ./interp/

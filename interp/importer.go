@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/govalent/govalent"
+	"github.com/govalent/govalent/native"
 )
 
 // modulePath is the import path of this module, whose SDK packages are type-checked from the source embedded in
@@ -43,7 +44,7 @@ type typeImporter struct {
 var (
 	importersMu sync.Mutex
 	importers   = map[string]*typeImporter{} // by module directory
-	lookGo      = sync.OnceValues(func() (string, error) { return exec.LookPath("go") })
+	lookGo      = sync.OnceValues(native.GoCommand)
 )
 
 // typeChecker returns the process's importer for the session module in dir ("": none), or why cells cannot be
@@ -51,7 +52,7 @@ var (
 func typeChecker(dir string) (*typeImporter, error) {
 	goCmd, err := lookGo()
 	if err != nil {
-		return nil, errors.New("cells are not type-checked: no Go toolchain (`go`) on PATH, so errors come from the interpreter and newer Go (range over int and funcs, min/max/clear, per-iteration loop variables) is not rewritten")
+		return nil, errors.New("cells are not type-checked: no Go toolchain (`go` on PATH, or GOVALENT_GO), so errors come from the interpreter and newer Go (range over int and funcs, min/max/clear, per-iteration loop variables) is not rewritten")
 	}
 	stamp := moduleStamp(dir)
 	importersMu.Lock()

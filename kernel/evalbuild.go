@@ -526,4 +526,4 @@ func sortedUnique(paths []string) []string {
 	return out
 }
 
-var errNoToolchain = errors.New("this needs a Go toolchain, and there is none: `go` is not on PATH (install Go from https://go.dev/dl/, then restart the kernel)")
+var errNoToolchain = errors.New("this needs a Go toolchain, and there is none: `go` is not on PATH and GOVALENT_GO is not set (install Go from https://go.dev/dl/, then restart the kernel)")

@@ -37,9 +37,9 @@ Line magics, on their own lines anywhere in a cell (they run first, in order, th
   %go mod                show the session's go.mod; %go mod edit|tidy ARGS runs "go mod" on it
                          (%go mod edit -replace MODULE=DIR: a local directory, from the current one)
   %reset                 forget every declaration and variable of the session
-  %test [ARGS]           run the session's TestXxx, ExampleXxx and BenchmarkXxx functions natively with
-                         "go test -v ARGS" (e.g. %test -run TestAdd -bench .; without ARGS, -bench . when
-                         there are benchmarks); needs a Go toolchain
+  %test [ARGS]           run the session's TestXxx, ExampleXxx, BenchmarkXxx and FuzzXxx functions natively
+                         with "go test -v ARGS" (e.g. %test -run TestAdd -bench .; without ARGS, -bench .
+                         when there are benchmarks); needs a Go toolchain
   %time STATEMENT        run a Go statement once and print how long it took
   %timeit STATEMENT      run a Go statement in a loop and print the time per run
   !COMMAND               run a shell command (bash), its output streamed; a failure fails the cell
@@ -346,8 +346,11 @@ func (k *Kernel) writeFile(args []string, body string) error {
 	return nil
 }
 
-// timeOnce runs code once as a cell and prints its wall time.
+// timeOnce runs code once as a cell and prints its wall time, which leaves out getting the modules it imports.
 func (k *Kernel) timeOnce(ctx context.Context, cell, code string) (display.Bundle, error) {
+	if err := k.prepareModules(ctx, code); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	res, err := k.evaluate(ctx, cell, code)
 	fmt.Fprintf(k.stdoutW.pipe, "Wall time: %s\n", roundDuration(time.Since(start)))

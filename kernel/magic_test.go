@@ -1,12 +1,16 @@
 package kernel
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 func TestLineMagicsAreTheLinesThatBeginAStatement(t *testing.T) {
@@ -77,6 +81,15 @@ func TestMagics(t *testing.T) {
 	if s := ok("%env GOVALENT_MAGIC=x y\n!echo $GOVALENT_MAGIC; pwd; echo oops >&2\nimport (\n\t\"fmt\"\n\t\"os\"\n)\nfmt.Println(os.Getenv(\"GOVALENT_MAGIC\"))"); s["stdout"] != "Set: GOVALENT_MAGIC=\"x y\"\nx y\n"+dir+"\nx y\n" || s["stderr"] != "oops\n" {
 		t.Errorf("%%env, !command, then Go: %q", s)
 	}
+	if s := ok("%env GOVALENT_MAGIC"); s["stdout"] != "x y\n" {
+		t.Errorf("%%env NAME: %q", s["stdout"])
+	}
+	if s := ok("%env"); !strings.Contains(s["stdout"], "\nGOVALENT_MAGIC=x y\n") {
+		t.Errorf("%%env lists no GOVALENT_MAGIC: %q", s["stdout"])
+	}
+	if s := ok("%cd"); s["stdout"] != "Current directory: \""+dir+"\"\n" {
+		t.Errorf("%%cd without DIR: %q", s["stdout"])
+	}
 	// %cd applies where Go runs too
 	if s := ok("wd, _ := os.Getwd()\nfmt.Println(wd)"); s["stdout"] != dir+"\n" {
 		t.Errorf("the directory of Go code after %%cd: %q", s["stdout"])
@@ -127,12 +140,21 @@ func TestMagics(t *testing.T) {
 	}
 
 	// A shell command is interrupted with everything it started.
-	c.request(c.shell, "execute_request", map[string]any{"code": "!sleep 60 & sleep 60", "silent": false})
-	time.Sleep(500 * time.Millisecond)
+	c.request(c.shell, "execute_request", map[string]any{"code": "!sleep 60 & echo $! > bg.pid; sleep 60", "silent": false})
+	var bg int
+	wait.For(t, "the background sleep's pid", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "bg.pid"))
+		bg, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return bg > 0
+	})
 	c.request(c.control, "interrupt_request", map[string]any{})
 	c.reply(c.control, 5*time.Second)
 	if rep := c.reply(c.shell, 10*time.Second); rep == nil || content(rep)["ename"] != "Interrupted" {
 		t.Fatalf("interrupted !command: %v", rep)
 	}
 	c.drainUntilIdle(2 * time.Second)
+	wait.For(t, "the background sleep to be killed", 10*time.Second, func() bool {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", bg))
+		return err != nil || strings.Contains(string(stat), ") Z ") // gone, or a zombie no one reaped yet
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/govalent/govalent/interp"
+	"github.com/govalent/govalent/native"
 	"golang.org/x/mod/modfile"
 )
 
@@ -63,7 +64,7 @@ func (k *Kernel) restoreModuleFiles(m moduleFiles) {
 
 // goCommand finds the Go toolchain, or says plainly that there is none.
 func goCommand() (string, error) {
-	goCmd, err := exec.LookPath("go")
+	goCmd, err := native.GoCommand()
 	if err != nil {
 		return "", errNoToolchain
 	}

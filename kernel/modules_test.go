@@ -93,8 +93,10 @@ c.Add(2)
 fmt.Println(greet.Hello("go"), c.Add(3))`, "building an evaluator with example.org/greet (", "built an evaluator with example.org/greet", "hello, GO 5")
 	})
 	t.Run("AutoGetReplaysTheSession", func(t *testing.T) {
-		s := wantOK(t, `import "example.org/stats"
-fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats v1.0.0", "2 42")
+		// in a %%time cell, which gets its modules as any cell does
+		s := wantOK(t, `%%time
+import "example.org/stats"
+fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats v1.0.0", "2 42", "Wall time: ")
 		if !strings.Contains(s["stderr"], "but for: ch (") {
 			t.Errorf("the channel's loss is not listed: %q", s["stderr"])
 		}
@@ -176,8 +178,15 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 		}
 	})
 	t.Run("NoToolchain", func(t *testing.T) {
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Setenv("PATH", t.TempDir())
-		wantError(t, "%go get example.org/greet@v1.2.0", "`go` is not on PATH")
+		wantError(t, "%go get example.org/greet@v1.2.0", "`go` is not on PATH and GOVALENT_GO is not set")
+		// the go command GOVALENT_GO names serves as it does for %test and native electrons
+		t.Setenv("GOVALENT_GO", goCmd)
+		wantOK(t, "%go get example.org/greet@v1.2.0", "go.mod is unchanged")
 	})
 }
 

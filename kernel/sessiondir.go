@@ -180,7 +180,7 @@ func removeLocked(dir string, unlocks []func()) bool {
 // one): a newer go directive would have the go command download another.
 func writeSessionGoMod(dir string) error {
 	v := runtime.Version()
-	if goCmd, err := exec.LookPath("go"); err == nil {
+	if goCmd, err := native.GoCommand(); err == nil {
 		cmd := exec.Command(goCmd, "env", "GOVERSION")
 		cmd.Dir, cmd.Env = dir, append(os.Environ(), "GOTOOLCHAIN=local")
 		if out, err := cmd.Output(); err == nil && strings.HasPrefix(string(out), "go1.") {

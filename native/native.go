@@ -105,16 +105,25 @@ type build struct {
 	err  error
 }
 
-// NewBuilder finds the Go toolchain (GOVALENT_GO, else go on PATH) and caches under dir. Without a toolchain
-// it returns an error wrapping ErrNoToolchain.
+// GoCommand is the Go toolchain's go command that govalent uses everywhere: GOVALENT_GO, else go on PATH.
+// Without one it returns an error wrapping ErrNoToolchain.
+func GoCommand() (string, error) {
+	if goCmd := os.Getenv("GOVALENT_GO"); goCmd != "" {
+		return goCmd, nil
+	}
+	p, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("%w: go is not on PATH (set GOVALENT_GO to the go command)", ErrNoToolchain)
+	}
+	return p, nil
+}
+
+// NewBuilder finds the Go toolchain (GoCommand) and caches under dir. Without a toolchain it returns an error
+// wrapping ErrNoToolchain.
 func NewBuilder(dir string, log *slog.Logger) (*Builder, error) {
-	goCmd := os.Getenv("GOVALENT_GO")
-	if goCmd == "" {
-		p, err := exec.LookPath("go")
-		if err != nil {
-			return nil, fmt.Errorf("%w: go is not on PATH (set GOVALENT_GO to the go command)", ErrNoToolchain)
-		}
-		goCmd = p
+	goCmd, err := GoCommand()
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(goCmd, "env", "GOVERSION")
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
