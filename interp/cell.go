@@ -7,6 +7,12 @@ import (
 	"go/scanner"
 	"go/token"
 	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/govalent/govalent/interp/stdlib"
+	"github.com/govalent/govalent/interp/stdlib/unrestricted"
+	yaegi "github.com/traefik/yaegi/interp"
 )
 
 // itemKind classifies one top-level piece of a cell.
@@ -310,13 +316,47 @@ func importName(s *ast.ImportSpec) string {
 	return packageName(strings.Trim(s.Path.Value, `"`))
 }
 
-// packageName is the name a package is imported under by default: the last path element, or the one before a
-// major version suffix ("math/rand/v2" is rand).
+// packageName is the name a package is imported under by default: the name it declares when the interpreter
+// has its symbols (a module's package may be named otherwise than its path: github.com/dustin/go-humanize is
+// humanize, gopkg.in/yaml.v3 is yaml), else the name goimports assumes from the path.
 func packageName(path string) string {
+	if name, ok := stdlibPackageNames()[path]; ok {
+		return name
+	}
+	for key := range Symbols { // the SDK's and the evaluator's modules': a few, and tests add to them
+		if name, ok := strings.CutPrefix(key, path+"/"); ok && !strings.Contains(name, "/") {
+			return name
+		}
+	}
+	return assumedPackageName(path)
+}
+
+// stdlibPackageNames maps the standard library's import paths to their names: its symbol tables are keyed
+// "PATH/NAME".
+var stdlibPackageNames = sync.OnceValue(func() map[string]string {
+	out := map[string]string{}
+	for _, exports := range []yaegi.Exports{stdlib.Exports(), unrestricted.Exports()} {
+		for key := range exports {
+			if i := strings.LastIndex(key, "/"); i > 0 {
+				out[key[:i]] = key[i+1:]
+			}
+		}
+	}
+	return out
+})
+
+// assumedPackageName is goimports' guess: the last path element, or the one before a major version suffix
+// ("math/rand/v2" is rand), without a "go-" prefix and from its first character that cannot be in a name on
+// ("yaml.v3" is yaml).
+func assumedPackageName(path string) string {
 	parts := strings.Split(path, "/")
 	last := parts[len(parts)-1]
 	if len(parts) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {
-		return parts[len(parts)-2]
+		last = parts[len(parts)-2]
+	}
+	last = strings.TrimPrefix(last, "go-")
+	if i := strings.IndexFunc(last, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }); i >= 0 {
+		last = last[:i]
 	}
 	return last
 }

@@ -26,7 +26,8 @@ func moduleEnv(t *testing.T) {
 	downloads := "file://" + filepath.Join(strings.TrimSpace(string(out)), "cache", "download")
 	proxy := modproxy.New(t,
 		modproxy.Module{Path: "example.org/greet", Version: "v1.2.0", Dir: "../internal/testkit/modproxy/testdata/greet"},
-		modproxy.Module{Path: "example.org/stats", Version: "v1.0.0", Dir: "testdata/modules/stats"})
+		modproxy.Module{Path: "example.org/stats", Version: "v1.0.0", Dir: "testdata/modules/stats"},
+		modproxy.Module{Path: "example.org/go-words", Version: "v1.0.0", Dir: "testdata/modules/gowords"})
 	cache := t.TempDir()
 	t.Setenv("GOPROXY", proxy+","+downloads)
 	t.Setenv("GOSUMDB", "off")
@@ -142,6 +143,12 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 	t.Run("AutoImportAfterReset", func(t *testing.T) {
 		wantOK(t, "%reset")
 		wantOK(t, `fmt.Println(greet.Hello("auto"))`, `"example.org/greet"`, "local hello, auto")
+	})
+	t.Run("APackageNamedOtherwiseThanItsPath", func(t *testing.T) {
+		wantOK(t, `import "example.org/go-words"
+fmt.Println(words.Shout("hi"))`, "added example.org/go-words v1.0.0", "HI!")
+		wantOK(t, "%reset")
+		wantOK(t, `fmt.Println(words.Shout("auto"))`, "AUTO!")
 	})
 	t.Run("Misuse", func(t *testing.T) {
 		before := goMod(t)

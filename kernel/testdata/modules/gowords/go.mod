@@ -1,0 +1,3 @@
+module example.org/go-words
+
+go 1.22
