@@ -139,7 +139,7 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 		k.restoreModuleFiles(before)
 		return err
 	}
-	if err := k.moduleSetChanged(ctx, goCmd, k.modPkgs); err != nil {
+	if err := k.moduleSetChanged(ctx, goCmd, k.modPkgs, before); err != nil {
 		k.restoreModuleFiles(before)
 		return fmt.Errorf("%%go %s: %w; go.mod and go.sum are as they were", fields[0], err)
 	}
@@ -335,7 +335,7 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 			return err
 		}
 	}
-	if err := k.moduleSetChanged(ctx, goCmd, append(append([]string{}, k.modPkgs...), fresh...)); err != nil {
+	if err := k.moduleSetChanged(ctx, goCmd, append(append([]string{}, k.modPkgs...), fresh...), before); err != nil {
 		k.restoreModuleFiles(before)
 		return err
 	}
@@ -365,8 +365,9 @@ func provides(mf *modfile.File, p string) bool {
 
 // moduleSetChanged runs cells in an evaluator with pkgs, built for the session's go.mod and go.sum as they are
 // now, unless the running one is that already: the session moves into it, and what could not be carried
-// over is listed on the cell's stderr.
-func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []string) error {
+// over is listed on the cell's stderr. If the session cannot move, it goes on in the running one, with go.mod
+// and go.sum as they were before the change (before).
+func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []string, before moduleFiles) error {
 	if len(pkgs) == 0 {
 		return nil // the evaluator links in no module package: go.mod is the type check's alone
 	}
@@ -405,6 +406,9 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 		k.evalCmd = prev
 		k.evMu.Unlock()
 		hold()
+		// the previous evaluator replays the session against the go.mod it ran with (its cells may not type-check
+		// against the new one: that may be why the new evaluator failed)
+		k.restoreModuleFiles(before)
 		if _, again := k.restart(); again != nil {
 			return fmt.Errorf("the new evaluator: %v; nor did the previous one start again: %v", err, again)
 		}

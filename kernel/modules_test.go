@@ -105,6 +105,19 @@ fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats
 			t.Errorf("go.mod lacks the module got automatically:\n%s", goMod(t))
 		}
 	})
+	t.Run("AFailedChangeKeepsTheSession", func(t *testing.T) {
+		// a replacement without the Mean a func of the session calls: the session cannot move to it
+		wantOK(t, "func avg(xs ...float64) float64 { return stats.Mean(xs) }")
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.org/stats\n\ngo 1.22\n"), 0o600)
+		os.WriteFile(filepath.Join(dir, "stats.go"), []byte("package stats\n\nfunc Median(xs []float64) float64 { return xs[len(xs)/2] }\n"), 0o600)
+		before := goMod(t)
+		wantError(t, "%go mod edit -replace example.org/stats="+dir, "undefined: stats.Mean")
+		if goMod(t) != before {
+			t.Errorf("go.mod changed:\n%s", goMod(t))
+		}
+		wantOK(t, `fmt.Println(avg(2, 4), twice(x))`, "3 42")
+	})
 	t.Run("GenericFunc", func(t *testing.T) {
 		wantError(t, `stats.Map([]int{1}, func(i int) int { return i })`, "stats.Map is generic")
 	})
