@@ -281,9 +281,12 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		}
 		why := ""
 		data, err := codec.Marshal(val.Interface())
+		dropper, drops := codec.DropsFields(val.Type())
 		switch {
 		case err != nil:
 			why = err.Error()
+		case drops:
+			why = fmt.Sprintf("%s has unexported fields, and no MarshalBinary to carry them", dropper)
 		case len(data) > maxCarried:
 			why = fmt.Sprintf("its value is %s encoded, over the %s kept", formatBytes(int64(len(data))), formatBytes(maxCarried))
 		}

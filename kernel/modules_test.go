@@ -86,9 +86,13 @@ func TestGoModulesInCells(t *testing.T) {
 	})
 	t.Run("UseAFuncAndAMethod", func(t *testing.T) {
 		wantOK(t, `import "example.org/greet"
+import "math/rand/v2"
+import "strings"
 func twice(n int) int { return 2 * n }
 x := 21
 ch := make(chan int)
+sb := &strings.Builder{}
+pcg := rand.NewPCG(1, 2)
 c := &greet.Counter{}
 c.Add(2)
 fmt.Println(greet.Hello("go"), c.Add(3))`, "building an evaluator with example.org/greet (", "built an evaluator with example.org/greet", "hello, GO 5")
@@ -98,9 +102,11 @@ fmt.Println(greet.Hello("go"), c.Add(3))`, "building an evaluator with example.o
 		s := wantOK(t, `%%time
 import "example.org/stats"
 fmt.Println(stats.Mean([]float64{1, 2, 3}), twice(x))`, "added example.org/stats v1.0.0", "2 42", "Wall time: ")
-		if !strings.Contains(s["stderr"], "but for: ch (") {
-			t.Errorf("the channel's loss is not listed: %q", s["stderr"])
+		if !strings.Contains(s["stderr"], "but for: ch (") || !strings.Contains(s["stderr"], "sb (strings.Builder has unexported fields") {
+			t.Errorf("the channel's and the builder's losses are not listed: %q", s["stderr"])
 		}
+		// a value of unexported fields is carried by its MarshalBinary
+		wantOK(t, `fmt.Println(pcg.Uint64() == rand.NewPCG(1, 2).Uint64())`, "true")
 		if !strings.Contains(goMod(t), "example.org/stats v1.0.0") {
 			t.Errorf("go.mod lacks the module got automatically:\n%s", goMod(t))
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -640,5 +641,64 @@ func TestOmitAndEmbedding(t *testing.T) {
 	want := map[string]any{"X": "mid", "Y": 3, "Empty": nil}
 	if !reflect.DeepEqual(x, want) {
 		t.Errorf("got %#v, want %#v", x, want)
+	}
+}
+
+// matrix has only unexported fields, as gonum's mat.Dense: its MarshalBinary and UnmarshalBinary (which, like
+// gonum's, refuses a matrix that is not empty) carry it.
+type matrix struct {
+	rows int
+	data []float64
+}
+
+func (m matrix) MarshalBinary() ([]byte, error) {
+	return append([]byte{byte(m.rows)}, fmt.Sprint(m.data)...), nil
+}
+
+func (m *matrix) UnmarshalBinary(b []byte) error {
+	if m.rows != 0 {
+		return errors.New("not empty")
+	}
+	m.rows = int(b[0])
+	for _, f := range strings.Fields(strings.Trim(string(b[1:]), "[]")) {
+		var x float64
+		fmt.Sscan(f, &x)
+		m.data = append(m.data, x)
+	}
+	return nil
+}
+
+func TestBinaryMarshalers(t *testing.T) {
+	m := matrix{rows: 2, data: []float64{1, 2, 3, 4}}
+	type holder struct {
+		M   *matrix
+		Ms  []matrix
+		Tag string
+	}
+	for _, v := range []any{m, &m, holder{M: &m, Ms: []matrix{m, {}}, Tag: "t"}} {
+		got, _ := roundTrip(t, v)
+		if !reflect.DeepEqual(got, v) {
+			t.Errorf("got %#v, want %#v", got, v)
+		}
+	}
+	// through JSON, as the HTTP API gives a value: its bytes as base64
+	data, _ := Marshal(m)
+	js, err := ToJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := FromJSON(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got matrix
+	if err := Unmarshal(back, &got); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("through JSON %s: %#v %v", js, got, err)
+	}
+	// a struct whose fields are all exported stays a map, readable without its type, though it has the methods
+	u, _ := url.Parse("https://example.org/a?b=c")
+	data, _ = Marshal(u)
+	if js, _ := ToJSON(data); !strings.Contains(string(js), `"Host":"example.org"`) {
+		t.Errorf("url.URL: %s", js)
 	}
 }

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/base64"
 	"fmt"
@@ -114,6 +115,9 @@ func newValueDecoder(t reflect.Type) decoderFunc {
 	}
 	if isTextType(t) {
 		return decodeTextUnmarshaler
+	}
+	if isBinaryType(t) {
+		return decodeBinaryUnmarshaler
 	}
 	switch t.Kind() {
 	case reflect.Bool:
@@ -508,6 +512,33 @@ func decodeTextUnmarshaler(r *reader, h head, v reflect.Value) error {
 	}
 	if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText(s); err != nil {
 		return &DecodeError{Msg: v.Type().String() + ".UnmarshalText: " + err.Error()}
+	}
+	return nil
+}
+
+// decodeBinaryUnmarshaler takes a byte string, or base64 text as JSON gives one.
+func decodeBinaryUnmarshaler(r *reader, h head, v reflect.Value) error {
+	if h.isNull() {
+		v.SetZero()
+		return nil
+	}
+	if h.major != majorBytes && h.major != majorText {
+		return mismatch(h, v.Type())
+	}
+	b, err := r.take(h.arg)
+	if err != nil {
+		return err
+	}
+	if h.major == majorText {
+		if b, err = base64.StdEncoding.AppendDecode(nil, b); err != nil {
+			return &DecodeError{Msg: "cannot decode a text string into " + v.Type().String() + ": not base64"}
+		}
+	} else {
+		b = bytes.Clone(b) // UnmarshalBinary may keep it, and it is the reader's
+	}
+	v.SetZero() // UnmarshalBinary may refuse a value that is not empty (gonum's matrices do)
+	if err := v.Addr().Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+		return &DecodeError{Msg: v.Type().String() + ".UnmarshalBinary: " + err.Error()}
 	}
 	return nil
 }

@@ -35,6 +35,8 @@
 //     rounding mode, mantissa, exponent]] (mantissa × 2^exponent, an integer mantissa; ±0 and
 //     ±Inf as a float mantissa), precision and exponent at most MaxBigFloatBits
 //   - types with MarshalText and UnmarshalText: their text
+//   - other types with MarshalBinary and UnmarshalBinary, except structs whose fields are all
+//     exported: their bytes, as a byte string (gonum's mat.Dense, whose fields are unexported)
 //   - a value of a registered type (see Register) held by an interface, or given to Marshal
 //     directly: tag 27 around [type name, value]
 //

@@ -124,6 +124,8 @@ var (
 	bigRatType          = reflect.TypeFor[big.Rat]()
 	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	binMarshalerType    = reflect.TypeFor[encoding.BinaryMarshaler]()
+	binUnmarshalerType  = reflect.TypeFor[encoding.BinaryUnmarshaler]()
 )
 
 // bigFloatName is the type name written for *big.Float, which has no standard CBOR form that
@@ -137,6 +139,27 @@ func isTextType(t reflect.Type) bool {
 	return k != reflect.Interface && k != reflect.Pointer &&
 		(t.Implements(textMarshalerType) || reflect.PointerTo(t).Implements(textMarshalerType)) &&
 		reflect.PointerTo(t).Implements(textUnmarshalerType)
+}
+
+// isBinaryType reports a type that round-trips through its MarshalBinary and UnmarshalBinary, is no text type,
+// and is no struct whose fields are all exported (those stay readable, as maps): its bytes then define its
+// encoding, as for encoding/gob, since its fields would be lost (gonum's mat.Dense has only unexported ones).
+func isBinaryType(t reflect.Type) bool {
+	k := t.Kind()
+	if k == reflect.Interface || k == reflect.Pointer || isTextType(t) ||
+		!(t.Implements(binMarshalerType) || reflect.PointerTo(t).Implements(binMarshalerType)) ||
+		!reflect.PointerTo(t).Implements(binUnmarshalerType) {
+		return false
+	}
+	if k != reflect.Struct {
+		return true
+	}
+	for i := range t.NumField() {
+		if !t.Field(i).IsExported() {
+			return true
+		}
+	}
+	return false
 }
 
 var encoderCache sync.Map // reflect.Type -> encoderFunc
@@ -181,6 +204,9 @@ func newEncoder(t reflect.Type) encoderFunc {
 	}
 	if isTextType(t) {
 		return encodeTextMarshaler
+	}
+	if isBinaryType(t) {
+		return encodeBinaryMarshaler
 	}
 	switch t.Kind() {
 	case reflect.Bool:
@@ -356,6 +382,19 @@ func encodeTextMarshaler(e *encState, v reflect.Value) error {
 		return fmt.Errorf("codec: %s.MarshalText: %w", v.Type(), err)
 	}
 	e.buf = appendBytesAs(e.buf, majorText, text)
+	return nil
+}
+
+func encodeBinaryMarshaler(e *encState, v reflect.Value) error {
+	m, ok := v.Interface().(encoding.BinaryMarshaler)
+	if !ok { // MarshalBinary has a pointer receiver
+		m = addressable(v).Interface().(encoding.BinaryMarshaler)
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("codec: %s.MarshalBinary: %w", v.Type(), err)
+	}
+	e.buf = appendBytesAs(e.buf, majorBytes, b)
 	return nil
 }
 
@@ -540,4 +579,49 @@ func structEncoder(t reflect.Type) encoderFunc {
 		}
 		return nil
 	}
+}
+
+// DropsFields reports the first type reached from t (through pointers, slices, arrays, maps and exported
+// fields) whose unexported fields Marshal leaves out, as encoding/json does: a value of t does not come back
+// whole. Types with their own encoding (MarshalText, MarshalBinary, time and big numbers) and interfaces (whose
+// values are not known here) drop nothing.
+func DropsFields(t reflect.Type) (reflect.Type, bool) {
+	return dropsFields(t, map[reflect.Type]bool{})
+}
+
+func dropsFields(t reflect.Type, seen map[reflect.Type]bool) (reflect.Type, bool) {
+	if seen[t] {
+		return nil, false
+	}
+	seen[t] = true
+	switch t {
+	case timeType, bigIntType, bigFloatType, bigRatType:
+		return nil, false
+	}
+	if isTextType(t) || isBinaryType(t) {
+		return nil, false
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return dropsFields(t.Elem(), seen)
+	case reflect.Map:
+		if dt, ok := dropsFields(t.Key(), seen); ok {
+			return dt, ok
+		}
+		return dropsFields(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			switch {
+			case !f.IsExported() && !f.Anonymous:
+				return t, true
+			case f.Tag.Get("json") == "-":
+				continue
+			}
+			if dt, ok := dropsFields(f.Type, seen); ok {
+				return dt, ok
+			}
+		}
+	}
+	return nil, false
 }
