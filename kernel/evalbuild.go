@@ -27,6 +27,7 @@ import (
 	"github.com/govalent/govalent"
 	"github.com/govalent/govalent/native"
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 )
 
 const (
@@ -266,6 +267,39 @@ func (b *evaluatorBuild) goRun(ctx context.Context, dir string, args ...string) 
 		return fmt.Errorf("go %s: %v\n%s", args[0], err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// raisedVersions lists the modules the session's go.mod requires at a version lower than govalent's own go.mod
+// does: an evaluator links govalent, so it runs them at govalent's version (minimal version selection), while
+// the type check, native electrons and %test use the session's.
+func raisedVersions(sessionGoMod []byte) []string {
+	session, err := modfile.Parse("go.mod", sessionGoMod, nil)
+	if err != nil {
+		return nil
+	}
+	gvData, err := fs.ReadFile(govalent.EvaluatorSource, "go.mod")
+	if err != nil {
+		return nil
+	}
+	gv, err := modfile.Parse("go.mod", gvData, nil)
+	if err != nil {
+		return nil
+	}
+	ours := map[string]string{}
+	for _, r := range gv.Require {
+		ours[r.Mod.Path] = r.Mod.Version
+	}
+	replaced := map[string]bool{}
+	for _, r := range session.Replace {
+		replaced[r.Old.Path] = true
+	}
+	var out []string
+	for _, r := range session.Require {
+		if v, ok := ours[r.Mod.Path]; ok && !replaced[r.Mod.Path] && semver.Compare(v, r.Mod.Version) > 0 {
+			out = append(out, fmt.Sprintf("%s %s (not %s)", r.Mod.Path, v, r.Mod.Version))
+		}
+	}
+	return out
 }
 
 // writeModule writes the build module: its go.mod requires what the session's does and govalent, replaced by

@@ -3,10 +3,13 @@ package kernel
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/modfile"
 )
 
 // The kernel runs the evaluators in its cache: a cache directory others can write is refused, before anything
@@ -140,4 +143,34 @@ func TestHoldAfterAPruneHoldsTheNewEvaluator(t *testing.T) {
 		return
 	}
 	t.Error("a prune deleted the evaluator a kernel holds")
+}
+
+// A module the session's go.mod requires below govalent's version runs at govalent's in cells, and the kernel
+// says so; one replaced by the session, or required at a higher version, is not listed.
+func TestRaisedVersions(t *testing.T) {
+	data, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gv, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mod, other string
+	for _, r := range gv.Require {
+		switch r.Mod.Path {
+		case "golang.org/x/mod":
+			mod = r.Mod.Version
+		case "golang.org/x/sync":
+			other = r.Mod.Path
+		}
+	}
+	session := "module govalent.session\n\ngo 1.22\n\nrequire (\n\tgolang.org/x/mod v0.1.0\n\t" + other + " v0.1.0\n\texample.org/greet v1.2.0\n)\n\nreplace " + other + " => ./sync\n"
+	got := raisedVersions([]byte(session))
+	if want := []string{"golang.org/x/mod " + mod + " (not v0.1.0)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("raisedVersions = %q, want %q", got, want)
+	}
+	if got := raisedVersions([]byte("module m\n\nrequire golang.org/x/mod v99.0.0\n")); len(got) != 0 {
+		t.Errorf("a higher version is listed: %q", got)
+	}
 }
