@@ -7,10 +7,13 @@ package kernel
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govalent/govalent/internal/testkit/wait"
 )
 
 // testEvaluatorMemory bounds the memory of the tests' evaluators, so that a blow-up ends soon.
@@ -134,4 +137,40 @@ func TestAnEvaluatorThatIgnoresAnInterruptIsReplaced(t *testing.T) {
 	if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != "42" {
 		t.Fatalf("after the new evaluator: %v %s", types(out), out[len(out)-2].Content)
 	}
+}
+
+// A session whose restoring blocks (a declaration waits on a channel that was full before the crash and is
+// empty after it) is ended by an interrupt: the cell gets its error, the session starts empty, and the kernel
+// goes on. The processes the crashed evaluator's cells started go with it.
+func TestARestoreThatBlocksIsInterrupted(t *testing.T) {
+	_, c := startTestKernel(t)
+	for _, code := range []string{"import (\n\t\"fmt\"\n\t\"os\"\n\t\"os/exec\"\n\t\"time\"\n)\nvar ch = make(chan int, 1)", "ch <- 5", "var v = <-ch",
+		"sleeper := exec.Command(\"sleep\", \"4242\")\nsleeper.Start()\nfmt.Println(sleeper.Process.Pid)"} {
+		if rep, _ := c.execute(code, false); content(rep)["status"] != "ok" {
+			t.Fatalf("%q: %s", code, rep.Content)
+		}
+	}
+	_, out := c.execute("fmt.Println(sleeper.Process.Pid)", false)
+	pid := strings.TrimSpace(streams(out)["stdout"])
+	c.request(c.shell, "execute_request", map[string]any{"code": "go os.Exit(3)\ntime.Sleep(time.Minute)"})
+	time.Sleep(2 * time.Second) // the crash, and the restore that waits on ch
+	c.request(c.control, "interrupt_request", map[string]any{})
+	c.reply(c.control, 5*time.Second)
+	rep := c.reply(c.shell, 20*time.Second)
+	if rep == nil {
+		t.Fatal("no reply to the crashed cell: the restore still blocks")
+	}
+	if evalue, _ := content(rep)["evalue"].(string); content(rep)["ename"] != "Exit" || !strings.Contains(evalue, "restoring the session was interrupted") || !strings.Contains(evalue, "the session is empty") {
+		t.Errorf("the crashed cell: %s", rep.Content)
+	}
+	if find(c.drainUntilIdle(2*time.Second), "error") == nil {
+		c.drainUntilIdle(2 * time.Second) // that was the interrupt_request's idle
+	}
+	if _, out := c.execute("1 + 1", false); find(out, "execute_result") == nil {
+		t.Fatalf("after the interrupted restore: %v %s", types(out), find(out, "error").Content)
+	}
+	wait.For(t, "the sleep the crashed evaluator's cell started to be killed", 10*time.Second, func() bool {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		return err != nil || strings.Contains(string(stat), ") Z ")
+	})
 }

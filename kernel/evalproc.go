@@ -121,6 +121,9 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 	ev := &evalProc{cmd: cmd, reqW: reqW, enc: gob.NewEncoder(reqW), replies: make(chan evalMsg, 1), dead: make(chan struct{}), drained: make(chan struct{})}
 	go func() {
 		cmd.Wait()
+		// what its cells started goes with it, as a kernel's process group does when jupyter_client stops it
+		// (a dispatcher that `govalent start` started has a session of its own)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		reqW.Close()
 		close(ev.dead)
 	}()
@@ -338,7 +341,17 @@ func (k *Kernel) restart() (lost []string, err error) {
 	if snap == nil {
 		return nil, nil
 	}
+	interrupted := make(chan struct{})
+	k.mu.Lock()
+	k.stopRestore = sync.OnceFunc(func() { close(interrupted) })
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.stopRestore = nil
+		k.mu.Unlock()
+	}()
 	ev.send(evalMsg{Op: "restore", Snapshot: snap, Values: values})
+	why := "restoring the session ended that evaluator too"
 	select {
 	case rep := <-ev.replies:
 		if rep.Error != nil {
@@ -346,15 +359,18 @@ func (k *Kernel) restart() (lost []string, err error) {
 		}
 		return append(lost, rep.Lost...), nil
 	case <-ev.dead:
-		// restoring crashed it too: start afresh rather than again
-		k.evMu.Lock()
-		k.snap, k.carried = nil, map[string]carried{}
-		k.evMu.Unlock()
-		if _, err := k.restart(); err != nil {
-			return nil, err
-		}
-		return nil, errors.New("restoring the session ended that evaluator too, so the session is empty")
+	case <-interrupted:
+		why = "restoring the session was interrupted (does a declaration wait for something, such as a channel?)"
+		ev.kill()
 	}
+	// start afresh rather than again
+	k.evMu.Lock()
+	k.snap, k.carried = nil, map[string]carried{}
+	k.evMu.Unlock()
+	if _, err := k.restart(); err != nil {
+		return nil, err
+	}
+	return nil, errors.New(why + ", so the session is empty")
 }
 
 // keep records what a cell's reply carries to restore the session: the session's snapshot and the values of

@@ -63,10 +63,17 @@ func (k *Kernel) current() *execution {
 	return k.exec
 }
 
-// interrupt stops the running cell, if any, through its context.
+// interrupt stops the running cell, if any, through its context, and the restoring of the session into a new
+// evaluator, if one runs (a declaration evaluated again may block).
 func (k *Kernel) interrupt() {
-	if ex := k.current(); ex != nil {
+	k.mu.Lock()
+	ex, stopRestore := k.exec, k.stopRestore
+	k.mu.Unlock()
+	if ex != nil {
 		ex.cancel()
+	}
+	if stopRestore != nil {
+		stopRestore()
 	}
 }
 

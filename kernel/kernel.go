@@ -44,6 +44,7 @@ type Kernel struct {
 	carried          map[string]carried // the values of its variables
 	stdoutW, stderrW *streamWriter
 	exec             *execution // the cell running now, or nil; guarded by mu
+	stopRestore      func()     // ends the restoring of the session into a new evaluator, if one runs; guarded by mu
 	mu               sync.Mutex
 
 	// the session's Go modules (see modules.go); the fields below modDir are the shell goroutine's
