@@ -38,9 +38,21 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 	if _, out := ok("fmt.Fprintln(os.Stderr, \"runtime: a message of the cell\")"); streams(out)["stderr"] != "runtime: a message of the cell\n" {
 		t.Errorf("stderr %q", streams(out))
 	}
+	// ...and so is what follows it, as it comes
+	if _, out := ok("fmt.Fprintln(os.Stderr, \"panic: recovered earlier, carrying on\")\nfor i := 0; i < 200; i++ {\n\tfmt.Fprintln(os.Stderr, \"log line\", i)\n}\nfmt.Fprintln(os.Stderr, \"LAST LINE\")"); !strings.HasPrefix(streams(out)["stderr"], "panic: recovered") || !strings.HasSuffix(streams(out)["stderr"], "log line 199\nLAST LINE\n") {
+		t.Errorf("stderr after a line like the runtime's: %q", streams(out)["stderr"])
+	}
+	// output that holds what the kernel once took for its stream marker (the govalent binary does) is output
+	if _, out := ok("fmt.Print(\"one\\x00govalent-stream-sync\\x00two\\x00govalent-stream-sync\\x00\\n\")"); streams(out)["stdout"] != "one\x00govalent-stream-sync\x00two\x00govalent-stream-sync\x00\n" {
+		t.Errorf("stdout with the old marker: %q", streams(out)["stdout"])
+	}
+	if _, out := ok("fmt.Println(\"next\")"); streams(out)["stdout"] != "next\n" {
+		t.Errorf("the next cell's stdout: %q", streams(out)["stdout"])
+	}
 	want := 42
 	for _, tt := range []struct{ what, code, ename, says string }{
 		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow"},
+		{"infinite recursion after lines like the runtime's", "fmt.Fprintln(os.Stderr, \"runtime: starting the solver\")\nfor i := 0; i < 200; i++ {\n\tfmt.Fprintf(os.Stderr, \"%050d\\n\", i)\n}\nfunc g(n int) int { return g(n+1) + 1 }\ng(1)", "StackOverflow", "stack overflow"},
 		{"os.Exit", "os.Exit(3)", "Exit", "os.Exit(3)"},
 		{"os.Exit in a goroutine", "go os.Exit(4)\ntime.Sleep(time.Minute)", "Exit", "os.Exit(4)"},
 		{"fatal error", "m := map[int]int{}\nfor i := 0; i < 2; i++ {\n\tgo func() {\n\t\tfor j := 0; ; j++ {\n\t\t\tm[j%64] = j\n\t\t}\n\t}()\n}\ntime.Sleep(time.Minute)", "FatalError", "concurrent map writes"},

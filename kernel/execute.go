@@ -3,6 +3,7 @@ package kernel
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,12 +187,19 @@ type streamWriter struct {
 	t      *time.Timer
 	// From a line that starts as the Go runtime's last words do, what the evaluator writes is withheld from
 	// the cell until the next sync: the error of the cell says what happened, without the interpreter's stacks.
+	// It was no last words if the evaluator lives on for withheldFor (or the cell ends): then it goes to the
+	// cell after all.
 	withholding bool
 	withheld    []byte
+	release     *time.Timer
 }
 
-// withheldSize is how much of the runtime's last words the kernel keeps.
-const withheldSize = 4 << 10
+// withheldSize is how much of the runtime's last words the kernel keeps (a fatal error's lists every
+// goroutine); withheldFor is how long an evaluator that wrote them has to end.
+const (
+	withheldSize = 1 << 20
+	withheldFor  = time.Second
+)
 
 // lastWords are how the Go runtime's messages on a crash start.
 var lastWords = [][]byte{[]byte("fatal error: "), []byte("runtime: "), []byte("runtime/cgo: "), []byte("panic: "), []byte("SIG")}
@@ -231,8 +239,8 @@ func (k *Kernel) pipeStream(name string) (*os.File, error) {
 }
 
 // syncMarker is written through a stream's pipe after a cell, so that everything the cell wrote before it is
-// known to have been forwarded.
-var syncMarker = []byte("\x00govalent-stream-sync\x00")
+// known to have been forwarded. It is random, so that no output of a cell can be taken for it.
+var syncMarker = []byte("\x00govalent-stream-sync-" + rand.Text() + "\x00")
 
 func (w *streamWriter) pump(r *os.File) {
 	buf := make([]byte, 32<<10)
@@ -249,9 +257,12 @@ func (w *streamWriter) pump(r *os.File) {
 				w.Write(pending[:i])
 				pending = pending[i+len(syncMarker):]
 				w.mu.Lock()
-				w.withholding = false
+				w.stopWithholding()
 				w.mu.Unlock()
-				w.synced <- struct{}{}
+				select {
+				case w.synced <- struct{}{}:
+				default: // a sync that gave up waiting left its signal: this one stands for both
+				}
 			}
 			// keep back a tail that may be the start of a marker
 			keep := 0
@@ -272,6 +283,10 @@ func (w *streamWriter) pump(r *os.File) {
 
 // sync waits until everything written to the pipe so far has been forwarded.
 func (w *streamWriter) sync() {
+	select {
+	case <-w.synced: // the late signal of a sync that gave up waiting
+	default:
+	}
 	if _, err := w.pipe.Write(syncMarker); err != nil {
 		return
 	}
@@ -288,6 +303,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if !w.withholding && w.name == "stderr" {
 		if i := lastWordsAt(p); i >= 0 {
 			w.withholding, w.withheld = true, nil
+			w.release = time.AfterFunc(withheldFor, w.releaseIfAlive)
 			w.forward(p[:i])
 			p = p[i:]
 		}
@@ -298,6 +314,37 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	}
 	w.forward(p)
 	return n, nil
+}
+
+// stopWithholding ends withholding; what was withheld stays for takeWithheld. The caller holds w.mu.
+func (w *streamWriter) stopWithholding() {
+	w.withholding = false
+	if w.release != nil {
+		w.release.Stop()
+		w.release = nil
+	}
+}
+
+// releaseIfAlive sends what was withheld to the cell if the evaluator lives on: they were no last words.
+func (w *streamWriter) releaseIfAlive() {
+	w.k.evMu.Lock()
+	ev := w.k.ev
+	w.k.evMu.Unlock()
+	if ev == nil {
+		return
+	}
+	select {
+	case <-ev.dead:
+		return // the kernel takes them, to say what happened
+	default:
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.withholding {
+		w.forward(w.withheld)
+		w.withheld = nil
+		w.stopWithholding()
+	}
 }
 
 // forward queues p to be sent; the caller holds w.mu.
@@ -358,6 +405,7 @@ func (k *Kernel) flushStreams() {
 		// what looked like last words was not: the evaluator lives on
 		w.forward(w.withheld)
 		w.withheld = nil
+		w.stopWithholding()
 		w.mu.Unlock()
 		w.flush()
 	}
