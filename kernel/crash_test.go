@@ -49,6 +49,9 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 	if _, out := ok("fmt.Println(\"next\")"); streams(out)["stdout"] != "next\n" {
 		t.Errorf("the next cell's stdout: %q", streams(out)["stdout"])
 	}
+	// a cell's os.Chdir holds in the evaluators that take the crashed ones' places
+	wd := t.TempDir()
+	ok(fmt.Sprintf("os.Chdir(%q)", wd))
 	want := 42
 	for _, tt := range []struct{ what, code, ename, says string }{
 		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow"},
@@ -80,6 +83,9 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3 %d", want, want-42) {
 			t.Fatalf("after %s: %v %s", tt.what, types(out), find(out, "execute_result").Content)
 		}
+	}
+	if _, out := ok("dir, _ := os.Getwd()\nfmt.Println(dir)"); streams(out)["stdout"] != wd+"\n" {
+		t.Errorf("the directory after the crashes: %q, want %s", streams(out)["stdout"], wd)
 	}
 	// an evaluator that dies between cells, a goroutine's doing, is replaced at the next cell, which says so
 	ok("go func() {\n\ttime.Sleep(100 * time.Millisecond)\n\tos.Exit(5)\n}()")

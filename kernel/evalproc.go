@@ -91,9 +91,12 @@ func (k *Kernel) startEvaluator() (*evalProc, error) {
 		return nil, err
 	}
 	k.evMu.Lock()
-	command := k.evalCmd
+	command, dir := k.evalCmd, k.evalDir
 	k.evMu.Unlock()
 	cmd := exec.Command(command.Path, command.Args...)
+	if info, err := os.Stat(dir); err == nil && info.IsDir() {
+		cmd.Dir = dir // where the last evaluator's cells left it
+	}
 	cmd.Env = append(os.Environ(), command.Env...)
 	cmd.Env = append(cmd.Env, moduleDirEnv+"="+k.modDir)
 	if exe, err := os.Executable(); err == nil {
@@ -205,6 +208,12 @@ func (k *Kernel) call(ctx context.Context, req evalMsg) (evalMsg, error) {
 	ev.send(req)
 	select {
 	case rep := <-ev.replies:
+		// a cell's os.Chdir holds in the evaluator that takes this one's place (Linux tells the directory)
+		if dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", ev.cmd.Process.Pid)); err == nil {
+			k.evMu.Lock()
+			k.evalDir = dir
+			k.evMu.Unlock()
+		}
 		return rep, nil
 	case <-ev.dead:
 	case <-ctx.Done():
@@ -283,7 +292,7 @@ func deathCause(ev *evalProc, words string, memory int64) (ename, what string) {
 	case ev.exitCode.Load() > 0:
 		return "Exit", fmt.Sprintf("%sa goroutine of the cell called os.Exit(%d)", prefix, ev.exitCode.Load()-1)
 	case strings.Contains(tail, "goroutine stack exceeds") || strings.Contains(tail, "fatal error: stack overflow"):
-		return "StackOverflow", fmt.Sprintf("%sstack overflow: the stack outgrew %d MiB (a recursion without end?)", prefix, evaluatorStack>>20)
+		return "StackOverflow", fmt.Sprintf("%sstack overflow: the stack outgrew its limit, %d MiB unless debug.SetMaxStack set another (a recursion without end?)", prefix, evaluatorStack>>20)
 	case strings.Contains(tail, "out of memory") || strings.Contains(tail, "cannot allocate memory") ||
 		memory > 0 && strings.Contains(tail, "pthread_create failed"): // the limit leaves no room for a thread
 		if memory <= 0 {

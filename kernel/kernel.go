@@ -42,6 +42,7 @@ type Kernel struct {
 	ev               *evalProc          // the evaluator; guarded by evMu, as are the two below
 	snap             *interp.Snapshot   // the evaluator's session, to restore into a new one
 	carried          map[string]carried // the values of its variables
+	evalDir          string             // its working directory after the last cell (os.Chdir in Go code)
 	stdoutW, stderrW *streamWriter
 	exec             *execution // the cell running now, or nil; guarded by mu
 	stopRestore      func()     // ends the restoring of the session into a new evaluator, if one runs; guarded by mu
