@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -118,7 +119,7 @@ func (imp *typeImporter) prepareLocked(paths []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	args := append([]string{"list", "-e", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}\t{{with .Error}}{{.Err}}{{end}}"}, missing...)
+	args := append([]string{"list", "-e", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}\t{{with .Error}}{{printf \"%q\" .Err}}{{end}}"}, missing...)
 	cmd := exec.Command(imp.goCmd, args...)
 	if imp.dir != "" {
 		// the session's module, with the user's settings (GOPROXY, GOFLAGS...) to find its modules
@@ -144,7 +145,12 @@ func (imp *typeImporter) prepareLocked(paths []string) error {
 		case f[1] != "":
 			imp.exports[f[0]] = f[1]
 		case f[2] != "":
-			imp.failed[f[0]] = f[2]
+			// quoted, since the go command's errors run over lines ("...; to add it:\n\tgo get P")
+			why, err := strconv.Unquote(f[2])
+			if err != nil {
+				why = f[2]
+			}
+			imp.failed[f[0]] = strings.Join(strings.Fields(why), " ")
 		}
 	}
 	for _, p := range missing {

@@ -173,3 +173,17 @@ func TestLoadingAProgramWithModulesSaysItNeedsANativeWorker(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A package no module of the session provides is refused with all of the go command's message, on one line.
+func TestAnImportNoModuleProvides(t *testing.T) {
+	t.Setenv("GOFLAGS", "") // -mod=readonly: the go command does not look the package up
+	t.Setenv("GOPROXY", "off")
+	dir := t.TempDir()
+	writeModule(t, dir, "module govalent.session\n\ngo 1.22\n", "")
+	s := moduleSession(t, dir)
+	_, err := s.Eval(context.Background(), `import "example.org/nowhere/pkg"
+var _ = pkg.X`)
+	if err == nil || !strings.Contains(err.Error(), "no required module provides package example.org/nowhere/pkg; to add it: go get example.org/nowhere/pkg") {
+		t.Fatalf("got %v", err)
+	}
+}
