@@ -139,11 +139,38 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 		k.restoreModuleFiles(before)
 		return err
 	}
-	if err := k.moduleSetChanged(ctx, goCmd, k.modPkgs, before); err != nil {
+	// a module dropped (@none, -droprequire) takes its packages out of the evaluator
+	pkgs, err := k.providedPackages(k.modPkgs)
+	if err == nil {
+		err = k.moduleSetChanged(ctx, goCmd, pkgs, before)
+	}
+	if err != nil {
 		k.restoreModuleFiles(before)
 		return fmt.Errorf("%%go %s: %w; go.mod and go.sum are as they were", fields[0], err)
 	}
 	return nil
+}
+
+// providedPackages keeps those of pkgs that a module the session's go.mod requires provides.
+func (k *Kernel) providedPackages(pkgs []string) ([]string, error) {
+	m, err := k.readModuleFiles()
+	if err != nil {
+		return nil, err
+	}
+	mf, err := modfile.Parse("go.mod", m.gomod, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the session's go.mod: %w", err)
+	}
+	var out []string
+	for _, p := range pkgs {
+		for _, r := range mf.Require {
+			if p == r.Mod.Path || strings.HasPrefix(p, r.Mod.Path+"/") {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // unpublishedVersion is the version go.mod requires a module at that a local directory replaces (the go

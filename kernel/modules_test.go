@@ -169,6 +169,17 @@ fmt.Println(words.Shout("hi"))`, "added example.org/go-words v1.0.0", "HI!")
 		wantOK(t, "%reset")
 		wantOK(t, `fmt.Println(words.Shout("auto"))`, "AUTO!")
 	})
+	t.Run("DroppingAModule", func(t *testing.T) {
+		// not while the session imports it: the session stays as it was
+		wantError(t, "%go get example.org/go-words@none", "could not import example.org/go-words")
+		wantOK(t, `fmt.Println(words.Shout("kept"))`, "KEPT!")
+		wantOK(t, "%reset")
+		s := wantOK(t, "%go get example.org/go-words@none", "removed example.org/go-words")
+		if strings.Contains(s["stderr"], "go-words") || strings.Contains(goMod(t), "go-words") {
+			t.Errorf("the dropped module is still used: %q\n%s", s["stderr"], goMod(t))
+		}
+		wantError(t, `fmt.Println(words.Shout("gone"))`, "words")
+	})
 	t.Run("Misuse", func(t *testing.T) {
 		before := goMod(t)
 		for _, cell := range []string{"%go", "%go get", "%go build ./..."} {
