@@ -180,12 +180,12 @@ func (s *Session) Restore(ctx context.Context, snap Snapshot, values map[string]
 			lost = append(lost, v.Name+" (the new session has no such variable)")
 			continue
 		}
-		p := reflect.New(g.Type())
+		p := reflect.New(carriedType(g.Type())) // as Carried encoded it
 		if err := codec.Unmarshal(data, p.Interface()); err != nil {
 			lost = append(lost, fmt.Sprintf("%s (its value does not decode as %s: %v)", v.Name, v.Type, err))
 			continue
 		}
-		g.Set(p.Elem())
+		g.Set(p.Elem().Convert(g.Type()))
 	}
 	s.entries = map[string]reflect.Value{}
 	return lost, nil

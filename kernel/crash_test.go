@@ -33,7 +33,8 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		return content(rep), out
 	}
 	ok("import (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n)\n\nfunc greet(name string) string { return \"hello \" + name }\n" +
-		"type Point struct{ X, Y int }\nvar hits = 0\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)\nbig := make([]byte, 65<<20)")
+		"type Point struct{ X, Y int }\nvar hits = 0\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)\nbig := make([]byte, 65<<20)\n" +
+		"type acc struct {\n\tn    int\n\ttags []string\n}\nfunc (a *acc) add() { a.n++ }\na := &acc{n: 1, tags: []string{\"t\"}}\na.add()\nm := map[string]acc{\"x\": {n: 7}}")
 	// what merely looks like the runtime's last words is the cell's output all the same
 	if _, out := ok("fmt.Fprintln(os.Stderr, \"runtime: a message of the cell\")"); streams(out)["stderr"] != "runtime: a message of the cell\n" {
 		t.Errorf("stderr %q", streams(out))
@@ -83,6 +84,10 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		if res := find(out, "execute_result"); res == nil || content(res)["data"].(map[string]any)["text/plain"] != fmt.Sprintf("hello %d 3 %d", want, want-42) {
 			t.Fatalf("after %s: %v %s", tt.what, types(out), find(out, "execute_result").Content)
 		}
+	}
+	// the fields a cell's type declares unexported are carried too
+	if _, out := ok("fmt.Println(a.n, a.tags, m[\"x\"].n)"); streams(out)["stdout"] != "2 [t] 7\n" {
+		t.Errorf("unexported fields after the crashes: %q", streams(out)["stdout"])
 	}
 	if _, out := ok("dir, _ := os.Getwd()\nfmt.Println(dir)"); streams(out)["stdout"] != wd+"\n" {
 		t.Errorf("the directory after the crashes: %q, want %s", streams(out)["stdout"], wd)

@@ -279,6 +279,7 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		if !ok {
 			continue
 		}
+		val = interp.Carried(val)
 		why := ""
 		data, err := codec.Marshal(val.Interface())
 		dropper, drops := codec.DropsFields(val.Type())
