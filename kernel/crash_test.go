@@ -54,18 +54,21 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 	wd := t.TempDir()
 	ok(fmt.Sprintf("os.Chdir(%q)", wd))
 	want := 42
-	for _, tt := range []struct{ what, code, ename, says string }{
-		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow"},
-		{"infinite recursion after lines like the runtime's", "fmt.Fprintln(os.Stderr, \"runtime: starting the solver\")\nfor i := 0; i < 200; i++ {\n\tfmt.Fprintf(os.Stderr, \"%050d\\n\", i)\n}\nfunc g(n int) int { return g(n+1) + 1 }\ng(1)", "StackOverflow", "stack overflow"},
-		{"os.Exit", "os.Exit(3)", "Exit", "os.Exit(3)"},
-		{"os.Exit in a goroutine", "go os.Exit(4)\ntime.Sleep(time.Minute)", "Exit", "os.Exit(4)"},
-		{"fatal error", "m := map[int]int{}\nfor i := 0; i < 2; i++ {\n\tgo func() {\n\t\tfor j := 0; ; j++ {\n\t\t\tm[j%64] = j\n\t\t}\n\t}()\n}\ntime.Sleep(time.Minute)", "FatalError", "concurrent map writes"},
-		{"memory blow-up", "var hoard [][]byte\nfor {\n\thoard = append(hoard, make([]byte, 1<<20))\n}", "OutOfMemory", "out of memory"},
+	for _, tt := range []struct{ what, code, ename, says, keeps string }{
+		{"infinite recursion", "func f(n int) int { return f(n+1) + 1 }\nf(1)", "StackOverflow", "stack overflow", ""},
+		{"infinite recursion after lines like the runtime's", "fmt.Fprintln(os.Stderr, \"runtime: starting the solver\")\nfor i := 0; i < 200; i++ {\n\tfmt.Fprintf(os.Stderr, \"%050d\\n\", i)\n}\nfunc g(n int) int { return g(n+1) + 1 }\ng(1)", "StackOverflow", "stack overflow", "runtime: starting the solver\n"},
+		{"infinite recursion after a line like a panic's", "fmt.Fprintln(os.Stderr, \"panic: recovered earlier\")\nfmt.Fprintln(os.Stderr, \"log line\")\nfunc h(n int) int { return h(n+1) + 1 }\nh(1)", "StackOverflow", "stack overflow", "panic: recovered earlier\nlog line\n"},
+		{"os.Exit", "os.Exit(3)", "Exit", "os.Exit(3)", ""},
+		{"os.Exit in a goroutine", "fmt.Fprintln(os.Stderr, \"panic: not really\")\ngo os.Exit(4)\ntime.Sleep(time.Minute)", "Exit", "os.Exit(4)", "panic: not really\n"},
+		{"fatal error", "m := map[int]int{}\nfor i := 0; i < 2; i++ {\n\tgo func() {\n\t\tfor j := 0; ; j++ {\n\t\t\tm[j%64] = j\n\t\t}\n\t}()\n}\ntime.Sleep(time.Minute)", "FatalError", "concurrent map writes", ""},
+		{"memory blow-up", "var hoard [][]byte\nfor {\n\thoard = append(hoard, make([]byte, 1<<20))\n}", "OutOfMemory", "out of memory", ""},
 	} {
 		start := time.Now()
 		rep, cout := c.execute(tt.code, false)
-		if stderr := streams(cout)["stderr"]; strings.Contains(stderr, "goroutine ") {
+		if stderr := streams(cout)["stderr"]; strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "stack overflow") {
 			t.Errorf("%s: the interpreter's Go stacks reached the cell: %q", tt.what, stderr)
+		} else if !strings.Contains(stderr, tt.keeps) || tt.keeps != "" && strings.Contains(tt.keeps, "runtime:") && !strings.HasSuffix(stderr, "199\n") {
+			t.Errorf("%s: the cell's own stderr is lost: %q", tt.what, stderr)
 		}
 		got := content(rep)
 		evalue, _ := got["evalue"].(string)

@@ -264,7 +264,13 @@ func (k *Kernel) evaluator() (*evalProc, error) {
 func (k *Kernel) evaluatorDied(ev *evalProc) *cellFailure {
 	ev.settle()
 	k.stderrW.sync()
-	ename, what := deathCause(ev, k.stderrW.takeWithheld(), k.memory)
+	withheld := k.stderrW.takeWithheld()
+	own, words := splitLastWords(withheld)
+	ename, what := deathCause(ev, words, k.memory)
+	if ename == "Exit" || ename == "Interrupted" {
+		own = withheld // no words of the runtime's: the cell's own lines that looked like them
+	}
+	k.stderrW.forwardOwn(own)
 	k.flushStreams()
 	lost, err := k.restart()
 	var msg string

@@ -192,13 +192,16 @@ type streamWriter struct {
 	withholding bool
 	withheld    []byte
 	release     *time.Timer
+	lastWrite   time.Time // of what is withheld: an evaluator still writing may be writing its last words
 }
 
 // withheldSize is how much of the runtime's last words the kernel keeps (a fatal error's lists every
-// goroutine); withheldFor is how long an evaluator that wrote them has to end.
+// goroutine); withheldFor is how long an evaluator that wrote them has to end, and withheldQuiet how long
+// it must have written nothing more.
 const (
-	withheldSize = 1 << 20
-	withheldFor  = time.Second
+	withheldSize  = 1 << 20
+	withheldFor   = time.Second
+	withheldQuiet = 250 * time.Millisecond
 )
 
 // lastWords are how the Go runtime's messages on a crash start.
@@ -310,6 +313,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	}
 	if w.withholding {
 		w.withheld = append(w.withheld, p[:min(len(p), withheldSize-len(w.withheld))]...)
+		w.lastWrite = time.Now()
 		return n, nil
 	}
 	w.forward(p)
@@ -340,11 +344,45 @@ func (w *streamWriter) releaseIfAlive() {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.withholding {
-		w.forward(w.withheld)
-		w.withheld = nil
-		w.stopWithholding()
+	if !w.withholding {
+		return
 	}
+	if quiet := time.Since(w.lastWrite); quiet < withheldQuiet {
+		w.release = time.AfterFunc(withheldQuiet-quiet, w.releaseIfAlive) // it may be writing a crash's dump
+		return
+	}
+	w.forward(w.withheld)
+	w.withheld = nil
+	w.stopWithholding()
+}
+
+// forwardOwn sends what the cell wrote itself, found among what was withheld.
+func (w *streamWriter) forwardOwn(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.forward([]byte(s))
+}
+
+var crashLine = regexp.MustCompile(`(?m)^(fatal error: |panic: )`)
+
+// splitLastWords parts what was withheld before an evaluator died into what its cells wrote and the runtime's
+// account of the crash: the last "fatal error: " or "panic: " line, with the runtime's lines just before it
+// ("runtime: goroutine stack exceeds..."), and what follows. Without such a line, it is all taken as the
+// account.
+func splitLastWords(s string) (own, words string) {
+	locs := crashLine.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return "", s
+	}
+	start := locs[len(locs)-1][0]
+	for start > 0 {
+		prev := strings.LastIndexByte(s[:start-1], '\n') + 1
+		if lastWordsAt([]byte(s[prev:start])) != 0 {
+			break
+		}
+		start = prev
+	}
+	return s[:start], s[start:]
 }
 
 // forward queues p to be sent; the caller holds w.mu.
