@@ -372,6 +372,13 @@ func (k *Kernel) restart() (lost []string, err error) {
 		if rep.Error != nil {
 			return lost, errors.New(rep.Error.EValue)
 		}
+		k.evMu.Lock()
+		for name, c := range k.carried {
+			if c.why != "" {
+				delete(k.carried, name) // said once: from now on it holds its zero value, as the new session does
+			}
+		}
+		k.evMu.Unlock()
 		return append(lost, rep.Lost...), nil
 	case <-ev.dead:
 	case <-interrupted:

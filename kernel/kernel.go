@@ -55,6 +55,7 @@ type Kernel struct {
 	restarting    bool     // a shutdown_request asked for a restart; guarded by mu
 	modPkgs       []string // the module packages the evaluator links in
 	modState      string   // the go.mod, go.sum and packages the evaluator was built for
+	raisedNoted   string   // the modules cells run at govalent's versions, as last said
 
 	execCount    int
 	history      []historyEntry

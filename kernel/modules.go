@@ -444,8 +444,9 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 	if len(lost) > 0 {
 		fmt.Fprintf(k.stderrW.pipe, "govalent: the session moved to an evaluator with the new modules, but for: %s\n", strings.Join(lost, "; "))
 	}
-	if raised := raisedVersions(m.gomod); len(raised) > 0 {
-		fmt.Fprintf(k.stderrW.pipe, "govalent: cells run %s, the versions govalent itself needs; electrons and %%test use go.mod's\n", strings.Join(raised, ", "))
+	if raised := strings.Join(raisedVersions(m.gomod), ", "); raised != "" && raised != k.raisedNoted {
+		fmt.Fprintf(k.stderrW.pipe, "govalent: cells run %s, the versions govalent itself needs; electrons and %%test use go.mod's\n", raised)
+		k.raisedNoted = raised // said once
 	}
 	k.evMu.Lock()
 	select {
