@@ -328,7 +328,7 @@ func packageName(path string) string {
 			return name
 		}
 	}
-	return assumedPackageName(path)
+	return AssumedPackageName(path)
 }
 
 // stdlibPackageNames maps the standard library's import paths to their names: its symbol tables are keyed
@@ -345,10 +345,10 @@ var stdlibPackageNames = sync.OnceValue(func() map[string]string {
 	return out
 })
 
-// assumedPackageName is goimports' guess: the last path element, or the one before a major version suffix
-// ("math/rand/v2" is rand), without a "go-" prefix and from its first character that cannot be in a name on
-// ("yaml.v3" is yaml).
-func assumedPackageName(path string) string {
+// AssumedPackageName is goimports' guess of the name of the package at path: the last path element, or the one
+// before a major version suffix ("math/rand/v2" is rand), without a "go-" prefix and from its first character
+// that cannot be in a name on ("yaml.v3" is yaml).
+func AssumedPackageName(path string) string {
 	parts := strings.Split(path, "/")
 	last := parts[len(parts)-1]
 	if len(parts) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {

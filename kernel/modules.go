@@ -316,9 +316,6 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 			have[p] = true
 		}
 	}
-	if len(imported) == 0 {
-		return nil
-	}
 	before, err := k.readModuleFiles()
 	if err != nil {
 		return err
@@ -326,6 +323,12 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 	mf, err := modfile.Parse("go.mod", before.gomod, nil)
 	if err != nil {
 		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	for _, p := range k.requiredPackagesNamed(ctx, code, mf, have) {
+		imported, fresh = append(imported, p), append(fresh, p)
+	}
+	if len(imported) == 0 {
+		return nil
 	}
 	// a package of a module replaced by a local directory may have changed since
 	if len(fresh) == 0 && !slices.ContainsFunc(imported, func(p string) bool { return localReplacement(mf, p) != "" }) {
@@ -367,6 +370,56 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 		return err
 	}
 	return nil
+}
+
+// requiredPackagesNamed finds the packages a cell uses by name without importing them (`humanize.Comma(1)`)
+// that are the root packages of modules go.mod requires and the evaluator lacks (after `%go get`): the
+// evaluator then links them in, and its auto-import imports them, as it does the standard library's.
+func (k *Kernel) requiredPackagesNamed(ctx context.Context, code string, mf *modfile.File, have map[string]bool) []string {
+	names := selectorNames(code)
+	var candidates []string
+	for _, r := range mf.Require {
+		if !have[r.Mod.Path] && names[interp.AssumedPackageName(r.Mod.Path)] {
+			candidates = append(candidates, r.Mod.Path)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	goCmd, err := goCommand()
+	if err != nil {
+		return nil
+	}
+	out, err := k.runGo(ctx, goCmd, append([]string{"list", "-e", "-f", "{{.ImportPath}} {{.Name}}"}, candidates...)...)
+	if err != nil {
+		return nil
+	}
+	var pkgs []string
+	for _, line := range strings.Split(out, "\n") {
+		if path, name, ok := strings.Cut(line, " "); ok && names[name] {
+			pkgs = append(pkgs, path)
+		}
+	}
+	return pkgs
+}
+
+// selectorNames are the identifiers x of a cell's selectors x.y that begin an expression (not b of a.b.c).
+func selectorNames(code string) map[string]bool {
+	var s scanner.Scanner
+	s.Init(token.NewFileSet().AddFile("", -1, len(code)), []byte(code), func(token.Position, string) {}, 0)
+	names := map[string]bool{}
+	var prev, last token.Token
+	var lastLit string
+	for {
+		_, tok, lit := s.Scan()
+		if tok == token.EOF {
+			return names
+		}
+		if tok == token.PERIOD && last == token.IDENT && prev != token.PERIOD {
+			names[lastLit] = true
+		}
+		prev, last, lastLit = last, tok, lit
+	}
 }
 
 // localReplacement is the module path of package p if go.mod replaces that module, at any version, by a

@@ -169,6 +169,13 @@ fmt.Println(words.Shout("hi"))`, "added example.org/go-words v1.0.0", "HI!")
 		wantOK(t, "%reset")
 		wantOK(t, `fmt.Println(words.Shout("auto"))`, "AUTO!")
 	})
+	t.Run("UsingAModuleGotButNotImported", func(t *testing.T) {
+		wantOK(t, "%reset")
+		wantOK(t, "%go get example.org/go-words@none")
+		wantOK(t, "%go get example.org/go-words@v1.0.0", "added example.org/go-words v1.0.0")
+		// no import: the evaluator links the module's package in, and auto-import imports it
+		wantOK(t, `fmt.Println(words.Shout("named"))`, "NAMED!")
+	})
 	t.Run("DroppingAModule", func(t *testing.T) {
 		// not while the session imports it: the session stays as it was
 		wantError(t, "%go get example.org/go-words@none", "could not import example.org/go-words")
