@@ -282,12 +282,20 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		val = interp.Carried(val)
 		why := ""
 		data, err := codec.Marshal(val.Interface())
-		dropper, drops := codec.DropsFields(val.Type())
+		dynamic, held := val.Type(), val.Kind() == reflect.Interface && !val.IsNil()
+		if held {
+			dynamic = val.Elem().Type()
+		}
+		dropper, drops := codec.DropsFields(dynamic)
 		switch {
 		case err != nil:
 			why = err.Error()
+		case drops && dropper.PkgPath() == "github.com/traefik/yaegi/interp":
+			why = "a value of an interface the cells declare does not carry over"
 		case drops:
 			why = fmt.Sprintf("%s has unexported fields, and no MarshalBinary to carry them", dropper)
+		case held && codec.Unmarshal(data, reflect.New(val.Type()).Interface()) != nil:
+			why = fmt.Sprintf("its value, a %s held as %s, does not come back from its encoding", dynamic, val.Type())
 		case len(data) > maxCarried:
 			why = fmt.Sprintf("its value is %s encoded, over the %s kept", formatBytes(int64(len(data))), formatBytes(maxCarried))
 		}
