@@ -35,7 +35,7 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 	ok("import (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n)\n\nfunc greet(name string) string { return \"hello \" + name }\n" +
 		"type Point struct{ X, Y int }\nvar hits = 0\nx := 41\nx++\np := Point{1, 2}\nch := make(chan int)\nbig := make([]byte, 65<<20)\n" +
 		"type acc struct {\n\tn    int\n\ttags []string\n}\nfunc (a *acc) add() { a.n++ }\na := &acc{n: 1, tags: []string{\"t\"}}\na.add()\nm := map[string]acc{\"x\": {n: 7}}\n" +
-		"var e = fmt.Errorf(\"boom\")\nerr := fmt.Errorf(\"stmt\")")
+		"var e = fmt.Errorf(\"boom\")\nerr := fmt.Errorf(\"stmt\")\nheld := any(Point{3, 4})")
 	// what merely looks like the runtime's last words is the cell's output all the same
 	if _, out := ok("fmt.Fprintln(os.Stderr, \"runtime: a message of the cell\")"); streams(out)["stderr"] != "runtime: a message of the cell\n" {
 		t.Errorf("stderr %q", streams(out))
@@ -81,7 +81,7 @@ func TestTheKernelSurvivesItsCells(t *testing.T) {
 		case tt.ename == "Exit" && tt.what == "os.Exit": // os.Exit in the cell's own code ends the cell only
 		case !saidLost:
 			if !strings.Contains(evalue, "restored") || !strings.Contains(evalue, "ch (") || !strings.Contains(evalue, "big (its value is 65 MiB") ||
-				!strings.Contains(evalue, "err (errors.errorString has unexported fields") {
+				!strings.Contains(evalue, "err (errors.errorString has unexported fields") || !strings.Contains(evalue, "held (its value, a ") {
 				t.Errorf("%s: %q does not say the session was restored but for ch, big and err", tt.what, evalue)
 			}
 			// a declared variable whose value cannot be carried gets its declaration's value again: not lost

@@ -286,7 +286,7 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 		if held {
 			dynamic = val.Elem().Type()
 		}
-		dropper, drops := codec.DropsFields(dynamic)
+		dropper, drops := codec.DropsData(val)
 		switch {
 		case err != nil:
 			why = err.Error()
@@ -294,7 +294,7 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 			why = "a value of an interface the cells declare does not carry over"
 		case drops:
 			why = fmt.Sprintf("%s has unexported fields, and no MarshalBinary to carry them", dropper)
-		case held && codec.Unmarshal(data, reflect.New(val.Type()).Interface()) != nil:
+		case held && !comesBack(data, val.Type(), dynamic):
 			why = fmt.Sprintf("its value, a %s held as %s, does not come back from its encoding", dynamic, val.Type())
 		case len(data) > maxCarried:
 			why = fmt.Sprintf("its value is %s encoded, over the %s kept", formatBytes(int64(len(data))), formatBytes(maxCarried))
@@ -311,6 +311,13 @@ func (e *evaluator) carry(done *evalMsg, code string) {
 			done.Values[v.Name] = nil // a declared variable gets its declaration's value again
 		}
 	}
+}
+
+// comesBack tells whether data, an interface value of type iface holding a dynamic one, decodes to a value of
+// that dynamic type (an `any` gets plain values: a struct would come back as a map).
+func comesBack(data []byte, iface, dynamic reflect.Type) bool {
+	p := reflect.New(iface)
+	return codec.Unmarshal(data, p.Interface()) == nil && !p.Elem().IsNil() && p.Elem().Elem().Type() == dynamic
 }
 
 // identifiers lists the identifiers in Go code.

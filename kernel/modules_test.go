@@ -92,6 +92,7 @@ func twice(n int) int { return 2 * n }
 x := 21
 ch := make(chan int)
 sb := &strings.Builder{}
+sb.WriteString("written")
 pcg := rand.NewPCG(1, 2)
 c := &greet.Counter{}
 c.Add(2)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -700,5 +701,49 @@ func TestBinaryMarshalers(t *testing.T) {
 	data, _ = Marshal(u)
 	if js, _ := ToJSON(data); !strings.Contains(string(js), `"Host":"example.org"`) {
 		t.Errorf("url.URL: %s", js)
+	}
+}
+
+// DropsData tells a value Marshal does not bring back whole from one it does, by the values its unexported
+// and json:"-" fields hold, not by their types alone.
+func TestDropsData(t *testing.T) {
+	type guarded struct {
+		mu    sync.Mutex
+		Items map[string]int
+	}
+	type node struct {
+		Next *node
+		V    int
+	}
+	type hidden struct {
+		Kept  int
+		Cache int `json:"-"`
+	}
+	locked := &guarded{Items: map[string]int{"a": 1}}
+	locked.mu.Lock()
+	var full strings.Builder
+	full.WriteString("x")
+	u, _ := url.Parse("https://example.org/a")
+	cycle := &node{V: 1}
+	cycle.Next = cycle
+	for _, c := range []struct {
+		v     any
+		drops bool
+	}{
+		{guarded{Items: map[string]int{"a": 1}}, false}, // an unlocked mutex is its zero value
+		{locked, true},
+		{u, false}, // its User is nil
+		{&strings.Builder{}, false},
+		{&full, true},
+		{[]float64{1, 2}, false},
+		{hidden{Kept: 1}, false},
+		{[]hidden{{Kept: 1}, {Cache: 2}}, true},
+		{map[string]any{"k": &full}, true},
+		{cycle, false},
+		{matrix{rows: 1}, false}, // its MarshalBinary carries it
+	} {
+		if _, drops := DropsData(reflect.ValueOf(c.v)); drops != c.drops {
+			t.Errorf("DropsData(%T %+v) = %v, want %v", c.v, c.v, drops, c.drops)
+		}
 	}
 }

@@ -581,44 +581,95 @@ func structEncoder(t reflect.Type) encoderFunc {
 	}
 }
 
-// DropsFields reports the first type reached from t (through pointers, slices, arrays, maps and exported
-// fields) whose unexported fields Marshal leaves out, as encoding/json does: a value of t does not come back
-// whole. Types with their own encoding (MarshalText, MarshalBinary, time and big numbers) and interfaces (whose
-// values are not known here) drop nothing.
-func DropsFields(t reflect.Type) (reflect.Type, bool) {
-	return dropsFields(t, map[reflect.Type]bool{})
+// DropsData reports the first type, in v, of a value Marshal does not bring back whole: a struct with an
+// unexported field, or a field tagged json:"-", that holds a non-zero value (a locked sync.Mutex, a non-empty
+// strings.Builder; an unlocked mutex is its zero value, so it comes back). Types with their own encoding
+// (MarshalText, MarshalBinary, time and big numbers) drop nothing.
+func DropsData(v reflect.Value) (reflect.Type, bool) {
+	if !v.IsValid() || !mayDrop(v.Type(), map[reflect.Type]bool{}) {
+		return nil, false
+	}
+	return dropsData(v, map[uintptr]bool{})
 }
 
-func dropsFields(t reflect.Type, seen map[reflect.Type]bool) (reflect.Type, bool) {
-	if seen[t] {
-		return nil, false
+// mayDrop tells whether a value of t may hold a field Marshal leaves out; a type that cannot spares the walk
+// of its values (a []float64).
+func mayDrop(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] || hasOwnEncoding(t) {
+		return false
 	}
 	seen[t] = true
-	switch t {
-	case timeType, bigIntType, bigFloatType, bigRatType:
-		return nil, false
-	}
-	if isTextType(t) || isBinaryType(t) {
-		return nil, false
-	}
 	switch t.Kind() {
+	case reflect.Interface:
+		return true // what it holds is known only from a value
 	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return dropsFields(t.Elem(), seen)
+		return mayDrop(t.Elem(), seen)
 	case reflect.Map:
-		if dt, ok := dropsFields(t.Key(), seen); ok {
-			return dt, ok
-		}
-		return dropsFields(t.Elem(), seen)
+		return mayDrop(t.Key(), seen) || mayDrop(t.Elem(), seen)
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
-			switch {
-			case !f.IsExported() && !f.Anonymous:
+			if !f.IsExported() && !f.Anonymous || f.Tag.Get("json") == "-" || mayDrop(f.Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasOwnEncoding(t reflect.Type) bool {
+	switch t {
+	case timeType, bigIntType, bigFloatType, bigRatType:
+		return true
+	}
+	return isTextType(t) || isBinaryType(t)
+}
+
+func dropsData(v reflect.Value, seen map[uintptr]bool) (reflect.Type, bool) {
+	t := v.Type()
+	if hasOwnEncoding(t) {
+		return nil, false
+	}
+	switch v.Kind() {
+	case reflect.Interface:
+		if v.IsNil() {
+			return nil, false
+		}
+		return dropsData(v.Elem(), seen)
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return nil, false
+		}
+		seen[v.Pointer()] = true
+		return dropsData(v.Elem(), seen)
+	case reflect.Slice, reflect.Array:
+		if !mayDrop(t.Elem(), map[reflect.Type]bool{}) {
+			return nil, false
+		}
+		for i := range v.Len() {
+			if dt, ok := dropsData(v.Index(i), seen); ok {
+				return dt, ok
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if dt, ok := dropsData(it.Key(), seen); ok {
+				return dt, ok
+			}
+			if dt, ok := dropsData(it.Value(), seen); ok {
+				return dt, ok
+			}
+		}
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f, fv := t.Field(i), v.Field(i)
+			if (!f.IsExported() && !f.Anonymous || f.Tag.Get("json") == "-") && !fv.IsZero() {
 				return t, true
-			case f.Tag.Get("json") == "-":
+			}
+			if !f.IsExported() && !f.Anonymous {
 				continue
 			}
-			if dt, ok := dropsFields(f.Type, seen); ok {
+			if dt, ok := dropsData(fv, seen); ok {
 				return dt, ok
 			}
 		}
