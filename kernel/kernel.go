@@ -36,6 +36,7 @@ type Kernel struct {
 	iopubMu, stdinMu                 sync.Mutex // zmq4 sockets are not safe for concurrent sends
 
 	evalCmd          EvaluatorCommand // guarded by evMu
+	plainEvaluator   EvaluatorCommand // the one without module packages
 	evHold           func()           // lets go of evalCmd's evaluator in the cache; guarded by evMu
 	memory           int64            // the evaluator's memory limit in bytes; none if not positive
 	evMu             sync.Mutex
@@ -180,7 +181,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		stdin: zmq4.NewRouter(bounded("stdin", MaxMessageSize), zlog), iopub: zmq4.NewPub(bounded("iopub", maxSmallMessage), zlog),
 		hb:           zmq4.NewRep(bounded("hb", maxSmallMessage), zlog),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
-		evalCmd: opts.Evaluator, evHold: func() {}, memory: opts.EvaluatorMemory, carried: map[string]carried{},
+		evalCmd: opts.Evaluator, plainEvaluator: opts.Evaluator, evHold: func() {}, memory: opts.EvaluatorMemory, carried: map[string]carried{},
 		modDir: modDir.path, releaseModDir: modDir.release,
 	}
 	for _, b := range []struct {

@@ -448,37 +448,22 @@ func provides(mf *modfile.File, p string) bool {
 // over is listed on the cell's stderr. If the session cannot move, it goes on in the running one, with go.mod
 // and go.sum as they were before the change (before).
 func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []string, before moduleFiles) error {
-	if len(pkgs) == 0 {
+	if len(pkgs) == 0 && len(k.modPkgs) == 0 {
 		return nil // the evaluator links in no module package: go.mod is the type check's alone
 	}
 	m, err := k.readModuleFiles()
 	if err != nil {
 		return err
 	}
-	b := &evaluatorBuild{goCmd: goCmd, moduleDir: k.modDir, packages: sortedUnique(append([]string{}, pkgs...)), gomod: m.gomod, sum: m.sum}
-	// what local directories replacing modules hold too: an edit there makes a new evaluator
-	h := sha256.New()
-	if err := hashReplacements(ctx, h, m.gomod, k.modDir); err != nil {
-		return err
-	}
-	state := string(m.gomod) + "\x00" + string(m.sum) + "\x00" + strings.Join(b.packages, "\n") + "\x00" + string(h.Sum(nil))
-	if state == k.modState {
-		return nil
-	}
-	b.building = func() {
-		fmt.Fprintf(k.stderrW.pipe, "govalent: building an evaluator with %s (a minute or more the first time; then cached)...\n", strings.Join(b.packages, ", "))
-	}
-	start := time.Now()
-	bin, built, hold, err := b.build(ctx)
-	if err != nil {
-		return fmt.Errorf("building an evaluator with %s: %w", strings.Join(b.packages, ", "), err)
-	}
-	if built {
-		fmt.Fprintf(k.stderrW.pipe, "govalent: built an evaluator with %s in %s\n", strings.Join(b.packages, ", "), roundDuration(time.Since(start)))
+	next, hold, state := k.plainEvaluator, func() {}, "" // the last module package dropped: back to no module
+	if len(pkgs) > 0 {
+		if next, hold, state, err = k.moduleEvaluator(ctx, goCmd, pkgs, m); err != nil || state == k.modState {
+			return err
+		}
 	}
 	k.evMu.Lock()
 	prev := k.evalCmd
-	k.evalCmd = EvaluatorCommand{Path: bin, Env: prev.Env}
+	k.evalCmd = EvaluatorCommand{Path: next.Path, Args: next.Args, Env: prev.Env}
 	k.evMu.Unlock()
 	lost, err := k.restart()
 	if err != nil {
@@ -510,9 +495,36 @@ func (k *Kernel) moduleSetChanged(ctx context.Context, goCmd string, pkgs []stri
 		k.evHold = hold
 	}
 	k.evMu.Unlock()
-	k.modPkgs, k.modState = b.packages, state
+	k.modPkgs, k.modState = sortedUnique(append([]string{}, pkgs...)), state
 	k.writeImports()
 	return nil
+}
+
+// moduleEvaluator builds (or finds in the cache) the evaluator that links in pkgs for the module files m;
+// state identifies it, and hold keeps it in the cache until called.
+func (k *Kernel) moduleEvaluator(ctx context.Context, goCmd string, pkgs []string, m moduleFiles) (cmd EvaluatorCommand, hold func(), state string, err error) {
+	b := &evaluatorBuild{goCmd: goCmd, moduleDir: k.modDir, packages: sortedUnique(append([]string{}, pkgs...)), gomod: m.gomod, sum: m.sum}
+	// what local directories replacing modules hold too: an edit there makes a new evaluator
+	h := sha256.New()
+	if err := hashReplacements(ctx, h, m.gomod, k.modDir); err != nil {
+		return cmd, nil, "", err
+	}
+	state = string(m.gomod) + "\x00" + string(m.sum) + "\x00" + strings.Join(b.packages, "\n") + "\x00" + string(h.Sum(nil))
+	if state == k.modState {
+		return cmd, nil, state, nil
+	}
+	b.building = func() {
+		fmt.Fprintf(k.stderrW.pipe, "govalent: building an evaluator with %s (a minute or more the first time; then cached)...\n", strings.Join(b.packages, ", "))
+	}
+	start := time.Now()
+	bin, built, hold, err := b.build(ctx)
+	if err != nil {
+		return cmd, nil, "", fmt.Errorf("building an evaluator with %s: %w", strings.Join(b.packages, ", "), err)
+	}
+	if built {
+		fmt.Fprintf(k.stderrW.pipe, "govalent: built an evaluator with %s in %s\n", strings.Join(b.packages, ", "), roundDuration(time.Since(start)))
+	}
+	return EvaluatorCommand{Path: bin}, hold, state, nil
 }
 
 // writeImports keeps a Go file in the session's module that imports the packages the cells import, so that

@@ -210,6 +210,32 @@ fmt.Println(words.Shout("hi"))`, "added example.org/go-words v1.0.0", "HI!")
 		}
 		wantOK(t, `fmt.Println(stats.Mean([]float64{4}))`, "4")
 	})
+	t.Run("DroppingTheOnlyModule", func(t *testing.T) {
+		_, c2 := startTestKernel(t)
+		run := func(code string) (map[string]any, map[string]string) {
+			rep, streams := c2.run(code)
+			t.Logf("%q: %v %v %q", code, rep["status"], rep["evalue"], streams)
+			return rep, streams
+		}
+		run("%go get example.org/go-words@v1.0.0")
+		if rep, s := run("import \"example.org/go-words\"\nfmt.Println(words.Shout(\"one\"))"); rep["status"] != "ok" || s["stdout"] != "ONE!\n" {
+			t.Fatalf("using the module: %v %q", rep, s)
+		}
+		// refused while the session imports it; then, after %reset, the evaluator goes back to one without modules
+		if rep, _ := run("%go get example.org/go-words@none"); rep["status"] != "error" {
+			t.Errorf("dropping the module the session imports: %v", rep)
+		}
+		run("%reset")
+		if rep, _ := run("%go get example.org/go-words@none"); rep["status"] != "ok" {
+			t.Fatalf("dropping the module: %v", rep)
+		}
+		if rep, s := run("%go mod"); rep["status"] != "ok" || strings.Contains(s["stdout"], "go-words") {
+			t.Errorf("go.mod after the drop: %q", s["stdout"])
+		}
+		if rep, _ := run("import \"fmt\"\nfmt.Println(words.Shout(\"two\"))"); rep["status"] != "error" {
+			t.Errorf("the dropped module's package still works: %v", rep)
+		}
+	})
 	t.Run("AnotherKernelReusesTheCachedEvaluator", func(t *testing.T) {
 		_, c2 := startTestKernel(t)
 		for _, cell := range []string{"%go get example.org/greet@v1.2.0", `import "example.org/greet"` + "\n" + `fmt.Println(greet.Hello("twice"))`} {
