@@ -345,6 +345,15 @@ var stdlibPackageNames = sync.OnceValue(func() map[string]string {
 	return out
 })
 
+// StandardPackageNames is the set of the standard library's package names (errors, cmp, rand...).
+var StandardPackageNames = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	for _, name := range stdlibPackageNames() {
+		out[name] = true
+	}
+	return out
+})
+
 // AssumedPackageName is goimports' guess of the name of the package at path: the last path element, or the one
 // before a major version suffix ("math/rand/v2" is rand), without a "go-" prefix and from its first character
 // that cannot be in a name on ("yaml.v3" is yaml).

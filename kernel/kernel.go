@@ -53,10 +53,11 @@ type Kernel struct {
 	modDir string
 	// releaseModDir is called when the kernel stops, restart telling whether a restart was asked for
 	releaseModDir func(restart bool)
-	restarting    bool     // a shutdown_request asked for a restart; guarded by mu
-	modPkgs       []string // the module packages the evaluator links in
-	modState      string   // the go.mod, go.sum and packages the evaluator was built for
-	raisedNoted   string   // the modules cells run at govalent's versions, as last said
+	restarting    bool            // a shutdown_request asked for a restart; guarded by mu
+	modPkgs       []string        // the module packages the evaluator links in
+	modState      string          // the go.mod, go.sum and packages the evaluator was built for
+	raisedNoted   string          // the modules cells run at govalent's versions, as last said
+	notNamed      map[string]bool // modules (path@version) whose root package no cell can use by name
 
 	execCount    int
 	history      []historyEntry
@@ -181,7 +182,7 @@ func Start(ci *ConnectionInfo, opts Options) (*Kernel, error) {
 		stdin: zmq4.NewRouter(bounded("stdin", MaxMessageSize), zlog), iopub: zmq4.NewPub(bounded("iopub", maxSmallMessage), zlog),
 		hb:           zmq4.NewRep(bounded("hb", maxSmallMessage), zlog),
 		stdinReplies: make(chan *Message, 1), done: make(chan struct{}),
-		evalCmd: opts.Evaluator, plainEvaluator: opts.Evaluator, evHold: func() {}, memory: opts.EvaluatorMemory, carried: map[string]carried{},
+		evalCmd: opts.Evaluator, plainEvaluator: opts.Evaluator, notNamed: map[string]bool{}, evHold: func() {}, memory: opts.EvaluatorMemory, carried: map[string]carried{},
 		modDir: modDir.path, releaseModDir: modDir.release,
 	}
 	for _, b := range []struct {

@@ -134,6 +134,9 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 	}
 	if fields[0] == "mod" {
 		k.stdoutW.pipe.Write([]byte(out))
+	} else if err := k.requireDirectly(fields[1:]); err != nil {
+		k.restoreModuleFiles(before)
+		return err
 	}
 	if err := k.reportModuleChange(before, fields[0] == "get"); err != nil {
 		k.restoreModuleFiles(before)
@@ -149,6 +152,39 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 		return fmt.Errorf("%%go %s: %w; go.mod and go.sum are as they were", fields[0], err)
 	}
 	return nil
+}
+
+// requireDirectly marks the modules of `%go get ARGS` as the session's own requirements: the go command marks
+// a module no package of the session imports yet `// indirect`, as if something else needed it.
+func (k *Kernel) requireDirectly(args []string) error {
+	m, err := k.readModuleFiles()
+	if err != nil {
+		return err
+	}
+	mf, err := modfile.Parse("go.mod", m.gomod, nil)
+	if err != nil {
+		return fmt.Errorf("the session's go.mod: %w", err)
+	}
+	reqs, changed := make([]*modfile.Require, 0, len(mf.Require)), false
+	for _, r := range mf.Require {
+		r := *r
+		for _, a := range args {
+			p, _, _ := strings.Cut(a, "@")
+			if r.Indirect && !strings.HasPrefix(a, "-") && (p == r.Mod.Path || strings.HasPrefix(p, r.Mod.Path+"/")) {
+				r.Indirect, changed = false, true
+			}
+		}
+		reqs = append(reqs, &r)
+	}
+	if !changed {
+		return nil
+	}
+	mf.SetRequire(reqs)
+	data, err := mf.Format()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(k.modDir, "go.mod"), data, 0o600)
 }
 
 // providedPackages keeps those of pkgs that a module the session's go.mod requires provides.
@@ -373,14 +409,18 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 }
 
 // requiredPackagesNamed finds the packages a cell uses by name without importing them (`humanize.Comma(1)`)
-// that are the root packages of modules go.mod requires and the evaluator lacks (after `%go get`): the
-// evaluator then links them in, and its auto-import imports them, as it does the standard library's.
+// that are the root packages of modules go.mod requires directly and the evaluator lacks (after `%go get`):
+// the evaluator then links them in, and its auto-import imports them, as it does the standard library's. A
+// name of the standard library's is left to it (errors is not github.com/pkg/errors), and a module whose root
+// package has another name, or none, is asked about once.
 func (k *Kernel) requiredPackagesNamed(ctx context.Context, code string, mf *modfile.File, have map[string]bool) []string {
 	names := selectorNames(code)
 	var candidates []string
 	for _, r := range mf.Require {
-		if !have[r.Mod.Path] && names[interp.AssumedPackageName(r.Mod.Path)] {
+		name := interp.AssumedPackageName(r.Mod.Path)
+		if !r.Indirect && !have[r.Mod.Path] && names[name] && !interp.StandardPackageNames()[name] && !k.notNamed[r.Mod.String()] {
 			candidates = append(candidates, r.Mod.Path)
+			k.notNamed[r.Mod.String()] = true // until go list says otherwise below
 		}
 	}
 	if len(candidates) == 0 {
@@ -398,6 +438,11 @@ func (k *Kernel) requiredPackagesNamed(ctx context.Context, code string, mf *mod
 	for _, line := range strings.Split(out, "\n") {
 		if path, name, ok := strings.Cut(line, " "); ok && names[name] {
 			pkgs = append(pkgs, path)
+			for _, r := range mf.Require {
+				if r.Mod.Path == path {
+					delete(k.notNamed, r.Mod.String())
+				}
+			}
 		}
 	}
 	return pkgs

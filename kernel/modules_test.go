@@ -174,6 +174,9 @@ fmt.Println(words.Shout("hi"))`, "added example.org/go-words v1.0.0", "HI!")
 		wantOK(t, "%reset")
 		wantOK(t, "%go get example.org/go-words@none")
 		wantOK(t, "%go get example.org/go-words@v1.0.0", "added example.org/go-words v1.0.0")
+		if mod := goMod(t); !strings.Contains(mod, "example.org/go-words v1.0.0\n") {
+			t.Errorf("a module got is the session's own requirement, not // indirect:\n%s", mod)
+		}
 		// no import: the evaluator links the module's package in, and auto-import imports it
 		wantOK(t, `fmt.Println(words.Shout("named"))`, "NAMED!")
 	})
