@@ -178,13 +178,18 @@ func errorParts(err error, ctx context.Context) errorContent {
 
 // streamWriter collects what a cell writes to stdout or stderr and sends it as stream messages, batched.
 type streamWriter struct {
-	k      *Kernel
-	name   string
-	pipe   *os.File // what the cell writes to
-	synced chan struct{}
-	mu     sync.Mutex
-	buf    []byte
-	t      *time.Timer
+	k    *Kernel
+	name string
+	pipe *os.File // what the cell writes to
+	// syncs: the markers written (guarded by syncMu, which keeps them in order in the pipe) and forwarded past
+	// (passed, guarded by mu); passing closes and replaces passing, waking every sync that waits
+	syncMu  sync.Mutex
+	written uint64
+	passed  uint64
+	passing chan struct{}
+	mu      sync.Mutex
+	buf     []byte
+	t       *time.Timer
 	// From a line that starts as the Go runtime's last words do, what the evaluator writes is withheld from
 	// the cell until the next sync: the error of the cell says what happened, without the interpreter's stacks.
 	// It was no last words if the evaluator lives on for withheldFor (or the cell ends): then it goes to the
@@ -192,6 +197,7 @@ type streamWriter struct {
 	withholding bool
 	withheld    []byte
 	release     *time.Timer
+	withholds   int       // counts the times withholding began, so that a release timer of an earlier one does nothing
 	lastWrite   time.Time // of what is withheld: an evaluator still writing may be writing its last words
 }
 
@@ -231,7 +237,7 @@ func (k *Kernel) pipeStream(name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := &streamWriter{k: k, name: name, pipe: w, synced: make(chan struct{}, 1)}
+	sw := &streamWriter{k: k, name: name, pipe: w, passing: make(chan struct{})}
 	if name == "stdout" {
 		k.stdoutW = sw
 	} else {
@@ -261,11 +267,10 @@ func (w *streamWriter) pump(r *os.File) {
 				pending = pending[i+len(syncMarker):]
 				w.mu.Lock()
 				w.stopWithholding()
+				w.passed++
+				close(w.passing)
+				w.passing = make(chan struct{})
 				w.mu.Unlock()
-				select {
-				case w.synced <- struct{}{}:
-				default: // a sync that gave up waiting left its signal: this one stands for both
-				}
 			}
 			// keep back a tail that may be the start of a marker
 			keep := 0
@@ -284,18 +289,29 @@ func (w *streamWriter) pump(r *os.File) {
 	}
 }
 
-// sync waits until everything written to the pipe so far has been forwarded.
+// sync waits until everything written to the pipe so far has been forwarded, or a second.
 func (w *streamWriter) sync() {
-	select {
-	case <-w.synced: // the late signal of a sync that gave up waiting
-	default:
-	}
+	w.syncMu.Lock()
 	if _, err := w.pipe.Write(syncMarker); err != nil {
+		w.syncMu.Unlock()
 		return
 	}
-	select {
-	case <-w.synced:
-	case <-time.After(time.Second):
+	w.written++
+	mine := w.written
+	w.syncMu.Unlock()
+	deadline := time.After(time.Second)
+	for {
+		w.mu.Lock()
+		passed, passing := w.passed, w.passing
+		w.mu.Unlock()
+		if passed >= mine {
+			return
+		}
+		select {
+		case <-passing:
+		case <-deadline:
+			return
+		}
 	}
 }
 
@@ -306,7 +322,9 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if !w.withholding && w.name == "stderr" {
 		if i := lastWordsAt(p); i >= 0 {
 			w.withholding, w.withheld = true, nil
-			w.release = time.AfterFunc(withheldFor, w.releaseIfAlive)
+			w.withholds++
+			this := w.withholds
+			w.release = time.AfterFunc(withheldFor, func() { w.releaseIfAlive(this) })
 			w.forward(p[:i])
 			p = p[i:]
 		}
@@ -330,7 +348,7 @@ func (w *streamWriter) stopWithholding() {
 }
 
 // releaseIfAlive sends what was withheld to the cell if the evaluator lives on: they were no last words.
-func (w *streamWriter) releaseIfAlive() {
+func (w *streamWriter) releaseIfAlive(this int) {
 	w.k.evMu.Lock()
 	ev := w.k.ev
 	w.k.evMu.Unlock()
@@ -344,11 +362,11 @@ func (w *streamWriter) releaseIfAlive() {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.withholding {
+	if !w.withholding || w.withholds != this {
 		return
 	}
 	if quiet := time.Since(w.lastWrite); quiet < withheldQuiet {
-		w.release = time.AfterFunc(withheldQuiet-quiet, w.releaseIfAlive) // it may be writing a crash's dump
+		w.release = time.AfterFunc(withheldQuiet-quiet, func() { w.releaseIfAlive(this) }) // it may be writing a crash's dump
 		return
 	}
 	w.forward(w.withheld)

@@ -747,3 +747,34 @@ func TestDropsData(t *testing.T) {
 		}
 	}
 }
+
+// mixed has exported and unexported fields and carries itself with MarshalBinary; fragile's UnmarshalBinary
+// panics on bytes it does not expect.
+type (
+	mixed struct {
+		Name string
+		n    int
+	}
+	fragile struct{ x int }
+)
+
+func (m mixed) MarshalBinary() ([]byte, error)  { return []byte(m.Name), nil }
+func (m *mixed) UnmarshalBinary(b []byte) error { m.Name = string(b); return nil }
+func (f fragile) MarshalBinary() ([]byte, error) {
+	return []byte{byte(f.x)}, nil
+}
+func (f *fragile) UnmarshalBinary(b []byte) error { f.x = int(b[1]); return nil }
+
+func TestBinaryMarshalersOnOldAndHostileData(t *testing.T) {
+	// written as a map before the codec knew MarshalBinary: still read
+	old, _ := Marshal(struct{ Name string }{"kept"})
+	var m mixed
+	if err := Unmarshal(old, &m); err != nil || m.Name != "kept" {
+		t.Errorf("a map into a binary type: %+v %v", m, err)
+	}
+	data, _ := Marshal(fragile{x: 1})
+	var f fragile
+	if err := Unmarshal(data, &f); err == nil || !strings.Contains(err.Error(), "UnmarshalBinary panicked") {
+		t.Errorf("a panicking UnmarshalBinary: %v", err)
+	}
+}

@@ -516,15 +516,24 @@ func decodeTextUnmarshaler(r *reader, h head, v reflect.Value) error {
 	return nil
 }
 
-// decodeBinaryUnmarshaler takes a byte string, or base64 text as JSON gives one.
-func decodeBinaryUnmarshaler(r *reader, h head, v reflect.Value) error {
+// decodeBinaryUnmarshaler takes a byte string, or base64 text as JSON gives one, or a struct's map as this
+// codec wrote one before it knew MarshalBinary. A panic of UnmarshalBinary on hostile bytes is an error.
+func decodeBinaryUnmarshaler(r *reader, h head, v reflect.Value) (err error) {
 	if h.isNull() {
 		v.SetZero()
 		return nil
 	}
+	if h.major == majorMap && v.Kind() == reflect.Struct {
+		return structDecoder(v.Type())(r, h, v)
+	}
 	if h.major != majorBytes && h.major != majorText {
 		return mismatch(h, v.Type())
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &DecodeError{Msg: fmt.Sprintf("%s.UnmarshalBinary panicked: %v", v.Type(), p)}
+		}
+	}()
 	b, err := r.take(h.arg)
 	if err != nil {
 		return err
