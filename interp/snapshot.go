@@ -161,6 +161,13 @@ func (s *Session) Restore(ctx context.Context, snap Snapshot, values map[string]
 	if err != nil {
 		return nil, err
 	}
+	// A variable without a value to restore keeps its zero value; yaegi's zero of an interface the cells declare
+	// is one it cannot read until nil is assigned (other types refuse nil, which changes nothing).
+	for _, v := range snap.Vars {
+		if _, ok := values[v.Name]; !ok {
+			s.eval(ctx, "restore", v.Name+" = nil")
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range snap.Vars {

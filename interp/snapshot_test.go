@@ -86,3 +86,19 @@ total += 5`)
 		t.Errorf("snapshot of the restored session: %+v, want %+v", got, snap)
 	}
 }
+
+// A variable of an interface the cells declare, restored without a value, is nil and can be read (yaegi's zero
+// of such a variable, declared by the restore, could not be until nil was assigned).
+func TestRestoreLeavesAnInterfaceVariableWithoutAValueNil(t *testing.T) {
+	s, _, _ := newSession(t)
+	eval(t, s, "import \"fmt\"\ntype Shape interface{ Area() float64 }\ntype Sq struct{ s float64 }\nfunc (q Sq) Area() float64 { return q.s * q.s }")
+	eval(t, s, "sh := Shape(Sq{2})\nn := 3")
+	restored, out, _ := newSession(t)
+	if _, err := restored.Restore(context.Background(), s.Snapshot(), map[string][]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	eval(t, restored, "fmt.Println(sh == nil, sh, n)")
+	if got := out.String(); got != "true <nil> 0\n" {
+		t.Errorf("got %q", got)
+	}
+}
