@@ -269,6 +269,15 @@ func (b *evaluatorBuild) goRun(ctx context.Context, dir string, args ...string) 
 	return nil
 }
 
+// govalentGoMod is govalent's own go.mod, from the source embedded in the binary (read only, so parsed once).
+var govalentGoMod = sync.OnceValues(func() (*modfile.File, error) {
+	data, err := fs.ReadFile(govalent.EvaluatorSource, "go.mod")
+	if err != nil {
+		return nil, err
+	}
+	return modfile.Parse("go.mod", data, nil)
+})
+
 // raisedVersions lists the modules the session's go.mod requires at a version lower than govalent's own go.mod
 // does: an evaluator links govalent, so it runs them at govalent's version (minimal version selection), while
 // the type check, native electrons and %test use the session's.
@@ -277,11 +286,7 @@ func raisedVersions(sessionGoMod []byte) []string {
 	if err != nil {
 		return nil
 	}
-	gvData, err := fs.ReadFile(govalent.EvaluatorSource, "go.mod")
-	if err != nil {
-		return nil
-	}
-	gv, err := modfile.Parse("go.mod", gvData, nil)
+	gv, err := govalentGoMod()
 	if err != nil {
 		return nil
 	}
@@ -310,11 +315,7 @@ func (b *evaluatorBuild) writeModule(dir, src string) error {
 	if err != nil {
 		return fmt.Errorf("the session's go.mod: %w", err)
 	}
-	gvData, err := fs.ReadFile(govalent.EvaluatorSource, "go.mod")
-	if err != nil {
-		return err
-	}
-	gv, err := modfile.Parse("go.mod", gvData, nil)
+	gv, err := govalentGoMod()
 	if err != nil {
 		return err
 	}

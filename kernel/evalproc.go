@@ -208,12 +208,6 @@ func (k *Kernel) call(ctx context.Context, req evalMsg) (evalMsg, error) {
 	ev.send(req)
 	select {
 	case rep := <-ev.replies:
-		// a cell's os.Chdir holds in the evaluator that takes this one's place (Linux tells the directory)
-		if dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", ev.cmd.Process.Pid)); err == nil {
-			k.evMu.Lock()
-			k.evalDir = dir
-			k.evMu.Unlock()
-		}
 		return rep, nil
 	case <-ev.dead:
 	case <-ctx.Done():
@@ -400,6 +394,9 @@ func (k *Kernel) restart() (lost []string, err error) {
 func (k *Kernel) keep(rep evalMsg) {
 	k.evMu.Lock()
 	defer k.evMu.Unlock()
+	if rep.Dir != "" {
+		k.evalDir = rep.Dir // a cell's os.Chdir holds in the evaluator that takes this one's place
+	}
 	if rep.Snapshot != nil {
 		k.snap = rep.Snapshot
 		live := map[string]bool{}

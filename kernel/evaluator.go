@@ -51,6 +51,7 @@ type evalMsg struct {
 	Snapshot *interp.Snapshot  // done of execute: the session, when it changed; restore: what to replay
 	Values   map[string][]byte // done of execute: the variables the cell named, encoded (empty: none); restore: their values
 	Lost     []string          // done of execute and restore: variables not carried over, with why
+	Dir      string            // done of execute: the working directory the cell left (os.Chdir)
 }
 
 // Limits of the evaluator process.
@@ -239,6 +240,7 @@ func (e *evaluator) execute(m evalMsg) evalMsg {
 	cancel()
 	// a failed cell may have declared or set something before it failed
 	e.carry(&done, m.Text)
+	done.Dir, _ = os.Getwd()
 	return done
 }
 

@@ -284,6 +284,9 @@ func (k *Kernel) cd(ctx context.Context, dir string) error {
 	if err := k.forward(ctx, evalMsg{Op: "chdir", Text: wd}); err != nil {
 		return fmt.Errorf("%%cd: %w", err)
 	}
+	k.evMu.Lock()
+	k.evalDir = wd
+	k.evMu.Unlock()
 	if dir == "" {
 		fmt.Fprintf(k.stdoutW.pipe, "Current directory: %q\n", wd)
 	} else {

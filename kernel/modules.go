@@ -48,6 +48,19 @@ func (k *Kernel) readModuleFiles() (moduleFiles, error) {
 	return moduleFiles{gomod, sum}, nil
 }
 
+// readGoMod reads the session's module files and parses its go.mod.
+func (k *Kernel) readGoMod() (moduleFiles, *modfile.File, error) {
+	m, err := k.readModuleFiles()
+	if err != nil {
+		return m, nil, err
+	}
+	mf, err := modfile.Parse("go.mod", m.gomod, nil)
+	if err != nil {
+		return m, nil, fmt.Errorf("the session's go.mod: %w", err)
+	}
+	return m, mf, nil
+}
+
 // restoreModuleFiles writes back what changed only: the type check starts afresh after a change of the files.
 func (k *Kernel) restoreModuleFiles(m moduleFiles) {
 	now, err := k.readModuleFiles()
@@ -143,9 +156,9 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 		return err
 	}
 	// a module dropped (@none, -droprequire) takes its packages out of the evaluator
-	pkgs, err := k.providedPackages(k.modPkgs)
+	_, mf, err := k.readGoMod()
 	if err == nil {
-		err = k.moduleSetChanged(ctx, goCmd, pkgs, before)
+		err = k.moduleSetChanged(ctx, goCmd, slices.DeleteFunc(slices.Clone(k.modPkgs), func(p string) bool { return !provides(mf, p) }), before)
 	}
 	if err != nil {
 		k.restoreModuleFiles(before)
@@ -157,13 +170,9 @@ func (k *Kernel) goMagic(ctx context.Context, arg string) error {
 // requireDirectly marks the modules of `%go get ARGS` as the session's own requirements: the go command marks
 // a module no package of the session imports yet `// indirect`, as if something else needed it.
 func (k *Kernel) requireDirectly(args []string) error {
-	m, err := k.readModuleFiles()
+	_, mf, err := k.readGoMod()
 	if err != nil {
 		return err
-	}
-	mf, err := modfile.Parse("go.mod", m.gomod, nil)
-	if err != nil {
-		return fmt.Errorf("the session's go.mod: %w", err)
 	}
 	reqs, changed := make([]*modfile.Require, 0, len(mf.Require)), false
 	for _, r := range mf.Require {
@@ -185,28 +194,6 @@ func (k *Kernel) requireDirectly(args []string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(k.modDir, "go.mod"), data, 0o600)
-}
-
-// providedPackages keeps those of pkgs that a module the session's go.mod requires provides.
-func (k *Kernel) providedPackages(pkgs []string) ([]string, error) {
-	m, err := k.readModuleFiles()
-	if err != nil {
-		return nil, err
-	}
-	mf, err := modfile.Parse("go.mod", m.gomod, nil)
-	if err != nil {
-		return nil, fmt.Errorf("the session's go.mod: %w", err)
-	}
-	var out []string
-	for _, p := range pkgs {
-		for _, r := range mf.Require {
-			if p == r.Mod.Path || strings.HasPrefix(p, r.Mod.Path+"/") {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	return out, nil
 }
 
 // unpublishedVersion is the version go.mod requires a module at that a local directory replaces (the go
@@ -352,15 +339,15 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 			have[p] = true
 		}
 	}
-	before, err := k.readModuleFiles()
+	names := selectorNames(code)
+	if len(imported) == 0 && len(names) == 0 {
+		return nil // most cells: go.mod is not read
+	}
+	before, mf, err := k.readGoMod()
 	if err != nil {
 		return err
 	}
-	mf, err := modfile.Parse("go.mod", before.gomod, nil)
-	if err != nil {
-		return fmt.Errorf("the session's go.mod: %w", err)
-	}
-	for _, p := range k.requiredPackagesNamed(ctx, code, mf, have) {
+	for _, p := range k.requiredPackagesNamed(ctx, names, mf, have) {
 		imported, fresh = append(imported, p), append(fresh, p)
 	}
 	if len(imported) == 0 {
@@ -411,14 +398,11 @@ func (k *Kernel) prepareModules(ctx context.Context, code string) error {
 // requiredPackagesNamed finds the packages a cell uses by name without importing them (`humanize.Comma(1)`)
 // that are the root packages of modules go.mod requires directly and the evaluator lacks (after `%go get`):
 // the evaluator then links them in, and its auto-import imports them, as it does the standard library's. A
-// name of the standard library's is left to it (errors is not github.com/pkg/errors), and a module whose root
-// package has another name, or none, is asked about once.
-func (k *Kernel) requiredPackagesNamed(ctx context.Context, code string, mf *modfile.File, have map[string]bool) []string {
-	names := selectorNames(code)
+// module whose root package has another name, or none, is asked about once.
+func (k *Kernel) requiredPackagesNamed(ctx context.Context, names map[string]bool, mf *modfile.File, have map[string]bool) []string {
 	var candidates []string
 	for _, r := range mf.Require {
-		name := interp.AssumedPackageName(r.Mod.Path)
-		if !r.Indirect && !have[r.Mod.Path] && names[name] && !interp.StandardPackageNames()[name] && !k.notNamed[r.Mod.String()] {
+		if name := interp.AssumedPackageName(r.Mod.Path); !r.Indirect && !have[r.Mod.Path] && names[name] && !k.notNamed[r.Mod.String()] {
 			candidates = append(candidates, r.Mod.Path)
 			k.notNamed[r.Mod.String()] = true // until go list says otherwise below
 		}
@@ -448,7 +432,8 @@ func (k *Kernel) requiredPackagesNamed(ctx context.Context, code string, mf *mod
 	return pkgs
 }
 
-// selectorNames are the identifiers x of a cell's selectors x.y that begin an expression (not b of a.b.c).
+// selectorNames are the identifiers x of a cell's selectors x.y that begin an expression (not b of a.b.c),
+// but for the standard library's package names, which are its (errors is not github.com/pkg/errors).
 func selectorNames(code string) map[string]bool {
 	var s scanner.Scanner
 	s.Init(token.NewFileSet().AddFile("", -1, len(code)), []byte(code), func(token.Position, string) {}, 0)
@@ -460,7 +445,7 @@ func selectorNames(code string) map[string]bool {
 		if tok == token.EOF {
 			return names
 		}
-		if tok == token.PERIOD && last == token.IDENT && prev != token.PERIOD {
+		if tok == token.PERIOD && last == token.IDENT && prev != token.PERIOD && !interp.StandardPackageNames()[lastLit] {
 			names[lastLit] = true
 		}
 		prev, last, lastLit = last, tok, lit

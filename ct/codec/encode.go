@@ -372,30 +372,25 @@ func encodeBigRat(e *encState, v reflect.Value) error {
 	return nil
 }
 
-func encodeTextMarshaler(e *encState, v reflect.Value) error {
-	m, ok := v.Interface().(encoding.TextMarshaler)
-	if !ok { // MarshalText has a pointer receiver
-		m = addressable(v).Interface().(encoding.TextMarshaler)
-	}
-	text, err := m.MarshalText()
-	if err != nil {
-		return fmt.Errorf("codec: %s.MarshalText: %w", v.Type(), err)
-	}
-	e.buf = appendBytesAs(e.buf, majorText, text)
-	return nil
-}
+var (
+	encodeTextMarshaler   = marshalerEncoder(majorText, "MarshalText", encoding.TextMarshaler.MarshalText)
+	encodeBinaryMarshaler = marshalerEncoder(majorBytes, "MarshalBinary", encoding.BinaryMarshaler.MarshalBinary)
+)
 
-func encodeBinaryMarshaler(e *encState, v reflect.Value) error {
-	m, ok := v.Interface().(encoding.BinaryMarshaler)
-	if !ok { // MarshalBinary has a pointer receiver
-		m = addressable(v).Interface().(encoding.BinaryMarshaler)
+// marshalerEncoder writes what a value's marshal method (of interface M) gives, as a string of major type major.
+func marshalerEncoder[M any](major byte, method string, marshal func(M) ([]byte, error)) encoderFunc {
+	return func(e *encState, v reflect.Value) error {
+		m, ok := v.Interface().(M)
+		if !ok { // the method has a pointer receiver
+			m = addressable(v).Interface().(M)
+		}
+		b, err := marshal(m)
+		if err != nil {
+			return fmt.Errorf("codec: %s.%s: %w", v.Type(), method, err)
+		}
+		e.buf = appendBytesAs(e.buf, major, b)
+		return nil
 	}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("codec: %s.MarshalBinary: %w", v.Type(), err)
-	}
-	e.buf = appendBytesAs(e.buf, majorBytes, b)
-	return nil
 }
 
 func pointerEncoder(t reflect.Type) encoderFunc {
@@ -608,13 +603,22 @@ func mayDrop(t reflect.Type, seen map[reflect.Type]bool) bool {
 		return mayDrop(t.Key(), seen) || mayDrop(t.Elem(), seen)
 	case reflect.Struct:
 		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() && !f.Anonymous || f.Tag.Get("json") == "-" || mayDrop(f.Type, seen) {
+			if f := t.Field(i); leftOut(f) || mayDrop(f.Type, seen) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// leftOut tells a struct field Marshal does not write, nor lends the fields of (as structFields has them):
+// unexported, unless it is an embedded struct, or tagged json:"-".
+func leftOut(f reflect.StructField) bool {
+	ft := f.Type
+	if ft.Name() == "" && ft.Kind() == reflect.Pointer {
+		ft = ft.Elem()
+	}
+	return f.Tag.Get("json") == "-" || !f.IsExported() && !(f.Anonymous && ft.Kind() == reflect.Struct)
 }
 
 func hasOwnEncoding(t reflect.Type) bool {
@@ -627,8 +631,8 @@ func hasOwnEncoding(t reflect.Type) bool {
 
 func dropsData(v reflect.Value, seen map[uintptr]bool) (reflect.Type, bool) {
 	t := v.Type()
-	if hasOwnEncoding(t) {
-		return nil, false
+	if k := v.Kind(); hasOwnEncoding(t) || (k == reflect.Slice || k == reflect.Array || k == reflect.Map) && !mayDrop(t, map[reflect.Type]bool{}) {
+		return nil, false // nor a walk of a large []float64
 	}
 	switch v.Kind() {
 	case reflect.Interface:
@@ -643,9 +647,6 @@ func dropsData(v reflect.Value, seen map[uintptr]bool) (reflect.Type, bool) {
 		seen[v.Pointer()] = true
 		return dropsData(v.Elem(), seen)
 	case reflect.Slice, reflect.Array:
-		if !mayDrop(t.Elem(), map[reflect.Type]bool{}) {
-			return nil, false
-		}
 		for i := range v.Len() {
 			if dt, ok := dropsData(v.Index(i), seen); ok {
 				return dt, ok
@@ -663,10 +664,10 @@ func dropsData(v reflect.Value, seen map[uintptr]bool) (reflect.Type, bool) {
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f, fv := t.Field(i), v.Field(i)
-			if (!f.IsExported() && !f.Anonymous || f.Tag.Get("json") == "-") && !fv.IsZero() {
-				return t, true
-			}
-			if !f.IsExported() && !f.Anonymous {
+			if leftOut(f) {
+				if !fv.IsZero() {
+					return t, true
+				}
 				continue
 			}
 			if dt, ok := dropsData(fv, seen); ok {
