@@ -337,7 +337,11 @@ func (e *JobExecutor) run(ctx context.Context, t *executors.Task, rt *remoteTask
 		return fail(fmt.Errorf("%s: uploading the task: %w", e.name, err))
 	}
 	taskURL := st.URL(path.Join(dir, "task.json"))
-	job, err := e.backend.Start(ctx, t, taskURL, s)
+	// Not cancelled midway: a submission the service took, whose answer a cancel cut off, would leave a job
+	// running that nothing stops. A cancel meanwhile stops the job below, once it has its id.
+	startCtx, cancelStart := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	job, err := e.backend.Start(startCtx, t, taskURL, s)
+	cancelStart()
 	if err != nil {
 		if context.Cause(ctx) != nil {
 			return e.interrupted(ctx, start)
